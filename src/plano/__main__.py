@@ -1,0 +1,3 @@
+from plano.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""L6: the `plano` command line, one module per command."""

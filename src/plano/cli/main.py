@@ -1,0 +1,27 @@
+"""`plano` (also installed as `planoai`): the command group."""
+
+from __future__ import annotations
+
+import click
+
+from plano import __version__
+from plano.cli.demo import demo
+from plano.cli.down import down
+from plano.cli.logs import logs
+from plano.cli.mock_llm import mock_llm
+from plano.cli.up import up
+from plano.cli.validate import validate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="plano")
+def cli() -> None:
+    """Plano: the dataplane between your apps, agents and LLM providers."""
+
+
+for command in (up, down, logs, validate, demo, mock_llm):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli()

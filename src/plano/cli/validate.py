@@ -1,0 +1,29 @@
+"""`plano validate FILE`: report every problem of a config with its YAML path and line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from plano.config import ConfigError, format_report, load_config
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+def validate(file: str) -> None:
+    """Validate a Plano config file; exit 1 if it has problems."""
+    try:
+        config = load_config(file)
+    except ConfigError as err:
+        click.echo(format_report(err.problems, ()), err=True)
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"{file}: cannot read: {exc.strerror}", err=True)
+        sys.exit(1)
+    if config.warnings:
+        click.echo(format_report((), config.warnings), err=True)
+    listeners = ", ".join(f"{lc.name} ({lc.type}) {lc.address}:{lc.port}"
+                          for lc in config.listeners)
+    click.echo(f"{file}: valid — {len(config.model_providers)} model providers; "
+               f"listeners: {listeners}")

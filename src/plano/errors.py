@@ -1,0 +1,99 @@
+"""One exception tree for everything that reaches a client as an error.
+
+Each error knows its HTTP status, a machine-readable code and a human message; the wire modules
+render it in the client's own dialect (OpenAI or Anthropic envelope). Messages must never contain
+secrets: build them from names and ids, never from credentials or raw header values.
+"""
+
+from __future__ import annotations
+
+
+class PlanoError(Exception):
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, param: str | None = None,
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.headers = headers
+
+
+class BadRequest(PlanoError):
+    status = 400
+    code = "invalid_request"
+
+
+class MalformedJson(BadRequest):
+    code = "invalid_json"
+
+
+class ModelNotFound(BadRequest):
+    code = "model_not_found"
+
+
+class Unauthorized(PlanoError):
+    status = 401
+    code = "invalid_api_key"
+
+
+class Forbidden(PlanoError):
+    status = 403
+    code = "permission_denied"
+
+
+class NotFound(PlanoError):
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(PlanoError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class PayloadTooLarge(PlanoError):
+    status = 413
+    code = "request_too_large"
+
+
+class RateLimited(PlanoError):
+    status = 429
+    code = "rate_limit_exceeded"
+
+
+class InternalError(PlanoError):
+    status = 500
+    code = "internal_error"
+
+
+class NotImplementedDialect(PlanoError):
+    """A request needs a translation this build does not have yet."""
+
+    status = 501
+    code = "dialect_not_supported"
+
+
+class FeatureNotAvailable(PlanoError):
+    """A configured feature whose serving path this build does not have yet."""
+
+    status = 501
+    code = "not_implemented"
+
+
+class UpstreamUnavailable(PlanoError):
+    """Could not reach the upstream (connect refused, reset before a response, DNS)."""
+
+    status = 502
+    code = "upstream_unavailable"
+
+
+class Overloaded(PlanoError):
+    status = 503
+    code = "overloaded"
+
+
+class UpstreamTimeout(PlanoError):
+    status = 504
+    code = "upstream_timeout"

@@ -1,0 +1,67 @@
+"""Where a request goes: the upstream URL for a provider row, a model and an upstream API.
+
+Rules (facts of the original): a `base_url` path *replaces* the row's default path prefix, then
+the API's suffix is appended (`/chat/completions`, `/messages`, `/responses`). Azure OpenAI puts
+the deployment (model) in the path with an api-version query; Bedrock puts the model in the path
+and picks `converse` or `converse-stream` by the stream flag; Perplexity serves unversioned paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import quote, urlsplit
+
+from plano.providers.catalogue import Api, ProviderRow
+
+AZURE_API_VERSION: Final = "2025-01-01-preview"
+
+_SUFFIX: Final = {
+    Api.OPENAI_CHAT: "/chat/completions",
+    Api.ANTHROPIC_MESSAGES: "/messages",
+    Api.OPENAI_RESPONSES: "/responses",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Scheme, host and port of an upstream, plus the path prefix its API paths hang from."""
+
+    scheme: str
+    host: str
+    port: int
+    path_prefix: str
+
+    @property
+    def base(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        netloc = self.host if self.port == default else f"{self.host}:{self.port}"
+        if ":" in self.host and not self.host.startswith("["):
+            netloc = f"[{self.host}]" if self.port == default else f"[{self.host}]:{self.port}"
+        return f"{self.scheme}://{netloc}"
+
+
+def origin(row: ProviderRow, base_url: str | None) -> Origin:
+    """The upstream origin of a provider; a config `base_url` wins over the row's default."""
+    url = base_url or row.base_url
+    if url is None:
+        raise ValueError(f"provider '{row.prefix}' needs a base_url")
+    parts = urlsplit(url)
+    scheme = parts.scheme or "https"
+    port = parts.port or (443 if scheme == "https" else 80)
+    return Origin(scheme, parts.hostname or "", port, parts.path.rstrip("/") or row.path_prefix)
+
+
+def path_for(row: ProviderRow, org: Origin, api: Api, model_id: str, stream: bool) -> str:
+    """The request path (with query) on the upstream for one API call."""
+    if api is Api.BEDROCK_CONVERSE:
+        action = "converse-stream" if stream else "converse"
+        return f"{org.path_prefix}/model/{quote(model_id, safe='')}/{action}"
+    if row.prefix == "azure_openai":
+        dep = quote(model_id, safe="")
+        return (f"{org.path_prefix}/openai/deployments/{dep}{_SUFFIX[api]}"
+                f"?api-version={AZURE_API_VERSION}")
+    if api is Api.GEMINI:
+        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{org.path_prefix}/models/{quote(model_id, safe='')}:{action}"
+    return org.path_prefix + _SUFFIX[api]

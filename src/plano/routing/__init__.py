@@ -1,0 +1,1 @@
+"""L3 routing: which configured model serves a request."""

@@ -1,0 +1,1 @@
+"""L5 server: listeners, HTTP handling, the composition root."""

@@ -1,0 +1,84 @@
+"""Clusters: one per configured model provider, everything needed to reach it, built once.
+
+A cluster (Envoy's word) knows its catalogue row, origin, credential policy and extra headers, so
+the hot path only joins precomputed pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from plano.config import Config, ModelProviderConfig
+from plano.providers.auth import CREDENTIAL_HEADERS, auth_headers
+from plano.providers.catalogue import Api, Auth, ProviderRow, runtime_row
+from plano.providers.endpoints import Origin, origin, path_for
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    name: str  # the provider's config name (defaults to its `model` string)
+    provider: str  # canonical prefix as configured (e.g. "openai", "custom")
+    model_id: str  # bare model id, "*" for a wildcard cluster
+    row: ProviderRow
+    origin: Origin
+    access_key: str | None
+    passthrough_auth: bool
+    host_header: str | None
+    extra_headers: tuple[tuple[str, str], ...]
+    default: bool
+    internal: bool
+    own_base_url: bool  # the config gave a base_url (self-hosted or proxy endpoint)
+    # Client header names never forwarded as they are: credentials, and the names this
+    # provider sets itself (`headers:` entries and Host when `http_host` is set).
+    replaced_headers: frozenset[bytes]
+
+    @property
+    def wildcard(self) -> bool:
+        return self.model_id == "*"
+
+    def url(self, api: Api, model_id: str, stream: bool) -> str:
+        return self.origin.base + path_for(self.row, self.origin, api, model_id, stream)
+
+    def auth(self, api: Api, client_credential: str | None) -> tuple[tuple[str, str], ...]:
+        """Credential headers for this call; `None` credential with no key sends none."""
+        credential = client_credential if self.passthrough_auth else self.access_key
+        return auth_headers(self.row, api, credential)
+
+    @property
+    def needs_key(self) -> bool:
+        """True when a call without any credential cannot work (no key, no passthrough)."""
+        # As the original: a provider with its own base_url may go without a key (self-hosted).
+        return (not self.passthrough_auth and not self.access_key
+                and self.row.auth is not Auth.NONE and not self.own_base_url)
+
+
+def build_cluster(p: ModelProviderConfig) -> Cluster:
+    row = runtime_row(p.provider, p.provider_interface)
+    extra = tuple((k.lower(), v) for k, v in dict(p.headers).items())
+    replaced = {name.encode() for name in CREDENTIAL_HEADERS} | {k.encode() for k, _ in extra}
+    if p.http_host:
+        replaced.add(b"host")
+    return Cluster(
+        name=p.name,
+        provider=p.provider,
+        model_id=p.model_id,
+        row=row,
+        origin=origin(row, p.base_url),
+        access_key=p.access_key or None,
+        passthrough_auth=p.passthrough_auth,
+        host_header=p.http_host,
+        extra_headers=extra,
+        default=p.default,
+        internal=p.internal,
+        own_base_url=p.base_url is not None,
+        replaced_headers=frozenset(replaced),
+    )
+
+
+def build_clusters(config: Config) -> tuple[Cluster, ...]:
+    return tuple(build_cluster(p) for p in config.model_providers)
+
+
+def visible(clusters: Iterable[Cluster]) -> list[Cluster]:
+    return [c for c in clusters if not c.internal]

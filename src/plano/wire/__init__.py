@@ -1,0 +1,1 @@
+"""L0: exact wire shapes, one module per API."""
