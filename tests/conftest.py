@@ -34,8 +34,9 @@ GatewayFactory = Callable[..., AbstractContextManager[ThreadedGateway]]
 def gateway() -> GatewayFactory:
     """`with gateway(yaml_text, **kw) as gw:` runs a gateway for the config text."""
 
-    def start(text: str, env: dict[str, str] | None = None, **kw: Any
-              ) -> AbstractContextManager[ThreadedGateway]:
+    def start(
+        text: str, env: dict[str, str] | None = None, **kw: Any
+    ) -> AbstractContextManager[ThreadedGateway]:
         config = load_config_text(text, source="test.yaml", env=env or {})
         return gateway_in_thread(config, **kw)
 

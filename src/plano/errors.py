@@ -12,8 +12,9 @@ class PlanoError(Exception):
     status: int = 500
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, param: str | None = None,
-                 headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(
+        self, message: str, *, param: str | None = None, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param

@@ -25,10 +25,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def plano(*args: str, env: dict[str, str], cwd: Path | None = None,
-          timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "plano", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+def plano(
+    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "plano", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -56,10 +64,10 @@ model_providers:
 
 def chat(port: int, **kw: Any) -> Any:
     """One chat call; a streamed answer is read whole inside the client's lifetime."""
-    with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x",
-                       max_retries=0) as c:
-        result = c.chat.completions.create(model="gpt-4o",
-                                           messages=[{"role": "user", "content": "hi"}], **kw)
+    with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0) as c:
+        result = c.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hi"}], **kw
+        )
         return list(result) if kw.get("stream") else result
 
 
@@ -101,16 +109,28 @@ def test_missing_env_var_is_refused(tmp_path: Path, upstream: Any, env: dict[str
 
 
 @pytest.fixture
-def foreground(tmp_path: Path, upstream: Any, env: dict[str, str]
-               ) -> Iterator[Any]:
+def foreground(tmp_path: Path, upstream: Any, env: dict[str, str]) -> Iterator[Any]:
     procs: list[subprocess.Popen[str]] = []
 
     def start(workers: int) -> tuple[subprocess.Popen[str], int]:
         port = free_port()
         cfg = write_config(tmp_path, upstream, port)
-        proc = subprocess.Popen([sys.executable, "-m", "plano", "up", str(cfg), "--foreground",
-                                 "--workers", str(workers)], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "plano",
+                "up",
+                str(cfg),
+                "--foreground",
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         procs.append(proc)
         assert proc.stdout is not None
         for line in proc.stdout:  # the ready line is our synchronisation point
@@ -131,8 +151,9 @@ def test_two_workers_share_the_port(foreground: Any) -> None:
     proc, port = foreground(2)
     for _ in range(20):
         assert chat(port).choices[0].message.content
-    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True,
-                              check=False).stdout.split()
+    children = subprocess.run(
+        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
     assert len(children) >= 2
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=12) == 0
@@ -142,8 +163,11 @@ def test_sigterm_drains_in_flight_stream(foreground: Any, upstream: Any) -> None
     proc, port = foreground(1)
     upstream.script({"text": "a b c d e f g h", "chunks": 8, "chunk_delay_ms": 250})
     c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
-    it = iter(c.chat.completions.create(model="gpt-4o", stream=True,
-                                        messages=[{"role": "user", "content": "hi"}]))
+    it = iter(
+        c.chat.completions.create(
+            model="gpt-4o", stream=True, messages=[{"role": "user", "content": "hi"}]
+        )
+    )
     first = next(it)
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
@@ -161,13 +185,27 @@ def test_sigterm_drains_in_flight_stream(foreground: Any, upstream: Any) -> None
     assert proc.wait(timeout=10) == 0
 
 
-def test_zero_config_from_environment(tmp_path: Path, upstream: Any,
-                                      env: dict[str, str]) -> None:
+def test_zero_config_from_environment(tmp_path: Path, upstream: Any, env: dict[str, str]) -> None:
     port = free_port()
     env = {**env, "OPENAI_API_KEY": "sk-zero"}
-    proc = subprocess.Popen([sys.executable, "-m", "plano", "up", "--foreground", "--workers",
-                             "1", "--listener-port", str(port)], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "plano",
+            "up",
+            "--foreground",
+            "--workers",
+            "1",
+            "--listener-port",
+            str(port),
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         lines = []

@@ -37,13 +37,13 @@ def demo() -> None:
     import openai
 
     with run_mock_in_thread() as upstream:
-        config = load_config_text(_CONFIG.format(upstream=upstream.base_url), source="demo",
-                                  env={})
+        config = load_config_text(_CONFIG.format(upstream=upstream.base_url), source="demo", env={})
         with gateway_in_thread(config) as gw:
             click.echo(f"fake upstream (OpenAI-compatible): {upstream.base_url}")
             click.echo(f"plano model listener:            {gw.url()}/v1\n")
-            client = openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="unused-by-plano",
-                                   max_retries=0)
+            client = openai.OpenAI(
+                base_url=f"{gw.url()}/v1", api_key="unused-by-plano", max_retries=0
+            )
             _non_streaming(client)
             _streaming(client)
             _show_upstream(upstream.requests)
@@ -54,13 +54,16 @@ def _non_streaming(client: Any) -> None:
     click.secho("1. non-streaming, model alias 'fast'", bold=True)
     t0 = time.perf_counter()
     raw = client.chat.completions.with_raw_response.create(
-        model="fast", messages=[{"role": "user", "content": "Say hello to Plano."}])
+        model="fast", messages=[{"role": "user", "content": "Say hello to Plano."}]
+    )
     ms = (time.perf_counter() - t0) * 1000
     completion = raw.parse()
     click.echo(f"   resolved model (x-plano-model): {raw.headers.get('x-plano-model')}")
     click.echo(f"   reply: {completion.choices[0].message.content!r}")
-    click.echo(f"   usage: {completion.usage.prompt_tokens} prompt + "
-               f"{completion.usage.completion_tokens} completion tokens; {ms:.1f} ms\n")
+    click.echo(
+        f"   usage: {completion.usage.prompt_tokens} prompt + "
+        f"{completion.usage.completion_tokens} completion tokens; {ms:.1f} ms\n"
+    )
 
 
 def _streaming(client: Any) -> None:
@@ -69,8 +72,8 @@ def _streaming(client: Any) -> None:
     first = None
     parts: list[str] = []
     with client.chat.completions.with_streaming_response.create(
-            model="", stream=True,
-            messages=[{"role": "user", "content": "Stream a short answer."}]) as resp:
+        model="", stream=True, messages=[{"role": "user", "content": "Stream a short answer."}]
+    ) as resp:
         click.echo(f"   resolved model (x-plano-model): {resp.headers.get('x-plano-model')}")
         for chunk in resp.parse():
             if chunk.choices and chunk.choices[0].delta.content:
@@ -88,5 +91,7 @@ def _show_upstream(requests: Any) -> None:
         body = req.body if isinstance(req.body, dict) else {}
         auth = req.headers.get("authorization", "")
         shown = auth[:12] + "…" if auth else "(none)"
-        click.echo(f"   {req.method} {req.path}  model={body.get('model')!r}  "
-                   f"stream={body.get('stream', False)}  authorization={shown}")
+        click.echo(
+            f"   {req.method} {req.path}  model={body.get('model')!r}  "
+            f"stream={body.get('stream', False)}  authorization={shown}"
+        )

@@ -12,8 +12,14 @@ from plano.cli import rundir
 
 @click.command()
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-@click.option("-n", "--lines", type=int, default=200, show_default=True,
-              help="How many of the last lines to show first.")
+@click.option(
+    "-n",
+    "--lines",
+    type=int,
+    default=200,
+    show_default=True,
+    help="How many of the last lines to show first.",
+)
 def logs(follow: bool, lines: int) -> None:
     """Print the gateway log (~/.plano/run/logs/plano.log)."""
     path = rundir.log_file()

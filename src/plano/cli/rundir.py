@@ -44,8 +44,9 @@ def read_record() -> RunRecord | None:
 
 
 def write_record(record: RunRecord) -> None:
-    pid_file().write_text(json.dumps({"pid": record.pid, "config": record.config,
-                                      "ports": record.ports}))
+    pid_file().write_text(
+        json.dumps({"pid": record.pid, "config": record.config, "ports": record.ports})
+    )
 
 
 def clear_record() -> None:

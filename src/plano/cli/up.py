@@ -50,35 +50,64 @@ def load_or_exit(config_path: Path) -> Config:
         sys.exit(1)
     if config.missing_env:
         lines = "\n".join(f"  ${var} (used at {where})" for where, var in config.missing_env)
-        click.echo(f"{config_path}: missing environment variables (set them in the "
-                   f"environment or in a .env file next to the config):\n{lines}", err=True)
+        click.echo(
+            f"{config_path}: missing environment variables (set them in the "
+            f"environment or in a .env file next to the config):\n{lines}",
+            err=True,
+        )
         sys.exit(1)
     return config
 
 
 @click.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-@click.option("--path", "search_path", default=".", show_default=True,
-              help="Directory searched for config.yaml / plano_config.yaml.")
+@click.option(
+    "--path",
+    "search_path",
+    default=".",
+    show_default=True,
+    help="Directory searched for config.yaml / plano_config.yaml.",
+)
 @click.option("--foreground", is_flag=True, help="Stay attached; log to the terminal.")
-@click.option("--workers", type=int, default=None,
-              help="Worker processes sharing the ports (default: CPU count).")
-@click.option("--listener-port", type=int, default=12000, show_default=True,
-              help="Model listener port in zero-config mode.")
-@click.option("--max-body-bytes", type=int, default=None,
-              help=f"Largest request body accepted (default {DEFAULT_MAX_BODY_BYTES}; "
-                   "env PLANO_MAX_BODY_BYTES).")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Worker processes sharing the ports (default: CPU count).",
+)
+@click.option(
+    "--listener-port",
+    type=int,
+    default=12000,
+    show_default=True,
+    help="Model listener port in zero-config mode.",
+)
+@click.option(
+    "--max-body-bytes",
+    type=int,
+    default=None,
+    help=f"Largest request body accepted (default {DEFAULT_MAX_BODY_BYTES}; "
+    "env PLANO_MAX_BODY_BYTES).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def up(file: str | None, search_path: str, foreground: bool, workers: int | None,
-       listener_port: int, max_body_bytes: int | None, verbose: bool) -> None:
+def up(
+    file: str | None,
+    search_path: str,
+    foreground: bool,
+    workers: int | None,
+    listener_port: int,
+    max_body_bytes: int | None,
+    verbose: bool,
+) -> None:
     """Start Plano with FILE (or a config found in --path, or zero-config)."""
     config_path = find_config(file, search_path)
     if config_path is None:
         config_path = _write_zero_config(listener_port)
     config = load_or_exit(config_path)
     n = workers if workers is not None else (os.cpu_count() or 1)
-    body_limit = max_body_bytes or int(os.environ.get("PLANO_MAX_BODY_BYTES",
-                                                      DEFAULT_MAX_BODY_BYTES))
+    body_limit = max_body_bytes or int(
+        os.environ.get("PLANO_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+    )
     if foreground:
         _serve_foreground(config, config_path, n, body_limit, verbose)
     else:
@@ -93,37 +122,60 @@ def _write_zero_config(port: int) -> Path:
     return target
 
 
-def _serve_foreground(config: Config, config_path: Path, workers: int, body_limit: int,
-                      verbose: bool) -> None:
+def _serve_foreground(
+    config: Config, config_path: Path, workers: int, body_limit: int, verbose: bool
+) -> None:
     from plano.server.workers import serve
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     for warning in config.warnings:
         logging.getLogger("plano").warning("%s", warning)
 
     def announce(line: str) -> None:
         print(line, flush=True)
 
-    sys.exit(serve(config, config_path, workers=workers, max_body_bytes=body_limit,
-                   announce=announce))
+    sys.exit(
+        serve(config, config_path, workers=workers, max_body_bytes=body_limit, announce=announce)
+    )
 
 
-def _start_background(config: Config, config_path: Path, workers: int, body_limit: int,
-                      verbose: bool) -> None:
+def _start_background(
+    config: Config, config_path: Path, workers: int, body_limit: int, verbose: bool
+) -> None:
     record = rundir.read_record()
     if record is not None and rundir.alive(record.pid):
-        click.echo(f"plano is already running (pid {record.pid}, config {record.config}); "
-                   "run `plano down` first", err=True)
+        click.echo(
+            f"plano is already running (pid {record.pid}, config {record.config}); "
+            "run `plano down` first",
+            err=True,
+        )
         sys.exit(1)
     log_path = rundir.log_file()
-    cmd = [sys.executable, "-m", "plano", "up", str(config_path.resolve()), "--foreground",
-           "--workers", str(workers), "--max-body-bytes", str(body_limit)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "plano",
+        "up",
+        str(config_path.resolve()),
+        "--foreground",
+        "--workers",
+        str(workers),
+        "--max-body-bytes",
+        str(body_limit),
+    ]
     if verbose:
         cmd.append("-v")
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     ports = [lc.port for lc in config.listeners]
     rundir.write_record(rundir.RunRecord(proc.pid, str(config_path.resolve()), ports))
     if not _wait_healthy(proc, ports):
@@ -133,8 +185,9 @@ def _start_background(config: Config, config_path: Path, workers: int, body_limi
             proc.terminate()
         rundir.clear_record()
         sys.exit(1)
-    names = ", ".join(f"{lc.name} ({lc.type}) http://{lc.address}:{lc.port}"
-                      for lc in config.listeners)
+    names = ", ".join(
+        f"{lc.name} ({lc.type}) http://{lc.address}:{lc.port}" for lc in config.listeners
+    )
     click.echo(f"plano is up (pid {proc.pid}): {names}\nlogs: plano logs -f    stop: plano down")
 
 

@@ -23,7 +23,9 @@ def validate(file: str) -> None:
         sys.exit(1)
     if config.warnings:
         click.echo(format_report((), config.warnings), err=True)
-    listeners = ", ".join(f"{lc.name} ({lc.type}) {lc.address}:{lc.port}"
-                          for lc in config.listeners)
-    click.echo(f"{file}: valid — {len(config.model_providers)} model providers; "
-               f"listeners: {listeners}")
+    listeners = ", ".join(
+        f"{lc.name} ({lc.type}) {lc.address}:{lc.port}" for lc in config.listeners
+    )
+    click.echo(
+        f"{file}: valid — {len(config.model_providers)} model providers; listeners: {listeners}"
+    )

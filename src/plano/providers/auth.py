@@ -9,15 +9,14 @@ from plano.providers.catalogue import Api, Auth, ProviderRow
 ANTHROPIC_VERSION: Final = "2023-06-01"
 
 # Client headers that carry a credential; never forwarded as they are.
-CREDENTIAL_HEADERS: Final = frozenset({"authorization", "x-api-key", "api-key",
-                                       "x-goog-api-key"})
+CREDENTIAL_HEADERS: Final = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
 
 
 def auth_headers(row: ProviderRow, api: Api, credential: str | None) -> tuple[tuple[str, str], ...]:
     """Headers that present `credential` the way this upstream API expects it."""
     if api is Api.ANTHROPIC_MESSAGES:
         version = (("anthropic-version", ANTHROPIC_VERSION),)
-        return ((("x-api-key", credential),) + version) if credential else version
+        return (("x-api-key", credential), *version) if credential else version
     if not credential:
         return ()
     if row.auth is Auth.AZURE_API_KEY:

@@ -65,8 +65,9 @@ _R = Api.OPENAI_RESPONSES
 _B = Api.BEDROCK_CONVERSE
 
 
-def _compat(prefix: str, owned_by: str, base_url: str | None, path_prefix: str = "/v1",
-            **kw: object) -> ProviderRow:
+def _compat(
+    prefix: str, owned_by: str, base_url: str | None, path_prefix: str = "/v1", **kw: object
+) -> ProviderRow:
     """An OpenAI-compatible vendor: every client API reaches it as chat completions."""
     return ProviderRow(prefix, owned_by, base_url, path_prefix, _C, _C, _C, **kw)  # type: ignore[arg-type]
 
@@ -74,11 +75,25 @@ def _compat(prefix: str, owned_by: str, base_url: str | None, path_prefix: str =
 ROWS: Final[tuple[ProviderRow, ...]] = (
     ProviderRow("openai", "OpenAI", "https://api.openai.com", "/v1", _C, _C, _R, interface=True),
     ProviderRow("anthropic", "Anthropic", "https://api.anthropic.com", "/v1", _C, _M, _C),
-    ProviderRow("azure_openai", "Azure OpenAI", None, "", _C, _C, _C, auth=Auth.AZURE_API_KEY,
-                requires_base_url=True),
+    ProviderRow(
+        "azure_openai",
+        "Azure OpenAI",
+        None,
+        "",
+        _C,
+        _C,
+        _C,
+        auth=Auth.AZURE_API_KEY,
+        requires_base_url=True,
+    ),
     ProviderRow("amazon_bedrock", "Amazon Bedrock", None, "", _B, _B, _B, requires_base_url=True),
-    _compat("gemini", "Google", "https://generativelanguage.googleapis.com", "/v1beta/openai",
-            interface=True),
+    _compat(
+        "gemini",
+        "Google",
+        "https://generativelanguage.googleapis.com",
+        "/v1beta/openai",
+        interface=True,
+    ),
     _compat("groq", "Groq", "https://api.groq.com", "/openai/v1", interface=True),
     _compat("mistral", "Mistral", "https://api.mistral.ai", interface=True),
     _compat("deepseek", "DeepSeek", "https://api.deepseek.com", interface=True),
@@ -90,14 +105,29 @@ ROWS: Final[tuple[ProviderRow, ...]] = (
     _compat("xiaomi", "Xiaomi", "https://api.xiaomimimo.com", interface=True),
     _compat("digitalocean", "DigitalOcean", "https://inference.do-ai.run", interface=True),
     _compat("ollama", "Ollama", None, auth=Auth.NONE, requires_base_url=True),
-    ProviderRow("chatgpt", "ChatGPT", "https://chatgpt.com/backend-api/codex", "", _R, _R, _R,
-                interface=True),
-    ProviderRow("vercel", "Vercel", "https://ai-gateway.vercel.sh/v1", "", _C, _M, _R,
-                interface=True),
+    ProviderRow(
+        "chatgpt",
+        "ChatGPT",
+        "https://chatgpt.com/backend-api/codex",
+        "",
+        _R,
+        _R,
+        _R,
+        interface=True,
+    ),
+    ProviderRow(
+        "vercel", "Vercel", "https://ai-gateway.vercel.sh/v1", "", _C, _M, _R, interface=True
+    ),
     _compat("openrouter", "OpenRouter", "https://openrouter.ai/api/v1", "", interface=True),
     _compat("edenai", "Eden AI", "https://api.edenai.run/v3", "", interface=True),
-    _compat("plano", "Plano", "https://archfc.katanemo.dev", auth=Auth.NONE,
-            requires_base_url=True, interface=True),
+    _compat(
+        "plano",
+        "Plano",
+        "https://archfc.katanemo.dev",
+        auth=Auth.NONE,
+        requires_base_url=True,
+        interface=True,
+    ),
     # Not a config prefix: named `perplexity/...` with provider_interface openai, it is served
     # on unversioned paths (/chat/completions at the root of its base_url).
     _compat("perplexity", "Perplexity", "https://api.perplexity.ai", "", config_prefix=False),
@@ -106,13 +136,15 @@ ROWS: Final[tuple[ProviderRow, ...]] = (
 BY_PREFIX: Final = MappingProxyType({row.prefix: row for row in ROWS})
 
 # Alternative spellings of a prefix, resolved case-insensitively.
-PREFIX_ALIASES: Final = MappingProxyType({
-    "google": "gemini",
-    "together": "together_ai",
-    "amazon": "amazon_bedrock",
-    "do": "digitalocean",
-    "do_ai": "digitalocean",
-})
+PREFIX_ALIASES: Final = MappingProxyType(
+    {
+        "google": "gemini",
+        "together": "together_ai",
+        "amazon": "amazon_bedrock",
+        "do": "digitalocean",
+        "do_ai": "digitalocean",
+    }
+)
 
 # Values the config schema allows for `provider_interface` (custom prefixes only).
 INTERFACES: Final = frozenset(row.prefix for row in ROWS if row.interface)

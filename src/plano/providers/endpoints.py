@@ -31,14 +31,13 @@ class Origin:
     host: str
     port: int
     path_prefix: str
+    base: str  # scheme://host[:port], computed once
 
-    @property
-    def base(self) -> str:
-        default = 443 if self.scheme == "https" else 80
-        netloc = self.host if self.port == default else f"{self.host}:{self.port}"
-        if ":" in self.host and not self.host.startswith("["):
-            netloc = f"[{self.host}]" if self.port == default else f"[{self.host}]:{self.port}"
-        return f"{self.scheme}://{netloc}"
+
+def _base(scheme: str, host: str, port: int) -> str:
+    name = f"[{host}]" if ":" in host else host  # IPv6 literal
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{name}" if port == default else f"{scheme}://{name}:{port}"
 
 
 def origin(row: ProviderRow, base_url: str | None) -> Origin:
@@ -49,7 +48,9 @@ def origin(row: ProviderRow, base_url: str | None) -> Origin:
     parts = urlsplit(url)
     scheme = parts.scheme or "https"
     port = parts.port or (443 if scheme == "https" else 80)
-    return Origin(scheme, parts.hostname or "", port, parts.path.rstrip("/") or row.path_prefix)
+    host = parts.hostname or ""
+    prefix = parts.path.rstrip("/") or row.path_prefix
+    return Origin(scheme, host, port, prefix, _base(scheme, host, port))
 
 
 def path_for(row: ProviderRow, org: Origin, api: Api, model_id: str, stream: bool) -> str:
@@ -59,8 +60,10 @@ def path_for(row: ProviderRow, org: Origin, api: Api, model_id: str, stream: boo
         return f"{org.path_prefix}/model/{quote(model_id, safe='')}/{action}"
     if row.prefix == "azure_openai":
         dep = quote(model_id, safe="")
-        return (f"{org.path_prefix}/openai/deployments/{dep}{_SUFFIX[api]}"
-                f"?api-version={AZURE_API_VERSION}")
+        return (
+            f"{org.path_prefix}/openai/deployments/{dep}{_SUFFIX[api]}"
+            f"?api-version={AZURE_API_VERSION}"
+        )
     if api is Api.GEMINI:
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return f"{org.path_prefix}/models/{quote(model_id, safe='')}:{action}"

@@ -76,10 +76,14 @@ class ModelTable:
             d = self._default
             return Resolved(d, d.model_id, _name(d, d.model_id), "default")
         if requested is None:
-            raise ModelNotFound("the request names no model and no provider is marked "
-                                "`default: true`", param="model")
-        raise ModelNotFound(f"model '{requested}' is not configured and no provider is marked "
-                            "`default: true`", param="model")
+            raise ModelNotFound(
+                "the request names no model and no provider is marked `default: true`",
+                param="model",
+            )
+        raise ModelNotFound(
+            f"model '{requested}' is not configured and no provider is marked `default: true`",
+            param="model",
+        )
 
     def _find(self, name: str) -> tuple[Cluster, str] | None:
         c = self._exact.get(name) or self._bare.get(name)

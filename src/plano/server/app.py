@@ -19,8 +19,8 @@ from plano.errors import FeatureNotAvailable, MethodNotAllowed, NotFound
 from plano.routing.resolve import ModelTable
 from plano.server.http import Receive, Scope, Send, send_bytes, send_error
 from plano.server.model_listener import Handler, ModelListener
-from plano.upstream.clusters import Cluster, build_clusters, visible
 from plano.upstream.client import UpstreamClient
+from plano.upstream.clusters import Cluster, build_clusters, visible
 
 log = logging.getLogger("plano")
 
@@ -30,8 +30,11 @@ DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 _CORS: Final = [
     (b"allow", b"GET, POST, OPTIONS"),
     (b"access-control-allow-origin", b"*"),
-    (b"access-control-allow-headers", b"Authorization, Content-Type, x-api-key, "
-                                      b"anthropic-version, x-request-id, X-Model-Affinity"),
+    (
+        b"access-control-allow-headers",
+        b"Authorization, Content-Type, x-api-key, "
+        b"anthropic-version, x-request-id, X-Model-Affinity",
+    ),
     (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
     (b"access-control-max-age", b"86400"),
 ]
@@ -58,8 +61,10 @@ def models_body(clusters: tuple[Cluster, ...]) -> bytes:
     for c in visible(clusters):
         if not c.wildcard:
             seen.setdefault(f"{c.provider}/{c.model_id}", c.row.owned_by)
-    data = [{"id": name, "object": "model", "created": 0, "owned_by": owner}
-            for name, owner in seen.items()]
+    data = [
+        {"id": name, "object": "model", "created": 0, "owned_by": owner}
+        for name, owner in seen.items()
+    ]
     return orjson.dumps({"object": "list", "data": data})
 
 
@@ -78,9 +83,14 @@ def build_app(config: Config, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -
     for lc in config.listeners:
         routes: dict[tuple[str, str], Handler]
         if lc.type == "model":
-            routes = ModelListener(models, client, timeout=lc.timeout,
-                                   connect_timeout=_connect_timeout(config),
-                                   max_body_bytes=max_body_bytes, models_body=body).routes()
+            routes = ModelListener(
+                models,
+                client,
+                timeout=lc.timeout,
+                connect_timeout=_connect_timeout(config),
+                max_body_bytes=max_body_bytes,
+                models_body=body,
+            ).routes()
         else:
             routes = _not_yet(lc)
         listeners.append(ListenerRoutes(lc, routes))
@@ -92,8 +102,10 @@ def _not_yet(lc: ListenerConfig) -> dict[tuple[str, str], Handler]:
     what = "agent orchestration" if lc.type == "agent" else "prompt targets"
 
     async def unavailable(scope: Scope, receive: Receive, send: Send) -> None:
-        err = FeatureNotAvailable(f"listener '{lc.name}' is a {lc.type} listener; {what} are "
-                                  "not available in this build yet")
+        err = FeatureNotAvailable(
+            f"listener '{lc.name}' is a {lc.type} listener; {what} are "
+            "not available in this build yet"
+        )
         await send_error(send, scope["path"], err)
 
     paths = ("/v1/chat/completions", "/v1/messages", "/v1/responses")
@@ -142,8 +154,9 @@ class Gateway:
     async def _no_route(self, scope: Scope, send: Send, port: int) -> None:
         path = scope["path"]
         if path in self._paths.get(port, ()):
-            await send_error(send, path, MethodNotAllowed(
-                f"method {scope['method']} is not allowed on {path}"))
+            await send_error(
+                send, path, MethodNotAllowed(f"method {scope['method']} is not allowed on {path}")
+            )
         else:
             await send_error(send, path, NotFound(f"no route for {scope['method']} {path}"))
 

@@ -36,8 +36,9 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The whole request body, refusing more than `limit` bytes with 413."""
     declared = header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body of {int(declared)} bytes exceeds the limit of "
-                              f"{limit} bytes")
+        raise PayloadTooLarge(
+            f"request body of {int(declared)} bytes exceeds the limit of {limit} bytes"
+        )
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientDisconnected
@@ -74,8 +75,9 @@ def envelope_for(path: str) -> Callable[[PlanoError], bytes]:
     return openai_chat.error_envelope
 
 
-async def send_error(send: Send, path: str, err: PlanoError,
-                     extra: RawHeaders | None = None) -> None:
+async def send_error(
+    send: Send, path: str, err: PlanoError, extra: RawHeaders | None = None
+) -> None:
     headers: RawHeaders = [JSON_CT]
     headers.extend((k.encode(), v.encode()) for k, v in err.headers)
     if extra:

@@ -42,16 +42,36 @@ from plano.wire import anthropic_messages, openai_chat, openai_responses
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Never forwarded upstream: hop-by-hop, framing, and what we set ourselves.
-_NOT_FORWARDED: Final = frozenset({
-    b"host", b"content-length", b"content-type", b"transfer-encoding", b"connection",
-    b"keep-alive", b"te", b"trailer", b"upgrade", b"proxy-authorization",
-    b"proxy-connection", b"accept-encoding", b"expect",
-})
+_NOT_FORWARDED: Final = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"content-type",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"accept-encoding",
+        b"expect",
+    }
+)
 # Never relayed downstream from the upstream response.
-_NOT_RELAYED: Final = frozenset({
-    b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"te", b"trailer",
-    b"upgrade", b"proxy-connection",
-})
+_NOT_RELAYED: Final = frozenset(
+    {
+        b"content-length",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"proxy-connection",
+    }
+)
 
 _STREAM_ERROR: Final = {
     Api.OPENAI_CHAT: openai_chat.stream_error_event,
@@ -81,8 +101,16 @@ class Upstream:
 
 
 class ModelListener:
-    def __init__(self, models: ModelTable, client: UpstreamClient, *, timeout: float,
-                 connect_timeout: float, max_body_bytes: int, models_body: bytes) -> None:
+    def __init__(
+        self,
+        models: ModelTable,
+        client: UpstreamClient,
+        *,
+        timeout: float,
+        connect_timeout: float,
+        max_body_bytes: int,
+        models_body: bytes,
+    ) -> None:
         self._models = models
         self._client = client
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
@@ -93,6 +121,7 @@ class ModelListener:
         def proxy(api: Api) -> Handler:
             async def handle(scope: Scope, receive: Receive, send: Send) -> None:
                 await self.proxy(scope, receive, send, api)
+
             return handle
 
         return {
@@ -138,9 +167,16 @@ class ModelListener:
         changed = _rewrite(doc, requested, resolved.model_id)
         headers, credential, request_id = self._headers(scope, resolved)
         if credential is None and cluster.needs_key:
-            raise Unauthorized(f"no access key is configured for provider '{cluster.name}', "
-                               "and it does not pass the client's credential through")
-        headers.extend(cluster.auth(upstream_api, credential))
+            raise Unauthorized(
+                f"no access key is configured for provider '{cluster.name}', "
+                "and it does not pass the client's credential through"
+            )
+        auth = cluster.auth(upstream_api, credential)
+        if upstream_api is Api.ANTHROPIC_MESSAGES and any(k == "anthropic-version"
+                                                          for k, _ in headers):
+            # An Anthropic client names the API version it speaks; keep it.
+            auth = tuple(h for h in auth if h[0] != "anthropic-version")
+        headers.extend(auth)
         stream = doc.get("stream") is True
         return Upstream(
             url=cluster.url(upstream_api, resolved.model_id, stream),
@@ -151,8 +187,9 @@ class ModelListener:
             stream=stream,
         )
 
-    def _headers(self, scope: Scope, resolved: Resolved
-                 ) -> tuple[list[tuple[str, str]], str | None, bytes]:
+    def _headers(
+        self, scope: Scope, resolved: Resolved
+    ) -> tuple[list[tuple[str, str]], str | None, bytes]:
         cluster = resolved.cluster
         replaced = cluster.replaced_headers
         out: list[tuple[str, str]] = [("content-type", "application/json")]
@@ -176,23 +213,31 @@ class ModelListener:
         out.extend(cluster.extra_headers)
         if cluster.host_header:
             out.append(("host", cluster.host_header))
-        credential = (client_credential(authorization, x_api_key)
-                      if cluster.passthrough_auth else None)
+        credential = (
+            client_credential(authorization, x_api_key) if cluster.passthrough_auth else None
+        )
         return out, credential, request_id
 
-    async def _forward(self, receive: Receive, send: Send, path: str, api: Api,
-                       up: Upstream) -> None:
-        ours: RawHeaders = [(b"x-plano-model", up.resolved.name.encode()),
-                            (b"x-request-id", up.request_id)]
+    async def _forward(
+        self, receive: Receive, send: Send, path: str, api: Api, up: Upstream
+    ) -> None:
+        ours: RawHeaders = [
+            (b"x-plano-model", up.resolved.name.encode()),
+            (b"x-request-id", up.request_id),
+        ]
         started = False
         try:
             async with self._client.post(up.url, up.headers, up.body, self._timeout) as resp:
-                headers = [(k.lower(), v) for k, v in resp.raw_headers
-                           if k.lower() not in _NOT_RELAYED and k.lower() not in _OURS]
+                headers = [
+                    (k.lower(), v)
+                    for k, v in resp.raw_headers
+                    if k.lower() not in _NOT_RELAYED and k.lower() not in _OURS
+                ]
                 headers.extend(ours)
                 if resp.status < 300 and resp.content_type == "text/event-stream":
-                    await send({"type": "http.response.start", "status": resp.status,
-                                "headers": headers})
+                    await send(
+                        {"type": "http.response.start", "status": resp.status, "headers": headers}
+                    )
                     started = True
                     await _relay_stream(resp, receive, send)
                 else:
@@ -222,8 +267,9 @@ async def _relay_stream(resp: aiohttp.ClientResponse, receive: Receive, send: Se
         watcher.cancel()
 
 
-async def _close_on_disconnect(receive: Receive, resp: aiohttp.ClientResponse,
-                               state: dict[str, Any]) -> None:
+async def _close_on_disconnect(
+    receive: Receive, resp: aiohttp.ClientResponse, state: dict[str, Any]
+) -> None:
     message = await receive()
     if message["type"] == "http.disconnect" and not state["done"]:
         resp.close()

@@ -47,8 +47,9 @@ class BoundListener:
 
 def bind(address: str, port: int, *, reuse_port: bool) -> socket.socket:
     """A listening TCP socket; with `reuse_port`, sibling workers can bind the same port."""
-    infos = socket.getaddrinfo(address or None, port, type=socket.SOCK_STREAM,
-                               flags=socket.AI_PASSIVE)
+    infos = socket.getaddrinfo(
+        address or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
     family, _, _, _, sockaddr = infos[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -73,8 +74,10 @@ def bind_listeners(config: Config, *, reuse_port: bool) -> list[BoundListener]:
             try:
                 sock = bind(lc.address, lc.port, reuse_port=reuse_port)
             except OSError as exc:
-                raise OSError(exc.errno, f"listener '{lc.name}' cannot bind "
-                                         f"{lc.address}:{lc.port}: {exc.strerror}") from exc
+                raise OSError(
+                    exc.errno,
+                    f"listener '{lc.name}' cannot bind {lc.address}:{lc.port}: {exc.strerror}",
+                ) from exc
             bound.append(BoundListener(lc, sock))
     except OSError:
         for b in bound:
@@ -102,8 +105,9 @@ class _Server(uvicorn.Server):
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = {sig: signal.signal(sig, self.handle_exit)
-                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {
+            sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
         try:
             yield
         finally:
@@ -111,8 +115,9 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def make_server(state: AppState, bound: Sequence[BoundListener],
-                on_started: Callable[[], None] = lambda: None) -> uvicorn.Server:
+def make_server(
+    state: AppState, bound: Sequence[BoundListener], on_started: Callable[[], None] = lambda: None
+) -> uvicorn.Server:
     by_name = {lr.listener.name: lr for lr in state.listeners}
     ports: dict[int, ListenerRoutes] = {b.port: by_name[b.listener.name] for b in bound}
     app = Gateway(state, ports)
@@ -133,12 +138,18 @@ def make_server(state: AppState, bound: Sequence[BoundListener],
 
 
 def describe(bound: Sequence[BoundListener]) -> str:
-    return ", ".join(f"{b.listener.name} ({b.listener.type}) on {b.address}:{b.port}"
-                     for b in bound)
+    return ", ".join(
+        f"{b.listener.name} ({b.listener.type}) on {b.address}:{b.port}" for b in bound
+    )
 
 
-def run_worker(config: Config, *, reuse_port: bool, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               on_ready: Callable[[Sequence[BoundListener]], None] | None = None) -> None:
+def run_worker(
+    config: Config,
+    *,
+    reuse_port: bool,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    on_ready: Callable[[Sequence[BoundListener]], None] | None = None,
+) -> None:
     """Serve until SIGTERM/SIGINT on this process's own uvloop event loop."""
     bound = bind_listeners(config, reuse_port=reuse_port)
     state = build_app(config, max_body_bytes=max_body_bytes)
@@ -167,8 +178,9 @@ class ThreadedGateway:
 
 
 @contextmanager
-def gateway_in_thread(config: Config, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-                      ) -> Iterator[ThreadedGateway]:
+def gateway_in_thread(
+    config: Config, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> Iterator[ThreadedGateway]:
     """Bind first (so connections queue in the backlog), then serve in a thread."""
     bound = bind_listeners(config, reuse_port=False)
     state = build_app(config, max_body_bytes=max_body_bytes)
@@ -195,4 +207,3 @@ def gateway_in_thread(config: Config, *, max_body_bytes: int = DEFAULT_MAX_BODY_
         yield handle
     finally:
         handle.stop()
-

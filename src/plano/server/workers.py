@@ -29,10 +29,17 @@ MAX_RESTARTS: Final = 5  # within RESTART_WINDOW seconds, then the supervisor gi
 RESTART_WINDOW: Final = 60.0
 
 
-def serve(config: Config, config_path: Path, *, workers: int, max_body_bytes: int,
-          announce: Callable[[str], None]) -> int:
+def serve(
+    config: Config,
+    config_path: Path,
+    *,
+    workers: int,
+    max_body_bytes: int,
+    announce: Callable[[str], None],
+) -> int:
     """Serve `config` with `workers` processes; returns the exit status."""
     if workers <= 1:
+
         def ready(bound: Sequence[BoundListener]) -> None:
             announce(f"plano ready (pid {os.getpid()}): {describe(bound)}")
 
@@ -55,8 +62,9 @@ def _worker_main(config_path: str, max_body_bytes: int, ready: Connection) -> No
 
 
 class _Supervisor:
-    def __init__(self, config_path: Path, workers: int, max_body_bytes: int,
-                 announce: Callable[[str], None]) -> None:
+    def __init__(
+        self, config_path: Path, workers: int, max_body_bytes: int, announce: Callable[[str], None]
+    ) -> None:
         self._ctx = mp.get_context("spawn")
         self._path = str(config_path)
         self._n = workers
@@ -83,8 +91,12 @@ class _Supervisor:
 
     def _spawn(self) -> Connection:
         parent, child = self._ctx.Pipe(duplex=False)
-        proc = self._ctx.Process(target=_worker_main, args=(self._path, self._max_body, child),
-                                 name=f"plano-worker-{len(self._procs)}", daemon=False)
+        proc = self._ctx.Process(
+            target=_worker_main,
+            args=(self._path, self._max_body, child),
+            name=f"plano-worker-{len(self._procs)}",
+            daemon=False,
+        )
         proc.start()
         child.close()
         self._procs.append(proc)
@@ -119,12 +131,15 @@ class _Supervisor:
         self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW]
         self._procs.remove(proc)
         if len(self._restarts) >= MAX_RESTARTS:
-            print(f"plano: workers keep dying (last exit {proc.exitcode}); giving up",
-                  file=sys.stderr)
+            print(
+                f"plano: workers keep dying (last exit {proc.exitcode}); giving up", file=sys.stderr
+            )
             return False
         self._restarts.append(now)
-        print(f"plano: worker {proc.pid} exited with {proc.exitcode}; starting another",
-              file=sys.stderr)
+        print(
+            f"plano: worker {proc.pid} exited with {proc.exitcode}; starting another",
+            file=sys.stderr,
+        )
         self._spawn()
         return True
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -17,17 +16,6 @@ import aiohttp
 from plano.errors import PlanoError, UpstreamTimeout, UpstreamUnavailable
 
 Headers = Sequence[tuple[str, str]]
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """Timeouts for one upstream exchange (seconds); `total` covers the whole response."""
-
-    total: float
-    connect: float
-
-    def client_timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=self.total, sock_connect=self.connect)
 
 
 class UpstreamClient:
@@ -49,15 +37,17 @@ class UpstreamClient:
             self._session = None
 
     @asynccontextmanager
-    async def post(self, url: str, headers: Headers, body: bytes,
-                   timeout: aiohttp.ClientTimeout) -> AsyncIterator[aiohttp.ClientResponse]:
+    async def post(
+        self, url: str, headers: Headers, body: bytes, deadline: aiohttp.ClientTimeout
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
         """POST and yield the response with its body unread; errors become PlanoErrors."""
         session = self._session
         if session is None:
             raise UpstreamUnavailable("the upstream client is not running")
         try:
-            async with session.post(url, data=body, headers=list(headers), timeout=timeout,
-                                    allow_redirects=False) as resp:
+            async with session.post(
+                url, data=body, headers=list(headers), timeout=deadline, allow_redirects=False
+            ) as resp:
                 yield resp
         except PlanoError:
             raise
@@ -78,4 +68,3 @@ def _where(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or "?"
     return f"{host}:{parts.port}" if parts.port else host
-

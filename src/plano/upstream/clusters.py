@@ -7,12 +7,15 @@ the hot path only joins precomputed pieces.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Final
 
 from plano.config import Config, ModelProviderConfig
 from plano.providers.auth import CREDENTIAL_HEADERS, auth_headers
 from plano.providers.catalogue import Api, Auth, ProviderRow, runtime_row
 from plano.providers.endpoints import Origin, origin, path_for
+
+_URL_CACHE_LIMIT: Final = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +35,21 @@ class Cluster:
     # Client header names never forwarded as they are: credentials, and the names this
     # provider sets itself (`headers:` entries and Host when `http_host` is set).
     replaced_headers: frozenset[bytes]
+    # URLs computed so far, by (api, model id, stream); bounded by _URL_CACHE_LIMIT.
+    _urls: dict[tuple[Api, str, bool], str] = field(default_factory=dict, compare=False)
 
     @property
     def wildcard(self) -> bool:
         return self.model_id == "*"
 
     def url(self, api: Api, model_id: str, stream: bool) -> str:
-        return self.origin.base + path_for(self.row, self.origin, api, model_id, stream)
+        key = (api, model_id, stream)
+        url = self._urls.get(key)
+        if url is None:
+            url = self.origin.base + path_for(self.row, self.origin, api, model_id, stream)
+            if len(self._urls) < _URL_CACHE_LIMIT:
+                self._urls[key] = url
+        return url
 
     def auth(self, api: Api, client_credential: str | None) -> tuple[tuple[str, str], ...]:
         """Credential headers for this call; `None` credential with no key sends none."""
@@ -49,8 +60,12 @@ class Cluster:
     def needs_key(self) -> bool:
         """True when a call without any credential cannot work (no key, no passthrough)."""
         # As the original: a provider with its own base_url may go without a key (self-hosted).
-        return (not self.passthrough_auth and not self.access_key
-                and self.row.auth is not Auth.NONE and not self.own_base_url)
+        return (
+            not self.passthrough_auth
+            and not self.access_key
+            and self.row.auth is not Auth.NONE
+            and not self.own_base_url
+        )
 
 
 def build_cluster(p: ModelProviderConfig) -> Cluster:

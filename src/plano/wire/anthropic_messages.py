@@ -32,10 +32,12 @@ def error_type(status: int) -> str:
 
 def error_envelope(err: PlanoError) -> bytes:
     """`{"type": "error", "error": {"type", "message"}}` as Anthropic sends it."""
-    return orjson.dumps({
-        "type": "error",
-        "error": {"type": error_type(err.status), "message": err.message},
-    })
+    return orjson.dumps(
+        {
+            "type": "error",
+            "error": {"type": error_type(err.status), "message": err.message},
+        }
+    )
 
 
 def stream_error_event(err: PlanoError) -> bytes:

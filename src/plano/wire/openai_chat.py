@@ -1,8 +1,8 @@
 """OpenAI Chat Completions (`POST /v1/chat/completions`) wire shapes.
 
-Only what the gateway must read or emit lives here: the request *view* (the few fields routing needs,
-read from the parsed body without copying it) and the OpenAI error envelope, which OpenAI's
-Responses API shares.
+Only what the gateway must read or emit lives here: the request *view* (the few fields routing
+needs, read from the parsed body without copying it) and the OpenAI error envelope, which
+OpenAI's Responses API shares.
 """
 
 from __future__ import annotations
@@ -33,14 +33,16 @@ def error_type(status: int) -> str:
 
 def error_envelope(err: PlanoError) -> bytes:
     """`{"error": {"message", "type", "param", "code"}}` as OpenAI sends it."""
-    return orjson.dumps({
-        "error": {
-            "message": err.message,
-            "type": error_type(err.status),
-            "param": err.param,
-            "code": err.code,
+    return orjson.dumps(
+        {
+            "error": {
+                "message": err.message,
+                "type": error_type(err.status),
+                "param": err.param,
+                "code": err.code,
+            }
         }
-    })
+    )
 
 
 def stream_error_event(err: PlanoError) -> bytes:

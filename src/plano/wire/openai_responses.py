@@ -18,6 +18,7 @@ def error_envelope(err: PlanoError) -> bytes:
 
 def stream_error_event(err: PlanoError) -> bytes:
     # Responses streams name their events; an `error` event carries code and message.
-    payload = orjson.dumps({"type": "error", "code": err.code, "message": err.message,
-                            "param": err.param})
+    payload = orjson.dumps(
+        {"type": "error", "code": err.code, "message": err.message, "param": err.param}
+    )
     return b"event: error\ndata: " + payload + b"\n\n"

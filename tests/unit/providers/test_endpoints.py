@@ -7,50 +7,80 @@ from plano.providers.catalogue import BY_PREFIX, Api, canonical_prefix, lookup, 
 from plano.providers.endpoints import origin, path_for
 
 
-def url(prefix: str, base_url: str | None, api: Api = Api.OPENAI_CHAT, model: str = "m",
-        stream: bool = False, interface: str | None = None) -> str:
+def url(
+    prefix: str,
+    base_url: str | None,
+    api: Api = Api.OPENAI_CHAT,
+    model: str = "m",
+    stream: bool = False,
+    interface: str | None = None,
+) -> str:
     row = runtime_row(prefix, interface)
     org = origin(row, base_url)
     return org.base + path_for(row, org, api, model, stream)
 
 
-@pytest.mark.parametrize(("prefix", "base_url", "expected"), [
-    ("openai", None, "https://api.openai.com/v1/chat/completions"),
-    ("groq", None, "https://api.groq.com/openai/v1/chat/completions"),
-    ("gemini", None, "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions"),
-    ("zhipu", None, "https://open.bigmodel.cn/api/paas/v4/chat/completions"),
-    ("zhipu", "https://api.z.ai/api/coding/paas/v4",
-     "https://api.z.ai/api/coding/paas/v4/chat/completions"),
-    ("ollama", "http://localhost:11434", "http://localhost:11434/v1/chat/completions"),
-    ("qwen", "https://dashscope.example", "https://dashscope.example/compatible-mode/v1/chat/completions"),
-    ("openrouter", None, "https://openrouter.ai/api/v1/chat/completions"),
-    ("vercel", None, "https://ai-gateway.vercel.sh/v1/chat/completions"),
-    ("openai", "http://127.0.0.1:8080/", "http://127.0.0.1:8080/v1/chat/completions"),
-    ("deepseek", "https://proxy.example:8443/deep", "https://proxy.example:8443/deep/chat/completions"),
-])
+@pytest.mark.parametrize(
+    ("prefix", "base_url", "expected"),
+    [
+        ("openai", None, "https://api.openai.com/v1/chat/completions"),
+        ("groq", None, "https://api.groq.com/openai/v1/chat/completions"),
+        (
+            "gemini",
+            None,
+            "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions",
+        ),
+        ("zhipu", None, "https://open.bigmodel.cn/api/paas/v4/chat/completions"),
+        (
+            "zhipu",
+            "https://api.z.ai/api/coding/paas/v4",
+            "https://api.z.ai/api/coding/paas/v4/chat/completions",
+        ),
+        ("ollama", "http://localhost:11434", "http://localhost:11434/v1/chat/completions"),
+        (
+            "qwen",
+            "https://dashscope.example",
+            "https://dashscope.example/compatible-mode/v1/chat/completions",
+        ),
+        ("openrouter", None, "https://openrouter.ai/api/v1/chat/completions"),
+        ("vercel", None, "https://ai-gateway.vercel.sh/v1/chat/completions"),
+        ("openai", "http://127.0.0.1:8080/", "http://127.0.0.1:8080/v1/chat/completions"),
+        (
+            "deepseek",
+            "https://proxy.example:8443/deep",
+            "https://proxy.example:8443/deep/chat/completions",
+        ),
+    ],
+)
 def test_chat_urls(prefix: str, base_url: str | None, expected: str) -> None:
     assert url(prefix, base_url) == expected
 
 
 def test_azure_deployment_path() -> None:
     got = url("azure_openai", "https://res.openai.azure.com", model="gpt 5/x")
-    assert got == ("https://res.openai.azure.com/openai/deployments/gpt%205%2Fx/chat/completions"
-                   "?api-version=2025-01-01-preview")
+    assert got == (
+        "https://res.openai.azure.com/openai/deployments/gpt%205%2Fx/chat/completions"
+        "?api-version=2025-01-01-preview"
+    )
 
 
 def test_bedrock_paths_follow_the_stream_flag() -> None:
     base = "https://bedrock-runtime.us-west-2.amazonaws.com"
     assert url("amazon_bedrock", base, Api.BEDROCK_CONVERSE, "us.amazon.nova-pro-v1:0") == (
-        f"{base}/model/us.amazon.nova-pro-v1%3A0/converse")
+        f"{base}/model/us.amazon.nova-pro-v1%3A0/converse"
+    )
     assert url("amazon_bedrock", base, Api.BEDROCK_CONVERSE, "a", stream=True).endswith(
-        "/model/a/converse-stream")
+        "/model/a/converse-stream"
+    )
 
 
 def test_perplexity_is_unversioned_and_custom_uses_interface() -> None:
     assert url("perplexity", "https://api.perplexity.ai", interface="openai") == (
-        "https://api.perplexity.ai/chat/completions")
+        "https://api.perplexity.ai/chat/completions"
+    )
     assert url("custom", "http://localhost:11223", interface="openai") == (
-        "http://localhost:11223/v1/chat/completions")
+        "http://localhost:11223/v1/chat/completions"
+    )
 
 
 def test_messages_and_responses_suffixes() -> None:
@@ -61,7 +91,7 @@ def test_messages_and_responses_suffixes() -> None:
 def test_prefix_aliases_and_lookup() -> None:
     assert canonical_prefix("Google") == "gemini"
     assert canonical_prefix("amazon") == "amazon_bedrock"
-    assert lookup("together")is BY_PREFIX["together_ai"]
+    assert lookup("together") is BY_PREFIX["together_ai"]
     assert lookup("perplexity") is None  # not a config prefix
     assert lookup("nope") is None
 
@@ -76,18 +106,32 @@ def test_client_matrix_matches_the_original() -> None:
 
 
 def test_auth_styles() -> None:
-    anthropic, azure, openai_row = BY_PREFIX["anthropic"], BY_PREFIX["azure_openai"], BY_PREFIX["openai"]
+    anthropic, azure, openai_row = (
+        BY_PREFIX["anthropic"],
+        BY_PREFIX["azure_openai"],
+        BY_PREFIX["openai"],
+    )
     assert auth_headers(anthropic, Api.ANTHROPIC_MESSAGES, "k") == (
-        ("x-api-key", "k"), ("anthropic-version", "2023-06-01"))
+        ("x-api-key", "k"),
+        ("anthropic-version", "2023-06-01"),
+    )
     assert auth_headers(anthropic, Api.OPENAI_CHAT, "k") == (("authorization", "Bearer k"),)
     assert auth_headers(azure, Api.OPENAI_CHAT, "k") == (("api-key", "k"),)
     assert auth_headers(openai_row, Api.OPENAI_CHAT, None) == ()
 
 
-@pytest.mark.parametrize(("authorization", "x_api_key", "expected"), [
-    ("Bearer abc", None, "abc"), ("bearer  abc ", None, "abc"), ("Basic zz", None, "Basic zz"),
-    (None, "k1", "k1"), (None, None, None), ("Bearer t", "k", "t"),
-])
-def test_client_credential(authorization: str | None, x_api_key: str | None,
-                           expected: str | None) -> None:
+@pytest.mark.parametrize(
+    ("authorization", "x_api_key", "expected"),
+    [
+        ("Bearer abc", None, "abc"),
+        ("bearer  abc ", None, "abc"),
+        ("Basic zz", None, "Basic zz"),
+        (None, "k1", "k1"),
+        (None, None, None),
+        ("Bearer t", "k", "t"),
+    ],
+)
+def test_client_credential(
+    authorization: str | None, x_api_key: str | None, expected: str | None
+) -> None:
     assert client_credential(authorization, x_api_key) == expected

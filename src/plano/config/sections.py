@@ -1,0 +1,268 @@
+"""Config models for the top-level sections other than listeners and model providers.
+
+Shapes follow the original JSON schema (``plano_config_schema.yaml``). Every model is frozen and
+refuses unknown keys. Sections whose behaviour is implemented elsewhere are modelled strictly but
+kept close to the YAML, so later layers can interpret them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from plano.config.fieldtypes import Duration, FrozenDict, HttpUrl, StrMap, freeze_mapping
+
+DEFAULT_ORCHESTRATOR_MODEL = "Plano-Orchestrator"
+DEFAULT_TRACING_ENDPOINT = "http://localhost:4317"
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AgentConfig(StrictModel):
+    """An agent backend (``agents[]``), reached by agent listeners."""
+
+    id: str
+    url: HttpUrl
+
+
+class FilterConfig(StrictModel):
+    """A filter service (``filters[]``) used in filter chains."""
+
+    id: str
+    url: HttpUrl
+    type: Literal["mcp", "http"] = "mcp"
+    transport: Literal["streamable-http"] = "streamable-http"
+    tool: str = ""  # defaults to the filter id
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_tool(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("tool") is None and "id" in data:
+            return {**data, "tool": data["id"]}
+        return data
+
+
+class EndpointConfig(StrictModel):
+    """A named upstream for prompt targets (``endpoints.<name>``): ``host[:port]``."""
+
+    endpoint: str
+    connect_timeout: Duration | None = None
+    protocol: Literal["http", "https"] = "http"
+    http_host: str | None = None
+    prefix_affinity: bool = False
+
+    @model_validator(mode="after")
+    def _check_endpoint(self) -> EndpointConfig:
+        _ = self.host_port
+        return self
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """Host and port; the port defaults to 80 for http and 443 for https."""
+        host, sep, port = self.endpoint.rpartition(":")
+        if not sep:
+            host, port = self.endpoint, ""
+        if not host or "/" in self.endpoint:
+            raise ValueError(f"endpoint '{self.endpoint}' must be 'host' or 'host:port'")
+        if not port:
+            return host, 443 if self.protocol == "https" else 80
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"endpoint '{self.endpoint}' has an invalid port")
+        return host, int(port)
+
+
+class OverridesConfig(StrictModel):
+    """Miscellaneous switches (``overrides``)."""
+
+    prompt_target_intent_matching_threshold: float | None = None  # parsed, no effect
+    optimize_context_window: bool = False
+    use_agent_orchestrator: bool = False
+    disable_signals: bool = False
+    upstream_connect_timeout: Duration = 5.0
+    upstream_tls_ca_path: str = "/etc/ssl/certs/ca-certificates.crt"
+    llm_routing_model: str | None = None
+    agent_orchestration_model: str | None = None
+    orchestrator_model_context_length: Annotated[int, Field(ge=1)] = 8192
+
+    @property
+    def routing_model_id(self) -> str:
+        """Router model id (``provider/`` prefix dropped), default ``Plano-Orchestrator``."""
+        return _bare(self.llm_routing_model or DEFAULT_ORCHESTRATOR_MODEL)
+
+    @property
+    def orchestration_model_id(self) -> str:
+        return _bare(self.agent_orchestration_model or DEFAULT_ORCHESTRATOR_MODEL)
+
+
+def _bare(model: str) -> str:
+    return model.split("/", 1)[1] if "/" in model else model
+
+
+class PromptCachingConfig(StrictModel):
+    """Instance-wide prompt-cache helpers (``prompt_caching``). Off unless ``enabled``."""
+
+    enabled: bool = False
+    session_affinity: bool = True
+    inject_cache_control: bool = True
+    min_prefix_tokens: Annotated[int, Field(ge=1)] = 1024
+    session_ttl_seconds: Annotated[int, Field(ge=1)] | None = None
+
+
+Scalar = str | int | float | bool
+
+
+class PromptParameterConfig(StrictModel):
+    name: str
+    description: str
+    type: str
+    required: bool = False
+    default: Scalar | None = None
+    enum: tuple[Scalar, ...] | None = None
+    in_path: bool = False
+    format: str | None = None
+
+
+class PromptEndpointConfig(StrictModel):
+    name: str
+    path: str
+    http_method: Literal["GET", "POST"] = "GET"
+    http_headers: StrMap = Field(default_factory=FrozenDict)
+
+
+class PromptTargetConfig(StrictModel):
+    name: str
+    description: str
+    default: bool = False
+    auto_llm_dispatch_on_response: bool = True
+    parameters: tuple[PromptParameterConfig, ...] = ()
+    endpoint: PromptEndpointConfig | None = None
+    system_prompt: str | None = None
+
+
+class RateLimitSelectorConfig(StrictModel):
+    key: str
+    value: str
+
+
+class RateLimitLimitConfig(StrictModel):
+    tokens: Annotated[int, Field(ge=1)]
+    unit: Literal["second", "minute", "hour", "day"]
+
+
+class RateLimitConfig(StrictModel):
+    model: str
+    selector: RateLimitSelectorConfig
+    limit: RateLimitLimitConfig
+
+
+class SpanAttributesConfig(StrictModel):
+    header_prefixes: tuple[str, ...] = ()
+    static: StrMap = Field(default_factory=FrozenDict)
+
+
+class PosthogExporterConfig(StrictModel):
+    type: Literal["posthog"]
+    url: HttpUrl
+    api_key: str
+    distinct_id_header: str | None = None
+    capture_messages: bool = False
+
+
+class TracingConfig(StrictModel):
+    random_sampling: Annotated[int, Field(ge=0, le=100)] = 0
+    trace_arch_internal: bool = False  # parsed, no effect
+    opentracing_grpc_endpoint: str = DEFAULT_TRACING_ENDPOINT
+    span_attributes: SpanAttributesConfig = SpanAttributesConfig()
+    exporters: tuple[PosthogExporterConfig, ...] = ()
+
+
+class SessionCacheConfig(StrictModel):
+    type: Literal["memory", "redis"] = "memory"
+    url: str | None = None
+    tenant_header: str | None = None
+
+
+class RoutingBudgetConfig(StrictModel):
+    max_switch_spend_pct: Annotated[float, Field(ge=0, le=100)]
+    replenish_on_rebind: bool = True
+    cache_read_discount: Annotated[float, Field(ge=0, le=1)] = 0.1
+    record_counterfactual: bool = False
+
+
+class RoutingConfig(StrictModel):
+    llm_provider: str | None = None  # parsed, no effect
+    model: str | None = None  # parsed, no effect
+    session_ttl_seconds: Annotated[int, Field(ge=1)] = 600
+    session_max_entries: Annotated[int, Field(ge=1, le=10000)] = 10000
+    session_cache: SessionCacheConfig = SessionCacheConfig()
+    routing_budget: RoutingBudgetConfig | None = None
+    route_on_user_only: bool = False
+
+
+class StateStorageConfig(StrictModel):
+    type: Literal["memory", "postgres"]
+    connection_string: str | None = None
+
+
+class OnExceptionConfig(StrictModel):
+    message: str
+
+
+class JailbreakGuardConfig(StrictModel):
+    on_exception: OnExceptionConfig
+
+
+class InputGuardsConfig(StrictModel):
+    jailbreak: JailbreakGuardConfig
+
+
+class PromptGuardsConfig(StrictModel):
+    input_guards: InputGuardsConfig | None = None
+
+
+class SelectionPolicyConfig(StrictModel):
+    prefer: Literal["cheapest", "fastest", "none"]
+
+
+class RoutingPreferenceConfig(StrictModel):
+    name: str
+    description: str
+    models: Annotated[tuple[str, ...], Field(min_length=1)]
+    selection_policy: SelectionPolicyConfig | None = None
+
+
+class CostMetricsSourceConfig(StrictModel):
+    type: Literal["cost"]
+    provider: Literal["digitalocean", "models.dev"]
+    url: HttpUrl | None = None
+    refresh_interval: Annotated[int, Field(ge=1)] | None = None
+    model_aliases: StrMap = Field(default_factory=FrozenDict)
+
+
+class LatencyMetricsSourceConfig(StrictModel):
+    type: Literal["latency"]
+    provider: Literal["prometheus"]
+    url: HttpUrl
+    query: str
+    refresh_interval: Annotated[int, Field(ge=1)] | None = None
+
+
+MetricsSourceConfig = Annotated[
+    CostMetricsSourceConfig | LatencyMetricsSourceConfig, Field(discriminator="type")
+]
+
+
+class ModelAliasConfig(StrictModel):
+    target: str
+
+
+def _freeze_aliases(value: Mapping[str, ModelAliasConfig]) -> Mapping[str, ModelAliasConfig]:
+    return freeze_mapping(value)
+
+
+AliasMap = Annotated[Mapping[str, ModelAliasConfig], AfterValidator(_freeze_aliases)]
+EndpointMap = Annotated[Mapping[str, EndpointConfig], AfterValidator(freeze_mapping)]
