@@ -435,8 +435,9 @@ def test_mid_stream_disconnect_ends_with_an_error_event(
     assert "upstream" in str(info.value)
 
 
-def test_same_dialect_passthrough_for_messages_and_responses(upstream: Any,
-                                                             gateway: GatewayFactory) -> None:
+def test_same_dialect_passthrough_for_messages_and_responses(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
     """Anthropic client -> anthropic provider, Responses client -> openai provider: forwarded
     untranslated with each API's auth style (the fake upstream answers these paths 404 for now,
     and that status is relayed)."""
@@ -448,8 +449,11 @@ def test_same_dialect_passthrough_for_messages_and_responses(upstream: Any,
         ac = anthropic.Anthropic(base_url=gw.url(), api_key="client", max_retries=0)
         _clients.append(ac)
         with pytest.raises(anthropic.NotFoundError):
-            ac.messages.create(model="claude-sonnet-4-6", max_tokens=16,
-                               messages=[{"role": "user", "content": "hi"}])
+            ac.messages.create(
+                model="claude-sonnet-4-6",
+                max_tokens=16,
+                messages=[{"role": "user", "content": "hi"}],
+            )
         with pytest.raises(openai.NotFoundError):
             client(gw).responses.create(model="openai/gpt-4o", input="hi")
         post(f"{gw.url()}/v1/messages", b'{"model":"claude-sonnet-4-6","max_tokens":1}')

@@ -172,8 +172,9 @@ class ModelListener:
                 "and it does not pass the client's credential through"
             )
         auth = cluster.auth(upstream_api, credential)
-        if upstream_api is Api.ANTHROPIC_MESSAGES and any(k == "anthropic-version"
-                                                          for k, _ in headers):
+        if upstream_api is Api.ANTHROPIC_MESSAGES and any(
+            k == "anthropic-version" for k, _ in headers
+        ):
             # An Anthropic client names the API version it speaks; keep it.
             auth = tuple(h for h in auth if h[0] != "anthropic-version")
         headers.extend(auth)
