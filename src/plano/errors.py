@@ -11,6 +11,8 @@ from __future__ import annotations
 class PlanoError(Exception):
     status: int = 500
     code: str = "internal_error"
+    # Error class for telemetry: client, timeout, connect, parse, stream, other.
+    kind: str = "other"
 
     def __init__(
         self, message: str, *, param: str | None = None, headers: tuple[tuple[str, str], ...] = ()
@@ -24,6 +26,7 @@ class PlanoError(Exception):
 class BadRequest(PlanoError):
     status = 400
     code = "invalid_request"
+    kind = "client"
 
 
 class MalformedJson(BadRequest):
@@ -35,31 +38,37 @@ class ModelNotFound(BadRequest):
 
 
 class Unauthorized(PlanoError):
+    kind = "client"
     status = 401
     code = "invalid_api_key"
 
 
 class Forbidden(PlanoError):
+    kind = "client"
     status = 403
     code = "permission_denied"
 
 
 class NotFound(PlanoError):
+    kind = "client"
     status = 404
     code = "not_found"
 
 
 class MethodNotAllowed(PlanoError):
+    kind = "client"
     status = 405
     code = "method_not_allowed"
 
 
 class PayloadTooLarge(PlanoError):
+    kind = "client"
     status = 413
     code = "request_too_large"
 
 
 class RateLimited(PlanoError):
+    kind = "client"
     status = 429
     code = "rate_limit_exceeded"
 
@@ -88,6 +97,7 @@ class UpstreamUnavailable(PlanoError):
 
     status = 502
     code = "upstream_unavailable"
+    kind = "connect"
 
 
 class Overloaded(PlanoError):
@@ -98,3 +108,4 @@ class Overloaded(PlanoError):
 class UpstreamTimeout(PlanoError):
     status = 504
     code = "upstream_timeout"
+    kind = "timeout"

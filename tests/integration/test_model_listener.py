@@ -468,3 +468,21 @@ def test_same_dialect_passthrough_for_messages_and_responses(
     assert responses.path == "/v1/responses"
     assert responses.body == {"model": "gpt-4o", "input": "hi"}
     assert responses.headers["authorization"] == "Bearer sk-upstream-secret"
+
+
+def test_overhead_header_on_whole_and_streamed_responses(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    upstream.script({"first_byte_delay_ms": 50}, {"first_byte_delay_ms": 50})
+    msgs = [{"role": "user", "content": "hi"}]
+    with gateway(config(upstream)) as gw:
+        c = client(gw)
+        whole = c.chat.completions.with_raw_response.create(model="gpt-4o", messages=msgs)
+        with c.chat.completions.with_streaming_response.create(
+            model="gpt-4o", messages=msgs, stream=True
+        ) as streamed:
+            list(streamed.parse())
+    for headers in (whole.headers, streamed.headers):
+        overhead = float(headers["x-plano-overhead-ms"])
+        # The upstream's 50 ms wait is excluded: what is left is the gateway's own time.
+        assert 0 <= overhead < 50

@@ -226,3 +226,17 @@ def test_zero_config_from_environment(tmp_path: Path, upstream: Any, env: dict[s
         proc.wait(timeout=12)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_access_log_lines_without_secrets(foreground: Any) -> None:
+    proc, port = foreground(1)
+    chat(port)
+    chat(port, stream=True, stream_options={"include_usage": True})
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=12) == 0
+    assert proc.stdout is not None
+    lines = [line for line in proc.stdout.read().splitlines() if '"POST ' in line]
+    assert len(lines) == 2, lines
+    assert all("model=openai/gpt-4o" in line and " 200 llm " in line for line in lines)
+    assert "stream=true" in lines[1] and "tokens=" in lines[1]
+    assert not any("sk-from-dotenv" in line for line in lines)

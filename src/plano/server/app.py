@@ -8,6 +8,8 @@ listener socket a request arrived on, then by (method, path) in a dict.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -16,9 +18,13 @@ import orjson
 
 from plano.config import Config, ListenerConfig
 from plano.errors import FeatureNotAvailable, MethodNotAllowed, NotFound
+from plano.observability.access_log import AccessLog
+from plano.observability.access_log import Format as AccessLogFormat
+from plano.observability.record import RequestRecord
+from plano.observability.telemetry import Telemetry
 from plano.routing.resolve import ModelTable
-from plano.server.http import Receive, Scope, Send, send_bytes, send_error
-from plano.server.model_listener import Handler, ModelListener
+from plano.server.http import Message, Receive, Scope, Send, send_bytes, send_error
+from plano.server.model_listener import ModelListener, Route
 from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import Cluster, build_clusters, visible
 
@@ -43,7 +49,7 @@ _CORS: Final = [
 @dataclass(frozen=True, slots=True)
 class ListenerRoutes:
     listener: ListenerConfig
-    routes: Mapping[tuple[str, str], Handler]
+    routes: Mapping[tuple[str, str], Route]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,7 @@ class AppState:
     models: ModelTable
     client: UpstreamClient
     listeners: tuple[ListenerRoutes, ...]
+    telemetry: Telemetry
 
 
 def models_body(clusters: tuple[Cluster, ...]) -> bytes:
@@ -73,7 +80,29 @@ def _connect_timeout(config: Config) -> float:
     return float(raw) if raw is not None else DEFAULT_CONNECT_TIMEOUT
 
 
-def build_app(config: Config, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> AppState:
+def access_log_format(env: Mapping[str, str]) -> AccessLogFormat | None:
+    """`PLANO_ACCESS_LOG`: `text` (default), `json`, or `off`."""
+    value = env.get("PLANO_ACCESS_LOG", "text").strip().lower()
+    if value in ("off", "none", "false", "0"):
+        return None
+    if value not in ("text", "json"):
+        raise ValueError(f"PLANO_ACCESS_LOG must be text, json or off, not {value!r}")
+    return "json" if value == "json" else "text"
+
+
+def build_telemetry(config: Config, env: Mapping[str, str] | None = None) -> Telemetry:
+    """Every telemetry sink of one worker, built once; absent sinks cost nothing."""
+    fmt = access_log_format(os.environ if env is None else env)
+    records = [AccessLog(fmt)] if fmt is not None else []
+    return Telemetry(records=records)
+
+
+def build_app(
+    config: Config,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    telemetry: Telemetry | None = None,
+) -> AppState:
     clusters = build_clusters(config)
     aliases = {name: alias.target for name, alias in config.model_aliases.items()}
     models = ModelTable(clusters, aliases)
@@ -81,7 +110,7 @@ def build_app(config: Config, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -
     listeners = []
     body = models_body(clusters)
     for lc in config.listeners:
-        routes: dict[tuple[str, str], Handler]
+        routes: dict[tuple[str, str], Route]
         if lc.type == "model":
             routes = ModelListener(
                 models,
@@ -94,10 +123,11 @@ def build_app(config: Config, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -
         else:
             routes = _not_yet(lc)
         listeners.append(ListenerRoutes(lc, routes))
-    return AppState(config, clusters, models, client, tuple(listeners))
+    telemetry = telemetry if telemetry is not None else build_telemetry(config)
+    return AppState(config, clusters, models, client, tuple(listeners), telemetry)
 
 
-def _not_yet(lc: ListenerConfig) -> dict[tuple[str, str], Handler]:
+def _not_yet(lc: ListenerConfig) -> dict[tuple[str, str], Route]:
     """Agent and prompt listeners bind and answer health checks; their APIs come later."""
     what = "agent orchestration" if lc.type == "agent" else "prompt targets"
 
@@ -109,7 +139,18 @@ def _not_yet(lc: ListenerConfig) -> dict[tuple[str, str], Handler]:
         await send_error(send, scope["path"], err)
 
     paths = ("/v1/chat/completions", "/v1/messages", "/v1/responses")
-    return {("POST", p): unavailable for p in paths}
+    name = "agent_chat" if lc.type == "agent" else "prompt_chat"
+    return {("POST", p): Route(name, unavailable) for p in paths}
+
+
+def _trace_headers(scope: Scope) -> tuple[str | None, str | None]:
+    traceparent = tracestate = None
+    for key, value in scope["headers"]:
+        if key == b"traceparent":
+            traceparent = value.decode("latin-1")
+        elif key == b"tracestate":
+            tracestate = value.decode("latin-1")
+    return traceparent, tracestate
 
 
 async def _healthz(scope: Scope, receive: Receive, send: Send) -> None:
@@ -121,39 +162,85 @@ async def _preflight(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
+_HEALTHZ: Final = Route("healthz", _healthz)
+_PREFLIGHT: Final = Route("cors_preflight", _preflight)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """Everything the dispatcher needs for one listener port."""
+
+    name: str
+    type: str
+    routes: dict[tuple[str, str], Route]
+    paths: frozenset[str]
+
+
 class Gateway:
-    """The ASGI callable. `ports` maps each bound port to the listener serving it."""
+    """The ASGI callable. `ports` maps each bound port to the listener serving it.
+
+    Every HTTP request gets a `RequestRecord` (in `scope["plano.record"]`) that handlers fill
+    in; `Telemetry.begin/finish` bracket the handler. The `send` wrapper notes the status, the
+    bytes sent and the moment the first body bytes left.
+    """
 
     def __init__(self, state: AppState, ports: Mapping[int, ListenerRoutes]) -> None:
         self.state = state
-        self._by_port: dict[int, dict[tuple[str, str], Handler]] = {}
-        self._paths: dict[int, frozenset[str]] = {}
+        self._telemetry = state.telemetry
+        self._tables: dict[int, _Table] = {}
         for port, lr in ports.items():
             routes = dict(lr.routes)
-            routes[("GET", "/healthz")] = _healthz
-            routes[("HEAD", "/healthz")] = _healthz
+            routes[("GET", "/healthz")] = _HEALTHZ
+            routes[("HEAD", "/healthz")] = _HEALTHZ
             for _, path in list(routes):
-                routes[("OPTIONS", path)] = _preflight
-            self._by_port[port] = routes
-            self._paths[port] = frozenset(p for _, p in routes)
-        self._fallback_port = next(iter(self._by_port)) if self._by_port else 0
+                routes[("OPTIONS", path)] = _PREFLIGHT
+            paths = frozenset(p for _, p in routes)
+            self._tables[port] = _Table(lr.listener.name, lr.listener.type, routes, paths)
+        self._fallback = next(iter(self._tables.values())) if self._tables else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            server = scope.get("server")
-            port = server[1] if server else self._fallback_port
-            routes = self._by_port.get(port) or self._by_port[self._fallback_port]
-            handler = routes.get((scope["method"], scope["path"]))
-            if handler is not None:
-                await handler(scope, receive, send)
-                return
-            await self._no_route(scope, send, port)
-        elif scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            return
+        server = scope.get("server")
+        table = self._tables.get(server[1]) if server else None
+        table = table or self._fallback
+        assert table is not None
+        method: str = scope["method"]
+        path: str = scope["path"]
+        record = RequestRecord(table.name, table.type, method, path)
+        scope["plano.record"] = record
+        route = table.routes.get((method, path))
+        telemetry = self._telemetry
+        if telemetry.tracing is not None:
+            telemetry.begin(record, *_trace_headers(scope))
+        else:
+            telemetry.begin(record)
 
-    async def _no_route(self, scope: Scope, send: Send, port: int) -> None:
+        async def observed(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                body = message.get("body")
+                if body:
+                    record.bytes_out += len(body)
+                    if not record.downstream_first_chunk:
+                        record.downstream_first_chunk = time.perf_counter_ns()
+            else:
+                record.status = message["status"]
+            await send(message)
+
+        try:
+            if route is not None:
+                record.handler = route.name
+                await route.handler(scope, receive, observed)
+            else:
+                await self._no_route(scope, observed, table)
+        finally:
+            telemetry.finish(record)
+
+    async def _no_route(self, scope: Scope, send: Send, table: _Table) -> None:
         path = scope["path"]
-        if path in self._paths.get(port, ()):
+        if path in table.paths:
             await send_error(
                 send, path, MethodNotAllowed(f"method {scope['method']} is not allowed on {path}")
             )
@@ -168,5 +255,6 @@ class Gateway:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.state.client.close()
+                self._telemetry.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

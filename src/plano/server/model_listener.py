@@ -3,12 +3,15 @@
 Per request: read the body, decode a view (model, stream), resolve the model to a cluster, rewrite
 only what must change (the model id), and forward the original bytes when nothing changed. The
 response is relayed as it arrives: whole bodies with their length, event streams chunk by chunk.
+What happened is noted in the request's `RequestRecord` for telemetry.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
+import itertools
+import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -23,6 +26,9 @@ from plano.errors import (
     PlanoError,
     Unauthorized,
 )
+from plano.observability.names import HEADER_OVERHEAD
+from plano.observability.record import RequestRecord
+from plano.observability.usage import StreamUsage
 from plano.providers.auth import client_credential
 from plano.providers.catalogue import Api
 from plano.routing.resolve import ModelTable, Resolved
@@ -38,8 +44,16 @@ from plano.server.http import (
 )
 from plano.upstream.client import UpstreamClient
 from plano.wire import anthropic_messages, openai_chat, openai_responses
+from plano.wire.usage import usage_of
 
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str  # handler name for telemetry (llm_chat, list_models, ...)
+    handler: Handler
+
 
 # Never forwarded upstream: hop-by-hop, framing, and what we set ourselves.
 _NOT_FORWARDED: Final = frozenset(
@@ -59,7 +73,8 @@ _NOT_FORWARDED: Final = frozenset(
         b"expect",
     }
 )
-# Never relayed downstream from the upstream response.
+_TRACE_HEADERS: Final = frozenset({b"traceparent", b"tracestate"})
+# Never relayed downstream from the upstream response (plus the headers we set ourselves).
 _NOT_RELAYED: Final = frozenset(
     {
         b"content-length",
@@ -70,6 +85,9 @@ _NOT_RELAYED: Final = frozenset(
         b"trailer",
         b"upgrade",
         b"proxy-connection",
+        b"x-plano-model",
+        b"x-request-id",
+        HEADER_OVERHEAD.encode(),
     }
 )
 
@@ -86,6 +104,14 @@ _API_NAMES: Final = {
     Api.GEMINI: "Gemini generateContent",
     Api.BEDROCK_CONVERSE: "Bedrock Converse",
 }
+
+# Request ids: a random per-process prefix and a counter (unique without a syscall per request).
+_ID_PREFIX: Final = os.urandom(8).hex()
+_ID_COUNTER: Final = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,18 +143,18 @@ class ModelListener:
         self._max_body = max_body_bytes
         self._models_body = models_body
 
-    def routes(self) -> dict[tuple[str, str], Handler]:
-        def proxy(api: Api) -> Handler:
+    def routes(self) -> dict[tuple[str, str], Route]:
+        def proxy(api: Api) -> Route:
             async def handle(scope: Scope, receive: Receive, send: Send) -> None:
                 await self.proxy(scope, receive, send, api)
 
-            return handle
+            return Route("llm_chat", handle)
 
         return {
             ("POST", openai_chat.PATH): proxy(Api.OPENAI_CHAT),
             ("POST", anthropic_messages.PATH): proxy(Api.ANTHROPIC_MESSAGES),
             ("POST", openai_responses.PATH): proxy(Api.OPENAI_RESPONSES),
-            ("GET", "/v1/models"): self.list_models,
+            ("GET", "/v1/models"): Route("list_models", self.list_models),
         }
 
     async def list_models(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -136,17 +162,23 @@ class ModelListener:
 
     async def proxy(self, scope: Scope, receive: Receive, send: Send, api: Api) -> None:
         path: str = scope["path"]
+        record: RequestRecord = scope["plano.record"]
+        record.client_api = api.value
         try:
             body = await read_body(scope, receive, self._max_body)
-            upstream = self._prepare(scope, body, api)
+            record.bytes_in = len(body)
+            upstream = self._prepare(scope, body, api, record)
         except ClientDisconnected:
+            record.error_kind = "client_gone"
             return
         except PlanoError as err:
-            await send_error(send, path, err)
+            record.error_kind = err.kind
+            rid = record.request_id or new_request_id()
+            await send_error(send, path, err, [(b"x-request-id", rid.encode())])
             return
-        await self._forward(receive, send, path, api, upstream)
+        await self._forward(receive, send, path, api, upstream, record)
 
-    def _prepare(self, scope: Scope, body: bytes, api: Api) -> Upstream:
+    def _prepare(self, scope: Scope, body: bytes, api: Api, record: RequestRecord) -> Upstream:
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -156,8 +188,14 @@ class ModelListener:
         requested = doc.get("model")
         if requested is not None and not isinstance(requested, str):
             raise BadRequest("`model` must be a string", param="model")
+        record.requested_model = requested
+        stream = record.stream = doc.get("stream") is True
         resolved = self._models.resolve(requested or None)
         cluster = resolved.cluster
+        record.model = resolved.name
+        record.provider = cluster.provider
+        record.upstream_model = resolved.model_id
+        record.route = resolved.via
         upstream_api = cluster.row.upstream_api(api)
         if upstream_api is not api:
             raise NotImplementedDialect(
@@ -165,7 +203,7 @@ class ModelListener:
                 f"translation from {_API_NAMES[api]} to it is not available in this build yet"
             )
         changed = _rewrite(doc, requested, resolved.model_id)
-        headers, credential, request_id = self._headers(scope, resolved)
+        headers, credential = self._headers(scope, resolved, record)
         if credential is None and cluster.needs_key:
             raise Unauthorized(
                 f"no access key is configured for provider '{cluster.name}', "
@@ -178,26 +216,25 @@ class ModelListener:
             # An Anthropic client names the API version it speaks; keep it.
             auth = tuple(h for h in auth if h[0] != "anthropic-version")
         headers.extend(auth)
-        stream = doc.get("stream") is True
         return Upstream(
             url=cluster.url(upstream_api, resolved.model_id, stream),
             headers=headers,
             body=orjson.dumps(doc) if changed else body,
             resolved=resolved,
-            request_id=request_id,
+            request_id=(record.request_id or "").encode(),
             stream=stream,
         )
 
     def _headers(
-        self, scope: Scope, resolved: Resolved
-    ) -> tuple[list[tuple[str, str]], str | None, bytes]:
+        self, scope: Scope, resolved: Resolved, record: RequestRecord
+    ) -> tuple[list[tuple[str, str]], str | None]:
         cluster = resolved.cluster
         replaced = cluster.replaced_headers
+        ours_trace = record.traceparent is not None
         out: list[tuple[str, str]] = [("content-type", "application/json")]
         authorization = x_api_key = None
-        request_id: bytes | None = None
         for key, value in scope["headers"]:
-            if key in _NOT_FORWARDED:
+            if key in _NOT_FORWARDED or (ours_trace and key in _TRACE_HEADERS):
                 continue
             if key in replaced:
                 if key == b"authorization":
@@ -206,73 +243,120 @@ class ModelListener:
                     x_api_key = value.decode("latin-1")
                 continue
             if key == b"x-request-id":
-                request_id = value
+                record.request_id = value.decode("latin-1")
             out.append((key.decode("latin-1"), value.decode("latin-1")))
-        if request_id is None:
-            request_id = uuid.uuid4().hex.encode()
-            out.append(("x-request-id", request_id.decode()))
+        if record.request_id is None:
+            record.request_id = new_request_id()
+            out.append(("x-request-id", record.request_id))
+        if ours_trace:
+            out.append(("traceparent", record.traceparent or ""))
+            if record.tracestate:
+                out.append(("tracestate", record.tracestate))
         out.extend(cluster.extra_headers)
         if cluster.host_header:
             out.append(("host", cluster.host_header))
         credential = (
             client_credential(authorization, x_api_key) if cluster.passthrough_auth else None
         )
-        return out, credential, request_id
+        return out, credential
 
     async def _forward(
-        self, receive: Receive, send: Send, path: str, api: Api, up: Upstream
+        self,
+        receive: Receive,
+        send: Send,
+        path: str,
+        api: Api,
+        up: Upstream,
+        record: RequestRecord,
     ) -> None:
         ours: RawHeaders = [
             (b"x-plano-model", up.resolved.name.encode()),
             (b"x-request-id", up.request_id),
         ]
         started = False
+        record.attempts += 1
+        record.upstream_sent = time.perf_counter_ns()
         try:
             async with self._client.post(up.url, up.headers, up.body, self._timeout) as resp:
-                headers = [
-                    (k.lower(), v)
-                    for k, v in resp.raw_headers
-                    if k.lower() not in _NOT_RELAYED and k.lower() not in _OURS
-                ]
+                record.upstream_headers = time.perf_counter_ns()
+                record.upstream_status = resp.status
+                headers = [(k.lower(), v) for k, v in resp.raw_headers]
+                headers = [h for h in headers if h[0] not in _NOT_RELAYED]
                 headers.extend(ours)
+                if resp.status >= 400:
+                    record.error_kind = "upstream_status"
                 if resp.status < 300 and resp.content_type == "text/event-stream":
+                    headers.append(_overhead(record, record.upstream_headers))
                     await send(
                         {"type": "http.response.start", "status": resp.status, "headers": headers}
                     )
                     started = True
-                    await _relay_stream(resp, receive, send)
+                    await _relay_stream(resp, receive, send, record)
                 else:
                     data = await resp.read()
+                    record.upstream_done = time.perf_counter_ns()
+                    if resp.status < 300 and b'"usage"' in data:
+                        _note_usage(record, data)
+                    headers.append(_overhead(record, record.upstream_done))
                     await send_bytes(send, resp.status, headers, data)
         except PlanoError as err:
+            record.error_kind = "stream" if started else err.kind
+            if not record.upstream_done:
+                record.upstream_done = time.perf_counter_ns()
             if not started:
                 await send_error(send, path, err, ours)
             else:
                 await send({"type": "http.response.body", "body": _STREAM_ERROR[api](err)})
 
 
-_OURS: Final = frozenset({b"x-plano-model", b"x-request-id"})
+def _overhead(record: RequestRecord, upstream_mark: int) -> tuple[bytes, bytes]:
+    """`x-plano-overhead-ms`: time spent in the gateway up to this point, upstream wait excluded."""
+    spent = time.perf_counter_ns() - record.start - (upstream_mark - record.upstream_sent)
+    return HEADER_OVERHEAD.encode(), f"{spent / 1e6:.3f}".encode()
 
 
-async def _relay_stream(resp: aiohttp.ClientResponse, receive: Receive, send: Send) -> None:
+def _note_usage(record: RequestRecord, data: bytes) -> None:
+    try:
+        usage = usage_of(orjson.loads(data))
+    except orjson.JSONDecodeError:
+        return
+    if usage is not None:
+        record.prompt_tokens = usage.prompt
+        record.completion_tokens = usage.completion
+        record.cached_tokens = usage.cached
+
+
+async def _relay_stream(
+    resp: aiohttp.ClientResponse, receive: Receive, send: Send, record: RequestRecord
+) -> None:
     """Relay an event stream chunk by chunk; stop the upstream if the client leaves."""
     state = {"done": False}
-    watcher = asyncio.ensure_future(_close_on_disconnect(receive, resp, state))
+    watcher = asyncio.ensure_future(_close_on_disconnect(receive, resp, state, record))
+    usage = StreamUsage()
     try:
         async for chunk in resp.content.iter_any():
+            if not record.upstream_first_chunk:
+                record.upstream_first_chunk = time.perf_counter_ns()
+            usage.feed(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        record.upstream_done = time.perf_counter_ns()
         state["done"] = True
         await send({"type": "http.response.body", "body": b""})
     finally:
         state["done"] = True
         watcher.cancel()
+        if usage.usage is not None:
+            record.prompt_tokens = usage.usage.prompt
+            record.completion_tokens = usage.usage.completion
+            record.cached_tokens = usage.usage.cached
 
 
 async def _close_on_disconnect(
-    receive: Receive, resp: aiohttp.ClientResponse, state: dict[str, Any]
+    receive: Receive, resp: aiohttp.ClientResponse, state: dict[str, Any], record: RequestRecord
 ) -> None:
     message = await receive()
     if message["type"] == "http.disconnect" and not state["done"]:
+        record.error_kind = "client_gone"
         resp.close()
 
 

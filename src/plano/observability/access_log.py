@@ -1,0 +1,105 @@
+"""One line per request, written by a background thread so the event loop never blocks on I/O.
+
+Text lines look like Envoy's; JSON lines carry the same fields. No bodies and no header values
+are logged (so no credentials): only method, path, status, model, provider, timings, usage,
+sizes and the request id.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from typing import Final, Literal, TextIO
+
+import orjson
+
+from plano.observability.record import RequestRecord
+
+Format = Literal["text", "json"]
+
+_BATCH: Final = 256
+_STOP: Final = None
+
+
+def _ms(ns: int) -> float:
+    return round(ns / 1e6, 3)
+
+
+def fields(r: RequestRecord) -> dict[str, object]:
+    upstream_ms = _ms(r.upstream_done - r.upstream_sent) if r.upstream_done else None
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(r.wall_start / 1e9))
+        + f".{(r.wall_start // 1_000_000) % 1000:03d}Z",
+        "listener": r.listener,
+        "method": r.method,
+        "path": r.path,
+        "status": r.status,
+        "model": r.model,
+        "requested_model": r.requested_model,
+        "provider": r.provider,
+        "stream": r.stream,
+        "duration_ms": _ms(r.end - r.start),
+        "upstream_ms": upstream_ms,
+        "overhead_ms": _ms(r.overhead_ns()),
+        "upstream_status": r.upstream_status or None,
+        "error": r.error_kind,
+        "prompt_tokens": r.prompt_tokens,
+        "completion_tokens": r.completion_tokens,
+        "bytes_in": r.bytes_in,
+        "bytes_out": r.bytes_out,
+        "request_id": r.request_id,
+    }
+
+
+def text_line(r: RequestRecord) -> str:
+    f = fields(r)
+    return (
+        f'[{f["time"]}] "{r.method} {r.path}" {r.status} {r.listener} '
+        f"model={r.model or '-'} provider={r.provider or '-'} stream={str(r.stream).lower()} "
+        f"duration_ms={f['duration_ms']} upstream_ms={f['upstream_ms'] or '-'} "
+        f"overhead_ms={f['overhead_ms']} tokens={r.prompt_tokens or 0}/"
+        f"{r.completion_tokens or 0} error={r.error_kind or '-'} "
+        f"request_id={r.request_id or '-'}"
+    )
+
+
+class AccessLog:
+    """A `RecordSink`: formats in the caller (cheap), writes in a daemon thread (batched)."""
+
+    def __init__(self, fmt: Format = "text", stream: TextIO | None = None) -> None:
+        self._fmt = fmt
+        self._stream = stream or sys.stdout
+        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="plano-access-log", daemon=True)
+        self._thread.start()
+
+    def write(self, record: RequestRecord) -> None:
+        if self._fmt == "json":
+            self._queue.put(orjson.dumps(fields(record)).decode())
+        else:
+            self._queue.put(text_line(record))
+
+    def close(self) -> None:
+        """Flush what is queued and stop the writer."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            line = self._queue.get()
+            batch = []
+            while line is not _STOP:
+                batch.append(line)
+                if len(batch) >= _BATCH:
+                    break
+                try:
+                    line = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._stream.write("\n".join(batch) + "\n")
+                self._stream.flush()
+            if line is _STOP:
+                return

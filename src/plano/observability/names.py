@@ -1,0 +1,77 @@
+"""Every telemetry name in one place: span names, span attributes, metric names, label names.
+
+The names follow the original Plano (reference §9.1, §9.2) so dashboards and trace queries
+written for it keep working; names the original does not have use the `plano_` prefix.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SERVICE_NAME: Final = "plano"
+SERVICE_LLM: Final = "plano(llm)"
+SERVICE_ROUTING: Final = "plano(routing)"
+SERVICE_ORCHESTRATOR: Final = "plano(orchestrator)"
+SERVICE_FILTER: Final = "plano(filter)"
+SERVICE_AGENT: Final = "plano(agent)"
+SERVICE_INBOUND: Final = "plano(inbound)"
+
+# Span attributes (reference §9.1).
+ATTR_SERVICE_OVERRIDE: Final = "service.name.override"
+ATTR_REQUEST_ID: Final = "request_id"
+ATTR_HTTP_METHOD: Final = "http.method"
+ATTR_HTTP_PATH: Final = "http.path"
+ATTR_HTTP_STATUS: Final = "http.status_code"
+ATTR_LLM_MODEL: Final = "llm.model"
+ATTR_LLM_PROVIDER: Final = "llm.provider"
+ATTR_LLM_STREAM: Final = "llm.is_streaming"
+ATTR_LLM_DURATION_MS: Final = "llm.duration_ms"
+ATTR_LLM_TTFT: Final = "llm.time_to_first_token"
+ATTR_LLM_RESPONSE_BYTES: Final = "llm.response_bytes"
+ATTR_USAGE_PROMPT: Final = "llm.usage.prompt_tokens"
+ATTR_USAGE_COMPLETION: Final = "llm.usage.completion_tokens"
+ATTR_USAGE_TOTAL: Final = "llm.usage.total_tokens"
+ATTR_USAGE_CACHED: Final = "llm.usage.cached_input_tokens"
+ATTR_MODEL_REQUESTED: Final = "model.requested"
+ATTR_ROUTE_NAME: Final = "plano.route.name"
+ATTR_OVERHEAD_MS: Final = "plano.overhead_ms"
+ATTR_ERROR_KIND: Final = "plano.error.kind"
+ATTR_LISTENER: Final = "plano.listener"
+
+# Response header carrying the gateway's own added time.
+HEADER_OVERHEAD: Final = "x-plano-overhead-ms"
+
+# Metrics (reference §9.2). The original's families keep their names and labels; this gateway adds
+# a `listener` label to the HTTP families (it serves every listener in one process).
+METRIC_HTTP_REQUESTS: Final = "brightstaff_http_requests_total"
+METRIC_HTTP_DURATION: Final = "brightstaff_http_request_duration_seconds"
+METRIC_HTTP_IN_FLIGHT: Final = "brightstaff_http_in_flight_requests"
+METRIC_UPSTREAM_REQUESTS: Final = "brightstaff_llm_upstream_requests_total"
+METRIC_UPSTREAM_DURATION: Final = "brightstaff_llm_upstream_duration_seconds"
+METRIC_TTFT: Final = "brightstaff_llm_time_to_first_token_seconds"
+METRIC_TOKENS: Final = "brightstaff_llm_tokens_total"
+METRIC_USAGE_MISSING: Final = "brightstaff_llm_tokens_usage_missing_total"
+METRIC_TPOT: Final = "plano_time_per_output_token_seconds"
+METRIC_OVERHEAD: Final = "plano_overhead_seconds"
+METRIC_ADDED_TTFC: Final = "plano_added_ttfc_seconds"
+METRIC_ACTIVE_STREAMS: Final = "plano_active_streams"
+METRIC_ERRORS: Final = "plano_request_errors_total"
+METRIC_RETRIES: Final = "plano_upstream_retries_total"
+METRIC_EJECTIONS: Final = "plano_upstream_ejections_total"
+METRIC_RATELIMITED: Final = "plano_ratelimited_requests_total"
+METRIC_BUILD_INFO: Final = "plano_build_info"
+
+LABEL_LISTENER: Final = "listener"
+LABEL_HANDLER: Final = "handler"
+LABEL_METHOD: Final = "method"
+LABEL_STATUS_CLASS: Final = "status_class"
+LABEL_ERROR_CLASS: Final = "error_class"
+LABEL_PROVIDER: Final = "provider"
+LABEL_MODEL: Final = "model"
+LABEL_KIND: Final = "kind"
+LABEL_VERSION: Final = "version"
+
+# Values of `brightstaff_llm_tokens_total{kind}`.
+TOKENS_PROMPT: Final = "prompt"
+TOKENS_COMPLETION: Final = "completion"
+TOKENS_CACHE_READ: Final = "cache_read"

@@ -1,0 +1,98 @@
+"""What one request did, filled in by handlers as it happens (timestamps are perf_counter_ns).
+
+A record is a plain mutable object with slots: setting a field costs a store, nothing else. All
+telemetry work (metrics, spans, access log) happens once, in `Telemetry.finish`.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class RequestRecord:
+    __slots__ = (
+        "attempts",
+        "bytes_in",
+        "bytes_out",
+        "cached_tokens",
+        "client_api",
+        "completion_tokens",
+        "downstream_first_chunk",
+        "end",
+        "error_kind",
+        "handler",
+        "listener",
+        "listener_type",
+        "method",
+        "model",
+        "path",
+        "prompt_tokens",
+        "provider",
+        "request_id",
+        "requested_model",
+        "route",
+        "span",
+        "start",
+        "status",
+        "stream",
+        "traceparent",
+        "tracestate",
+        "upstream_done",
+        "upstream_first_chunk",
+        "upstream_headers",
+        "upstream_model",
+        "upstream_sent",
+        "upstream_status",
+        "wall_start",
+    )
+
+    def __init__(self, listener: str, listener_type: str, method: str, path: str) -> None:
+        self.listener = listener  # listener name from the config
+        self.listener_type = listener_type  # model | agent | prompt | admin
+        self.method = method
+        self.path = path
+        self.handler = "not_found"  # llm_chat, list_models, healthz, cors_preflight, not_found, ...
+        self.client_api: str | None = None  # Api value of the client dialect
+        self.request_id: str | None = None
+        self.start = time.perf_counter_ns()
+        self.wall_start = time.time_ns()
+        self.requested_model: str | None = None  # as the client named it
+        self.model: str | None = None  # canonical provider/model that served
+        self.provider: str | None = None  # provider prefix (openai, anthropic, custom...)
+        self.upstream_model: str | None = None  # bare id sent upstream
+        self.route: str | None = None  # how the model was chosen: exact, alias, wildcard, default
+        self.stream = False
+        self.upstream_sent = 0  # upstream request started
+        self.upstream_headers = 0  # upstream response headers received
+        self.upstream_first_chunk = 0  # first upstream body chunk (streams)
+        self.upstream_done = 0  # upstream body fully read
+        self.downstream_first_chunk = 0  # first body bytes handed to the client connection
+        self.end = 0  # response to the client complete
+        self.status = 0  # status sent to the client
+        self.upstream_status = 0
+        self.error_kind: str | None = None  # timeout, connect, upstream_status, stream, client...
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self.cached_tokens: int | None = None
+        self.attempts = 0  # upstream attempts made
+        self.bytes_in = 0
+        self.bytes_out = 0
+        # Set by tracing when it is on: the headers to send upstream, and its span handle.
+        self.traceparent: str | None = None
+        self.tracestate: str | None = None
+        self.span: object | None = None
+
+    def overhead_ns(self) -> int:
+        """Time the gateway itself added: total minus the time spent waiting on the upstream.
+
+        For a stream, up to the first chunk handed to the client (added time-to-first-chunk);
+        for a whole response, up to the end. Without an upstream call, the whole duration.
+        """
+        if self.stream and self.downstream_first_chunk and self.upstream_first_chunk:
+            return (self.downstream_first_chunk - self.start) - (
+                self.upstream_first_chunk - self.upstream_sent
+            )
+        end = self.end or time.perf_counter_ns()
+        if self.upstream_sent and self.upstream_done:
+            return (end - self.start) - (self.upstream_done - self.upstream_sent)
+        return end - self.start

@@ -1,0 +1,73 @@
+"""The seam between request handling and telemetry backends.
+
+`Telemetry.begin` runs when a request arrives (tracing opens its span so the upstream call can
+carry its `traceparent`; metrics count it in flight); `Telemetry.finish` runs once when the
+response is complete and hands the finished record to every sink. Sinks are built once per worker
+at config load; a disabled sink is simply absent, so it costs nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from plano.observability.record import RequestRecord
+
+
+class MetricsSink(Protocol):
+    def request_started(self, record: RequestRecord) -> None: ...
+
+    def request_finished(self, record: RequestRecord) -> None: ...
+
+
+class TraceSink(Protocol):
+    def begin(self, record: RequestRecord, traceparent: str | None, tracestate: str | None) -> None:
+        """Open the request's span (child of the client's context when it sent one) and set
+        `record.traceparent` / `record.tracestate` to what upstream calls must carry."""
+
+    def finish(self, record: RequestRecord) -> None: ...
+
+
+class RecordSink(Protocol):
+    """Anything that only needs the finished record (the access log)."""
+
+    def write(self, record: RequestRecord) -> None: ...
+
+
+class Telemetry:
+    def __init__(
+        self,
+        metrics: MetricsSink | None = None,
+        tracing: TraceSink | None = None,
+        records: Sequence[RecordSink] = (),
+    ) -> None:
+        self.metrics = metrics
+        self.tracing = tracing
+        self._records = tuple(records)
+
+    def begin(
+        self, record: RequestRecord, traceparent: str | None = None, tracestate: str | None = None
+    ) -> None:
+        if self.tracing is not None:
+            self.tracing.begin(record, traceparent, tracestate)
+        if self.metrics is not None:
+            self.metrics.request_started(record)
+
+    def finish(self, record: RequestRecord) -> None:
+        if not record.end:
+            record.end = time.perf_counter_ns()
+        if self.metrics is not None:
+            self.metrics.request_finished(record)
+        if self.tracing is not None:
+            self.tracing.finish(record)
+        if record.handler != "healthz":  # probes would drown the access log
+            for sink in self._records:
+                sink.write(record)
+
+    def close(self) -> None:
+        """Flush and stop every sink that buffers (called at worker shutdown)."""
+        for sink in (self.metrics, self.tracing, *self._records):
+            close = getattr(sink, "close", None)
+            if close is not None:
+                close()

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from plano.wire.usage import Usage, usage_of
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        (
+            {
+                "usage": {
+                    "prompt_tokens": 10,
+                    "completion_tokens": 3,
+                    "prompt_tokens_details": {"cached_tokens": 4},
+                }
+            },
+            Usage(10, 3, 4),
+        ),
+        ({"usage": {"input_tokens": 7, "output_tokens": 2}}, Usage(7, 2, None)),
+        (
+            {
+                "usage": {
+                    "input_tokens": 7,
+                    "output_tokens": 2,
+                    "input_tokens_details": {"cached_tokens": 1},
+                }
+            },
+            Usage(7, 2, 1),
+        ),
+        (
+            {
+                "type": "message_start",
+                "message": {"usage": {"input_tokens": 9, "cache_read_input_tokens": 5}},
+            },
+            Usage(9, None, 5),
+        ),
+        (
+            {
+                "type": "response.completed",
+                "response": {"usage": {"input_tokens": 1, "output_tokens": 1}},
+            },
+            Usage(1, 1, None),
+        ),
+        ({"usage": None}, None),
+        ({"usage": {"prompt_tokens": "x"}}, None),
+        ([1, 2], None),
+    ],
+)
+def test_usage_shapes(doc: Any, expected: Usage | None) -> None:
+    assert usage_of(doc) == expected
+
+
+def test_merge_keeps_what_later_reports_lack() -> None:
+    u = Usage(9, None, 5)
+    u.merge(Usage(None, 12, None))
+    assert u == Usage(9, 12, 5)
