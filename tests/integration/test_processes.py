@@ -43,6 +43,7 @@ def plano(
 def env(tmp_path: Path) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     e["PLANO_HOME"] = str(tmp_path / "home")
+    e["PLANO_ADMIN_PORT"] = str(free_port())  # not the fixed default: tests may run side by side
     return e
 
 

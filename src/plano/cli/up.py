@@ -24,6 +24,7 @@ from plano.config import (
     load_config,
     render_zero_config_yaml,
 )
+from plano.server.admin import ENV_ADDRESS, ENV_PORT, AdminSettings, admin_settings
 from plano.server.app import DEFAULT_MAX_BODY_BYTES
 
 HEALTH_WAIT_SECONDS = 60.0
@@ -89,6 +90,17 @@ def load_or_exit(config_path: Path) -> Config:
     help=f"Largest request body accepted (default {DEFAULT_MAX_BODY_BYTES}; "
     "env PLANO_MAX_BODY_BYTES).",
 )
+@click.option(
+    "--admin-port",
+    default=None,
+    metavar="PORT|off",
+    help=f"Admin listener port serving /metrics (default 9901; env {ENV_PORT}; 'off' disables).",
+)
+@click.option(
+    "--admin-address",
+    default=None,
+    help=f"Admin listener address (default 127.0.0.1; env {ENV_ADDRESS}).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def up(
     file: str | None,
@@ -97,9 +109,15 @@ def up(
     workers: int | None,
     listener_port: int,
     max_body_bytes: int | None,
+    admin_port: str | None,
+    admin_address: str | None,
     verbose: bool,
 ) -> None:
     """Start Plano with FILE (or a config found in --path, or zero-config)."""
+    try:
+        admin = admin_settings(admin_port, admin_address, os.environ)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--admin-port") from None
     config_path = find_config(file, search_path)
     if config_path is None:
         config_path = _write_zero_config(listener_port)
@@ -109,9 +127,9 @@ def up(
         os.environ.get("PLANO_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
     )
     if foreground:
-        _serve_foreground(config, config_path, n, body_limit, verbose)
+        _serve_foreground(config, config_path, n, body_limit, admin, verbose)
     else:
-        _start_background(config, config_path, n, body_limit, verbose)
+        _start_background(config, config_path, n, body_limit, admin, verbose)
 
 
 def _write_zero_config(port: int) -> Path:
@@ -123,7 +141,12 @@ def _write_zero_config(port: int) -> Path:
 
 
 def _serve_foreground(
-    config: Config, config_path: Path, workers: int, body_limit: int, verbose: bool
+    config: Config,
+    config_path: Path,
+    workers: int,
+    body_limit: int,
+    admin: AdminSettings | None,
+    verbose: bool,
 ) -> None:
     from plano.server.workers import serve
 
@@ -138,12 +161,24 @@ def _serve_foreground(
         print(line, flush=True)
 
     sys.exit(
-        serve(config, config_path, workers=workers, max_body_bytes=body_limit, announce=announce)
+        serve(
+            config,
+            config_path,
+            workers=workers,
+            max_body_bytes=body_limit,
+            announce=announce,
+            admin=admin,
+        )
     )
 
 
 def _start_background(
-    config: Config, config_path: Path, workers: int, body_limit: int, verbose: bool
+    config: Config,
+    config_path: Path,
+    workers: int,
+    body_limit: int,
+    admin: AdminSettings | None,
+    verbose: bool,
 ) -> None:
     record = rundir.read_record()
     if record is not None and rundir.alive(record.pid):
@@ -165,7 +200,11 @@ def _start_background(
         str(workers),
         "--max-body-bytes",
         str(body_limit),
+        "--admin-port",
+        "off" if admin is None else str(admin.port),
     ]
+    if admin is not None:
+        cmd += ["--admin-address", admin.address]
     if verbose:
         cmd.append("-v")
     with open(log_path, "ab") as log:
@@ -188,6 +227,8 @@ def _start_background(
     names = ", ".join(
         f"{lc.name} ({lc.type}) http://{lc.address}:{lc.port}" for lc in config.listeners
     )
+    if admin is not None:
+        names += f"; metrics http://{admin.address}:{admin.port}/metrics"
     click.echo(f"plano is up (pid {proc.pid}): {names}\nlogs: plano logs -f    stop: plano down")
 
 

@@ -27,11 +27,27 @@ def _ms(ns: int) -> float:
     return round(ns / 1e6, 3)
 
 
-def fields(r: RequestRecord) -> dict[str, object]:
+class Clock:
+    """ISO-8601 UTC timestamps, the seconds part formatted once per second."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def iso(self, wall_ns: int) -> str:
+        second, ms = divmod(wall_ns // 1_000_000, 1000)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{ms:03d}Z"
+
+
+def fields(r: RequestRecord, clock: Clock) -> dict[str, object]:
     upstream_ms = _ms(r.upstream_done - r.upstream_sent) if r.upstream_done else None
     return {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(r.wall_start / 1e9))
-        + f".{(r.wall_start // 1_000_000) % 1000:03d}Z",
+        "time": clock.iso(r.wall_start),
         "listener": r.listener,
         "method": r.method,
         "path": r.path,
@@ -53,13 +69,13 @@ def fields(r: RequestRecord) -> dict[str, object]:
     }
 
 
-def text_line(r: RequestRecord) -> str:
-    f = fields(r)
+def text_line(r: RequestRecord, clock: Clock) -> str:
+    upstream = _ms(r.upstream_done - r.upstream_sent) if r.upstream_done else "-"
     return (
-        f'[{f["time"]}] "{r.method} {r.path}" {r.status} {r.listener} '
+        f'[{clock.iso(r.wall_start)}] "{r.method} {r.path}" {r.status} {r.listener} '
         f"model={r.model or '-'} provider={r.provider or '-'} stream={str(r.stream).lower()} "
-        f"duration_ms={f['duration_ms']} upstream_ms={f['upstream_ms'] or '-'} "
-        f"overhead_ms={f['overhead_ms']} tokens={r.prompt_tokens or 0}/"
+        f"duration_ms={_ms(r.end - r.start)} upstream_ms={upstream} "
+        f"overhead_ms={_ms(r.overhead_ns())} tokens={r.prompt_tokens or 0}/"
         f"{r.completion_tokens or 0} error={r.error_kind or '-'} "
         f"request_id={r.request_id or '-'}"
     )
@@ -70,6 +86,7 @@ class AccessLog:
 
     def __init__(self, fmt: Format = "text", stream: TextIO | None = None) -> None:
         self._fmt = fmt
+        self._clock = Clock()
         self._stream = stream or sys.stdout
         self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="plano-access-log", daemon=True)
@@ -77,9 +94,9 @@ class AccessLog:
 
     def write(self, record: RequestRecord) -> None:
         if self._fmt == "json":
-            self._queue.put(orjson.dumps(fields(record)).decode())
+            self._queue.put(orjson.dumps(fields(record, self._clock)).decode())
         else:
-            self._queue.put(text_line(record))
+            self._queue.put(text_line(record, self._clock))
 
     def close(self) -> None:
         """Flush what is queued and stop the writer."""

@@ -37,6 +37,12 @@ ATTR_ROUTE_NAME: Final = "plano.route.name"
 ATTR_OVERHEAD_MS: Final = "plano.overhead_ms"
 ATTR_ERROR_KIND: Final = "plano.error.kind"
 ATTR_LISTENER: Final = "plano.listener"
+ATTR_UPSTREAM_STATUS: Final = "plano.upstream.status_code"
+# Span event marking the first token handed to the client (streams), like the original's.
+EVENT_TTFT: Final = "llm.time_to_first_token"
+# W3C trace context headers, received from clients and sent to every upstream.
+HEADER_TRACEPARENT: Final = "traceparent"
+HEADER_TRACESTATE: Final = "tracestate"
 
 # Response header carrying the gateway's own added time.
 HEADER_OVERHEAD: Final = "x-plano-overhead-ms"

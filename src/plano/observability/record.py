@@ -7,6 +7,7 @@ telemetry work (metrics, spans, access log) happens once, in `Telemetry.finish`.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 
 class RequestRecord:
@@ -28,6 +29,7 @@ class RequestRecord:
         "path",
         "prompt_tokens",
         "provider",
+        "request_headers",
         "request_id",
         "requested_model",
         "route",
@@ -81,6 +83,9 @@ class RequestRecord:
         self.traceparent: str | None = None
         self.tracestate: str | None = None
         self.span: object | None = None
+        # The client's request headers (the ASGI scope's list, not copied), read by tracing for
+        # `tracing.span_attributes.header_prefixes`; left empty when nothing needs them.
+        self.request_headers: Sequence[tuple[bytes, bytes]] = ()
 
     def overhead_ns(self) -> int:
         """Time the gateway itself added: total minus the time spent waiting on the upstream.

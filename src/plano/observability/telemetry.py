@@ -18,6 +18,9 @@ from plano.observability.record import RequestRecord
 class MetricsSink(Protocol):
     def request_started(self, record: RequestRecord) -> None: ...
 
+    def stream_started(self, record: RequestRecord) -> None:
+        """An event stream starts flowing to the client (active until `request_finished`)."""
+
     def request_finished(self, record: RequestRecord) -> None: ...
 
 
@@ -53,6 +56,11 @@ class Telemetry:
             self.tracing.begin(record, traceparent, tracestate)
         if self.metrics is not None:
             self.metrics.request_started(record)
+
+    def stream_started(self, record: RequestRecord) -> None:
+        """Call once when a response starts relaying an event stream (after its headers)."""
+        if self.metrics is not None:
+            self.metrics.stream_started(record)
 
     def finish(self, record: RequestRecord) -> None:
         if not record.end:

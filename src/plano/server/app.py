@@ -20,6 +20,7 @@ from plano.config import Config, ListenerConfig
 from plano.errors import FeatureNotAvailable, MethodNotAllowed, NotFound
 from plano.observability.access_log import AccessLog
 from plano.observability.access_log import Format as AccessLogFormat
+from plano.observability.metrics import build_metrics
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.routing.resolve import ModelTable
@@ -94,7 +95,10 @@ def build_telemetry(config: Config, env: Mapping[str, str] | None = None) -> Tel
     """Every telemetry sink of one worker, built once; absent sinks cost nothing."""
     fmt = access_log_format(os.environ if env is None else env)
     records = [AccessLog(fmt)] if fmt is not None else []
-    return Telemetry(records=records)
+    metrics = build_metrics(
+        (p.provider, p.model_id) for p in config.model_providers if not p.wildcard
+    )
+    return Telemetry(metrics=metrics, records=records)
 
 
 def build_app(
@@ -103,6 +107,7 @@ def build_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     telemetry: Telemetry | None = None,
 ) -> AppState:
+    telemetry = telemetry if telemetry is not None else build_telemetry(config)
     clusters = build_clusters(config)
     aliases = {name: alias.target for name, alias in config.model_aliases.items()}
     models = ModelTable(clusters, aliases)
@@ -119,11 +124,11 @@ def build_app(
                 connect_timeout=_connect_timeout(config),
                 max_body_bytes=max_body_bytes,
                 models_body=body,
+                telemetry=telemetry,
             ).routes()
         else:
             routes = _not_yet(lc)
         listeners.append(ListenerRoutes(lc, routes))
-    telemetry = telemetry if telemetry is not None else build_telemetry(config)
     return AppState(config, clusters, models, client, tuple(listeners), telemetry)
 
 
@@ -212,6 +217,8 @@ class Gateway:
         record = RequestRecord(table.name, table.type, method, path)
         scope["plano.record"] = record
         route = table.routes.get((method, path))
+        if route is not None:
+            record.handler = route.name
         telemetry = self._telemetry
         if telemetry.tracing is not None:
             telemetry.begin(record, *_trace_headers(scope))
@@ -231,7 +238,6 @@ class Gateway:
 
         try:
             if route is not None:
-                record.handler = route.name
                 await route.handler(scope, receive, observed)
             else:
                 await self._no_route(scope, observed, table)

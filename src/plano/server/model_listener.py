@@ -28,6 +28,7 @@ from plano.errors import (
 )
 from plano.observability.names import HEADER_OVERHEAD
 from plano.observability.record import RequestRecord
+from plano.observability.telemetry import Telemetry
 from plano.observability.usage import StreamUsage
 from plano.providers.auth import client_credential
 from plano.providers.catalogue import Api
@@ -105,13 +106,18 @@ _API_NAMES: Final = {
     Api.BEDROCK_CONVERSE: "Bedrock Converse",
 }
 
-# Request ids: a random per-process prefix and a counter (unique without a syscall per request).
-_ID_PREFIX: Final = os.urandom(8).hex()
-_ID_COUNTER: Final = itertools.count(1)
 
+class RequestIds:
+    """Request ids: a random prefix per listener and a counter (no syscall per request)."""
 
-def new_request_id() -> str:
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+    __slots__ = ("_counter", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count(1)
+
+    def new(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,12 +142,15 @@ class ModelListener:
         connect_timeout: float,
         max_body_bytes: int,
         models_body: bytes,
+        telemetry: Telemetry,
     ) -> None:
+        self._telemetry = telemetry
         self._models = models
         self._client = client
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._max_body = max_body_bytes
         self._models_body = models_body
+        self._ids = RequestIds()
 
     def routes(self) -> dict[tuple[str, str], Route]:
         def proxy(api: Api) -> Route:
@@ -173,7 +182,7 @@ class ModelListener:
             return
         except PlanoError as err:
             record.error_kind = err.kind
-            rid = record.request_id or new_request_id()
+            rid = record.request_id or self._ids.new()
             await send_error(send, path, err, [(b"x-request-id", rid.encode())])
             return
         await self._forward(receive, send, path, api, upstream, record)
@@ -246,7 +255,7 @@ class ModelListener:
                 record.request_id = value.decode("latin-1")
             out.append((key.decode("latin-1"), value.decode("latin-1")))
         if record.request_id is None:
-            record.request_id = new_request_id()
+            record.request_id = self._ids.new()
             out.append(("x-request-id", record.request_id))
         if ours_trace:
             out.append(("traceparent", record.traceparent or ""))
@@ -287,6 +296,7 @@ class ModelListener:
                     record.error_kind = "upstream_status"
                 if resp.status < 300 and resp.content_type == "text/event-stream":
                     headers.append(_overhead(record, record.upstream_headers))
+                    self._telemetry.stream_started(record)
                     await send(
                         {"type": "http.response.start", "status": resp.status, "headers": headers}
                     )
@@ -300,7 +310,8 @@ class ModelListener:
                     headers.append(_overhead(record, record.upstream_done))
                     await send_bytes(send, resp.status, headers, data)
         except PlanoError as err:
-            record.error_kind = "stream" if started else err.kind
+            if record.error_kind != "client_gone":
+                record.error_kind = "stream" if started else err.kind
             if not record.upstream_done:
                 record.upstream_done = time.perf_counter_ns()
             if not started:

@@ -3,6 +3,7 @@
 Each worker process binds every listener itself with SO_REUSEPORT, so N workers share the ports
 and the kernel spreads connections among them (as Envoy's worker threads do). One worker serves
 all listeners on one uvloop event loop through uvicorn's httptools protocol and a bare ASGI app.
+The admin listener (`/metrics`, `/healthz`; see `admin`) is one more socket of the same server.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import uvicorn
 import uvloop
 
 from plano.config import Config, ListenerConfig
+from plano.observability.metrics import PrometheusMetrics
+from plano.server.admin import AdminApp, AdminSettings, WithAdmin
 from plano.server.app import DEFAULT_MAX_BODY_BYTES, AppState, Gateway, ListenerRoutes, build_app
 
 log = logging.getLogger("plano")
@@ -29,6 +32,13 @@ log = logging.getLogger("plano")
 # SIGTERM drain: stop accepting at once, let in-flight requests and streams finish, and give up
 # on stragglers early enough that the process is gone within 10 s.
 DRAIN_SECONDS: Final = 8.0
+
+# In-process gateways (tests, `plano demo`) put their admin listener on any free loopback port.
+EPHEMERAL_ADMIN: Final = AdminSettings(port=0)
+
+
+class BindError(OSError):
+    """A listening socket could not be bound; the message names what and where."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +84,7 @@ def bind_listeners(config: Config, *, reuse_port: bool) -> list[BoundListener]:
             try:
                 sock = bind(lc.address, lc.port, reuse_port=reuse_port)
             except OSError as exc:
-                raise OSError(
+                raise BindError(
                     exc.errno,
                     f"listener '{lc.name}' cannot bind {lc.address}:{lc.port}: {exc.strerror}",
                 ) from exc
@@ -84,6 +94,45 @@ def bind_listeners(config: Config, *, reuse_port: bool) -> list[BoundListener]:
             b.sock.close()
         raise
     return bound
+
+
+@dataclass(frozen=True, slots=True)
+class BoundAdmin:
+    sock: socket.socket
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    @property
+    def address(self) -> str:
+        return str(self.sock.getsockname()[0])
+
+    @property
+    def url(self) -> str:
+        host = self.address
+        if ":" in host:
+            host = f"[{host}]"
+        elif host == "0.0.0.0":
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+
+def bind_admin(settings: AdminSettings, *, reuse_port: bool) -> BoundAdmin:
+    try:
+        return BoundAdmin(bind(settings.address, settings.port, reuse_port=reuse_port))
+    except OSError as exc:
+        raise BindError(
+            exc.errno,
+            f"admin listener cannot bind {settings.address}:{settings.port}: {exc.strerror} "
+            "(choose another port with --admin-port or PLANO_ADMIN_PORT, or 'off')",
+        ) from exc
+
+
+def check_admin_port_free(settings: AdminSettings) -> None:
+    """Raise BindError if another process holds the admin port. Workers bind it with SO_REUSEPORT,
+    which would silently share it with another gateway of the same user; this bind would not."""
+    bind_admin(settings, reuse_port=False).sock.close()
 
 
 class _Server(uvicorn.Server):
@@ -115,14 +164,23 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def metrics_of(state: AppState) -> PrometheusMetrics | None:
+    metrics = state.telemetry.metrics
+    return metrics if isinstance(metrics, PrometheusMetrics) else None
+
+
 def make_server(
-    state: AppState, bound: Sequence[BoundListener], on_started: Callable[[], None] = lambda: None
+    state: AppState,
+    bound: Sequence[BoundListener],
+    on_started: Callable[[], None] = lambda: None,
+    admin: BoundAdmin | None = None,
 ) -> uvicorn.Server:
     by_name = {lr.listener.name: lr for lr in state.listeners}
     ports: dict[int, ListenerRoutes] = {b.port: by_name[b.listener.name] for b in bound}
     app = Gateway(state, ports)
+    asgi = app if admin is None else WithAdmin(app, AdminApp(metrics_of(state)), admin.port)
     cfg = uvicorn.Config(
-        app,
+        asgi,
         http="httptools",
         loop="none",
         lifespan="on",
@@ -137,10 +195,30 @@ def make_server(
     return _Server(cfg, on_started)
 
 
-def describe(bound: Sequence[BoundListener]) -> str:
-    return ", ".join(
+def describe(bound: Sequence[BoundListener], admin: BoundAdmin | None = None) -> str:
+    text = ", ".join(
         f"{b.listener.name} ({b.listener.type}) on {b.address}:{b.port}" for b in bound
     )
+    if admin is not None:
+        text += f"; metrics on {admin.url}/metrics"
+    return text
+
+
+def _sockets(bound: Sequence[BoundListener], admin: BoundAdmin | None) -> list[socket.socket]:
+    return [b.sock for b in bound] + ([admin.sock] if admin is not None else [])
+
+
+def _bind_all(
+    config: Config, admin: AdminSettings | None, *, reuse_port: bool
+) -> tuple[list[BoundListener], BoundAdmin | None]:
+    bound = bind_listeners(config, reuse_port=reuse_port)
+    try:
+        admin_bound = bind_admin(admin, reuse_port=reuse_port) if admin is not None else None
+    except OSError:
+        for b in bound:
+            b.sock.close()
+        raise
+    return bound, admin_bound
 
 
 def run_worker(
@@ -148,13 +226,20 @@ def run_worker(
     *,
     reuse_port: bool,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    on_ready: Callable[[Sequence[BoundListener]], None] | None = None,
+    on_ready: Callable[[str], None] | None = None,
+    admin: AdminSettings | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT on this process's own uvloop event loop."""
-    bound = bind_listeners(config, reuse_port=reuse_port)
+    """Serve until SIGTERM/SIGINT on this process's own uvloop event loop. `on_ready` gets a
+    one-line description of what is served (listeners, admin) once it is."""
+    bound, admin_bound = _bind_all(config, admin, reuse_port=reuse_port)
     state = build_app(config, max_body_bytes=max_body_bytes)
-    server = make_server(state, bound, lambda: on_ready(bound) if on_ready else None)
-    uvloop.run(server.serve(sockets=[b.sock for b in bound]))
+    server = make_server(
+        state,
+        bound,
+        lambda: on_ready(describe(bound, admin_bound)) if on_ready else None,
+        admin_bound,
+    )
+    uvloop.run(server.serve(sockets=_sockets(bound, admin_bound)))
 
 
 @dataclass
@@ -165,12 +250,26 @@ class ThreadedGateway:
     server: uvicorn.Server
     thread: threading.Thread
     loop: asyncio.AbstractEventLoop
+    admin: BoundAdmin | None = None
 
     def port(self, listener_type: str = "model") -> int:
         return next(b.port for b in self.bound if b.listener.type == listener_type)
 
     def url(self, listener_type: str = "model") -> str:
         return f"http://127.0.0.1:{self.port(listener_type)}"
+
+    @property
+    def admin_port(self) -> int:
+        if self.admin is None:
+            raise LookupError("this gateway runs without an admin listener")
+        return self.admin.port
+
+    @property
+    def admin_url(self) -> str:
+        """`http://host:port` of the admin listener (`/metrics`, `/healthz`)."""
+        if self.admin is None:
+            raise LookupError("this gateway runs without an admin listener")
+        return self.admin.url
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(setattr, self.server, "should_exit", True)
@@ -179,19 +278,23 @@ class ThreadedGateway:
 
 @contextmanager
 def gateway_in_thread(
-    config: Config, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    config: Config,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    admin: AdminSettings | None = EPHEMERAL_ADMIN,
 ) -> Iterator[ThreadedGateway]:
-    """Bind first (so connections queue in the backlog), then serve in a thread."""
-    bound = bind_listeners(config, reuse_port=False)
+    """Bind first (so connections queue in the backlog), then serve in a thread. The admin
+    listener defaults to a free loopback port (`admin_url`); `admin=None` leaves it out."""
+    bound, admin_bound = _bind_all(config, admin, reuse_port=False)
     state = build_app(config, max_body_bytes=max_body_bytes)
     started = threading.Event()
-    server = make_server(state, bound, started.set)
+    server = make_server(state, bound, started.set, admin_bound)
     loop = uvloop.new_event_loop()
 
     def target() -> None:
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(server.serve(sockets=[b.sock for b in bound]))
+            loop.run_until_complete(server.serve(sockets=_sockets(bound, admin_bound)))
         finally:
             started.set()
             loop.close()
@@ -202,7 +305,7 @@ def gateway_in_thread(
     if not server.started:
         thread.join(timeout=15)
         raise RuntimeError("the gateway did not start")
-    handle = ThreadedGateway(bound, server, thread, loop)
+    handle = ThreadedGateway(bound, server, thread, loop, admin_bound)
     try:
         yield handle
     finally:

@@ -2,7 +2,9 @@
 
 The supervisor spawns workers, prints one ready line when all of them serve, restarts a worker
 that dies unexpectedly (bounded), and on SIGTERM/SIGINT passes the signal on and waits for the
-drain, killing what is still alive just before the 10 s promise runs out.
+drain, killing what is still alive just before the 10 s promise runs out. It also owns the run's
+metrics directory (prometheus-client multiprocess mode): created before the workers start, told
+when one exits, removed at the end.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Final
 
 from plano.config import Config, load_config
-from plano.server.serve import BoundListener, describe, run_worker
+from plano.observability import multiproc
+from plano.server.admin import AdminSettings, admin_conflict
+from plano.server.serve import BindError, check_admin_port_free, run_worker
 
 log = logging.getLogger("plano")
 
@@ -36,45 +40,88 @@ def serve(
     workers: int,
     max_body_bytes: int,
     announce: Callable[[str], None],
+    admin: AdminSettings | None = None,
 ) -> int:
-    """Serve `config` with `workers` processes; returns the exit status."""
+    """Serve `config` with `workers` processes; returns the exit status. `admin`: where the
+    admin listener (`/metrics`) binds, None for none."""
+    conflict = admin_conflict(config, admin, workers)
+    if conflict is not None:
+        announce(f"error: {conflict}")
+        return 2
     if workers <= 1:
+        if os.environ.get(multiproc.ENV):  # multiprocess mode asked for: start from a clean dir
+            multiproc.MetricsDir.prepare()
 
-        def ready(bound: Sequence[BoundListener]) -> None:
-            announce(f"plano ready (pid {os.getpid()}): {describe(bound)}")
+        def ready(described: str) -> None:
+            announce(f"plano ready (pid {os.getpid()}): {described}")
 
-        run_worker(config, reuse_port=False, max_body_bytes=max_body_bytes, on_ready=ready)
+        try:
+            run_worker(
+                config, reuse_port=False, max_body_bytes=max_body_bytes, on_ready=ready, admin=admin
+            )
+        except BindError as exc:
+            announce(f"error: {exc.strerror}")
+            return 1
         return 0
     if any(lc.port == 0 for lc in config.listeners):
         announce("error: port 0 (any free port) needs --workers 1: workers must share a port")
         return 2
-    return _Supervisor(config_path, workers, max_body_bytes, announce).run()
+    if admin is not None:
+        try:
+            check_admin_port_free(admin)
+        except BindError as exc:
+            announce(f"error: {exc.strerror}")
+            return 1
+    return _Supervisor(config_path, workers, max_body_bytes, announce, admin).run()
 
 
-def _worker_main(config_path: str, max_body_bytes: int, ready: Connection) -> None:
+def _worker_main(
+    config_path: str, max_body_bytes: int, admin: AdminSettings | None, ready: Connection
+) -> None:
     config = load_config(config_path)
 
-    def on_ready(bound: Sequence[BoundListener]) -> None:
-        ready.send(describe(bound))
+    def on_ready(described: str) -> None:
+        ready.send(described)
         ready.close()
 
-    run_worker(config, reuse_port=True, max_body_bytes=max_body_bytes, on_ready=on_ready)
+    try:
+        run_worker(
+            config, reuse_port=True, max_body_bytes=max_body_bytes, on_ready=on_ready, admin=admin
+        )
+    except BindError as exc:
+        print(f"plano: {exc.strerror}", file=sys.stderr)
+        sys.exit(1)
 
 
 class _Supervisor:
     def __init__(
-        self, config_path: Path, workers: int, max_body_bytes: int, announce: Callable[[str], None]
+        self,
+        config_path: Path,
+        workers: int,
+        max_body_bytes: int,
+        announce: Callable[[str], None],
+        admin: AdminSettings | None,
     ) -> None:
         self._ctx = mp.get_context("spawn")
         self._path = str(config_path)
         self._n = workers
         self._max_body = max_body_bytes
         self._announce = announce
+        self._admin = admin
         self._procs: list[BaseProcess] = []
         self._stopping = False
         self._restarts: list[float] = []
+        self._metrics: multiproc.MetricsDir | None = None
 
     def run(self) -> int:
+        # Before any worker exists: workers inherit the variable and start in multiprocess mode.
+        self._metrics = multiproc.MetricsDir.prepare()
+        try:
+            return self._run()
+        finally:
+            self._metrics.close()
+
+    def _run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         pipes = [self._spawn() for _ in range(self._n)]
@@ -93,7 +140,7 @@ class _Supervisor:
         parent, child = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
             target=_worker_main,
-            args=(self._path, self._max_body, child),
+            args=(self._path, self._max_body, self._admin, child),
             name=f"plano-worker-{len(self._procs)}",
             daemon=False,
         )
@@ -126,10 +173,15 @@ class _Supervisor:
         self._stop_all()
         return 0
 
+    def _exited(self, proc: BaseProcess) -> None:
+        if self._metrics is not None and proc.pid is not None:
+            self._metrics.worker_exited(proc.pid)
+
     def _replace(self, proc: BaseProcess) -> bool:
         now = time.monotonic()
         self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW]
         self._procs.remove(proc)
+        self._exited(proc)
         if len(self._restarts) >= MAX_RESTARTS:
             print(
                 f"plano: workers keep dying (last exit {proc.exitcode}); giving up", file=sys.stderr
@@ -154,3 +206,4 @@ class _Supervisor:
             if proc.is_alive():
                 proc.kill()
                 proc.join(timeout=1)
+            self._exited(proc)

@@ -4,7 +4,7 @@ import io
 
 import orjson
 
-from plano.observability.access_log import AccessLog, text_line
+from plano.observability.access_log import AccessLog, Clock, text_line
 from plano.observability.record import RequestRecord
 
 
@@ -34,7 +34,7 @@ def test_stream_overhead_is_added_time_to_first_chunk() -> None:
 
 
 def test_text_line() -> None:
-    line = text_line(record())
+    line = text_line(record(), Clock())
     assert '"POST /v1/chat/completions" 200 llm' in line
     assert "model=openai/gpt-4o" in line and "tokens=12/3" in line
     assert "overhead_ms=1.5" in line and "request_id=abc123" in line
