@@ -25,7 +25,7 @@ from plano.config import (
     render_zero_config_yaml,
 )
 from plano.server.admin import ENV_ADDRESS, ENV_PORT, AdminSettings, admin_settings
-from plano.server.app import DEFAULT_MAX_BODY_BYTES
+from plano.server.app import DEFAULT_MAX_BODY_BYTES, access_log_format
 
 HEALTH_WAIT_SECONDS = 60.0
 
@@ -101,6 +101,13 @@ def load_or_exit(config_path: Path) -> Config:
     default=None,
     help=f"Admin listener address (default 127.0.0.1; env {ENV_ADDRESS}).",
 )
+@click.option(
+    "--access-log",
+    type=click.Choice(["text", "json", "off"]),
+    default=None,
+    help="Access log format, one line per request on the log (default text; "
+    "env PLANO_ACCESS_LOG).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def up(
     file: str | None,
@@ -111,9 +118,16 @@ def up(
     max_body_bytes: int | None,
     admin_port: str | None,
     admin_address: str | None,
+    access_log: str | None,
     verbose: bool,
 ) -> None:
     """Start Plano with FILE (or a config found in --path, or zero-config)."""
+    if access_log is not None:
+        os.environ["PLANO_ACCESS_LOG"] = access_log  # read by every worker at startup
+    try:
+        access_log_format(os.environ)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--access-log") from None
     try:
         admin = admin_settings(admin_port, admin_address, os.environ)
     except ValueError as exc:
