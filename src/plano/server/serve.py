@@ -2,7 +2,8 @@
 
 Each worker process binds every listener itself with SO_REUSEPORT, so N workers share the ports
 and the kernel spreads connections among them (as Envoy's worker threads do). One worker serves
-all listeners on one uvloop event loop through uvicorn's httptools protocol and a bare ASGI app.
+all listeners on one uvloop event loop through our lean HTTP/1.1 server (`http11`, httptools)
+and a bare ASGI app; `PLANO_HTTP_SERVER=uvicorn` serves the same app with uvicorn instead.
 The admin listener (`/metrics`, `/healthz`; see `admin`) is one more socket of the same server.
 """
 
@@ -11,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Final
+from types import FrameType
+from typing import Final, Protocol
 
 import uvicorn
 import uvloop
@@ -26,6 +29,7 @@ from plano.config import Config, ListenerConfig
 from plano.observability.metrics import PrometheusMetrics
 from plano.server.admin import AdminApp, AdminSettings, WithAdmin
 from plano.server.app import DEFAULT_MAX_BODY_BYTES, AppState, Gateway, ListenerRoutes, build_app
+from plano.server.http11_server import LeanServer
 
 log = logging.getLogger("plano")
 
@@ -169,16 +173,39 @@ def metrics_of(state: AppState) -> PrometheusMetrics | None:
     return metrics if isinstance(metrics, PrometheusMetrics) else None
 
 
+class HttpServer(Protocol):
+    """What serving needs of an HTTP server: our LeanServer, or uvicorn's for comparison."""
+
+    started: bool
+    should_exit: bool
+
+    async def serve(self, sockets: list[socket.socket]) -> None: ...
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None: ...
+
+
+def server_kind(env: Mapping[str, str]) -> str:
+    """`PLANO_HTTP_SERVER`: `lean` (default, plano.server.http11) or `uvicorn`."""
+    kind = env.get("PLANO_HTTP_SERVER", "lean").strip().lower() or "lean"
+    if kind not in ("lean", "uvicorn"):
+        raise ValueError(f"PLANO_HTTP_SERVER must be lean or uvicorn, not {kind!r}")
+    return kind
+
+
 def make_server(
     state: AppState,
     bound: Sequence[BoundListener],
     on_started: Callable[[], None] = lambda: None,
     admin: BoundAdmin | None = None,
-) -> uvicorn.Server:
+) -> HttpServer:
     by_name = {lr.listener.name: lr for lr in state.listeners}
     ports: dict[int, ListenerRoutes] = {b.port: by_name[b.listener.name] for b in bound}
     app = Gateway(state, ports)
     asgi = app if admin is None else WithAdmin(app, AdminApp(metrics_of(state)), admin.port)
+    if server_kind(os.environ) == "lean":
+        return LeanServer(
+            asgi, keep_alive_timeout=75.0, drain_seconds=DRAIN_SECONDS, on_started=on_started
+        )
     cfg = uvicorn.Config(
         asgi,
         http="httptools",
@@ -239,7 +266,10 @@ def run_worker(
         lambda: on_ready(describe(bound, admin_bound)) if on_ready else None,
         admin_bound,
     )
-    uvloop.run(server.serve(sockets=_sockets(bound, admin_bound)))
+    if isinstance(server, LeanServer):  # uvicorn's _Server installs its own handlers
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, server.handle_exit)
+    uvloop.run(server.serve(_sockets(bound, admin_bound)))
 
 
 @dataclass
@@ -247,7 +277,7 @@ class ThreadedGateway:
     """A gateway on its own event loop in a daemon thread (tests, `plano demo`)."""
 
     bound: list[BoundListener]
-    server: uvicorn.Server
+    server: HttpServer
     thread: threading.Thread
     loop: asyncio.AbstractEventLoop
     admin: BoundAdmin | None = None
@@ -294,7 +324,7 @@ def gateway_in_thread(
     def target() -> None:
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(server.serve(sockets=_sockets(bound, admin_bound)))
+            loop.run_until_complete(server.serve(_sockets(bound, admin_bound)))
         finally:
             started.set()
             loop.close()
