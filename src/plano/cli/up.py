@@ -105,8 +105,7 @@ def load_or_exit(config_path: Path) -> Config:
     "--access-log",
     type=click.Choice(["text", "json", "off"]),
     default=None,
-    help="Access log format, one line per request on the log (default text; "
-    "env PLANO_ACCESS_LOG).",
+    help="Access log format, one line per request on the log (default text; env PLANO_ACCESS_LOG).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def up(

@@ -23,6 +23,7 @@ from plano.observability.access_log import Format as AccessLogFormat
 from plano.observability.metrics import build_metrics
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
+from plano.observability.tracing import build_tracing
 from plano.routing.resolve import ModelTable
 from plano.server.http import Message, Receive, Scope, Send, send_bytes, send_error
 from plano.server.model_listener import ModelListener, Route
@@ -98,7 +99,8 @@ def build_telemetry(config: Config, env: Mapping[str, str] | None = None) -> Tel
     metrics = build_metrics(
         (p.provider, p.model_id) for p in config.model_providers if not p.wildcard
     )
-    return Telemetry(metrics=metrics, records=records)
+    tracing = build_tracing(config.tracing, os.environ if env is None else env)
+    return Telemetry(metrics=metrics, tracing=tracing, records=records)
 
 
 def build_app(
@@ -215,6 +217,7 @@ class Gateway:
         method: str = scope["method"]
         path: str = scope["path"]
         record = RequestRecord(table.name, table.type, method, path)
+        record.request_headers = scope["headers"]
         scope["plano.record"] = record
         route = table.routes.get((method, path))
         if route is not None:

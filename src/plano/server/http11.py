@@ -200,6 +200,8 @@ class HttpConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        if self.closed:
+            return  # pipelined after a request that closed the connection
         parser = self.parser
         upgrade = parser.should_upgrade()
         if upgrade and any(n in _UPGRADE_BODY_HEADERS and v != b"0" for n, v in self.headers):

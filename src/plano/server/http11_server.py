@@ -15,15 +15,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from plano.server.http11 import ASGI_VERSION, ASGIApp, HttpConnection, Message, Shared
 
 log = logging.getLogger("plano")
 
 _CANCEL_WAIT = 1.0  # after an abort, how long cancelled app tasks get to unwind
+T = TypeVar("T")
+
+
+async def _unless(aw: Awaitable[T], event: asyncio.Event, within: float | None = None) -> T | None:
+    """`aw`'s result; or None, `aw` cancelled, once `event` is set or `within` s passed."""
+    task = asyncio.ensure_future(aw)
+    stop = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({task, stop}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    return None
 
 
 class _Lifespan:
@@ -68,6 +83,10 @@ class _Lifespan:
         if error is not None:
             log.error("ASGI lifespan startup failed: %s", error)
         return error is None
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
 
     async def shutdown(self) -> None:
         if self.task is None or self.task.done():
@@ -144,7 +163,8 @@ class LeanServer:
         self._on_exit_requested()
         shared = self._shared = Shared(self.app, loop, self.keep_alive_timeout)
         lifespan = _Lifespan(self.app)
-        if not await lifespan.startup():
+        if not await _unless(lifespan.startup(), self._exit):  # failed, or told to exit
+            lifespan.cancel()
             return
         servers: list[asyncio.AbstractServer] = []
 
@@ -160,7 +180,7 @@ class LeanServer:
             await self._exit.wait()
         finally:
             await self._drain(shared, servers)
-            await lifespan.shutdown()
+            await _unless(lifespan.shutdown(), self._force)
 
     async def _drain(self, shared: Shared, servers: list[asyncio.AbstractServer]) -> None:
         for server in servers:
@@ -168,17 +188,9 @@ class LeanServer:
         shared.draining = True
         for conn in list(shared.connections):
             conn.shutdown()
-        if shared.connections and not self.force_exit:
+        if shared.connections:
             assert self._force is not None
-            waits = {
-                asyncio.ensure_future(shared.all_closed.wait()),
-                asyncio.ensure_future(self._force.wait()),
-            }
-            _, pending = await asyncio.wait(
-                waits, timeout=self.drain_seconds, return_when=asyncio.FIRST_COMPLETED
-            )
-            for fut in pending:
-                fut.cancel()
+            await _unless(shared.all_closed.wait(), self._force, self.drain_seconds)
         tasks: list[asyncio.Task[Any]] = []
         for conn in list(shared.connections):
             if conn.task is not None:

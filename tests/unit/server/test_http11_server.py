@@ -94,6 +94,23 @@ def test_failed_lifespan_startup_does_not_serve(how: str) -> None:
     assert calls == []
 
 
+def test_exit_during_a_startup_that_never_completes() -> None:
+    holder: dict[str, LeanServer] = {}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "lifespan.startup"
+        holder["server"].request_exit()
+        await asyncio.Event().wait()
+
+    server = holder["server"] = LeanServer(app)
+    sock = listening_socket()
+    try:
+        uvloop.run(server.serve([sock]))
+    finally:
+        sock.close()
+    assert not server.started
+
+
 # -- drain ----------------------------------------------------------------------------------
 def test_graceful_exit_closes_idle_finishes_in_flight_and_refuses_new() -> None:
     release = asyncio.Event()

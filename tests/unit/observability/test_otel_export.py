@@ -1,0 +1,89 @@
+"""Which OTLP protocol and endpoint tracing exports to."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from plano.config.sections import TracingConfig
+from plano.observability.otel_export import (
+    GrpcSender,
+    HttpSender,
+    resolve_endpoint,
+)
+from plano.observability.tracing import build_tracing
+
+HTTP = "http/protobuf"
+
+
+@pytest.mark.parametrize(
+    ("env", "configured", "expected"),
+    [
+        ({}, None, ("grpc", "http://localhost:4317")),
+        ({}, "http://c:4317", ("grpc", "http://c:4317")),
+        ({}, "https://c", ("grpc", "https://c")),
+        ({}, "http://c:4318", (HTTP, "http://c:4318/v1/traces")),
+        ({}, "http://c:4318/", (HTTP, "http://c:4318/v1/traces")),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": HTTP}, None, (HTTP, "http://localhost:4318/v1/traces")),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": HTTP}, "http://c:4317", (HTTP, "http://c:4317/v1/traces")),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": HTTP, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"},
+            "http://c:4318",
+            ("grpc", "http://c:4318"),
+        ),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://e:4317"}, None, ("grpc", "http://e:4317")),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://e:4318"}, None, (HTTP, "http://e:4318/v1/traces")),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://e:1/p",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": HTTP,
+            },
+            None,
+            (HTTP, "http://e:1/p"),
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://e:4317"},
+            "http://c:4317",
+            ("grpc", "http://c:4317"),
+        ),
+    ],
+)
+def test_resolve_endpoint(
+    env: dict[str, str], configured: str | None, expected: tuple[str, str]
+) -> None:
+    assert resolve_endpoint(env, configured) == expected
+
+
+def test_unsupported_protocol_falls_back_to_http_protobuf(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, "plano.tracing"):
+        assert resolve_endpoint({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, None)[0] == HTTP
+    assert "http/json" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("settings", "env", "kind"),
+    [
+        ({"random_sampling": 100}, {}, GrpcSender),
+        (
+            {"random_sampling": 5, "opentracing_grpc_endpoint": "http://c:4318"},
+            {},
+            HttpSender,
+        ),
+        # The config's default endpoint is not "given": the standard variables decide.
+        (
+            {"random_sampling": 100},
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://e:4318"},
+            HttpSender,
+        ),
+    ],
+)
+def test_build_tracing_picks_the_exporter(
+    settings: dict[str, object], env: dict[str, str], kind: type
+) -> None:
+    tracing = build_tracing(TracingConfig.model_validate(settings), env)
+    assert tracing is not None
+    try:
+        assert type(tracing._sender) is kind
+    finally:
+        assert tracing.shutdown(timeout=5)
