@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import time
-
 import click
 
 from plano.cli import rundir
@@ -21,13 +17,8 @@ def down() -> None:
         rundir.clear_record()
         click.echo("plano is not running")
         return
-    os.kill(record.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_SECONDS
-    while rundir.alive(record.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if rundir.alive(record.pid):
-        os.killpg(record.pid, signal.SIGKILL)
-        click.echo(f"plano (pid {record.pid}) did not stop in {STOP_SECONDS:.0f} s; killed")
-    else:
+    if rundir.stop(record.pid, STOP_SECONDS):
         click.echo(f"plano (pid {record.pid}) stopped")
+    else:
+        click.echo(f"plano (pid {record.pid}) did not stop in {STOP_SECONDS:.0f} s; killed")
     rundir.clear_record()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,3 +64,31 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def start_detached(cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start `cmd` in its own session (it outlives this CLI), its output appended to `log_path`."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def stop(pid: int, seconds: float) -> bool:
+    """SIGTERM `pid`, wait up to `seconds` for it to exit, then SIGKILL its process group.
+    True if it stopped by itself."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not alive(pid):
+        return True
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    return False

@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -118,14 +116,7 @@ def listen(
         "--pid-file",
         str(pid_file()),
     ]
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    proc = rundir.start_detached(cmd, log_path)
     deadline = time.monotonic() + START_WAIT_SECONDS
     while (record := read_record()) is None or record.pid != proc.pid:
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -184,12 +175,7 @@ def down() -> None:
         pid_file().unlink(missing_ok=True)
         click.echo("the trace receiver is not running")
         return
-    os.kill(record.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_SECONDS
-    while rundir.alive(record.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if rundir.alive(record.pid):
-        os.kill(record.pid, signal.SIGKILL)
+    rundir.stop(record.pid, STOP_SECONDS)
     pid_file().unlink(missing_ok=True)
     click.echo(f"trace receiver (pid {record.pid}) stopped")
 

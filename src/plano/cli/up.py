@@ -220,14 +220,7 @@ def _start_background(
         cmd += ["--admin-address", admin.address]
     if verbose:
         cmd.append("-v")
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    proc = rundir.start_detached(cmd, log_path)
     ports = [lc.port for lc in config.listeners]
     rundir.write_record(rundir.RunRecord(proc.pid, str(config_path.resolve()), ports))
     if not _wait_healthy(proc, ports):

@@ -7,6 +7,7 @@ sizes and the request id.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import sys
 import threading
@@ -82,41 +83,58 @@ def text_line(r: RequestRecord, clock: Clock) -> str:
 
 
 class AccessLog:
-    """A `RecordSink`: formats in the caller (cheap), writes in a daemon thread (batched)."""
+    """A `RecordSink`: formats in the caller (cheap), collects lines on the event loop, and
+    hands them to a writer thread in batches (at most every `FLUSH_SECONDS`, or every `_BATCH`
+    lines), so the thread wakes a few times a second, not once per request."""
+
+    FLUSH_SECONDS: Final = 0.05
 
     def __init__(self, fmt: Format = "text", stream: TextIO | None = None) -> None:
         self._fmt = fmt
         self._clock = Clock()
         self._stream = stream or sys.stdout
-        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._pending: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._queue: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="plano-access-log", daemon=True)
         self._thread.start()
 
     def write(self, record: RequestRecord) -> None:
         if self._fmt == "json":
-            self._queue.put(orjson.dumps(fields(record, self._clock)).decode())
+            line = orjson.dumps(fields(record, self._clock)).decode()
         else:
-            self._queue.put(text_line(record, self._clock))
+            line = text_line(record, self._clock)
+        pending = self._pending
+        pending.append(line)
+        if len(pending) >= _BATCH:
+            self.flush()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no event loop (direct use): write through
+                self.flush()
+                return
+            self._timer = loop.call_later(self.FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        """Hand the collected lines to the writer thread."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            self._queue.put(self._pending)
+            self._pending = []
 
     def close(self) -> None:
-        """Flush what is queued and stop the writer."""
+        """Flush what is collected and stop the writer."""
+        self.flush()
         self._queue.put(_STOP)
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
         while True:
-            line = self._queue.get()
-            batch = []
-            while line is not _STOP:
-                batch.append(line)
-                if len(batch) >= _BATCH:
-                    break
-                try:
-                    line = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                self._stream.write("\n".join(batch) + "\n")
-                self._stream.flush()
-            if line is _STOP:
+            batch = self._queue.get()
+            if batch is _STOP:
                 return
+            self._stream.write("\n".join(batch) + "\n")
+            self._stream.flush()

@@ -43,7 +43,15 @@ _UPGRADE_BODY_HEADERS: Final = (b"content-length", b"transfer-encoding")
 class Shared:
     """What every connection of one server shares."""
 
-    __slots__ = ("all_closed", "app", "connections", "draining", "keep_alive_timeout", "loop")
+    __slots__ = (
+        "all_done",
+        "app",
+        "connections",
+        "draining",
+        "keep_alive_timeout",
+        "loop",
+        "tasks",
+    )
 
     def __init__(
         self, app: ASGIApp, loop: asyncio.AbstractEventLoop, keep_alive_timeout: float
@@ -52,8 +60,13 @@ class Shared:
         self.loop = loop
         self.keep_alive_timeout = keep_alive_timeout
         self.connections: set[HttpConnection] = set()
+        self.tasks: set[asyncio.Task[None]] = set()  # app calls, also of connections now gone
         self.draining = False
-        self.all_closed = asyncio.Event()
+        self.all_done = asyncio.Event()  # draining, and no connection nor app call is left
+
+    def check_done(self) -> None:
+        if self.draining and not self.connections and not self.tasks:
+            self.all_done.set()
 
 
 class _Reject(Exception):
@@ -130,8 +143,7 @@ class HttpConnection(asyncio.Protocol):
         self.closed = True
         shared = self.shared
         shared.connections.discard(self)
-        if shared.draining and not shared.connections:
-            shared.all_closed.set()
+        shared.check_done()
         for cycle in (self.active, self.parsing):
             if cycle is not None:
                 cycle.disconnect()
@@ -259,7 +271,8 @@ class HttpConnection(asyncio.Protocol):
     # -- cycles ----------------------------------------------------------------------------
     def begin(self, cycle: Cycle) -> None:
         self.active = cycle
-        self.task = self.loop.create_task(self.run(cycle))
+        self.task = task = self.loop.create_task(self.run(cycle))
+        self.shared.tasks.add(task)
 
     async def run(self, cycle: Cycle) -> None:
         try:
@@ -278,6 +291,7 @@ class HttpConnection(asyncio.Protocol):
                 self.fail(cycle)
         finally:
             self.done(cycle)
+            self.shared.check_done()
 
     def fail(self, cycle: Cycle) -> None:
         """Before the response started: 500 and close; after: close (truncating it)."""
@@ -287,7 +301,9 @@ class HttpConnection(asyncio.Protocol):
 
     def done(self, cycle: Cycle) -> None:
         self.active = None
-        self.task = None
+        if self.task is not None:
+            self.shared.tasks.discard(self.task)
+            self.task = None
         if self.closed:
             return
         if not (cycle.complete and cycle.keep_alive) or self.shared.draining:
@@ -314,6 +330,8 @@ class HttpConnection(asyncio.Protocol):
             self.parsing = None
             cycle.keep_alive = False
             cycle.disconnect()
+            if self.active is None:  # its response is out already: nothing left to answer
+                self.close(linger=True)
         elif self.active is None:
             if not self.closed:
                 self.transport.write(error_response(status))

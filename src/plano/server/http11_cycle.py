@@ -129,7 +129,7 @@ class Cycle:
             self.expect_100 = False
             if not (self.started or self.body_done or self.conn.closed):
                 self.conn.transport.write(_CONTINUE)
-        if not self.body_given:
+        if not (self.body_given or self.complete):
             if not (self.body or self.body_done or self.disconnected):
                 await self._wait()
             if self.body or self.body_done:

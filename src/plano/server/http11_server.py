@@ -17,7 +17,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from plano.server.http11 import ASGI_VERSION, ASGIApp, HttpConnection, Message, Shared
 
@@ -188,14 +188,12 @@ class LeanServer:
         shared.draining = True
         for conn in list(shared.connections):
             conn.shutdown()
-        if shared.connections:
-            assert self._force is not None
-            await _unless(shared.all_closed.wait(), self._force, self.drain_seconds)
-        tasks: list[asyncio.Task[Any]] = []
+        shared.check_done()
+        assert self._force is not None
+        await _unless(shared.all_done.wait(), self._force, self.drain_seconds)
         for conn in list(shared.connections):
-            if conn.task is not None:
-                tasks.append(conn.task)
             conn.abort()
+        tasks = list(shared.tasks)
         for task in tasks:
             task.cancel()
         if tasks:

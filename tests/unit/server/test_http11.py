@@ -166,15 +166,19 @@ def test_expect_100_without_reading_answers_and_closes() -> None:
 
 
 def test_response_before_the_body_is_read_keeps_the_connection() -> None:
+    seen: list[Any] = []
+
     async def early(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await send_text(send, scope["path"].encode())
+            seen.append(await receive())  # the body is not complete, the response is
 
     with serving(early) as srv, srv.connect() as sock:
-        sock.sendall(b"POST /first HTTP/1.1\r\nContent-Length: 10\r\n\r\n")
+        sock.sendall(b"POST /first HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123")
         expect(sock, ok(b"/first"))
-        sock.sendall(b"0123456789GET /next HTTP/1.1\r\n\r\n")
+        sock.sendall(b"456789GET /next HTTP/1.1\r\n\r\n")
         expect(sock, ok(b"/next"))
+    assert seen == [{"type": "http.disconnect"}] * 2
 
 
 def test_http10_closes_unless_keep_alive() -> None:

@@ -159,3 +159,20 @@ def test_a_head_that_never_ends_is_refused() -> None:
         assert bytes(transport.out) == error_response(431)
 
     run(scenario())
+
+
+def test_a_bad_body_after_an_early_response_closes_the_connection() -> None:
+    async def scenario() -> None:
+        async def early(scope: Scope, receive: Receive, send: Send) -> None:
+            await send_text(send, b"early")
+
+        conn, transport = fake_connection(early)
+        conn.data_received(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        assert conn.task is not None
+        await conn.task  # the app answers and returns; the body is still arriving
+        assert bytes(transport.out) == ok(b"early")
+        conn.data_received(b"zz\r\n")  # not a chunk size
+        await asyncio.wait_for(transport.closed.wait(), 10)
+        assert bytes(transport.out) == ok(b"early")  # nothing more to say
+
+    run(scenario())

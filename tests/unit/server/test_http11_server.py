@@ -51,6 +51,15 @@ def _never_ending(started: threading.Event, cancelled: threading.Event) -> Any:
     return app
 
 
+async def lifespan(events: list[str], receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        events.append(message["type"])
+        await send({"type": message["type"] + ".complete"})
+        if message["type"] == "lifespan.shutdown":
+            return
+
+
 # -- lifespan -------------------------------------------------------------------------------
 def test_lifespan_startup_and_shutdown_around_serving() -> None:
     events: list[str] = []
@@ -58,12 +67,7 @@ def test_lifespan_startup_and_shutdown_around_serving() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             assert scope["asgi"]["version"] == "3.0"
-            while True:
-                message = await receive()
-                events.append(message["type"])
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
+            await lifespan(events, receive, send)
         else:
             events.append("request")
             await echo(scope, receive, send)
@@ -156,6 +160,32 @@ def test_drain_aborts_a_response_that_never_ends() -> None:
         assert recv_all(s) == b""  # cut off: the last chunk never comes
         srv.join()
     assert cancelled.is_set()
+
+
+def test_drain_waits_for_app_calls_whose_client_has_gone() -> None:
+    events: list[str] = []
+    responded = threading.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(events, receive, send)
+            return
+        await echo(scope, receive, send)
+        responded.set()
+        try:
+            await asyncio.Event().wait()  # work after the response, e.g. telemetry
+        except asyncio.CancelledError:
+            events.append("app cancelled")
+            raise
+
+    with serving(app, drain_seconds=0.2) as srv:
+        with srv.connect() as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            expect(sock, ok(b"GET / |"))
+        assert responded.wait(timeout=10)
+        srv.server.request_exit()
+        srv.join()
+    assert events == ["lifespan.startup", "app cancelled", "lifespan.shutdown"]
 
 
 def test_a_second_signal_forces_exit() -> None:
