@@ -129,7 +129,6 @@ class Upstream:
     body: bytes
     resolved: Resolved
     request_id: bytes
-    stream: bool
 
 
 class ModelListener:
@@ -231,7 +230,6 @@ class ModelListener:
             body=orjson.dumps(doc) if changed else body,
             resolved=resolved,
             request_id=(record.request_id or "").encode(),
-            stream=stream,
         )
 
     def _headers(

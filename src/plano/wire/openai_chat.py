@@ -1,13 +1,13 @@
 """OpenAI Chat Completions (`POST /v1/chat/completions`) wire shapes.
 
-Only what the gateway must read or emit lives here: the request *view* (the few fields routing
-needs, read from the parsed body without copying it) and the OpenAI error envelope, which
-OpenAI's Responses API shares.
+Only what the gateway must emit lives here for now: the OpenAI error envelope (which OpenAI's
+Responses API shares) and its in-stream form. Request and response shapes arrive with the
+translation hub.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
@@ -48,12 +48,3 @@ def error_envelope(err: PlanoError) -> bytes:
 def stream_error_event(err: PlanoError) -> bytes:
     """An SSE event carrying an error after a stream has started (headers already sent)."""
     return b"data: " + error_envelope(err) + b"\n\n"
-
-
-def requested_model(body: dict[str, Any]) -> str | None:
-    model = body.get("model")
-    return model if isinstance(model, str) and model else None
-
-
-def is_stream(body: dict[str, Any]) -> bool:
-    return body.get("stream") is True
