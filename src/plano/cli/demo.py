@@ -5,6 +5,7 @@ Needs no API key and no network: everything runs on 127.0.0.1 and stops when the
 
 from __future__ import annotations
 
+import io
 import time
 from typing import Any
 
@@ -12,6 +13,8 @@ import click
 
 from plano.config import load_config_text
 from plano.mock.testing import run_mock_in_thread
+from plano.observability.access_log import AccessLog
+from plano.observability.telemetry import Telemetry
 from plano.server.serve import gateway_in_thread
 
 _CONFIG = """\
@@ -38,7 +41,9 @@ def demo() -> None:
 
     with run_mock_in_thread() as upstream:
         config = load_config_text(_CONFIG.format(upstream=upstream.base_url), source="demo", env={})
-        with gateway_in_thread(config) as gw:
+        access = io.StringIO()
+        telemetry = Telemetry(records=[AccessLog("text", access)])
+        with gateway_in_thread(config, telemetry=telemetry) as gw:
             click.echo(f"fake upstream (OpenAI-compatible): {upstream.base_url}")
             click.echo(f"plano model listener:            {gw.url()}/v1\n")
             client = openai.OpenAI(
@@ -47,6 +52,8 @@ def demo() -> None:
             _non_streaming(client)
             _streaming(client)
             _show_upstream(upstream.requests)
+    click.secho("\n4. the gateway's access log (one line per request)", bold=True)
+    click.echo(access.getvalue().rstrip())
     click.echo("\nboth stopped. Next: `plano up your_config.yaml` (see README).")
 
 

@@ -27,6 +27,7 @@ import uvloop
 
 from plano.config import Config, ListenerConfig
 from plano.observability.metrics import PrometheusMetrics
+from plano.observability.telemetry import Telemetry
 from plano.server.admin import AdminApp, AdminSettings, WithAdmin
 from plano.server.app import DEFAULT_MAX_BODY_BYTES, AppState, Gateway, ListenerRoutes, build_app
 from plano.server.http11_server import LeanServer
@@ -312,11 +313,13 @@ def gateway_in_thread(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     admin: AdminSettings | None = EPHEMERAL_ADMIN,
+    telemetry: Telemetry | None = None,
 ) -> Iterator[ThreadedGateway]:
     """Bind first (so connections queue in the backlog), then serve in a thread. The admin
-    listener defaults to a free loopback port (`admin_url`); `admin=None` leaves it out."""
+    listener defaults to a free loopback port (`admin_url`); `admin=None` leaves it out.
+    `telemetry` replaces the sinks built from the config and environment."""
     bound, admin_bound = _bind_all(config, admin, reuse_port=False)
-    state = build_app(config, max_body_bytes=max_body_bytes)
+    state = build_app(config, max_body_bytes=max_body_bytes, telemetry=telemetry)
     started = threading.Event()
     server = make_server(state, bound, started.set, admin_bound)
     loop = uvloop.new_event_loop()
