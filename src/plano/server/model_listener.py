@@ -91,6 +91,7 @@ _NOT_RELAYED: Final = frozenset(
         HEADER_OVERHEAD.encode(),
     }
 )
+_OVERHEAD_NAME: Final = HEADER_OVERHEAD.encode()
 
 _STREAM_ERROR: Final = {
     Api.OPENAI_CHAT: openai_chat.stream_error_event,
@@ -287,8 +288,11 @@ class ModelListener:
             async with self._client.post(up.url, up.headers, up.body, self._timeout) as resp:
                 record.upstream_headers = time.perf_counter_ns()
                 record.upstream_status = resp.status
-                headers = [(k.lower(), v) for k, v in resp.raw_headers]
-                headers = [h for h in headers if h[0] not in _NOT_RELAYED]
+                headers = [
+                    (name, v)
+                    for k, v in resp.raw_headers
+                    if (name := k.lower()) not in _NOT_RELAYED
+                ]
                 headers.extend(ours)
                 if resp.status >= 400:
                     record.error_kind = "upstream_status"
@@ -321,7 +325,7 @@ class ModelListener:
 def _overhead(record: RequestRecord, upstream_mark: int) -> tuple[bytes, bytes]:
     """`x-plano-overhead-ms`: time spent in the gateway up to this point, upstream wait excluded."""
     spent = time.perf_counter_ns() - record.start - (upstream_mark - record.upstream_sent)
-    return HEADER_OVERHEAD.encode(), f"{spent / 1e6:.3f}".encode()
+    return _OVERHEAD_NAME, f"{spent / 1e6:.3f}".encode()
 
 
 def _note_usage(record: RequestRecord, data: bytes) -> None:

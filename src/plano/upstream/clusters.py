@@ -37,6 +37,8 @@ class Cluster:
     replaced_headers: frozenset[bytes]
     # URLs computed so far, by (api, model id, stream); bounded by _URL_CACHE_LIMIT.
     _urls: dict[tuple[Api, str, bool], str] = field(default_factory=dict, compare=False)
+    # Credential headers per upstream API when the key is the configured one (not passthrough).
+    _auth: dict[Api, tuple[tuple[str, str], ...]] = field(default_factory=dict, compare=False)
 
     @property
     def wildcard(self) -> bool:
@@ -53,8 +55,12 @@ class Cluster:
 
     def auth(self, api: Api, client_credential: str | None) -> tuple[tuple[str, str], ...]:
         """Credential headers for this call; `None` credential with no key sends none."""
-        credential = client_credential if self.passthrough_auth else self.access_key
-        return auth_headers(self.row, api, credential)
+        if self.passthrough_auth:
+            return auth_headers(self.row, api, client_credential)
+        headers = self._auth.get(api)
+        if headers is None:
+            headers = self._auth[api] = auth_headers(self.row, api, self.access_key)
+        return headers
 
     @property
     def needs_key(self) -> bool:
