@@ -109,3 +109,11 @@ class UpstreamTimeout(PlanoError):
     status = 504
     code = "upstream_timeout"
     kind = "timeout"
+
+
+class UpstreamProtocolError(PlanoError):
+    """The upstream answered with something that is not its API's shape."""
+
+    status = 502
+    code = "upstream_protocol_error"
+    kind = "parse"

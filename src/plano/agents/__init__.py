@@ -1,0 +1,1 @@
+"""Agent listeners: orchestration of agents behind one OpenAI-compatible endpoint."""

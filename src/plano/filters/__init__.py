@@ -1,0 +1,1 @@
+"""Filter chains: HTTP and MCP filters, compiled once at config load."""

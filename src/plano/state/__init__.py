@@ -1,0 +1,1 @@
+"""Shared state: conversation store, session cache, rate-limit store (memory, Redis, Postgres)."""
