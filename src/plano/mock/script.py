@@ -55,6 +55,8 @@ class ReplySpec:
     tool_calls: tuple[ToolCallSpec, ...] | None = None
     finish_reason: str | None = None
     usage: tuple[int, int] | None = None  # (prompt_tokens, completion_tokens)
+    cached_tokens: int | None = None  # prompt tokens served from the provider's cache
+    thinking: str | None = None  # reasoning text, sent before the answer where the API has it
     retry_after: str | None = None
     fault: Fault | None = None
     fault_after_chunks: int | None = None
@@ -276,6 +278,8 @@ _PARSERS: Final[dict[str, Any]] = {
     "tool_calls": _tool_calls,
     "finish_reason": _str,
     "usage": _usage,
+    "cached_tokens": _int,
+    "thinking": _str,
     "retry_after": _retry_after,
     "fault": _fault,
     "fault_after_chunks": _int,
@@ -297,5 +301,7 @@ _HEADERS: Final = {
     "x-mock-tool-calls": "tool_calls",
     "x-mock-finish-reason": "finish_reason",
     "x-mock-error-message": "message",
+    "x-mock-thinking": "thinking",
+    "x-mock-cached-tokens": "cached_tokens",
 }
 """Request headers that carry reply directives, and the spec field each one sets."""
