@@ -15,6 +15,7 @@ from plano.config.context import LoadContext
 from plano.config.fieldtypes import shown_url
 from plano.config.model_checks import (
     check_aliases,
+    check_fallbacks,
     check_metrics_sources,
     check_preferences,
     check_providers,
@@ -212,6 +213,7 @@ _RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], Rule], ...] = (
     (("routing",), ("model_metrics_sources",), _routing),
     (("model_providers",), (), check_providers),
     (("model_aliases",), ("model_providers",), check_aliases),
+    (("model_providers", "model_aliases"), (), check_fallbacks),
     (("model_metrics_sources",), (), check_metrics_sources),
     (("routing_preferences",), ("model_providers", "model_metrics_sources"), check_preferences),
 )

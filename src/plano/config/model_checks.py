@@ -148,6 +148,29 @@ def check_aliases(ctx: LoadContext, cfg: Config) -> None:
         )
 
 
+def check_fallbacks(ctx: LoadContext, cfg: Config) -> None:
+    """Every fallback names a declared model or an alias; a model is not its own fallback."""
+    declared = DeclaredModels.of(cfg)
+    lists: list[tuple[tuple[str | int, ...], str, tuple[str, ...]]] = [
+        (("model_providers", i, "fallbacks"), p.name, p.fallbacks)
+        for i, p in enumerate(cfg.model_providers)
+    ]
+    lists += [
+        (("model_aliases", a, "fallbacks"), a, spec.fallbacks)
+        for a, spec in cfg.model_aliases.items()
+    ]
+    for loc, owner, names in lists:
+        for j, name in enumerate(names):
+            if name == owner:
+                ctx.error((*loc, j), f"'{owner}' cannot be its own fallback")
+            elif name not in declared and name not in cfg.model_aliases:
+                ctx.error(
+                    (*loc, j),
+                    f"fallback '{name}' is not a declared model or alias"
+                    f" (declared: {listing(declared.names())})",
+                )
+
+
 def check_metrics_sources(ctx: LoadContext, cfg: Config) -> None:
     seen: set[str] = set()
     for j, src in enumerate(cfg.model_metrics_sources):

@@ -13,6 +13,17 @@ from pydantic import Field, model_validator
 
 from plano.config.fieldtypes import Address, Duration, FrozenDict, HttpUrl, Port, StrMap
 from plano.config.problems import Problem
+from plano.config.resilience import (
+    CircuitBreakersConfig,
+    FallbackOn,
+    LoadBalancing,
+    OutlierDetectionConfig,
+    OverloadConfig,
+    ProviderEndpointConfig,
+    RateLimitBackendConfig,
+    RetryPolicyConfig,
+    TimeoutsConfig,
+)
 from plano.config.sections import (
     AgentConfig,
     AliasMap,
@@ -58,6 +69,8 @@ class ListenerConfig(StrictModel):
     port: Port
     timeout: Duration
     max_retries: int | None = Field(default=None, ge=0)
+    timeouts: TimeoutsConfig | None = None  # per attempt (model listener; see resilience)
+    overload: OverloadConfig | None = None
     router: str | None = None
     agents: tuple[AgentRefConfig, ...] = ()
     input_filters: tuple[str, ...] = ()
@@ -105,6 +118,15 @@ class ModelProviderConfig(StrictModel):
     provider_interface: str | None = None
     headers: StrMap = Field(default_factory=FrozenDict)
     internal: bool = False
+    # Resilience (not in the original's schema; see docs/configuration.md):
+    retry_policy: RetryPolicyConfig | None = None
+    fallbacks: tuple[str, ...] = ()
+    fallback_on: tuple[FallbackOn, ...] = ("context_window", "rate_limited", "unavailable")
+    timeouts: TimeoutsConfig | None = None
+    endpoints: tuple[ProviderEndpointConfig, ...] = ()
+    load_balancing: LoadBalancing = "round_robin"
+    outlier_detection: OutlierDetectionConfig | None = None
+    circuit_breakers: CircuitBreakersConfig | None = None
 
     @property
     def interface_prefix(self) -> str:
@@ -135,6 +157,7 @@ class Config(StrictModel):
     system_prompt: str | None = None
     prompt_targets: tuple[PromptTargetConfig, ...] = ()
     ratelimits: tuple[RateLimitConfig, ...] = ()
+    ratelimit_backend: RateLimitBackendConfig = RateLimitBackendConfig()
     tracing: TracingConfig | None = None
     mode: Literal["llm", "prompt"] | None = None  # parsed, no effect
     routing: RoutingConfig = RoutingConfig()

@@ -149,8 +149,17 @@ class RateLimitSelectorConfig(StrictModel):
 
 
 class RateLimitLimitConfig(StrictModel):
-    tokens: Annotated[int, Field(ge=1)]
+    """``tokens`` (the original's) or ``requests`` per ``unit``; exactly one of them."""
+
+    tokens: Annotated[int, Field(ge=1)] | None = None
+    requests: Annotated[int, Field(ge=1)] | None = None
     unit: Literal["second", "minute", "hour", "day"]
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> RateLimitLimitConfig:
+        if (self.tokens is None) == (self.requests is None):
+            raise ValueError("a limit gives either 'tokens' or 'requests' (one of them)")
+        return self
 
 
 class RateLimitConfig(StrictModel):
@@ -258,6 +267,7 @@ MetricsSourceConfig = Annotated[
 
 class ModelAliasConfig(StrictModel):
     target: str
+    fallbacks: tuple[str, ...] = ()  # models (or aliases of models) tried in order on failure
 
 
 def _freeze_aliases(value: Mapping[str, ModelAliasConfig]) -> Mapping[str, ModelAliasConfig]:

@@ -327,6 +327,21 @@ class PrometheusMetrics:
         self.ratelimited_requests = Counter(
             n.METRIC_RATELIMITED, "Requests refused by a rate limit (429).", pm, registry=reg
         )
+        self.failovers = Counter(
+            n.METRIC_FAILOVERS, "Requests handed to a fallback model.", pm, registry=reg
+        )
+        self.breaker_rejections = Counter(
+            n.METRIC_BREAKER_REJECTIONS,
+            "Upstream calls refused because the provider's circuit breaker was full.",
+            pm,
+            registry=reg,
+        )
+        self.ratelimit_backend_errors = Counter(
+            n.METRIC_RATELIMIT_BACKEND_ERRORS,
+            "Rate-limit decisions the backend could not make, by backend and the decision taken.",
+            (n.LABEL_BACKEND, n.LABEL_DECISION),
+            registry=reg,
+        )
         self.build_info = Gauge(
             n.METRIC_BUILD_INFO,
             "Always 1; the label carries the gateway version.",
@@ -391,6 +406,16 @@ class PrometheusMetrics:
     def ratelimited(self, provider: str, model: str) -> None:
         """A request for (provider, model) was refused by a rate limit."""
         self._model(provider, model).ratelimited.n += 1
+
+    def failover(self, provider: str, model: str) -> None:
+        """A request moved on to the fallback (provider, model)."""
+        self.failovers.labels(provider, model).inc()
+
+    def breaker_rejected(self, provider: str, model: str) -> None:
+        self.breaker_rejections.labels(provider, model).inc()
+
+    def ratelimit_backend_error(self, backend: str, allowed: bool) -> None:
+        self.ratelimit_backend_errors.labels(backend, "allow" if allowed else "deny").inc()
 
     # -- flushing and exposition --------------------------------------------------------------
 

@@ -65,6 +65,9 @@ METRIC_ERRORS: Final = "plano_request_errors_total"
 METRIC_RETRIES: Final = "plano_upstream_retries_total"
 METRIC_EJECTIONS: Final = "plano_upstream_ejections_total"
 METRIC_RATELIMITED: Final = "plano_ratelimited_requests_total"
+METRIC_FAILOVERS: Final = "plano_upstream_failovers_total"
+METRIC_BREAKER_REJECTIONS: Final = "plano_upstream_breaker_rejections_total"
+METRIC_RATELIMIT_BACKEND_ERRORS: Final = "plano_ratelimit_backend_errors_total"
 METRIC_BUILD_INFO: Final = "plano_build_info"
 
 LABEL_LISTENER: Final = "listener"
@@ -76,6 +79,8 @@ LABEL_PROVIDER: Final = "provider"
 LABEL_MODEL: Final = "model"
 LABEL_KIND: Final = "kind"
 LABEL_VERSION: Final = "version"
+LABEL_BACKEND: Final = "backend"
+LABEL_DECISION: Final = "decision"
 
 # Values of `brightstaff_llm_tokens_total{kind}`.
 TOKENS_PROMPT: Final = "prompt"

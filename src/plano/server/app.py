@@ -20,13 +20,14 @@ from plano.config import Config, ListenerConfig
 from plano.errors import FeatureNotAvailable, MethodNotAllowed, NotFound
 from plano.observability.access_log import AccessLog
 from plano.observability.access_log import Format as AccessLogFormat
-from plano.observability.metrics import build_metrics
+from plano.observability.metrics import PrometheusMetrics, build_metrics
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.observability.tracing import build_tracing
 from plano.routing.resolve import ModelTable
 from plano.server.http import Message, Receive, Scope, Send, send_bytes, send_error
 from plano.server.model_listener import ModelListener, Route
+from plano.server.policies import build_resilience
 from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import Cluster, build_clusters, visible
 
@@ -119,6 +120,11 @@ def build_app(
     for lc in config.listeners:
         routes: dict[tuple[str, str], Route]
         if lc.type == "model":
+            metrics = telemetry.metrics
+            metrics = metrics if isinstance(metrics, PrometheusMetrics) else None
+            resilience = build_resilience(config, lc, clusters, models, metrics, metrics)
+            if resilience.limiter is not None:
+                client.on_close(resilience.limiter.store.close)
             routes = ModelListener(
                 models,
                 client,
@@ -127,6 +133,7 @@ def build_app(
                 max_body_bytes=max_body_bytes,
                 models_body=body,
                 telemetry=telemetry,
+                resilience=resilience,
             ).routes()
         else:
             routes = _not_yet(lc)

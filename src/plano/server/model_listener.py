@@ -12,7 +12,8 @@ import asyncio
 import itertools
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -33,6 +34,7 @@ from plano.observability.usage import StreamUsage
 from plano.providers.auth import client_credential
 from plano.providers.catalogue import Api
 from plano.routing.resolve import ModelTable, Resolved
+from plano.server.attempts import Attempts, Upstream
 from plano.server.http import (
     ClientDisconnected,
     RawHeaders,
@@ -43,6 +45,7 @@ from plano.server.http import (
     send_bytes,
     send_error,
 )
+from plano.server.policies import Resilience
 from plano.upstream.client import UpstreamClient
 from plano.wire import anthropic_messages, openai_chat, openai_responses
 from plano.wire.usage import usage_of
@@ -121,17 +124,6 @@ class RequestIds:
         return f"{self._prefix}{next(self._counter):016x}"
 
 
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    """Everything decided about one request before it leaves."""
-
-    url: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    resolved: Resolved
-    request_id: bytes
-
-
 class ModelListener:
     def __init__(
         self,
@@ -143,6 +135,7 @@ class ModelListener:
         max_body_bytes: int,
         models_body: bytes,
         telemetry: Telemetry,
+        resilience: Resilience | None = None,
     ) -> None:
         self._telemetry = telemetry
         self._models = models
@@ -151,6 +144,18 @@ class ModelListener:
         self._max_body = max_body_bytes
         self._models_body = models_body
         self._ids = RequestIds()
+        self._gate = self._limiter = self._attempts = None
+        if resilience is not None:
+            self._gate, self._limiter = resilience.gate, resilience.limiter
+            if resilience.policies or resilience.alias_fallbacks:
+                self._attempts = Attempts(
+                    resilience.policies,
+                    resilience.alias_fallbacks,
+                    client,
+                    deadline=timeout,
+                    rebuild=self._rebuild,
+                    events=resilience.events,
+                )
 
     def routes(self) -> dict[tuple[str, str], Route]:
         def proxy(api: Api) -> Route:
@@ -173,19 +178,40 @@ class ModelListener:
         path: str = scope["path"]
         record: RequestRecord = scope["plano.record"]
         record.client_api = api.value
+        gate = self._gate
         try:
-            body = await read_body(scope, receive, self._max_body)
-            record.bytes_in = len(body)
-            upstream = self._prepare(scope, body, api, record)
-        except ClientDisconnected:
-            record.error_kind = "client_gone"
+            if gate is not None:
+                await gate.enter()
+            try:
+                body = await read_body(scope, receive, self._max_body)
+                record.bytes_in = len(body)
+                upstream = self._prepare(scope, body, api, record)
+                if self._limiter is not None:
+                    await self._ratelimit(scope, upstream)
+            except ClientDisconnected:
+                record.error_kind = "client_gone"
+                return
+            except PlanoError as err:
+                record.error_kind = err.kind
+                rid = record.request_id or self._ids.new()
+                await send_error(send, path, err, [(b"x-request-id", rid.encode())])
+                return
+            await self._forward(receive, send, path, api, upstream, record)
+        except PlanoError as err:  # the overload gate refused
+            record.error_kind = "overloaded"
+            await send_error(send, path, err)
             return
-        except PlanoError as err:
-            record.error_kind = err.kind
-            rid = record.request_id or self._ids.new()
-            await send_error(send, path, err, [(b"x-request-id", rid.encode())])
-            return
-        await self._forward(receive, send, path, api, upstream, record)
+        finally:
+            if gate is not None and record.error_kind != "overloaded":
+                gate.leave()
+
+    async def _ratelimit(self, scope: Scope, up: Upstream) -> None:
+        assert self._limiter is not None
+        selector = self._limiter.applicable(scope["headers"])
+        if selector is not None:
+            r = up.resolved
+            names = (r.model_id, r.name, r.cluster.name)
+            await self._limiter.check(selector, names, r.cluster.provider, up.doc)
 
     def _prepare(self, scope: Scope, body: bytes, api: Api, record: RequestRecord) -> Upstream:
         try:
@@ -198,8 +224,26 @@ class ModelListener:
         if requested is not None and not isinstance(requested, str):
             raise BadRequest("`model` must be a string", param="model")
         record.requested_model = requested
-        stream = record.stream = doc.get("stream") is True
+        record.stream = doc.get("stream") is True
         resolved = self._models.resolve(requested or None)
+        return self._build(scope, doc, body, api, resolved, record, requested)
+
+    def _rebuild(self, up: Upstream, resolved: Resolved, record: RequestRecord) -> Upstream:
+        """The same request for another endpoint or fallback model (body re-encoded)."""
+        assert up.doc is not None
+        return self._build(up.scope, up.doc, b"", up.api, resolved, record, up.doc.get("model"))
+
+    def _build(
+        self,
+        scope: Scope,
+        doc: dict[str, Any],
+        body: bytes,
+        api: Api,
+        resolved: Resolved,
+        record: RequestRecord,
+        requested: Any,
+    ) -> Upstream:
+        stream = record.stream
         cluster = resolved.cluster
         record.model = resolved.name
         record.provider = cluster.provider
@@ -211,7 +255,7 @@ class ModelListener:
                 f"model '{resolved.name}' is served over {_API_NAMES[upstream_api]}, and "
                 f"translation from {_API_NAMES[api]} to it is not available in this build yet"
             )
-        changed = _rewrite(doc, requested, resolved.model_id)
+        changed = _rewrite(doc, requested, resolved.model_id) or not body
         headers, credential = self._headers(scope, resolved, record)
         if credential is None and cluster.needs_key:
             raise Unauthorized(
@@ -231,6 +275,9 @@ class ModelListener:
             body=orjson.dumps(doc) if changed else body,
             resolved=resolved,
             request_id=(record.request_id or "").encode(),
+            scope=scope,
+            doc=doc,
+            api=api,
         )
 
     def _headers(
@@ -241,6 +288,7 @@ class ModelListener:
         ours_trace = record.traceparent is not None
         out: list[tuple[str, str]] = [("content-type", "application/json")]
         authorization = x_api_key = None
+        client_id = False
         for key, value in scope["headers"]:
             if key in _NOT_FORWARDED or (ours_trace and key in _TRACE_HEADERS):
                 continue
@@ -252,9 +300,11 @@ class ModelListener:
                 continue
             if key == b"x-request-id":
                 record.request_id = value.decode("latin-1")
+                client_id = True
             out.append((key.decode("latin-1"), value.decode("latin-1")))
-        if record.request_id is None:
-            record.request_id = self._ids.new()
+        if not client_id:
+            if record.request_id is None:
+                record.request_id = self._ids.new()
             out.append(("x-request-id", record.request_id))
         if ours_trace:
             out.append(("traceparent", record.traceparent or ""))
@@ -282,10 +332,22 @@ class ModelListener:
             (b"x-request-id", up.request_id),
         ]
         started = False
-        record.attempts += 1
         record.upstream_sent = time.perf_counter_ns()
+        attempts = self._attempts
+        policy = None if attempts is None else attempts.policy_for(up, record.requested_model)
+        opened: AbstractAsyncContextManager[Any] = (
+            self._client.post(up.url, up.headers, up.body, self._timeout)
+            if attempts is None or policy is None
+            else attempts.open(up, record, record.requested_model)
+        )
         try:
-            async with self._client.post(up.url, up.headers, up.body, self._timeout) as resp:
+            async with opened as got:
+                if policy is None:
+                    resp, idle = got, None
+                    record.attempts += 1
+                else:
+                    resp, up, idle = got
+                    ours[0] = (b"x-plano-model", up.resolved.name.encode())
                 record.upstream_headers = time.perf_counter_ns()
                 record.upstream_status = resp.status
                 headers = [
@@ -303,7 +365,7 @@ class ModelListener:
                         {"type": "http.response.start", "status": resp.status, "headers": headers}
                     )
                     started = True
-                    await _relay_stream(resp, receive, send, record)
+                    await _relay_stream(resp, receive, send, record, idle)
                 else:
                     data = await resp.read()
                     record.upstream_done = time.perf_counter_ns()
@@ -340,14 +402,18 @@ def _note_usage(record: RequestRecord, data: bytes) -> None:
 
 
 async def _relay_stream(
-    resp: aiohttp.ClientResponse, receive: Receive, send: Send, record: RequestRecord
+    resp: aiohttp.ClientResponse,
+    receive: Receive,
+    send: Send,
+    record: RequestRecord,
+    idle: float | None = None,
 ) -> None:
     """Relay an event stream chunk by chunk; stop the upstream if the client leaves."""
     state = {"done": False}
     watcher = asyncio.ensure_future(_close_on_disconnect(receive, resp, state, record))
     usage = StreamUsage()
     try:
-        async for chunk in resp.content.iter_any():
+        async for chunk in resp.content.iter_any() if idle is None else _chunks(resp, idle):
             if not record.upstream_first_chunk:
                 record.upstream_first_chunk = time.perf_counter_ns()
             usage.feed(chunk)
@@ -362,6 +428,16 @@ async def _relay_stream(
             record.prompt_tokens = usage.usage.prompt
             record.completion_tokens = usage.usage.completion
             record.cached_tokens = usage.usage.cached
+
+
+async def _chunks(resp: aiohttp.ClientResponse, idle: float) -> AsyncIterator[bytes]:
+    """The stream's chunks; a gap longer than ``idle`` raises TimeoutError (a stalled stream)."""
+    while True:
+        async with asyncio.timeout(idle):
+            chunk = await resp.content.readany()
+        if not chunk:
+            return
+        yield chunk
 
 
 async def _close_on_disconnect(

@@ -7,7 +7,7 @@ be relayed as they arrive.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
@@ -21,6 +21,11 @@ Headers = Sequence[tuple[str, str]]
 class UpstreamClient:
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._on_close: list[Callable[[], Awaitable[None]]] = []
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run ``closer`` when the client closes (upstream-side resources of the same life)."""
+        self._on_close.append(closer)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, force_close=False)
@@ -35,6 +40,8 @@ class UpstreamClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        for closer in self._on_close:
+            await closer()
 
     @asynccontextmanager
     async def post(

@@ -1,0 +1,372 @@
+"""The attempt loop of the model proxy: retries, endpoint choice, circuit breaking and failover.
+
+`Attempts.open(up, record)` is an async context manager yielding the upstream response to relay
+(and the `Upstream` that produced it). Before it yields nothing has reached the client, so any
+failure may still be retried (same model, with backoff and Retry-After, within the request's
+deadline) or handed to the next fallback model. Once it yields, the response is committed: a
+stream that breaks later ends with the dialect's error event (the listener's job), never a retry.
+
+Non-streamed responses (and every error response) are read whole inside the attempt, so a body
+that is cut, malformed or too slow is retried as well. The policy objects are built once per
+provider at load (`build_policies`); a provider without any resilience key has no policy and its
+requests take the listener's direct path, untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any, Final, Protocol
+
+import aiohttp
+import orjson
+
+from plano.errors import Overloaded, PlanoError, UpstreamProtocolError, UpstreamTimeout
+from plano.observability.record import RequestRecord
+from plano.providers.catalogue import Api
+from plano.routing.resolve import Resolved
+from plano.upstream.balancer import Balancer
+from plano.upstream.breaker import Breaker
+from plano.upstream.client import UpstreamClient
+from plano.upstream.clusters import Cluster
+from plano.upstream.outlier import OutlierState
+from plano.upstream.retry import NO_RETRIES, Outcome, RetryPolicy, retry_after_seconds
+
+Sleep = Callable[[float], Awaitable[None]]
+
+_CONTEXT_WINDOW: Final = (
+    b"context_length_exceeded",
+    b"maximum context length",
+    b"context window",
+    b"prompt is too long",
+    b"too many tokens",
+)
+_MAYBE: Final = frozenset({400, 413, 429})  # statuses that may send the request to a fallback
+_CONTENT_POLICY: Final = (b"content_policy", b"content_filter", b"content management policy")
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Everything decided about one request before it leaves (one per attempt target)."""
+
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    resolved: Resolved
+    request_id: bytes
+    # What a retry on another endpoint or model needs to rebuild the request:
+    scope: Any = None
+    doc: dict[str, Any] | None = None
+    api: Api = Api.OPENAI_CHAT
+
+
+class Rebuild(Protocol):
+    def __call__(self, up: Upstream, resolved: Resolved, record: RequestRecord) -> Upstream: ...
+
+
+class ResilienceEvents(Protocol):
+    """What the attempt loop reports (the Prometheus sink implements it)."""
+
+    def retry(self, provider: str, model: str) -> None: ...
+    def ejection(self, provider: str, model: str) -> None: ...
+    def failover(self, provider: str, model: str) -> None: ...
+    def breaker_rejected(self, provider: str, model: str) -> None: ...
+
+
+@dataclass(slots=True)
+class ClusterPolicy:
+    """Resilience for one provider, built once."""
+
+    retry: RetryPolicy
+    endpoints: tuple[Cluster, ...]  # the provider's endpoint variants; index 0 is the cluster
+    balancer: Balancer | None
+    outlier: OutlierState | None
+    breaker: Breaker | None
+    connect: float | None
+    first_byte: float | None
+    idle: float | None
+    total: float | None
+    fallbacks: tuple[Resolved, ...] = ()
+    fallback_on: frozenset[str] = frozenset()
+
+
+class Attempts:
+    def __init__(
+        self,
+        policies: Mapping[str, ClusterPolicy],
+        alias_fallbacks: Mapping[str, tuple[Resolved, ...]],
+        client: UpstreamClient,
+        *,
+        deadline: float,
+        rebuild: Rebuild,
+        events: ResilienceEvents | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._policies = dict(policies)
+        self._alias_fallbacks = dict(alias_fallbacks)
+        self._client = client
+        self._deadline = deadline
+        self._rebuild = rebuild
+        self._events = events
+        self._sleep = sleep
+        self._rand = rand
+
+    def policy_for(self, up: Upstream, requested: str | None) -> ClusterPolicy | None:
+        """The policy a request needs, or None for the direct path (nothing configured)."""
+        policy = self._policies.get(up.resolved.cluster.name)
+        if policy is None and self._alias_fallbacks and requested in self._alias_fallbacks:
+            return _EMPTY
+        return policy
+
+    @asynccontextmanager
+    async def open(
+        self, up: Upstream, record: RequestRecord, requested: str | None
+    ) -> AsyncIterator[tuple[aiohttp.ClientResponse, Upstream, float | None]]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._deadline
+        first = self._policies.get(up.resolved.cluster.name, _EMPTY)
+        fallbacks = self._alias_fallbacks.get(requested or "") or first.fallbacks
+        candidates = [up.resolved, *(f for f in fallbacks if _speaks(f, up.api))]
+        last: PlanoError | None = None
+        for c, resolved in enumerate(candidates):
+            policy = self._policies.get(resolved.cluster.name, _EMPTY)
+            more = c + 1 < len(candidates)
+            if c:
+                try:
+                    up = self._rebuild(up, resolved, record)
+                except PlanoError as err:
+                    last = err
+                    continue
+                if self._events is not None:
+                    self._events.failover(resolved.cluster.provider, resolved.model_id)
+            async with AsyncExitStack() as keep:
+                got = await self._on_candidate(up, record, policy, deadline, more, keep)
+                if isinstance(got, PlanoError):
+                    last = got
+                    continue
+                yield got[0], got[1], policy.idle
+                return
+        raise last or Overloaded("no upstream could take the request")
+
+    async def _on_candidate(
+        self,
+        up: Upstream,
+        record: RequestRecord,
+        policy: ClusterPolicy,
+        deadline: float,
+        more: bool,
+        keep: AsyncExitStack,
+    ) -> tuple[aiohttp.ClientResponse, Upstream] | PlanoError:
+        """Try one model (with its retries); a committed response, or why it failed."""
+        loop = asyncio.get_running_loop()
+        retry = policy.retry
+        tried = 0
+        wait = 0.0
+        err: PlanoError = Overloaded("no attempt was made")
+        for n in range(retry.num_retries + 1):
+            if n:
+                if loop.time() + wait >= deadline:
+                    break
+                if self._events is not None:
+                    self._events.retry(up.resolved.cluster.provider, up.resolved.model_id)
+                if wait > 0:
+                    await self._sleep(wait)
+            target, i = self._endpoint(up, policy, tried, record)
+            tried |= 1 << i
+            got = await self._attempt(target, record, policy, i, deadline, keep, last=not more)
+            if not isinstance(got, tuple):
+                err, outcome, status, hint = got.error, got.outcome, got.status, got.retry_after
+                if not retry.retriable(outcome, status) or n == retry.num_retries:
+                    if not more or not _fails_over(policy, outcome, status, got.body):
+                        return got.response_or_error(keep)
+                    await got.discard()
+                    break
+                wait = max(retry.backoff(n + 1, self._rand), hint or 0.0)
+                if hint is not None and hint > retry.max_retry_after:
+                    if more:
+                        await got.discard()
+                        break  # the next model serves now rather than later
+                    wait = retry.max_retry_after
+                await got.discard()
+                continue
+            return got
+        return err
+
+    def _endpoint(
+        self, up: Upstream, policy: ClusterPolicy, tried: int, record: RequestRecord
+    ) -> tuple[Upstream, int]:
+        if policy.balancer is None:
+            return up, 0
+        i = policy.balancer.pick(tried)
+        chosen = policy.endpoints[i]
+        if chosen is up.resolved.cluster:
+            return up, i
+        return self._rebuild(up, replace(up.resolved, cluster=chosen), record), i
+
+    async def _attempt(
+        self,
+        up: Upstream,
+        record: RequestRecord,
+        policy: ClusterPolicy,
+        i: int,
+        deadline: float,
+        keep: AsyncExitStack,
+        *,
+        last: bool,
+    ) -> tuple[aiohttp.ClientResponse, Upstream] | Failed:
+        breaker = policy.breaker
+        if breaker is not None and not breaker.admit():
+            if self._events is not None:
+                self._events.breaker_rejected(up.resolved.cluster.provider, up.resolved.model_id)
+            return Failed(
+                Overloaded(f"provider '{up.resolved.cluster.name}' is at its max_requests"),
+                Outcome.CONNECT,
+            )
+        stack = AsyncExitStack()
+        if breaker is not None:
+            stack.callback(breaker.release)
+        if policy.balancer is not None:
+            active = policy.balancer.active
+            active[i] += 1
+            stack.callback(_decrement, active, i)
+        record.attempts += 1
+        remaining = max(0.001, deadline - asyncio.get_running_loop().time())
+        total = min(policy.total, remaining) if policy.total else remaining
+        timeout = aiohttp.ClientTimeout(total=total, sock_connect=policy.connect)
+        first_byte = min(policy.first_byte or remaining, remaining)
+        body = b""
+        try:
+            async with asyncio.timeout(first_byte):
+                resp = await stack.enter_async_context(
+                    self._client.post(up.url, up.headers, up.body, timeout)
+                )
+                streamed = resp.status < 300 and resp.content_type == "text/event-stream"
+                if not streamed:
+                    body = await resp.read()
+                    if resp.status < 300 and not _is_json(body):
+                        raise UpstreamProtocolError(
+                            f"upstream {up.resolved.cluster.name} sent a malformed body"
+                        )
+        except (PlanoError, TimeoutError) as exc:
+            await stack.aclose()
+            failed = Failed.of(exc)
+            self._note(policy, i, up, ok=False)
+            return failed
+        status = resp.status
+        if status >= 500 or status in policy.retry.statuses or (status in _MAYBE and not last):
+            self._note(policy, i, up, ok=status < 500)
+            hint = retry_after_seconds(resp.headers.get("retry-after"))
+            return Failed(
+                None,
+                Outcome.STATUS,
+                status,
+                stack=stack,
+                resp=resp,
+                up=up,
+                body=body,
+                retry_after=hint,
+            )
+        self._note(policy, i, up, ok=True)
+        await keep.enter_async_context(stack)
+        return resp, up
+
+    def _note(self, policy: ClusterPolicy, i: int, up: Upstream, *, ok: bool) -> None:
+        outlier = policy.outlier
+        if outlier is None:
+            return
+        if ok:
+            outlier.success(i)
+        elif outlier.failure(i) and self._events is not None:
+            self._events.ejection(up.resolved.cluster.provider, up.resolved.model_id)
+
+
+def _decrement(active: list[int], i: int) -> None:
+    active[i] -= 1
+
+
+class Failed:
+    """A failed attempt: an error, or an error response kept until it is known whether it is
+    relayed (nothing left to try) or discarded (a retry or the next model follows)."""
+
+    __slots__ = ("body", "error", "outcome", "resp", "retry_after", "stack", "status", "up")
+
+    def __init__(
+        self,
+        error: PlanoError | None,
+        outcome: Outcome,
+        status: int = 0,
+        *,
+        stack: AsyncExitStack | None = None,
+        resp: aiohttp.ClientResponse | None = None,
+        up: Upstream | None = None,
+        body: bytes = b"",
+        retry_after: float | None = None,
+    ) -> None:
+        self.error = error or UpstreamProtocolError(f"upstream answered {status}")
+        self.outcome = outcome
+        self.status = status
+        self.stack = stack
+        self.resp = resp
+        self.up = up
+        self.body = body
+        self.retry_after = retry_after
+
+    @classmethod
+    def of(cls, exc: BaseException) -> Failed:
+        if isinstance(exc, TimeoutError):
+            return cls(UpstreamTimeout("upstream did not answer in time"), Outcome.TIMEOUT)
+        assert isinstance(exc, PlanoError)
+        if isinstance(exc, UpstreamTimeout):
+            return cls(exc, Outcome.TIMEOUT)
+        if isinstance(exc, UpstreamProtocolError):
+            return cls(exc, Outcome.RESET)
+        cause = exc.__cause__
+        connect = isinstance(cause, aiohttp.ClientConnectorError)
+        return cls(exc, Outcome.CONNECT if connect else Outcome.RESET)
+
+    def response_or_error(
+        self, keep: AsyncExitStack
+    ) -> tuple[aiohttp.ClientResponse, Upstream] | PlanoError:
+        """Relay the upstream's own error response when there is one; else the error."""
+        if self.resp is not None and self.stack is not None and self.up is not None:
+            keep.push_async_exit(self.stack)
+            return self.resp, self.up
+        return self.error
+
+    async def discard(self) -> None:
+        if self.stack is not None:
+            await self.stack.aclose()
+
+
+def _is_json(body: bytes) -> bool:
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _speaks(resolved: Resolved, api: Api) -> bool:
+    """Same-dialect fallbacks only, until the translation hub serves the proxy."""
+    return resolved.cluster.row.upstream_api(api) is api
+
+
+def _fails_over(policy: ClusterPolicy, outcome: Outcome, status: int, body: bytes) -> bool:
+    on = policy.fallback_on
+    if outcome is not Outcome.STATUS or status >= 500:
+        return "unavailable" in on
+    if status == 429:
+        return "rate_limited" in on
+    if status in (400, 413):
+        low = body.lower()
+        if "context_window" in on and any(m in low for m in _CONTEXT_WINDOW):
+            return True
+        return "content_policy" in on and any(m in low for m in _CONTENT_POLICY)
+    return False
+
+
+_EMPTY: Final = ClusterPolicy(NO_RETRIES, (), None, None, None, None, None, None, None)
