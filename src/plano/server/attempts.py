@@ -24,7 +24,13 @@ from typing import Any, Final, Protocol
 import aiohttp
 import orjson
 
-from plano.errors import Overloaded, PlanoError, UpstreamProtocolError, UpstreamTimeout
+from plano.errors import (
+    Overloaded,
+    PlanoError,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from plano.observability.record import RequestRecord
 from plano.providers.catalogue import Api
 from plano.routing.resolve import Resolved
@@ -251,7 +257,7 @@ class Attempts:
                         raise UpstreamProtocolError(
                             f"upstream {up.resolved.cluster.name} sent a malformed body"
                         )
-        except (PlanoError, TimeoutError) as exc:
+        except (PlanoError, TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             await stack.aclose()
             failed = Failed.of(exc)
             self._note(policy, i, up, ok=False)
@@ -319,11 +325,12 @@ class Failed:
     def of(cls, exc: BaseException) -> Failed:
         if isinstance(exc, TimeoutError):
             return cls(UpstreamTimeout("upstream did not answer in time"), Outcome.TIMEOUT)
-        assert isinstance(exc, PlanoError)
         if isinstance(exc, UpstreamTimeout):
             return cls(exc, Outcome.TIMEOUT)
         if isinstance(exc, UpstreamProtocolError):
             return cls(exc, Outcome.RESET)
+        if not isinstance(exc, PlanoError):  # the body broke off while it was read
+            return cls(UpstreamUnavailable(f"upstream failed: {type(exc).__name__}"), Outcome.RESET)
         cause = exc.__cause__
         connect = isinstance(cause, aiohttp.ClientConnectorError)
         return cls(exc, Outcome.CONNECT if connect else Outcome.RESET)
