@@ -79,7 +79,8 @@ def test_config_is_frozen_and_picklable() -> None:
     copy = pickle.loads(pickle.dumps(cfg))
     assert isinstance(copy, Config) and copy == cfg
     assert hash(copy) == hash(cfg)
-    assert cfg.model_dump(mode="json")["model_aliases"] == {"fast": {"target": "gpt-4o", "fallbacks": []}}
+    aliases = cfg.model_dump(mode="json")["model_aliases"]
+    assert aliases == {"fast": {"target": "gpt-4o", "fallbacks": []}}
 
 
 def test_warnings_do_not_block_loading() -> None:
