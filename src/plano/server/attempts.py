@@ -171,36 +171,33 @@ class Attempts:
         loop = asyncio.get_running_loop()
         retry = policy.retry
         tried = 0
-        wait = 0.0
-        err: PlanoError = Overloaded("no attempt was made")
-        for n in range(retry.num_retries + 1):
-            if n:
-                if loop.time() + wait >= deadline:
-                    break
-                if self._events is not None:
-                    self._events.retry(up.resolved.cluster.provider, up.resolved.model_id)
-                if wait > 0:
-                    await self._sleep(wait)
+        n = 0
+        while True:
             target, i = self._endpoint(up, policy, tried, record)
             tried |= 1 << i
             got = await self._attempt(target, record, policy, i, deadline, keep, last=not more)
-            if not isinstance(got, tuple):
-                err, outcome, status, hint = got.error, got.outcome, got.status, got.retry_after
-                if not retry.retriable(outcome, status) or n == retry.num_retries:
-                    if not more or not _fails_over(policy, outcome, status, got.body):
-                        return got.response_or_error(keep)
-                    await got.discard()
-                    break
-                wait = max(retry.backoff(n + 1, self._rand), hint or 0.0)
+            if isinstance(got, tuple):
+                return got
+            final = not retry.retriable(got.outcome, got.status) or n == retry.num_retries
+            n += 1
+            wait = 0.0
+            if not final:
+                hint = got.retry_after
+                wait = max(retry.backoff(n, self._rand), hint or 0.0)
                 if hint is not None and hint > retry.max_retry_after:
-                    if more:
-                        await got.discard()
-                        break  # the next model serves now rather than later
+                    final = more  # with a fallback, it serves now rather than later
                     wait = retry.max_retry_after
+                final = final or loop.time() + wait >= deadline
+            if final:
+                if not more or not _fails_over(policy, got.outcome, got.status, got.body):
+                    return got.response_or_error(keep)
                 await got.discard()
-                continue
-            return got
-        return err
+                return got.error
+            await got.discard()
+            if self._events is not None:
+                self._events.retry(up.resolved.cluster.provider, up.resolved.model_id)
+            if wait > 0:
+                await self._sleep(wait)
 
     def _endpoint(
         self, up: Upstream, policy: ClusterPolicy, tried: int, record: RequestRecord
