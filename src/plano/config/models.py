@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from plano.config.fieldtypes import Address, Duration, FrozenDict, HttpUrl, Port, StrMap
 from plano.config.problems import Problem
 from plano.config.resilience import (
+    DEFAULT_FALLBACK_ON,
     CircuitBreakersConfig,
     FallbackOn,
     LoadBalancing,
@@ -121,12 +122,13 @@ class ModelProviderConfig(StrictModel):
     # Resilience (not in the original's schema; see docs/configuration.md):
     retry_policy: RetryPolicyConfig | None = None
     fallbacks: tuple[str, ...] = ()
-    fallback_on: tuple[FallbackOn, ...] = ("context_window", "rate_limited", "unavailable")
+    fallback_on: tuple[FallbackOn, ...] = DEFAULT_FALLBACK_ON
     timeouts: TimeoutsConfig | None = None
     endpoints: tuple[ProviderEndpointConfig, ...] = ()
     load_balancing: LoadBalancing = "round_robin"
     outlier_detection: OutlierDetectionConfig | None = None
     circuit_breakers: CircuitBreakersConfig | None = None
+    validate_stream: bool = False  # check each streamed event is JSON before relaying it
 
     @property
     def interface_prefix(self) -> str:

@@ -24,6 +24,7 @@ DEFAULT_RETRY_ON: tuple[RetryOn, ...] = (
     "retriable-status-codes",
 )
 FallbackOn = Literal["context_window", "content_policy", "rate_limited", "unavailable"]
+DEFAULT_FALLBACK_ON: tuple[FallbackOn, ...] = ("context_window", "rate_limited", "unavailable")
 
 
 class RetryPolicyConfig(StrictModel):
@@ -105,6 +106,7 @@ class RateLimitBackendConfig(StrictModel):
 
 
 __all__ = [
+    "DEFAULT_FALLBACK_ON",
     "DEFAULT_RETRY_ON",
     "CircuitBreakersConfig",
     "FallbackOn",

@@ -24,6 +24,7 @@ from typing import Any, Final, Protocol
 import aiohttp
 import orjson
 
+from plano.config.resilience import DEFAULT_FALLBACK_ON
 from plano.errors import (
     Overloaded,
     PlanoError,
@@ -34,6 +35,7 @@ from plano.errors import (
 from plano.observability.record import RequestRecord
 from plano.providers.catalogue import Api
 from plano.routing.resolve import Resolved
+from plano.server.stream_guard import StreamGuard
 from plano.upstream.balancer import Balancer
 from plano.upstream.breaker import Breaker
 from plano.upstream.client import UpstreamClient
@@ -50,6 +52,7 @@ _CONTEXT_WINDOW: Final = (
     b"prompt is too long",
     b"too many tokens",
 )
+PREFIX_HASH_HEADER: Final = b"x-plano-prefix-hash"  # ring_hash key, as the original's
 _MAYBE: Final = frozenset({400, 413, 429})  # statuses that may send the request to a fallback
 _CONTENT_POLICY: Final = (b"content_policy", b"content_filter", b"content management policy")
 
@@ -93,8 +96,8 @@ class ClusterPolicy:
     breaker: Breaker | None
     connect: float | None
     first_byte: float | None
-    idle: float | None
     total: float | None
+    guard: StreamGuard | None
     fallbacks: tuple[Resolved, ...] = ()
     fallback_on: frozenset[str] = frozenset()
 
@@ -131,7 +134,7 @@ class Attempts:
     @asynccontextmanager
     async def open(
         self, up: Upstream, record: RequestRecord, requested: str | None
-    ) -> AsyncIterator[tuple[aiohttp.ClientResponse, Upstream, float | None]]:
+    ) -> AsyncIterator[tuple[aiohttp.ClientResponse, Upstream, StreamGuard | None]]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._deadline
         first = self._policies.get(up.resolved.cluster.name, _EMPTY)
@@ -154,7 +157,7 @@ class Attempts:
                 if isinstance(got, PlanoError):
                     last = got
                     continue
-                yield got[0], got[1], policy.idle
+                yield got[0], got[1], policy.guard
                 return
         raise last or Overloaded("no upstream could take the request")
 
@@ -204,7 +207,10 @@ class Attempts:
     ) -> tuple[Upstream, int]:
         if policy.balancer is None:
             return up, 0
-        i = policy.balancer.pick(tried)
+        key = None
+        if policy.balancer.wants_key:
+            key = next((v for k, v in up.scope["headers"] if k == PREFIX_HASH_HEADER), None)
+        i = policy.balancer.pick(tried, key)
         chosen = policy.endpoints[i]
         if chosen is up.resolved.cluster:
             return up, i
@@ -373,4 +379,6 @@ def _fails_over(policy: ClusterPolicy, outcome: Outcome, status: int, body: byte
     return False
 
 
-_EMPTY: Final = ClusterPolicy(NO_RETRIES, (), None, None, None, None, None, None, None)
+_EMPTY: Final = ClusterPolicy(
+    NO_RETRIES, (), None, None, None, None, None, None, None, (), frozenset(DEFAULT_FALLBACK_ON)
+)

@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -46,6 +46,7 @@ from plano.server.http import (
     send_error,
 )
 from plano.server.policies import Resilience
+from plano.server.stream_guard import StreamGuard
 from plano.upstream.client import UpstreamClient
 from plano.wire import anthropic_messages, openai_chat, openai_responses
 from plano.wire.usage import usage_of
@@ -343,10 +344,10 @@ class ModelListener:
         try:
             async with opened as got:
                 if policy is None:
-                    resp, idle = got, None
+                    resp, guard = got, None
                     record.attempts += 1
                 else:
-                    resp, up, idle = got
+                    resp, up, guard = got
                     ours[0] = (b"x-plano-model", up.resolved.name.encode())
                 record.upstream_headers = time.perf_counter_ns()
                 record.upstream_status = resp.status
@@ -365,7 +366,7 @@ class ModelListener:
                         {"type": "http.response.start", "status": resp.status, "headers": headers}
                     )
                     started = True
-                    await _relay_stream(resp, receive, send, record, idle)
+                    await _relay_stream(resp, receive, send, record, guard)
                 else:
                     data = await resp.read()
                     record.upstream_done = time.perf_counter_ns()
@@ -406,14 +407,14 @@ async def _relay_stream(
     receive: Receive,
     send: Send,
     record: RequestRecord,
-    idle: float | None = None,
+    guard: StreamGuard | None = None,
 ) -> None:
     """Relay an event stream chunk by chunk; stop the upstream if the client leaves."""
     state = {"done": False}
     watcher = asyncio.ensure_future(_close_on_disconnect(receive, resp, state, record))
     usage = StreamUsage()
     try:
-        async for chunk in resp.content.iter_any() if idle is None else _chunks(resp, idle):
+        async for chunk in resp.content.iter_any() if guard is None else guard.chunks(resp):
             if not record.upstream_first_chunk:
                 record.upstream_first_chunk = time.perf_counter_ns()
             usage.feed(chunk)
@@ -428,16 +429,6 @@ async def _relay_stream(
             record.prompt_tokens = usage.usage.prompt
             record.completion_tokens = usage.usage.completion
             record.cached_tokens = usage.usage.cached
-
-
-async def _chunks(resp: aiohttp.ClientResponse, idle: float) -> AsyncIterator[bytes]:
-    """The stream's chunks; a gap longer than ``idle`` raises TimeoutError (a stalled stream)."""
-    while True:
-        async with asyncio.timeout(idle):
-            chunk = await resp.content.readany()
-        if not chunk:
-            return
-        yield chunk
 
 
 async def _close_on_disconnect(

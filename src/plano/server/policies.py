@@ -13,6 +13,7 @@ from plano.config.resilience import TimeoutsConfig
 from plano.providers.endpoints import origin
 from plano.routing.resolve import ModelTable, Resolved
 from plano.server.attempts import ClusterPolicy, ResilienceEvents
+from plano.server.stream_guard import StreamGuard
 from plano.upstream.balancer import Balancer
 from plano.upstream.breaker import Breaker
 from plano.upstream.clusters import Cluster
@@ -62,9 +63,9 @@ def _configured(p: ModelProviderConfig, listener: ListenerConfig) -> bool:
         or p.retry_policy is not None
         or p.fallbacks
         or p.timeouts is not None
-        or len(p.endpoints) > 1
         or p.endpoints
         or p.circuit_breakers is not None
+        or p.validate_stream
     )
 
 
@@ -91,8 +92,8 @@ def _policy(
         breaker=Breaker(p.circuit_breakers) if p.circuit_breakers is not None else None,
         connect=t.connect if t.connect is not None else config.overrides.upstream_connect_timeout,
         first_byte=t.first_byte,
-        idle=t.idle,
         total=t.total,
+        guard=StreamGuard(t.idle, p.validate_stream) if t.idle or p.validate_stream else None,
         fallbacks=tuple(models.resolve(name) for name in p.fallbacks),
         fallback_on=frozenset(p.fallback_on),
     )

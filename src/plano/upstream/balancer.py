@@ -31,6 +31,7 @@ class Balancer:
         "_ring",
         "_ring_keys",
         "active",
+        "wants_key",
         "weights",
     )
 
@@ -44,6 +45,7 @@ class Balancer:
         self.weights = tuple(weights)
         self.active = [0] * len(weights)  # calls under way, per endpoint
         self._policy = policy
+        self.wants_key = policy == "ring_hash"
         self._outlier = outlier
         self._rand = rand
         self._current = [0] * len(weights)

@@ -1,0 +1,146 @@
+"""Failover rules beyond transport faults: malformed stream events, context-window and
+content-policy errors, alias fallbacks, the circuit breaker and the listener's overload gate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import openai
+import pytest
+
+from plano.server.serve import ThreadedGateway
+from tests.conftest import GatewayFactory
+from tests.faults.conftest import Leaks
+from tests.faults.test_faults import HI, config, models_asked
+
+pytestmark = pytest.mark.integration
+
+Sdk = Callable[[ThreadedGateway], openai.OpenAI]
+
+
+def served_by(gw: ThreadedGateway, sdk: Sdk, model: str = "gpt-4o") -> str:
+    raw = sdk(gw).chat.completions.with_raw_response.create(model=model, messages=HI)
+    assert raw.parse().choices[0].message.content
+    return str(raw.headers["x-plano-model"])
+
+
+def test_malformed_stream_event_ends_with_an_error_event(
+    upstream: Any, gateway: GatewayFactory, sdk: Sdk
+) -> None:
+    upstream.script({"model": "gpt-4o", "fault": "malformed_chunk", "chunks": 5})
+    text = config(upstream.base_url, upstream.base_url, extra="    validate_stream: true")
+    with gateway(text) as gw:
+        leaks = Leaks(gw)
+        client = sdk(gw)
+        got: list[Any] = []
+        with pytest.raises(openai.APIError) as caught:
+            for chunk in client.chat.completions.create(model="gpt-4o", messages=HI, stream=True):
+                got.append(chunk)
+        client.close()
+        leaks.assert_none()
+    assert len(got) == 2  # the events before the malformed one, whole
+    assert "malformed" in str(caught.value)
+    assert models_asked(upstream) == ["gpt-4o"]
+
+
+def test_context_window_error_goes_to_the_fallback(
+    upstream: Any, gateway: GatewayFactory, sdk: Sdk
+) -> None:
+    upstream.script(
+        {
+            "model": "gpt-4o",
+            "status": 400,
+            "message": "This model's maximum context length is 8192 tokens",
+        }
+    )
+    with gateway(config(upstream.base_url, upstream.base_url)) as gw:
+        assert served_by(gw, sdk) == "openai/gpt-4o-mini"
+    assert models_asked(upstream) == ["gpt-4o", "gpt-4o-mini"]
+
+
+def test_content_policy_error_is_not_routed_around_by_default(
+    upstream: Any, gateway: GatewayFactory, sdk: Sdk
+) -> None:
+    upstream.script({"model": "gpt-4o", "status": 400, "message": "flagged by content_filter"})
+    with (
+        gateway(config(upstream.base_url, upstream.base_url)) as gw,
+        pytest.raises(openai.BadRequestError) as caught,
+    ):
+        served_by(gw, sdk)
+    assert "content_filter" in caught.value.message
+    assert models_asked(upstream) == ["gpt-4o"]
+
+
+def test_content_policy_failover_when_configured(
+    upstream: Any, gateway: GatewayFactory, sdk: Sdk
+) -> None:
+    upstream.script({"model": "gpt-4o", "status": 400, "message": "flagged by content_filter"})
+    extra = "    fallback_on: [content_policy]"
+    with gateway(config(upstream.base_url, upstream.base_url, extra=extra)) as gw:
+        assert served_by(gw, sdk) == "openai/gpt-4o-mini"
+
+
+def test_alias_fallbacks(upstream: Any, gateway: GatewayFactory, sdk: Sdk) -> None:
+    text = f"""
+version: v0.4.0
+listeners:
+  - {{name: llm, type: model, address: 127.0.0.1, port: 0}}
+model_providers:
+  - model: openai/gpt-4o
+    access_key: sk-a
+    base_url: {upstream.base_url}
+  - model: openai/gpt-4o-mini
+    access_key: sk-b
+    base_url: {upstream.base_url}
+model_aliases:
+  smart: {{target: openai/gpt-4o, fallbacks: [openai/gpt-4o-mini]}}
+"""
+    upstream.script({"model": "gpt-4o", "status": 503})
+    with gateway(text) as gw:
+        assert served_by(gw, sdk, "smart") == "openai/gpt-4o-mini"
+        upstream.script({"model": "gpt-4o", "status": 503})
+        with pytest.raises(openai.InternalServerError):
+            served_by(gw, sdk, "gpt-4o")  # no fallback without the alias
+    assert models_asked(upstream) == ["gpt-4o", "gpt-4o-mini", "gpt-4o"]
+
+
+def hold_stream(gw: ThreadedGateway, sdk: Sdk, upstream: Any) -> Any:
+    """A stream in flight on gpt-4o (its first chunk read; the rest far away)."""
+    upstream.script({"model": "gpt-4o", "chunks": 3, "chunk_delay_ms": 3000})
+    stream = sdk(gw).chat.completions.create(model="gpt-4o", messages=HI, stream=True)
+    next(iter(stream))
+    return stream
+
+
+def test_full_circuit_breaker_sends_to_the_fallback(
+    upstream: Any, gateway: GatewayFactory, sdk: Sdk
+) -> None:
+    extra = "    circuit_breakers: {max_requests: 1}"
+    with gateway(config(upstream.base_url, upstream.base_url, extra=extra)) as gw:
+        stream = hold_stream(gw, sdk, upstream)
+        assert served_by(gw, sdk) == "openai/gpt-4o-mini"
+        stream.close()
+    assert models_asked(upstream) == ["gpt-4o", "gpt-4o-mini"]
+
+
+def test_overloaded_listener_answers_503_at_once(
+    upstream: Any, gateway: GatewayFactory, sdk: Sdk
+) -> None:
+    text = config(upstream.base_url, upstream.base_url).replace(
+        "timeout: 20s}",
+        "timeout: 20s, overload: {max_concurrent_requests: 1, max_pending_requests: 0}}",
+    )
+    with gateway(text) as gw:
+        leaks = Leaks(gw)
+        stream = hold_stream(gw, sdk, upstream)
+        other = sdk(gw)
+        with pytest.raises(openai.InternalServerError) as caught:
+            other.chat.completions.create(model="gpt-4o", messages=HI)
+        assert caught.value.status_code == 503
+        assert caught.value.response.headers["retry-after"] == "1"
+        stream.close()
+        other.close()
+        leaks.assert_none()  # the held request has ended, so its slot is free again
+        assert served_by(gw, sdk) == "openai/gpt-4o"
+    assert models_asked(upstream) == ["gpt-4o", "gpt-4o"]
