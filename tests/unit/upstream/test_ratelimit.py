@@ -40,7 +40,9 @@ def check(rl: Any, headers: list[tuple[bytes, bytes]], names: tuple[str, ...] = 
         asyncio.run(rl.check(sel, names, "openai", {"messages": [{"content": "abcd"}]}))
 
 
-EXACT = """  - {model: gpt-4o, selector: {key: x-user, value: alice}, limit: {requests: 1, unit: hour}}
+EXACT = """  - model: gpt-4o
+    selector: {key: x-user, value: alice}
+    limit: {requests: 1, unit: hour}
 """
 
 
