@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,6 +12,7 @@ import openai
 import pytest
 
 from plano.server.serve import ThreadedGateway
+from plano.upstream.http1 import Connection
 
 SETTLE_S = 10.0
 
@@ -58,8 +60,23 @@ class Leaks:
         self.tasks = on_loop(gw, lambda: len(asyncio.all_tasks(gw.loop)))
 
     def acquired(self) -> int:
-        session = app_state(self.gw).client._session
-        return len(session.connector._acquired) if session is not None else 0
+        """Upstream connections in use (not idle in a pool, not closed)."""
+        client = app_state(self.gw).client
+        if client._session is not None:  # PLANO_HTTP_CLIENT=aiohttp
+            return len(client._session.connector._acquired)
+        lean = client._lean
+        if lean is None:
+            return 0
+        idle = {id(c) for pool in lean._pools.values() for c in pool._idle}
+        return sum(
+            1
+            for o in gc.get_objects()
+            if isinstance(o, Connection)
+            and o.loop is self.gw.loop
+            and o.transport is not None  # connected (a refused attempt leaves a bare protocol)
+            and not o.closed
+            and id(o) not in idle
+        )
 
     def assert_none(self) -> None:
         gw = self.gw

@@ -44,6 +44,7 @@ from plano.upstream.outlier import OutlierState
 from plano.upstream.retry import NO_RETRIES, Outcome, RetryPolicy, retry_after_seconds
 
 Sleep = Callable[[float], Awaitable[None]]
+Response = Any  # the upstream client's response (lean HTTP/1.1 or aiohttp), body unread
 
 _CONTEXT_WINDOW: Final = (
     b"context_length_exceeded",
@@ -134,7 +135,7 @@ class Attempts:
     @asynccontextmanager
     async def open(
         self, up: Upstream, record: RequestRecord, requested: str | None
-    ) -> AsyncIterator[tuple[aiohttp.ClientResponse, Upstream, StreamGuard | None]]:
+    ) -> AsyncIterator[tuple[Response, Upstream, StreamGuard | None]]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._deadline
         first = self._policies.get(up.resolved.cluster.name, _EMPTY)
@@ -169,7 +170,7 @@ class Attempts:
         deadline: float,
         more: bool,
         keep: AsyncExitStack,
-    ) -> tuple[aiohttp.ClientResponse, Upstream] | PlanoError:
+    ) -> tuple[Response, Upstream] | PlanoError:
         """Try one model (with its retries); a committed response, or why it failed."""
         loop = asyncio.get_running_loop()
         retry = policy.retry
@@ -226,7 +227,7 @@ class Attempts:
         keep: AsyncExitStack,
         *,
         last: bool,
-    ) -> tuple[aiohttp.ClientResponse, Upstream] | Failed:
+    ) -> tuple[Response, Upstream] | Failed:
         breaker = policy.breaker
         if breaker is not None and not breaker.admit():
             if self._events is not None:
@@ -260,6 +261,7 @@ class Attempts:
                         raise UpstreamProtocolError(
                             f"upstream {up.resolved.cluster.name} sent a malformed body"
                         )
+                    resp = ReadResponse(resp, body)
         except (PlanoError, TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             await stack.aclose()
             failed = Failed.of(exc)
@@ -293,6 +295,22 @@ class Attempts:
             self._events.ejection(up.resolved.cluster.provider, up.resolved.model_id)
 
 
+class ReadResponse:
+    """A response whose body was read whole inside the attempt; `read()` gives it again."""
+
+    __slots__ = ("_body", "content_type", "headers", "raw_headers", "status")
+
+    def __init__(self, resp: Response, body: bytes) -> None:
+        self.status = resp.status
+        self.raw_headers = resp.raw_headers
+        self.headers = resp.headers
+        self.content_type = resp.content_type
+        self._body = body
+
+    async def read(self) -> bytes:
+        return self._body
+
+
 def _decrement(active: list[int], i: int) -> None:
     active[i] -= 1
 
@@ -310,7 +328,7 @@ class Failed:
         status: int = 0,
         *,
         stack: AsyncExitStack | None = None,
-        resp: aiohttp.ClientResponse | None = None,
+        resp: Response | None = None,
         up: Upstream | None = None,
         body: bytes = b"",
         retry_after: float | None = None,
@@ -334,13 +352,13 @@ class Failed:
             return cls(exc, Outcome.RESET)
         if not isinstance(exc, PlanoError):  # the body broke off while it was read
             return cls(UpstreamUnavailable(f"upstream failed: {type(exc).__name__}"), Outcome.RESET)
-        cause = exc.__cause__
-        connect = isinstance(cause, aiohttp.ClientConnectorError)
+        # Both client implementations word a failure to connect this way.
+        connect = isinstance(exc.__cause__, aiohttp.ClientConnectorError) or str(exc).startswith(
+            "could not connect"
+        )
         return cls(exc, Outcome.CONNECT if connect else Outcome.RESET)
 
-    def response_or_error(
-        self, keep: AsyncExitStack
-    ) -> tuple[aiohttp.ClientResponse, Upstream] | PlanoError:
+    def response_or_error(self, keep: AsyncExitStack) -> tuple[Response, Upstream] | PlanoError:
         """Relay the upstream's own error response when there is one; else the error."""
         if self.resp is not None and self.stack is not None and self.up is not None:
             keep.push_async_exit(self.stack)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-import aiohttp
 import orjson
 
 from plano.errors import UpstreamProtocolError
@@ -27,17 +26,19 @@ class StreamGuard:
     idle: float | None
     validate: bool
 
-    def chunks(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    def chunks(self, resp: Any) -> AsyncIterator[bytes]:
         source = resp.content.iter_any() if self.idle is None else _timed(resp, self.idle)
         return _checked(source) if self.validate else source
 
 
-async def _timed(resp: aiohttp.ClientResponse, idle: float) -> AsyncIterator[bytes]:
+async def _timed(resp: Any, idle: float) -> AsyncIterator[bytes]:
     """The stream's chunks; a gap longer than ``idle`` raises TimeoutError (a stalled stream)."""
+    chunks = aiter(resp.content.iter_any())
     while True:
-        async with asyncio.timeout(idle):
-            chunk = await resp.content.readany()
-        if not chunk:
+        try:
+            async with asyncio.timeout(idle):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
             return
         yield chunk
 
