@@ -246,22 +246,13 @@ class Attempts:
         record.attempts += 1
         remaining = max(0.001, deadline - asyncio.get_running_loop().time())
         total = min(policy.total, remaining) if policy.total else remaining
-        timeout = aiohttp.ClientTimeout(total=total, sock_connect=policy.connect)
-        first_byte = min(policy.first_byte or remaining, remaining)
-        body = b""
+        limits = aiohttp.ClientTimeout(total=total, sock_connect=policy.connect)
         try:
-            async with asyncio.timeout(first_byte):
-                resp = await stack.enter_async_context(
-                    self._client.post(up.url, up.headers, up.body, timeout)
-                )
-                streamed = resp.status < 300 and resp.content_type == "text/event-stream"
-                if not streamed:
-                    body = await resp.read()
-                    if resp.status < 300 and not _is_json(body):
-                        raise UpstreamProtocolError(
-                            f"upstream {up.resolved.cluster.name} sent a malformed body"
-                        )
-                    resp = ReadResponse(resp, body)
+            if policy.first_byte is None:  # the attempt's total deadline bounds it all
+                resp, body = await self._exchange(stack, up, limits)
+            else:
+                async with asyncio.timeout(min(policy.first_byte, remaining)):
+                    resp, body = await self._exchange(stack, up, limits)
         except (PlanoError, TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             await stack.aclose()
             failed = Failed.of(exc)
@@ -284,6 +275,21 @@ class Attempts:
         self._note(policy, i, up, ok=True)
         await keep.enter_async_context(stack)
         return resp, up
+
+    async def _exchange(
+        self, stack: AsyncExitStack, up: Upstream, limits: aiohttp.ClientTimeout
+    ) -> tuple[Response, bytes]:
+        """Send, wait for the head; read a body that is not an event stream whole."""
+        resp = await stack.enter_async_context(
+            self._client.post(up.url, up.headers, up.body, limits)
+        )
+        if resp.status < 300 and resp.content_type == "text/event-stream":
+            return resp, b""
+        body = await resp.read()
+        if resp.status < 300 and not _is_json(body):
+            name = up.resolved.cluster.name
+            raise UpstreamProtocolError(f"upstream {name} sent a malformed body")
+        return ReadResponse(resp, body), body
 
     def _note(self, policy: ClusterPolicy, i: int, up: Upstream, *, ok: bool) -> None:
         outlier = policy.outlier
