@@ -3,6 +3,7 @@ content-policy errors, alias fallbacks, the circuit breaker and the listener's o
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -144,3 +145,15 @@ def test_overloaded_listener_answers_503_at_once(
         leaks.assert_none()  # the held request has ended, so its slot is free again
         assert served_by(gw, sdk) == "openai/gpt-4o"
     assert models_asked(upstream) == ["gpt-4o", "gpt-4o"]
+
+
+def test_retries_failovers_and_ejections_are_counted(
+    upstream: Any, gateway: GatewayFactory, sdk: Sdk
+) -> None:
+    upstream.script({"model": "gpt-4o", "status": 503, "times": 0})
+    with gateway(config(upstream.base_url, upstream.base_url)) as gw:
+        assert served_by(gw, sdk) == "openai/gpt-4o-mini"
+        with urllib.request.urlopen(f"{gw.admin_url}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+    assert 'plano_upstream_retries_total{model="gpt-4o",provider="openai"} 1.0' in text
+    assert 'plano_upstream_failovers_total{model="gpt-4o-mini",provider="openai"} 1.0' in text
