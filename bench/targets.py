@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shlex
 import sys
 from dataclasses import dataclass
@@ -29,6 +30,15 @@ model_providers:
     base_url: http://127.0.0.1:{upstream}
     access_key: {key}
     default: true
+"""
+
+# `PLANO_BENCH_RESILIENCE=1`: the same upstream with retries and a fallback configured, to measure
+# what the attempt loop costs on the happy path (no fault is injected).
+RESILIENCE_EXTRA: Final = """    retry_policy: {{num_retries: 2}}
+    fallbacks: [openai/gpt-4o-mini]
+  - model: openai/gpt-4o-mini
+    base_url: http://127.0.0.1:{upstream}
+    access_key: {key}
 """
 
 LITELLM_CONFIG: Final = """\
@@ -84,7 +94,10 @@ def start_baseline(log_dir: Path, upstream_port: int) -> Target:
 def start_gateway(log_dir: Path, upstream_port: int) -> Target:
     port = procs.free_port()
     config = log_dir / "plano_config.yaml"
-    config.write_text(GATEWAY_CONFIG.format(port=port, upstream=upstream_port, key=UPSTREAM_KEY))
+    text = GATEWAY_CONFIG
+    if os.environ.get("PLANO_BENCH_RESILIENCE") == "1":
+        text += RESILIENCE_EXTRA
+    config.write_text(text.format(port=port, upstream=upstream_port, key=UPSTREAM_KEY))
     cmd = [sys.executable, "-m", "plano", "up", str(config), "--foreground", "--workers", "1"]
     service = procs.start("plano", cmd, PROXY_CORE, log_dir)
     procs.wait_line(service, "plano ready")
