@@ -439,8 +439,9 @@ def test_same_dialect_passthrough_for_messages_and_responses(
     upstream: Any, gateway: GatewayFactory
 ) -> None:
     """Anthropic client -> anthropic provider, Responses client -> openai provider: forwarded
-    untranslated with each API's auth style (the fake upstream answers these paths 404 for now,
-    and that status is relayed)."""
+    untranslated with each API's auth style (the fake upstream is scripted to answer 404, and
+    that status is relayed)."""
+    upstream.script({"status": 404}, {"status": 404})
     extra = f"""  - model: anthropic/claude-sonnet-4-6
     access_key: sk-ant-secret
     base_url: {upstream.base_url}

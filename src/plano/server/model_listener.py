@@ -176,35 +176,40 @@ class ModelListener:
         await send_bytes(send, 200, [(b"content-type", b"application/json")], self._models_body)
 
     async def proxy(self, scope: Scope, receive: Receive, send: Send, api: Api) -> None:
+        gate = self._gate
+        if gate is None:
+            await self._serve(scope, receive, send, api)
+            return
+        try:
+            await gate.enter()
+        except PlanoError as err:  # full: 503 at once
+            scope["plano.record"].error_kind = "overloaded"
+            await send_error(send, scope["path"], err)
+            return
+        try:
+            await self._serve(scope, receive, send, api)
+        finally:
+            gate.leave()
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, api: Api) -> None:
         path: str = scope["path"]
         record: RequestRecord = scope["plano.record"]
         record.client_api = api.value
-        gate = self._gate
         try:
-            if gate is not None:
-                await gate.enter()
-            try:
-                body = await read_body(scope, receive, self._max_body)
-                record.bytes_in = len(body)
-                upstream = self._prepare(scope, body, api, record)
-                if self._limiter is not None:
-                    await self._ratelimit(scope, upstream)
-            except ClientDisconnected:
-                record.error_kind = "client_gone"
-                return
-            except PlanoError as err:
-                record.error_kind = err.kind
-                rid = record.request_id or self._ids.new()
-                await send_error(send, path, err, [(b"x-request-id", rid.encode())])
-                return
-            await self._forward(receive, send, path, api, upstream, record)
-        except PlanoError as err:  # the overload gate refused
-            record.error_kind = "overloaded"
-            await send_error(send, path, err)
+            body = await read_body(scope, receive, self._max_body)
+            record.bytes_in = len(body)
+            upstream = self._prepare(scope, body, api, record)
+            if self._limiter is not None:
+                await self._ratelimit(scope, upstream)
+        except ClientDisconnected:
+            record.error_kind = "client_gone"
             return
-        finally:
-            if gate is not None and record.error_kind != "overloaded":
-                gate.leave()
+        except PlanoError as err:
+            record.error_kind = err.kind
+            rid = record.request_id or self._ids.new()
+            await send_error(send, path, err, [(b"x-request-id", rid.encode())])
+            return
+        await self._forward(receive, send, path, api, upstream, record)
 
     async def _ratelimit(self, scope: Scope, up: Upstream) -> None:
         assert self._limiter is not None
