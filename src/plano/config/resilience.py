@@ -82,6 +82,8 @@ class CircuitBreakersConfig(StrictModel):
     """Per-provider bound on concurrent upstream calls; a full breaker answers 503 at once."""
 
     max_requests: Annotated[int, Field(ge=1)] = 1024
+    max_pending_requests: Annotated[int, Field(ge=0)] = 0
+    max_pending_wait: Duration = 1.0
 
 
 LoadBalancing = Literal["round_robin", "least_request", "random", "ring_hash"]

@@ -229,16 +229,20 @@ class Attempts:
         last: bool,
     ) -> tuple[Response, Upstream] | Failed:
         breaker = policy.breaker
-        if breaker is not None and not breaker.admit():
-            if self._events is not None:
-                self._events.breaker_rejected(up.resolved.cluster.provider, up.resolved.model_id)
-            return Failed(
-                Overloaded(f"provider '{up.resolved.cluster.name}' is at its max_requests"),
-                Outcome.CONNECT,
-            )
+        if breaker is not None:
+            try:
+                await breaker.enter()
+            except Overloaded:
+                if self._events is not None:
+                    provider, model = up.resolved.cluster.provider, up.resolved.model_id
+                    self._events.breaker_rejected(provider, model)
+                return Failed(
+                    Overloaded(f"provider '{up.resolved.cluster.name}' is at its max_requests"),
+                    Outcome.CONNECT,
+                )
         stack = AsyncExitStack()
         if breaker is not None:
-            stack.callback(breaker.release)
+            stack.callback(breaker.leave)
         if policy.balancer is not None:
             active = policy.balancer.active
             active[i] += 1

@@ -11,11 +11,17 @@ from plano.upstream.overload import OverloadGate
 
 
 def test_breaker_admits_up_to_max_requests() -> None:
-    b = Breaker(CircuitBreakersConfig(max_requests=2))
-    assert b.admit() and b.admit()
-    assert not b.admit()
-    b.release()
-    assert b.admit()
+    async def main() -> None:
+        b = Breaker(CircuitBreakersConfig(max_requests=2))
+        await b.enter()
+        await b.enter()
+        with pytest.raises(Overloaded):
+            await b.enter()  # no pending allowed by default: refused at once
+        b.leave()
+        await b.enter()
+        assert b.active == 2
+
+    asyncio.run(main())
 
 
 def test_gate_queues_then_refuses() -> None:
