@@ -45,6 +45,8 @@ from plano.upstream.retry import NO_RETRIES, Outcome, RetryPolicy, retry_after_s
 
 Sleep = Callable[[float], Awaitable[None]]
 Response = Any  # the upstream client's response (lean HTTP/1.1 or aiohttp), body unread
+# A response to relay, the request that got it, and what to release when it is done.
+Committed = tuple[Response, "Upstream", AsyncExitStack]
 
 _CONTEXT_WINDOW: Final = (
     b"context_length_exceeded",
@@ -153,13 +155,14 @@ class Attempts:
                     continue
                 if self._events is not None:
                     self._events.failover(resolved.cluster.provider, resolved.model_id)
-            async with AsyncExitStack() as keep:
-                got = await self._on_candidate(up, record, policy, deadline, more, keep)
-                if isinstance(got, PlanoError):
-                    last = got
-                    continue
-                yield got[0], got[1], policy.guard
-                return
+            got = await self._on_candidate(up, record, policy, deadline, more)
+            if isinstance(got, PlanoError):
+                last = got
+                continue
+            resp, up, held = got
+            async with held:  # the connection, breaker slot and load count of the answer
+                yield resp, up, policy.guard
+            return
         raise last or Overloaded("no upstream could take the request")
 
     async def _on_candidate(
@@ -169,8 +172,7 @@ class Attempts:
         policy: ClusterPolicy,
         deadline: float,
         more: bool,
-        keep: AsyncExitStack,
-    ) -> tuple[Response, Upstream] | PlanoError:
+    ) -> Committed | PlanoError:
         """Try one model (with its retries); a committed response, or why it failed."""
         loop = asyncio.get_running_loop()
         retry = policy.retry
@@ -179,7 +181,7 @@ class Attempts:
         while True:
             target, i = self._endpoint(up, policy, tried, record)
             tried |= 1 << i
-            got = await self._attempt(target, record, policy, i, deadline, keep, last=not more)
+            got = await self._attempt(target, record, policy, i, deadline, last=not more)
             if isinstance(got, tuple):
                 return got
             final = not retry.retriable(got.outcome, got.status) or n == retry.num_retries
@@ -194,7 +196,7 @@ class Attempts:
                 final = final or loop.time() + wait >= deadline
             if final:
                 if not more or not _fails_over(policy, got.outcome, got.status, got.body):
-                    return got.response_or_error(keep)
+                    return got.response_or_error()
                 await got.discard()
                 return got.error
             await got.discard()
@@ -224,10 +226,9 @@ class Attempts:
         policy: ClusterPolicy,
         i: int,
         deadline: float,
-        keep: AsyncExitStack,
         *,
         last: bool,
-    ) -> tuple[Response, Upstream] | Failed:
+    ) -> Committed | Failed:
         breaker = policy.breaker
         if breaker is not None:
             try:
@@ -277,8 +278,7 @@ class Attempts:
                 retry_after=hint,
             )
         self._note(policy, i, up, ok=True)
-        await keep.enter_async_context(stack)
-        return resp, up
+        return resp, up, stack
 
     async def _exchange(
         self, stack: AsyncExitStack, up: Upstream, limits: aiohttp.ClientTimeout
@@ -368,11 +368,10 @@ class Failed:
         )
         return cls(exc, Outcome.CONNECT if connect else Outcome.RESET)
 
-    def response_or_error(self, keep: AsyncExitStack) -> tuple[Response, Upstream] | PlanoError:
+    def response_or_error(self) -> Committed | PlanoError:
         """Relay the upstream's own error response when there is one; else the error."""
         if self.resp is not None and self.stack is not None and self.up is not None:
-            keep.push_async_exit(self.stack)
-            return self.resp, self.up
+            return self.resp, self.up, self.stack
         return self.error
 
     async def discard(self) -> None:
