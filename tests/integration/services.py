@@ -41,15 +41,18 @@ def aiohttp_in_thread(app: web.Application) -> Iterator[str]:
 
 
 @contextmanager
-def mcp_in_thread(server: Any) -> Iterator[str]:
+def mcp_in_thread(server: Any, port: int = 0) -> Iterator[str]:
     """Serve an `mcp` SDK `MCPServer` over streamable HTTP (path /mcp); yields its base URL."""
     import uvicorn
 
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     app = server.streamable_http_app()
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    uv = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+    )
     started = threading.Event()
     original = uv.startup
 
