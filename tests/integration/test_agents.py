@@ -292,3 +292,22 @@ model_providers:
         reply = c.chat.completions.create(model="gpt-4o", messages=CONVERSATION)
     assert reply.choices[0].message.content == "It is sunny."
     assert upstream.requests == []
+
+
+def test_trace_context_reaches_agent_and_orchestrator(
+    upstream: Any, agents: tuple[MockHandle, MockHandle], gateway: GatewayFactory
+) -> None:
+    weather, flight = agents
+    route(upstream, "weather_agent")
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    with gateway(config(upstream, weather.base_url, flight.base_url)) as gw:
+        status, _ = post(
+            gw.url("agent") + "/v1/chat/completions",
+            {"messages": CONVERSATION},
+            {"traceparent": parent},
+        )
+    assert status == 200
+    (orch,) = upstream.requests
+    (call,) = weather.requests
+    assert orch.headers["traceparent"] == parent
+    assert call.headers["traceparent"] == parent

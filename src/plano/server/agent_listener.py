@@ -74,6 +74,8 @@ class AgentListener:
             record.error_kind = err.kind
             await send_error(send, path, err)
             return
+        record.stream = doc.get("stream") is True
+        record.requested_model = doc.get("model") if isinstance(doc.get("model"), str) else None
         headers = self._headers(scope, record)
         try:
             await self._run(doc, path, headers, send, record)
