@@ -3,10 +3,10 @@
     python bench/filter_cost.py [--n 2000] [--rounds 3]
 
 Runs the fake LLM and an echo HTTP filter (returns the body it gets) as separate processes, and
-three in-process gateways: without filters, with `input_filters: []` (compiled away: the listener holds no
-chain at all) and with one `type: http` input filter. One keep-alive client sends sequential
-non-streaming requests to each, interleaved per round, and prints the p50/p90 latency and the
-p50 difference against the no-filter gateway: that difference is the cost of one filter hop over
+three in-process gateways: without filters, with `input_filters: []` (compiled away: the listener
+holds no chain at all) and with one `type: http` input filter. One keep-alive client sends
+sequential non-streaming requests to each, interleaved per round, and prints the p50/p90 latency
+and the p50 difference against the no-filter gateway: that difference is the cost of one filter hop over
 loopback (a POST to the filter, its answer read, the new body forwarded).
 """
 
@@ -143,9 +143,8 @@ def _listener(state: AppState) -> ModelListener:
     """The model listener behind a built app (what the gateway threads run, built the same way)."""
     routes = state.listeners[0].routes
     handler = routes[("POST", "/v1/chat/completions")].handler
-    return next(
-        c.cell_contents for c in handler.__closure__ if isinstance(c.cell_contents, ModelListener)
-    )
+    cells = [c.cell_contents for c in handler.__closure__ or ()]
+    return next(c for c in cells if isinstance(c, ModelListener))
 
 
 if __name__ == "__main__":
