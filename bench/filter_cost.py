@@ -6,8 +6,8 @@ Runs the fake LLM and an echo HTTP filter (returns the body it gets) as separate
 three in-process gateways: without filters, with `input_filters: []` (compiled away: the listener
 holds no chain at all) and with one `type: http` input filter. One keep-alive client sends
 sequential non-streaming requests to each, interleaved per round, and prints the p50/p90 latency
-and the p50 difference against the no-filter gateway: that difference is the cost of one filter hop over
-loopback (a POST to the filter, its answer read, the new body forwarded).
+and the p50 difference against the no-filter gateway: that difference is the cost of one filter
+hop over loopback (a POST to the filter, its answer read, the new body forwarded).
 """
 
 from __future__ import annotations
