@@ -311,3 +311,57 @@ def test_trace_context_reaches_agent_and_orchestrator(
     (call,) = weather.requests
     assert orch.headers["traceparent"] == parent
     assert call.headers["traceparent"] == parent
+
+
+def anthropic_agent(seen: list[tuple[str, Any]]) -> web.Application:
+    async def handle(request: web.Request) -> web.Response:
+        seen.append((request.path, await request.json()))
+        return web.json_response(
+            {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-sonnet-4",
+                "content": [{"type": "text", "text": "AF1234 at 10:00."}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 5, "output_tokens": 4},
+            }
+        )
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", handle)
+    return app
+
+
+def test_anthropic_client_on_agent_listener(
+    upstream: Any, agents: tuple[MockHandle, MockHandle], gateway: GatewayFactory
+) -> None:
+    import anthropic
+
+    weather, _ = agents
+    seen: list[tuple[str, Any]] = []
+    route(upstream, "flight_agent")
+    question = [{"role": "user", "content": [{"type": "text", "text": "Flights to Rome?"}]}]
+    with (
+        aiohttp_in_thread(anthropic_agent(seen)) as flight_url,
+        gateway(config(upstream, weather.base_url, flight_url)) as gw,
+        anthropic.Anthropic(base_url=gw.url("agent"), api_key="k", max_retries=0) as c,
+    ):
+        reply = c.messages.create(model="claude-sonnet-4", max_tokens=50, messages=question)
+    assert reply.content[0].text == "AF1234 at 10:00."  # type: ignore[union-attr]
+    ((path, body),) = seen
+    assert path == "/v1/messages"
+    assert body["messages"] == question and body["max_tokens"] == 50
+    orch_prompt = upstream.requests[0].body["messages"][0]["content"]
+    assert '"content": "Flights to Rome?"' in orch_prompt
+
+
+def test_responses_api_is_refused_clearly(
+    upstream: Any, agents: tuple[MockHandle, MockHandle], gateway: GatewayFactory
+) -> None:
+    weather, flight = agents
+    with gateway(config(upstream, weather.base_url, flight.base_url)) as gw:
+        status, body = post(gw.url("agent") + "/v1/responses", {"input": "hi"})
+    assert status == 501
+    assert "/v1/responses" in body["error"]["message"]

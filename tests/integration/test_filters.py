@@ -14,7 +14,7 @@ from aiohttp import web
 from plano.mock.testing import MockHandle, run_mock_in_thread
 from tests.conftest import GatewayFactory
 from tests.integration.services import aiohttp_in_thread, mcp_in_thread
-from tests.integration.test_agents import post
+from tests.integration.test_agents import post, post_raw
 
 pytestmark = pytest.mark.integration
 
@@ -300,3 +300,24 @@ def test_model_listener_filter_5xx_is_500_in_dialect(
     assert "Filter chain processing failed" in body["error"]["message"]
     assert body["error"]["code"] == "filter_failed"
     assert upstream.requests == []
+
+
+def test_output_filter_failure_on_a_stream_is_explicit(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    guard = Guard()  # answers 500 to a body that is not JSON, such as an SSE chunk
+    with aiohttp_in_thread(guard.app()) as g:
+        text = model_config(upstream, g, g).replace(
+            "output_filters: [output_redactor]", "output_filters: [content_guard]"
+        )
+        with gateway(text) as gw:
+            raw, status, _ = post_raw(
+                gw.url() + "/v1/chat/completions",
+                {"model": "gpt-4o-mini", "stream": True, "messages": MESSAGES},
+            )
+    assert status == 200  # headers were out before the first chunk met the filter
+    events = [e for e in raw.split(b"\n\n") if e.strip()]
+    (only,) = events
+    error = json.loads(only.removeprefix(b"data: "))["error"]
+    assert "Filter chain processing failed" in error["message"]
+    assert "content_guard" in error["message"]

@@ -24,7 +24,7 @@ from plano.agents.orchestration import (
 )
 from plano.agents.selector import OrchestratorSelector
 from plano.config import Config, ListenerConfig
-from plano.errors import BadRequest, MalformedJson, PlanoError
+from plano.errors import BadRequest, FeatureNotAvailable, MalformedJson, PlanoError
 from plano.filters.chain import FilterTable, compile_chain, passed_headers
 from plano.observability.record import RequestRecord
 from plano.routing.resolve import ModelTable
@@ -40,7 +40,7 @@ from plano.server.http import (
 )
 from plano.server.model_listener import RequestIds, Route
 from plano.upstream.client import UpstreamClient
-from plano.wire import anthropic_messages, openai_chat
+from plano.wire import anthropic_messages, openai_chat, openai_responses
 
 _NOT_RELAYED: Final = frozenset(
     {b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"te", b"trailer"}
@@ -58,6 +58,7 @@ class AgentListener:
         return {
             ("POST", openai_chat.PATH): Route("agent_chat", self.handle),
             ("POST", anthropic_messages.PATH): Route("agent_chat", self.handle),
+            ("POST", openai_responses.PATH): Route("agent_chat", _responses_unavailable),
         }
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -136,6 +137,14 @@ class AgentListener:
                     record.error_kind = "stream"  # headers are out: the client sees a short body
                     return
                 await send({"type": "http.response.body", "body": b""})
+
+
+async def _responses_unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+    err = FeatureNotAvailable(
+        "agent listeners accept /v1/chat/completions and /v1/messages; "
+        "/v1/responses is not available on them in this build yet"
+    )
+    await send_error(send, scope["path"], err)
 
 
 def _parse(body: bytes) -> dict[str, Any]:
