@@ -37,7 +37,7 @@ class HttpFilter:
         sent = [*headers, *self._fixed]
         try:
             async with self._client.post(self._base + path, sent, body, self._timeout) as resp:
-                data = await resp.read()
+                data: bytes = await resp.read()
                 status = resp.status
         except PlanoError as err:
             raise FilterFailed(self.id, err.message) from err

@@ -133,7 +133,7 @@ class AgentListener:
                 try:
                     async for chunk in resp.content.iter_any():
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                except (aiohttp.ClientError, TimeoutError):
+                except (aiohttp.ClientError, PlanoError, ConnectionError, TimeoutError):
                     record.error_kind = "stream"  # headers are out: the client sees a short body
                     return
                 await send({"type": "http.response.body", "body": b""})
