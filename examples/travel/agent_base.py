@@ -10,13 +10,14 @@ from typing import Any
 
 from aiohttp import web
 from openai import AsyncOpenAI
-
 from service import gateway_url
 
 _PASSED = ("traceparent", "tracestate", "x-request-id")
 
 
-def agent_app(system_prompt: str, model: str, prepare: Callable[[list[Any]], list[Any]]) -> web.Application:
+def agent_app(
+    system_prompt: str, model: str, prepare: Callable[[list[Any]], list[Any]]
+) -> web.Application:
     llm = AsyncOpenAI(base_url=gateway_url(), api_key="unused-plano-holds-the-keys", max_retries=0)
 
     async def chat(request: web.Request) -> web.StreamResponse:
@@ -34,7 +35,9 @@ def agent_app(system_prompt: str, model: str, prepare: Callable[[list[Any]], lis
             model=model, messages=messages, stream=True, extra_headers=headers
         )
         async for chunk in stream:
-            await resp.write(f"data: {json.dumps(chunk.model_dump(exclude_none=True))}\n\n".encode())
+            await resp.write(
+                f"data: {json.dumps(chunk.model_dump(exclude_none=True))}\n\n".encode()
+            )
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp

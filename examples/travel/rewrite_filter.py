@@ -11,7 +11,6 @@ from typing import Any
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-
 from service import announce, bound_socket, parse_args
 
 server = MCPServer("query_rewriter", log_level="WARNING")

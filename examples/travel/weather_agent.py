@@ -1,4 +1,4 @@
-"""Weather agent: answers the weather part of a travel question (forecast text comes from the LLM)."""
+"""Weather agent: answers the weather part of a travel question (the forecast text is the LLM's)."""
 
 from __future__ import annotations
 
