@@ -321,3 +321,32 @@ def test_output_filter_failure_on_a_stream_is_explicit(
     error = json.loads(only.removeprefix(b"data: "))["error"]
     assert "Filter chain processing failed" in error["message"]
     assert "content_guard" in error["message"]
+
+
+def test_mcp_input_filter_on_the_model_listener(upstream: Any, gateway: GatewayFactory) -> None:
+    with mcp_in_thread(rewrite_server()) as url:
+        text = f"""
+version: v0.3.0
+filters: [{{id: query_rewriter, url: "{url}"}}]
+model_providers:
+  - {{model: openai/gpt-4o-mini, access_key: k, base_url: {upstream.base_url}, default: true}}
+listeners:
+  - {{name: llm, type: model, address: 127.0.0.1, port: 0, input_filters: [query_rewriter]}}
+"""
+        with gateway(text) as gw:
+            with sdk(gw) as c:
+                chunks = list(
+                    c.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+                )
+            status, body = post(
+                gw.url() + "/v1/chat/completions",
+                {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "jailbreak"}]},
+            )
+    assert chunks
+    (req,) = upstream.requests
+    assert req.body["messages"][-1]["content"] == (
+        "Weather in Paris? (rewritten for /v1/chat/completions)"
+    )
+    assert status == 400
+    assert body["error"] == "FilterChainError" and body["agent"] == "query_rewriter"
+    assert "jailbreak attempt detected" in body["agent_response"]
