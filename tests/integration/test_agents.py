@@ -142,6 +142,8 @@ def test_orchestrator_picks_second_agent(
     assert call.headers["x-envoy-max-retries"] == "3"
     assert call.headers["x-request-id"] == "req-42"
     assert call.headers["authorization"] == "Bearer client-key"
+    assert call.headers["accept"] == "application/json"
+    assert call.headers["host"] == flight.base_url.removeprefix("http://")  # not the client's
 
 
 def test_sequence_of_two_agents_feeds_the_next(

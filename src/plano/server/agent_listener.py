@@ -34,6 +34,7 @@ from plano.server.http import (
     Receive,
     Scope,
     Send,
+    header,
     read_body,
     send_bytes,
     send_error,
@@ -86,6 +87,9 @@ class AgentListener:
 
     def _headers(self, scope: Scope, record: RequestRecord) -> list[tuple[str, str]]:
         headers = passed_headers(scope["headers"])
+        accept = header(scope, b"accept")
+        if accept is not None:  # agents get the client's accept (filters get JSON's)
+            headers.append(("accept", accept.decode("latin-1")))
         rid = next((v for k, v in headers if k.lower() == "x-request-id"), None)
         if rid is None:
             rid = self._ids.new()
