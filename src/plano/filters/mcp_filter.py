@@ -112,12 +112,15 @@ class McpFilter:
         """Own the SDK transport and session for as long as this filter keeps them."""
         from mcp.client.session import ClientSession
         from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
         from mcp_types import Implementation
 
         info = Implementation(name=_CLIENT_NAME, version="1.0.0")
+        fixed = {"x-arch-upstream": self.id, "x-envoy-max-retries": "3"}
         try:
             async with (
-                streamable_http_client(self.endpoint) as (read, write),
+                create_mcp_http_client(headers=fixed) as http,
+                streamable_http_client(self.endpoint, http_client=http) as (read, write),
                 ClientSession(read, write, client_info=info) as session,
             ):
                 await session.initialize()
