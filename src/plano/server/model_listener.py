@@ -166,9 +166,11 @@ class ModelListener:
                 )
 
     def routes(self) -> dict[tuple[str, str], Route]:
+        serve = self.proxy if self._gate is not None else self._serve  # no gate: no extra frame
+
         def proxy(api: Api) -> Route:
             async def handle(scope: Scope, receive: Receive, send: Send) -> None:
-                await self.proxy(scope, receive, send, api)
+                await serve(scope, receive, send, api)
 
             return Route("llm_chat", handle)
 
