@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Protocol
 
 import aiohttp
-import orjson
 
 from plano.config.resilience import DEFAULT_FALLBACK_ON
 from plano.errors import (
@@ -46,7 +44,7 @@ from plano.upstream.retry import NO_RETRIES, Outcome, RetryPolicy, retry_after_s
 Sleep = Callable[[float], Awaitable[None]]
 Response = Any  # the upstream client's response (lean HTTP/1.1 or aiohttp), body unread
 # A response to relay, the request that got it, and what to release when it is done.
-Committed = tuple[Response, "Upstream", AsyncExitStack]
+Committed = tuple[Response, "Upstream", "Held"]
 
 _CONTEXT_WINDOW: Final = (
     b"context_length_exceeded",
@@ -56,6 +54,7 @@ _CONTEXT_WINDOW: Final = (
     b"too many tokens",
 )
 PREFIX_HASH_HEADER: Final = b"x-plano-prefix-hash"  # ring_hash key, as the original's
+_FRESH: Final = 0.05  # an attempt this close to the request's start uses the shared timeouts
 _MAYBE: Final = frozenset({400, 413, 429})  # statuses that may send the request to a fallback
 _CONTENT_POLICY: Final = (b"content_policy", b"content_filter", b"content management policy")
 
@@ -126,6 +125,7 @@ class Attempts:
         self._events = events
         self._sleep = sleep
         self._rand = rand
+        self._fresh: dict[float | None, aiohttp.ClientTimeout] = {}
 
     def policy_for(self, up: Upstream, requested: str | None) -> ClusterPolicy | None:
         """The policy a request needs, or None for the direct path (nothing configured)."""
@@ -134,12 +134,14 @@ class Attempts:
             return _EMPTY
         return policy
 
-    @asynccontextmanager
-    async def open(
+    def open(self, up: Upstream, record: RequestRecord, requested: str | None) -> Opened:
+        """`async with attempts.open(...) as (resp, up, guard)`: the committed answer."""
+        return Opened(self, up, record, requested)
+
+    async def run(
         self, up: Upstream, record: RequestRecord, requested: str | None
-    ) -> AsyncIterator[tuple[Response, Upstream, StreamGuard | None]]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._deadline
+    ) -> tuple[Response, Upstream, Held, StreamGuard | None]:
+        deadline = asyncio.get_running_loop().time() + self._deadline
         first = self._policies.get(up.resolved.cluster.name, _EMPTY)
         fallbacks = self._alias_fallbacks.get(requested or "") or first.fallbacks
         candidates = [up.resolved, *(f for f in fallbacks if _speaks(f, up.api))]
@@ -159,10 +161,7 @@ class Attempts:
             if isinstance(got, PlanoError):
                 last = got
                 continue
-            resp, up, held = got
-            async with held:  # the connection, breaker slot and load count of the answer
-                yield resp, up, policy.guard
-            return
+            return got[0], got[1], got[2], policy.guard
         raise last or Overloaded("no upstream could take the request")
 
     async def _on_candidate(
@@ -241,7 +240,7 @@ class Attempts:
                     Overloaded(f"provider '{up.resolved.cluster.name}' is at its max_requests"),
                     Outcome.CONNECT,
                 )
-        stack = AsyncExitStack()
+        stack = Held()
         if breaker is not None:
             stack.callback(breaker.leave)
         if policy.balancer is not None:
@@ -250,8 +249,7 @@ class Attempts:
             stack.callback(_decrement, active, i)
         record.attempts += 1
         remaining = max(0.001, deadline - asyncio.get_running_loop().time())
-        total = min(policy.total, remaining) if policy.total else remaining
-        limits = aiohttp.ClientTimeout(total=total, sock_connect=policy.connect)
+        limits = self._limits(policy, remaining)
         try:
             if policy.first_byte is None:  # the attempt's total deadline bounds it all
                 resp, body = await self._exchange(stack, up, limits)
@@ -280,20 +278,31 @@ class Attempts:
         self._note(policy, i, up, ok=True)
         return resp, up, stack
 
+    def _limits(self, policy: ClusterPolicy, remaining: float) -> aiohttp.ClientTimeout:
+        """The attempt's client timeouts; the common first-attempt one is made once."""
+        if policy.total is None and remaining > self._deadline - _FRESH:
+            found = self._fresh.get(policy.connect)
+            if found is None:
+                found = self._fresh[policy.connect] = aiohttp.ClientTimeout(
+                    total=self._deadline, sock_connect=policy.connect
+                )
+            return found
+        total = min(policy.total, remaining) if policy.total else remaining
+        return aiohttp.ClientTimeout(total=total, sock_connect=policy.connect)
+
     async def _exchange(
-        self, stack: AsyncExitStack, up: Upstream, limits: aiohttp.ClientTimeout
+        self, stack: Held, up: Upstream, limits: aiohttp.ClientTimeout
     ) -> tuple[Response, bytes]:
         """Send, wait for the head; read a body that is not an event stream whole."""
-        resp = await stack.enter_async_context(
-            self._client.post(up.url, up.headers, up.body, limits)
-        )
-        if resp.status < 300 and resp.content_type == "text/event-stream":
-            return resp, b""
+        resp = await stack.enter(self._client.post(up.url, up.headers, up.body, limits))
+        content_type = resp.content_type
+        if resp.status < 300 and content_type == "text/event-stream":
+            return Answer(resp, content_type, None), b""
         body = await resp.read()
-        if resp.status < 300 and not _is_json(body):
+        if resp.status < 300 and not _looks_whole(body):
             name = up.resolved.cluster.name
-            raise UpstreamProtocolError(f"upstream {name} sent a malformed body")
-        return ReadResponse(resp, body), body
+            raise UpstreamProtocolError(f"upstream {name} sent a cut or malformed body")
+        return Answer(resp, content_type, body), body
 
     def _note(self, policy: ClusterPolicy, i: int, up: Upstream, *, ok: bool) -> None:
         outlier = policy.outlier
@@ -305,20 +314,29 @@ class Attempts:
             self._events.ejection(up.resolved.cluster.provider, up.resolved.model_id)
 
 
-class ReadResponse:
-    """A response whose body was read whole inside the attempt; `read()` gives it again."""
+class Answer:
+    """The upstream response as the listener relays it, with what the attempt already learnt:
+    its content type, and (when it is not a stream) its whole body, which `read()` returns."""
 
-    __slots__ = ("_body", "content_type", "headers", "raw_headers", "status")
+    __slots__ = ("_body", "_resp", "content", "content_type", "raw_headers", "status")
 
-    def __init__(self, resp: Response, body: bytes) -> None:
+    def __init__(self, resp: Response, content_type: str, body: bytes | None) -> None:
+        self._resp = resp
         self.status = resp.status
         self.raw_headers = resp.raw_headers
-        self.headers = resp.headers
-        self.content_type = resp.content_type
+        self.content_type = content_type
+        self.content = resp.content
         self._body = body
 
+    @property
+    def headers(self) -> Any:
+        return self._resp.headers
+
     async def read(self) -> bytes:
-        return self._body
+        return self._body if self._body is not None else bytes(await self._resp.read())
+
+    def close(self) -> None:
+        self._resp.close()
 
 
 def _decrement(active: list[int], i: int) -> None:
@@ -337,7 +355,7 @@ class Failed:
         outcome: Outcome,
         status: int = 0,
         *,
-        stack: AsyncExitStack | None = None,
+        stack: Held | None = None,
         resp: Response | None = None,
         up: Upstream | None = None,
         body: bytes = b"",
@@ -379,12 +397,74 @@ class Failed:
             await self.stack.aclose()
 
 
-def _is_json(body: bytes) -> bool:
-    try:
-        orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return False
-    return True
+def _looks_whole(body: bytes) -> bool:
+    """A JSON document that is not cut short: it opens and closes as an object or array (cheap;
+    the client's parser sees the rest)."""
+    end = body.rstrip()[-1:]
+    return body.lstrip()[:1] in (b"{", b"[") and end in (b"}", b"]")
+
+
+class Held:
+    """What an attempt holds until its answer is relayed: the upstream exchange (an async
+    context manager, entered) and callbacks (breaker slot, load count). Lighter than an
+    AsyncExitStack; exceptions go to the exchange so the client translates them."""
+
+    __slots__ = ("_after", "_cm")
+
+    def __init__(self) -> None:
+        self._cm: Any = None
+        self._after: list[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
+
+    async def enter(self, cm: Any) -> Any:
+        got = await cm.__aenter__()
+        self._cm = cm
+        return got
+
+    def callback(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._after is None:
+            self._after = []
+        self._after.append((fn, args))
+
+    async def __aenter__(self) -> Held:
+        return self
+
+    async def __aexit__(self, et: Any, ev: Any, tb: Any) -> bool:
+        cm, self._cm = self._cm, None
+        try:
+            if cm is not None:
+                return bool(await cm.__aexit__(et, ev, tb))
+            return False
+        finally:
+            after, self._after = self._after, None
+            for fn, args in after or ():
+                fn(*args)
+
+    async def aclose(self) -> None:
+        await self.__aexit__(None, None, None)
+
+
+class Opened:
+    """`Attempts.open`: runs the attempt loop on enter, releases the answer on exit."""
+
+    __slots__ = ("_attempts", "_held", "_record", "_requested", "_up")
+
+    def __init__(
+        self, attempts: Attempts, up: Upstream, record: RequestRecord, requested: str | None
+    ) -> None:
+        self._attempts = attempts
+        self._up = up
+        self._record = record
+        self._requested = requested
+        self._held: Held | None = None
+
+    async def __aenter__(self) -> tuple[Response, Upstream, StreamGuard | None]:
+        resp, up, held, guard = await self._attempts.run(self._up, self._record, self._requested)
+        self._held = held
+        return resp, up, guard
+
+    async def __aexit__(self, et: Any, ev: Any, tb: Any) -> bool:
+        held, self._held = self._held, None
+        return await held.__aexit__(et, ev, tb) if held is not None else False
 
 
 def _speaks(resolved: Resolved, api: Api) -> bool:
