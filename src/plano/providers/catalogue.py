@@ -15,15 +15,9 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
+from plano.wire.api import Api
 
-class Api(StrEnum):
-    """Wire API families (client side and upstream side)."""
-
-    OPENAI_CHAT = "openai_chat"
-    ANTHROPIC_MESSAGES = "anthropic_messages"
-    OPENAI_RESPONSES = "openai_responses"
-    GEMINI = "gemini"
-    BEDROCK_CONVERSE = "bedrock_converse"
+__all__ = ["Api", "Auth", "ProviderRow"]
 
 
 class Auth(StrEnum):
