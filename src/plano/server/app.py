@@ -27,6 +27,7 @@ from plano.observability.tracing import build_tracing
 from plano.routing.resolve import ModelTable
 from plano.server.http import Message, Receive, Scope, Send, send_bytes, send_error
 from plano.server.model_listener import ModelListener, Route
+from plano.state.conversations import ConversationStore, build_conversations
 from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import Cluster, build_clusters, visible
 
@@ -62,6 +63,7 @@ class AppState:
     client: UpstreamClient
     listeners: tuple[ListenerRoutes, ...]
     telemetry: Telemetry
+    conversations: ConversationStore | None = None
 
 
 def models_body(clusters: tuple[Cluster, ...]) -> bytes:
@@ -116,6 +118,7 @@ def build_app(
     client = UpstreamClient()
     listeners = []
     body = models_body(clusters)
+    conversations = build_conversations(config.state_storage)
     for lc in config.listeners:
         routes: dict[tuple[str, str], Route]
         if lc.type == "model":
@@ -127,11 +130,12 @@ def build_app(
                 max_body_bytes=max_body_bytes,
                 models_body=body,
                 telemetry=telemetry,
+                conversations=conversations,
             ).routes()
         else:
             routes = _not_yet(lc)
         listeners.append(ListenerRoutes(lc, routes))
-    return AppState(config, clusters, models, client, tuple(listeners), telemetry)
+    return AppState(config, clusters, models, client, tuple(listeners), telemetry, conversations)
 
 
 def _not_yet(lc: ListenerConfig) -> dict[tuple[str, str], Route]:
@@ -264,6 +268,8 @@ class Gateway:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.state.client.close()
+                if self.state.conversations is not None:
+                    await self.state.conversations.close()
                 self._telemetry.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

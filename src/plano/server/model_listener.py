@@ -22,7 +22,6 @@ import orjson
 from plano.errors import (
     BadRequest,
     MalformedJson,
-    NotImplementedDialect,
     PlanoError,
     Unauthorized,
 )
@@ -33,6 +32,7 @@ from plano.observability.usage import StreamUsage
 from plano.providers.auth import client_credential
 from plano.providers.catalogue import Api
 from plano.routing.resolve import ModelTable, Resolved
+from plano.server import translated
 from plano.server.http import (
     ClientDisconnected,
     RawHeaders,
@@ -43,6 +43,7 @@ from plano.server.http import (
     send_bytes,
     send_error,
 )
+from plano.state.conversations import ConversationStore
 from plano.upstream.client import UpstreamClient
 from plano.wire import anthropic_messages, openai_chat, openai_responses
 from plano.wire.usage import usage_of
@@ -99,14 +100,6 @@ _STREAM_ERROR: Final = {
     Api.OPENAI_RESPONSES: openai_responses.stream_error_event,
 }
 
-_API_NAMES: Final = {
-    Api.OPENAI_CHAT: "OpenAI Chat Completions",
-    Api.ANTHROPIC_MESSAGES: "Anthropic Messages",
-    Api.OPENAI_RESPONSES: "OpenAI Responses",
-    Api.GEMINI: "Gemini generateContent",
-    Api.BEDROCK_CONVERSE: "Bedrock Converse",
-}
-
 
 class RequestIds:
     """Request ids: a random prefix per listener and a counter (no syscall per request)."""
@@ -130,6 +123,7 @@ class Upstream:
     body: bytes
     resolved: Resolved
     request_id: bytes
+    translation: translated.Translation | None = None  # client and upstream APIs differ
 
 
 class ModelListener:
@@ -143,6 +137,7 @@ class ModelListener:
         max_body_bytes: int,
         models_body: bytes,
         telemetry: Telemetry,
+        conversations: ConversationStore | None = None,
     ) -> None:
         self._telemetry = telemetry
         self._models = models
@@ -151,6 +146,9 @@ class ModelListener:
         self._max_body = max_body_bytes
         self._models_body = models_body
         self._ids = RequestIds()
+        self._translated = translated.TranslatedExchange(
+            client, self._timeout, telemetry, conversations
+        )
 
     def routes(self) -> dict[tuple[str, str], Route]:
         def proxy(api: Api) -> Route:
@@ -206,12 +204,10 @@ class ModelListener:
         record.upstream_model = resolved.model_id
         record.route = resolved.via
         upstream_api = cluster.row.upstream_api(api)
+        translation = None
         if upstream_api is not api:
-            raise NotImplementedDialect(
-                f"model '{resolved.name}' is served over {_API_NAMES[upstream_api]}, and "
-                f"translation from {_API_NAMES[api]} to it is not available in this build yet"
-            )
-        changed = _rewrite(doc, requested, resolved.model_id)
+            translation = translated.prepare(api, upstream_api, doc)
+        changed = translation is None and _rewrite(doc, requested, resolved.model_id)
         headers, credential = self._headers(scope, resolved, record)
         if credential is None and cluster.needs_key:
             raise Unauthorized(
@@ -231,6 +227,7 @@ class ModelListener:
             body=orjson.dumps(doc) if changed else body,
             resolved=resolved,
             request_id=(record.request_id or "").encode(),
+            translation=translation,
         )
 
     def _headers(
@@ -281,6 +278,13 @@ class ModelListener:
             (b"x-plano-model", up.resolved.name.encode()),
             (b"x-request-id", up.request_id),
         ]
+        if up.translation is not None:
+            r = up.resolved
+            target = translated.Target(
+                up.url, up.headers, r.name, r.model_id, r.cluster.provider, ours
+            )
+            await self._translated.forward(receive, send, path, up.translation, target, record)
+            return
         started = False
         record.attempts += 1
         record.upstream_sent = time.perf_counter_ns()
