@@ -97,17 +97,17 @@ class ChatStreamDecoder:
         return out
 
     def close(self) -> list[ir.Event]:
+        """End of body: `[DONE]` is the terminal event (a finish_reason alone is not: the
+        usage chunk may still be owed), so a stream without it ends with a StreamError."""
         if self._done:
             return []
         try:
-            out = self.feed(b"") + [e for e in self._close_sse()]
+            out = self._close_sse()
         except UpstreamProtocolError as err:
             return self._fail(err.message)
         if self._done:
             return out
-        if self._stop is not None:  # finish_reason seen, [DONE] missing: end it cleanly
-            return out + self._finish()
-        return out + self._fail("upstream stream ended before its final chunk")
+        return out + self._fail("upstream stream ended before data: [DONE]")
 
     def _close_sse(self) -> list[ir.Event]:
         out: list[ir.Event] = []

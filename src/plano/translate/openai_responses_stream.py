@@ -47,7 +47,10 @@ def usage_of(doc: Any) -> ir.Usage:
 def usage_doc(u: ir.Usage) -> dict[str, Any]:
     return {
         "input_tokens": u.input or 0,
-        "input_tokens_details": {"cached_tokens": u.cache_read or 0},
+        "input_tokens_details": {
+            "cached_tokens": u.cache_read or 0,
+            "cache_write_tokens": u.cache_write or 0,
+        },
         "output_tokens": u.output or 0,
         "output_tokens_details": {"reasoning_tokens": u.reasoning or 0},
         "total_tokens": u.total or 0,
