@@ -286,3 +286,48 @@ def test_previous_response_id_without_state_storage_is_400(
     with gateway(config(upstream)) as gw, pytest.raises(openai.BadRequestError) as info:
         oai(gw).responses.create(model="mistral-large", input="x", previous_response_id="resp_1")
     assert "state_storage" in str(info.value)
+
+
+def test_previous_response_id_with_postgres_state(upstream: Any, gateway: GatewayFactory) -> None:
+    """The gateway creates its table in the schema the connection string selects."""
+    import asyncio
+    import os
+
+    import asyncpg
+
+    schema = f"plano_it_{os.getpid()}_{os.urandom(4).hex()}"
+    dsn = "postgresql://postgres@127.0.0.1:5432/test"
+
+    async def sql(statement: str) -> Any:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await conn.fetch(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(sql(f'CREATE SCHEMA "{schema}"'))
+    try:
+        upstream.script({"text": "First answer."}, {"text": "Second answer."})
+        extra = (
+            f"state_storage: {{type: postgres, connection_string: '{dsn}?search_path={schema}'}}\n"
+        )
+        with gateway(config(upstream, extra)) as gw:
+            c = oai(gw)
+            with c.responses.stream(model="mistral-large", input="One?") as s:
+                first = s.get_final_response()
+            c.responses.create(model="mistral-large", input="Two?", previous_response_id=first.id)
+            with pytest.raises(openai.APIStatusError) as info:
+                c.responses.create(
+                    model="mistral-large", input="x", previous_response_id="resp_nope"
+                )
+        rows = asyncio.run(sql(f'SELECT response_id, model FROM "{schema}".conversation_states'))
+    finally:
+        asyncio.run(sql(f'DROP SCHEMA "{schema}" CASCADE'))
+    assert info.value.status_code == 409
+    assert upstream.requests[1].body["messages"] == [
+        {"role": "user", "content": "One?"},
+        {"role": "assistant", "content": "First answer."},
+        {"role": "user", "content": "Two?"},
+    ]
+    assert first.id in {r["response_id"] for r in rows} and len(rows) == 2
+    assert {r["model"] for r in rows} == {"mistral/mistral-large"}

@@ -1,3 +1,4 @@
+# ruff: noqa: E501
 """Requests and whole responses through the hub, each API to each other API."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# ruff: noqa: E501
 """Stream encoders: every upstream stream, re-encoded for every client API, is a valid stream of
 that API (each event validated with the official SDK's own models) with its full lifecycle."""
 

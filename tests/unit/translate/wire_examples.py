@@ -1,3 +1,4 @@
+# ruff: noqa: E501
 """Real wire examples (shapes as the providers document and send them), shared by the tests."""
 
 from __future__ import annotations
