@@ -161,6 +161,16 @@ def _delta_usage(doc: Any) -> ir.Usage:
     return usage
 
 
+_DELTA_HEAD: Final = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+_TEXT: Final = b',"delta":{"type":"text_delta","text":'
+_JSON: Final = b',"delta":{"type":"input_json_delta","partial_json":'
+
+
+def _delta(index: int, kind: bytes, value: str) -> bytes:
+    """A text or input-JSON delta event, built from constant pieces (the hot path)."""
+    return b"".join((_DELTA_HEAD, str(index).encode(), kind, orjson.dumps(value), b"}}\n\n"))
+
+
 def _ev(name: bytes, doc: dict[str, Any]) -> bytes:
     return b"event: " + name + b"\ndata: " + orjson.dumps(doc) + b"\n\n"
 
@@ -182,21 +192,9 @@ class MessagesStreamEncoder:
             if self._finished:
                 break
             if isinstance(ev, ir.TextDelta):
-                d = {"type": "text_delta", "text": ev.text}
-                out.append(
-                    _ev(
-                        b"content_block_delta",
-                        {"type": "content_block_delta", "index": ev.index, "delta": d},
-                    )
-                )
+                out.append(_delta(ev.index, _TEXT, ev.text))
             elif isinstance(ev, ir.ToolArgsDelta):
-                d = {"type": "input_json_delta", "partial_json": ev.partial_json}
-                out.append(
-                    _ev(
-                        b"content_block_delta",
-                        {"type": "content_block_delta", "index": ev.index, "delta": d},
-                    )
-                )
+                out.append(_delta(ev.index, _JSON, ev.partial_json))
             else:
                 self._other(ev, out)
         return b"".join(out)

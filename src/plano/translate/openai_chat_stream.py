@@ -159,6 +159,11 @@ class ChatStreamDecoder:
         return index
 
     def _delta(self, delta: dict[str, Any], out: list[ir.Event]) -> None:
+        if len(delta) == 1 and "content" in delta:  # the common text-only delta
+            text = delta["content"]
+            if text:
+                out.append(ir.TextDelta(self._block("text", "text", out), text))
+            return
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
             out.append(ir.ThinkingDelta(self._block("thinking", "thinking", out), reasoning))

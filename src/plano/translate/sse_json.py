@@ -1,8 +1,11 @@
 """JSON events over SSE: the framing every HTTP streaming API here shares.
 
-`JsonSse` wraps the incremental SSE decoder and parses each event's data as JSON (only the event
-JSON, once); `[DONE]` arrives as `None`. `frame` builds one outgoing event: orjson never emits a raw
-line break, so a JSON document is always one `data:` line.
+`JsonSse` yields `(event name, parsed JSON)` per event, `[DONE]` as `None`; only the event JSON is
+parsed, once, from bytes (so a multi-byte character split across chunks is whole by then).
+Providers frame events as `data: <json>` lines ended by `\\n\\n`, so that is the fast path: split on
+blank lines and pick the `event:`/`data:` lines. The first carriage return seen hands the stream to
+the general WHATWG decoder (`plano.codec.sse.SseDecoder`) for good, which parses every line-ending
+style and also a final event without its blank line.
 """
 
 from __future__ import annotations
@@ -14,30 +17,87 @@ import orjson
 from plano.codec.sse import SseDecoder
 from plano.errors import UpstreamProtocolError
 
-DONE_MARK = "[DONE]"
+DONE_MARK = b"[DONE]"
+_BOM = b"\xef\xbb\xbf"
 
 
 class JsonSse:
-    __slots__ = ("_sse",)
+    __slots__ = ("_buf", "_general", "_start")
 
     def __init__(self) -> None:
-        self._sse = SseDecoder()
+        self._buf = b""
+        self._general: SseDecoder | None = None
+        self._start = True
 
     def feed(self, chunk: bytes) -> list[tuple[str | None, Any]]:
-        return [_parse(e.event, e.data) for e in self._sse.feed(chunk)]
+        if (
+            not self._buf
+            and chunk.startswith(b"data: ")
+            and chunk.find(b"\n") == len(chunk) - 2
+            and chunk.endswith(b"\n\n")
+            and self._general is None
+        ):
+            self._start = False  # exactly one one-line event: the usual chunk
+            return [_parse(None, chunk[6:-2])]
+        if self._general is not None:
+            return [_parse(e.event, e.data.encode()) for e in self._general.feed(chunk)]
+        buf = self._buf + chunk if self._buf else chunk
+        if self._start:
+            if len(buf) < 3 and _BOM.startswith(buf):
+                self._buf = buf
+                return []
+            self._start = False
+            if buf.startswith(_BOM):
+                buf = buf[3:]
+        if b"\r" in chunk:
+            self._general = SseDecoder()
+            self._buf = b""
+            return [_parse(e.event, e.data.encode()) for e in self._general.feed(buf)]
+        out: list[tuple[str | None, Any]] = []
+        start = 0
+        find = buf.find
+        while (end := find(b"\n\n", start)) >= 0:
+            if buf.startswith(b"data: ", start) and find(b"\n", start, end) < 0:
+                out.append(_parse(None, buf[start + 6 : end]))  # the common one-line event
+            else:
+                _block(buf[start:end], out)
+            start = end + 2
+        self._buf = buf[start:] if start else buf
+        return out
 
     def close(self) -> list[tuple[str | None, Any]]:
-        return [_parse(e.event, e.data) for e in self._sse.close()]
+        if self._general is not None:
+            return [_parse(e.event, e.data.encode()) for e in self._general.close()]
+        out: list[tuple[str | None, Any]] = []
+        rest, self._buf = self._buf, b""
+        if rest.strip():
+            _block(rest.rstrip(b"\n"), out)
+        return out
 
 
-def _parse(event: str | None, data: str) -> tuple[str | None, Any]:
+def _block(block: bytes, out: list[tuple[str | None, Any]]) -> None:
+    event: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if line.startswith(b"data:"):
+            value = line[5:]
+            data.append(value[1:] if value.startswith(b" ") else value)
+        elif line.startswith(b"event:"):
+            value = line[6:]
+            event = (value[1:] if value.startswith(b" ") else value).decode("utf-8", "replace")
+    if data:
+        out.append(_parse(event, data[0] if len(data) == 1 else b"\n".join(data)))
+
+
+def _parse(event: str | None, data: bytes) -> tuple[str | None, Any]:
     if data == DONE_MARK:
         return event, None
     try:
         return event, orjson.loads(data)
     except orjson.JSONDecodeError:
+        shown = data[:80].decode("utf-8", "replace")
         raise UpstreamProtocolError(
-            f"upstream sent a stream event that is not JSON: {data[:80]!r}"
+            f"upstream sent a stream event that is not JSON: {shown!r}"
         ) from None
 
 

@@ -133,3 +133,21 @@ def test_responses_stream_events_in_detail() -> None:
     assert isinstance(delta, ir.MessageDelta)
     assert delta.stop_reason is ir.StopReason.TOOL_USE
     assert delta.usage.reasoning == 5 and delta.usage.input == 37
+
+
+@pytest.mark.parametrize("api", list(STREAMS))
+def test_crlf_framing_and_comments_give_the_same_events(api: Api) -> None:
+    data = STREAMS[api]
+    crlf = b": keep-alive\r\n\r\n" + data.replace(b"\n", b"\r\n")
+    whole = decode(api, [data])
+    assert decode(api, [crlf]) == whole
+    for cut in range(1, len(crlf), 7):
+        assert decode(api, [crlf[:cut], crlf[cut:]]) == whole, cut
+
+
+def test_bom_and_multiline_data() -> None:
+    data = b"\xef\xbb\xbf" + CHAT_STREAM.replace(
+        b'data: {"id"', b': comment\ndata: {"id"', 1
+    ).replace(b'"object":"chat.completion.chunk",\n', b"")
+    first = decode(Api.OPENAI_CHAT, [data[:1], data[1:2], data[2:]])
+    assert first == decode(Api.OPENAI_CHAT, [CHAT_STREAM])

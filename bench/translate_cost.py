@@ -1,0 +1,102 @@
+"""Gateway CPU per streamed request: same-dialect passthrough vs a translated stream.
+
+    python bench/translate_cost.py [--requests 2000] [--rounds 3] [--chunks 20] [--concurrency 8]
+
+Starts the fake OpenAI-chat upstream and one gateway worker (each pinned to its own core), then
+streams the same completion two ways, alternating rounds: an OpenAI chat client
+(`/v1/chat/completions`, relayed untranslated) and an Anthropic Messages client (`/v1/messages`
+to the same OpenAI-chat provider, so every chunk is decoded to the IR and re-encoded as Anthropic
+events). Prints the gateway's CPU time per request (from /proc, user + system) for each, and their
+ratio; the median round counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+import procs
+import targets
+
+CHAT = orjson.dumps(
+    {
+        "model": "openai/gpt-4o",
+        "stream": True,
+        "messages": [{"role": "user", "content": "Tell me a short story about a gateway."}],
+    }
+)
+MESSAGES = orjson.dumps(
+    {
+        "model": "openai/gpt-4o",
+        "stream": True,
+        "max_tokens": 512,
+        "messages": [{"role": "user", "content": "Tell me a short story about a gateway."}],
+    }
+)
+
+
+async def drive(url: str, body: bytes, requests: int, concurrency: int) -> int:
+    """Send `requests` streamed requests, `concurrency` at a time; returns bytes received."""
+    received = 0
+    left = requests
+    headers = {"content-type": "application/json", "x-api-key": "k", "authorization": "Bearer k"}
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal left, received
+        while left > 0:
+            left -= 1
+            async with session.post(url, data=body, headers=headers) as resp:
+                assert resp.status == 200, await resp.text()
+                async for chunk in resp.content.iter_any():
+                    received += len(chunk)
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return received
+
+
+def measure(pid: int, url: str, body: bytes, args: argparse.Namespace) -> float:
+    before = procs.cpu_seconds(pid)
+    asyncio.run(drive(url, body, args.requests, args.concurrency))
+    return (procs.cpu_seconds(pid) - before) / args.requests * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--chunks", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        log_dir = Path(tmp)
+        upstream, port = targets.start_upstream(log_dir, args.chunks, None)
+        gateway = targets.start_gateway(log_dir, port)
+        assert gateway.service is not None
+        base = f"http://127.0.0.1:{gateway.port}"
+        try:
+            asyncio.run(drive(f"{base}/v1/messages", MESSAGES, 50, 4))  # warm up both paths
+            asyncio.run(drive(f"{base}/v1/chat/completions", CHAT, 50, 4))
+            passthrough, translated = [], []
+            for _ in range(args.rounds):
+                pid = gateway.service.pid
+                passthrough.append(measure(pid, f"{base}/v1/chat/completions", CHAT, args))
+                translated.append(measure(pid, f"{base}/v1/messages", MESSAGES, args))
+        finally:
+            procs.stop(gateway.service)
+            procs.stop(upstream)
+    p, t = statistics.median(passthrough), statistics.median(translated)
+    print(f"chunks per stream: {args.chunks}, requests per round: {args.requests}")
+    print(f"passthrough (chat -> chat)           {p:8.1f} µs CPU per request")
+    print(f"translated  (messages -> chat)       {t:8.1f} µs CPU per request")
+    print(f"ratio translated / passthrough       {t / p:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
