@@ -331,3 +331,34 @@ def test_previous_response_id_with_postgres_state(upstream: Any, gateway: Gatewa
     ]
     assert first.id in {r["response_id"] for r in rows} and len(rows) == 2
     assert {r["model"] for r in rows} == {"mistral/mistral-large"}
+
+
+def test_broken_upstream_stream_ends_with_an_error_event(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    upstream.script({"fault": "malformed_chunk", "fault_after_chunks": 2})
+    with gateway(config(upstream)) as gw, pytest.raises(anthropic.APIStatusError) as info:
+        with ant(gw).messages.stream(
+            model="mistral-large", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        ) as stream:
+            for _ in stream:
+                pass
+    assert "not JSON" in str(info.value)
+
+
+def test_request_of_the_wrong_shape_is_400_in_the_client_dialect(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    with gateway(config(upstream)) as gw:
+        status, doc = post(
+            f"{gw.url()}/v1/messages",
+            {
+                "model": "mistral-large",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": [7]}],
+            },
+        )
+        rstatus, rdoc = post(f"{gw.url()}/v1/responses", {"model": "mistral-large", "input": 7})
+    assert status == 400 and doc["type"] == "error"
+    assert rstatus == 400 and rdoc["error"]["param"] == "input"
+    assert upstream.requests == []

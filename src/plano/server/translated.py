@@ -36,7 +36,7 @@ from plano.translate import (
     error_message,
     upstream_codec,
 )
-from plano.translate.collect import Collector
+from plano.translate.collect import Collector, events_of
 from plano.translate.openai_responses import input_messages, output_items
 from plano.translate.openai_responses_stream import response_id
 from plano.upstream.client import UpstreamClient
@@ -52,6 +52,8 @@ _API_NAMES: Final = {
 _JSON: Final = (b"content-type", b"application/json")
 _SSE: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
 _RELAYED_ON_ERROR: Final = frozenset({b"retry-after", b"x-request-id"})
+# What reading a JSON document of an unexpected shape raises; never a server error.
+_SHAPE_ERRORS: Final = (KeyError, TypeError, AttributeError, ValueError, IndexError)
 
 
 class UpstreamStatus(PlanoError):
@@ -85,7 +87,12 @@ def prepare(client_api: Api, upstream_api: Api, doc: dict[str, Any]) -> Translat
             f"translation from {_API_NAMES[client_api]} to {_API_NAMES[upstream_api]} "
             "is not available in this build"
         )
-    request = client.parse_request(doc)
+    try:
+        request = client.parse_request(doc)
+    except _SHAPE_ERRORS as exc:  # a field of the wrong JSON type somewhere
+        raise BadRequest(
+            f"request body does not match the {_API_NAMES[client_api]} API ({type(exc).__name__})"
+        ) from None
     history = request.messages
     if client_api is Api.OPENAI_RESPONSES and isinstance(doc.get("instructions"), str):
         history = request.messages[1:]  # instructions are per request, never carried over
@@ -140,11 +147,11 @@ class TranslatedExchange:
                 record.upstream_status = resp.status
                 if resp.status >= 300:
                     await self._error(send, path, resp, target, record)
-                elif tr.request.stream:
+                elif tr.request.stream and resp.content_type != "application/json":
                     started = True
                     await self._stream(receive, send, resp, tr, target, record)
-                else:
-                    await self._whole(send, path, resp, tr, target, record)
+                else:  # (an upstream that ignored `stream` gets its whole answer re-streamed)
+                    await self._whole(send, resp, tr, target, record)
         except PlanoError as err:
             record.error_kind = "stream" if started else err.kind
             if not record.upstream_done:
@@ -207,12 +214,27 @@ class TranslatedExchange:
     async def _whole(
         self,
         send: Send,
-        path: str,
         resp: aiohttp.ClientResponse,
         tr: Translation,
         target: Target,
         record: RequestRecord,
     ) -> None:
+        response = await self._parse_whole(resp, tr, record)
+        _note_usage(record, response.usage)
+        if tr.client_api is Api.OPENAI_RESPONSES:
+            response.id = response_id(response.id)
+            self._save(tr, response.id, response, target)
+        if tr.request.stream:
+            out = tr.client.stream_encoder(tr.request).encode(events_of(response))
+            headers = [*_SSE, *target.ours, _overhead(record, record.upstream_done)]
+        else:
+            out = tr.client.encode_response(response)
+            headers = [_JSON, *target.ours, _overhead(record, record.upstream_done)]
+        await send_bytes(send, 200, headers, out)
+
+    async def _parse_whole(
+        self, resp: aiohttp.ClientResponse, tr: Translation, record: RequestRecord
+    ) -> ir.Response:
         data = await resp.read()
         record.upstream_done = time.perf_counter_ns()
         try:
@@ -221,14 +243,14 @@ class TranslatedExchange:
             raise UpstreamProtocolError("upstream answered with a body that is not JSON") from None
         if not isinstance(doc, dict):
             raise UpstreamProtocolError("upstream answered with a body that is not an object")
-        response = tr.upstream.parse_response(doc)
-        _note_usage(record, response.usage)
-        if tr.client_api is Api.OPENAI_RESPONSES:
-            response.id = response_id(response.id)
-            self._save(tr, response.id, response, target)
-        out = tr.client.encode_response(response)
-        headers = [_JSON, *target.ours, _overhead(record, record.upstream_done)]
-        await send_bytes(send, 200, headers, out)
+        try:
+            response = tr.upstream.parse_response(doc)
+        except _SHAPE_ERRORS as exc:
+            raise UpstreamProtocolError(
+                f"upstream answer does not match the {_API_NAMES[tr.upstream_api]} API "
+                f"({type(exc).__name__})"
+            ) from None
+        return response
 
     async def _stream(
         self,
@@ -254,12 +276,18 @@ class TranslatedExchange:
             async for chunk in resp.content.iter_any():
                 if not record.upstream_first_chunk:
                     record.upstream_first_chunk = time.perf_counter_ns()
-                events = decoder.feed(chunk)
+                try:
+                    events = decoder.feed(chunk)
+                except _SHAPE_ERRORS as exc:
+                    events = [_shape_error(tr, exc)]
                 if events:
                     await self._emit(events, encoder, send, usage, collector, rid, tr, target)
             record.upstream_done = time.perf_counter_ns()
             state["done"] = True
-            events = decoder.close()
+            try:
+                events = decoder.close()
+            except _SHAPE_ERRORS as exc:
+                events = [_shape_error(tr, exc)]
             await self._emit(events, encoder, send, usage, collector, rid, tr, target)
             await send({"type": "http.response.body", "body": b""})
         finally:
@@ -294,6 +322,11 @@ class TranslatedExchange:
         data = encoder.encode(events)
         if data:
             await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+def _shape_error(tr: Translation, exc: Exception) -> ir.StreamError:
+    api = _API_NAMES[tr.upstream_api]
+    return ir.StreamError(f"upstream stream does not match the {api} API ({type(exc).__name__})")
 
 
 def _note_usage(record: RequestRecord, usage: ir.Usage) -> None:

@@ -192,9 +192,11 @@ class MessagesStreamEncoder:
             if self._finished:
                 break
             if isinstance(ev, ir.TextDelta):
-                out.append(_delta(ev.index, _TEXT, ev.text))
+                if ev.index in self._open:  # deltas of unknown or closed blocks are dropped
+                    out.append(_delta(ev.index, _TEXT, ev.text))
             elif isinstance(ev, ir.ToolArgsDelta):
-                out.append(_delta(ev.index, _JSON, ev.partial_json))
+                if ev.index in self._open:
+                    out.append(_delta(ev.index, _JSON, ev.partial_json))
             else:
                 self._other(ev, out)
         return b"".join(out)

@@ -20,10 +20,14 @@ class Collector:
     def feed(self, events: list[ir.Event]) -> None:
         for ev in events:
             if isinstance(ev, ir.TextDelta | ir.RefusalDelta):
-                self._blocks[ev.index][1].append(ev.text)
+                if ev.index in self._blocks:
+                    self._blocks[ev.index][1].append(ev.text)
             elif isinstance(ev, ir.ToolArgsDelta):
-                self._blocks[ev.index][1].append(ev.partial_json)
+                if ev.index in self._blocks:
+                    self._blocks[ev.index][1].append(ev.partial_json)
             elif isinstance(ev, ir.ThinkingDelta):
+                if ev.index not in self._blocks:
+                    continue
                 _, text, sig = self._blocks[ev.index]
                 text.append(ev.text)
                 if ev.signature or ev.redacted:
@@ -56,3 +60,26 @@ class Collector:
             else:
                 parts.append(ir.Thinking(joined, "".join(sig) or None))
         return ir.Response(self.id, self.model, parts, self.stop, usage=self.usage)
+
+
+def events_of(response: ir.Response) -> list[ir.Event]:
+    """A whole response as the stream events that would have carried it (for an upstream that
+    answered a streaming request with one JSON body)."""
+    out: list[ir.Event] = [ir.MessageStart(response.id, response.model, created=response.created)]
+    for index, part in enumerate(response.content):
+        if isinstance(part, ir.Text):
+            out += [ir.BlockStart(index, "text"), ir.TextDelta(index, part.text)]
+        elif isinstance(part, ir.Refusal):
+            out += [ir.BlockStart(index, "refusal"), ir.RefusalDelta(index, part.text)]
+        elif isinstance(part, ir.ToolCall):
+            out.append(ir.BlockStart(index, "tool_call", part.id, part.name))
+            out.append(ir.ToolArgsDelta(index, part.arguments))
+        elif isinstance(part, ir.Thinking):
+            out.append(ir.BlockStart(index, "thinking"))
+            out.append(ir.ThinkingDelta(index, part.text, part.signature, part.redacted))
+        else:
+            continue
+        out.append(ir.BlockStop(index))
+    out.append(ir.MessageDelta(response.stop_reason, response.stop_sequence, response.usage))
+    out.append(ir.MessageStop())
+    return out

@@ -304,6 +304,10 @@ class ResponsesStreamEncoder:
         for ev in events:
             if self._finished:
                 break
+            if isinstance(ev, ir.TextDelta | ir.RefusalDelta | ir.ToolArgsDelta) and (
+                ev.index not in self._items
+            ):
+                continue  # a delta for a block never started (or already closed): dropped
             if isinstance(ev, ir.TextDelta | ir.RefusalDelta):
                 self._text_delta(ev.index, ev.text, isinstance(ev, ir.RefusalDelta), out)
             elif isinstance(ev, ir.ToolArgsDelta):
