@@ -337,12 +337,14 @@ def test_broken_upstream_stream_ends_with_an_error_event(
     upstream: Any, gateway: GatewayFactory
 ) -> None:
     upstream.script({"fault": "malformed_chunk", "fault_after_chunks": 2})
-    with gateway(config(upstream)) as gw, pytest.raises(anthropic.APIStatusError) as info:
-        with ant(gw).messages.stream(
-            model="mistral-large", max_tokens=10, messages=[{"role": "user", "content": "x"}]
-        ) as stream:
-            for _ in stream:
-                pass
+    msgs: Any = [{"role": "user", "content": "x"}]
+    with (
+        gateway(config(upstream)) as gw,
+        pytest.raises(anthropic.APIStatusError) as info,
+        ant(gw).messages.stream(model="mistral-large", max_tokens=10, messages=msgs) as stream,
+    ):
+        for _ in stream:
+            pass
     assert "not JSON" in str(info.value)
 
 
