@@ -8,6 +8,10 @@ streams the same completion two ways, alternating rounds: an OpenAI chat client
 to the same OpenAI-chat provider, so every chunk is decoded to the IR and re-encoded as Anthropic
 events). Prints the gateway's CPU time per request (from /proc, user + system) for each, and their
 ratio; the median round counts.
+
+Then, codec work alone (no I/O) per stream of the same length, for the direction the gateway
+cannot be driven in with the fake upstream (an OpenAI chat client to an Anthropic upstream) and for
+the one above: upstream decoder + client encoder, against the passthrough's usage scan.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import asyncio
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import aiohttp
@@ -23,6 +28,10 @@ import orjson
 
 import procs
 import targets
+from plano.codec.sse import encode_event
+from plano.observability.usage import StreamUsage
+from plano.translate import client_codec, upstream_codec
+from plano.wire.api import Api
 
 CHAT = orjson.dumps(
     {
@@ -67,6 +76,59 @@ def measure(pid: int, url: str, body: bytes, args: argparse.Namespace) -> float:
     return (procs.cpu_seconds(pid) - before) / args.requests * 1e6
 
 
+def anthropic_stream(chunks: int) -> list[bytes]:
+    """An Anthropic Messages text stream of `chunks` deltas, as the API frames it."""
+
+    def ev(doc: dict[str, object]) -> bytes:
+        return encode_event(orjson.dumps(doc), event=str(doc["type"]))
+
+    usage = {"input_tokens": 12, "output_tokens": 1}
+    msg = {"id": "msg_1", "type": "message", "role": "assistant", "content": [], "usage": usage}
+    out = [ev({"type": "message_start", "message": {**msg, "model": "claude"}})]
+    out.append(ev({"type": "content_block_start", "index": 0, "content_block": {"type": "text"}}))
+    for i in range(chunks):
+        delta = {"type": "text_delta", "text": f"word{i} and more "}
+        out.append(ev({"type": "content_block_delta", "index": 0, "delta": delta}))
+    out.append(ev({"type": "content_block_stop", "index": 0}))
+    end = {"stop_reason": "end_turn", "stop_sequence": None}
+    out.append(ev({"type": "message_delta", "delta": end, "usage": {"output_tokens": chunks}}))
+    out.append(ev({"type": "message_stop"}))
+    return out
+
+
+def chat_stream(chunks: int) -> list[bytes]:
+    def ev(delta: dict[str, object], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        doc = {"id": "c1", "object": "chat.completion.chunk", "model": "m", "choices": [choice]}
+        return encode_event(orjson.dumps(doc))
+
+    out = [ev({"role": "assistant", "content": ""})]
+    out += [ev({"content": f"word{i} and more "}) for i in range(chunks)]
+    return [*out, ev({}, "stop"), b"data: [DONE]\n\n"]
+
+
+def codec_us(source: Api, client: Api, stream: list[bytes], n: int = 2000) -> float:
+    up, cl = upstream_codec(source), client_codec(client)
+    assert up is not None and cl is not None
+    request = cl.parse_request({**orjson.loads(MESSAGES), "input": "hi"})
+    t0 = time.process_time()
+    for _ in range(n):
+        dec, enc = up.stream_decoder(), cl.stream_encoder(request)
+        for chunk in stream:
+            enc.encode(dec.feed(chunk))
+        enc.encode(dec.close())
+    return (time.process_time() - t0) / n * 1e6
+
+
+def scan_us(stream: list[bytes], n: int = 2000) -> float:
+    t0 = time.process_time()
+    for _ in range(n):
+        usage = StreamUsage()
+        for chunk in stream:
+            usage.feed(chunk)
+    return (time.process_time() - t0) / n * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -96,6 +158,19 @@ def main() -> None:
     print(f"passthrough (chat -> chat)           {p:8.1f} µs CPU per request")
     print(f"translated  (messages -> chat)       {t:8.1f} µs CPU per request")
     print(f"ratio translated / passthrough       {t / p:8.2f}")
+    ant, chat = anthropic_stream(args.chunks), chat_stream(args.chunks)
+    print("codec work per stream (no I/O):")
+    rows = [
+        ("passthrough usage scan (chat)", scan_us(chat)),
+        ("anthropic -> openai chat client", codec_us(Api.ANTHROPIC_MESSAGES, Api.OPENAI_CHAT, ant)),
+        (
+            "openai chat -> anthropic client",
+            codec_us(Api.OPENAI_CHAT, Api.ANTHROPIC_MESSAGES, chat),
+        ),
+        ("openai chat -> responses client", codec_us(Api.OPENAI_CHAT, Api.OPENAI_RESPONSES, chat)),
+    ]
+    for name, us in rows:
+        print(f"  {name:<34} {us:8.1f} µs")
 
 
 if __name__ == "__main__":

@@ -57,8 +57,16 @@ class JsonSse:
         start = 0
         find = buf.find
         while (end := find(b"\n\n", start)) >= 0:
-            if buf.startswith(b"data: ", start) and find(b"\n", start, end) < 0:
-                out.append(_parse(None, buf[start + 6 : end]))  # the common one-line event
+            nl = find(b"\n", start, end)
+            if nl < 0 and buf.startswith(b"data: ", start):  # `data: <json>`
+                out.append(_parse(None, buf[start + 6 : end]))
+            elif (  # `event: <name>` then `data: <json>`
+                buf.startswith(b"event: ", start)
+                and buf.startswith(b"data: ", nl + 1)
+                and find(b"\n", nl + 1, end) < 0
+            ):
+                name = buf[start + 7 : nl].decode("utf-8", "replace")
+                out.append(_parse(name, buf[nl + 7 : end]))
             else:
                 _block(buf[start:end], out)
             start = end + 2
