@@ -364,3 +364,92 @@ def test_request_of_the_wrong_shape_is_400_in_the_client_dialect(
     assert status == 400 and doc["type"] == "error"
     assert rstatus == 400 and rdoc["error"]["param"] == "input"
     assert upstream.requests == []
+
+
+# --- chat and Anthropic clients -> Responses upstream (the chatgpt row speaks only Responses) -----
+
+TOOLS_CHAT = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
+
+
+def responses_config(upstream: Any) -> str:
+    return config(
+        upstream,
+        f"""  - model: chatgpt/gpt-5-codex
+    access_key: sk-codex
+    base_url: {upstream.base_url}
+""",
+    )
+
+
+def test_chat_client_to_responses_upstream(upstream: Any, gateway: GatewayFactory) -> None:
+    upstream.script(
+        {"text": "Sunny.", "thinking": "Look it up.", "cached_tokens": 2},
+        {"text": "Checking.", "tool_calls": CALLS, "thinking": "Two cities."},
+    )
+    msgs: Any = [{"role": "user", "content": "Weather?"}]
+    with gateway(responses_config(upstream)) as gw:
+        c = oai(gw)
+        whole = c.chat.completions.create(model="gpt-5-codex", messages=msgs)
+        chunks = list(
+            c.chat.completions.create(
+                model="gpt-5-codex",
+                messages=msgs,
+                tools=TOOLS_CHAT,  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+    assert whole.choices[0].message.content == "Sunny."
+    assert whole.choices[0].finish_reason == "stop"
+    assert whole.usage is not None and whole.usage.prompt_tokens_details is not None
+    assert whole.usage.prompt_tokens_details.cached_tokens == 2
+    first, second = upstream.requests
+    assert first.path.endswith("/responses") and first.body["input"][0]["role"] == "user"
+    assert second.body["stream"] is True and second.body["tools"][0]["name"] == "get_weather"
+    args: dict[int, str] = {}
+    text = ""
+    for chunk in chunks:
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            for tc in choice.delta.tool_calls or []:
+                args[tc.index] = args.get(tc.index, "") + (tc.function.arguments or "")  # type: ignore[union-attr]
+    assert text == "Checking."
+    assert [json.loads(a) for _, a in sorted(args.items())] == [{"city": "Paris"}, {"city": "Rome"}]
+    finishes = [ch.finish_reason for c in chunks for ch in c.choices if ch.finish_reason]
+    assert finishes == ["tool_calls"]
+    assert chunks[-1].usage is not None and chunks[-1].choices == []
+
+
+def test_anthropic_client_to_responses_upstream_keeps_thinking(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    upstream.script({"text": "Done.", "thinking": "Step by step."}, {"tool_calls": CALLS[:1]})
+    with gateway(responses_config(upstream)) as gw:
+        with ant(gw).messages.stream(
+            model="gpt-5-codex",
+            max_tokens=200,
+            messages=[{"role": "user", "content": "Think, then answer."}],
+        ) as stream:
+            final = stream.get_final_message()
+        tool = ant(gw).messages.create(
+            model="gpt-5-codex",
+            max_tokens=200,
+            tools=TOOLS_ANTHROPIC,  # type: ignore[arg-type]
+            messages=[{"role": "user", "content": "Weather?"}],
+        )
+    assert [b.type for b in final.content] == ["thinking", "text"]
+    assert final.content[0].thinking == "Step by step."  # type: ignore[union-attr]
+    assert final.content[1].text == "Done."  # type: ignore[union-attr]
+    assert tool.stop_reason == "tool_use"
+    assert [(b.name, b.input) for b in tool.content if b.type == "tool_use"] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    assert upstream.requests[0].body["max_output_tokens"] == 200
