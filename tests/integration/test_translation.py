@@ -413,6 +413,8 @@ def test_chat_client_to_responses_upstream(upstream: Any, gateway: GatewayFactor
     assert whole.usage.prompt_tokens_details.cached_tokens == 2
     first, second = upstream.requests
     assert first.path.endswith("/responses") and first.body["input"][0]["role"] == "user"
+    # the Codex backend answers only streams: the non-streaming request was streamed and folded
+    assert first.body["stream"] is True and first.body["store"] is False
     assert second.body["stream"] is True and second.body["tools"][0]["name"] == "get_weather"
     args: dict[int, str] = {}
     text = ""
@@ -453,3 +455,4 @@ def test_anthropic_client_to_responses_upstream_keeps_thinking(
         ("get_weather", {"city": "Paris"})
     ]
     assert upstream.requests[0].body["max_output_tokens"] == 200
+    assert all(r.body["stream"] is True for r in upstream.requests)

@@ -281,7 +281,13 @@ class ModelListener:
         if up.translation is not None:
             r = up.resolved
             target = translated.Target(
-                up.url, up.headers, r.name, r.model_id, r.cluster.provider, ours
+                up.url,
+                up.headers,
+                r.name,
+                r.model_id,
+                r.cluster.provider,
+                ours,
+                r.cluster.row.stream_only,
             )
             await self._translated.forward(receive, send, path, up.translation, target, record)
             return

@@ -107,6 +107,7 @@ class Target:
     model_id: str
     provider: str
     ours: RawHeaders
+    stream_only: bool = False  # the provider answers only streamed requests
 
 
 class TranslatedExchange:
@@ -133,7 +134,10 @@ class TranslatedExchange:
     ) -> None:
         try:
             await self._continue(tr)
+            client_stream = tr.request.stream
+            tr.request.stream = client_stream or target.stream_only
             body = orjson.dumps(tr.upstream.build_request(tr.request, target.model_id))
+            tr.request.stream = client_stream
         except PlanoError as err:
             record.error_kind = err.kind
             await send_error(send, path, err, target.ours)
@@ -147,11 +151,14 @@ class TranslatedExchange:
                 record.upstream_status = resp.status
                 if resp.status >= 300:
                     await self._error(send, path, resp, target, record)
-                elif tr.request.stream and resp.content_type != "application/json":
+                elif resp.content_type == "application/json":
+                    await self._whole(send, resp, tr, target, record)
+                elif tr.request.stream:
                     started = True
                     await self._stream(receive, send, resp, tr, target, record)
-                else:  # (an upstream that ignored `stream` gets its whole answer re-streamed)
-                    await self._whole(send, resp, tr, target, record)
+                else:  # a stream-only provider's stream, folded back into one answer
+                    await self._fold(send, resp, tr, target, record)
+
         except PlanoError as err:
             record.error_kind = "stream" if started else err.kind
             if not record.upstream_done:
@@ -220,6 +227,39 @@ class TranslatedExchange:
         record: RequestRecord,
     ) -> None:
         response = await self._parse_whole(resp, tr, record)
+        await self._answer(send, response, tr, target, record)
+
+    async def _fold(
+        self,
+        send: Send,
+        resp: aiohttp.ClientResponse,
+        tr: Translation,
+        target: Target,
+        record: RequestRecord,
+    ) -> None:
+        decoder = tr.upstream.stream_decoder()
+        collector = Collector()
+        try:
+            async for chunk in resp.content.iter_any():
+                collector.feed(decoder.feed(chunk))
+            collector.feed(decoder.close())
+        except _SHAPE_ERRORS as exc:
+            collector.error = _shape_error(tr, exc)
+        record.upstream_done = time.perf_counter_ns()
+        if collector.error is not None:
+            raise UpstreamStatus(collector.error.status, collector.error.message, ())
+        await self._answer(send, collector.response(), tr, target, record)
+
+    async def _answer(
+        self,
+        send: Send,
+        response: ir.Response,
+        tr: Translation,
+        target: Target,
+        record: RequestRecord,
+    ) -> None:
+        """A whole answer to the client: one body, or its events for a streaming client whose
+        upstream ignored `stream`."""
         _note_usage(record, response.usage)
         if tr.client_api is Api.OPENAI_RESPONSES:
             response.id = response_id(response.id)

@@ -15,6 +15,7 @@ class Collector:
         self.usage = ir.Usage()
         self.stop: ir.StopReason = ir.StopReason.END_TURN
         self.complete = False
+        self.error: ir.StreamError | None = None
         self._blocks: dict[int, tuple[ir.BlockStart, list[str], list[str]]] = {}
 
     def feed(self, events: list[ir.Event]) -> None:
@@ -43,6 +44,8 @@ class Collector:
                     self.stop = ev.stop_reason
             elif isinstance(ev, ir.MessageStop):
                 self.complete = True
+            elif isinstance(ev, ir.StreamError):
+                self.error = ev
 
     def response(self) -> ir.Response:
         parts: list[ir.Part] = []

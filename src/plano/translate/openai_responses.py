@@ -259,6 +259,7 @@ class ResponsesUpstream:
             doc["text"] = {"format": {"type": fmt.get("type")}}
         if request.stream:
             doc["stream"] = True
+        doc["store"] = False  # the gateway keeps conversation state itself when it translates
         return doc
 
     def parse_response(self, doc: dict[str, Any]) -> ir.Response:
