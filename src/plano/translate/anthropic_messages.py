@@ -232,7 +232,14 @@ def _turns(messages: list[ir.Message]) -> tuple[list[dict[str, Any]], list[dict[
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
     for m in messages:
-        blocks = [d for p in m.content if (d := block_doc(p)) is not None]
+        # Anthropic accepts earlier thinking only with its signature: unsigned reasoning (from
+        # another vendor) is dropped.
+        blocks = [
+            d
+            for p in m.content
+            if not (isinstance(p, ir.Thinking) and not p.signature and p.redacted is None)
+            and (d := block_doc(p)) is not None
+        ]
         if m.role == "system":
             system.extend(b for b in blocks if b["type"] == "text")
             continue

@@ -377,3 +377,16 @@ def test_every_stop_reason_maps_to_every_client(stop: ir.StopReason) -> None:
 )
 def test_error_message_of_each_dialect(body: bytes, message: str) -> None:
     assert error_message(body) == message
+
+
+def test_unsigned_reasoning_is_not_sent_to_anthropic() -> None:
+    req = ir.Request(
+        "m",
+        [
+            ir.Message("user", [ir.Text("q")]),
+            ir.Message("assistant", [ir.Thinking("from another vendor"), ir.Text("a")]),
+            ir.Message("user", [ir.Text("q2")]),
+        ],
+    )
+    body = am.UPSTREAM.build_request(req, "claude")
+    assert body["messages"][1]["content"] == [{"type": "text", "text": "a"}]
