@@ -456,3 +456,17 @@ def test_anthropic_client_to_responses_upstream_keeps_thinking(
     ]
     assert upstream.requests[0].body["max_output_tokens"] == 200
     assert all(r.body["stream"] is True for r in upstream.requests)
+
+
+def test_unreachable_state_store_is_503_and_nothing_is_sent(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    dead = "postgresql://postgres@127.0.0.1:1/test"  # nothing listens on port 1
+    extra = f"state_storage: {{type: postgres, connection_string: '{dead}'}}\n"
+    with gateway(config(upstream, extra)) as gw:
+        with pytest.raises(openai.APIStatusError) as info:
+            oai(gw).responses.create(
+                model="mistral-large", input="x", previous_response_id="resp_1"
+            )
+    assert info.value.status_code == 503
+    assert upstream.requests == []

@@ -28,7 +28,11 @@ from plano.observability.names import HEADER_OVERHEAD
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.server.http import RawHeaders, Receive, Send, send_bytes, send_error
-from plano.state.conversations import ConversationNotFound, ConversationStore
+from plano.state.conversations import (
+    ConversationNotFound,
+    ConversationStore,
+    ConversationStoreUnavailable,
+)
 from plano.translate import (
     ClientCodec,
     UpstreamCodec,
@@ -142,7 +146,6 @@ class TranslatedExchange:
             record.error_kind = err.kind
             await send_error(send, path, err, target.ours)
             return
-        started = False
         record.attempts += 1
         record.upstream_sent = time.perf_counter_ns()
         try:
@@ -154,21 +157,15 @@ class TranslatedExchange:
                 elif resp.content_type == "application/json":
                     await self._whole(send, resp, tr, target, record)
                 elif tr.request.stream:
-                    started = True
                     await self._stream(receive, send, resp, tr, target, record)
                 else:  # a stream-only provider's stream, folded back into one answer
                     await self._fold(send, resp, tr, target, record)
 
-        except PlanoError as err:
-            record.error_kind = "stream" if started else err.kind
+        except PlanoError as err:  # before any byte reached the client (streams end themselves)
+            record.error_kind = err.kind
             if not record.upstream_done:
                 record.upstream_done = time.perf_counter_ns()
-            if started:
-                enc = tr.client.stream_encoder(tr.request)
-                data = enc.encode([ir.StreamError(err.message, err.status)])
-                await send({"type": "http.response.body", "body": data})
-            else:
-                await send_error(send, path, err, target.ours)
+            await send_error(send, path, err, target.ours)
 
     async def _continue(self, tr: Translation) -> None:
         """Prepend the stored conversation a Responses client continues."""
@@ -181,7 +178,12 @@ class TranslatedExchange:
                 "(state_storage is not configured)",
                 param="previous_response_id",
             )
-        items = await self._store.load(prev)
+        try:
+            items = await self._store.load(prev)
+        except Exception as exc:  # the store's driver errors: the store is unreachable
+            raise ConversationStoreUnavailable(
+                f"conversation state store unavailable ({type(exc).__name__})"
+            ) from None
         if items is None:
             raise ConversationNotFound(
                 f"Conversation state not found for previous_response_id: {prev}",
@@ -330,6 +332,12 @@ class TranslatedExchange:
                 events = [_shape_error(tr, exc)]
             await self._emit(events, encoder, send, usage, collector, rid, tr, target)
             await send({"type": "http.response.body", "body": b""})
+        except PlanoError as err:  # the upstream failed mid-stream: end the client's stream
+            if record.error_kind != "client_gone":
+                record.error_kind = "stream"
+            record.upstream_done = record.upstream_done or time.perf_counter_ns()
+            data = encoder.encode([ir.StreamError(err.message, err.status)])
+            await send({"type": "http.response.body", "body": data})
         finally:
             state["done"] = True
             watcher.cancel()

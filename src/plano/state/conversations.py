@@ -33,6 +33,13 @@ class ConversationNotFound(PlanoError):
     kind = "client"
 
 
+class ConversationStoreUnavailable(PlanoError):
+    """The store could not be read (database down); the request is not sent without its state."""
+
+    status = 503
+    code = "conversation_state_unavailable"
+
+
 class ConversationStore(Protocol):
     async def load(self, response_id: str) -> Items | None:
         """The stored items of a response, or None when the id is unknown."""
