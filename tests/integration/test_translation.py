@@ -463,10 +463,7 @@ def test_unreachable_state_store_is_503_and_nothing_is_sent(
 ) -> None:
     dead = "postgresql://postgres@127.0.0.1:1/test"  # nothing listens on port 1
     extra = f"state_storage: {{type: postgres, connection_string: '{dead}'}}\n"
-    with gateway(config(upstream, extra)) as gw:
-        with pytest.raises(openai.APIStatusError) as info:
-            oai(gw).responses.create(
-                model="mistral-large", input="x", previous_response_id="resp_1"
-            )
+    with gateway(config(upstream, extra)) as gw, pytest.raises(openai.APIStatusError) as info:
+        oai(gw).responses.create(model="mistral-large", input="x", previous_response_id="resp_1")
     assert info.value.status_code == 503
     assert upstream.requests == []
