@@ -467,3 +467,23 @@ def test_unreachable_state_store_is_503_and_nothing_is_sent(
         oai(gw).responses.create(model="mistral-large", input="x", previous_response_id="resp_1")
     assert info.value.status_code == 503
     assert upstream.requests == []
+
+
+def test_count_tokens_estimated_or_forwarded(upstream: Any, gateway: GatewayFactory) -> None:
+    extra = f"""  - model: anthropic/claude-sonnet-4-5
+    access_key: sk-ant
+    base_url: {upstream.base_url}
+"""
+    short: Any = [{"role": "user", "content": "hi"}]
+    long: Any = [{"role": "user", "content": "a much longer question " * 40}]
+    with gateway(config(upstream, extra)) as gw:
+        c = ant(gw)
+        small = c.messages.count_tokens(model="mistral-large", messages=short)
+        big = c.messages.count_tokens(model="mistral-large", messages=long, system="Be brief.")
+        with pytest.raises(anthropic.NotFoundError):  # the fake Anthropic has no count endpoint
+            c.messages.count_tokens(model="claude-sonnet-4-5", messages=short)
+    assert 0 < small.input_tokens < big.input_tokens
+    assert 200 < big.input_tokens < 400  # ~920 bytes of text
+    (native,) = upstream.requests  # only the Anthropic provider was called
+    assert native.path == "/v1/messages/count_tokens"
+    assert native.headers["x-api-key"] == "sk-ant"

@@ -161,6 +161,7 @@ class ModelListener:
             ("POST", openai_chat.PATH): proxy(Api.OPENAI_CHAT),
             ("POST", anthropic_messages.PATH): proxy(Api.ANTHROPIC_MESSAGES),
             ("POST", openai_responses.PATH): proxy(Api.OPENAI_RESPONSES),
+            ("POST", translated.COUNT_TOKENS_PATH): proxy(Api.ANTHROPIC_MESSAGES),
             ("GET", "/v1/models"): Route("list_models", self.list_models),
         }
 
@@ -205,8 +206,9 @@ class ModelListener:
         record.route = resolved.via
         upstream_api = cluster.row.upstream_api(api)
         translation = None
+        counting = scope["path"] == translated.COUNT_TOKENS_PATH
         if upstream_api is not api:
-            translation = translated.prepare(api, upstream_api, doc)
+            translation = translated.prepare(api, upstream_api, doc, count_only=counting)
         changed = translation is None and _rewrite(doc, requested, resolved.model_id)
         headers, credential = self._headers(scope, resolved, record)
         if credential is None and cluster.needs_key:
@@ -222,7 +224,8 @@ class ModelListener:
             auth = tuple(h for h in auth if h[0] != "anthropic-version")
         headers.extend(auth)
         return Upstream(
-            url=cluster.url(upstream_api, resolved.model_id, stream),
+            url=cluster.url(upstream_api, resolved.model_id, stream)
+            + ("/count_tokens" if counting else ""),
             headers=headers,
             body=orjson.dumps(doc) if changed else body,
             resolved=resolved,

@@ -53,6 +53,7 @@ _API_NAMES: Final = {
     Api.GEMINI: "Gemini generateContent",
     Api.BEDROCK_CONVERSE: "Bedrock Converse",
 }
+COUNT_TOKENS_PATH: Final = "/v1/messages/count_tokens"
 _JSON: Final = (b"content-type", b"application/json")
 _SSE: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
 _RELAYED_ON_ERROR: Final = frozenset({b"retry-after", b"x-request-id"})
@@ -81,10 +82,21 @@ class Translation:
     upstream: UpstreamCodec
     request: ir.Request
     history: list[ir.Message] = field(default_factory=list)
+    count_only: bool = False  # Anthropic count_tokens, answered by the gateway itself
 
 
-def prepare(client_api: Api, upstream_api: Api, doc: dict[str, Any]) -> Translation:
+def prepare(
+    client_api: Api, upstream_api: Api, doc: dict[str, Any], *, count_only: bool = False
+) -> Translation:
     """Decode a client request for translation; BadRequest in the client's terms."""
+    if count_only:
+        doc.setdefault("max_tokens", 1)  # count_tokens requests carry none
+    tr = _prepare(client_api, upstream_api, doc)
+    tr.count_only = count_only
+    return tr
+
+
+def _prepare(client_api: Api, upstream_api: Api, doc: dict[str, Any]) -> Translation:
     client, upstream = client_codec(client_api), upstream_codec(upstream_api)
     if client is None or upstream is None:
         raise NotImplementedDialect(
@@ -136,6 +148,10 @@ class TranslatedExchange:
         target: Target,
         record: RequestRecord,
     ) -> None:
+        if tr.count_only:
+            body = orjson.dumps({"input_tokens": estimate_tokens(tr.request)})
+            await send_bytes(send, 200, [_JSON, *target.ours], body)
+            return
         try:
             await self._continue(tr)
             client_stream = tr.request.stream
@@ -370,6 +386,26 @@ class TranslatedExchange:
         data = encoder.encode(events)
         if data:
             await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+def estimate_tokens(request: ir.Request) -> int:
+    """An estimate of a request's input tokens for providers without a counting endpoint:
+    about four bytes of UTF-8 text (and tool schema JSON) a token, plus a few per message."""
+    size = 0
+    for m in request.messages:
+        size += 12
+        for p in m.content:
+            if isinstance(p, ir.Text | ir.Refusal | ir.Thinking):
+                size += len(p.text.encode())
+            elif isinstance(p, ir.ToolCall):
+                size += len(p.name) + len(p.arguments.encode())
+            elif isinstance(p, ir.ToolResult):
+                size += sum(len(c.text.encode()) for c in p.content if isinstance(c, ir.Text))
+            elif isinstance(p, ir.Image):
+                size += 6000  # ~1500 tokens, a mid-size image
+    for t in request.tools:
+        size += len(t.name) + len(t.description or "") + len(orjson.dumps(t.parameters))
+    return max(1, (size + 3) // 4)
 
 
 def _shape_error(tr: Translation, exc: Exception) -> ir.StreamError:
