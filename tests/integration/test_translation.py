@@ -487,3 +487,21 @@ def test_count_tokens_estimated_or_forwarded(upstream: Any, gateway: GatewayFact
     (native,) = upstream.requests  # only the Anthropic provider was called
     assert native.path == "/v1/messages/count_tokens"
     assert native.headers["x-api-key"] == "sk-ant"
+
+
+def test_anthropic_and_responses_clients_to_azure_deployment(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    extra = f"""  - model: azure_openai/my-deployment
+    access_key: azure-secret
+    base_url: {upstream.base_url}
+"""
+    with gateway(config(upstream, extra)) as gw:
+        msg = ant(gw).messages.create(
+            model="my-deployment", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+        )
+        resp = oai(gw).responses.create(model="azure_openai/my-deployment", input="hi")
+    assert msg.content[0].type == "text" and resp.output_text
+    for req in upstream.requests:
+        assert req.path == "/openai/deployments/my-deployment/chat/completions"
+        assert "api-version=" in req.query and req.headers["api-key"] == "azure-secret"
