@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -136,6 +137,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
+    os.environ.setdefault("PLANO_ADMIN_PORT", "off")  # never clash with another gateway's :9901
     with tempfile.TemporaryDirectory() as tmp:
         log_dir = Path(tmp)
         upstream, port = targets.start_upstream(log_dir, args.chunks, None)

@@ -87,7 +87,7 @@ class MessagesStreamDecoder:
             self._done = True
             return [ir.StreamError(err.message)]
         out: list[ir.Event] = []
-        for _, doc in items:
+        for doc in items:
             if self._done or not isinstance(doc, dict):
                 continue
             self._event(doc, out)
@@ -166,13 +166,40 @@ _TEXT: Final = b',"delta":{"type":"text_delta","text":'
 _JSON: Final = b',"delta":{"type":"input_json_delta","partial_json":'
 
 
+_END: Final = b"}}\n\n"
+_dumps = orjson.dumps
+
+
+def _index(index: int) -> bytes:
+    return _DELTA_HEAD + str(index).encode()
+
+
+_INDEX: Final = [_index(i) for i in range(64)]  # the head of a delta event, per block index
+
+
 def _delta(index: int, kind: bytes, value: str) -> bytes:
     """A text or input-JSON delta event, built from constant pieces (the hot path)."""
-    return b"".join((_DELTA_HEAD, str(index).encode(), kind, orjson.dumps(value), b"}}\n\n"))
+    return b"".join((_index(index), kind, _dumps(value), _END))
 
 
 def _ev(name: bytes, doc: dict[str, Any]) -> bytes:
     return b"event: " + name + b"\ndata: " + orjson.dumps(doc) + b"\n\n"
+
+
+def _stop_event(index: int) -> bytes:
+    return _ev(b"content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+def _text_start(index: int) -> bytes:
+    block = {"type": "text", "text": ""}
+    doc = {"type": "content_block_start", "index": index, "content_block": block}
+    return _ev(b"content_block_start", doc)
+
+
+# Constant events, encoded once.
+_STOP: Final = [_stop_event(i) for i in range(64)]
+_TEXT_START: Final = [_text_start(i) for i in range(64)]
+_MESSAGE_STOP: Final = _ev(b"message_stop", {"type": "message_stop"})
 
 
 class MessagesStreamEncoder:
@@ -188,15 +215,18 @@ class MessagesStreamEncoder:
 
     def encode(self, events: list[ir.Event]) -> bytes:
         out: list[bytes] = []
+        is_open = self._open.__contains__
         for ev in events:
             if self._finished:
                 break
-            if isinstance(ev, ir.TextDelta):
-                if ev.index in self._open:  # deltas of unknown or closed blocks are dropped
-                    out.append(_delta(ev.index, _TEXT, ev.text))
-            elif isinstance(ev, ir.ToolArgsDelta):
-                if ev.index in self._open:
-                    out.append(_delta(ev.index, _JSON, ev.partial_json))
+            kind = type(ev)
+            if kind is ir.TextDelta:  # deltas of unknown or closed blocks are dropped
+                if is_open(ev.index):  # type: ignore[union-attr]
+                    out += (_INDEX[ev.index] if ev.index < 64 else _index(ev.index), _TEXT)  # type: ignore[union-attr]
+                    out += (_dumps(ev.text), _END)  # type: ignore[union-attr]
+            elif kind is ir.ToolArgsDelta:
+                if is_open(ev.index):  # type: ignore[union-attr]
+                    out += (_index(ev.index), _JSON, _dumps(ev.partial_json), _END)  # type: ignore[union-attr]
             else:
                 self._other(ev, out)
         return b"".join(out)
@@ -261,7 +291,7 @@ class MessagesStreamEncoder:
             self._close_blocks(out)
             if not self._delta_sent:
                 self._other(ir.MessageDelta(ir.StopReason.END_TURN), out)
-            out.append(_ev(b"message_stop", {"type": "message_stop"}))
+            out.append(_MESSAGE_STOP)
             self._finished = True
         elif isinstance(ev, ir.StreamError):
             err = {"type": "error", "error": {"type": ev.type, "message": ev.message}}
@@ -280,7 +310,8 @@ class MessagesStreamEncoder:
             }
             self._block_start(ev.index, block, out)
         else:
-            self._block_start(ev.index, {"type": "text", "text": ""}, out)
+            self._open.add(ev.index)
+            out.append(_TEXT_START[ev.index] if ev.index < 64 else _text_start(ev.index))
 
     def _thinking(self, ev: ir.ThinkingDelta, out: list[bytes]) -> None:
         if ev.index in self._held:
@@ -312,7 +343,7 @@ class MessagesStreamEncoder:
             self._block_start(index, {"type": "thinking", "thinking": "", "signature": ""}, out)
         if index in self._open:
             self._open.discard(index)
-            out.append(_ev(b"content_block_stop", {"type": "content_block_stop", "index": index}))
+            out.append(_STOP[index] if index < 64 else _stop_event(index))
 
     def _close_blocks(self, out: list[bytes]) -> None:
         for index in sorted(self._open | self._held):

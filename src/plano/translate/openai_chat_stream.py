@@ -87,13 +87,26 @@ class ChatStreamDecoder:
         except UpstreamProtocolError as err:
             return self._fail(err.message)
         out: list[ir.Event] = []
-        for _, doc in items:
+        for doc in items:
             if self._done:
                 break
             if doc is None:
                 out.extend(self._finish())
-            else:
-                self._chunk(doc, out)
+                continue
+            # The hot path, inline: one more text delta for the open text block (most chunks).
+            block = self._open
+            if block is not None and block[0] == "text" and type(doc) is dict:
+                choices = doc.get("choices")
+                if choices and len(choices) == 1 and not doc.get("usage"):
+                    choice = choices[0]
+                    delta = choice.get("delta")
+                    if delta and len(delta) == 1 and not choice.get("finish_reason"):
+                        text = delta.get("content")
+                        if type(text) is str:
+                            if text:
+                                out.append(ir.TextDelta(block[1], text))
+                            continue
+            self._chunk(doc, out)
         return out
 
     def close(self) -> list[ir.Event]:
@@ -111,7 +124,7 @@ class ChatStreamDecoder:
 
     def _close_sse(self) -> list[ir.Event]:
         out: list[ir.Event] = []
-        for _, doc in self._sse.close():
+        for doc in self._sse.close():
             if doc is None:
                 out.extend(self._finish())
             elif not self._done:

@@ -196,7 +196,7 @@ class ResponsesStreamDecoder:
             self._done = True
             return [ir.StreamError(err.message)]
         out: list[ir.Event] = []
-        for _, doc in items:
+        for doc in items:
             if not self._done and isinstance(doc, dict):
                 self._event(doc, out)
         return out

@@ -1,11 +1,12 @@
 """JSON events over SSE: the framing every HTTP streaming API here shares.
 
-`JsonSse` yields `(event name, parsed JSON)` per event, `[DONE]` as `None`; only the event JSON is
+`JsonSse` returns the parsed JSON data of each event (`[DONE]` as `None`); event names are not
+returned, since every API here repeats the event type inside its JSON. Only the event JSON is
 parsed, once, from bytes (so a multi-byte character split across chunks is whole by then).
-Providers frame events as `data: <json>` lines ended by `\\n\\n`, so that is the fast path: split on
-blank lines and pick the `event:`/`data:` lines. The first carriage return seen hands the stream to
-the general WHATWG decoder (`plano.codec.sse.SseDecoder`) for good, which parses every line-ending
-style and also a final event without its blank line.
+Providers frame events as `data: <json>` (or `event: <name>` then `data: <json>`) ended by `\\n\\n`,
+so that is the fast path: split on blank lines and pick the `data:` lines. The first carriage
+return seen hands the stream to the general WHATWG decoder (`plano.codec.sse.SseDecoder`) for good,
+which parses every line-ending style; comments and other fields are ignored either way.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from plano.errors import UpstreamProtocolError
 
 DONE_MARK = b"[DONE]"
 _BOM = b"\xef\xbb\xbf"
+_loads = orjson.loads
 
 
 class JsonSse:
@@ -29,18 +31,21 @@ class JsonSse:
         self._general: SseDecoder | None = None
         self._start = True
 
-    def feed(self, chunk: bytes) -> list[tuple[str | None, Any]]:
+    def feed(self, chunk: bytes) -> list[Any]:
         if (
             not self._buf
-            and chunk.startswith(b"data: ")
+            and chunk.startswith(b"data: {")
             and chunk.find(b"\n") == len(chunk) - 2
             and chunk.endswith(b"\n\n")
             and self._general is None
         ):
-            self._start = False  # exactly one one-line event: the usual chunk
-            return [_parse(None, chunk[6:-2])]
+            self._start = False  # exactly one one-line JSON event: the usual chunk
+            try:
+                return [_loads(chunk[6:-2])]
+            except orjson.JSONDecodeError:
+                raise _not_json(chunk[6:-2]) from None
         if self._general is not None:
-            return [_parse(e.event, e.data.encode()) for e in self._general.feed(chunk)]
+            return [_parse(e.data.encode()) for e in self._general.feed(chunk)]
         buf = self._buf + chunk if self._buf else chunk
         if self._start:
             if len(buf) < 3 and _BOM.startswith(buf):
@@ -52,65 +57,55 @@ class JsonSse:
         if b"\r" in chunk:
             self._general = SseDecoder()
             self._buf = b""
-            return [_parse(e.event, e.data.encode()) for e in self._general.feed(buf)]
-        out: list[tuple[str | None, Any]] = []
+            return [_parse(e.data.encode()) for e in self._general.feed(buf)]
+        out: list[Any] = []
         start = 0
         find = buf.find
         while (end := find(b"\n\n", start)) >= 0:
             nl = find(b"\n", start, end)
             if nl < 0 and buf.startswith(b"data: ", start):  # `data: <json>`
-                out.append(_parse(None, buf[start + 6 : end]))
+                out.append(_parse(buf[start + 6 : end]))
             elif (  # `event: <name>` then `data: <json>`
                 buf.startswith(b"event: ", start)
                 and buf.startswith(b"data: ", nl + 1)
                 and find(b"\n", nl + 1, end) < 0
             ):
-                name = buf[start + 7 : nl].decode("utf-8", "replace")
-                out.append(_parse(name, buf[nl + 7 : end]))
+                out.append(_parse(buf[nl + 7 : end]))
             else:
                 _block(buf[start:end], out)
             start = end + 2
         self._buf = buf[start:] if start else buf
         return out
 
-    def close(self) -> list[tuple[str | None, Any]]:
+    def close(self) -> list[Any]:
         if self._general is not None:
-            return [_parse(e.event, e.data.encode()) for e in self._general.close()]
-        out: list[tuple[str | None, Any]] = []
+            return [_parse(e.data.encode()) for e in self._general.close()]
+        out: list[Any] = []
         rest, self._buf = self._buf, b""
         if rest.strip():
             _block(rest.rstrip(b"\n"), out)
         return out
 
 
-def _block(block: bytes, out: list[tuple[str | None, Any]]) -> None:
-    event: str | None = None
+def _block(block: bytes, out: list[Any]) -> None:
     data: list[bytes] = []
     for line in block.split(b"\n"):
         if line.startswith(b"data:"):
             value = line[5:]
             data.append(value[1:] if value.startswith(b" ") else value)
-        elif line.startswith(b"event:"):
-            value = line[6:]
-            event = (value[1:] if value.startswith(b" ") else value).decode("utf-8", "replace")
     if data:
-        out.append(_parse(event, data[0] if len(data) == 1 else b"\n".join(data)))
+        out.append(_parse(data[0] if len(data) == 1 else b"\n".join(data)))
 
 
-def _parse(event: str | None, data: bytes) -> tuple[str | None, Any]:
+def _parse(data: bytes) -> Any:
     if data == DONE_MARK:
-        return event, None
+        return None
     try:
-        return event, orjson.loads(data)
+        return _loads(data)
     except orjson.JSONDecodeError:
-        shown = data[:80].decode("utf-8", "replace")
-        raise UpstreamProtocolError(
-            f"upstream sent a stream event that is not JSON: {shown!r}"
-        ) from None
+        raise _not_json(data) from None
 
 
-def frame(doc: Any, event: str | None = None) -> bytes:
-    body = b"data: " + orjson.dumps(doc) + b"\n\n"
-    if event is None:
-        return body
-    return b"event: " + event.encode() + b"\n" + body
+def _not_json(data: bytes) -> UpstreamProtocolError:
+    shown = data[:80].decode("utf-8", "replace")
+    return UpstreamProtocolError(f"upstream sent a stream event that is not JSON: {shown!r}")
