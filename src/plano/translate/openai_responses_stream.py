@@ -287,6 +287,8 @@ class ResponsesStreamEncoder:
         self._model = ""
         self._created = 0
         self._items: dict[int, dict[str, Any]] = {}  # block index -> item being built
+        self._pieces: dict[int, list[str]] = {}  # block index -> its text so far, in pieces
+        self._heads: dict[int, tuple[bytes, bytes]] = {}  # block index -> delta event framing
         self._pos: dict[int, int] = {}  # block index -> output_index
         self._output: list[dict[str, Any]] = []
         self._stop: ir.StopReason | None = None
@@ -304,43 +306,25 @@ class ResponsesStreamEncoder:
         for ev in events:
             if self._finished:
                 break
-            if isinstance(ev, ir.TextDelta | ir.RefusalDelta | ir.ToolArgsDelta) and (
-                ev.index not in self._items
-            ):
-                continue  # a delta for a block never started (or already closed): dropped
-            if isinstance(ev, ir.TextDelta | ir.RefusalDelta):
-                self._text_delta(ev.index, ev.text, isinstance(ev, ir.RefusalDelta), out)
-            elif isinstance(ev, ir.ToolArgsDelta):
-                item = self._items[ev.index]
-                item["arguments"] += ev.partial_json
-                self._ev(
-                    "response.function_call_arguments.delta",
-                    {
-                        "item_id": item["id"],
-                        "output_index": self._pos[ev.index],
-                        "delta": ev.partial_json,
-                    },
-                    out,
-                )
+            kind = type(ev)
+            if kind is ir.TextDelta or kind is ir.ToolArgsDelta or kind is ir.RefusalDelta:
+                index: int = ev.index  # type: ignore[union-attr]
+                head = self._heads.get(index)
+                if head is None:
+                    continue  # a delta for a block never started (or already closed): dropped
+                text: str = ev.partial_json if kind is ir.ToolArgsDelta else ev.text  # type: ignore[union-attr]
+                self._pieces[index].append(text)
+                out += (head[0], orjson.dumps(text), head[1], str(self._seq).encode(), b"}\n\n")
+                self._seq += 1
             else:
                 self._other(ev, out)
         return b"".join(out)
 
-    def _text_delta(self, index: int, text: str, refusal: bool, out: list[bytes]) -> None:
-        item = self._items[index]
-        part = item["content"][0]
-        key = "refusal" if refusal else "text"
-        part[key] += text
-        kind = "response.refusal.delta" if refusal else "response.output_text.delta"
-        doc: dict[str, Any] = {
-            "item_id": item["id"],
-            "output_index": self._pos[index],
-            "content_index": 0,
-            "delta": text,
-        }
-        if not refusal:
-            doc["logprobs"] = []
-        self._ev(kind, doc, out)
+    def _delta_head(self, index: int, kind: str, item_id: str, fields: str, tail: str) -> None:
+        """The constant framing of a block's delta events: all but the delta and the number."""
+        pos = self._pos[index]
+        head = f'event: {kind}\ndata: {{"item_id":"{item_id}","output_index":{pos},{fields}"delta":'
+        self._heads[index] = (head.encode(), f',{tail}"type":"{kind}","sequence_number":'.encode())
 
     def _response(self, status: str) -> dict[str, Any]:
         incomplete = status_of(self._stop)[1] if status == "incomplete" else None
@@ -431,6 +415,17 @@ class ResponsesStreamEncoder:
                 },
                 out,
             )
+        self._pieces[ev.index] = []
+        if ev.kind == "text":
+            kind = "response.output_text.delta"
+            self._delta_head(ev.index, kind, item["id"], '"content_index":0,', '"logprobs":[],')
+        elif ev.kind == "refusal":
+            self._delta_head(
+                ev.index, "response.refusal.delta", item["id"], '"content_index":0,', ""
+            )
+        elif ev.kind == "tool_call":
+            kind = "response.function_call_arguments.delta"
+            self._delta_head(ev.index, kind, item["id"], "", "")
 
     def _thinking(self, ev: ir.ThinkingDelta, out: list[bytes]) -> None:
         item = self._items.get(ev.index)
@@ -450,13 +445,22 @@ class ResponsesStreamEncoder:
                 dict(base, part={"type": "summary_text", "text": ""}),
                 out,
             )
-        item["summary"][0]["text"] += ev.text
+        self._pieces[ev.index].append(ev.text)
         self._ev("response.reasoning_summary_text.delta", dict(base, delta=ev.text), out)
 
     def _finish_item(self, index: int, out: list[bytes]) -> None:
         item = self._items.pop(index, None)
         if item is None:
             return
+        self._heads.pop(index, None)
+        joined = "".join(self._pieces.pop(index, ()))
+        if item["type"] == "message":
+            part = item["content"][0]
+            part["refusal" if part["type"] == "refusal" else "text"] = joined
+        elif item["type"] == "function_call":
+            item["arguments"] = joined
+        elif item["summary"]:
+            item["summary"][0]["text"] = joined
         pos = self._pos[index]
         base = {"item_id": item["id"], "output_index": pos}
         if item["type"] == "message":
