@@ -219,12 +219,17 @@ class ChatStreamDecoder:
         return out
 
 
+_TEXT_HEAD: Final = b'"choices":[{"index":0,"delta":{"content":'
+_TEXT_TAIL: Final = b'},"logprobs":null,"finish_reason":null}]}\n\n'
+
+
 class ChatStreamEncoder:
     """IR events -> `chat.completion.chunk` SSE bytes for an OpenAI client."""
 
     def __init__(self, include_usage: bool) -> None:
         self._include_usage = include_usage
         self._head = b""  # `{"id":..,"object":..,"created":..,"model":..,` computed once
+        self._text_head = b"data: " + _TEXT_HEAD
         self._tool_pos: dict[int, int] = {}  # block index -> tool_calls index
         self._usage = ir.Usage()
         self._finished = False
@@ -238,8 +243,8 @@ class ChatStreamEncoder:
         for ev in events:
             if self._finished:
                 break
-            if isinstance(ev, ir.TextDelta):
-                out.append(self._chunk({"content": ev.text}))
+            if type(ev) is ir.TextDelta:  # the hot path: framing computed once per stream
+                out += (self._text_head, orjson.dumps(ev.text), _TEXT_TAIL)
             elif isinstance(ev, ir.ToolArgsDelta):
                 pos = self._tool_pos.get(ev.index, 0)
                 part = {"index": pos, "function": {"arguments": ev.partial_json}}
@@ -257,6 +262,7 @@ class ChatStreamEncoder:
                 "model": ev.model,
             }
             self._head = orjson.dumps(head)[:-1] + b","
+            self._text_head = b"data: " + self._head + _TEXT_HEAD
             self._usage.merge(ev.usage)
             out.append(self._chunk({"role": "assistant", "content": ""}))
         elif isinstance(ev, ir.BlockStart) and ev.kind == "tool_call":

@@ -44,6 +44,16 @@ class JsonSse:
                 return [_loads(chunk[6:-2])]
             except orjson.JSONDecodeError:
                 raise _not_json(chunk[6:-2]) from None
+        if not self._buf and chunk.startswith(b"event: ") and self._general is None:
+            nl = chunk.find(b"\n")  # exactly one `event:` + `data:` event: the usual chunk
+            if (
+                chunk.startswith(b"data: {", nl + 1)
+                and chunk.find(b"\n", nl + 1) == len(chunk) - 2
+                and chunk.endswith(b"\n\n")
+                and b"\r" not in chunk
+            ):
+                self._start = False
+                return [_parse(chunk[nl + 7 : -2])]
         if self._general is not None:
             return [_parse(e.data.encode()) for e in self._general.feed(chunk)]
         buf = self._buf + chunk if self._buf else chunk
