@@ -3,11 +3,13 @@
     python bench/translate_cost.py [--requests 2000] [--rounds 3] [--chunks 20] [--concurrency 8]
 
 Starts the fake OpenAI-chat upstream and one gateway worker (each pinned to its own core), then
-streams the same completion two ways, alternating rounds: an OpenAI chat client
-(`/v1/chat/completions`, relayed untranslated) and an Anthropic Messages client (`/v1/messages`
-to the same OpenAI-chat provider, so every chunk is decoded to the IR and re-encoded as Anthropic
-events). Prints the gateway's CPU time per request (from /proc, user + system) for each, and their
-ratio; the median round counts.
+streams the same completion three ways, alternating rounds: an OpenAI chat client
+(`/v1/chat/completions`, relayed untranslated), the same asking `stream_options.include_usage`
+(so the upstream sends the very bytes a translated request gets, and usage is recorded), and an
+Anthropic Messages client (`/v1/messages` to the same OpenAI-chat provider, so every chunk is
+decoded to the IR and re-encoded as Anthropic events; a translated request always asks the
+upstream for usage). Prints the gateway's CPU time per request (from /proc, user + system) for
+each, and the ratios; the median round counts.
 
 Then, codec work alone (no I/O) per stream of the same length, for the direction the gateway
 cannot be driven in with the fake upstream (an OpenAI chat client to an Anthropic upstream) and for
@@ -40,6 +42,9 @@ CHAT = orjson.dumps(
         "stream": True,
         "messages": [{"role": "user", "content": "Tell me a short story about a gateway."}],
     }
+)
+CHAT_USAGE = orjson.dumps(  # the same, asking for usage as the translated request does upstream
+    {**orjson.loads(CHAT), "stream_options": {"include_usage": True}}
 )
 MESSAGES = orjson.dumps(
     {
@@ -147,19 +152,23 @@ def main() -> None:
         try:
             asyncio.run(drive(f"{base}/v1/messages", MESSAGES, 50, 4))  # warm up both paths
             asyncio.run(drive(f"{base}/v1/chat/completions", CHAT, 50, 4))
-            passthrough, translated = [], []
+            passthrough, with_usage, translated = [], [], []
             for _ in range(args.rounds):
                 pid = gateway.service.pid
                 passthrough.append(measure(pid, f"{base}/v1/chat/completions", CHAT, args))
+                with_usage.append(measure(pid, f"{base}/v1/chat/completions", CHAT_USAGE, args))
                 translated.append(measure(pid, f"{base}/v1/messages", MESSAGES, args))
         finally:
             procs.stop(gateway.service)
             procs.stop(upstream)
     p, t = statistics.median(passthrough), statistics.median(translated)
+    u = statistics.median(with_usage)
     print(f"chunks per stream: {args.chunks}, requests per round: {args.requests}")
-    print(f"passthrough (chat -> chat)           {p:8.1f} µs CPU per request")
-    print(f"translated  (messages -> chat)       {t:8.1f} µs CPU per request")
-    print(f"ratio translated / passthrough       {t / p:8.2f}")
+    print(f"passthrough (chat -> chat)              {p:8.1f} µs CPU per request")
+    print(f"passthrough, include_usage (same bytes) {u:8.1f} µs CPU per request")
+    print(f"translated  (messages -> chat)          {t:8.1f} µs CPU per request")
+    print(f"ratio translated / passthrough          {t / p:8.2f}")
+    print(f"ratio translated / passthrough w. usage {t / u:8.2f}")
     ant, chat = anthropic_stream(args.chunks), chat_stream(args.chunks)
     print("codec work per stream (no I/O):")
     rows = [
