@@ -25,6 +25,7 @@ from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.observability.tracing import build_tracing
 from plano.routing.resolve import ModelTable
+from plano.routing.step import RoutingStep, build_step
 from plano.server.http import Message, Receive, Scope, Send, send_bytes, send_error
 from plano.server.model_listener import ModelListener, Route
 from plano.upstream.client import UpstreamClient
@@ -62,6 +63,7 @@ class AppState:
     client: UpstreamClient
     listeners: tuple[ListenerRoutes, ...]
     telemetry: Telemetry
+    routing: RoutingStep | None = None
 
 
 def models_body(clusters: tuple[Cluster, ...]) -> bytes:
@@ -114,6 +116,7 @@ def build_app(
     aliases = {name: alias.target for name, alias in config.model_aliases.items()}
     models = ModelTable(clusters, aliases)
     client = UpstreamClient()
+    routing = build_step(config, clusters, client)
     listeners = []
     body = models_body(clusters)
     for lc in config.listeners:
@@ -127,11 +130,12 @@ def build_app(
                 max_body_bytes=max_body_bytes,
                 models_body=body,
                 telemetry=telemetry,
+                routing=routing,
             ).routes()
         else:
             routes = _not_yet(lc)
         listeners.append(ListenerRoutes(lc, routes))
-    return AppState(config, clusters, models, client, tuple(listeners), telemetry)
+    return AppState(config, clusters, models, client, tuple(listeners), telemetry, routing)
 
 
 def _not_yet(lc: ListenerConfig) -> dict[tuple[str, str], Route]:
@@ -264,6 +268,8 @@ class Gateway:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.state.client.close()
+                if self.state.routing is not None:
+                    await self.state.routing.close()
                 self._telemetry.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

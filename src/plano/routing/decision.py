@@ -1,0 +1,52 @@
+"""What a router backend answers and what the routing step decides.
+
+Two backends sit behind the `Router` protocol: the orchestrator LLM (`orchestrator.py`) and the
+embedded CPU router (`embedded.py`). A backend only names a route (or none); the routing step
+turns that into a model, applies sessions and the budget, and falls back on failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from plano.errors import InternalError
+from plano.routing.conversation import Conversation
+from plano.routing.preferences import PreferenceSet
+
+
+class RouterFailed(InternalError):
+    """The router backend could not answer (unreachable, timed out, nonsense)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChoice:
+    route: str | None  # a route name of the preference set, or None (no route fits)
+    reason: str  # which backend, and how it decided (for logs and headers)
+    score: float | None = None  # the embedded router's similarity
+
+
+class Router(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+    async def select(
+        self,
+        prefs: PreferenceSet,
+        conversation: Conversation,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> RouteChoice: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The routing step's outcome for one request."""
+
+    model: str | None  # the model to resolve (None: the request's own, unchanged)
+    models: tuple[str, ...]  # ranked candidates of the route (models[0] decided)
+    route: str | None
+    reason: str  # routed, no_route, router_error, pinned, replay, retained, ...
+    session_id: str | None = None
+    pinned: bool = False
+    switched: bool = False

@@ -1,0 +1,294 @@
+"""The routing step: what the model listener (and the routing decision API) run before resolving.
+
+Order per request: take inline `routing_preferences` out of the body; find the session (explicit
+header, or implied by the prompt prefix); a warm explicit session is pinned to its anchor, a
+non-user turn under `route_on_user_only` replays it; otherwise ask the router backend which route
+fits, take the route's best-ranked model, let the routing budget veto a switch away from a warm
+anchor, and remember the outcome for the session. Any router failure falls back to the model the
+request asked for (or the default), so routing can degrade but never fail a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from plano.config import Config, RoutingBudgetConfig
+from plano.errors import MalformedJson, ModelNotFound
+from plano.providers.catalogue import Api
+from plano.routing.affinity import implicit_session, prefix_hash
+from plano.routing.conversation import Conversation, conversation_of
+from plano.routing.decision import Decision, RouteChoice, Router, RouterFailed
+from plano.routing.embedded import EmbeddedRouter
+from plano.routing.orchestrator import OrchestratorRouter
+from plano.routing.preferences import ModelMetrics, PreferenceSet, from_config, from_request
+from plano.routing.resolve import ModelTable, Resolved
+from plano.routing.session import Binding, gate, grow_baseline, parse_pct
+from plano.state.session_cache import MemorySessionCache, RedisSessionCache, SessionCache
+from plano.upstream.client import UpstreamClient
+from plano.upstream.clusters import Cluster
+
+log = logging.getLogger("plano.routing")
+
+HEADER_AFFINITY: Final = b"x-model-affinity"
+HEADER_CACHE: Final = b"x-plano-cache"
+HEADER_SPEND_PCT: Final = b"x-plano-max-switch-spend-pct"
+_FORWARDED_TO_ROUTER: Final = frozenset({b"x-request-id", b"traceparent", b"tracestate"})
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """The body (inline preferences removed) and the decision."""
+
+    doc: dict[str, Any]
+    decision: Decision
+    prefix_hash: str | None
+    changed: bool  # the body lost its inline preferences
+
+    @property
+    def response_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """What the client learns about the decision (`x-plano-route`, `x-plano-routing`)."""
+        d = self.decision
+        out = [
+            (b"x-plano-route", (d.route or "none").encode()),
+            (b"x-plano-routing", d.reason.encode()),
+        ]
+        if d.session_id:
+            out.append((b"x-plano-session-id", d.session_id.encode()))
+        return tuple(out)
+
+
+class RoutingStep:
+    def __init__(
+        self,
+        config: Config,
+        router: Router,
+        cache: SessionCache,
+        metrics: ModelMetrics | None = None,
+    ) -> None:
+        routing = config.routing
+        self.router = router
+        self.cache = cache
+        self.metrics = metrics or ModelMetrics()
+        self._prefs = from_config(config.routing_preferences)
+        self._ttl = routing.session_ttl_seconds
+        self._budget: RoutingBudgetConfig | None = routing.routing_budget
+        self._user_only = routing.route_on_user_only
+        self._tenant = (
+            routing.session_cache.tenant_header.lower().encode()
+            if routing.session_cache.tenant_header
+            else None
+        )
+        pc = config.prompt_caching
+        self._implicit = bool(
+            (pc.enabled and pc.session_affinity)
+            or self._budget is not None
+            or (self._user_only and self._prefs)
+        )
+
+    @property
+    def configured(self) -> bool:
+        """Every request goes through routing (else only bodies with inline preferences)."""
+        return bool(self._prefs)
+
+    async def route_body(
+        self, body: bytes, api: Api, headers: Sequence[tuple[bytes, bytes]]
+    ) -> Routed:
+        return await self.route(parse_body(body), api, headers)
+
+    async def route(
+        self, doc: dict[str, Any], api: Api, headers: Sequence[tuple[bytes, bytes]]
+    ) -> Routed:
+        inline = doc.pop("routing_preferences", None)
+        prefs = from_request(inline) if inline is not None else self._prefs
+        requested = doc.get("model") if isinstance(doc.get("model"), str) else None
+        hdr = _headers(headers)
+        conv = conversation_of(doc, api)
+        cache_off = hdr.get(HEADER_CACHE, b"").lower() == b"off"
+        tenant = hdr.get(self._tenant, b"").decode("latin-1") if self._tenant else ""
+        prefix = None if cache_off else prefix_hash(conv, tenant)
+        explicit = hdr.get(HEADER_AFFINITY)
+        session = explicit.decode("latin-1") if explicit else None
+        pct = parse_pct(_text(hdr.get(HEADER_SPEND_PCT)))
+        if session is None and not cache_off and (self._implicit or pct is not None):
+            session = implicit_session(conv, tenant)
+        key = f"{tenant}:{session}" if session is not None and tenant else session
+        decision = await self._decide(prefs, conv, requested or "", hdr, session, key, prefix, pct)
+        _log(decision, requested)
+        return Routed(doc, decision, prefix, inline is not None)
+
+    async def _decide(
+        self,
+        prefs: PreferenceSet,
+        conv: Conversation,
+        requested: str,
+        hdr: Mapping[bytes, bytes],
+        session: str | None,
+        key: str | None,
+        prefix: str | None,
+        pct: float | None,
+    ) -> Decision:
+        binding = None
+        now = time.time()
+        if key is not None:
+            raw = await self.cache.get(key)
+            binding = Binding.from_json(raw) if raw else None
+        warm = binding is not None and binding.warm(now, self._ttl, requested, prefix or "")
+        if warm and binding is not None:
+            why = "pinned" if hdr.get(HEADER_AFFINITY) else None
+            if why is None and self._user_only and not conv.is_user_turn():
+                why = "not_user_turn"
+            if why is not None:
+                binding.last_used = now
+                await self._store(key, binding)
+                return Decision(
+                    binding.anchor_model, (binding.anchor_model,), binding.route_name, why,
+                    session, pinned=True,
+                )  # fmt: skip
+        choice = await self._select(prefs, conv, hdr)
+        pref = prefs.by_name.get(choice.route) if choice.route else None
+        if pref is None:
+            reason = "router_error" if choice.reason == "error" else "no_route"
+            decision = Decision(None, (), None, reason, session)
+        else:
+            ranked = pref.ranked(self.metrics)
+            decision = Decision(ranked[0], ranked, pref.name, "routed", session)
+        if key is None or decision.model is None:
+            return decision
+        if warm and binding is not None:
+            decision = self._apply_budget(binding, decision, conv, pct)
+        else:
+            binding = Binding(decision.model or "", requested, decision.route, prefix or "", now)
+        binding.last_used = now
+        await self._store(key, binding)
+        return decision
+
+    def _apply_budget(
+        self, b: Binding, d: Decision, conv: Conversation, pct: float | None
+    ) -> Decision:
+        budget = self._budget
+        limit = pct if pct is not None else (budget.max_switch_spend_pct if budget else None)
+        candidate = d.model or b.anchor_model
+        if limit is None or candidate == b.anchor_model:
+            # No budget: a warm session follows the router (a switch moves the anchor).
+            switched = candidate != b.anchor_model
+            if switched:
+                b.switches += 1
+            b.anchor_model, b.route_name = candidate, d.route
+            return Decision(candidate, d.models, d.route, d.reason, d.session_id, True, switched)
+        discount = budget.cache_read_discount if budget else 0.1
+        tokens = sum(len(t.text) for t in conv.turns) // 4
+        grow_baseline(b, self.metrics, tokens, discount)
+        result = gate(
+            b, candidate, self.metrics, context_tokens=tokens, pct=limit, discount=discount
+        )
+        if not result.allow:
+            log.debug("routing budget kept %s over %s (%s)", b.anchor_model, candidate, result)
+            models = (b.anchor_model, *(m for m in d.models if m != b.anchor_model))
+            return Decision(
+                b.anchor_model, models, b.route_name, "retained", d.session_id, True, False
+            )
+        b.switches += 1
+        b.anchor_model, b.route_name = candidate, d.route
+        return Decision(candidate, d.models, d.route, result.reason, d.session_id, True, True)
+
+    async def _select(
+        self, prefs: PreferenceSet, conv: Conversation, hdr: Mapping[bytes, bytes]
+    ) -> RouteChoice:
+        if not prefs:
+            return RouteChoice(None, "no_preferences")
+        forwarded = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in hdr.items()
+            if k in _FORWARDED_TO_ROUTER
+        ]
+        try:
+            return await self.router.select(prefs, conv, forwarded)
+        except RouterFailed as err:
+            log.warning("router failed, using the requested model: %s", err.message)
+            return RouteChoice(None, "error")
+
+    async def _store(self, key: str | None, binding: Binding) -> None:
+        if key is not None:
+            await self.cache.put(key, binding.to_json(), self._ttl)
+
+    async def close(self) -> None:
+        await self.cache.close()
+
+
+def _headers(headers: Sequence[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    return {k: v for k, v in headers}
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def _log(d: Decision, requested: str | None) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "routing decision: requested=%s model=%s route=%s reason=%s session=%s pinned=%s"
+            " switched=%s",
+            requested, d.model, d.route, d.reason, d.session_id, d.pinned, d.switched,
+        )  # fmt: skip
+
+
+def build_router(config: Config, clusters: Sequence[Cluster], client: UpstreamClient) -> Router:
+    """The configured backend; `auto` uses the orchestrator only if the user declared it."""
+    rc = config.routing.router
+    model_id = config.overrides.routing_model_id
+    target = next((c for c in clusters if c.model_id == model_id and not c.internal), None)
+    if rc.type == "orchestrator" or (rc.type == "auto" and target is not None):
+        target = target or next((c for c in clusters if c.model_id == model_id), None)
+        if target is not None:
+            return OrchestratorRouter(
+                target,
+                client,
+                context_length=config.overrides.orchestrator_model_context_length,
+                timeout=rc.timeout,
+            )
+        log.warning("no provider serves router model %s; using the embedded router", model_id)
+    return EmbeddedRouter(threshold=rc.no_match_threshold)
+
+
+def build_cache(config: Config) -> SessionCache:
+    sc = config.routing.session_cache
+    if sc.type == "redis" and sc.url:
+        return RedisSessionCache(sc.url)
+    return MemorySessionCache(config.routing.session_max_entries)
+
+
+def build_step(config: Config, clusters: Sequence[Cluster], client: UpstreamClient) -> RoutingStep:
+    return RoutingStep(config, build_router(config, clusters, client), build_cache(config))
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object (the listener's own rules and messages)."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJson(f"request body is not valid JSON: {exc}") from None
+    if type(doc) is not dict:
+        raise MalformedJson("request body must be a JSON object")
+    return doc
+
+
+def wants_routing(step: RoutingStep | None, body: bytes) -> bool:
+    """Cheap pre-check on the hot path: configured preferences, or inline ones in this body."""
+    return step is not None and (step.configured or b'"routing_preferences"' in body)
+
+
+def resolve_routed(models: ModelTable, requested: str | None, routed: Routed | None) -> Resolved:
+    """The routed model's cluster; the requested (or default) model if routing chose none."""
+    if routed is not None and routed.decision.model:
+        try:
+            return models.resolve(routed.decision.model)
+        except ModelNotFound:
+            log.warning("routed model %s is not configured; using the requested model",
+                        routed.decision.model)  # fmt: skip
+    return models.resolve(requested)
