@@ -28,6 +28,7 @@ from plano.routing.resolve import ModelTable
 from plano.routing.step import RoutingStep, build_step
 from plano.server.http import Message, Receive, Scope, Send, send_bytes, send_error
 from plano.server.model_listener import ModelListener, Route
+from plano.server.routing_api import routing_routes
 from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import Cluster, build_clusters, visible
 
@@ -132,6 +133,7 @@ def build_app(
                 telemetry=telemetry,
                 routing=routing,
             ).routes()
+            routes.update(routing_routes(routing, max_body_bytes))
         else:
             routes = _not_yet(lc)
         listeners.append(ListenerRoutes(lc, routes))
