@@ -349,3 +349,24 @@ def test_messages_body_is_routed(upstream: Any, gateway: GatewayFactory) -> None
     assert status == 200 and doc["models"] == ["openai/gpt-4o"]
     prompt = router_requests(upstream)[0].body["messages"][0]["content"]
     assert '"content": "write code"' in prompt and "be brief" not in prompt
+
+
+@pytest.mark.parametrize("explicit", [True, False], ids=["router-embedded", "auto-no-router-model"])
+def test_embedded_router(upstream: Any, gateway: GatewayFactory, explicit: bool) -> None:
+    routing = "routing: {router: {type: embedded}}" if explicit else ""
+    # With `auto` and no router model declared, the embedded router serves (no network).
+    with gateway(config(upstream, routing, router=explicit)) as gw:
+        code = chat(gw, "Write a Java class that implements a binary search tree.")
+        chatty = chat(gw, "hey, good morning! how are you doing today?", model="openai/gpt-4o")
+        off = chat(gw, "What's the weather like in Paris today?")
+    assert code.headers["x-plano-model"] == "openai/gpt-4o"
+    assert code.headers["x-plano-route"] == "code_generation"
+    assert chatty.headers["x-plano-model"] == "openai/gpt-4o-mini"
+    assert off.headers["x-plano-route"] == "none"
+    assert off.headers["x-plano-model"] == "openai/gpt-4o-mini"  # the requested model
+    assert router_requests(upstream) == []
+    assert [r.body["model"] for r in llm_requests(upstream)] == [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4o-mini",
+    ]

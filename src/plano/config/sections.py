@@ -198,7 +198,7 @@ class PreferenceRouterConfig(StrictModel):
 
     type: Literal["auto", "orchestrator", "embedded"] = "auto"
     timeout: Duration = 5.0  # orchestrator call
-    no_match_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.25  # embedded router cosine
+    no_match_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.175  # embedded router cosine
 
 
 class RoutingConfig(StrictModel):

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-DEFAULT_THRESHOLD: Final = 0.25
+DEFAULT_THRESHOLD: Final = 0.175
 _ROUTE_CACHE_LIMIT: Final = 256  # distinct inline preference sets kept
 
 

@@ -13,6 +13,7 @@ Two backends behind one protocol:
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import OrderedDict
 from typing import Any, Final, Protocol
@@ -68,6 +69,11 @@ class MemorySessionCache:
         self._items.clear()
 
 
+def client_name() -> str:
+    """The Redis CLIENT name of this process's session cache connections."""
+    return f"plano-affinity-{os.getpid()}"
+
+
 class RedisSessionCache:
     backend: Final = "redis"
 
@@ -86,6 +92,7 @@ class RedisSessionCache:
                 socket_timeout=_REDIS_TIMEOUT_S,
                 socket_connect_timeout=_REDIS_TIMEOUT_S,
                 health_check_interval=15,
+                client_name=client_name(),
             )
         return self._client
 
