@@ -25,6 +25,7 @@ from plano.routing.affinity import implicit_session, prefix_hash
 from plano.routing.conversation import Conversation, conversation_of
 from plano.routing.decision import Decision, RouteChoice, Router, RouterFailed
 from plano.routing.embedded import EmbeddedRouter
+from plano.routing.metrics_sources import MetricsFeeds
 from plano.routing.orchestrator import OrchestratorRouter
 from plano.routing.preferences import ModelMetrics, PreferenceSet, from_config, from_request
 from plano.routing.resolve import ModelTable, Resolved
@@ -75,6 +76,8 @@ class RoutingStep:
         self.router = router
         self.cache = cache
         self.metrics = metrics or ModelMetrics()
+        self._feeds = MetricsFeeds.of(config, self.metrics)
+        self._warned = False
         self._prefs = from_config(config.routing_preferences)
         self._ttl = routing.session_ttl_seconds
         self._budget: RoutingBudgetConfig | None = routing.routing_budget
@@ -156,11 +159,13 @@ class RoutingStep:
             reason = "router_error" if choice.reason == "error" else "no_route"
             decision = Decision(None, (), None, reason, session)
         else:
-            ranked = pref.ranked(self.metrics)
+            metrics = await self._metrics() if pref.prefer != "none" else self.metrics
+            ranked = pref.ranked(metrics)
             decision = Decision(ranked[0], ranked, pref.name, "routed", session)
         if key is None or decision.model is None:
             return decision
         if warm and binding is not None:
+            await self._metrics()
             decision = self._apply_budget(binding, decision, conv, pct)
         else:
             binding = Binding(decision.model or "", requested, decision.route, prefix or "", now)
@@ -217,7 +222,32 @@ class RoutingStep:
         if key is not None:
             await self.cache.put(key, binding.to_json(), self._ttl)
 
+    async def start(self) -> None:
+        """Start fetching the metrics sources (in the background)."""
+        self._feeds.start()
+
+    async def _metrics(self) -> ModelMetrics:
+        """The metrics, once their first fetch is over (warns about models without data)."""
+        if not self._feeds.loaded:
+            await self._feeds.ready()
+            self._warn_missing()
+        return self.metrics
+
+    def _warn_missing(self) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        if self.metrics.cost or self.metrics.latency:
+            missing = sorted(
+                m
+                for m in {m for p in self._prefs.routes for m in p.models}
+                if self.metrics.price(m) is None and self.metrics.latency_of(m) is None
+            )
+            if missing:
+                log.warning("model_metrics_sources have no data for %s", ", ".join(missing))
+
     async def close(self) -> None:
+        await self._feeds.close()
         await self.cache.close()
 
 

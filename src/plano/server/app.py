@@ -267,6 +267,8 @@ class Gateway:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self.state.client.start()
+                if self.state.routing is not None:
+                    await self.state.routing.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.state.client.close()
