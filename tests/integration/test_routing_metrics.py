@@ -25,6 +25,12 @@ CATALOGUE = {
         }
     }
 }
+CHEAPEST = (
+    "    models: [openai/gpt-4o, openai/gpt-4o-mini]\n    selection_policy: {prefer: cheapest}\n"
+)
+FASTEST = (
+    "    models: [openai/gpt-4o-mini, openai/gpt-4o]\n    selection_policy: {prefer: fastest}\n"
+)
 LATENCY = {
     "status": "success",
     "data": {
@@ -70,13 +76,12 @@ def metrics_config(upstream: Any, base: str, routing: str = "") -> str:
     text = config(upstream, routing)
     text = text.replace(
         "    models: [openai/gpt-4o]\n",
-        "    models: [openai/gpt-4o, openai/gpt-4o-mini]\n"
-        "    selection_policy: {prefer: cheapest}\n",
+        CHEAPEST,
         1,
     )
     text = text.replace(
         "    models: [openai/gpt-4o-mini]\n",
-        "    models: [openai/gpt-4o-mini, openai/gpt-4o]\n    selection_policy: {prefer: fastest}\n",
+        FASTEST,
         1,
     )
     return (
@@ -110,11 +115,11 @@ def test_budget_retains_the_warm_anchor(
     base, _ = feeds
     routing = "routing: {routing_budget: {max_switch_spend_pct: 5}}"
     text = metrics_config(upstream, base, routing).replace(
-        "    models: [openai/gpt-4o, openai/gpt-4o-mini]\n    selection_policy: {prefer: cheapest}\n",
+        CHEAPEST,
         "    models: [openai/gpt-4o]\n",
     )
     text = text.replace(
-        "    models: [openai/gpt-4o-mini, openai/gpt-4o]\n    selection_policy: {prefer: fastest}\n",
+        FASTEST,
         "    models: [openai/o3]\n",
     ).replace(
         "  - model: openai/gpt-4o-mini\n",
