@@ -370,3 +370,50 @@ def test_embedded_router(upstream: Any, gateway: GatewayFactory, explicit: bool)
         "gpt-4o-mini",
         "gpt-4o-mini",
     ]
+
+
+def test_prompt_caching_markers_and_cache_warm_stickiness(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    extra = "prompt_caching: {enabled: true, min_prefix_tokens: 1024}\n"
+    text = config(upstream, extra=extra).replace(
+        "  - model: openai/gpt-4o-mini\n",
+        f"  - model: openrouter/anthropic/claude-3.5-sonnet\n    access_key: k\n"
+        f"    base_url: {upstream.base_url}\n  - model: openai/gpt-4o-mini\n",
+    )
+    system = "You are a careful assistant. " * 200  # ~1400 tokens of stable prefix
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "write code"}]
+    answer(upstream, '{"route": ["code_generation"]}')
+    answer(upstream, '{"route": ["casual_chat"]}')
+    with gateway(text) as gw:
+        c = client(gw)
+        claude = c.chat.completions.with_raw_response.create(
+            model="openrouter/anthropic/claude-3.5-sonnet",
+            messages=messages,
+            extra_body={"routing_preferences": []},
+        )
+        c.chat.completions.with_raw_response.create(
+            model="openrouter/anthropic/claude-3.5-sonnet",
+            messages=messages,
+            extra_headers={"X-Plano-Cache": "off"},
+            extra_body={"routing_preferences": []},
+        )
+        first = c.chat.completions.with_raw_response.create(
+            model="openai/gpt-4o-mini", messages=messages
+        )
+        second = c.chat.completions.with_raw_response.create(
+            model="openai/gpt-4o-mini", messages=messages
+        )
+    sent = llm_requests(upstream)
+    assert claude.headers["x-plano-model"] == "openrouter/anthropic/claude-3.5-sonnet"
+    assert sent[0].body["messages"][0]["content"] == [
+        {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}
+    ]
+    assert len(sent[0].headers["x-plano-prefix-hash"]) == 16
+    assert sent[1].body["messages"][0]["content"] == system  # X-Plano-Cache: off
+    assert "x-plano-prefix-hash" not in sent[1].headers
+    # gpt-4o upstream caches automatically: no markers; the warm session sticks to its model.
+    assert sent[2].body["messages"][0]["content"] == system
+    assert first.headers["x-plano-model"] == "openai/gpt-4o"
+    assert second.headers["x-plano-model"] == "openai/gpt-4o"
+    assert second.headers["x-plano-routing"] == "cache_warm"

@@ -28,6 +28,7 @@ from plano.routing.embedded import EmbeddedRouter
 from plano.routing.metrics_sources import MetricsFeeds
 from plano.routing.orchestrator import OrchestratorRouter
 from plano.routing.preferences import ModelMetrics, PreferenceSet, from_config, from_request
+from plano.routing.prompt_caching import MIN_TOKENS, has_markers, inject
 from plano.routing.resolve import ModelTable, Resolved
 from plano.routing.session import Binding, gate, grow_baseline, parse_pct
 from plano.state.session_cache import MemorySessionCache, RedisSessionCache, SessionCache
@@ -42,14 +43,16 @@ HEADER_SPEND_PCT: Final = b"x-plano-max-switch-spend-pct"
 _FORWARDED_TO_ROUTER: Final = frozenset({b"x-request-id", b"traceparent", b"tracestate"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Routed:
     """The body (inline preferences removed) and the decision."""
 
     doc: dict[str, Any]
     decision: Decision
     prefix_hash: str | None
-    changed: bool  # the body lost its inline preferences
+    changed: bool  # the body changed (inline preferences removed, cache markers added)
+    api: Api = Api.OPENAI_CHAT
+    inject_cache: bool = False  # add prompt-cache markers once the upstream is known
 
     @property
     def response_headers(self) -> tuple[tuple[bytes, bytes], ...]:
@@ -88,6 +91,10 @@ class RoutingStep:
             else None
         )
         pc = config.prompt_caching
+        self._inject = pc.enabled and pc.inject_cache_control
+        self._min_prefix = max(pc.min_prefix_tokens, MIN_TOKENS)
+        # Cache-warm stickiness: a warm implicit session stays put unless a budget decides.
+        self._sticky = pc.enabled and pc.session_affinity and self._budget is None
         self._implicit = bool(
             (pc.enabled and pc.session_affinity)
             or self._budget is not None
@@ -97,7 +104,7 @@ class RoutingStep:
     @property
     def configured(self) -> bool:
         """Every request goes through routing (else only bodies with inline preferences)."""
-        return bool(self._prefs)
+        return bool(self._prefs) or self._inject
 
     async def route_body(
         self, body: bytes, api: Api, headers: Sequence[tuple[bytes, bytes]]
@@ -123,7 +130,13 @@ class RoutingStep:
         key = f"{tenant}:{session}" if session is not None and tenant else session
         decision = await self._decide(prefs, conv, requested or "", hdr, session, key, prefix, pct)
         _log(decision, requested)
-        return Routed(doc, decision, prefix, inline is not None)
+        inject = (
+            self._inject
+            and not cache_off
+            and _estimated_tokens(conv) >= self._min_prefix
+            and not has_markers(doc)
+        )
+        return Routed(doc, decision, prefix, inline is not None, api, inject)
 
     async def _decide(
         self,
@@ -144,6 +157,8 @@ class RoutingStep:
         warm = binding is not None and binding.warm(now, self._ttl, requested, prefix or "")
         if warm and binding is not None:
             why = "pinned" if hdr.get(HEADER_AFFINITY) else None
+            if why is None and self._sticky and pct is None:
+                why = "cache_warm"
             if why is None and self._user_only and not conv.is_user_turn():
                 why = "not_user_turn"
             if why is not None:
@@ -251,6 +266,10 @@ class RoutingStep:
         await self.cache.close()
 
 
+def _estimated_tokens(conv: Conversation) -> int:
+    return (len(conv.system) + len(conv.tools) + sum(len(t.text) for t in conv.turns)) // 4
+
+
 def _headers(headers: Sequence[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
     return {k: v for k, v in headers}
 
@@ -315,10 +334,19 @@ def wants_routing(step: RoutingStep | None, body: bytes) -> bool:
 
 def resolve_routed(models: ModelTable, requested: str | None, routed: Routed | None) -> Resolved:
     """The routed model's cluster; the requested (or default) model if routing chose none."""
+    resolved = None
     if routed is not None and routed.decision.model:
         try:
-            return models.resolve(routed.decision.model)
+            resolved = models.resolve(routed.decision.model)
         except ModelNotFound:
             log.warning("routed model %s is not configured; using the requested model",
                         routed.decision.model)  # fmt: skip
-    return models.resolve(requested)
+    if resolved is None:
+        resolved = models.resolve(requested)
+    if routed is not None and routed.inject_cache:
+        c = resolved.cluster
+        upstream_api = c.row.upstream_api(routed.api)
+        same_api = upstream_api is routed.api
+        if same_api and inject(routed.doc, upstream_api, c.provider, resolved.model_id):
+            routed.changed = True
+    return resolved
