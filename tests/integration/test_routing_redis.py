@@ -12,6 +12,7 @@ import redis
 
 from plano.state.session_cache import KEY_PREFIX, client_name
 from tests.conftest import GatewayFactory
+from tests.integration.test_metrics import scrape_until, value
 from tests.integration.test_routing import answer, chat, config, router_requests
 
 pytestmark = pytest.mark.integration
@@ -85,6 +86,12 @@ def test_redis_down_routes_without_stickiness(
     with gateway(redis_config(upstream, "redis://127.0.0.1:9/0")) as gw:
         first = chat(gw, "write a sort function", extra_headers=headers)
         second = chat(gw, "hello, how are you?", extra_headers=headers)
+        samples = scrape_until(
+            gw.admin_url,
+            lambda s: value(s, "plano_session_cache_errors_total", backend="redis") == 2,
+        )
+    assert value(samples, "plano_session_cache_errors_total", backend="redis") == 2
+    assert value(samples, "plano_routing_decisions_total", reason="routed") == 2
     assert first.headers["x-plano-model"] == "openai/gpt-4o"
     assert second.headers["x-plano-model"] == "openai/gpt-4o-mini"  # routed, not pinned
     assert second.headers["x-plano-routing"] == "routed"

@@ -66,6 +66,8 @@ METRIC_RETRIES: Final = "plano_upstream_retries_total"
 METRIC_EJECTIONS: Final = "plano_upstream_ejections_total"
 METRIC_RATELIMITED: Final = "plano_ratelimited_requests_total"
 METRIC_BUILD_INFO: Final = "plano_build_info"
+METRIC_ROUTING_DECISIONS: Final = "plano_routing_decisions_total"
+METRIC_SESSION_CACHE_ERRORS: Final = "plano_session_cache_errors_total"
 
 LABEL_LISTENER: Final = "listener"
 LABEL_HANDLER: Final = "handler"
@@ -76,6 +78,8 @@ LABEL_PROVIDER: Final = "provider"
 LABEL_MODEL: Final = "model"
 LABEL_KIND: Final = "kind"
 LABEL_VERSION: Final = "version"
+LABEL_REASON: Final = "reason"
+LABEL_BACKEND: Final = "backend"
 
 # Values of `brightstaff_llm_tokens_total{kind}`.
 TOKENS_PROMPT: Final = "prompt"

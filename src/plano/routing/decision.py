@@ -50,3 +50,4 @@ class Decision:
     session_id: str | None = None
     pinned: bool = False
     switched: bool = False
+    cache_error: str | None = None  # the session cache backend failed during this decision

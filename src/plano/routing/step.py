@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import orjson
 
 from plano.config import Config, RoutingBudgetConfig
 from plano.errors import MalformedJson, ModelNotFound
+from plano.observability.record import RequestRecord
 from plano.providers.catalogue import Api
 from plano.routing.affinity import implicit_session, prefix_hash
 from plano.routing.conversation import Conversation, conversation_of
@@ -128,7 +129,10 @@ class RoutingStep:
         if session is None and not cache_off and (self._implicit or pct is not None):
             session = implicit_session(conv, tenant)
         key = f"{tenant}:{session}" if session is not None and tenant else session
+        failures = self.cache.failures
         decision = await self._decide(prefs, conv, requested or "", hdr, session, key, prefix, pct)
+        if self.cache.failures != failures:
+            decision = replace(decision, cache_error=self.cache.backend)
         _log(decision, requested)
         inject = (
             self._inject
@@ -330,6 +334,17 @@ def parse_body(body: bytes) -> dict[str, Any]:
 def wants_routing(step: RoutingStep | None, body: bytes) -> bool:
     """Cheap pre-check on the hot path: configured preferences, or inline ones in this body."""
     return step is not None and (step.configured or b'"routing_preferences"' in body)
+
+
+def note_decision(record: RequestRecord, routed: Routed | None, resolved: Resolved) -> None:
+    """What telemetry learns: `plano.route.name` (route or how the model resolved), the outcome."""
+    if routed is None:
+        record.route = resolved.via
+        return
+    d = routed.decision
+    record.route = d.route or resolved.via
+    record.routing = d.reason
+    record.session_cache_error = d.cache_error
 
 
 def resolve_routed(models: ModelTable, requested: str | None, routed: Routed | None) -> Resolved:

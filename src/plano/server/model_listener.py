@@ -33,7 +33,13 @@ from plano.observability.usage import StreamUsage
 from plano.providers.auth import client_credential
 from plano.providers.catalogue import Api
 from plano.routing.resolve import ModelTable, Resolved
-from plano.routing.step import Routed, RoutingStep, resolve_routed, wants_routing
+from plano.routing.step import (
+    Routed,
+    RoutingStep,
+    note_decision,
+    resolve_routed,
+    wants_routing,
+)
 from plano.server.http import (
     ClientDisconnected,
     RawHeaders,
@@ -216,7 +222,7 @@ class ModelListener:
         record.model = resolved.name
         record.provider = cluster.provider
         record.upstream_model = resolved.model_id
-        record.route = routed.decision.route or resolved.via if routed else resolved.via
+        note_decision(record, routed, resolved)
         upstream_api = cluster.row.upstream_api(api)
         if upstream_api is not api:
             raise NotImplementedDialect(

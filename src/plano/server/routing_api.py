@@ -89,6 +89,8 @@ def routing_routes(step: RoutingStep, max_body_bytes: int) -> dict[tuple[str, st
             record.requested_model = requested if isinstance(requested, str) else None
             record.model = d.model
             record.route = d.route
+            record.routing = d.reason
+            record.session_cache_error = d.cache_error
             headers = [JSON_CT, *routed.response_headers]
             await send_bytes(send, 200, headers, decision_body(routed, _trace_id(scope, record)))
 

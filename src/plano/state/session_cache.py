@@ -31,6 +31,11 @@ class SessionCache(Protocol):
     @property
     def backend(self) -> str: ...
 
+    @property
+    def failures(self) -> int:
+        """Failed operations so far (a shared backend that is unreachable)."""
+        ...
+
     async def get(self, key: str) -> dict[str, Any] | None: ...
 
     async def put(self, key: str, value: dict[str, Any], ttl: int) -> None: ...
@@ -40,6 +45,7 @@ class SessionCache(Protocol):
 
 class MemorySessionCache:
     backend: Final = "memory"
+    failures: Final = 0
 
     def __init__(self, max_entries: int, clock: Any = time.monotonic) -> None:
         self._max = max_entries
