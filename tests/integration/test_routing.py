@@ -145,6 +145,7 @@ def test_orchestrator_prompt_and_routed_model(upstream: Any, gateway: GatewayFac
     assert raw.headers["x-plano-model"] == "openai/gpt-4o"
     assert raw.headers["x-plano-route"] == "code_generation"
     assert raw.headers["x-plano-routing"] == "routed"
+    assert raw.headers["x-plano-router"] == f"orchestrator:{ROUTER}"
     (router_req,) = router_requests(upstream)
     assert router_req.path == "/v1/chat/completions"
     assert router_req.body["temperature"] == 0.01
@@ -190,16 +191,21 @@ def test_router_failure_falls_back_to_requested_model(
     assert llm_requests(upstream)[0].body["model"] == "gpt-4o-mini"
 
 
-def test_router_unreachable_falls_back(upstream: Any, gateway: GatewayFactory) -> None:
+@pytest.mark.parametrize("mode", ["orchestrator", "auto"])
+def test_router_unreachable(upstream: Any, gateway: GatewayFactory, mode: str) -> None:
     extra = "overrides: {llm_routing_model: plano/Unreachable-Router}"
-    text = config(upstream, extra=extra).replace(
+    text = config(upstream, f"routing: {{router: {{type: {mode}}}}}", extra=extra).replace(
         f"model: plano/{ROUTER}\n    base_url: {upstream.base_url}",
         "model: plano/Unreachable-Router\n    base_url: http://127.0.0.1:9",
     )
     with gateway(text) as gw:
-        raw = chat(gw, "write a python function")
-    assert raw.headers["x-plano-model"] == "openai/gpt-4o-mini"
-    assert raw.headers["x-plano-routing"] == "router_error"
+        raw = chat(gw, "Write a Java class that implements a binary search tree.")
+    if mode == "orchestrator":  # the requested model serves
+        assert raw.headers["x-plano-model"] == "openai/gpt-4o-mini"
+        assert raw.headers["x-plano-routing"] == "router_error"
+    else:  # auto: the embedded router stands in while the router model is unreachable
+        assert raw.headers["x-plano-model"] == "openai/gpt-4o"
+        assert raw.headers["x-plano-router"] == "embedded"
 
 
 def test_inline_preferences_replace_config_and_are_not_forwarded(

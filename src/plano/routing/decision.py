@@ -20,6 +20,10 @@ class RouterFailed(InternalError):
     """The router backend could not answer (unreachable, timed out, nonsense)."""
 
 
+class RouterUnreachable(RouterFailed):
+    """The router model could not be reached at all (connect failure or timeout)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RouteChoice:
     route: str | None  # a route name of the preference set, or None (no route fits)
@@ -51,3 +55,27 @@ class Decision:
     pinned: bool = False
     switched: bool = False
     cache_error: str | None = None  # the session cache backend failed during this decision
+    router: str | None = None  # the backend that chose: orchestrator:<model>, embedded, ...
+
+
+class FallbackRouter:
+    """`auto` with a router model declared: the orchestrator, and the embedded router while the
+    orchestrator cannot be reached. A reachable router that answers nonsense is not second-guessed
+    (the routing step then falls back to the requested model)."""
+
+    kind = "auto"
+
+    def __init__(self, primary: Router, secondary: Router) -> None:
+        self.primary = primary
+        self.secondary = secondary
+
+    async def select(
+        self,
+        prefs: PreferenceSet,
+        conversation: Conversation,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> RouteChoice:
+        try:
+            return await self.primary.select(prefs, conversation, headers)
+        except RouterUnreachable:
+            return await self.secondary.select(prefs, conversation, headers)

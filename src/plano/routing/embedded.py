@@ -11,6 +11,7 @@ runs in a worker thread so the event loop keeps serving other requests meanwhile
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
@@ -23,6 +24,8 @@ from plano.routing.preferences import PreferenceSet
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+log = logging.getLogger("plano.routing")
 
 DEFAULT_THRESHOLD: Final = 0.175
 _ROUTE_CACHE_LIMIT: Final = 256  # distinct inline preference sets kept
@@ -74,6 +77,13 @@ class EmbeddedRouter:
             raise
         except Exception as exc:  # onnxruntime / tokenizer errors
             raise RouterFailed(f"embedded router failed: {type(exc).__name__}") from None
+
+    async def warm_up(self) -> None:
+        """Load the model in a worker thread (startup), so the first request does not pay it."""
+        try:
+            await asyncio.to_thread(self._model.get)
+        except Exception as exc:  # reported again, as a routing failure, when a request needs it
+            log.warning("embedded router: model not loaded: %s", exc)
 
     def select_sync(self, prefs: PreferenceSet, text: str) -> RouteChoice:
         """Best route for `text` (blocking; the CPU work)."""

@@ -22,7 +22,7 @@ import orjson
 from plano.errors import PlanoError
 from plano.providers.catalogue import Api
 from plano.routing.conversation import Conversation, Turn
-from plano.routing.decision import RouteChoice, RouterFailed
+from plano.routing.decision import RouteChoice, RouterFailed, RouterUnreachable
 from plano.routing.preferences import PreferenceSet
 from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import Cluster
@@ -177,9 +177,9 @@ class OrchestratorRouter:
                 data = await resp.read()
                 status = resp.status
         except PlanoError as err:
-            raise RouterFailed(f"router model unreachable: {err.message}") from None
+            raise RouterUnreachable(f"router model unreachable: {err.message}") from None
         except TimeoutError:
-            raise RouterFailed("router model timed out") from None
+            raise RouterUnreachable("router model timed out") from None
         if status >= 300:
             raise RouterFailed(f"router model answered {status}: {_error_text(data)}")
         content = _content(data)

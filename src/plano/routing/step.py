@@ -10,6 +10,7 @@ request asked for (or the default), so routing can degrade but never fail a requ
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,13 @@ from plano.observability.record import RequestRecord
 from plano.providers.catalogue import Api
 from plano.routing.affinity import implicit_session, prefix_hash
 from plano.routing.conversation import Conversation, conversation_of
-from plano.routing.decision import Decision, RouteChoice, Router, RouterFailed
+from plano.routing.decision import (
+    Decision,
+    FallbackRouter,
+    RouteChoice,
+    Router,
+    RouterFailed,
+)
 from plano.routing.embedded import EmbeddedRouter
 from plano.routing.metrics_sources import MetricsFeeds
 from plano.routing.orchestrator import OrchestratorRouter
@@ -63,6 +70,8 @@ class Routed:
             (b"x-plano-route", (d.route or "none").encode()),
             (b"x-plano-routing", d.reason.encode()),
         ]
+        if d.router:
+            out.append((b"x-plano-router", d.router.encode()))
         if d.session_id:
             out.append((b"x-plano-session-id", d.session_id.encode()))
         return tuple(out)
@@ -82,6 +91,7 @@ class RoutingStep:
         self.metrics = metrics or ModelMetrics()
         self._feeds = MetricsFeeds.of(config, self.metrics)
         self._warned = False
+        self._warmup: asyncio.Future[None] | None = None
         self._prefs = from_config(config.routing_preferences)
         self._ttl = routing.session_ttl_seconds
         self._budget: RoutingBudgetConfig | None = routing.routing_budget
@@ -176,11 +186,13 @@ class RoutingStep:
         pref = prefs.by_name.get(choice.route) if choice.route else None
         if pref is None:
             reason = "router_error" if choice.reason == "error" else "no_route"
-            decision = Decision(None, (), None, reason, session)
+            decision = Decision(None, (), None, reason, session, router=choice.reason)
         else:
             metrics = await self._metrics() if pref.prefer != "none" else self.metrics
             ranked = pref.ranked(metrics)
-            decision = Decision(ranked[0], ranked, pref.name, "routed", session)
+            decision = Decision(
+                ranked[0], ranked, pref.name, "routed", session, router=choice.reason
+            )
         if key is None or decision.model is None:
             return decision
         if warm and binding is not None:
@@ -204,7 +216,7 @@ class RoutingStep:
             if switched:
                 b.switches += 1
             b.anchor_model, b.route_name = candidate, d.route
-            return Decision(candidate, d.models, d.route, d.reason, d.session_id, True, switched)
+            return replace(d, model=candidate, pinned=True, switched=switched)
         discount = budget.cache_read_discount if budget else 0.1
         tokens = sum(len(t.text) for t in conv.turns) // 4
         grow_baseline(b, self.metrics, tokens, discount)
@@ -214,12 +226,13 @@ class RoutingStep:
         if not result.allow:
             log.debug("routing budget kept %s over %s (%s)", b.anchor_model, candidate, result)
             models = (b.anchor_model, *(m for m in d.models if m != b.anchor_model))
-            return Decision(
-                b.anchor_model, models, b.route_name, "retained", d.session_id, True, False
-            )
+            return replace(
+                d, model=b.anchor_model, models=models, route=b.route_name, reason="retained",
+                pinned=True, switched=False,
+            )  # fmt: skip
         b.switches += 1
         b.anchor_model, b.route_name = candidate, d.route
-        return Decision(candidate, d.models, d.route, result.reason, d.session_id, True, True)
+        return replace(d, model=candidate, reason=result.reason, pinned=True, switched=True)
 
     async def _select(
         self, prefs: PreferenceSet, conv: Conversation, hdr: Mapping[bytes, bytes]
@@ -242,8 +255,10 @@ class RoutingStep:
             await self.cache.put(key, binding.to_json(), self._ttl)
 
     async def start(self) -> None:
-        """Start fetching the metrics sources (in the background)."""
+        """Start fetching the metrics sources and warming the embedded model (in the background)."""
         self._feeds.start()
+        if self._prefs and isinstance(self.router, EmbeddedRouter):
+            self._warmup = asyncio.ensure_future(self.router.warm_up())
 
     async def _metrics(self) -> ModelMetrics:
         """The metrics, once their first fetch is over (warns about models without data)."""
@@ -266,6 +281,8 @@ class RoutingStep:
                 log.warning("model_metrics_sources have no data for %s", ", ".join(missing))
 
     async def close(self) -> None:
+        if self._warmup is not None:
+            self._warmup.cancel()
         await self._feeds.close()
         await self.cache.close()
 
@@ -296,17 +313,23 @@ def build_router(config: Config, clusters: Sequence[Cluster], client: UpstreamCl
     rc = config.routing.router
     model_id = config.overrides.routing_model_id
     target = next((c for c in clusters if c.model_id == model_id and not c.internal), None)
+    embedded = EmbeddedRouter(threshold=rc.no_match_threshold)
     if rc.type == "orchestrator" or (rc.type == "auto" and target is not None):
         target = target or next((c for c in clusters if c.model_id == model_id), None)
         if target is not None:
-            return OrchestratorRouter(
+            orchestrator = OrchestratorRouter(
                 target,
                 client,
                 context_length=config.overrides.orchestrator_model_context_length,
                 timeout=rc.timeout,
             )
+            return (
+                orchestrator
+                if rc.type == "orchestrator"
+                else FallbackRouter(orchestrator, embedded)
+            )
         log.warning("no provider serves router model %s; using the embedded router", model_id)
-    return EmbeddedRouter(threshold=rc.no_match_threshold)
+    return embedded
 
 
 def build_cache(config: Config) -> SessionCache:
