@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -423,3 +424,52 @@ def test_prompt_caching_markers_and_cache_warm_stickiness(
     assert first.headers["x-plano-model"] == "openai/gpt-4o"
     assert second.headers["x-plano-model"] == "openai/gpt-4o"
     assert second.headers["x-plano-routing"] == "cache_warm"
+
+
+def test_anthropic_sdk_routed_with_cache_markers(upstream: Any, gateway: GatewayFactory) -> None:
+    text = f"""
+version: v0.4.0
+listeners:
+  - {{name: llm, type: model, address: 127.0.0.1, port: 0, timeout: 5s}}
+model_providers:
+  - model: anthropic/claude-sonnet-4-6
+    access_key: sk-ant-secret
+    base_url: {upstream.base_url}
+    default: true
+  - model: anthropic/claude-haiku-4-5
+    access_key: sk-ant-secret
+    base_url: {upstream.base_url}
+  - model: plano/{ROUTER}
+    base_url: {upstream.base_url}
+routing_preferences:
+  - name: code_generation
+    description: generating new code snippets, functions, or boilerplate
+    models: [anthropic/claude-sonnet-4-6]
+prompt_caching: {{enabled: true}}
+"""
+    answer(upstream, '{"route": ["code_generation"]}')
+    system = "You review code carefully. " * 200
+    with gateway(text) as gw:
+        c = anthropic.Anthropic(base_url=gw.url(), api_key="client-key", max_retries=0)
+        _clients.append(c)
+        raw = c.messages.with_raw_response.create(
+            model="anthropic/claude-haiku-4-5",
+            max_tokens=64,
+            system=system,
+            messages=[{"role": "user", "content": "write a parser in Go"}],
+            extra_headers={"X-Model-Affinity": "anthropic-session"},
+        )
+    assert raw.parse().content[0].type == "text"
+    assert raw.headers["x-plano-model"] == "anthropic/claude-sonnet-4-6"
+    assert raw.headers["x-plano-route"] == "code_generation"
+    (sent,) = llm_requests(upstream)
+    assert sent.path == "/v1/messages"
+    assert sent.body["model"] == "claude-sonnet-4-6"
+    assert sent.body["system"] == [
+        {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}
+    ]
+    assert sent.body["messages"][-1]["content"] == [
+        {"type": "text", "text": "write a parser in Go", "cache_control": {"type": "ephemeral"}}
+    ]
+    prompt = router_requests(upstream)[0].body["messages"][0]["content"]
+    assert '"content": "write a parser in Go"' in prompt and "review code" not in prompt
