@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,9 @@ import redis
 
 from plano.state.session_cache import KEY_PREFIX, client_name
 from tests.conftest import GatewayFactory
-from tests.integration.test_metrics import scrape_until, value
+from tests.integration.test_metrics import plano_up, scrape_until, value  # noqa: F401
+from tests.integration.test_model_listener import post
+from tests.integration.test_processes import free_port
 from tests.integration.test_routing import answer, chat, config, router_requests
 
 pytestmark = pytest.mark.integration
@@ -96,3 +99,37 @@ def test_redis_down_routes_without_stickiness(
     assert second.headers["x-plano-model"] == "openai/gpt-4o-mini"  # routed, not pinned
     assert second.headers["x-plano-routing"] == "routed"
     assert any("without stickiness" in r.getMessage() for r in caplog.records)
+
+
+def test_two_worker_processes_share_pins(
+    tmp_path: Path,
+    upstream: Any,
+    plano_up: Any,  # noqa: F811 (the fixture imported above)
+    direct: Any,
+) -> None:
+    """`plano up --workers 2`: the kernel spreads connections over both processes; a pin made by
+    one is honoured by the other only through Redis."""
+    port = free_port()
+    cfg = tmp_path / "plano_config.yaml"
+    cfg.write_text(
+        redis_config(upstream)
+        .replace("port: 0", f"port: {port}")
+        .replace("timeout: 5s", "timeout: 20s")
+    )
+    session = f"redis-{uuid.uuid4()}"
+    headers = {"X-Model-Affinity": session, "content-type": "application/json"}
+    answer(upstream, '{"route": ["code_generation"]}')
+    answer(upstream, '{"route": ["casual_chat"]}', times=0)
+    plano_up(cfg, "--workers", "2")
+    base = f"http://127.0.0.1:{port}"
+    body = json.dumps(
+        {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    ).encode()
+    try:
+        served = [post(f"{base}/v1/chat/completions", body, headers)[1] for _ in range(17)]
+    finally:
+        direct.delete(f"{KEY_PREFIX}{session}")
+    assert {h["x-plano-model"] for h in served} == {"openai/gpt-4o"}
+    assert [h["x-plano-routing"] for h in served[1:]] == ["pinned"] * 16
+    workers = {h["x-request-id"][:16] for h in served}  # a random prefix per process
+    assert len(workers) == 2, workers
