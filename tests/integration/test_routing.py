@@ -473,3 +473,30 @@ prompt_caching: {{enabled: true}}
     ]
     prompt = router_requests(upstream)[0].body["messages"][0]["content"]
     assert '"content": "write a parser in Go"' in prompt and "review code" not in prompt
+
+
+def test_routing_decision_api_responses_with_inline_prefs(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    answer(upstream, '{"route": ["summaries"]}')
+    body = {
+        "model": "openai/gpt-4o",
+        "instructions": "be short",
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "tl;dr this"}]}],
+        "routing_preferences": [
+            {
+                "name": "summaries",
+                "description": "summarising text",
+                "models": ["openai/gpt-4o-mini", "openai/gpt-4o"],
+            }
+        ],
+    }
+    with gateway(config(upstream)) as gw:
+        status, _, doc = post(f"{gw.url()}/routing/v1/responses", json.dumps(body).encode())
+        bad_status, _, bad = post(f"{gw.url()}/routing/v1/responses", b"not json")
+    assert status == 200
+    assert doc["models"] == ["openai/gpt-4o-mini", "openai/gpt-4o"]
+    assert doc["route"] == "summaries"
+    prompt = router_requests(upstream)[0].body["messages"][0]["content"]
+    assert '"content": "tl;dr this"' in prompt and "be short" not in prompt
+    assert bad_status == 400 and bad["error"]["code"] == "invalid_json"
