@@ -54,6 +54,10 @@ def test_pin_is_shared_by_two_gateways(upstream: Any, gateway: GatewayFactory, d
     assert second.headers["x-plano-routing"] == "pinned"
     assert stored["anchor_model"] == "openai/gpt-4o"
     assert stored["route_name"] == "code_generation"
+    # Refreshed after the pinned turn with the upstream's real prompt size.
+    prompt_tokens = second.parse().usage.prompt_tokens
+    assert stored["cached_tokens"] == prompt_tokens > 0
+    assert stored["history"][-1][0] == "openai/gpt-4o" and stored["history"][-1][2] == prompt_tokens
     assert 0 < ttl <= 60
     assert len(router_requests(upstream)) == 1
 
@@ -120,7 +124,7 @@ def test_two_worker_processes_share_pins(
     headers = {"X-Model-Affinity": session, "content-type": "application/json"}
     answer(upstream, '{"route": ["code_generation"]}')
     answer(upstream, '{"route": ["casual_chat"]}', times=0)
-    plano_up(cfg, "--workers", "2")
+    plano_up(cfg, "--workers", "2", "--admin-port", "off")
     base = f"http://127.0.0.1:{port}"
     body = json.dumps(
         {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}

@@ -14,12 +14,13 @@ session TTL, same requested model, same prompt prefix):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from plano.routing.preferences import ModelMetrics
 
 MILLION: Final = 1_000_000
+HISTORY: Final = 8  # models remembered per session, most recent last
 
 
 @dataclass(slots=True)
@@ -32,6 +33,23 @@ class Binding:
     baseline_usd: float = 0.0
     switch_spend_usd: float = 0.0
     switches: int = 0
+    cached_tokens: int = 0  # the upstream's prompt tokens on the anchor's last turn
+    # Recently used models: [model, last_used, prompt tokens] (their caches may still be warm).
+    history: list[list[Any]] = field(default_factory=list)
+
+    def note_turn(self, model: str, now: float, tokens: int) -> None:
+        """A turn served by `model` with `tokens` prompt tokens (now cached there)."""
+        self.history = [h for h in self.history if h[0] != model][-(HISTORY - 1) :]
+        self.history.append([model, now, tokens])
+        if model == self.anchor_model:
+            self.cached_tokens = tokens
+
+    def warm_tokens(self, model: str, now: float, window: float) -> int:
+        """Prompt tokens still cached at `model` from an earlier turn (A -> B -> A credit)."""
+        for name, used, tokens in self.history:
+            if name == model and now - float(used) <= window:
+                return int(tokens)
+        return 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,6 +66,8 @@ class Binding:
                 baseline_usd=float(raw.get("baseline_usd") or 0.0),
                 switch_spend_usd=float(raw.get("switch_spend_usd") or 0.0),
                 switches=int(raw.get("switches") or 0),
+                cached_tokens=int(raw.get("cached_tokens") or 0),
+                history=[list(h) for h in raw.get("history") or () if len(h) == 3],
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -100,15 +120,24 @@ def gate(
     context_tokens: int,
     pct: float,
     discount: float,
+    candidate_warm_tokens: int = 0,
 ) -> GateResult:
-    """May a warm session switch from its anchor to `candidate`? Updates the spend if allowed."""
+    """May a warm session switch from its anchor to `candidate`? Updates the spend if allowed.
+
+    Switch cost (USD) = (fresh tokens at the candidate's input price + tokens still cached at the
+    candidate at its cache-read price − the context at the anchor's cache-read price) / 1e6.
+    """
     if candidate == b.anchor_model:
         return GateResult(True, "same_anchor")
     cand = metrics.price(candidate)
     anchor_cached = cached_rate(metrics, b.anchor_model, discount)
-    if cand is None or anchor_cached is None:
+    cand_cached = cached_rate(metrics, candidate, discount)
+    if cand is None or anchor_cached is None or cand_cached is None:
         return GateResult(True, "no_pricing")
-    cost = (context_tokens * cand.input - context_tokens * anchor_cached) / MILLION
+    warm = min(candidate_warm_tokens, context_tokens)
+    cost = (
+        (context_tokens - warm) * cand.input + warm * cand_cached - context_tokens * anchor_cached
+    ) / MILLION
     if cost <= 0:
         return GateResult(True, "free", cost)
     if b.switch_spend_usd + cost <= pct / 100.0 * b.baseline_usd:

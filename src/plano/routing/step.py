@@ -61,6 +61,8 @@ class Routed:
     changed: bool  # the body changed (inline preferences removed, cache markers added)
     api: Api = Api.OPENAI_CHAT
     inject_cache: bool = False  # add prompt-cache markers once the upstream is known
+    key: str | None = None  # the session cache key
+    binding: Binding | None = None  # the session's binding as stored for this request
 
     @property
     def response_headers(self) -> tuple[tuple[bytes, bytes], ...]:
@@ -140,7 +142,9 @@ class RoutingStep:
             session = implicit_session(conv, tenant)
         key = f"{tenant}:{session}" if session is not None and tenant else session
         failures = self.cache.failures
-        decision = await self._decide(prefs, conv, requested or "", hdr, session, key, prefix, pct)
+        decision, binding = await self._decide(
+            prefs, conv, requested or "", hdr, session, key, prefix, pct
+        )
         if self.cache.failures != failures:
             decision = replace(decision, cache_error=self.cache.backend)
         _log(decision, requested)
@@ -150,7 +154,7 @@ class RoutingStep:
             and _estimated_tokens(conv) >= self._min_prefix
             and not has_markers(doc)
         )
-        return Routed(doc, decision, prefix, inline is not None, api, inject)
+        return Routed(doc, decision, prefix, inline is not None, api, inject, key, binding)
 
     async def _decide(
         self,
@@ -162,7 +166,7 @@ class RoutingStep:
         key: str | None,
         prefix: str | None,
         pct: float | None,
-    ) -> Decision:
+    ) -> tuple[Decision, Binding | None]:
         binding = None
         now = time.time()
         if key is not None:
@@ -181,7 +185,7 @@ class RoutingStep:
                 return Decision(
                     binding.anchor_model, (binding.anchor_model,), binding.route_name, why,
                     session, pinned=True,
-                )  # fmt: skip
+                ), binding  # fmt: skip
         choice = await self._select(prefs, conv, hdr)
         pref = prefs.by_name.get(choice.route) if choice.route else None
         if pref is None:
@@ -194,18 +198,30 @@ class RoutingStep:
                 ranked[0], ranked, pref.name, "routed", session, router=choice.reason
             )
         if key is None or decision.model is None:
-            return decision
+            return decision, None
         if warm and binding is not None:
             await self._metrics()
-            decision = self._apply_budget(binding, decision, conv, pct)
+            decision = self._apply_budget(binding, decision, conv, pct, now)
         else:
             binding = Binding(decision.model or "", requested, decision.route, prefix or "", now)
         binding.last_used = now
         await self._store(key, binding)
-        return decision
+        return decision, binding
+
+    async def after_response(self, routed: Routed, prompt_tokens: int | None, ok: bool) -> None:
+        """Remember the real prompt size of the turn (the context now cached at the model).
+
+        Runs after the response reached the client, before the connection takes its next
+        request, so a client's next turn sees it."""
+        b = routed.binding
+        model = routed.decision.model
+        if b is None or routed.key is None or not ok or not prompt_tokens or model is None:
+            return
+        b.note_turn(model, time.time(), prompt_tokens)
+        await self._store(routed.key, b)
 
     def _apply_budget(
-        self, b: Binding, d: Decision, conv: Conversation, pct: float | None
+        self, b: Binding, d: Decision, conv: Conversation, pct: float | None, now: float
     ) -> Decision:
         budget = self._budget
         limit = pct if pct is not None else (budget.max_switch_spend_pct if budget else None)
@@ -218,11 +234,12 @@ class RoutingStep:
             b.anchor_model, b.route_name = candidate, d.route
             return replace(d, model=candidate, pinned=True, switched=switched)
         discount = budget.cache_read_discount if budget else 0.1
-        tokens = sum(len(t.text) for t in conv.turns) // 4
+        tokens = b.cached_tokens or _estimated_tokens(conv)
         grow_baseline(b, self.metrics, tokens, discount)
         result = gate(
-            b, candidate, self.metrics, context_tokens=tokens, pct=limit, discount=discount
-        )
+            b, candidate, self.metrics, context_tokens=tokens, pct=limit, discount=discount,
+            candidate_warm_tokens=b.warm_tokens(candidate, now, self._ttl),
+        )  # fmt: skip
         if not result.allow:
             log.debug("routing budget kept %s over %s (%s)", b.anchor_model, candidate, result)
             models = (b.anchor_model, *(m for m in d.models if m != b.anchor_model))

@@ -183,10 +183,10 @@ class ModelListener:
         path: str = scope["path"]
         record: RequestRecord = scope["plano.record"]
         record.client_api = api.value
+        routed = None
         try:
             body = await read_body(scope, receive, self._max_body)
             record.bytes_in = len(body)
-            routed = None
             if wants_routing(self._routing, body) and self._routing is not None:
                 routed = await self._routing.route_body(body, api, scope["headers"])
             upstream = self._prepare(scope, body, api, record, routed)
@@ -199,6 +199,9 @@ class ModelListener:
             await send_error(send, path, err, [(b"x-request-id", rid.encode())])
             return
         await self._forward(receive, send, path, api, upstream, record)
+        if routed is not None and self._routing is not None:
+            ok = 200 <= record.upstream_status < 300 and record.error_kind is None
+            await self._routing.after_response(routed, record.prompt_tokens, ok)
 
     def _prepare(
         self, scope: Scope, body: bytes, api: Api, record: RequestRecord, routed: Routed | None

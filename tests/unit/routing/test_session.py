@@ -63,3 +63,27 @@ def test_binding_roundtrip_and_warmth() -> None:
     assert not b.warm(1.0, 60, "other", "p")
     assert not b.warm(1.0, 60, "req", "drifted")
     assert Binding.from_json({"nope": 1}) is None
+
+
+def test_history_credit_makes_switching_back_cheaper() -> None:
+    b = binding()
+    cold = gate(b, "pricey", METRICS, context_tokens=10_000, pct=100, discount=0.1)
+    b.note_turn("pricey", 100.0, 10_000)  # the session used `pricey` a moment ago
+    assert b.warm_tokens("pricey", 150.0, 60) == 10_000
+    assert b.warm_tokens("pricey", 200.0, 60) == 0  # its cache went cold
+    back = gate(
+        b, "pricey", METRICS, context_tokens=10_000, pct=100, discount=0.1,
+        candidate_warm_tokens=b.warm_tokens("pricey", 150.0, 60),
+    )  # fmt: skip
+    assert back.cost_usd < cold.cost_usd
+    assert back.cost_usd == pytest.approx((10_000 * 15.0 * 0.1 - 10_000 * 0.3) / 1e6)
+
+
+def test_note_turn_keeps_eight_models_and_anchor_tokens() -> None:
+    b = binding()
+    for i in range(10):
+        b.note_turn(f"m{i}", float(i), i)
+    b.note_turn("anchor", 20.0, 1234)
+    assert len(b.history) == 8 and b.history[-1] == ["anchor", 20.0, 1234]
+    assert b.cached_tokens == 1234
+    assert Binding.from_json(b.to_json()) == b
