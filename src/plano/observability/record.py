@@ -35,6 +35,7 @@ class RequestRecord:
         "route",
         "routing",
         "session_cache_error",
+        "session_id",
         "span",
         "start",
         "status",
@@ -67,6 +68,7 @@ class RequestRecord:
         self.route: str | None = None  # how the model was chosen: exact, alias, wildcard, default
         self.routing: str | None = None  # preference routing outcome: routed, pinned, no_route...
         self.session_cache_error: str | None = None  # session cache backend that failed (redis)
+        self.session_id: str | None = None  # routing session (X-Model-Affinity or implicit)
         self.stream = False
         self.upstream_sent = 0  # upstream request started
         self.upstream_headers = 0  # upstream response headers received

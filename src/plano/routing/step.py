@@ -385,6 +385,7 @@ def note_decision(record: RequestRecord, routed: Routed | None, resolved: Resolv
     record.route = d.route or resolved.via
     record.routing = d.reason
     record.session_cache_error = d.cache_error
+    record.session_id = d.session_id
 
 
 def resolve_routed(models: ModelTable, requested: str | None, routed: Routed | None) -> Resolved:

@@ -91,6 +91,7 @@ def routing_routes(step: RoutingStep, max_body_bytes: int) -> dict[tuple[str, st
             record.route = d.route
             record.routing = d.reason
             record.session_cache_error = d.cache_error
+            record.session_id = d.session_id
             headers = [JSON_CT, *routed.response_headers]
             await send_bytes(send, 200, headers, decision_body(routed, _trace_id(scope, record)))
 
