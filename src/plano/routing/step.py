@@ -134,7 +134,7 @@ class RoutingStep:
         conv = conversation_of(doc, api)
         cache_off = hdr.get(HEADER_CACHE, b"").lower() == b"off"
         tenant = hdr.get(self._tenant, b"").decode("latin-1") if self._tenant else ""
-        prefix = None if cache_off else prefix_hash(conv, tenant)
+        prefix = prefix_hash(conv, tenant)  # drift check; sent upstream unless the cache is off
         explicit = hdr.get(HEADER_AFFINITY)
         session = explicit.decode("latin-1") if explicit else None
         pct = parse_pct(_text(hdr.get(HEADER_SPEND_PCT)))
@@ -154,7 +154,8 @@ class RoutingStep:
             and _estimated_tokens(conv) >= self._min_prefix
             and not has_markers(doc)
         )
-        return Routed(doc, decision, prefix, inline is not None, api, inject, key, binding)
+        sent_prefix = None if cache_off else prefix
+        return Routed(doc, decision, sent_prefix, inline is not None, api, inject, key, binding)
 
     async def _decide(
         self,
@@ -164,7 +165,7 @@ class RoutingStep:
         hdr: Mapping[bytes, bytes],
         session: str | None,
         key: str | None,
-        prefix: str | None,
+        prefix: str,
         pct: float | None,
     ) -> tuple[Decision, Binding | None]:
         binding = None
@@ -172,7 +173,7 @@ class RoutingStep:
         if key is not None:
             raw = await self.cache.get(key)
             binding = Binding.from_json(raw) if raw else None
-        warm = binding is not None and binding.warm(now, self._ttl, requested, prefix or "")
+        warm = binding is not None and binding.warm(now, self._ttl, requested, prefix)
         if warm and binding is not None:
             why = "pinned" if hdr.get(HEADER_AFFINITY) else None
             if why is None and self._sticky and pct is None:
@@ -203,7 +204,7 @@ class RoutingStep:
             await self._metrics()
             decision = self._apply_budget(binding, decision, conv, pct, now)
         else:
-            binding = Binding(decision.model or "", requested, decision.route, prefix or "", now)
+            binding = Binding(decision.model or "", requested, decision.route, prefix, now)
         binding.last_used = now
         await self._store(key, binding)
         return decision, binding

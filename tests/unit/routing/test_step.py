@@ -126,3 +126,13 @@ def test_wants_routing_fast_path() -> None:
     assert not wants_routing(None, b'{"routing_preferences": []}')
     with pytest.raises(MalformedJson):
         asyncio.run(bare.route_body(b"[1]", Api.OPENAI_CHAT, []))
+
+
+def test_explicit_pin_survives_cache_off_and_prefix_drift_unpins() -> None:
+    s = step(ScriptedRouter("code", "chat"))
+    h = {"X-Model-Affinity": "s3", "X-Plano-Cache": "off"}
+    run(s, body(), h)
+    assert run(s, body(), h).decision.reason == "pinned"
+    drifted = {**body(), "messages": [{"role": "system", "content": "new"}, *body()["messages"]]}
+    d = run(s, drifted, h).decision
+    assert (d.reason, d.model) == ("routed", "openai/gpt-4o-mini")
