@@ -204,7 +204,12 @@ class RoutingStep:
             await self._metrics()
             decision = self._apply_budget(binding, decision, conv, pct, now)
         else:
-            binding = Binding(decision.model or "", requested, decision.route, prefix, now)
+            fresh = Binding(decision.model or "", requested, decision.route, prefix, now)
+            if binding is not None and self._budget and not self._budget.replenish_on_rebind:
+                # A cold session rebinds but keeps what it already spent on switches.
+                fresh.baseline_usd = binding.baseline_usd
+                fresh.switch_spend_usd = binding.switch_spend_usd
+            binding = fresh
         binding.last_used = now
         await self._store(key, binding)
         return decision, binding

@@ -136,3 +136,26 @@ def test_explicit_pin_survives_cache_off_and_prefix_drift_unpins() -> None:
     drifted = {**body(), "messages": [{"role": "system", "content": "new"}, *body()["messages"]]}
     d = run(s, drifted, h).decision
     assert (d.reason, d.model) == ("routed", "openai/gpt-4o-mini")
+
+
+@pytest.mark.parametrize("replenish", [True, False])
+def test_cold_rebind_replenishes_unless_told_not_to(replenish: bool) -> None:
+    extra = (
+        "routing: {routing_budget: {max_switch_spend_pct: 10, "
+        f"replenish_on_rebind: {str(replenish).lower()}}}}}\n"
+        "model_metrics_sources: [{type: cost, provider: models.dev}]\n"
+    )
+    s = step(ScriptedRouter("code"), extra)
+    h = {"X-Model-Affinity": "s4"}
+    key = "s4"
+    spent = {
+        "anchor_model": "openai/gpt-4o", "requested_model": "openai/gpt-4o-mini",
+        "route_name": "code", "prefix_hash": "x", "last_used": 0.0,
+        "baseline_usd": 1.0, "switch_spend_usd": 0.05, "switches": 3,
+    }  # fmt: skip
+    asyncio.run(s.cache.put(key, spent, 60))  # long cold: last used in 1970
+    run(s, body(), h)
+    stored = asyncio.run(s.cache.get(key))
+    assert stored is not None
+    assert stored["switch_spend_usd"] == (0.0 if replenish else 0.05)
+    assert stored["switches"] == 0
