@@ -190,7 +190,9 @@ class RoutingStep:
         choice = await self._select(prefs, conv, hdr)
         pref = prefs.by_name.get(choice.route) if choice.route else None
         if pref is None:
-            reason = "router_error" if choice.reason == "error" else "no_route"
+            reason = {"error": "router_error", "no_preferences": "no_preferences"}.get(
+                choice.reason, "no_route"
+            )
             decision = Decision(None, (), None, reason, session, router=choice.reason)
         else:
             metrics = await self._metrics() if pref.prefer != "none" else self.metrics
