@@ -17,6 +17,7 @@ import openai
 import pytest
 
 from tests.conftest import GatewayFactory
+from tests.integration.test_filters import Guard, Redactor, filtered  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -505,3 +506,25 @@ def test_anthropic_and_responses_clients_to_azure_deployment(
     for req in upstream.requests:
         assert req.path == "/openai/deployments/my-deployment/chat/completions"
         assert "api-version=" in req.query and req.headers["api-key"] == "azure-secret"
+
+
+def test_filters_see_the_client_dialect_on_translated_requests(
+    upstream: Any,
+    filtered: tuple[Any, Guard, Redactor],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """Input filters get the client's body; output filters get the client's bytes (translated)."""
+    gw, guard, redactor = filtered
+    upstream.script({"text": "qq says hi"}, {"text": "qq qq", "chunks": 2})
+    c = ant(gw)
+    msgs: Any = [{"role": "user", "content": "Weather in Paris?"}]
+    whole = c.messages.create(model="gpt-4o-mini", max_tokens=50, messages=msgs)
+    with c.messages.stream(model="gpt-4o-mini", max_tokens=50, messages=msgs) as stream:
+        final = stream.get_final_message()
+    assert whole.content[0].text == "QQ says hi"  # type: ignore[union-attr]
+    assert final.content[0].text == "QQ QQ"  # type: ignore[union-attr]
+    assert [r.body["messages"][-1]["content"] for r in upstream.requests] == [
+        "Weather in Paris? [guarded]"
+    ] * 2
+    assert [seen[0] for seen in guard.seen] == ["/v1/messages"] * 2
+    assert b'"type":"message"' in redactor.chunks[0]  # Anthropic bytes, not chat
+    assert any(chunk.startswith(b"event: ") for chunk in redactor.chunks[1:])

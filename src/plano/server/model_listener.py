@@ -164,7 +164,7 @@ class ModelListener:
         self._models_body = models_body
         self._ids = RequestIds()
         self._translated = translated.TranslatedExchange(
-            client, self._timeout, telemetry, conversations
+            client, self._timeout, telemetry, conversations, output_chain
         )
 
     def routes(self) -> dict[tuple[str, str], Route]:
@@ -331,6 +331,7 @@ class ModelListener:
                 r.cluster.provider,
                 ours,
                 r.cluster.row.stream_only,
+                path,
             )
             await self._translated.forward(receive, send, path, up.translation, target, record)
             return

@@ -24,9 +24,11 @@ from plano.errors import (
     PlanoError,
     UpstreamProtocolError,
 )
+from plano.filters.chain import Chain
 from plano.observability.names import HEADER_OVERHEAD
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
+from plano.server.filtered import filter_headers
 from plano.server.http import RawHeaders, Receive, Send, send_bytes, send_error
 from plano.state.conversations import (
     ConversationNotFound,
@@ -124,6 +126,7 @@ class Target:
     provider: str
     ours: RawHeaders
     stream_only: bool = False  # the provider answers only streamed requests
+    path: str = ""  # the client's API path (output filters are told it)
 
 
 class TranslatedExchange:
@@ -133,7 +136,9 @@ class TranslatedExchange:
         timeout: aiohttp.ClientTimeout,
         telemetry: Telemetry,
         conversations: ConversationStore | None,
+        output_chain: Chain | None = None,
     ) -> None:
+        self._output_chain = output_chain  # run on what the client receives, as on passthrough
         self._client = client
         self._timeout = timeout
         self._telemetry = telemetry
@@ -284,10 +289,13 @@ class TranslatedExchange:
             self._save(tr, response.id, response, target)
         if tr.request.stream:
             out = tr.client.stream_encoder(tr.request).encode(events_of(response))
-            headers = [*_SSE, *target.ours, _overhead(record, record.upstream_done)]
+            headers = [*_SSE, *target.ours]
         else:
             out = tr.client.encode_response(response)
-            headers = [_JSON, *target.ours, _overhead(record, record.upstream_done)]
+            headers = [_JSON, *target.ours]
+        if self._output_chain is not None:
+            out = await self._output_chain.run(out, target.path, filter_headers(record))
+        headers.append(_overhead(record, record.upstream_done))
         await send_bytes(send, 200, headers, out)
 
     async def _parse_whole(
@@ -339,14 +347,16 @@ class TranslatedExchange:
                 except _SHAPE_ERRORS as exc:
                     events = [_shape_error(tr, exc)]
                 if events:
-                    await self._emit(events, encoder, send, usage, collector, rid, tr, target)
+                    await self._emit(
+                        events, encoder, send, usage, collector, rid, tr, target, record
+                    )
             record.upstream_done = time.perf_counter_ns()
             state["done"] = True
             try:
                 events = decoder.close()
             except _SHAPE_ERRORS as exc:
                 events = [_shape_error(tr, exc)]
-            await self._emit(events, encoder, send, usage, collector, rid, tr, target)
+            await self._emit(events, encoder, send, usage, collector, rid, tr, target, record)
             await send({"type": "http.response.body", "body": b""})
         except PlanoError as err:  # the upstream failed mid-stream: end the client's stream
             if record.error_kind != "client_gone":
@@ -369,6 +379,7 @@ class TranslatedExchange:
         rid: str | None,
         tr: Translation,
         target: Target,
+        record: RequestRecord,
     ) -> None:
         for ev in events:
             if isinstance(ev, ir.MessageStart):
@@ -384,6 +395,8 @@ class TranslatedExchange:
                 self._save(tr, rid, collector.response(), target)
                 collector.complete = False  # saved once
         data = encoder.encode(events)
+        if data and self._output_chain is not None:
+            data = await self._output_chain.run(data, target.path, filter_headers(record))
         if data:
             await send({"type": "http.response.body", "body": data, "more_body": True})
 
