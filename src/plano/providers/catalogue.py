@@ -71,7 +71,10 @@ def _compat(
 
 ROWS: Final[tuple[ProviderRow, ...]] = (
     ProviderRow("openai", "OpenAI", "https://api.openai.com", "/v1", _C, _C, _R, interface=True),
-    ProviderRow("anthropic", "Anthropic", "https://api.anthropic.com", "/v1", _C, _M, _C),
+    # Every client API reaches Anthropic over its native Messages API (translated): the original
+    # sends chat and Responses clients to Anthropic's OpenAI-compatible endpoint, which Anthropic
+    # documents as a testing aid that drops features (cache_control, thinking signatures).
+    ProviderRow("anthropic", "Anthropic", "https://api.anthropic.com", "/v1", _M, _M, _M),
     ProviderRow(
         "azure_openai",
         "Azure OpenAI",

@@ -96,10 +96,11 @@ def test_prefix_aliases_and_lookup() -> None:
     assert lookup("nope") is None
 
 
-def test_client_matrix_matches_the_original() -> None:
+def test_client_matrix() -> None:
+    """The original's matrix, except that Anthropic is always reached over Messages."""
     anthropic, openai_row = BY_PREFIX["anthropic"], BY_PREFIX["openai"]
-    assert anthropic.upstream_api(Api.ANTHROPIC_MESSAGES) is Api.ANTHROPIC_MESSAGES
-    assert anthropic.upstream_api(Api.OPENAI_CHAT) is Api.OPENAI_CHAT
+    for api in (Api.ANTHROPIC_MESSAGES, Api.OPENAI_CHAT, Api.OPENAI_RESPONSES):
+        assert anthropic.upstream_api(api) is Api.ANTHROPIC_MESSAGES
     assert openai_row.upstream_api(Api.OPENAI_RESPONSES) is Api.OPENAI_RESPONSES
     assert openai_row.upstream_api(Api.ANTHROPIC_MESSAGES) is Api.OPENAI_CHAT
     assert BY_PREFIX["amazon_bedrock"].upstream_api(Api.OPENAI_CHAT) is Api.BEDROCK_CONVERSE
