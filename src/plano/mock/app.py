@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from plano.mock import control
+from plano.mock.bedrock_converse import BedrockConverse
 from plano.mock.dialect import Dialect
+from plano.mock.gemini import Gemini
 from plano.mock.openai_chat import DEFAULT_CHUNKS, OpenAIChat, models_list
 from plano.mock.request import MockRequest
 from plano.mock.response import Reply, default_message
@@ -57,7 +59,11 @@ class MockApp:
         self.recorded_total = 0  # requests recorded since start or the last clear_requests()
         self.on_record: Callable[[], None] | None = None  # called after recording, when set
         self.models: dict[str, None] = dict.fromkeys(options.models)
-        self.dialects: tuple[Dialect, ...] = tuple(dialects) or (OpenAIChat(),)
+        self.dialects: tuple[Dialect, ...] = tuple(dialects) or (
+            OpenAIChat(),
+            Gemini(),
+            BedrockConverse(),
+        )
         self.connections_accepted = 0
 
     def connection_opened(self) -> int:
