@@ -20,6 +20,7 @@ from plano.providers.sigv4 import Credentials, sign
 
 BEARER_ENV: Final = "AWS_BEARER_TOKEN_BEDROCK"
 DEFAULT_REGION: Final = "us-east-1"
+_SIGNED: Final = frozenset({"host", "content-type"})
 _HOST_REGION: Final = re.compile(r"^bedrock(?:-runtime)?(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
 
 
@@ -37,8 +38,11 @@ class BedrockSigner:
         body: bytes,
         now: datetime | None = None,
     ) -> tuple[tuple[str, str], ...]:
+        # Sign only what no one on the way rewrites: Host (when overridden) and Content-Type,
+        # plus the x-amz-* headers `sign` adds; other forwarded headers stay unsigned.
+        kept = {k: v for k, v in headers.items() if k.lower() in _SIGNED}
         signed = sign(
-            "POST", url, headers, body, region=self.region, credentials=self.credentials, now=now
+            "POST", url, kept, body, region=self.region, credentials=self.credentials, now=now
         )
         return signed.headers
 

@@ -161,3 +161,30 @@ def test_default_dialects_include_gemini_and_bedrock() -> None:
     assert gem.status == 200 and "candidates" in orjson.loads(gem.body)
     assert br.status == 200 and "output" in orjson.loads(br.body)
     assert {"g", "b"} <= set(app.models)
+
+
+def test_mock_streams_decode_through_the_upstream_codecs() -> None:
+    """The gateway's decoders read what the mocks send (same IR as the non-streamed reply)."""
+    from plano import ir
+    from plano.translate.bedrock_converse import UPSTREAM as BEDROCK_CODEC
+    from plano.translate.gemini import UPSTREAM as GEMINI_CODEC
+
+    spec = ReplySpec(chunks=3, thinking="hmm", tool_calls=(CALL,), text="Sure", cached_tokens=4)
+    cases = [
+        (GEMINI, GEMINI_CODEC, "/v1beta/models/m:streamGenerateContent?alt=sse", GEM_BODY, KEY),
+        (BEDROCK, BEDROCK_CODEC, "/model/m/converse-stream", BR_BODY, BEARER),
+    ]
+    for dialect, codec, path, body, headers in cases:
+        r = MockRequest.parse("POST", path.encode(), headers, orjson.dumps(body), 1)
+        reply = dialect.reply(r, spec)
+        assert reply.events is not None
+        dec = codec.stream_decoder()
+        events = [e for chunk in reply.events for e in dec.feed(chunk)] + dec.close()
+        text = "".join(e.text for e in events if isinstance(e, ir.TextDelta))
+        thinking = "".join(e.text for e in events if isinstance(e, ir.ThinkingDelta))
+        args = "".join(e.partial_json for e in events if isinstance(e, ir.ToolArgsDelta))
+        assert (text, thinking, orjson.loads(args)) == ("Sure", "hmm", {"city": "Paris"})
+        final = [e for e in events if isinstance(e, ir.MessageDelta)]
+        assert final[0].stop_reason is ir.StopReason.TOOL_USE
+        assert final[0].usage.cache_read == 4
+        assert isinstance(events[-1], ir.MessageStop)

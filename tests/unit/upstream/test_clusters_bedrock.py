@@ -37,7 +37,13 @@ def test_sigv4_from_environment_and_configured_key_wins() -> None:
     assert claude.access_key == "configured-key" and claude.signer is None
     url = nova.url(nova.row.chat_api, nova.model_id, False)
     headers = dict(
-        nova.signer.headers(url, {"content-type": "application/json"}, b"{}", datetime.now(UTC))
+        nova.signer.headers(
+            url, {"content-type": "application/json", "user-agent": "x"}, b"{}", datetime.now(UTC)
+        )
+    )
+    assert (
+        "SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date,"
+        in (headers["authorization"])
     )
     assert headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
     assert "/eu-west-1/bedrock/aws4_request" in headers["authorization"]
