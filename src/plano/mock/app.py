@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from plano.mock import control
+from plano.mock.anthropic_messages import AnthropicMessages
 from plano.mock.bedrock_converse import BedrockConverse
 from plano.mock.dialect import Dialect
 from plano.mock.gemini import Gemini
 from plano.mock.openai_chat import DEFAULT_CHUNKS, OpenAIChat, models_list
+from plano.mock.openai_responses import OpenAIResponses
 from plano.mock.request import MockRequest
 from plano.mock.response import Reply, default_message
-from plano.mock.script import ReplySpec, ScriptQueue, SpecError
+from plano.mock.script import Fault, ReplySpec, ScriptQueue, SpecError
 
 MAX_MODELS: Final = 1000
 
@@ -48,6 +50,17 @@ class MockOptions:
         )
 
 
+def default_dialects() -> tuple[Dialect, ...]:
+    """Every API the mock speaks, one instance each (ids are numbered per instance)."""
+    return (
+        OpenAIChat(),
+        AnthropicMessages(),
+        OpenAIResponses(),
+        Gemini(),
+        BedrockConverse(),
+    )
+
+
 class MockApp:
     """Routes a request to the control API, ``/healthz``, ``/v1/models`` or a dialect."""
 
@@ -59,11 +72,7 @@ class MockApp:
         self.recorded_total = 0  # requests recorded since start or the last clear_requests()
         self.on_record: Callable[[], None] | None = None  # called after recording, when set
         self.models: dict[str, None] = dict.fromkeys(options.models)
-        self.dialects: tuple[Dialect, ...] = tuple(dialects) or (
-            OpenAIChat(),
-            Gemini(),
-            BedrockConverse(),
-        )
+        self.dialects: tuple[Dialect, ...] = tuple(dialects) or default_dialects()
         self.connections_accepted = 0
 
     def connection_opened(self) -> int:
@@ -139,6 +148,8 @@ class MockApp:
             reply = dialect.reply(req, spec)
             if status is not None:
                 reply.status = status
+            if spec.fault is Fault.ERROR_EVENT and reply.events is None and reply.status < 300:
+                reply = dialect.error(500, spec.message or default_message(500))
         extra = spec.headers or ()
         if spec.retry_after is not None:
             extra = (*extra, ("retry-after", spec.retry_after))

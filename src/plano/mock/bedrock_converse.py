@@ -60,9 +60,15 @@ class BedrockConverse:
         body = request.body if isinstance(request.body, dict) else {}
         answer = _answer(body, spec, self._tool_id)
         if request.path.endswith("/converse-stream"):
+            failure = error_body(spec.message or "The system encountered an unexpected error.")
+            stream_error = encode_frame(
+                {":exception-type": "internalServerException", ":message-type": "exception"},
+                failure,
+            )
             return Reply(
                 events=_frames(answer, spec.chunks or DEFAULT_CHUNKS),
                 content_type=STREAM_CONTENT_TYPE,
+                stream_error=stream_error,
             )
         return Reply(body=orjson.dumps(_converse(answer)))
 

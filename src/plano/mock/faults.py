@@ -20,6 +20,9 @@ malformed_chunk              streamed: an event whose data is not JSON, inserted
 hang                         nothing, ever
 slow_drip                    the body one byte per write (one HTTP chunk each when streamed),
                              ``chunk_delay_ms`` apart (default: just a turn of the event loop)
+error_event                  streamed: ``fault_after_chunks`` events, then the API's in-stream
+                             error event (``Reply.stream_error``), then the stream ends cleanly;
+                             not streamed: the API's error envelope with status 500
 ============================ ============================================================
 """
 
@@ -70,7 +73,10 @@ def plan(reply: Reply, spec: ReplySpec, *, keep_alive: bool) -> list[Step]:
     if reply.events is None:
         return _plan_body(reply, fault, first=first, gap=gap, keep_alive=keep_alive)
     top = head(reply, keep_alive=keep_alive)
-    return _plan_stream(top, reply.events, fault, after=after, first=first, gap=gap)
+    events = reply.events
+    if fault is Fault.ERROR_EVENT and reply.stream_error is not None:
+        events = [*events[:after], reply.stream_error]
+    return _plan_stream(top, events, fault, after=after, first=first, gap=gap)
 
 
 def _plan_body(

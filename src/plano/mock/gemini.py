@@ -61,7 +61,9 @@ class Gemini:
         if "alt=sse" not in request.query:
             return Reply(body=orjson.dumps(chunks))
         events = [b"data: " + orjson.dumps(c) + b"\r\n\r\n" for c in chunks]
-        return Reply(events=events, content_type=EVENT_STREAM)
+        failure = error_body(500, spec.message or "An internal error has occurred.")
+        stream_error = b"data: " + failure + b"\r\n\r\n"
+        return Reply(events=events, content_type=EVENT_STREAM, stream_error=stream_error)
 
     def error(self, status: int, message: str) -> Reply:
         return Reply(status=status, body=error_body(status, message))

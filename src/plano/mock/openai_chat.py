@@ -1,11 +1,13 @@
 """OpenAI Chat Completions, as the mock answers it: exact wire shapes, streamed or not.
 
 Non-streaming: one ``chat.completion`` object. Streaming (``"stream": true``), one SSE event per
-``chat.completion.chunk``, in this order: a ``delta.role`` chunk; the content split into
-``chunks`` pieces; for each tool call a chunk with its index, id, type, name and empty
-``arguments``, then the arguments in ``chunks`` fragments; a chunk with ``finish_reason``; with
-``stream_options.include_usage`` a ``choices: []`` chunk carrying ``usage`` (and ``"usage": null``
-on every other chunk, as OpenAI does); then ``data: [DONE]``.
+``chat.completion.chunk``, in this order: a ``delta.role`` chunk; the spec's ``thinking`` as
+``delta.reasoning_content`` pieces (the extension vLLM and DeepSeek use; not streamed:
+``message.reasoning_content``); the content split into ``chunks`` pieces; for each tool call
+a chunk with its index, id, type, name and empty ``arguments``, then the arguments in
+``chunks`` fragments; a chunk with ``finish_reason``; with ``stream_options.include_usage`` a
+``choices: []`` chunk carrying ``usage`` (and ``"usage": null`` on every other chunk, as
+OpenAI does); then ``data: [DONE]``.
 """
 
 from __future__ import annotations
@@ -74,12 +76,14 @@ class OpenAIChat:
             calls=tuple((self._id("call_"), call) for call in calls),
             finish=finish,
             usage=_usage(body, spec, text, calls),
+            thinking=spec.thinking,
         )
         if body.get("stream") is True:
             opts = body.get("stream_options")
             with_usage = isinstance(opts, dict) and opts.get("include_usage") is True
             events = stream_events(answer, spec.chunks or DEFAULT_CHUNKS, with_usage=with_usage)
-            return Reply(events=events, content_type=EVENT_STREAM)
+            stream_error = encode_event(error_body(500, spec.message or "The server had an error"))
+            return Reply(events=events, content_type=EVENT_STREAM, stream_error=stream_error)
         return Reply(body=orjson.dumps(completion(answer)))
 
     def error(self, status: int, message: str) -> Reply:
@@ -108,12 +112,15 @@ class Answer:
     calls: tuple[tuple[str, ToolCallSpec], ...]  # (call id, call)
     finish: str
     usage: dict[str, Any]
+    thinking: str | None = None  # sent as ``reasoning_content`` (vLLM / DeepSeek extension)
 
 
 def completion(answer: Answer) -> dict[str, Any]:
     """A ``chat.completion`` object."""
     text, calls = answer.text, answer.calls
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    if answer.thinking is not None:
+        message["reasoning_content"] = answer.thinking
     if calls:
         message["tool_calls"] = [
             {
@@ -160,6 +167,8 @@ def stream_events(answer: Answer, chunks: int, *, with_usage: bool) -> list[byte
 
     role = {"role": "assistant", "content": None if text is None else "", "refusal": None}
     events = [event(role)]
+    thinking = split(answer.thinking or "", chunks)
+    events.extend(event({"reasoning_content": piece}) for piece in thinking)
     events.extend(event({"content": piece}) for piece in split(text or "", chunks))
     for index, (call_id, call) in enumerate(answer.calls):
         head = {
@@ -232,16 +241,23 @@ def _usage(
             messages = []
         chars = sum(len(content_text(m.get("content"))) for m in messages if isinstance(m, dict))
         out_chars = len(text or "") + sum(len(c.name) + len(c.arguments) for c in calls)
+        out_chars += len(spec.thinking or "")
         prompt, completion_tokens = (chars + 3) // 4, (out_chars + 3) // 4
+    reasoning = min(reasoning_tokens(spec), completion_tokens)
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt + completion_tokens,
         "prompt_tokens_details": {"cached_tokens": spec.cached_tokens or 0, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": reasoning,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
         },
     }
+
+
+def reasoning_tokens(spec: ReplySpec) -> int:
+    """Tokens of the spec's thinking text (~4 characters a token)."""
+    return (len(spec.thinking) + 3) // 4 if spec.thinking else 0

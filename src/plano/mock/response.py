@@ -20,6 +20,7 @@ class Reply:
     content_type: str = JSON
     headers: tuple[tuple[str, str], ...] = ()
     events: list[bytes] | None = None
+    stream_error: bytes | None = None  # the API's in-stream error event (``error_event`` fault)
 
 
 def _status_line(status: int) -> bytes:

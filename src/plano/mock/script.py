@@ -29,6 +29,7 @@ class Fault(StrEnum):
     MALFORMED_CHUNK = "malformed_chunk"
     HANG = "hang"
     SLOW_DRIP = "slow_drip"
+    ERROR_EVENT = "error_event"
 
 
 class SpecError(ValueError):

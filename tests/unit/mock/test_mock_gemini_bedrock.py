@@ -188,3 +188,27 @@ def test_mock_streams_decode_through_the_upstream_codecs() -> None:
         assert final[0].stop_reason is ir.StopReason.TOOL_USE
         assert final[0].usage.cache_read == 4
         assert isinstance(events[-1], ir.MessageStop)
+
+
+def test_error_event_fault_uses_each_apis_in_stream_error() -> None:
+    from plano.mock.faults import Write, plan
+    from plano.mock.script import Fault
+
+    spec = ReplySpec(chunks=2, fault=Fault.ERROR_EVENT, fault_after_chunks=1, message="boom")
+    gem_path = "/v1beta/models/m:streamGenerateContent?alt=sse"
+    gem = GEMINI.reply(MockRequest.parse("POST", gem_path.encode(), KEY, b"{}", 1), spec)
+    assert gem.stream_error is not None
+    (event,) = SseDecoder().feed(gem.stream_error)
+    assert orjson.loads(event.data)["error"] == {
+        "code": 500,
+        "message": "boom",
+        "status": "INTERNAL",
+    }
+    br = BEDROCK.reply(req("/model/m/converse-stream", BR_BODY, BEARER), spec)
+    steps = plan(br, spec, keep_alive=True)
+    sent = b"".join(s.data for s in steps if isinstance(s, Write))
+    assert br.stream_error is not None and br.stream_error in sent
+    (frame,) = EventStreamDecoder().feed(br.stream_error)
+    assert frame.header(":message-type") == "exception"
+    assert frame.header(":exception-type") == "internalServerException"
+    assert orjson.loads(frame.payload) == {"message": "boom"}
