@@ -22,10 +22,10 @@ import orjson
 from plano.errors import (
     BadRequest,
     MalformedJson,
-    NotImplementedDialect,
     PlanoError,
     Unauthorized,
 )
+from plano.filters.chain import Chain, FilterRejected
 from plano.observability.names import HEADER_OVERHEAD
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
@@ -33,7 +33,17 @@ from plano.observability.usage import StreamUsage
 from plano.providers.auth import client_credential
 from plano.providers.catalogue import Api
 from plano.routing.resolve import ModelTable, Resolved
+from plano.routing.step import (
+    Routed,
+    RoutingStep,
+    note_decision,
+    resolve_routed,
+    wants_routing,
+)
+from plano.server import translated
+from plano.server.filtered import filter_headers, relay_filtered
 from plano.server.http import (
+    JSON_CT,
     ClientDisconnected,
     RawHeaders,
     Receive,
@@ -43,6 +53,7 @@ from plano.server.http import (
     send_bytes,
     send_error,
 )
+from plano.state.conversations import ConversationStore
 from plano.upstream.client import UpstreamClient
 from plano.wire import anthropic_messages, openai_chat, openai_responses
 from plano.wire.usage import usage_of
@@ -99,14 +110,6 @@ _STREAM_ERROR: Final = {
     Api.OPENAI_RESPONSES: openai_responses.stream_error_event,
 }
 
-_API_NAMES: Final = {
-    Api.OPENAI_CHAT: "OpenAI Chat Completions",
-    Api.ANTHROPIC_MESSAGES: "Anthropic Messages",
-    Api.OPENAI_RESPONSES: "OpenAI Responses",
-    Api.GEMINI: "Gemini generateContent",
-    Api.BEDROCK_CONVERSE: "Bedrock Converse",
-}
-
 
 class RequestIds:
     """Request ids: a random prefix per listener and a counter (no syscall per request)."""
@@ -130,6 +133,8 @@ class Upstream:
     body: bytes
     resolved: Resolved
     request_id: bytes
+    route_headers: tuple[tuple[bytes, bytes], ...] = ()
+    translation: translated.Translation | None = None  # client and upstream APIs differ
 
 
 class ModelListener:
@@ -143,14 +148,24 @@ class ModelListener:
         max_body_bytes: int,
         models_body: bytes,
         telemetry: Telemetry,
+        input_chain: Chain | None = None,
+        output_chain: Chain | None = None,
+        routing: RoutingStep | None = None,
+        conversations: ConversationStore | None = None,
     ) -> None:
+        self._input_chain = input_chain  # None: no filters, nothing to do (compiled away)
+        self._output_chain = output_chain
         self._telemetry = telemetry
+        self._routing = routing
         self._models = models
         self._client = client
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._max_body = max_body_bytes
         self._models_body = models_body
         self._ids = RequestIds()
+        self._translated = translated.TranslatedExchange(
+            client, self._timeout, telemetry, conversations, output_chain
+        )
 
     def routes(self) -> dict[tuple[str, str], Route]:
         def proxy(api: Api) -> Route:
@@ -163,6 +178,7 @@ class ModelListener:
             ("POST", openai_chat.PATH): proxy(Api.OPENAI_CHAT),
             ("POST", anthropic_messages.PATH): proxy(Api.ANTHROPIC_MESSAGES),
             ("POST", openai_responses.PATH): proxy(Api.OPENAI_RESPONSES),
+            ("POST", translated.COUNT_TOKENS_PATH): proxy(Api.ANTHROPIC_MESSAGES),
             ("GET", "/v1/models"): Route("list_models", self.list_models),
         }
 
@@ -173,12 +189,21 @@ class ModelListener:
         path: str = scope["path"]
         record: RequestRecord = scope["plano.record"]
         record.client_api = api.value
+        routed = None
         try:
             body = await read_body(scope, receive, self._max_body)
             record.bytes_in = len(body)
-            upstream = self._prepare(scope, body, api, record)
+            if self._input_chain is not None:
+                body = await self._input_chain.run(body, path, filter_headers(record))
+            if wants_routing(self._routing, body) and self._routing is not None:
+                routed = await self._routing.route_body(body, api, scope["headers"])
+            upstream = self._prepare(scope, body, api, record, routed)
         except ClientDisconnected:
             record.error_kind = "client_gone"
+            return
+        except FilterRejected as err:
+            record.error_kind = err.kind
+            await send_bytes(send, err.status, [JSON_CT], err.original_body())
             return
         except PlanoError as err:
             record.error_kind = err.kind
@@ -186,33 +211,44 @@ class ModelListener:
             await send_error(send, path, err, [(b"x-request-id", rid.encode())])
             return
         await self._forward(receive, send, path, api, upstream, record)
+        if routed is not None and self._routing is not None:
+            ok = 200 <= record.upstream_status < 300 and record.error_kind is None
+            await self._routing.after_response(routed, record.prompt_tokens, ok)
 
-    def _prepare(self, scope: Scope, body: bytes, api: Api, record: RequestRecord) -> Upstream:
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedJson(f"request body is not valid JSON: {exc}") from None
-        if type(doc) is not dict:
-            raise MalformedJson("request body must be a JSON object")
+    def _prepare(
+        self, scope: Scope, body: bytes, api: Api, record: RequestRecord, routed: Routed | None
+    ) -> Upstream:
+        if routed is not None:
+            doc = routed.doc
+        else:
+            try:
+                doc = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise MalformedJson(f"request body is not valid JSON: {exc}") from None
+            if type(doc) is not dict:
+                raise MalformedJson("request body must be a JSON object")
         requested = doc.get("model")
         if requested is not None and not isinstance(requested, str):
             raise BadRequest("`model` must be a string", param="model")
         record.requested_model = requested
         stream = record.stream = doc.get("stream") is True
-        resolved = self._models.resolve(requested or None)
+        resolved = resolve_routed(self._models, requested or None, routed)
         cluster = resolved.cluster
         record.model = resolved.name
         record.provider = cluster.provider
         record.upstream_model = resolved.model_id
-        record.route = resolved.via
+        note_decision(record, routed, resolved)
         upstream_api = cluster.row.upstream_api(api)
+        translation = None
+        counting = scope["path"] == translated.COUNT_TOKENS_PATH
         if upstream_api is not api:
-            raise NotImplementedDialect(
-                f"model '{resolved.name}' is served over {_API_NAMES[upstream_api]}, and "
-                f"translation from {_API_NAMES[api]} to it is not available in this build yet"
-            )
-        changed = _rewrite(doc, requested, resolved.model_id)
+            translation = translated.prepare(api, upstream_api, doc, count_only=counting)
+        changed = translation is None and (
+            _rewrite(doc, requested, resolved.model_id) or bool(routed and routed.changed)
+        )
         headers, credential = self._headers(scope, resolved, record)
+        if routed is not None and routed.prefix_hash:
+            headers.append(("x-plano-prefix-hash", routed.prefix_hash))
         if credential is None and cluster.needs_key:
             raise Unauthorized(
                 f"no access key is configured for provider '{cluster.name}', "
@@ -226,11 +262,14 @@ class ModelListener:
             auth = tuple(h for h in auth if h[0] != "anthropic-version")
         headers.extend(auth)
         return Upstream(
-            url=cluster.url(upstream_api, resolved.model_id, stream),
+            url=cluster.url(upstream_api, resolved.model_id, stream)
+            + ("/count_tokens" if counting else ""),
             headers=headers,
             body=orjson.dumps(doc) if changed else body,
             resolved=resolved,
             request_id=(record.request_id or "").encode(),
+            route_headers=routed.response_headers if routed is not None else (),
+            translation=translation,
         )
 
     def _headers(
@@ -280,7 +319,22 @@ class ModelListener:
         ours: RawHeaders = [
             (b"x-plano-model", up.resolved.name.encode()),
             (b"x-request-id", up.request_id),
+            *up.route_headers,
         ]
+        if up.translation is not None:
+            r = up.resolved
+            target = translated.Target(
+                up.url,
+                up.headers,
+                r.name,
+                r.model_id,
+                r.cluster.provider,
+                ours,
+                r.cluster.row.stream_only,
+                path,
+            )
+            await self._translated.forward(receive, send, path, up.translation, target, record)
+            return
         started = False
         record.attempts += 1
         record.upstream_sent = time.perf_counter_ns()
@@ -303,10 +357,15 @@ class ModelListener:
                         {"type": "http.response.start", "status": resp.status, "headers": headers}
                     )
                     started = True
-                    await _relay_stream(resp, receive, send, record)
+                    if self._output_chain is None:
+                        await _relay_stream(resp, receive, send, record)
+                    else:
+                        await relay_filtered(self._output_chain, resp, send, path, record)
                 else:
                     data = await resp.read()
                     record.upstream_done = time.perf_counter_ns()
+                    if self._output_chain is not None and resp.status < 300:
+                        data = await self._output_chain.run(data, path, filter_headers(record))
                     if resp.status < 300 and b'"usage"' in data:
                         _note_usage(record, data)
                     headers.append(_overhead(record, record.upstream_done))
