@@ -408,3 +408,62 @@ def test_gemini_error_event_mid_stream(upstream: Any, gateway: GatewayFactory) -
     got = "".join(texts)  # the first of five text chunks, then the error
     assert got and "mock reply to: Tell me a long story please".startswith(got)
     assert len(got) < len("mock reply to: Tell me a long story please")
+
+
+def test_responses_client_to_gemini_stream_and_bedrock_whole(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    upstream.script(
+        {"text": "Streamed words", "usage": {"prompt_tokens": 7, "completion_tokens": 2}},
+        {"text": "Whole words"},
+    )
+    with gateway(config(upstream)) as gw:
+        events = list(
+            oai(gw).responses.create(
+                model="gemini/gemini-2.5-flash",
+                instructions="Be brief.",
+                input="Say something",
+                stream=True,
+            )
+        )
+        whole = oai(gw).responses.create(
+            model=f"amazon_bedrock/{BEDROCK_MODEL}", input="Say something else"
+        )
+    done = [e for e in events if e.type == "response.completed"]
+    assert len(done) == 1
+    assert done[0].response.output_text == "Streamed words"
+    assert done[0].response.usage is not None and done[0].response.usage.input_tokens == 7
+    assert whole.output_text == "Whole words"
+    gem, br = upstream.requests
+    assert gem.path.endswith(":streamGenerateContent") and gem.query == "alt=sse"
+    assert gem.body["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
+    assert br.body["messages"] == [{"role": "user", "content": [{"text": "Say something else"}]}]
+
+
+PNG = "data:image/png;base64,iVBORw0K"
+
+
+def test_openai_image_to_gemini_inline_data(upstream: Any, gateway: GatewayFactory) -> None:
+    with gateway(config(upstream)) as gw:
+        oai(gw).chat.completions.create(
+            model="gemini-2.5-flash",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "What is this?"},
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": "data:image/png;base64,iVBORw0K"},
+                        },
+                        {"type": "image_url", "image_url": {"url": "https://x.test/cat.jpg"}},
+                    ],
+                }
+            ],
+        )
+    (req,) = upstream.requests
+    assert req.body["contents"][0]["parts"] == [
+        {"text": "What is this?"},
+        {"inlineData": {"mimeType": "image/png", "data": "iVBORw0K"}},
+        {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://x.test/cat.jpg"}},
+    ]
