@@ -36,7 +36,8 @@ from plano.translate.gemini_stream import GeminiStreamDecoder
 from plano.translate.images import inline, media_type_of_url
 
 # Thinking budgets for an OpenAI-style effort (Gemini wants a token count).
-EFFORT_BUDGET: Final = {"minimal": 0, "low": 1024, "medium": 8192, "high": 24576}
+# 128 is the smallest budget every thinking model accepts (2.5 Pro rejects less).
+EFFORT_BUDGET: Final = {"minimal": 128, "low": 1024, "medium": 8192, "high": 24576}
 _TOOL_CHOICE: Final = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
 
 
@@ -157,17 +158,16 @@ def _generation_config(request: ir.Request) -> dict[str, Any]:
         if isinstance(schema, dict):
             cfg["responseSchema"] = sanitize(schema)
     reasoning = request.reasoning
-    if reasoning is not None:
-        if not reasoning.enabled:
-            cfg["thinkingConfig"] = {"thinkingBudget": 0}
-        else:
-            budget = reasoning.budget_tokens
-            if budget is None and reasoning.effort is not None:
-                budget = EFFORT_BUDGET.get(reasoning.effort)
-            thinking: dict[str, Any] = {"includeThoughts": True}
-            if budget is not None:
-                thinking["thinkingBudget"] = budget
-            cfg["thinkingConfig"] = thinking
+    # Thinking switched off is left to the model's default: budget 0 is an error on models that
+    # always think (2.5 Pro), and without `includeThoughts` no thought text comes back anyway.
+    if reasoning is not None and reasoning.enabled:
+        budget = reasoning.budget_tokens
+        if budget is None and reasoning.effort is not None:
+            budget = EFFORT_BUDGET.get(reasoning.effort)
+        thinking: dict[str, Any] = {"includeThoughts": True}
+        if budget is not None:
+            thinking["thinkingBudget"] = budget
+        cfg["thinkingConfig"] = thinking
     return cfg
 
 

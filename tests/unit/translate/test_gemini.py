@@ -172,7 +172,11 @@ def test_reasoning_and_json_mode() -> None:
         "thinkingConfig": {"includeThoughts": True, "thinkingBudget": 1024},
     }
     off = build(messages=[], reasoning=ir.Reasoning(enabled=False))
-    assert off["generationConfig"] == {"thinkingConfig": {"thinkingBudget": 0}}
+    assert "generationConfig" not in off
+    minimal = build(messages=[], reasoning=ir.Reasoning(effort="minimal"))
+    assert minimal["generationConfig"] == {
+        "thinkingConfig": {"includeThoughts": True, "thinkingBudget": 128}
+    }
 
 
 def test_schema_sanitizer_rewrites_and_strips() -> None:
