@@ -8,8 +8,10 @@ signature, or `redactedContent`); images must be inline (base64 or a data URL): 
 fetch URLs, so an image URL is a 400 naming the message; sampling → `inferenceConfig`; tools →
 `toolConfig` (`auto` / `any` / `tool`; Bedrock has no `none`, so "none" sends the tools only
 when the conversation already holds tool blocks, without a choice); a thinking budget →
-`additionalModelRequestFields.thinking` (Anthropic models), `top_k` likewise. The model id is
-in the URL path, not the body. `response_format` has no Converse equivalent and is not sent.
+`additionalModelRequestFields.thinking`, and `top_k` likewise, for Claude models only (others
+have no documented field; with thinking, `maxTokens` is raised above the budget and temperature /
+top-p / top-k are left out, as Claude requires). The model id is in the URL path, not the body.
+`response_format` has no Converse equivalent and is not sent.
 
 Response mapping: `output.message.content` blocks back to IR parts, `stopReason` via
 `STOP_REASONS`, usage incl. `cacheReadInputTokens` / `cacheWriteInputTokens`.
@@ -157,8 +159,18 @@ def _tool_config(request: ir.Request, messages: list[dict[str, Any]]) -> dict[st
     return config
 
 
-def _additional(request: ir.Request) -> dict[str, Any]:
+def _is_anthropic(model_id: str) -> bool:
+    """Claude on Bedrock (ids like `anthropic.claude-…`, `us.anthropic.claude-…`, ARNs)."""
+    low = model_id.lower()
+    return "anthropic." in low or "claude" in low
+
+
+def _additional(request: ir.Request, model_id: str, inference: dict[str, Any]) -> dict[str, Any]:
+    """Model-specific fields. Only Claude's are known (`top_k`, `thinking`); Claude with thinking
+    needs `maxTokens` above the budget and no sampling overrides, so `inference` is adjusted."""
     extra: dict[str, Any] = {}
+    if not _is_anthropic(model_id):
+        return extra
     if request.top_k is not None:
         extra["top_k"] = request.top_k
     reasoning = request.reasoning
@@ -168,6 +180,12 @@ def _additional(request: ir.Request) -> dict[str, Any]:
             budget = EFFORT_BUDGET.get(reasoning.effort)
         if budget:
             extra["thinking"] = {"type": "enabled", "budget_tokens": budget}
+            extra.pop("top_k", None)
+            inference.pop("temperature", None)
+            inference.pop("topP", None)
+            max_tokens = inference.get("maxTokens")
+            if max_tokens is not None and max_tokens <= budget:
+                inference["maxTokens"] = budget + max_tokens
     return extra
 
 
@@ -189,12 +207,12 @@ class BedrockConverseUpstream:
                 inference[key] = value
         if request.stop:
             inference["stopSequences"] = list(request.stop)
+        extra = _additional(request, model_id, inference)
         if inference:
             body["inferenceConfig"] = inference
         tool_config = _tool_config(request, messages)
         if tool_config is not None:
             body["toolConfig"] = tool_config
-        extra = _additional(request)
         if extra:
             body["additionalModelRequestFields"] = extra
         return body

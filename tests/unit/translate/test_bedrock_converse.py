@@ -91,7 +91,8 @@ def test_full_request_shape() -> None:
             },
         ],
         "system": [{"text": "Be brief."}, {"cachePoint": {"type": "default"}}],
-        "inferenceConfig": {"maxTokens": 512, "temperature": 0.5, "stopSequences": ["\n\nHuman:"]},
+        # Claude with thinking: maxTokens above the budget, no sampling overrides.
+        "inferenceConfig": {"maxTokens": 2560, "stopSequences": ["\n\nHuman:"]},
         "toolConfig": {
             "tools": [
                 {
@@ -104,11 +105,20 @@ def test_full_request_shape() -> None:
             ],
             "toolChoice": {"any": {}},
         },
-        "additionalModelRequestFields": {
-            "top_k": 5,
-            "thinking": {"type": "enabled", "budget_tokens": 2048},
-        },
+        "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 2048}},
     }
+
+
+def test_model_specific_fields_only_for_claude() -> None:
+    msgs = [ir.Message("user", [ir.Text("x")])]
+    claude = build(messages=msgs, top_k=5, temperature=0.2)
+    assert claude["additionalModelRequestFields"] == {"top_k": 5}
+    assert claude["inferenceConfig"] == {"temperature": 0.2}
+    nova = UPSTREAM.build_request(
+        ir.Request(model="n", messages=msgs, top_k=5, reasoning=ir.Reasoning(effort="high")),
+        "us.amazon.nova-pro-v1:0",
+    )
+    assert "additionalModelRequestFields" not in nova
 
 
 def test_image_url_is_rejected_with_a_clear_400() -> None:
