@@ -88,6 +88,8 @@ def _parts(msg: ir.Message, names: dict[str, str]) -> list[dict[str, Any]]:
     for p in msg.content:
         out: dict[str, Any]
         if isinstance(p, ir.Text | ir.Refusal):
+            if not p.text and signature is None:
+                continue  # Gemini rejects empty text parts
             out = {"text": p.text}
         elif isinstance(p, ir.Image):
             out = _image(p)

@@ -25,7 +25,7 @@ def test_text_system_and_roles() -> None:
         messages=[
             ir.Message("system", [ir.Text("Be brief.")]),
             ir.Message("user", [ir.Text("Hi")]),
-            ir.Message("assistant", [ir.Text("Hello!")]),
+            ir.Message("assistant", [ir.Text(""), ir.Text("Hello!")]),
             ir.Message("user", [ir.Text("Weather?")]),
         ],
         max_tokens=100,
