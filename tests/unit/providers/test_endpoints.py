@@ -25,11 +25,6 @@ def url(
     [
         ("openai", None, "https://api.openai.com/v1/chat/completions"),
         ("groq", None, "https://api.groq.com/openai/v1/chat/completions"),
-        (
-            "gemini",
-            None,
-            "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions",
-        ),
         ("zhipu", None, "https://open.bigmodel.cn/api/paas/v4/chat/completions"),
         (
             "zhipu",
@@ -72,6 +67,25 @@ def test_bedrock_paths_follow_the_stream_flag() -> None:
     assert url("amazon_bedrock", base, Api.BEDROCK_CONVERSE, "a", stream=True).endswith(
         "/model/a/converse-stream"
     )
+
+
+def test_gemini_native_paths() -> None:
+    base = "https://generativelanguage.googleapis.com"
+    assert url("gemini", None, Api.GEMINI, "gemini-2.5-flash") == (
+        f"{base}/v1beta/models/gemini-2.5-flash:generateContent"
+    )
+    assert url("gemini", None, Api.GEMINI, "models/gemini-2.5-pro", stream=True) == (
+        f"{base}/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+    )
+    assert url("gemini", f"{base}/v1beta/openai/", Api.GEMINI, "g") == (
+        f"{base}/v1beta/models/g:generateContent"
+    )
+    assert url("google", "http://127.0.0.1:9000", Api.GEMINI, "g") == (
+        "http://127.0.0.1:9000/v1beta/models/g:generateContent"
+    )
+    row = runtime_row("gemini", None)
+    assert {row.upstream_api(api) for api in Api} == {Api.GEMINI}
+    assert auth_headers(row, Api.GEMINI, "k") == (("x-goog-api-key", "k"),)
 
 
 def test_perplexity_is_unversioned_and_custom_uses_interface() -> None:
