@@ -74,7 +74,8 @@ def call(listener: Any, attempts: Any, client: Any) -> tuple[int, int]:
         try:
             record = RequestRecord("llm", "model", "POST", "/v1/chat/completions")
             body = orjson.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]})
-            up = listener._prepare({"headers": []}, body, Api.OPENAI_CHAT, record)
+            scope = {"headers": [], "path": "/v1/chat/completions"}
+            up = listener._prepare(scope, body, Api.OPENAI_CHAT, record, None)
             async with attempts.open(up, record, "gpt-4o") as (resp, _, _):
                 await resp.read()
                 return resp.status, record.attempts

@@ -68,6 +68,8 @@ class Upstream:
     body: bytes
     resolved: Resolved
     request_id: bytes
+    route_headers: tuple[tuple[bytes, bytes], ...] = ()
+    translation: Any = None  # a `translated.Translation` when client and upstream APIs differ
     # What a retry on another endpoint or model needs to rebuild the request:
     scope: Any = None
     doc: dict[str, Any] | None = None

@@ -23,7 +23,6 @@ import orjson
 from plano.errors import (
     BadRequest,
     MalformedJson,
-    NotImplementedDialect,
     PlanoError,
     Unauthorized,
 )
@@ -35,7 +34,15 @@ from plano.observability.usage import StreamUsage
 from plano.providers.auth import client_credential
 from plano.providers.catalogue import Api
 from plano.routing.resolve import ModelTable, Resolved
-from plano.server.attempts import Attempts, Upstream
+from plano.routing.step import (
+    Routed,
+    RoutingStep,
+    note_decision,
+    resolve_routed,
+    wants_routing,
+)
+from plano.server import translated
+from plano.server.attempts import Attempts, ClusterPolicy, Upstream
 from plano.server.filtered import filter_headers, relay_filtered
 from plano.server.http import (
     JSON_CT,
@@ -50,6 +57,7 @@ from plano.server.http import (
 )
 from plano.server.policies import Resilience
 from plano.server.stream_guard import StreamGuard
+from plano.state.conversations import ConversationStore
 from plano.upstream.client import UpstreamClient
 from plano.wire import anthropic_messages, openai_chat, openai_responses
 from plano.wire.usage import usage_of
@@ -106,14 +114,6 @@ _STREAM_ERROR: Final = {
     Api.OPENAI_RESPONSES: openai_responses.stream_error_event,
 }
 
-_API_NAMES: Final = {
-    Api.OPENAI_CHAT: "OpenAI Chat Completions",
-    Api.ANTHROPIC_MESSAGES: "Anthropic Messages",
-    Api.OPENAI_RESPONSES: "OpenAI Responses",
-    Api.GEMINI: "Gemini generateContent",
-    Api.BEDROCK_CONVERSE: "Bedrock Converse",
-}
-
 
 class RequestIds:
     """Request ids: a random prefix per listener and a counter (no syscall per request)."""
@@ -141,17 +141,23 @@ class ModelListener:
         telemetry: Telemetry,
         input_chain: Chain | None = None,
         output_chain: Chain | None = None,
+        routing: RoutingStep | None = None,
+        conversations: ConversationStore | None = None,
         resilience: Resilience | None = None,
     ) -> None:
         self._input_chain = input_chain  # None: no filters, nothing to do (compiled away)
         self._output_chain = output_chain
         self._telemetry = telemetry
+        self._routing = routing
         self._models = models
         self._client = client
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._max_body = max_body_bytes
         self._models_body = models_body
         self._ids = RequestIds()
+        self._translated = translated.TranslatedExchange(
+            client, self._timeout, telemetry, conversations, output_chain
+        )
         self._gate = self._limiter = self._attempts = None
         if resilience is not None:
             self._gate, self._limiter = resilience.gate, resilience.limiter
@@ -178,6 +184,7 @@ class ModelListener:
             ("POST", openai_chat.PATH): proxy(Api.OPENAI_CHAT),
             ("POST", anthropic_messages.PATH): proxy(Api.ANTHROPIC_MESSAGES),
             ("POST", openai_responses.PATH): proxy(Api.OPENAI_RESPONSES),
+            ("POST", translated.COUNT_TOKENS_PATH): proxy(Api.ANTHROPIC_MESSAGES),
             ("GET", "/v1/models"): Route("list_models", self.list_models),
         }
 
@@ -204,12 +211,15 @@ class ModelListener:
         path: str = scope["path"]
         record: RequestRecord = scope["plano.record"]
         record.client_api = api.value
+        routed = None
         try:
             body = await read_body(scope, receive, self._max_body)
             record.bytes_in = len(body)
             if self._input_chain is not None:
                 body = await self._input_chain.run(body, path, filter_headers(record))
-            upstream = self._prepare(scope, body, api, record)
+            if wants_routing(self._routing, body) and self._routing is not None:
+                routed = await self._routing.route_body(body, api, scope["headers"])
+            upstream = self._prepare(scope, body, api, record, routed)
             if self._limiter is not None:
                 await self._ratelimit(scope, upstream)
         except ClientDisconnected:
@@ -225,6 +235,9 @@ class ModelListener:
             await send_error(send, path, err, [(b"x-request-id", rid.encode())])
             return
         await self._forward(receive, send, path, api, upstream, record)
+        if routed is not None and self._routing is not None:
+            ok = 200 <= record.upstream_status < 300 and record.error_kind is None
+            await self._routing.after_response(routed, record.prompt_tokens, ok)
 
     async def _ratelimit(self, scope: Scope, up: Upstream) -> None:
         assert self._limiter is not None
@@ -234,25 +247,32 @@ class ModelListener:
             names = (r.model_id, r.name, r.cluster.name)
             await self._limiter.check(selector, names, r.cluster.provider, up.doc)
 
-    def _prepare(self, scope: Scope, body: bytes, api: Api, record: RequestRecord) -> Upstream:
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedJson(f"request body is not valid JSON: {exc}") from None
-        if type(doc) is not dict:
-            raise MalformedJson("request body must be a JSON object")
+    def _prepare(
+        self, scope: Scope, body: bytes, api: Api, record: RequestRecord, routed: Routed | None
+    ) -> Upstream:
+        if routed is not None:
+            doc = routed.doc
+        else:
+            try:
+                doc = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise MalformedJson(f"request body is not valid JSON: {exc}") from None
+            if type(doc) is not dict:
+                raise MalformedJson("request body must be a JSON object")
         requested = doc.get("model")
         if requested is not None and not isinstance(requested, str):
             raise BadRequest("`model` must be a string", param="model")
         record.requested_model = requested
         record.stream = doc.get("stream") is True
-        resolved = self._models.resolve(requested or None)
-        return self._build(scope, doc, body, api, resolved, record, requested)
+        resolved = resolve_routed(self._models, requested or None, routed)
+        return self._build(scope, doc, body, api, resolved, record, requested, routed)
 
     def _rebuild(self, up: Upstream, resolved: Resolved, record: RequestRecord) -> Upstream:
         """The same request for another endpoint or fallback model (body re-encoded)."""
         assert up.doc is not None
-        return self._build(up.scope, up.doc, b"", up.api, resolved, record, up.doc.get("model"))
+        return self._build(
+            up.scope, up.doc, b"", up.api, resolved, record, up.doc.get("model"), None
+        )
 
     def _build(
         self,
@@ -263,21 +283,27 @@ class ModelListener:
         resolved: Resolved,
         record: RequestRecord,
         requested: Any,
+        routed: Routed | None,
     ) -> Upstream:
         stream = record.stream
         cluster = resolved.cluster
         record.model = resolved.name
         record.provider = cluster.provider
         record.upstream_model = resolved.model_id
-        record.route = resolved.via
+        note_decision(record, routed, resolved)
         upstream_api = cluster.row.upstream_api(api)
+        translation = None
+        counting = scope["path"] == translated.COUNT_TOKENS_PATH
         if upstream_api is not api:
-            raise NotImplementedDialect(
-                f"model '{resolved.name}' is served over {_API_NAMES[upstream_api]}, and "
-                f"translation from {_API_NAMES[api]} to it is not available in this build yet"
-            )
-        changed = _rewrite(doc, requested, resolved.model_id) or not body
+            translation = translated.prepare(api, upstream_api, doc, count_only=counting)
+        changed = translation is None and (
+            _rewrite(doc, requested, resolved.model_id)
+            or bool(routed and routed.changed)
+            or not body
+        )
         headers, credential = self._headers(scope, resolved, record)
+        if routed is not None and routed.prefix_hash:
+            headers.append(("x-plano-prefix-hash", routed.prefix_hash))
         if credential is None and cluster.needs_key:
             raise Unauthorized(
                 f"no access key is configured for provider '{cluster.name}', "
@@ -291,11 +317,14 @@ class ModelListener:
             auth = tuple(h for h in auth if h[0] != "anthropic-version")
         headers.extend(auth)
         return Upstream(
-            url=cluster.url(upstream_api, resolved.model_id, stream),
+            url=cluster.url(upstream_api, resolved.model_id, stream)
+            + ("/count_tokens" if counting else ""),
             headers=headers,
             body=orjson.dumps(doc) if changed else body,
             resolved=resolved,
             request_id=(record.request_id or "").encode(),
+            route_headers=routed.response_headers if routed is not None else (),
+            translation=translation,
             scope=scope,
             doc=doc,
             api=api,
@@ -339,6 +368,16 @@ class ModelListener:
         )
         return out, credential
 
+    def _open(
+        self, up: Upstream, record: RequestRecord
+    ) -> tuple[AbstractAsyncContextManager[Any], ClusterPolicy | None]:
+        """The upstream call: direct, or through the attempt loop when resilience applies."""
+        attempts = self._attempts
+        policy = None if attempts is None else attempts.policy_for(up, record.requested_model)
+        if attempts is None or policy is None:
+            return self._client.post(up.url, up.headers, up.body, self._timeout), None
+        return attempts.open(up, record, record.requested_model), policy
+
     async def _forward(
         self,
         receive: Receive,
@@ -351,16 +390,26 @@ class ModelListener:
         ours: RawHeaders = [
             (b"x-plano-model", up.resolved.name.encode()),
             (b"x-request-id", up.request_id),
+            *up.route_headers,
         ]
+        if up.translation is not None:
+            r = up.resolved
+            target = translated.Target(
+                up.url,
+                up.headers,
+                r.name,
+                r.model_id,
+                r.cluster.provider,
+                ours,
+                r.cluster.row.stream_only,
+                path,
+                r.cluster.signer,
+            )
+            await self._translated.forward(receive, send, path, up.translation, target, record)
+            return
         started = False
         record.upstream_sent = time.perf_counter_ns()
-        attempts = self._attempts
-        policy = None if attempts is None else attempts.policy_for(up, record.requested_model)
-        opened: AbstractAsyncContextManager[Any] = (
-            self._client.post(up.url, up.headers, up.body, self._timeout)
-            if attempts is None or policy is None
-            else attempts.open(up, record, record.requested_model)
-        )
+        opened, policy = self._open(up, record)
         try:
             async with opened as got:
                 if policy is None:
