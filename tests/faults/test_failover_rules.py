@@ -157,3 +157,46 @@ def test_retries_failovers_and_ejections_are_counted(
             text = resp.read().decode()
     assert 'plano_upstream_retries_total{model="gpt-4o",provider="openai"} 1.0' in text
     assert 'plano_upstream_failovers_total{model="gpt-4o-mini",provider="openai"} 1.0' in text
+
+
+CROSS = """
+version: v0.4.0
+listeners:
+  - {{name: llm, type: model, address: 127.0.0.1, port: 0, timeout: 20s}}
+model_providers:
+  - model: openai/gpt-4o
+    access_key: sk-a
+    base_url: {url}
+    default: true
+    retry_policy: {{num_retries: 1, base_interval: 1ms, max_interval: 5ms}}
+    fallbacks: [anthropic/claude-haiku-4-5]
+  - model: anthropic/claude-haiku-4-5
+    access_key: sk-ant
+    base_url: {url}
+"""
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_fallback_in_another_dialect_is_translated(
+    upstream: Any, gateway: GatewayFactory, sdk: Sdk, stream: bool
+) -> None:
+    upstream.script({"model": "gpt-4o", "status": 503, "times": 0})
+    with gateway(CROSS.format(url=upstream.base_url)) as gw:
+        leaks = Leaks(gw)
+        client = sdk(gw)
+        if stream:
+            chunks = client.chat.completions.create(model="gpt-4o", messages=HI, stream=True)
+            text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        else:
+            raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=HI)
+            assert raw.headers["x-plano-model"] == "anthropic/claude-haiku-4-5"
+            text = raw.parse().choices[0].message.content or ""
+        client.close()
+        leaks.assert_none()
+    assert text
+    asked = [(r.path, r.body["model"]) for r in upstream.requests]
+    assert asked == [
+        ("/v1/chat/completions", "gpt-4o"),
+        ("/v1/chat/completions", "gpt-4o"),
+        ("/v1/messages", "claude-haiku-4-5"),
+    ]

@@ -146,7 +146,7 @@ class Attempts:
         deadline = asyncio.get_running_loop().time() + self._deadline
         first = self._policies.get(up.resolved.cluster.name, _EMPTY)
         fallbacks = self._alias_fallbacks.get(requested or "") or first.fallbacks
-        candidates = [up.resolved, *(f for f in fallbacks if _speaks(f, up.api))]
+        candidates = [up.resolved, *fallbacks]
         last: PlanoError | None = None
         for c, resolved in enumerate(candidates):
             policy = self._policies.get(resolved.cluster.name, _EMPTY)
@@ -159,6 +159,8 @@ class Attempts:
                     continue
                 if self._events is not None:
                     self._events.failover(resolved.cluster.provider, resolved.model_id)
+                if up.translation is not None:
+                    raise HandOver(up)  # another dialect: the translating exchange serves it
             got = await self._on_candidate(up, record, policy, deadline, more)
             if isinstance(got, PlanoError):
                 last = got
@@ -469,9 +471,14 @@ class Opened:
         return await held.__aexit__(et, ev, tb) if held is not None else False
 
 
-def _speaks(resolved: Resolved, api: Api) -> bool:
-    """Same-dialect fallbacks only, until the translation hub serves the proxy."""
-    return resolved.cluster.row.upstream_api(api) is api
+class HandOver(Exception):
+    """The next fallback speaks another API than the client: the listener sends the request
+    (already rebuilt for it, with its translation) through the translating exchange, which
+    makes that one call without further retries or fallbacks."""
+
+    def __init__(self, up: Upstream) -> None:
+        super().__init__("hand over to the translating exchange")
+        self.up = up
 
 
 def _fails_over(policy: ClusterPolicy, outcome: Outcome, status: int, body: bytes) -> bool:

@@ -42,7 +42,7 @@ from plano.routing.step import (
     wants_routing,
 )
 from plano.server import translated
-from plano.server.attempts import Attempts, ClusterPolicy, Upstream
+from plano.server.attempts import Attempts, ClusterPolicy, HandOver, Upstream
 from plano.server.filtered import filter_headers, relay_filtered
 from plano.server.http import (
     JSON_CT,
@@ -234,7 +234,10 @@ class ModelListener:
             rid = record.request_id or self._ids.new()
             await send_error(send, path, err, [(b"x-request-id", rid.encode())])
             return
-        await self._forward(receive, send, path, api, upstream, record)
+        try:
+            await self._forward(receive, send, path, api, upstream, record)
+        except HandOver as fallback:  # a fallback in another dialect: translated, one call
+            await self._forward(receive, send, path, api, fallback.up, record)
         if routed is not None and self._routing is not None:
             ok = 200 <= record.upstream_status < 300 and record.error_kind is None
             await self._routing.after_response(routed, record.prompt_tokens, ok)
