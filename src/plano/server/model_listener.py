@@ -172,13 +172,14 @@ class ModelListener:
                 )
 
     def routes(self) -> dict[tuple[str, str], Route]:
-        serve = self.proxy if self._gate is not None else self._serve  # no gate: no extra frame
-
         def proxy(api: Api) -> Route:
             async def handle(scope: Scope, receive: Receive, send: Send) -> None:
-                await serve(scope, receive, send, api)
+                await self._serve(scope, receive, send, api)
 
-            return Route("llm_chat", handle)
+            async def gated(scope: Scope, receive: Receive, send: Send) -> None:
+                await self.proxy(scope, receive, send, api)
+
+            return Route("llm_chat", handle if self._gate is None else gated)
 
         return {
             ("POST", openai_chat.PATH): proxy(Api.OPENAI_CHAT),
