@@ -13,6 +13,7 @@ from typing import Any, Final
 import aiohttp
 import orjson
 
+from plano.agents.embedded_selector import build_selector
 from plano.agents.orchestration import (
     AgentChainError,
     AgentClientError,
@@ -22,7 +23,6 @@ from plano.agents.orchestration import (
     reply_text,
     with_reply,
 )
-from plano.agents.selector import OrchestratorSelector
 from plano.config import Config, ListenerConfig
 from plano.errors import BadRequest, FeatureNotAvailable, MalformedJson, PlanoError
 from plano.filters.chain import FilterTable, compile_chain, passed_headers
@@ -186,12 +186,6 @@ def build_agent_listener(
     ]
     selector = None
     if len(targets) > 1:
-        overrides = config.overrides
-        selector = OrchestratorSelector(
-            models.resolve(overrides.orchestration_model_id),
-            client,
-            timeout=listener.timeout,
-            context_length=overrides.orchestrator_model_context_length,
-        )
+        selector = build_selector(config, models, client, timeout=listener.timeout)
     pipeline = AgentPipeline(listener.name, targets, selector, client, timeout=listener.timeout)
     return AgentListener(pipeline, max_body_bytes=max_body_bytes)
