@@ -27,6 +27,7 @@ from plano.config import Config, ListenerConfig
 from plano.errors import BadRequest, FeatureNotAvailable, MalformedJson, PlanoError
 from plano.filters.chain import FilterTable, compile_chain, passed_headers
 from plano.observability.record import RequestRecord
+from plano.observability.telemetry import Telemetry
 from plano.routing.resolve import ModelTable
 from plano.server.http import (
     JSON_CT,
@@ -113,15 +114,17 @@ class AgentListener:
         pipeline = self._pipeline
         messages: list[Any] = doc["messages"]
         id_headers = [(k, v) for k, v in headers if k.lower() in ("x-request-id", "traceparent")]
-        agents = await pipeline.plan(messages, id_headers)
+        agents = await pipeline.plan(messages, id_headers, record)
         record.route = ",".join(a.id for a in agents)
         out = [*headers, ("content-type", "application/json")]
         for i, target in enumerate(agents):
-            messages = await pipeline.run_filters(target, doc.get("model"), messages, headers)
+            messages = await pipeline.run_filters(
+                target, doc.get("model"), messages, headers, record
+            )
             body = orjson.dumps({**doc, "messages": messages})
             last = i == len(agents) - 1
             record.attempts += 1
-            async with pipeline.call(target, path, body, out) as resp:
+            async with pipeline.call(target, path, body, out, record) as resp:
                 record.upstream_status = resp.status
                 if not last:
                     messages = with_reply(messages, target.id, await reply_text(resp))
@@ -171,6 +174,7 @@ def build_agent_listener(
     filters: FilterTable,
     *,
     max_body_bytes: int,
+    telemetry: Telemetry | None = None,
 ) -> AgentListener:
     """Compile one agent listener: its agents, their filter chains and the selector."""
     urls = {a.id: str(a.url) for a in config.agents}
@@ -187,5 +191,7 @@ def build_agent_listener(
     selector = None
     if len(targets) > 1:
         selector = build_selector(config, models, client, timeout=listener.timeout)
-    pipeline = AgentPipeline(listener.name, targets, selector, client, timeout=listener.timeout)
+    pipeline = AgentPipeline(
+        listener.name, targets, selector, client, timeout=listener.timeout, telemetry=telemetry
+    )
     return AgentListener(pipeline, max_body_bytes=max_body_bytes)

@@ -195,7 +195,9 @@ class ModelListener:
             body = await read_body(scope, receive, self._max_body)
             record.bytes_in = len(body)
             if self._input_chain is not None:
-                body = await self._input_chain.run(body, path, filter_headers(record))
+                body = await self._input_chain.run(
+                    body, path, filter_headers(record), telemetry=self._telemetry, record=record
+                )
             if wants_routing(self._routing, body) and self._routing is not None:
                 routed = await self._routing.route_body(body, api, scope["headers"])
             upstream = self._prepare(scope, body, api, record, routed)
