@@ -153,6 +153,7 @@ def build_app(
                 filters,
                 max_body_bytes=max_body_bytes,
                 telemetry=telemetry,
+                conversations=conversations,
             ).routes()
         else:
             routes = _not_yet(lc)
