@@ -87,6 +87,7 @@ class FallbackSelector:
     def __init__(self, primary: AgentSelector, secondary: AgentSelector) -> None:
         self.primary = primary
         self.secondary = secondary
+        self._warned = False
 
     async def select(
         self, messages: Sequence[Any], routes: Sequence[AgentRoute], headers: Headers
@@ -94,7 +95,9 @@ class FallbackSelector:
         try:
             return await self.primary.select(messages, routes, headers)
         except SelectionUnreachable as err:
-            log.warning("orchestrator unreachable, agents chosen by the embedded router: %s", err)
+            if not self._warned:  # once per worker: no log line per request while it is down
+                self._warned = True
+                log.warning("orchestrator unreachable, the embedded router stands in: %s", err)
             return await self.secondary.select(messages, routes, headers)
 
 
