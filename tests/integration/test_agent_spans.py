@@ -221,3 +221,36 @@ listeners:
                 assert status == 200
     assert meta == [{"traceparent": CLIENT_TP, "tracestate": "k=v"}, None]
     assert agent.headers[0]["traceparent"] == CLIENT_TP
+
+
+def test_model_listener_input_filter_span(
+    traced: tuple[Telemetry, MemorySender], upstream: Any, gateway: GatewayFactory
+) -> None:
+    telemetry, sender = traced
+    guard = Seen(lambda doc: doc)
+    with aiohttp_in_thread(guard.app()) as guard_url:
+        text = f"""
+version: v0.3.0
+filters: [{{id: guard, url: {guard_url}, type: http}}]
+model_providers:
+  - {{model: openai/gpt-4o, access_key: k, base_url: {upstream.base_url}, default: true}}
+listeners:
+  - {{name: llm, type: model, address: 127.0.0.1, port: 0, input_filters: [guard]}}
+"""
+        with gateway(text, telemetry=telemetry) as gw:
+            status, _ = post(
+                gw.url("model") + "/v1/chat/completions",
+                {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+                {"traceparent": CLIENT_TP},
+            )
+    assert status == 200
+    spans = {s["name"]: s for s in sender.spans()}
+    request = spans["POST /v1/chat/completions gpt-4o"]
+    span = spans["execute_raw_filter (guard)"]
+    assert span["parent_span_id"] == request["span_id"]
+    assert span["trace_id"] == CLIENT_TRACE
+    (headers,) = guard.headers
+    assert headers["traceparent"] == f"00-{CLIENT_TRACE}-{span['span_id']}-01"
+    # the model call itself carries the request span's context, not the filter's
+    (call,) = upstream.requests
+    assert call.headers["traceparent"] == f"00-{CLIENT_TRACE}-{request['span_id']}-01"
