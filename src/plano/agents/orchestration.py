@@ -122,7 +122,9 @@ class AgentPipeline:
         """Agents to run, in order. One agent: no model call. None fits: the default agent."""
         if self.fallback is None:
             raise AgentChainError(f"agent listener '{self.listener}' offers no agents", 400)
-        span = self._span(record, self.listener, n.SERVICE_ORCHESTRATOR)
+        if record is None or not self._telemetry.traced:
+            return await self._pick(messages, headers)
+        span = self._telemetry.child(record, self.listener, n.SERVICE_ORCHESTRATOR, "internal")
         start = time.perf_counter_ns()
         attributes: dict[str, Any] = {n.ATTR_SELECTION_LISTENER: self.listener}
         try:
