@@ -334,6 +334,7 @@ class ModelListener:
                 ours,
                 r.cluster.row.stream_only,
                 path,
+                r.cluster.signer,
             )
             await self._translated.forward(receive, send, path, up.translation, target, record)
             return
