@@ -90,7 +90,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     cell = _cell(item)
     if cell is None or (rep.when != "call" and rep.passed):
         return
-    if hasattr(rep, "wasxfail"):
+    if isinstance(rep.longrepr, str) and rep.longrepr.startswith("[XPASS(strict)]"):
+        outcome = "xpassed"
+    elif hasattr(rep, "wasxfail"):
         outcome = "xpassed" if rep.passed else "xfailed"
         _reasons[cell.id] = rep.wasxfail
     elif rep.skipped:
