@@ -134,6 +134,18 @@ def openai_responses(req: MockRequest) -> Seen:
     )
 
 
+def _lower_types(schema: Any) -> Any:
+    """A Gemini schema with its ``type`` enum names (``OBJECT``) in JSON Schema's lower case."""
+    if isinstance(schema, dict):
+        return {
+            k: v.lower() if k == "type" and isinstance(v, str) else _lower_types(v)
+            for k, v in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_lower_types(v) for v in schema]
+    return schema
+
+
 def gemini(req: MockRequest) -> Seen:
     """``/v1beta/models/{model}:generateContent`` or ``:streamGenerateContent?alt=sse``."""
     body = req.body
@@ -150,7 +162,7 @@ def gemini(req: MockRequest) -> Seen:
                 resp = part["functionResponse"]
                 results.append((resp.get("id") or resp["name"], json.dumps(resp.get("response"))))
     tools = {
-        fn["name"]: fn.get("parameters", fn.get("parametersJsonSchema"))
+        fn["name"]: _lower_types(fn.get("parameters", fn.get("parametersJsonSchema")))
         for tool in body.get("tools", [])
         for fn in tool.get("functionDeclarations", [])
     }
