@@ -16,6 +16,8 @@ encoder costs ~50 µs per span). Which protocol and endpoint:
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import typing
 from collections.abc import Mapping
 from typing import Any, Final, Literal
@@ -37,6 +39,52 @@ DEFAULT_GRPC_ENDPOINT: Final = "http://localhost:4317"
 DEFAULT_HTTP_ENDPOINT: Final = "http://localhost:4318/v1/traces"
 HTTP_PORT: Final = 4318
 TRACES_PATH: Final = "/v1/traces"
+
+
+# The SDK exporters' loggers: they warn on every failed or retried export, which with no collector
+# running means a line every few seconds for as long as the gateway runs.
+_EXPORTER_LOGGERS: Final = (
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+)
+REPEAT_WINDOW_S: Final = 60.0
+
+
+class RepeatThrottle(logging.Filter):
+    """Lets a log message through once per `window` seconds per (level, template); the next one
+    that passes says how many were held back. Messages are not lost silently: the count is."""
+
+    def __init__(self, window: float = REPEAT_WINDOW_S, clock: Any = time.monotonic) -> None:
+        super().__init__()
+        self._window = window
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[int, str], list[float]] = {}  # key -> [last passed, held back]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.levelno, str(record.msg))
+        now = self._clock()
+        with self._lock:
+            entry = self._seen.get(key)
+            if entry is not None and now - entry[0] < self._window:
+                entry[1] += 1
+                return False
+            held = int(entry[1]) if entry is not None else 0
+            self._seen[key] = [now, 0]
+        if held:
+            record.msg = f"{record.msg} ({held} similar messages in the last {self._window:.0f} s)"
+        return True
+
+
+_THROTTLE: Final = RepeatThrottle()
+
+
+def throttle_exporter_logs() -> None:
+    """Install the repeat throttle on the SDK exporters' loggers (idempotent)."""
+    for name in _EXPORTER_LOGGERS:
+        logger = logging.getLogger(name)
+        if _THROTTLE not in logger.filters:
+            logger.addFilter(_THROTTLE)
 
 
 class _RawTraceStub:
@@ -136,6 +184,7 @@ def resolve_endpoint(env: Mapping[str, str], configured: str | None) -> tuple[Ot
 
 
 def build_sender(protocol: OtlpProtocol, endpoint: str) -> SpanSender:
+    throttle_exporter_logs()
     if protocol == "grpc":
         return GrpcSender(endpoint)
     return HttpSender(endpoint)

@@ -87,3 +87,27 @@ def test_build_tracing_picks_the_exporter(
         assert type(tracing._sender) is kind
     finally:
         assert tracing.shutdown(timeout=5)
+
+
+def test_repeat_throttle_holds_back_repeats_and_counts_them() -> None:
+    import logging
+
+    from plano.observability.otel_export import RepeatThrottle
+
+    now = [100.0]
+    throttle = RepeatThrottle(window=60.0, clock=lambda: now[0])
+
+    def record(msg: str, level: int = logging.WARNING) -> logging.LogRecord:
+        return logging.LogRecord("x", level, __file__, 1, msg, ("a",), None)
+
+    first = record("Transient error %s")
+    assert throttle.filter(first)
+    assert first.getMessage() == "Transient error a"
+    assert not throttle.filter(record("Transient error %s"))
+    assert not throttle.filter(record("Transient error %s"))
+    assert throttle.filter(record("Failed to export %s", logging.ERROR))  # another template
+    now[0] += 61
+    again = record("Transient error %s")
+    assert throttle.filter(again)
+    assert again.getMessage() == "Transient error a (2 similar messages in the last 60 s)"
+    assert not throttle.filter(record("Transient error %s"))
