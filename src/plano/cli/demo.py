@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from plano.cli.demo_agents import demo_agents
 from plano.config import load_config_text
 from plano.mock.testing import run_mock_in_thread
 from plano.observability.access_log import AccessLog
@@ -34,9 +35,12 @@ model_aliases:
 """
 
 
-@click.command()
-def demo() -> None:
-    """Run a request through Plano offline and show what happened."""
+@click.group(invoke_without_command=True)
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Run a request through Plano offline and show what happened (`demo agents`: the agents)."""
+    if ctx.invoked_subcommand is not None:
+        return
     import openai
 
     with run_mock_in_thread() as upstream:
@@ -102,3 +106,6 @@ def _show_upstream(requests: Any) -> None:
             f"   {req.method} {req.path}  model={body.get('model')!r}  "
             f"stream={body.get('stream', False)}  authorization={shown}"
         )
+
+
+demo.add_command(demo_agents)

@@ -18,6 +18,7 @@ import orjson
 
 from plano.config import Config, ListenerConfig
 from plano.errors import FeatureNotAvailable, MethodNotAllowed, NotFound
+from plano.filters.chain import FilterTable, compile_chain
 from plano.observability.access_log import AccessLog
 from plano.observability.access_log import Format as AccessLogFormat
 from plano.observability.metrics import build_metrics
@@ -25,6 +26,7 @@ from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.observability.tracing import build_tracing
 from plano.routing.resolve import ModelTable
+from plano.server.agent_listener import build_agent_listener
 from plano.server.http import Message, Receive, Scope, Send, send_bytes, send_error
 from plano.server.model_listener import ModelListener, Route
 from plano.upstream.client import UpstreamClient
@@ -62,6 +64,7 @@ class AppState:
     client: UpstreamClient
     listeners: tuple[ListenerRoutes, ...]
     telemetry: Telemetry
+    filters: FilterTable | None = None
 
 
 def models_body(clusters: tuple[Cluster, ...]) -> bytes:
@@ -114,6 +117,7 @@ def build_app(
     aliases = {name: alias.target for name, alias in config.model_aliases.items()}
     models = ModelTable(clusters, aliases)
     client = UpstreamClient()
+    filters = FilterTable(config.filters, config.agents, client)
     listeners = []
     body = models_body(clusters)
     for lc in config.listeners:
@@ -127,16 +131,22 @@ def build_app(
                 max_body_bytes=max_body_bytes,
                 models_body=body,
                 telemetry=telemetry,
+                input_chain=compile_chain(lc.input_filters, filters),
+                output_chain=compile_chain(lc.output_filters, filters),
+            ).routes()
+        elif lc.type == "agent":
+            routes = build_agent_listener(
+                lc, config, models, client, filters, max_body_bytes=max_body_bytes
             ).routes()
         else:
             routes = _not_yet(lc)
         listeners.append(ListenerRoutes(lc, routes))
-    return AppState(config, clusters, models, client, tuple(listeners), telemetry)
+    return AppState(config, clusters, models, client, tuple(listeners), telemetry, filters)
 
 
 def _not_yet(lc: ListenerConfig) -> dict[tuple[str, str], Route]:
-    """Agent and prompt listeners bind and answer health checks; their APIs come later."""
-    what = "agent orchestration" if lc.type == "agent" else "prompt targets"
+    """Prompt listeners bind and answer health checks; their API comes later."""
+    what = "prompt targets"
 
     async def unavailable(scope: Scope, receive: Receive, send: Send) -> None:
         err = FeatureNotAvailable(
@@ -146,8 +156,7 @@ def _not_yet(lc: ListenerConfig) -> dict[tuple[str, str], Route]:
         await send_error(send, scope["path"], err)
 
     paths = ("/v1/chat/completions", "/v1/messages", "/v1/responses")
-    name = "agent_chat" if lc.type == "agent" else "prompt_chat"
-    return {("POST", p): Route(name, unavailable) for p in paths}
+    return {("POST", p): Route("prompt_chat", unavailable) for p in paths}
 
 
 def _trace_headers(scope: Scope) -> tuple[str | None, str | None]:
@@ -263,6 +272,8 @@ class Gateway:
                 await self.state.client.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.state.filters is not None:
+                    await self.state.filters.close()
                 await self.state.client.close()
                 self._telemetry.close()
                 await send({"type": "lifespan.shutdown.complete"})

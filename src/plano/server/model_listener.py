@@ -26,6 +26,7 @@ from plano.errors import (
     PlanoError,
     Unauthorized,
 )
+from plano.filters.chain import Chain, FilterRejected
 from plano.observability.names import HEADER_OVERHEAD
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
@@ -33,7 +34,9 @@ from plano.observability.usage import StreamUsage
 from plano.providers.auth import client_credential
 from plano.providers.catalogue import Api
 from plano.routing.resolve import ModelTable, Resolved
+from plano.server.filtered import filter_headers, relay_filtered
 from plano.server.http import (
+    JSON_CT,
     ClientDisconnected,
     RawHeaders,
     Receive,
@@ -143,7 +146,11 @@ class ModelListener:
         max_body_bytes: int,
         models_body: bytes,
         telemetry: Telemetry,
+        input_chain: Chain | None = None,
+        output_chain: Chain | None = None,
     ) -> None:
+        self._input_chain = input_chain  # None: no filters, nothing to do (compiled away)
+        self._output_chain = output_chain
         self._telemetry = telemetry
         self._models = models
         self._client = client
@@ -176,9 +183,15 @@ class ModelListener:
         try:
             body = await read_body(scope, receive, self._max_body)
             record.bytes_in = len(body)
+            if self._input_chain is not None:
+                body = await self._input_chain.run(body, path, filter_headers(record))
             upstream = self._prepare(scope, body, api, record)
         except ClientDisconnected:
             record.error_kind = "client_gone"
+            return
+        except FilterRejected as err:
+            record.error_kind = err.kind
+            await send_bytes(send, err.status, [JSON_CT], err.original_body())
             return
         except PlanoError as err:
             record.error_kind = err.kind
@@ -303,10 +316,15 @@ class ModelListener:
                         {"type": "http.response.start", "status": resp.status, "headers": headers}
                     )
                     started = True
-                    await _relay_stream(resp, receive, send, record)
+                    if self._output_chain is None:
+                        await _relay_stream(resp, receive, send, record)
+                    else:
+                        await relay_filtered(self._output_chain, resp, send, path, record)
                 else:
                     data = await resp.read()
                     record.upstream_done = time.perf_counter_ns()
+                    if self._output_chain is not None and resp.status < 300:
+                        data = await self._output_chain.run(data, path, filter_headers(record))
                     if resp.status < 300 and b'"usage"' in data:
                         _note_usage(record, data)
                     headers.append(_overhead(record, record.upstream_done))

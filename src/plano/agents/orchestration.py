@@ -1,0 +1,215 @@
+"""What an agent listener does with one request, minus the HTTP plumbing (that is in `server`).
+
+`AgentPipeline.plan` picks the agents; `run_filters` passes the conversation through an agent's
+input filters; `call` opens the agent's response; `reply_text` reads an intermediate agent's full
+answer. Errors carry the original's bodies: `AgentClientError` (an agent's or filter's 4xx) and
+`AgentChainError` (everything else).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+
+from plano.agents.prompt import AgentRoute
+from plano.agents.selector import AgentSelector
+from plano.codec.sse import SseDecoder
+from plano.errors import PlanoError
+from plano.filters.chain import Chain, FilterRejected
+
+Headers = Sequence[tuple[str, str]]
+FILTER_PATH: Final = "/v1/chat/completions"
+
+
+class AgentClientError(PlanoError):
+    """An agent or one of its filters answered 4xx: relayed with that status."""
+
+    code = "agent_client_error"
+    kind = "client"
+
+    def __init__(self, agent: str, status: int, body: bytes) -> None:
+        super().__init__(f"agent '{agent}' answered {status}")
+        self.agent = agent
+        self.status = status
+        self.body = body
+
+    def render(self) -> bytes:
+        return orjson.dumps(
+            {
+                "error": "ClientError",
+                "agent": self.agent,
+                "status": self.status,
+                "agent_response": self.body.decode("utf-8", "replace"),
+            }
+        )
+
+
+class AgentChainError(PlanoError):
+    """Selection, a filter or an agent failed (body: the original's `AgentFilterChainError`)."""
+
+    code = "agent_filter_chain_error"
+
+    def __init__(self, message: str, status: int = 502, chain: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.chain = tuple(chain)
+
+    def render(self) -> bytes:
+        return orjson.dumps(
+            {
+                "error": {
+                    "type": "AgentFilterChainError",
+                    "message": self.message,
+                    "error_chain": list(self.chain),
+                    "debug_info": self.message,
+                }
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTarget:
+    """One agent of a listener, with everything needed to call it, built at config load."""
+
+    id: str
+    description: str
+    default: bool
+    base: str  # scheme://host:port of the agent's url (its path is ignored, as the original)
+    chain: Chain | None
+
+
+class AgentPipeline:
+    def __init__(
+        self,
+        listener: str,
+        targets: Sequence[AgentTarget],
+        selector: AgentSelector | None,
+        client: Any,
+        *,
+        timeout: float,
+    ) -> None:
+        self.listener = listener
+        self.targets = {t.id: t for t in targets}
+        self.routes = tuple(AgentRoute(t.id, t.description) for t in targets)
+        self.fallback = next((t for t in targets if t.default), targets[0] if targets else None)
+        self._selector = selector
+        self._client = client
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def plan(self, messages: Sequence[Any], headers: Headers) -> list[AgentTarget]:
+        """Agents to run, in order. One agent: no model call. None fits: the default agent."""
+        if self.fallback is None:
+            raise AgentChainError(f"agent listener '{self.listener}' offers no agents", 400)
+        if len(self.targets) == 1 or self._selector is None:
+            return [self.fallback]
+        try:
+            ids = await self._selector.select(messages, self.routes, headers)
+        except PlanoError as err:
+            raise AgentChainError(err.message, 500, ["orchestrator"]) from err
+        picked = []
+        for agent_id in ids:
+            target = self.targets.get(agent_id)
+            if target is None:
+                raise AgentChainError(
+                    f"orchestrator selected unknown agent '{agent_id}'", 500, ["orchestrator"]
+                )
+            picked.append(target)
+        return picked or [self.fallback]
+
+    async def run_filters(
+        self, target: AgentTarget, model: Any, messages: list[Any], headers: Headers
+    ) -> list[Any]:
+        """The conversation after the agent's input filters (unchanged when it has none)."""
+        if target.chain is None:
+            return messages
+        body = orjson.dumps({"model": model, "messages": messages})
+        try:
+            out = await target.chain.run(body, FILTER_PATH, headers)
+        except FilterRejected as err:
+            raise AgentClientError(err.filter_id, err.status, err.body) from err
+        except PlanoError as err:
+            raise AgentChainError(err.message, 502, [*target.chain.ids, target.id]) from err
+        try:
+            doc = orjson.loads(out)
+        except orjson.JSONDecodeError as exc:
+            raise AgentChainError(
+                f"Input filter returned invalid request: {exc}", 400, target.chain.ids
+            ) from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list):
+            raise AgentChainError(
+                "Input filter returned invalid request: no `messages` list", 400, target.chain.ids
+            )
+        return doc["messages"]  # type: ignore[no-any-return]
+
+    @asynccontextmanager
+    async def call(
+        self, target: AgentTarget, path: str, body: bytes, headers: Headers
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """POST to the agent; 4xx and 5xx answers become errors before anything is relayed."""
+        sent = [*headers, ("x-arch-upstream", target.id), ("x-envoy-max-retries", "3")]
+        try:
+            async with self._client.post(target.base + path, sent, body, self._timeout) as resp:
+                if resp.status >= 400:
+                    data = await resp.read()
+                    if resp.status < 500:
+                        raise AgentClientError(target.id, resp.status, data)
+                    raise AgentChainError(
+                        f"agent '{target.id}' answered {resp.status}", 502, [target.id]
+                    )
+                yield resp
+        except (AgentClientError, AgentChainError):
+            raise
+        except PlanoError as err:
+            raise AgentChainError(err.message, err.status, [target.id]) from err
+
+
+async def reply_text(resp: aiohttp.ClientResponse) -> str:
+    """An intermediate agent's whole answer as text (an event stream's deltas joined)."""
+    if resp.content_type == "text/event-stream":
+        decoder = SseDecoder()
+        parts: list[str] = []
+        async for chunk in resp.content.iter_any():
+            for event in decoder.feed(chunk):
+                parts.append(_delta_text(event.data))
+        return "".join(parts)
+    data = await resp.read()
+    try:
+        doc = orjson.loads(data)
+        content = doc["choices"][0]["message"]["content"]
+        if isinstance(content, str):
+            return content
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        pass
+    return data.decode("utf-8", "replace")
+
+
+def _delta_text(data: str) -> str:
+    if not data or data == "[DONE]":
+        return ""
+    try:
+        delta = orjson.loads(data)["choices"][0]["delta"]
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        return ""
+    content = delta.get("content") if isinstance(delta, dict) else None
+    return content if isinstance(content, str) else ""
+
+
+def with_reply(messages: list[Any], agent: str, text: str) -> list[Any]:
+    """The history with an agent's answer inserted before the final user message."""
+    reply = {"role": "assistant", "name": agent, "content": text}
+    last_user = max(
+        (i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"),
+        default=len(messages),
+    )
+    return [*messages[:last_user], reply, *messages[last_user:]]
+
+
+def base_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -1,0 +1,169 @@
+"""A filter chain: the filters of one listener or agent, compiled once at config load.
+
+`compile_chain` turns a list of filter ids into one `Chain` (or `None` when the list is empty, so
+the caller skips the chain entirely and an empty chain costs nothing). A chain runs its filters in
+list order; each sees the previous filter's output. A filter either returns the new body, rejects
+the request (`FilterRejected`, the filter's own 4xx) or fails (`FilterFailed`, 5xx, transport
+error, timeout, unusable answer). Failures are never skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+import orjson
+
+from plano.config.sections import AgentConfig, FilterConfig
+from plano.errors import PlanoError
+from plano.upstream.client import UpstreamClient
+
+Headers = Sequence[tuple[str, str]]
+
+DEFAULT_FILTER_TIMEOUT: Final = 30.0
+
+# Client headers a filter never receives from us (framing, hop-by-hop, what we set ourselves).
+_NOT_PASSED: Final = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"content-type",
+        b"accept",
+        b"accept-encoding",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"expect",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"x-envoy-original-path",
+        b"x-arch-upstream",
+        b"x-envoy-max-retries",
+    }
+)
+
+
+class FilterRejected(PlanoError):
+    """A filter answered 4xx (or an MCP tool error): the request stops here with that status."""
+
+    code = "filter_rejected"
+    kind = "client"
+
+    def __init__(self, filter_id: str, status: int, body: bytes) -> None:
+        super().__init__(f"filter '{filter_id}' rejected the request with status {status}")
+        self.filter_id = filter_id
+        self.status = status
+        self.body = body
+
+    def original_body(self) -> bytes:
+        """The original's body for a rejected model-listener request."""
+        return orjson.dumps(
+            {
+                "error": "FilterChainError",
+                "agent": self.filter_id,
+                "status": self.status,
+                "agent_response": self.body.decode("utf-8", "replace"),
+            }
+        )
+
+
+class FilterFailed(PlanoError):
+    """A filter could not be used: 5xx, transport error, timeout or an unusable answer."""
+
+    status = 500
+    code = "filter_failed"
+
+    def __init__(self, filter_id: str, reason: str) -> None:
+        super().__init__(f"Filter chain processing failed: filter '{filter_id}': {reason}")
+        self.filter_id = filter_id
+        self.reason = reason
+
+
+class Filter(Protocol):
+    """One compiled filter: body bytes in, new body bytes out."""
+
+    id: str
+
+    async def apply(self, body: bytes, path: str, headers: Headers) -> bytes: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    filters: tuple[Filter, ...]
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(f.id for f in self.filters)
+
+    async def run(self, body: bytes, path: str, headers: Headers) -> bytes:
+        for f in self.filters:
+            body = await f.apply(body, path, headers)
+        return body
+
+    async def close(self) -> None:
+        for f in self.filters:
+            await f.close()
+
+
+def passed_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """The client headers a filter or agent receives (decoded once per request)."""
+    return [
+        (k.decode("latin-1"), v.decode("latin-1")) for k, v in raw if k.lower() not in _NOT_PASSED
+    ]
+
+
+class FilterTable:
+    """Every filter of a config, built once and shared by every chain that names it."""
+
+    def __init__(
+        self,
+        filters: Iterable[FilterConfig],
+        agents: Iterable[AgentConfig],
+        client: UpstreamClient,
+        *,
+        timeout: float = DEFAULT_FILTER_TIMEOUT,
+    ) -> None:
+        self._configs: dict[str, FilterConfig] = {}
+        for a in agents:  # the original lets a chain name an agent; it is then an MCP filter
+            self._configs[a.id] = FilterConfig(id=a.id, url=a.url)
+        for f in filters:
+            self._configs[f.id] = f
+        self._client = client
+        self._timeout = timeout
+        self._built: dict[str, Filter] = {}
+
+    def get(self, filter_id: str) -> Filter:
+        built = self._built.get(filter_id)
+        if built is None:
+            config = self._configs.get(filter_id)
+            if config is None:
+                raise KeyError(f"filter '{filter_id}' is not defined in filters or agents")
+            built = self._built[filter_id] = _build(config, self._client, self._timeout)
+        return built
+
+    async def close(self) -> None:
+        for f in self._built.values():
+            await f.close()
+
+
+def _build(config: FilterConfig, client: UpstreamClient, timeout: float) -> Filter:
+    if config.type == "http":
+        from plano.filters.http_filter import HttpFilter
+
+        return HttpFilter(config, client, timeout=timeout)
+    from plano.filters.mcp_filter import McpFilter
+
+    return McpFilter(config, timeout=timeout)
+
+
+def compile_chain(ids: Sequence[str], table: FilterTable) -> Chain | None:
+    """One chain for `ids`, or None when there are none (the caller then skips it: zero cost)."""
+    if not ids:
+        return None
+    return Chain(tuple(table.get(i) for i in ids))

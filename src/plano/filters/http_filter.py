@@ -1,0 +1,53 @@
+"""`type: http` filters: the raw body is POSTed to `{url}{path}`; a 2xx body is the new body.
+
+4xx rejects the request with the filter's status and body; 5xx, a transport error or a timeout is a
+fatal `FilterFailed`. Requests carry the client's headers plus the original's internal headers
+(`x-arch-upstream: <filter id>`, `x-envoy-max-retries: 3`) and JSON content type and accept.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import aiohttp
+
+from plano.config.sections import FilterConfig
+from plano.errors import PlanoError
+from plano.filters.chain import FilterFailed, FilterRejected, Headers
+from plano.upstream.client import UpstreamClient
+
+_FIXED: Final = (
+    ("content-type", "application/json"),
+    ("accept", "application/json"),
+    ("x-envoy-max-retries", "3"),
+)
+
+
+class HttpFilter:
+    __slots__ = ("_base", "_client", "_fixed", "_timeout", "id")
+
+    def __init__(self, config: FilterConfig, client: UpstreamClient, *, timeout: float) -> None:
+        self.id = config.id
+        self._base = str(config.url).rstrip("/")
+        self._client = client
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._fixed = (*_FIXED, ("x-arch-upstream", config.id))
+
+    async def apply(self, body: bytes, path: str, headers: Headers) -> bytes:
+        sent = [*headers, *self._fixed]
+        try:
+            async with self._client.post(self._base + path, sent, body, self._timeout) as resp:
+                data: bytes = await resp.read()
+                status = resp.status
+        except PlanoError as err:
+            raise FilterFailed(self.id, err.message) from err
+        except (aiohttp.ClientError, TimeoutError, ConnectionError) as err:
+            raise FilterFailed(self.id, f"reading the answer failed: {type(err).__name__}") from err
+        if 200 <= status < 300:
+            return data
+        if 400 <= status < 500:
+            raise FilterRejected(self.id, status, data)
+        raise FilterFailed(self.id, f"answered with status {status}")
+
+    async def close(self) -> None:
+        return None
