@@ -193,6 +193,14 @@ class RoutingBudgetConfig(StrictModel):
     record_counterfactual: bool = False
 
 
+class PreferenceRouterConfig(StrictModel):
+    """Which backend picks the route (``routing.router``; an extension of this implementation)."""
+
+    type: Literal["auto", "orchestrator", "embedded"] = "auto"
+    timeout: Duration = 5.0  # orchestrator call
+    no_match_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.175  # embedded router cosine
+
+
 class RoutingConfig(StrictModel):
     llm_provider: str | None = None  # parsed, no effect
     model: str | None = None  # parsed, no effect
@@ -201,6 +209,7 @@ class RoutingConfig(StrictModel):
     session_cache: SessionCacheConfig = SessionCacheConfig()
     routing_budget: RoutingBudgetConfig | None = None
     route_on_user_only: bool = False
+    router: PreferenceRouterConfig = PreferenceRouterConfig()
 
 
 class StateStorageConfig(StrictModel):

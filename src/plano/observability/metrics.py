@@ -223,6 +223,7 @@ class PrometheusMetrics:
         self._errors: dict[tuple[str, str | None, str | None], _Count] = {}
         self._in_flight: dict[int, _Count] = {}
         self._streams: dict[int, _Count] = {}
+        self._by_label: dict[tuple[int, str], _Count] = {}
         for provider, model in models:
             self._model(provider, model)
 
@@ -327,6 +328,18 @@ class PrometheusMetrics:
         self.ratelimited_requests = Counter(
             n.METRIC_RATELIMITED, "Requests refused by a rate limit (429).", pm, registry=reg
         )
+        self.routing_decisions = Counter(
+            n.METRIC_ROUTING_DECISIONS,
+            "Preference-routing decisions, by outcome (routed, no_route, router_error, pinned...).",
+            (n.LABEL_REASON,),
+            registry=reg,
+        )
+        self.session_cache_errors = Counter(
+            n.METRIC_SESSION_CACHE_ERRORS,
+            "Requests whose session-cache lookup or write failed (routed without stickiness).",
+            (n.LABEL_BACKEND,),
+            registry=reg,
+        )
         self.build_info = Gauge(
             n.METRIC_BUILD_INFO,
             "Always 1; the label carries the gateway version.",
@@ -375,6 +388,10 @@ class PrometheusMetrics:
         if r.error_kind is not None:
             errors = self._errors.get((r.listener, r.provider, r.error_kind)) or self._error(r)
             errors.n += 1
+        if r.routing is not None:
+            self._labelled(self.routing_decisions, r.routing).n += 1
+        if r.session_cache_error is not None:
+            self._labelled(self.session_cache_errors, r.session_cache_error).n += 1
         if self._timer is None and self.multiprocess:
             self._schedule_flush()
 
@@ -442,6 +459,14 @@ class PrometheusMetrics:
         made = _Hist(child, bounds)
         self._pending.append(made)
         return made
+
+    def _labelled(self, counter: Counter, value: str) -> _Count:
+        """A one-label counter's accumulator (label values come from code, a bounded set)."""
+        key = (id(counter), value)
+        found = self._by_label.get(key)
+        if found is None:
+            found = self._by_label[key] = self.count(counter.labels(value))
+        return found
 
     def _route(self, r: RequestRecord) -> _Route:
         route = self._routes[(r.listener, r.handler)] = _Route(self, r.listener, r.handler)

@@ -246,6 +246,10 @@ class OtelTracing:
             a[n.ATTR_LLM_PROVIDER] = r.provider
         if r.route:
             a[n.ATTR_ROUTE_NAME] = r.route
+        if r.routing:
+            a[n.ATTR_ROUTING_DECISION] = r.routing
+        if r.session_id:
+            a[n.ATTR_SESSION_ID] = r.session_id
         if r.upstream_status:
             a[n.ATTR_UPSTREAM_STATUS] = r.upstream_status
         if r.prompt_tokens is not None:

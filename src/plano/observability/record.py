@@ -33,6 +33,9 @@ class RequestRecord:
         "request_id",
         "requested_model",
         "route",
+        "routing",
+        "session_cache_error",
+        "session_id",
         "span",
         "start",
         "status",
@@ -63,6 +66,9 @@ class RequestRecord:
         self.provider: str | None = None  # provider prefix (openai, anthropic, custom...)
         self.upstream_model: str | None = None  # bare id sent upstream
         self.route: str | None = None  # how the model was chosen: exact, alias, wildcard, default
+        self.routing: str | None = None  # preference routing outcome: routed, pinned, no_route...
+        self.session_cache_error: str | None = None  # session cache backend that failed (redis)
+        self.session_id: str | None = None  # routing session (X-Model-Affinity or implicit)
         self.stream = False
         self.upstream_sent = 0  # upstream request started
         self.upstream_headers = 0  # upstream response headers received

@@ -26,9 +26,11 @@ from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.observability.tracing import build_tracing
 from plano.routing.resolve import ModelTable
+from plano.routing.step import RoutingStep, build_step
 from plano.server.agent_listener import build_agent_listener
 from plano.server.http import Message, Receive, Scope, Send, send_bytes, send_error
 from plano.server.model_listener import ModelListener, Route
+from plano.server.routing_api import routing_routes
 from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import Cluster, build_clusters, visible
 
@@ -65,6 +67,7 @@ class AppState:
     listeners: tuple[ListenerRoutes, ...]
     telemetry: Telemetry
     filters: FilterTable | None = None
+    routing: RoutingStep | None = None
 
 
 def models_body(clusters: tuple[Cluster, ...]) -> bytes:
@@ -118,6 +121,7 @@ def build_app(
     models = ModelTable(clusters, aliases)
     client = UpstreamClient()
     filters = FilterTable(config.filters, config.agents, client)
+    routing = build_step(config, clusters, client)
     listeners = []
     body = models_body(clusters)
     for lc in config.listeners:
@@ -133,7 +137,9 @@ def build_app(
                 telemetry=telemetry,
                 input_chain=compile_chain(lc.input_filters, filters),
                 output_chain=compile_chain(lc.output_filters, filters),
+                routing=routing,
             ).routes()
+            routes.update(routing_routes(routing, max_body_bytes))
         elif lc.type == "agent":
             routes = build_agent_listener(
                 lc, config, models, client, filters, max_body_bytes=max_body_bytes
@@ -141,7 +147,7 @@ def build_app(
         else:
             routes = _not_yet(lc)
         listeners.append(ListenerRoutes(lc, routes))
-    return AppState(config, clusters, models, client, tuple(listeners), telemetry, filters)
+    return AppState(config, clusters, models, client, tuple(listeners), telemetry, filters, routing)
 
 
 def _not_yet(lc: ListenerConfig) -> dict[tuple[str, str], Route]:
@@ -270,11 +276,15 @@ class Gateway:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self.state.client.start()
+                if self.state.routing is not None:
+                    await self.state.routing.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.state.filters is not None:
                     await self.state.filters.close()
                 await self.state.client.close()
+                if self.state.routing is not None:
+                    await self.state.routing.close()
                 self._telemetry.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

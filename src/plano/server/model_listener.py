@@ -34,6 +34,13 @@ from plano.observability.usage import StreamUsage
 from plano.providers.auth import client_credential
 from plano.providers.catalogue import Api
 from plano.routing.resolve import ModelTable, Resolved
+from plano.routing.step import (
+    Routed,
+    RoutingStep,
+    note_decision,
+    resolve_routed,
+    wants_routing,
+)
 from plano.server.filtered import filter_headers, relay_filtered
 from plano.server.http import (
     JSON_CT,
@@ -133,6 +140,7 @@ class Upstream:
     body: bytes
     resolved: Resolved
     request_id: bytes
+    route_headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 class ModelListener:
@@ -148,10 +156,12 @@ class ModelListener:
         telemetry: Telemetry,
         input_chain: Chain | None = None,
         output_chain: Chain | None = None,
+        routing: RoutingStep | None = None,
     ) -> None:
         self._input_chain = input_chain  # None: no filters, nothing to do (compiled away)
         self._output_chain = output_chain
         self._telemetry = telemetry
+        self._routing = routing
         self._models = models
         self._client = client
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
@@ -180,12 +190,15 @@ class ModelListener:
         path: str = scope["path"]
         record: RequestRecord = scope["plano.record"]
         record.client_api = api.value
+        routed = None
         try:
             body = await read_body(scope, receive, self._max_body)
             record.bytes_in = len(body)
             if self._input_chain is not None:
                 body = await self._input_chain.run(body, path, filter_headers(record))
-            upstream = self._prepare(scope, body, api, record)
+            if wants_routing(self._routing, body) and self._routing is not None:
+                routed = await self._routing.route_body(body, api, scope["headers"])
+            upstream = self._prepare(scope, body, api, record, routed)
         except ClientDisconnected:
             record.error_kind = "client_gone"
             return
@@ -199,33 +212,43 @@ class ModelListener:
             await send_error(send, path, err, [(b"x-request-id", rid.encode())])
             return
         await self._forward(receive, send, path, api, upstream, record)
+        if routed is not None and self._routing is not None:
+            ok = 200 <= record.upstream_status < 300 and record.error_kind is None
+            await self._routing.after_response(routed, record.prompt_tokens, ok)
 
-    def _prepare(self, scope: Scope, body: bytes, api: Api, record: RequestRecord) -> Upstream:
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedJson(f"request body is not valid JSON: {exc}") from None
-        if type(doc) is not dict:
-            raise MalformedJson("request body must be a JSON object")
+    def _prepare(
+        self, scope: Scope, body: bytes, api: Api, record: RequestRecord, routed: Routed | None
+    ) -> Upstream:
+        if routed is not None:
+            doc = routed.doc
+        else:
+            try:
+                doc = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise MalformedJson(f"request body is not valid JSON: {exc}") from None
+            if type(doc) is not dict:
+                raise MalformedJson("request body must be a JSON object")
         requested = doc.get("model")
         if requested is not None and not isinstance(requested, str):
             raise BadRequest("`model` must be a string", param="model")
         record.requested_model = requested
         stream = record.stream = doc.get("stream") is True
-        resolved = self._models.resolve(requested or None)
+        resolved = resolve_routed(self._models, requested or None, routed)
         cluster = resolved.cluster
         record.model = resolved.name
         record.provider = cluster.provider
         record.upstream_model = resolved.model_id
-        record.route = resolved.via
+        note_decision(record, routed, resolved)
         upstream_api = cluster.row.upstream_api(api)
         if upstream_api is not api:
             raise NotImplementedDialect(
                 f"model '{resolved.name}' is served over {_API_NAMES[upstream_api]}, and "
                 f"translation from {_API_NAMES[api]} to it is not available in this build yet"
             )
-        changed = _rewrite(doc, requested, resolved.model_id)
+        changed = _rewrite(doc, requested, resolved.model_id) or bool(routed and routed.changed)
         headers, credential = self._headers(scope, resolved, record)
+        if routed is not None and routed.prefix_hash:
+            headers.append(("x-plano-prefix-hash", routed.prefix_hash))
         if credential is None and cluster.needs_key:
             raise Unauthorized(
                 f"no access key is configured for provider '{cluster.name}', "
@@ -244,6 +267,7 @@ class ModelListener:
             body=orjson.dumps(doc) if changed else body,
             resolved=resolved,
             request_id=(record.request_id or "").encode(),
+            route_headers=routed.response_headers if routed is not None else (),
         )
 
     def _headers(
@@ -293,6 +317,7 @@ class ModelListener:
         ours: RawHeaders = [
             (b"x-plano-model", up.resolved.name.encode()),
             (b"x-request-id", up.request_id),
+            *up.route_headers,
         ]
         started = False
         record.attempts += 1

@@ -498,8 +498,10 @@ def test_a_full_queue_drops_new_spans(sender: MemorySender) -> None:
     env = {"OTEL_BSP_MAX_QUEUE_SIZE": "2", "OTEL_BSP_SCHEDULE_DELAY": "600000"}
     tracing = build_tracing(config(random_sampling=100), env, sender=sender)
     assert tracing is not None
-    for _ in range(5):
-        run(tracing.sink, record(), tp=None)
+    # Hold the export lock so the export thread, woken by the full queue, cannot drain it yet.
+    with tracing._batcher._export_lock:
+        for _ in range(5):
+            run(tracing.sink, record(), tp=None)
     assert tracing._batcher.dropped == 3
     assert tracing.shutdown(timeout=10)
     assert len(sender.spans()) == 2

@@ -1,0 +1,113 @@
+"""What the embedded router adds per routed request (p50), on this machine.
+
+Two in-process gateways in front of the same fake upstream: one with `routing_preferences`
+(embedded MiniLM router) and one without. Each gets the same sequential requests, with prompts
+drawn from the labelled routing set; the gateway's own `x-plano-overhead-ms` header (time spent in
+the gateway, upstream wait excluded) is collected, and the difference of the medians is the cost
+of routing. The router's bare `select` time (embedding + cosine, no HTTP) is measured as well.
+
+    .venv/bin/python bench/router_latency.py [--requests 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from plano.config import load_config_text
+from plano.mock.testing import run_mock_in_thread
+from plano.routing.embedded import EmbeddedRouter
+from plano.routing.preferences import Preference, PreferenceSet
+from plano.server.serve import gateway_in_thread
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "routing_labelled.json"
+
+
+def config(base_url: str, routes: list[dict[str, str]], routed: bool) -> str:
+    prefs = ""
+    if routed:
+        prefs = "routing_preferences:\n" + "".join(
+            f"  - name: {r['name']}\n    description: {json.dumps(r['description'])}\n"
+            f"    models: [openai/gpt-4o]\n"
+            for r in routes
+        )
+    return f"""
+version: v0.4.0
+listeners:
+  - {{name: llm, type: model, address: 127.0.0.1, port: 0, timeout: 10s}}
+model_providers:
+  - model: openai/gpt-4o
+    access_key: k
+    base_url: {base_url}
+  - model: openai/gpt-4o-mini
+    access_key: k
+    base_url: {base_url}
+    default: true
+{prefs}
+routing: {{router: {{type: embedded}}}}
+"""
+
+
+def overheads(url: str, prompts: list[str], n: int) -> list[float]:
+    out: list[float] = []
+    for i in range(n):
+        body = json.dumps(
+            {
+                "model": "openai/gpt-4o-mini",
+                "messages": [{"role": "user", "content": prompts[i % len(prompts)]}],
+            }
+        ).encode()
+        req = urllib.request.Request(
+            f"{url}/v1/chat/completions", data=body, headers={"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            resp.read()
+            out.append(float(resp.headers["x-plano-overhead-ms"]))
+    return out
+
+
+def bare_select(routes: list[dict[str, str]], prompts: list[str], n: int) -> list[float]:
+    prefs = PreferenceSet.of([Preference(r["name"], r["description"], ("m",)) for r in routes])
+    router = EmbeddedRouter()
+    router.select_sync(prefs, "warm up")
+    out = []
+    for i in range(n):
+        t = time.perf_counter()
+        router.select_sync(prefs, prompts[i % len(prompts)])
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=300)
+    args = ap.parse_args()
+    data: dict[str, Any] = json.loads(DATA.read_text())
+    routes, prompts = data["routes"], [p for p, _ in data["prompts"]]
+    n = args.requests
+    with run_mock_in_thread() as mock:
+        results = {}
+        for routed in (False, True):
+            cfg = load_config_text(
+                config(mock.base_url, routes, routed), source="bench.yaml", env={}
+            )
+            with gateway_in_thread(cfg) as gw:
+                overheads(gw.url(), prompts, 20)  # warm-up (and model load when routed)
+                results[routed] = overheads(gw.url(), prompts, n)
+    select = bare_select(routes, prompts, n)
+    plain, routed_ms = statistics.median(results[False]), statistics.median(results[True])
+    print(f"requests per gateway:            {n}")
+    print(f"gateway overhead p50, no routing: {plain:.3f} ms")
+    print(f"gateway overhead p50, embedded:   {routed_ms:.3f} ms")
+    print(f"added by routing (p50 diff):      {routed_ms - plain:.3f} ms")
+    print(f"bare select p50 / p90:            {statistics.median(select):.3f} / "
+          f"{statistics.quantiles(select, n=10)[8]:.3f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

