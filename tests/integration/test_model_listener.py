@@ -294,7 +294,9 @@ def test_untranslated_dialect_is_501_naming_it(upstream: Any, gateway: GatewayFa
         _clients.append(ac)
         with pytest.raises(anthropic.APIStatusError) as ainfo:
             ac.messages.create(
-                model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+                model="us.amazon.nova-pro-v1:0",
+                max_tokens=10,
+                messages=[{"role": "user", "content": "hi"}],
             )
         assert ainfo.value.status_code == 501
         assert ainfo.value.body["type"] == "error"  # type: ignore[index]

@@ -153,6 +153,9 @@ class Request:
     # Responses API only: the conversation this request continues, and whether to store it.
     previous_response_id: str | None = None
     store: bool | None = None
+    # OpenAI chat `stream_options.include_usage`: the client wants a final usage chunk. Needed by
+    # the chat stream encoder, which only sends that chunk when asked (as OpenAI does).
+    stream_usage: bool = False
 
 
 # --- response ----------------------------------------------------------------------------------

@@ -15,15 +15,9 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
+from plano.wire.api import Api
 
-class Api(StrEnum):
-    """Wire API families (client side and upstream side)."""
-
-    OPENAI_CHAT = "openai_chat"
-    ANTHROPIC_MESSAGES = "anthropic_messages"
-    OPENAI_RESPONSES = "openai_responses"
-    GEMINI = "gemini"
-    BEDROCK_CONVERSE = "bedrock_converse"
+__all__ = ["Api", "Auth", "ProviderRow"]
 
 
 class Auth(StrEnum):
@@ -50,6 +44,9 @@ class ProviderRow:
     interface: bool = False
     # May a config use it as a `provider/model` prefix without provider_interface?
     config_prefix: bool = True
+    # Answers only streamed requests (ChatGPT's Codex backend): a translated request is always
+    # sent with `stream: true`, and the stream is folded back for a client that did not stream.
+    stream_only: bool = False
 
     def upstream_api(self, client_api: Api) -> Api:
         if client_api is Api.ANTHROPIC_MESSAGES:
@@ -114,6 +111,7 @@ ROWS: Final[tuple[ProviderRow, ...]] = (
         _R,
         _R,
         interface=True,
+        stream_only=True,
     ),
     ProviderRow(
         "vercel", "Vercel", "https://ai-gateway.vercel.sh/v1", "", _C, _M, _R, interface=True

@@ -31,6 +31,7 @@ from plano.server.agent_listener import build_agent_listener
 from plano.server.http import Message, Receive, Scope, Send, send_bytes, send_error
 from plano.server.model_listener import ModelListener, Route
 from plano.server.routing_api import routing_routes
+from plano.state.conversations import ConversationStore, build_conversations
 from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import Cluster, build_clusters, visible
 
@@ -68,6 +69,7 @@ class AppState:
     telemetry: Telemetry
     filters: FilterTable | None = None
     routing: RoutingStep | None = None
+    conversations: ConversationStore | None = None
 
 
 def models_body(clusters: tuple[Cluster, ...]) -> bytes:
@@ -124,6 +126,7 @@ def build_app(
     routing = build_step(config, clusters, client)
     listeners = []
     body = models_body(clusters)
+    conversations = build_conversations(config.state_storage)
     for lc in config.listeners:
         routes: dict[tuple[str, str], Route]
         if lc.type == "model":
@@ -135,6 +138,7 @@ def build_app(
                 max_body_bytes=max_body_bytes,
                 models_body=body,
                 telemetry=telemetry,
+                conversations=conversations,
                 input_chain=compile_chain(lc.input_filters, filters),
                 output_chain=compile_chain(lc.output_filters, filters),
                 routing=routing,
@@ -147,7 +151,17 @@ def build_app(
         else:
             routes = _not_yet(lc)
         listeners.append(ListenerRoutes(lc, routes))
-    return AppState(config, clusters, models, client, tuple(listeners), telemetry, filters, routing)
+    return AppState(
+        config,
+        clusters,
+        models,
+        client,
+        tuple(listeners),
+        telemetry,
+        filters,
+        routing,
+        conversations,
+    )
 
 
 def _not_yet(lc: ListenerConfig) -> dict[tuple[str, str], Route]:
@@ -285,6 +299,8 @@ class Gateway:
                 await self.state.client.close()
                 if self.state.routing is not None:
                     await self.state.routing.close()
+                if self.state.conversations is not None:
+                    await self.state.conversations.close()
                 self._telemetry.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

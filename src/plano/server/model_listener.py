@@ -22,7 +22,6 @@ import orjson
 from plano.errors import (
     BadRequest,
     MalformedJson,
-    NotImplementedDialect,
     PlanoError,
     Unauthorized,
 )
@@ -41,6 +40,7 @@ from plano.routing.step import (
     resolve_routed,
     wants_routing,
 )
+from plano.server import translated
 from plano.server.filtered import filter_headers, relay_filtered
 from plano.server.http import (
     JSON_CT,
@@ -53,6 +53,7 @@ from plano.server.http import (
     send_bytes,
     send_error,
 )
+from plano.state.conversations import ConversationStore
 from plano.upstream.client import UpstreamClient
 from plano.wire import anthropic_messages, openai_chat, openai_responses
 from plano.wire.usage import usage_of
@@ -109,14 +110,6 @@ _STREAM_ERROR: Final = {
     Api.OPENAI_RESPONSES: openai_responses.stream_error_event,
 }
 
-_API_NAMES: Final = {
-    Api.OPENAI_CHAT: "OpenAI Chat Completions",
-    Api.ANTHROPIC_MESSAGES: "Anthropic Messages",
-    Api.OPENAI_RESPONSES: "OpenAI Responses",
-    Api.GEMINI: "Gemini generateContent",
-    Api.BEDROCK_CONVERSE: "Bedrock Converse",
-}
-
 
 class RequestIds:
     """Request ids: a random prefix per listener and a counter (no syscall per request)."""
@@ -141,6 +134,7 @@ class Upstream:
     resolved: Resolved
     request_id: bytes
     route_headers: tuple[tuple[bytes, bytes], ...] = ()
+    translation: translated.Translation | None = None  # client and upstream APIs differ
 
 
 class ModelListener:
@@ -157,6 +151,7 @@ class ModelListener:
         input_chain: Chain | None = None,
         output_chain: Chain | None = None,
         routing: RoutingStep | None = None,
+        conversations: ConversationStore | None = None,
     ) -> None:
         self._input_chain = input_chain  # None: no filters, nothing to do (compiled away)
         self._output_chain = output_chain
@@ -168,6 +163,9 @@ class ModelListener:
         self._max_body = max_body_bytes
         self._models_body = models_body
         self._ids = RequestIds()
+        self._translated = translated.TranslatedExchange(
+            client, self._timeout, telemetry, conversations, output_chain
+        )
 
     def routes(self) -> dict[tuple[str, str], Route]:
         def proxy(api: Api) -> Route:
@@ -180,6 +178,7 @@ class ModelListener:
             ("POST", openai_chat.PATH): proxy(Api.OPENAI_CHAT),
             ("POST", anthropic_messages.PATH): proxy(Api.ANTHROPIC_MESSAGES),
             ("POST", openai_responses.PATH): proxy(Api.OPENAI_RESPONSES),
+            ("POST", translated.COUNT_TOKENS_PATH): proxy(Api.ANTHROPIC_MESSAGES),
             ("GET", "/v1/models"): Route("list_models", self.list_models),
         }
 
@@ -240,12 +239,13 @@ class ModelListener:
         record.upstream_model = resolved.model_id
         note_decision(record, routed, resolved)
         upstream_api = cluster.row.upstream_api(api)
+        translation = None
+        counting = scope["path"] == translated.COUNT_TOKENS_PATH
         if upstream_api is not api:
-            raise NotImplementedDialect(
-                f"model '{resolved.name}' is served over {_API_NAMES[upstream_api]}, and "
-                f"translation from {_API_NAMES[api]} to it is not available in this build yet"
-            )
-        changed = _rewrite(doc, requested, resolved.model_id) or bool(routed and routed.changed)
+            translation = translated.prepare(api, upstream_api, doc, count_only=counting)
+        changed = translation is None and (
+            _rewrite(doc, requested, resolved.model_id) or bool(routed and routed.changed)
+        )
         headers, credential = self._headers(scope, resolved, record)
         if routed is not None and routed.prefix_hash:
             headers.append(("x-plano-prefix-hash", routed.prefix_hash))
@@ -262,12 +262,14 @@ class ModelListener:
             auth = tuple(h for h in auth if h[0] != "anthropic-version")
         headers.extend(auth)
         return Upstream(
-            url=cluster.url(upstream_api, resolved.model_id, stream),
+            url=cluster.url(upstream_api, resolved.model_id, stream)
+            + ("/count_tokens" if counting else ""),
             headers=headers,
             body=orjson.dumps(doc) if changed else body,
             resolved=resolved,
             request_id=(record.request_id or "").encode(),
             route_headers=routed.response_headers if routed is not None else (),
+            translation=translation,
         )
 
     def _headers(
@@ -319,6 +321,20 @@ class ModelListener:
             (b"x-request-id", up.request_id),
             *up.route_headers,
         ]
+        if up.translation is not None:
+            r = up.resolved
+            target = translated.Target(
+                up.url,
+                up.headers,
+                r.name,
+                r.model_id,
+                r.cluster.provider,
+                ours,
+                r.cluster.row.stream_only,
+                path,
+            )
+            await self._translated.forward(receive, send, path, up.translation, target, record)
+            return
         started = False
         record.attempts += 1
         record.upstream_sent = time.perf_counter_ns()

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from plano import ir
+from plano.wire.api import Api
 
 
 class StreamDecoder(Protocol):
@@ -57,3 +58,81 @@ class UpstreamCodec(Protocol):
         ...
 
     def stream_decoder(self) -> StreamDecoder: ...
+
+
+# --- the registry ------------------------------------------------------------------------------
+# Keyed by `plano.wire.api.Api`. Translator modules register themselves lazily on first lookup
+# (they import this module for the protocols); other APIs (Gemini, Bedrock) add their upstream
+# codecs with `register_upstream` from their own module, listed in `_UPSTREAM_MODULES`.
+
+_CLIENTS: dict[Api, ClientCodec] = {}
+_UPSTREAMS: dict[Api, UpstreamCodec] = {}
+_CLIENT_MODULES: dict[Api, str] = {
+    Api.OPENAI_CHAT: "plano.translate.openai_chat",
+    Api.ANTHROPIC_MESSAGES: "plano.translate.anthropic_messages",
+    Api.OPENAI_RESPONSES: "plano.translate.openai_responses",
+}
+_UPSTREAM_MODULES: dict[Api, str] = {
+    **_CLIENT_MODULES,
+    Api.GEMINI: "plano.translate.gemini",
+    Api.BEDROCK_CONVERSE: "plano.translate.bedrock_converse",
+}
+
+
+def register_upstream(api: Api, codec: UpstreamCodec) -> None:
+    _UPSTREAMS[api] = codec
+
+
+def _load(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
+
+
+def client_codec(api: Api) -> ClientCodec | None:
+    codec = _CLIENTS.get(api)
+    if codec is None and api in _CLIENT_MODULES:
+        mod = _load(_CLIENT_MODULES[api])
+        codec = getattr(mod, "CLIENT", None)
+        if codec is not None:
+            _CLIENTS[api] = codec
+    return codec
+
+
+def upstream_codec(api: Api) -> UpstreamCodec | None:
+    """The codec that speaks `api` to a provider, or None if this build has none."""
+    codec = _UPSTREAMS.get(api)
+    if codec is None and api in _UPSTREAM_MODULES:
+        mod = _load(_UPSTREAM_MODULES[api])
+        codec = getattr(mod, "UPSTREAM", None)
+        if codec is not None:
+            _UPSTREAMS[api] = codec
+    return codec
+
+
+def error_message(body: bytes) -> str | None:
+    """The human message of an upstream error body, whatever its dialect.
+
+    OpenAI, Anthropic and Gemini all nest it at `error.message`; Bedrock puts it at `message`.
+    """
+    import orjson
+
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "replace").strip()
+        return text[:500] or None
+    if not isinstance(doc, dict):
+        return None
+    err = doc.get("error")
+    if isinstance(err, dict) and isinstance(err.get("message"), str):
+        return str(err["message"])
+    if isinstance(err, str):
+        return err
+    msg = doc.get("message") or doc.get("Message")
+    return msg if isinstance(msg, str) else None

@@ -1,0 +1,121 @@
+"""Conversation state for `/v1/responses`: the items of each stored response, by response id.
+
+What is stored for a response is the whole conversation up to and including it, as Responses
+input items (JSON): the chain it continued, the new input, and the output converted to input
+items. A follow-up request with `previous_response_id` loads that list and prepends it.
+
+Writes are off the hot path: `save` returns at once and the backend writes in the background; a
+`load` of an id whose write is still pending awaits that write first, so a follow-up request sent
+right after a response (to the same process) always finds it. Across workers or replicas the
+Postgres backend is the shared one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from typing import Any, Final, Protocol
+
+from plano.config import StateStorageConfig
+from plano.errors import PlanoError
+
+Items = list[dict[str, Any]]
+
+DEFAULT_MAX_ENTRIES: Final = 10_000
+
+
+class ConversationNotFound(PlanoError):
+    """`previous_response_id` names a response this gateway has no state for (original: 409)."""
+
+    status = 409
+    code = "conversation_state_not_found"
+    kind = "client"
+
+
+class ConversationStoreUnavailable(PlanoError):
+    """The store could not be read (database down); the request is not sent without its state."""
+
+    status = 503
+    code = "conversation_state_unavailable"
+
+
+class ConversationStore(Protocol):
+    async def load(self, response_id: str) -> Items | None:
+        """The stored items of a response, or None when the id is unknown."""
+        ...
+
+    def save(self, response_id: str, items: Items, model: str, provider: str) -> None:
+        """Store (or replace) a response's items; returns at once."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryConversations:
+    """In-process store: bounded (least recently used evicted first), optional time to live."""
+
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, ttl_s: float | None = None) -> None:
+        self._max = max_entries
+        self._ttl = ttl_s
+        self._data: OrderedDict[str, tuple[float, Items]] = OrderedDict()
+
+    async def load(self, response_id: str) -> Items | None:
+        entry = self._data.get(response_id)
+        if entry is None:
+            return None
+        if self._ttl is not None and time.monotonic() - entry[0] > self._ttl:
+            del self._data[response_id]
+            return None
+        self._data.move_to_end(response_id)
+        return entry[1]
+
+    def save(self, response_id: str, items: Items, model: str, provider: str) -> None:
+        self._data[response_id] = (time.monotonic(), items)
+        self._data.move_to_end(response_id)
+        while len(self._data) > self._max:
+            self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+class PendingWrites:
+    """Background writes by response id, so that a load can wait for its own pending write."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, response_id: str, write: Any) -> None:
+        task = asyncio.ensure_future(write)
+        self._tasks[response_id] = task
+        task.add_done_callback(lambda t: self._done(response_id, t))
+
+    def _done(self, response_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(response_id) is task:
+            del self._tasks[response_id]
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed write is not fatal (the original ignores it)
+
+    async def wait(self, response_id: str) -> None:
+        task = self._tasks.get(response_id)
+        if task is not None:
+            await asyncio.wait([task])
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()))
+
+
+def build_conversations(cfg: StateStorageConfig | None) -> ConversationStore | None:
+    """The store `state_storage` asks for; None when conversation state is off."""
+    if cfg is None:
+        return None
+    if cfg.type == "postgres":
+        from plano.state.postgres_conversations import PostgresConversations
+
+        return PostgresConversations(cfg.connection_string or "")
+    return MemoryConversations()
