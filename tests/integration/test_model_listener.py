@@ -278,30 +278,28 @@ def test_azure_uses_deployment_path_and_api_key(upstream: Any, gateway: GatewayF
     assert "authorization" not in req.headers
 
 
-def test_untranslated_dialect_is_501_naming_it(upstream: Any, gateway: GatewayFactory) -> None:
+def test_bedrock_is_translated_for_every_client_api(upstream: Any, gateway: GatewayFactory) -> None:
+    """Bedrock used to answer 501; every client API now reaches it over Converse."""
     extra = f"""  - model: amazon_bedrock/us.amazon.nova-pro-v1:0
     access_key: bedrock-token
     base_url: {upstream.base_url}
 """
     with gateway(config(upstream, extra)) as gw:
-        with pytest.raises(openai.APIStatusError) as info:
-            client(gw).chat.completions.create(
-                model="us.amazon.nova-pro-v1:0", messages=[{"role": "user", "content": "hi"}]
-            )
-        assert info.value.status_code == 501
-        assert "Bedrock Converse" in str(info.value)
+        resp = client(gw).chat.completions.create(
+            model="us.amazon.nova-pro-v1:0", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert resp.choices[0].message.content == "mock reply to: hi"
         ac = anthropic.Anthropic(base_url=gw.url(), api_key="k", max_retries=0)
         _clients.append(ac)
-        with pytest.raises(anthropic.APIStatusError) as ainfo:
-            ac.messages.create(
-                model="us.amazon.nova-pro-v1:0",
-                max_tokens=10,
-                messages=[{"role": "user", "content": "hi"}],
-            )
-        assert ainfo.value.status_code == 501
-        assert ainfo.value.body["type"] == "error"  # type: ignore[index]
-        assert "Anthropic Messages" in str(ainfo.value)
-    assert upstream.requests == []
+        msg = ac.messages.create(
+            model="us.amazon.nova-pro-v1:0",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "hi"}],
+        )
+        assert msg.content[0].type == "text"
+    paths = [r.path for r in upstream.requests]
+    assert paths == ["/model/us.amazon.nova-pro-v1%3A0/converse"] * 2
+    assert all(r.headers["authorization"] == "Bearer bedrock-token" for r in upstream.requests)
 
 
 def test_malformed_json_is_400_in_openai_dialect(upstream: Any, gateway: GatewayFactory) -> None:

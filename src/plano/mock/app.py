@@ -9,7 +9,9 @@ from typing import Any, Final
 
 from plano.mock import control
 from plano.mock.anthropic_messages import AnthropicMessages
+from plano.mock.bedrock_converse import BedrockConverse
 from plano.mock.dialect import Dialect
+from plano.mock.gemini import Gemini
 from plano.mock.openai_chat import DEFAULT_CHUNKS, OpenAIChat, models_list
 from plano.mock.openai_responses import OpenAIResponses
 from plano.mock.request import MockRequest
@@ -54,6 +56,8 @@ def default_dialects() -> tuple[Dialect, ...]:
         OpenAIChat(),
         AnthropicMessages(),
         OpenAIResponses(),
+        Gemini(),
+        BedrockConverse(),
     )
 
 

@@ -1,4 +1,4 @@
-"""Usage from a relayed event stream, at the cost of a substring test per chunk.
+"""Usage from a relayed event stream, at the cost of a few substring counts per chunk.
 
 Chunks are relayed untouched. The scanner keeps only the bytes of the event in progress (since the
 last blank line); when the current event's bytes mention `"usage"`, they go through the SSE
@@ -13,6 +13,14 @@ from plano.codec.sse import SseDecoder
 from plano.wire.usage import Usage, usage_of
 
 _MARK = b'"usage"'
+_NULLS = (b'"usage":null', b'"usage": null')
+
+
+def _mentions_usage(data: bytes) -> bool:
+    """True when `data` holds a usage value; `"usage":null` (every chunk of an OpenAI stream
+    with `include_usage` but the last) does not count."""
+    n = data.count(_MARK)
+    return n > 0 and n > data.count(_NULLS[0]) + data.count(_NULLS[1])
 
 
 def _after_last_boundary(data: bytes) -> bytes:
@@ -33,19 +41,19 @@ class StreamUsage:
     def feed(self, chunk: bytes) -> None:
         if self._decoder is None:
             window = self._partial + chunk if self._partial else chunk
-            if _MARK not in window:
+            if not _mentions_usage(window):
                 self._partial = _after_last_boundary(window)
                 return
             self._partial = b""
             self._decoder = SseDecoder()
             chunk = window
         for event in self._decoder.feed(chunk):
-            if '"usage"' in event.data:
+            if '"usage"' in event.data and _mentions_usage(event.data.encode()):
                 self._take(event.data)
         pending = self._decoder.pending
         if not pending:  # between events: back to the cheap scan
             self._decoder = None
-        elif _MARK not in pending:
+        elif not _mentions_usage(pending):
             self._decoder = None
             self._partial = pending
 

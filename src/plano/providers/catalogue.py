@@ -26,6 +26,7 @@ class Auth(StrEnum):
     BEARER = "bearer"  # Authorization: Bearer <key>
     X_API_KEY = "x-api-key"  # x-api-key: <key> (+ anthropic-version)
     AZURE_API_KEY = "api-key"  # api-key: <key>
+    GOOG_API_KEY = "x-goog-api-key"  # x-goog-api-key: <key> (Gemini)
     NONE = "none"  # no credential (self-hosted Ollama, hosted Plano models)
 
 
@@ -60,6 +61,7 @@ _C = Api.OPENAI_CHAT
 _M = Api.ANTHROPIC_MESSAGES
 _R = Api.OPENAI_RESPONSES
 _B = Api.BEDROCK_CONVERSE
+_G = Api.GEMINI
 
 
 def _compat(
@@ -71,7 +73,10 @@ def _compat(
 
 ROWS: Final[tuple[ProviderRow, ...]] = (
     ProviderRow("openai", "OpenAI", "https://api.openai.com", "/v1", _C, _C, _R, interface=True),
-    ProviderRow("anthropic", "Anthropic", "https://api.anthropic.com", "/v1", _C, _M, _C),
+    # Every client API reaches Anthropic over its native Messages API (translated): the original
+    # sends chat and Responses clients to Anthropic's OpenAI-compatible endpoint, which Anthropic
+    # documents as a testing aid that drops features (cache_control, thinking signatures).
+    ProviderRow("anthropic", "Anthropic", "https://api.anthropic.com", "/v1", _M, _M, _M),
     ProviderRow(
         "azure_openai",
         "Azure OpenAI",
@@ -84,11 +89,17 @@ ROWS: Final[tuple[ProviderRow, ...]] = (
         requires_base_url=True,
     ),
     ProviderRow("amazon_bedrock", "Amazon Bedrock", None, "", _B, _B, _B, requires_base_url=True),
-    _compat(
+    # Served natively (generateContent), not over Google's OpenAI-compatible endpoint, so that
+    # thinking, cached-token usage and Gemini's own errors come through.
+    ProviderRow(
         "gemini",
         "Google",
         "https://generativelanguage.googleapis.com",
-        "/v1beta/openai",
+        "/v1beta",
+        _G,
+        _G,
+        _G,
+        auth=Auth.GOOG_API_KEY,
         interface=True,
     ),
     _compat("groq", "Groq", "https://api.groq.com", "/openai/v1", interface=True),

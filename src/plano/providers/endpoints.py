@@ -1,9 +1,11 @@
 """Where a request goes: the upstream URL for a provider row, a model and an upstream API.
 
 Rules (facts of the original): a `base_url` path *replaces* the row's default path prefix, then
-the API's suffix is appended (`/chat/completions`, `/messages`, `/responses`). Azure OpenAI puts
-the deployment (model) in the path with an api-version query; Bedrock puts the model in the path
-and picks `converse` or `converse-stream` by the stream flag; Perplexity serves unversioned paths.
+the API's suffix is appended (`/chat/completions`, `/messages`, `/responses`). Gemini is
+served natively: `{prefix}/models/{model}:generateContent` or `:streamGenerateContent?alt=sse`.
+Azure OpenAI puts the deployment (model) in the path with an api-version query; Bedrock puts the
+model in the path and picks `converse` or `converse-stream` by the stream flag; Perplexity serves
+unversioned paths.
 """
 
 from __future__ import annotations
@@ -66,5 +68,8 @@ def path_for(row: ProviderRow, org: Origin, api: Api, model_id: str, stream: boo
         )
     if api is Api.GEMINI:
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        return f"{org.path_prefix}/models/{quote(model_id, safe='')}:{action}"
+        # A base_url copied from Google's OpenAI-compatible docs (.../v1beta/openai) still works.
+        prefix = org.path_prefix.removesuffix("/openai")
+        model = model_id.removeprefix("models/")
+        return f"{prefix}/models/{quote(model, safe='')}:{action}"
     return org.path_prefix + _SUFFIX[api]

@@ -243,6 +243,7 @@ class ModelListener:
         counting = scope["path"] == translated.COUNT_TOKENS_PATH
         if upstream_api is not api:
             translation = translated.prepare(api, upstream_api, doc, count_only=counting)
+            translation.inject_cache = bool(routed and routed.inject_cache)
         changed = translation is None and (
             _rewrite(doc, requested, resolved.model_id) or bool(routed and routed.changed)
         )
@@ -332,6 +333,7 @@ class ModelListener:
                 ours,
                 r.cluster.row.stream_only,
                 path,
+                r.cluster.signer,
             )
             await self._translated.forward(receive, send, path, up.translation, target, record)
             return

@@ -28,6 +28,8 @@ from plano.filters.chain import Chain
 from plano.observability.names import HEADER_OVERHEAD
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
+from plano.providers.bedrock_auth import BedrockSigner
+from plano.routing.prompt_caching import has_markers, inject
 from plano.server.filtered import filter_headers
 from plano.server.http import RawHeaders, Receive, Send, send_bytes, send_error
 from plano.state.conversations import (
@@ -85,6 +87,7 @@ class Translation:
     request: ir.Request
     history: list[ir.Message] = field(default_factory=list)
     count_only: bool = False  # Anthropic count_tokens, answered by the gateway itself
+    inject_cache: bool = False  # add the upstream's prompt-cache markers (prompt_caching)
 
 
 def prepare(
@@ -127,6 +130,7 @@ class Target:
     ours: RawHeaders
     stream_only: bool = False  # the provider answers only streamed requests
     path: str = ""  # the client's API path (output filters are told it)
+    signer: BedrockSigner | None = None  # SigV4: signs the translated body (Bedrock)
 
 
 class TranslatedExchange:
@@ -161,8 +165,15 @@ class TranslatedExchange:
             await self._continue(tr)
             client_stream = tr.request.stream
             tr.request.stream = client_stream or target.stream_only
-            body = orjson.dumps(tr.upstream.build_request(tr.request, target.model_id))
+            built = tr.upstream.build_request(tr.request, target.model_id)
+            if tr.inject_cache and not has_markers(built):
+                inject(built, tr.upstream_api, target.provider, target.model_id)
+            body = orjson.dumps(built)
             tr.request.stream = client_stream
+            headers = target.headers
+            if target.signer is not None:
+                signed = target.signer.headers(target.url, dict(headers), body)
+                headers = [*headers, *signed]
         except PlanoError as err:
             record.error_kind = err.kind
             await send_error(send, path, err, target.ours)
@@ -170,7 +181,7 @@ class TranslatedExchange:
         record.attempts += 1
         record.upstream_sent = time.perf_counter_ns()
         try:
-            async with self._client.post(target.url, target.headers, body, self._timeout) as resp:
+            async with self._client.post(target.url, headers, body, self._timeout) as resp:
                 record.upstream_headers = time.perf_counter_ns()
                 record.upstream_status = resp.status
                 if resp.status >= 300:
@@ -283,6 +294,7 @@ class TranslatedExchange:
     ) -> None:
         """A whole answer to the client: one body, or its events for a streaming client whose
         upstream ignored `stream`."""
+        response.model = response.model or target.model_id  # Bedrock does not name it
         _note_usage(record, response.usage)
         if tr.client_api is Api.OPENAI_RESPONSES:
             response.id = response_id(response.id)
@@ -383,6 +395,7 @@ class TranslatedExchange:
     ) -> None:
         for ev in events:
             if isinstance(ev, ir.MessageStart):
+                ev.model = ev.model or target.model_id
                 if rid is not None:
                     ev.id = rid
                 if collector is None:

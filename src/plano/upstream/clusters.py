@@ -6,12 +6,14 @@ the hot path only joins precomputed pieces.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
 from plano.config import Config, ModelProviderConfig
 from plano.providers.auth import CREDENTIAL_HEADERS, auth_headers
+from plano.providers.bedrock_auth import BedrockSigner, bedrock_credential
 from plano.providers.catalogue import Api, Auth, ProviderRow, runtime_row
 from plano.providers.endpoints import Origin, origin, path_for
 
@@ -35,6 +37,8 @@ class Cluster:
     # Client header names never forwarded as they are: credentials, and the names this
     # provider sets itself (`headers:` entries and Host when `http_host` is set).
     replaced_headers: frozenset[bytes]
+    # Bedrock with SigV4 credentials from the AWS environment: signs each request's final bytes.
+    signer: BedrockSigner | None = None
     # URLs computed so far, by (api, model id, stream); bounded by _URL_CACHE_LIMIT.
     _urls: dict[tuple[Api, str, bool], str] = field(default_factory=dict, compare=False)
     # Credential headers per upstream API when the key is the configured one (not passthrough).
@@ -74,8 +78,14 @@ class Cluster:
         )
 
 
-def build_cluster(p: ModelProviderConfig) -> Cluster:
+def build_cluster(p: ModelProviderConfig, env: Mapping[str, str] | None = None) -> Cluster:
     row = runtime_row(p.provider, p.provider_interface)
+    org = origin(row, p.base_url)
+    access_key, signer = p.access_key or None, None
+    if row.chat_api is Api.BEDROCK_CONVERSE and not p.passthrough_auth:
+        access_key, signer = bedrock_credential(
+            access_key, org.host, os.environ if env is None else env
+        )
     extra = tuple((k.lower(), v) for k, v in dict(p.headers).items())
     replaced = {name.encode() for name in CREDENTIAL_HEADERS} | {k.encode() for k, _ in extra}
     if p.http_host:
@@ -85,8 +95,8 @@ def build_cluster(p: ModelProviderConfig) -> Cluster:
         provider=p.provider,
         model_id=p.model_id,
         row=row,
-        origin=origin(row, p.base_url),
-        access_key=p.access_key or None,
+        origin=org,
+        access_key=access_key,
         passthrough_auth=p.passthrough_auth,
         host_header=p.http_host,
         extra_headers=extra,
@@ -94,11 +104,13 @@ def build_cluster(p: ModelProviderConfig) -> Cluster:
         internal=p.internal,
         own_base_url=p.base_url is not None,
         replaced_headers=frozenset(replaced),
+        signer=signer,
     )
 
 
-def build_clusters(config: Config) -> tuple[Cluster, ...]:
-    return tuple(build_cluster(p) for p in config.model_providers)
+def build_clusters(config: Config, env: Mapping[str, str] | None = None) -> tuple[Cluster, ...]:
+    """`env` (default: the process environment) supplies Bedrock's AWS credentials."""
+    return tuple(build_cluster(p, env) for p in config.model_providers)
 
 
 def visible(clusters: Iterable[Cluster]) -> list[Cluster]:

@@ -74,3 +74,28 @@ def test_random_multi_splits(data: st.DataObject) -> None:
 
 def test_no_usage_reported() -> None:
     assert feed_split(openai_stream(5, None), [7, 50]) is None
+
+
+@given(st.lists(st.integers(min_value=1, max_value=40), max_size=12))
+def test_include_usage_stream_with_null_usage_on_every_chunk(cuts: list[int]) -> None:
+    """OpenAI's `include_usage` streams carry `"usage":null` on each chunk; only the last
+    chunk's real usage counts, wherever the network splits the bytes."""
+    data = b"".join(
+        encode_event(
+            orjson.dumps({"choices": [{"delta": {"content": f"w{i}"}}], "usage": None}).decode()
+        )
+        for i in range(6)
+    )
+    data += encode_event(
+        orjson.dumps(
+            {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 7}}
+        ).decode()
+    )
+    data += b"data: [DONE]\n\n"
+    scanner = StreamUsage()
+    pos = 0
+    for size in cuts:
+        scanner.feed(data[pos : pos + size])
+        pos += size
+    scanner.feed(data[pos:])
+    assert scanner.usage == Usage(5, 7, None)

@@ -25,11 +25,6 @@ def url(
     [
         ("openai", None, "https://api.openai.com/v1/chat/completions"),
         ("groq", None, "https://api.groq.com/openai/v1/chat/completions"),
-        (
-            "gemini",
-            None,
-            "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions",
-        ),
         ("zhipu", None, "https://open.bigmodel.cn/api/paas/v4/chat/completions"),
         (
             "zhipu",
@@ -74,6 +69,25 @@ def test_bedrock_paths_follow_the_stream_flag() -> None:
     )
 
 
+def test_gemini_native_paths() -> None:
+    base = "https://generativelanguage.googleapis.com"
+    assert url("gemini", None, Api.GEMINI, "gemini-2.5-flash") == (
+        f"{base}/v1beta/models/gemini-2.5-flash:generateContent"
+    )
+    assert url("gemini", None, Api.GEMINI, "models/gemini-2.5-pro", stream=True) == (
+        f"{base}/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+    )
+    assert url("gemini", f"{base}/v1beta/openai/", Api.GEMINI, "g") == (
+        f"{base}/v1beta/models/g:generateContent"
+    )
+    assert url("google", "http://127.0.0.1:9000", Api.GEMINI, "g") == (
+        "http://127.0.0.1:9000/v1beta/models/g:generateContent"
+    )
+    row = runtime_row("gemini", None)
+    assert {row.upstream_api(api) for api in Api} == {Api.GEMINI}
+    assert auth_headers(row, Api.GEMINI, "k") == (("x-goog-api-key", "k"),)
+
+
 def test_perplexity_is_unversioned_and_custom_uses_interface() -> None:
     assert url("perplexity", "https://api.perplexity.ai", interface="openai") == (
         "https://api.perplexity.ai/chat/completions"
@@ -96,10 +110,11 @@ def test_prefix_aliases_and_lookup() -> None:
     assert lookup("nope") is None
 
 
-def test_client_matrix_matches_the_original() -> None:
+def test_client_matrix() -> None:
+    """The original's matrix, except that Anthropic is always reached over Messages."""
     anthropic, openai_row = BY_PREFIX["anthropic"], BY_PREFIX["openai"]
-    assert anthropic.upstream_api(Api.ANTHROPIC_MESSAGES) is Api.ANTHROPIC_MESSAGES
-    assert anthropic.upstream_api(Api.OPENAI_CHAT) is Api.OPENAI_CHAT
+    for api in (Api.ANTHROPIC_MESSAGES, Api.OPENAI_CHAT, Api.OPENAI_RESPONSES):
+        assert anthropic.upstream_api(api) is Api.ANTHROPIC_MESSAGES
     assert openai_row.upstream_api(Api.OPENAI_RESPONSES) is Api.OPENAI_RESPONSES
     assert openai_row.upstream_api(Api.ANTHROPIC_MESSAGES) is Api.OPENAI_CHAT
     assert BY_PREFIX["amazon_bedrock"].upstream_api(Api.OPENAI_CHAT) is Api.BEDROCK_CONVERSE
