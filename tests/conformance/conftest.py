@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
@@ -39,11 +39,20 @@ class Env:
         return self.gateway.url()
 
 
+# Model ids where a dialect's behaviour depends on the model family: Bedrock Converse has no
+# model-independent thinking field, only Claude's `additionalModelRequestFields.thinking`.
+MODEL_IDS: Final = {"amazon_bedrock": "anthropic.claude-conformance-v1"}
+
+
+def model_id(prefix: str) -> str:
+    return MODEL_IDS.get(prefix, f"conf-{prefix}")
+
+
 def model_for(client: str, upstream: str) -> tuple[str, str]:
     """(the model name a client asks for, the model id the upstream should get)."""
     row = route(client, upstream)
     assert row is not None
-    return f"{row.prefix}/conf-{row.prefix}", f"conf-{row.prefix}"
+    return f"{row.prefix}/{model_id(row.prefix)}", model_id(row.prefix)
 
 
 def gateway_config(base_url: str) -> str:
@@ -51,7 +60,9 @@ def gateway_config(base_url: str) -> str:
         {row.prefix for c in CLIENTS for u in UPSTREAMS if (row := route(c, u)) is not None}
     )
     providers = "".join(
-        f"  - model: {p}/conf-{p}\n    access_key: sk-conf-upstream\n    base_url: {base_url}\n"
+        f"  - model: {p}/{model_id(p)}\n"
+        f"    access_key: sk-conf-upstream\n"
+        f"    base_url: {base_url}\n"
         for p in prefixes
     )
     return (

@@ -96,15 +96,7 @@ def not_applicable(cell: Cell) -> str | None:
 
 
 # Reachable cells that fail today: (client, upstream, mode or None, feature or None) -> reason.
-_NO_BEDROCK: Final = (
-    "the gateway answers 501 (translation from {0} to Bedrock Converse is not available in this "
-    "build): the Bedrock Converse upstream codec and mock dialect are on branch h/gembed, not on "
-    "main yet"
-)
-KNOWN_FAILURES: Final[dict[tuple[str, str, str | None, str | None], str]] = {
-    (client, "bedrock_converse", None, None): _NO_BEDROCK.format(client)
-    for client in ("openai_chat", "anthropic_messages", "openai_responses")
-}
+KNOWN_FAILURES: Final[dict[tuple[str, str, str | None, str | None], str]] = {}
 
 
 def known_failure(cell: Cell) -> str | None:
