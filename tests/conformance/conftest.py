@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import pytest
@@ -23,8 +21,8 @@ from plano.server.serve import ThreadedGateway, gateway_in_thread
 from tests.conformance import report
 from tests.conformance.matrix import CLIENTS, UPSTREAMS, Cell, all_cells, route
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "conformance.md"
-RESULTS = Path(tempfile.gettempdir()) / "plano-conformance-results.json"
+DOC = report.DOC
+RESULTS = report.RESULTS
 _outcomes: dict[str, str] = {}
 _reasons: dict[str, str] = {}
 

@@ -9,6 +9,7 @@ drift from the code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import tempfile
@@ -18,6 +19,13 @@ from typing import Any, Final
 
 from tests.conformance.matrix import CLIENTS, FEATURES, MODES, UPSTREAMS, Cell, route
 
+ROOT: Final = Path(__file__).resolve().parents[2]
+DOC: Final = ROOT / "docs" / "conformance.md"
+# The last full run's outcomes, one file per checkout (worktrees do not overwrite each other).
+RESULTS: Final = (
+    Path(tempfile.gettempdir())
+    / f"plano-conformance-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]}.json"
+)
 MARKS: Final = {
     "passed": "✅",
     "failed": "❌",
@@ -85,12 +93,9 @@ def render(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    source = (
-        Path(argv[0]) if argv else Path(tempfile.gettempdir()) / "plano-conformance-results.json"
-    )
-    doc = Path(__file__).resolve().parents[2] / "docs" / "conformance.md"
-    doc.write_text(render(json.loads(source.read_text())))
-    print(f"wrote {doc} from {source}")
+    source = Path(argv[0]) if argv else RESULTS
+    DOC.write_text(render(json.loads(source.read_text())))
+    print(f"wrote {DOC} from {source}")
     return 0
 
 
