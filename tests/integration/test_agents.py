@@ -357,13 +357,3 @@ def test_anthropic_client_on_agent_listener(
     assert body["messages"] == question and body["max_tokens"] == 50
     orch_prompt = upstream.requests[0].body["messages"][0]["content"]
     assert '"content": "Flights to Rome?"' in orch_prompt
-
-
-def test_responses_api_is_refused_clearly(
-    upstream: Any, agents: tuple[MockHandle, MockHandle], gateway: GatewayFactory
-) -> None:
-    weather, flight = agents
-    with gateway(config(upstream, weather.base_url, flight.base_url)) as gw:
-        status, body = post(gw.url("agent") + "/v1/responses", {"input": "hi"})
-    assert status == 501
-    assert "/v1/responses" in body["error"]["message"]

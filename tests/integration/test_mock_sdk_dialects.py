@@ -247,3 +247,17 @@ def test_chat_reasoning_content(mock: MockHandle, oai: openai.OpenAI) -> None:
     chunks = list(oai.chat.completions.create(model="m", messages=USER, stream=True))  # type: ignore[arg-type]
     thought = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks)
     assert thought == "pondering"
+
+
+def test_chat_error_event_mid_stream(mock: MockHandle, oai: openai.OpenAI) -> None:
+    mock.script({"text": "partial", "fault": "error_event", "message": "chat stream broke"})
+    stream = oai.chat.completions.create(model="m", messages=USER, stream=True)  # type: ignore[arg-type]
+    with pytest.raises(openai.APIError, match="chat stream broke"):
+        for _ in stream:
+            pass
+
+
+def test_error_event_not_streamed_is_a_500(mock: MockHandle, claude: anthropic.Anthropic) -> None:
+    mock.script({"fault": "error_event", "message": "whole reply failed"})
+    with pytest.raises(anthropic.InternalServerError, match="whole reply failed"):
+        claude.messages.create(model="m", max_tokens=10, messages=USER)

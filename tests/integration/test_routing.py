@@ -500,3 +500,35 @@ def test_routing_decision_api_responses_with_inline_prefs(
     prompt = router_requests(upstream)[0].body["messages"][0]["content"]
     assert '"content": "tl;dr this"' in prompt and "be short" not in prompt
     assert bad_status == 400 and bad["error"]["code"] == "invalid_json"
+
+
+def test_translated_request_gets_cache_markers(upstream: Any, gateway: GatewayFactory) -> None:
+    """An OpenAI chat client reaching Anthropic (translated to Messages) gets the markers in
+    the Messages body the provider receives."""
+    text = f"""
+version: v0.4.0
+listeners:
+  - {{name: llm, type: model, address: 127.0.0.1, port: 0, timeout: 5s}}
+model_providers:
+  - model: anthropic/claude-sonnet-4-6
+    access_key: sk-ant-secret
+    base_url: {upstream.base_url}
+    default: true
+prompt_caching: {{enabled: true}}
+"""
+    system = "You review code carefully. " * 200
+    with gateway(text) as gw:
+        reply = client(gw).chat.completions.create(
+            model="anthropic/claude-sonnet-4-6",
+            messages=[
+                {"role": "system", "content": system},
+                {"role": "user", "content": "write a parser in Go"},
+            ],
+        )
+    assert reply.choices[0].message.content
+    (sent,) = llm_requests(upstream)
+    assert sent.path == "/v1/messages"
+    assert sent.body["system"] == [
+        {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}
+    ]
+    assert sent.body["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}

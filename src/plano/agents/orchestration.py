@@ -4,10 +4,16 @@
 input filters; `call` opens the agent's response; `reply_text` reads an intermediate agent's full
 answer. Errors carry the original's bodies: `AgentClientError` (an agent's or filter's 4xx) and
 `AgentChainError` (everything else).
+
+Given the request's record, each step is a child span of the request (tracing on): the selection
+(named after the listener, service `plano(orchestrator)`, attributes `selection.*`), each filter
+call (see `plano.filters.chain`) and each agent call (`<agent id> <path>`, service
+`plano(agent)`); the orchestrator and the agent receive their span's `traceparent`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,7 +27,10 @@ from plano.agents.prompt import AgentRoute
 from plano.agents.selector import AgentSelector
 from plano.codec.sse import SseDecoder
 from plano.errors import PlanoError
-from plano.filters.chain import Chain, FilterRejected
+from plano.filters.chain import Chain, FilterRejected, with_traceparent
+from plano.observability import names as n
+from plano.observability.record import RequestRecord
+from plano.observability.telemetry import NO_SPAN, SubSpan, Telemetry
 
 Headers = Sequence[tuple[str, str]]
 FILTER_PATH: Final = "/v1/chat/completions"
@@ -93,6 +102,7 @@ class AgentPipeline:
         client: Any,
         *,
         timeout: float,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.listener = listener
         self.targets = {t.id: t for t in targets}
@@ -101,11 +111,37 @@ class AgentPipeline:
         self._selector = selector
         self._client = client
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._telemetry = telemetry or Telemetry()
 
-    async def plan(self, messages: Sequence[Any], headers: Headers) -> list[AgentTarget]:
+    def _span(self, record: RequestRecord | None, name: str, service: str) -> SubSpan:
+        return NO_SPAN if record is None else self._telemetry.child(record, name, service)
+
+    async def plan(
+        self, messages: Sequence[Any], headers: Headers, record: RequestRecord | None = None
+    ) -> list[AgentTarget]:
         """Agents to run, in order. One agent: no model call. None fits: the default agent."""
         if self.fallback is None:
             raise AgentChainError(f"agent listener '{self.listener}' offers no agents", 400)
+        if record is None or not self._telemetry.traced:
+            return await self._pick(messages, headers)
+        span = self._telemetry.child(record, self.listener, n.SERVICE_ORCHESTRATOR, "internal")
+        start = time.perf_counter_ns()
+        attributes: dict[str, Any] = {n.ATTR_SELECTION_LISTENER: self.listener}
+        try:
+            picked = await self._pick(messages, with_traceparent(headers, span.traceparent))
+        except AgentChainError as err:
+            span.end(error=err.code, attributes=attributes)
+            raise
+        if self._selector is not None and len(self.targets) > 1:
+            attributes[n.ATTR_SELECTION_BACKEND] = self._selector.kind
+        attributes[n.ATTR_SELECTION_AGENT_COUNT] = len(picked)
+        attributes[n.ATTR_SELECTION_AGENTS] = ",".join(t.id for t in picked)
+        attributes[n.ATTR_SELECTION_MS] = (time.perf_counter_ns() - start) / 1e6
+        span.end(attributes=attributes)
+        return picked
+
+    async def _pick(self, messages: Sequence[Any], headers: Headers) -> list[AgentTarget]:
+        assert self.fallback is not None
         if len(self.targets) == 1 or self._selector is None:
             return [self.fallback]
         try:
@@ -123,14 +159,21 @@ class AgentPipeline:
         return picked or [self.fallback]
 
     async def run_filters(
-        self, target: AgentTarget, model: Any, messages: list[Any], headers: Headers
+        self,
+        target: AgentTarget,
+        model: Any,
+        messages: list[Any],
+        headers: Headers,
+        record: RequestRecord | None = None,
     ) -> list[Any]:
         """The conversation after the agent's input filters (unchanged when it has none)."""
         if target.chain is None:
             return messages
         body = orjson.dumps({"model": model, "messages": messages})
         try:
-            out = await target.chain.run(body, FILTER_PATH, headers)
+            out = await target.chain.run(
+                body, FILTER_PATH, headers, telemetry=self._telemetry, record=record
+            )
         except FilterRejected as err:
             raise AgentClientError(err.filter_id, err.status, err.body) from err
         except PlanoError as err:
@@ -149,12 +192,26 @@ class AgentPipeline:
 
     @asynccontextmanager
     async def call(
-        self, target: AgentTarget, path: str, body: bytes, headers: Headers
+        self,
+        target: AgentTarget,
+        path: str,
+        body: bytes,
+        headers: Headers,
+        record: RequestRecord | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """POST to the agent; 4xx and 5xx answers become errors before anything is relayed."""
-        sent = [*headers, ("x-arch-upstream", target.id), ("x-envoy-max-retries", "3")]
+        """POST to the agent; 4xx and 5xx answers become errors before anything is relayed.
+        The agent's span lasts until the caller leaves the block (the relay included)."""
+        span = self._span(record, n.SPAN_AGENT.format(target.id, path), n.SERVICE_AGENT)
+        sent = [
+            *with_traceparent(headers, span.traceparent),
+            ("x-arch-upstream", target.id),
+            ("x-envoy-max-retries", "3"),
+        ]
+        attributes: dict[str, Any] = {n.ATTR_AGENT_ID: target.id}
+        error: str | None = None
         try:
             async with self._client.post(target.base + path, sent, body, self._timeout) as resp:
+                attributes[n.ATTR_HTTP_STATUS] = resp.status
                 if resp.status >= 400:
                     data = await resp.read()
                     if resp.status < 500:
@@ -163,10 +220,14 @@ class AgentPipeline:
                         f"agent '{target.id}' answered {resp.status}", 502, [target.id]
                     )
                 yield resp
-        except (AgentClientError, AgentChainError):
+        except (AgentClientError, AgentChainError) as err:
+            error = err.code
             raise
         except PlanoError as err:
+            error = err.code
             raise AgentChainError(err.message, err.status, [target.id]) from err
+        finally:
+            span.end(error=error, attributes=attributes)
 
 
 async def reply_text(resp: aiohttp.ClientResponse) -> str:

@@ -4,8 +4,9 @@
 `OrchestratorSelector` is the original's: one OpenAI chat call to the orchestrator model
 (`overrides.agent_orchestration_model`, default `Plano-Orchestrator`) with the v1 prompt, sent
 straight to the provider that serves that model (no internal HTTP hop through a listener).
-The embedded router (selection by description without a model call) can be plugged in later by
-implementing the same protocol.
+`EmbeddedSelector` (in `embedded_selector.py`) picks by description with the routing package's
+embedded MiniLM router, with no model call; `build_selector` there chooses the backend from
+`routing.router.type` as model routing does.
 """
 
 from __future__ import annotations
@@ -39,7 +40,16 @@ class SelectionFailed(PlanoError):
     code = "agent_selection_failed"
 
 
+class SelectionUnreachable(SelectionFailed):
+    """The orchestrator model could not be reached at all (connect failure or timeout)."""
+
+
 class AgentSelector(Protocol):
+    @property
+    def kind(self) -> str:
+        """Which backend decides (orchestrator, embedded, auto), for logs and spans."""
+        ...
+
     async def select(
         self, messages: Sequence[Any], routes: Sequence[AgentRoute], headers: Headers
     ) -> list[str]:
@@ -49,6 +59,8 @@ class AgentSelector(Protocol):
 
 class OrchestratorSelector:
     """Asks the orchestrator model with the Plano-Orchestrator v1 prompt."""
+
+    kind = "orchestrator"
 
     def __init__(
         self,
@@ -97,9 +109,9 @@ class OrchestratorSelector:
                 data = await resp.read()
                 status = resp.status
         except PlanoError as err:
-            raise SelectionFailed(f"Failed to determine route: {err.message}") from err
+            raise SelectionUnreachable(f"Failed to determine route: {err.message}") from err
         except (aiohttp.ClientError, TimeoutError) as err:
-            raise SelectionFailed(f"Failed to determine route: {type(err).__name__}") from err
+            raise SelectionUnreachable(f"Failed to determine route: {type(err).__name__}") from err
         if not 200 <= status < 300:
             raise SelectionFailed(
                 f"Failed to determine route: orchestrator answered {status}: {_reason(data)}"

@@ -5,6 +5,11 @@ the caller skips the chain entirely and an empty chain costs nothing). A chain r
 list order; each sees the previous filter's output. A filter either returns the new body, rejects
 the request (`FilterRejected`, the filter's own 4xx) or fails (`FilterFailed`, 5xx, transport
 error, timeout, unusable answer). Failures are never skipped.
+
+With tracing on (`Chain.run(..., telemetry=, record=)`), each filter call is a child span of the
+request (`execute_raw_filter (<id>)` / `execute_mcp_filter_raw (<id>)`, service `plano(filter)`)
+whose context the filter receives: as the `traceparent` header (http) or in the `tools/call`
+request's `_meta` (mcp). With tracing off the loop is the plain one.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import orjson
 
 from plano.config.sections import AgentConfig, FilterConfig
 from plano.errors import PlanoError
+from plano.observability import names as n
+from plano.observability.record import RequestRecord
+from plano.observability.telemetry import Telemetry
 from plano.upstream.client import UpstreamClient
 
 Headers = Sequence[tuple[str, str]]
@@ -87,6 +95,7 @@ class Filter(Protocol):
     """One compiled filter: body bytes in, new body bytes out."""
 
     id: str
+    span_name: str  # the child span of one call, built at config load
 
     async def apply(self, body: bytes, path: str, headers: Headers) -> bytes: ...
 
@@ -101,14 +110,60 @@ class Chain:
     def ids(self) -> tuple[str, ...]:
         return tuple(f.id for f in self.filters)
 
-    async def run(self, body: bytes, path: str, headers: Headers) -> bytes:
+    async def run(
+        self,
+        body: bytes,
+        path: str,
+        headers: Headers,
+        *,
+        telemetry: Telemetry | None = None,
+        record: RequestRecord | None = None,
+    ) -> bytes:
+        if telemetry is None or record is None or not telemetry.traced:
+            for f in self.filters:
+                body = await f.apply(body, path, headers)
+            return body
         for f in self.filters:
-            body = await f.apply(body, path, headers)
+            body = await _traced(f, body, path, headers, telemetry, record)
         return body
 
     async def close(self) -> None:
         for f in self.filters:
             await f.close()
+
+
+async def _traced(
+    f: Filter, body: bytes, path: str, headers: Headers, telemetry: Telemetry, record: RequestRecord
+) -> bytes:
+    span = telemetry.child(record, f.span_name, n.SERVICE_FILTER)
+    attributes: dict[str, str | int] = {n.ATTR_FILTER_ID: f.id}
+    try:
+        out = await f.apply(body, path, with_traceparent(headers, span.traceparent))
+    except FilterRejected as err:
+        attributes[n.ATTR_HTTP_STATUS] = err.status
+        span.end(error=err.code, attributes=attributes)
+        raise
+    except PlanoError as err:
+        span.end(error=err.code, attributes=attributes)
+        raise
+    span.end(attributes=attributes)
+    return out
+
+
+def with_traceparent(headers: Headers, traceparent: str | None) -> Headers:
+    """`headers` with `traceparent` replaced (unchanged when there is none to send)."""
+    if traceparent is None:
+        return headers
+    out = [(k, v) for k, v in headers if k.lower() != n.HEADER_TRACEPARENT]
+    out.append((n.HEADER_TRACEPARENT, traceparent))
+    return out
+
+
+def trace_context(headers: Headers) -> dict[str, str]:
+    """The W3C trace context among `headers` (for carriers other than HTTP headers)."""
+    return {
+        k.lower(): v for k, v in headers if k.lower() in (n.HEADER_TRACEPARENT, n.HEADER_TRACESTATE)
+    }
 
 
 def passed_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:

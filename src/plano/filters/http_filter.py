@@ -14,6 +14,7 @@ import aiohttp
 from plano.config.sections import FilterConfig
 from plano.errors import PlanoError
 from plano.filters.chain import FilterFailed, FilterRejected, Headers
+from plano.observability import names as n
 from plano.upstream.client import UpstreamClient
 
 _FIXED: Final = (
@@ -24,10 +25,11 @@ _FIXED: Final = (
 
 
 class HttpFilter:
-    __slots__ = ("_base", "_client", "_fixed", "_timeout", "id")
+    __slots__ = ("_base", "_client", "_fixed", "_timeout", "id", "span_name")
 
     def __init__(self, config: FilterConfig, client: UpstreamClient, *, timeout: float) -> None:
         self.id = config.id
+        self.span_name = n.SPAN_HTTP_FILTER.format(config.id)
         self._base = str(config.url).rstrip("/")
         self._client = client
         self._timeout = aiohttp.ClientTimeout(total=timeout)

@@ -9,6 +9,11 @@ The tool (default: the filter id) is called with `{"body": <request JSON>, "path
 Its result is the new body: `structuredContent.result` when present, else the JSON text of the
 first content block. A tool error (`isError`, e.g. the server's `ToolError`) rejects the request
 with 400 and the tool's message; anything else that goes wrong is a fatal `FilterFailed`.
+
+The session is shared by every request of the worker, so per-request HTTP headers cannot carry
+the trace context: the request's `traceparent` / `tracestate` travel in the `tools/call`
+request's `params._meta` (`{"traceparent": ..., "tracestate": ...}`), where a server reads them
+from its request context (FastMCP: `ctx.request_context.meta`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from plano.config.sections import FilterConfig
-from plano.filters.chain import FilterFailed, FilterRejected, Headers
+from plano.filters.chain import FilterFailed, FilterRejected, Headers, trace_context
+from plano.observability import names as n
 
 if TYPE_CHECKING:
     from mcp.client.session import ClientSession
@@ -33,6 +39,7 @@ class McpFilter:
     def __init__(self, config: FilterConfig, *, timeout: float) -> None:
         self.id = config.id
         self.tool = config.tool or config.id
+        self.span_name = n.SPAN_MCP_FILTER.format(config.id)
         parts = urlsplit(str(config.url))
         self.endpoint = f"{parts.scheme}://{parts.netloc}/mcp"
         self._timeout = timeout
@@ -46,24 +53,26 @@ class McpFilter:
         except orjson.JSONDecodeError as exc:
             raise FilterFailed(self.id, f"body is not JSON: {exc}") from None
         arguments = {"body": doc, "path": path}
+        meta = trace_context(headers) or None
         try:
-            result = await self._call(arguments)
+            result = await self._call(arguments, meta)
         except _SessionLost:
             await self._reset()
             try:
-                result = await self._call(arguments)
+                result = await self._call(arguments, meta)
             except _SessionLost as exc:
                 await self._reset()
                 raise FilterFailed(self.id, str(exc)) from None
         return self._new_body(result)
 
-    async def _call(self, arguments: dict[str, Any]) -> Any:
+    async def _call(self, arguments: dict[str, Any], meta: dict[str, str] | None) -> Any:
         from mcp.shared.exceptions import MCPError
 
         session = await self._open()
         try:
             return await asyncio.wait_for(
-                session.call_tool(self.tool, arguments), timeout=self._timeout
+                session.call_tool(self.tool, arguments, meta=meta),  # type: ignore[arg-type]
+                timeout=self._timeout,
             )
         except TimeoutError:
             raise FilterFailed(self.id, f"no answer within {self._timeout:g}s") from None

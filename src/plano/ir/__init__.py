@@ -131,6 +131,17 @@ class Reasoning:
     enabled: bool = True  # Anthropic {"type": "disabled"} -> False
     summary: str | None = None  # Responses reasoning.summary
 
+    def openai_effort(self) -> str | None:
+        """The OpenAI-style effort to ask for: the given one, else one derived from an
+        Anthropic/Gemini budget (under 4096 tokens low, under 16384 medium, else high)."""
+        if not self.enabled:
+            return None
+        if self.effort or self.budget_tokens is None:
+            return self.effort
+        if self.budget_tokens < 4096:
+            return "low"
+        return "medium" if self.budget_tokens < 16384 else "high"
+
 
 @dataclass(slots=True)
 class Request:

@@ -16,6 +16,12 @@ SERVICE_FILTER: Final = "plano(filter)"
 SERVICE_AGENT: Final = "plano(agent)"
 SERVICE_INBOUND: Final = "plano(inbound)"
 
+# Child-span names of agent listeners and filter chains (reference §5, §9.1); `{}` = an id.
+SPAN_HTTP_FILTER: Final = "execute_raw_filter ({})"
+SPAN_MCP_FILTER: Final = "execute_mcp_filter_raw ({})"
+SPAN_AGENT: Final = "{} {}"  # agent id, API path: `flight_agent /v1/chat/completions`
+# The agent-selection span is named after the agent listener (as the original renames it).
+
 # Span attributes (reference §9.1).
 ATTR_SERVICE_OVERRIDE: Final = "service.name.override"
 ATTR_REQUEST_ID: Final = "request_id"
@@ -40,6 +46,13 @@ ATTR_OVERHEAD_MS: Final = "plano.overhead_ms"
 ATTR_ERROR_KIND: Final = "plano.error.kind"
 ATTR_LISTENER: Final = "plano.listener"
 ATTR_UPSTREAM_STATUS: Final = "plano.upstream.status_code"
+ATTR_SELECTION_LISTENER: Final = "selection.listener"
+ATTR_SELECTION_AGENT_COUNT: Final = "selection.agent_count"
+ATTR_SELECTION_AGENTS: Final = "selection.agents"
+ATTR_SELECTION_MS: Final = "selection.determination_ms"
+ATTR_SELECTION_BACKEND: Final = "plano.selection.backend"
+ATTR_AGENT_ID: Final = "plano.agent.id"
+ATTR_FILTER_ID: Final = "plano.filter.id"
 # Span event marking the first token handed to the client (streams), like the original's.
 EVENT_TTFT: Final = "llm.time_to_first_token"
 # W3C trace context headers, received from clients and sent to every upstream.

@@ -9,8 +9,8 @@ at config load; a disabled sink is simply absent, so it costs nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Literal, Protocol
 
 from plano.observability.record import RequestRecord
 
@@ -38,6 +38,41 @@ class RecordSink(Protocol):
     def write(self, record: RequestRecord) -> None: ...
 
 
+class SubSpan(Protocol):
+    """A sub-call's span (`otel_spans.ChildSpan`): send `traceparent` (when not None) on the
+    sub-call, then `end()` once."""
+
+    @property
+    def traceparent(self) -> str | None: ...
+
+    def end(
+        self,
+        *,
+        end_ns: int | None = None,
+        error: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+
+class _NoSpan:
+    """The span of a sub-call when tracing is off: records nothing, carries no context."""
+
+    __slots__ = ()
+    traceparent: Final = None
+
+    def end(
+        self,
+        *,
+        end_ns: int | None = None,
+        error: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> None:
+        return None
+
+
+NO_SPAN: Final = _NoSpan()
+
+
 class Telemetry:
     def __init__(
         self,
@@ -48,6 +83,27 @@ class Telemetry:
         self.metrics = metrics
         self.tracing = tracing
         self._records = tuple(records)
+        self._start_child = getattr(tracing, "start_child", None)
+
+    @property
+    def traced(self) -> bool:
+        """Whether `child` records spans (callers may skip building attributes otherwise)."""
+        return self._start_child is not None
+
+    def child(
+        self,
+        record: RequestRecord,
+        name: str,
+        service: str,
+        kind: Literal["client", "internal"] = "client",
+    ) -> SubSpan:
+        """A span for a sub-call made while serving `record` (a child of its request span), or
+        the shared no-op `NO_SPAN` when tracing is off."""
+        start = self._start_child
+        if start is None:
+            return NO_SPAN
+        span: SubSpan = start(record, name, service, kind=kind)
+        return span
 
     def begin(
         self, record: RequestRecord, traceparent: str | None = None, tracestate: str | None = None

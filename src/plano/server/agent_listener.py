@@ -1,5 +1,8 @@
 """Agent listeners (`type: agent`): OpenAI-style chat in, the selected agents' answer out.
 
+`/v1/chat/completions` and `/v1/messages` are handled here; `/v1/responses` is decoded here and
+run by `agent_responses` (Responses in, chat-completion agents behind, Responses out).
+
 Per request: read the body, take its `messages`, let the pipeline pick the agents, then for each
 agent in order run its input filters and call it. An intermediate agent's answer is read whole
 and joined into the history (before the final user message); the last agent's status, headers and
@@ -13,6 +16,7 @@ from typing import Any, Final
 import aiohttp
 import orjson
 
+from plano.agents.embedded_selector import build_selector
 from plano.agents.orchestration import (
     AgentChainError,
     AgentClientError,
@@ -22,12 +26,13 @@ from plano.agents.orchestration import (
     reply_text,
     with_reply,
 )
-from plano.agents.selector import OrchestratorSelector
 from plano.config import Config, ListenerConfig
-from plano.errors import BadRequest, FeatureNotAvailable, MalformedJson, PlanoError
+from plano.errors import BadRequest, MalformedJson, PlanoError
 from plano.filters.chain import FilterTable, compile_chain, passed_headers
 from plano.observability.record import RequestRecord
+from plano.observability.telemetry import Telemetry
 from plano.routing.resolve import ModelTable
+from plano.server.agent_responses import AgentResponses, continue_conversation
 from plano.server.http import (
     JSON_CT,
     ClientDisconnected,
@@ -40,8 +45,11 @@ from plano.server.http import (
     send_error,
 )
 from plano.server.model_listener import RequestIds, Route
+from plano.server.translated import prepare
+from plano.state.conversations import ConversationStore
 from plano.upstream.client import UpstreamClient
 from plano.wire import anthropic_messages, openai_chat, openai_responses
+from plano.wire.api import Api
 
 _NOT_RELAYED: Final = frozenset(
     {b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"te", b"trailer"}
@@ -50,16 +58,19 @@ _TRACE: Final = frozenset({"traceparent", "tracestate"})
 
 
 class AgentListener:
-    def __init__(self, pipeline: AgentPipeline, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, pipeline: AgentPipeline, *, max_body_bytes: int, responses: AgentResponses
+    ) -> None:
         self._pipeline = pipeline
         self._max_body = max_body_bytes
         self._ids = RequestIds()
+        self._responses = responses
 
     def routes(self) -> dict[tuple[str, str], Route]:
         return {
             ("POST", openai_chat.PATH): Route("agent_chat", self.handle),
             ("POST", anthropic_messages.PATH): Route("agent_chat", self.handle),
-            ("POST", openai_responses.PATH): Route("agent_chat", _responses_unavailable),
+            ("POST", openai_responses.PATH): Route("agent_chat", self.handle_responses),
         }
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,6 +92,33 @@ class AgentListener:
         headers = self._headers(scope, record)
         try:
             await self._run(doc, path, headers, send, record)
+        except (AgentClientError, AgentChainError) as err:
+            record.error_kind = err.kind
+            await send_bytes(send, err.status, [JSON_CT], err.render())
+
+    async def handle_responses(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """OpenAI Responses in, chat-completion agents behind (see `agent_responses`)."""
+        path: str = scope["path"]
+        record: RequestRecord = scope["plano.record"]
+        try:
+            body = await read_body(scope, receive, self._max_body)
+            record.bytes_in = len(body)
+            doc = _object(body)
+            model = doc.get("model") if isinstance(doc.get("model"), str) else None
+            tr = prepare(Api.OPENAI_RESPONSES, Api.OPENAI_CHAT, doc)
+            await continue_conversation(self._responses.store, tr)
+        except ClientDisconnected:
+            record.error_kind = "client_gone"
+            return
+        except PlanoError as err:
+            record.error_kind = err.kind
+            await send_error(send, path, err)
+            return
+        record.stream = tr.request.stream
+        record.requested_model = model
+        headers = self._headers(scope, record)
+        try:
+            await self._responses.run(tr, model or "", headers, send, record)
         except (AgentClientError, AgentChainError) as err:
             record.error_kind = err.kind
             await send_bytes(send, err.status, [JSON_CT], err.render())
@@ -113,15 +151,17 @@ class AgentListener:
         pipeline = self._pipeline
         messages: list[Any] = doc["messages"]
         id_headers = [(k, v) for k, v in headers if k.lower() in ("x-request-id", "traceparent")]
-        agents = await pipeline.plan(messages, id_headers)
+        agents = await pipeline.plan(messages, id_headers, record)
         record.route = ",".join(a.id for a in agents)
         out = [*headers, ("content-type", "application/json")]
         for i, target in enumerate(agents):
-            messages = await pipeline.run_filters(target, doc.get("model"), messages, headers)
+            messages = await pipeline.run_filters(
+                target, doc.get("model"), messages, headers, record
+            )
             body = orjson.dumps({**doc, "messages": messages})
             last = i == len(agents) - 1
             record.attempts += 1
-            async with pipeline.call(target, path, body, out) as resp:
+            async with pipeline.call(target, path, body, out, record) as resp:
                 record.upstream_status = resp.status
                 if not last:
                     messages = with_reply(messages, target.id, await reply_text(resp))
@@ -143,23 +183,20 @@ class AgentListener:
                 await send({"type": "http.response.body", "body": b""})
 
 
-async def _responses_unavailable(scope: Scope, receive: Receive, send: Send) -> None:
-    err = FeatureNotAvailable(
-        "agent listeners accept /v1/chat/completions and /v1/messages; "
-        "/v1/responses is not available on them in this build yet"
-    )
-    await send_error(send, scope["path"], err)
-
-
 def _parse(body: bytes) -> dict[str, Any]:
+    doc = _object(body)
+    if not isinstance(doc.get("messages"), list):
+        raise BadRequest("`messages` must be a list", param="messages")
+    return doc
+
+
+def _object(body: bytes) -> dict[str, Any]:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedJson(f"request body is not valid JSON: {exc}") from None
     if type(doc) is not dict:
         raise MalformedJson("request body must be a JSON object")
-    if not isinstance(doc.get("messages"), list):
-        raise BadRequest("`messages` must be a list", param="messages")
     return doc
 
 
@@ -171,6 +208,8 @@ def build_agent_listener(
     filters: FilterTable,
     *,
     max_body_bytes: int,
+    telemetry: Telemetry | None = None,
+    conversations: ConversationStore | None = None,
 ) -> AgentListener:
     """Compile one agent listener: its agents, their filter chains and the selector."""
     urls = {a.id: str(a.url) for a in config.agents}
@@ -186,12 +225,10 @@ def build_agent_listener(
     ]
     selector = None
     if len(targets) > 1:
-        overrides = config.overrides
-        selector = OrchestratorSelector(
-            models.resolve(overrides.orchestration_model_id),
-            client,
-            timeout=listener.timeout,
-            context_length=overrides.orchestrator_model_context_length,
-        )
-    pipeline = AgentPipeline(listener.name, targets, selector, client, timeout=listener.timeout)
-    return AgentListener(pipeline, max_body_bytes=max_body_bytes)
+        selector = build_selector(config, models, client, timeout=listener.timeout)
+    telemetry = telemetry or Telemetry()
+    pipeline = AgentPipeline(
+        listener.name, targets, selector, client, timeout=listener.timeout, telemetry=telemetry
+    )
+    responses = AgentResponses(pipeline, conversations, telemetry)
+    return AgentListener(pipeline, max_body_bytes=max_body_bytes, responses=responses)

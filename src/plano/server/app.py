@@ -153,7 +153,14 @@ def build_app(
             routes.update(routing_routes(routing, max_body_bytes))
         elif lc.type == "agent":
             routes = build_agent_listener(
-                lc, config, models, client, filters, max_body_bytes=max_body_bytes
+                lc,
+                config,
+                models,
+                client,
+                filters,
+                max_body_bytes=max_body_bytes,
+                telemetry=telemetry,
+                conversations=conversations,
             ).routes()
         else:
             routes = _not_yet(lc)

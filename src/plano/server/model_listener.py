@@ -217,7 +217,9 @@ class ModelListener:
             body = await read_body(scope, receive, self._max_body)
             record.bytes_in = len(body)
             if self._input_chain is not None:
-                body = await self._input_chain.run(body, path, filter_headers(record))
+                body = await self._input_chain.run(
+                    body, path, filter_headers(record), telemetry=self._telemetry, record=record
+                )
             if wants_routing(self._routing, body) and self._routing is not None:
                 routed = await self._routing.route_body(body, api, scope["headers"])
             upstream = self._prepare(scope, body, api, record, routed)
@@ -300,6 +302,7 @@ class ModelListener:
         counting = scope["path"] == translated.COUNT_TOKENS_PATH
         if upstream_api is not api:
             translation = translated.prepare(api, upstream_api, doc, count_only=counting)
+            translation.inject_cache = bool(routed and routed.inject_cache)
         changed = translation is None and (
             _rewrite(doc, requested, resolved.model_id)
             or bool(routed and routed.changed)

@@ -29,6 +29,7 @@ from plano.observability.names import HEADER_OVERHEAD
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.providers.bedrock_auth import BedrockSigner
+from plano.routing.prompt_caching import has_markers, inject
 from plano.server.filtered import filter_headers
 from plano.server.http import RawHeaders, Receive, Send, send_bytes, send_error
 from plano.state.conversations import (
@@ -86,6 +87,7 @@ class Translation:
     request: ir.Request
     history: list[ir.Message] = field(default_factory=list)
     count_only: bool = False  # Anthropic count_tokens, answered by the gateway itself
+    inject_cache: bool = False  # add the upstream's prompt-cache markers (prompt_caching)
 
 
 def prepare(
@@ -163,7 +165,10 @@ class TranslatedExchange:
             await self._continue(tr)
             client_stream = tr.request.stream
             tr.request.stream = client_stream or target.stream_only
-            body = orjson.dumps(tr.upstream.build_request(tr.request, target.model_id))
+            built = tr.upstream.build_request(tr.request, target.model_id)
+            if tr.inject_cache and not has_markers(built):
+                inject(built, tr.upstream_api, target.provider, target.model_id)
+            body = orjson.dumps(built)
             tr.request.stream = client_stream
             headers = target.headers
             if target.signer is not None:

@@ -287,8 +287,9 @@ class ChatUpstream:
                 doc[key] = value
         if request.stop:
             doc["stop"] = request.stop
-        if request.reasoning is not None and request.reasoning.effort:
-            doc["reasoning_effort"] = request.reasoning.effort
+        effort = request.reasoning.openai_effort() if request.reasoning is not None else None
+        if effort:
+            doc["reasoning_effort"] = effort
         if request.stream:
             doc["stream"] = True
             doc["stream_options"] = {"include_usage": True}

@@ -248,10 +248,9 @@ class ResponsesUpstream:
             if getattr(request, key) is not None:
                 doc[key] = getattr(request, key)
         r = request.reasoning
-        if r is not None and (r.effort or r.summary):
-            doc["reasoning"] = {
-                k: v for k, v in (("effort", r.effort), ("summary", r.summary)) if v
-            }
+        effort = r.openai_effort() if r is not None else None
+        if r is not None and (effort or r.summary):
+            doc["reasoning"] = {k: v for k, v in (("effort", effort), ("summary", r.summary)) if v}
         fmt = request.response_format
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
             doc["text"] = {"format": {"type": "json_schema", **(fmt.get("json_schema") or {})}}
