@@ -81,10 +81,20 @@ def start_baseline(log_dir: Path, upstream_port: int) -> Target:
     return Target("baseline", port, service)
 
 
-def start_gateway(log_dir: Path, upstream_port: int) -> Target:
+ANTHROPIC_PROVIDER: Final = """\
+  - model: anthropic/claude-sonnet-4-6
+    base_url: http://127.0.0.1:{upstream}
+    access_key: {key}
+"""
+
+
+def start_gateway(log_dir: Path, upstream_port: int, extra_providers: str = "") -> Target:
+    """Plano, one worker; `extra_providers` (YAML list items, `{upstream}` and `{key}` filled
+    in) are added after the default OpenAI provider."""
     port = procs.free_port()
     config = log_dir / "plano_config.yaml"
-    config.write_text(GATEWAY_CONFIG.format(port=port, upstream=upstream_port, key=UPSTREAM_KEY))
+    text = GATEWAY_CONFIG + extra_providers
+    config.write_text(text.format(port=port, upstream=upstream_port, key=UPSTREAM_KEY))
     cmd = [sys.executable, "-m", "plano", "up", str(config), "--foreground", "--workers", "1"]
     service = procs.start("plano", cmd, PROXY_CORE, log_dir)
     procs.wait_line(service, "plano ready")
