@@ -91,12 +91,22 @@ def start_baseline(log_dir: Path, upstream_port: int) -> Target:
     return Target("baseline", port, service)
 
 
-def start_gateway(log_dir: Path, upstream_port: int) -> Target:
+ANTHROPIC_PROVIDER: Final = """\
+  - model: anthropic/claude-sonnet-4-6
+    base_url: http://127.0.0.1:{upstream}
+    access_key: {key}
+"""
+
+
+def start_gateway(log_dir: Path, upstream_port: int, extra_providers: str = "") -> Target:
+    """Plano, one worker; `extra_providers` (YAML list items, `{upstream}` and `{key}` filled
+    in) are added after the default OpenAI provider."""
     port = procs.free_port()
     config = log_dir / "plano_config.yaml"
     text = GATEWAY_CONFIG
     if os.environ.get("PLANO_BENCH_RESILIENCE") == "1":
-        text += RESILIENCE_EXTRA
+        text += RESILIENCE_EXTRA  # keys of the default provider, then its fallback provider
+    text += extra_providers
     config.write_text(text.format(port=port, upstream=upstream_port, key=UPSTREAM_KEY))
     cmd = [sys.executable, "-m", "plano", "up", str(config), "--foreground", "--workers", "1"]
     service = procs.start("plano", cmd, PROXY_CORE, log_dir)

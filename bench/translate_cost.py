@@ -1,15 +1,17 @@
-"""Gateway CPU per streamed request: same-dialect passthrough vs a translated stream.
+"""Gateway CPU per streamed request: same-dialect passthrough vs translated streams.
 
     python bench/translate_cost.py [--requests 2000] [--rounds 3] [--chunks 20] [--concurrency 8]
 
 Starts the fake OpenAI-chat upstream and one gateway worker (each pinned to its own core), then
-streams the same completion three ways, alternating rounds: an OpenAI chat client
+streams the same completion four ways, alternating rounds: an OpenAI chat client
 (`/v1/chat/completions`, relayed untranslated), the same asking `stream_options.include_usage`
-(so the upstream sends the very bytes a translated request gets, and usage is recorded), and an
+(so the upstream sends the very bytes a translated request gets, and usage is recorded), an
 Anthropic Messages client (`/v1/messages` to the same OpenAI-chat provider, so every chunk is
 decoded to the IR and re-encoded as Anthropic events; a translated request always asks the
-upstream for usage). Prints the gateway's CPU time per request (from /proc, user + system) for
-each, and the ratios; the median round counts.
+upstream for usage), and an OpenAI chat client reaching an Anthropic provider (the fake upstream
+answers `/v1/messages` in Anthropic's stream format; each event is re-encoded as a chat chunk).
+Prints the gateway's CPU time per request (from /proc, user + system) for each, and the ratios;
+the median round counts.
 
 Then, codec work alone (no I/O) per stream of the same length, for the direction the gateway
 cannot be driven in with the fake upstream (an OpenAI chat client to an Anthropic upstream) and for
@@ -46,6 +48,7 @@ CHAT = orjson.dumps(
 CHAT_USAGE = orjson.dumps(  # the same, asking for usage as the translated request does upstream
     {**orjson.loads(CHAT), "stream_options": {"include_usage": True}}
 )
+CHAT_TO_ANTHROPIC = orjson.dumps({**orjson.loads(CHAT), "model": "anthropic/claude-sonnet-4-6"})
 MESSAGES = orjson.dumps(
     {
         "model": "openai/gpt-4o",
@@ -146,29 +149,35 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         log_dir = Path(tmp)
         upstream, port = targets.start_upstream(log_dir, args.chunks, None)
-        gateway = targets.start_gateway(log_dir, port)
+        gateway = targets.start_gateway(log_dir, port, targets.ANTHROPIC_PROVIDER)
         assert gateway.service is not None
         base = f"http://127.0.0.1:{gateway.port}"
         try:
             asyncio.run(drive(f"{base}/v1/messages", MESSAGES, 50, 4))  # warm up both paths
             asyncio.run(drive(f"{base}/v1/chat/completions", CHAT, 50, 4))
-            passthrough, with_usage, translated = [], [], []
+            asyncio.run(drive(f"{base}/v1/chat/completions", CHAT_TO_ANTHROPIC, 50, 4))
+            passthrough, with_usage, translated, to_anthropic = [], [], [], []
             for _ in range(args.rounds):
                 pid = gateway.service.pid
                 passthrough.append(measure(pid, f"{base}/v1/chat/completions", CHAT, args))
                 with_usage.append(measure(pid, f"{base}/v1/chat/completions", CHAT_USAGE, args))
                 translated.append(measure(pid, f"{base}/v1/messages", MESSAGES, args))
+                chat_url = f"{base}/v1/chat/completions"
+                to_anthropic.append(measure(pid, chat_url, CHAT_TO_ANTHROPIC, args))
         finally:
             procs.stop(gateway.service)
             procs.stop(upstream)
     p, t = statistics.median(passthrough), statistics.median(translated)
     u = statistics.median(with_usage)
+    a = statistics.median(to_anthropic)
     print(f"chunks per stream: {args.chunks}, requests per round: {args.requests}")
     print(f"passthrough (chat -> chat)              {p:8.1f} µs CPU per request")
     print(f"passthrough, include_usage (same bytes) {u:8.1f} µs CPU per request")
     print(f"translated  (messages -> chat)          {t:8.1f} µs CPU per request")
     print(f"ratio translated / passthrough          {t / p:8.2f}")
     print(f"ratio translated / passthrough w. usage {t / u:8.2f}")
+    print(f"translated  (chat -> anthropic)         {a:8.1f} µs CPU per request")
+    print(f"ratio chat->anthropic / passthrough     {a / p:8.2f}")
     ant, chat = anthropic_stream(args.chunks), chat_stream(args.chunks)
     print("codec work per stream (no I/O):")
     rows = [

@@ -9,38 +9,20 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
-MAX_ROUTING_TURNS: Final = 16
-TOKEN_DIVISOR: Final = 4
-TRIM_MARKER: Final = "…"
+from plano.routing.conversation import Turn
+from plano.routing.orchestrator import (
+    MAX_ROUTING_TURNS,
+    PROMPT_TEMPLATE,
+    TOKEN_DIVISOR,
+    select_turns,
+    trim_middle,
+)
 
-# The wire format the Plano-Orchestrator model was trained on: keep it byte for byte.
-PROMPT_TEMPLATE: Final = """
-You are a helpful assistant that selects the most suitable routes based on user intent.
-You are provided with a list of available routes enclosed within <routes></routes> XML tags:
-<routes>
-{routes}
-</routes>
-
-You are also given the conversation context enclosed within <conversation></conversation> XML tags:
-<conversation>
-{conversation}
-</conversation>
-
-## Instructions
-1. Analyze the latest user intent from the conversation.
-2. Compare it against the available routes to find which routes can help fulfill the request.
-3. Respond only with the exact route names from <routes>.
-4. If no routes can help or the intent is already fulfilled, return an empty list.
-
-## Response Format
-Return your answer strictly in JSON as follows:
-{{"route": ["route_name_1", "route_name_2", "..."]}}
-If no routes are needed, return an empty list for `route`.
-"""
-
-_SKIPPED_ROLES: Final = frozenset({"system", "developer", "tool"})
+# The prompt format, its trimming rules and its token budget are the model router's: the
+# Plano-Orchestrator model reads agents as routes, exactly like preference routes.
+__all__ = ["MAX_ROUTING_TURNS", "PROMPT_TEMPLATE", "TOKEN_DIVISOR", "trim_middle"]
 
 
 class RouteParseError(ValueError):
@@ -83,45 +65,12 @@ def text_of(content: Any) -> str:
 
 def conversation_for(messages: Sequence[Any], context_length: int) -> list[dict[str, str]]:
     """The messages the orchestrator sees, newest kept first, within the token budget."""
-    kept = [
-        (m.get("role", ""), text)
+    turns = [
+        Turn(str(m.get("role", "")), text)
         for m in messages
-        if isinstance(m, dict)
-        and m.get("role") not in _SKIPPED_ROLES
-        and (text := text_of(m.get("content")))
+        if isinstance(m, dict) and (text := text_of(m.get("content")))
     ]
-    window = kept[-MAX_ROUTING_TURNS:]
-    budget = len(PROMPT_TEMPLATE) // TOKEN_DIVISOR
-    chosen: list[dict[str, str]] = []
-    for role, text in reversed(window):
-        cost = len(text.encode()) // TOKEN_DIVISOR
-        if budget + cost > context_length:
-            remaining = context_length - budget
-            if role == "user" and remaining > 0:
-                chosen.append({"role": "user", "content": trim_middle(text, remaining * 4)})
-            break
-        budget += cost
-        chosen.append({"role": role, "content": text})
-    if not chosen and window:
-        role, text = window[-1]
-        chosen.append({"role": role, "content": text})
-    chosen.reverse()
-    return chosen
-
-
-def trim_middle(text: str, max_bytes: int) -> str:
-    """At most `max_bytes` UTF-8 bytes: ~60% head, a marker, ~40% tail, on character bounds."""
-    raw = text.encode()
-    if len(raw) <= max_bytes:
-        return text
-    marker = TRIM_MARKER.encode()
-    if max_bytes <= len(marker):
-        return raw[:max_bytes].decode("utf-8", "ignore")
-    available = max_bytes - len(marker)
-    head = raw[: available * 3 // 5].decode("utf-8", "ignore")
-    tail_len = available - len(head.encode())
-    tail = raw[len(raw) - tail_len :].decode("utf-8", "ignore") if tail_len else ""
-    return head + TRIM_MARKER + tail
+    return [{"role": r, "content": t} for r, t in select_turns(turns, context_length)]
 
 
 def orchestrator_prompt(routes: str, conversation: list[dict[str, str]]) -> str:

@@ -32,7 +32,7 @@ from plano.filters.chain import FilterTable, compile_chain, passed_headers
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.routing.resolve import ModelTable
-from plano.server.agent_responses import AgentResponses, continue_conversation
+from plano.server.agent_responses import AgentResponses
 from plano.server.http import (
     JSON_CT,
     ClientDisconnected,
@@ -45,7 +45,7 @@ from plano.server.http import (
     send_error,
 )
 from plano.server.model_listener import RequestIds, Route
-from plano.server.translated import prepare
+from plano.server.translated import continue_conversation, prepare
 from plano.state.conversations import ConversationStore
 from plano.upstream.client import UpstreamClient
 from plano.wire import anthropic_messages, openai_chat, openai_responses

@@ -26,18 +26,16 @@ from plano.agents.orchestration import (
     reply_text,
     with_reply,
 )
-from plano.errors import BadRequest, PlanoError
+from plano.errors import PlanoError
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.server.http import Send, send_bytes
 from plano.server.translated import Translation
 from plano.state.conversations import (
-    ConversationNotFound,
     ConversationStore,
-    ConversationStoreUnavailable,
 )
 from plano.translate.collect import Collector, events_of
-from plano.translate.openai_responses import input_messages, output_items
+from plano.translate.openai_responses import output_items
 from plano.translate.openai_responses_stream import response_id
 from plano.wire import openai_chat
 
@@ -47,33 +45,6 @@ _JSON: Final = (b"content-type", b"application/json")
 _SSE: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
 _SHAPE_ERRORS: Final = (KeyError, TypeError, AttributeError, ValueError, IndexError)
 _STREAM_FAILURES: Final = (PlanoError, aiohttp.ClientError, ConnectionError, TimeoutError)
-
-
-async def continue_conversation(store: ConversationStore | None, tr: Translation) -> None:
-    """Prepend the stored conversation named by `previous_response_id` (if any)."""
-    prev = tr.request.previous_response_id
-    if prev is None:
-        return
-    if store is None:
-        raise BadRequest(
-            "previous_response_id needs conversation state on this gateway "
-            "(state_storage is not configured)",
-            param="previous_response_id",
-        )
-    try:
-        items = await store.load(prev)
-    except Exception as exc:  # the store's driver errors: the store is unreachable
-        raise ConversationStoreUnavailable(
-            f"conversation state store unavailable ({type(exc).__name__})"
-        ) from None
-    if items is None:
-        raise ConversationNotFound(
-            f"Conversation state not found for previous_response_id: {prev}",
-            param="previous_response_id",
-        )
-    earlier = input_messages(items)
-    tr.history = earlier + tr.history
-    tr.request.messages = earlier + tr.request.messages
 
 
 class AgentResponses:

@@ -201,29 +201,8 @@ class TranslatedExchange:
 
     async def _continue(self, tr: Translation) -> None:
         """Prepend the stored conversation a Responses client continues."""
-        prev = tr.request.previous_response_id
-        if tr.client_api is not Api.OPENAI_RESPONSES or prev is None:
-            return
-        if self._store is None:
-            raise BadRequest(
-                "previous_response_id needs conversation state on this gateway "
-                "(state_storage is not configured)",
-                param="previous_response_id",
-            )
-        try:
-            items = await self._store.load(prev)
-        except Exception as exc:  # the store's driver errors: the store is unreachable
-            raise ConversationStoreUnavailable(
-                f"conversation state store unavailable ({type(exc).__name__})"
-            ) from None
-        if items is None:
-            raise ConversationNotFound(
-                f"Conversation state not found for previous_response_id: {prev}",
-                param="previous_response_id",
-            )
-        earlier = input_messages(items)
-        tr.history = earlier + tr.history
-        tr.request.messages = earlier + tr.request.messages
+        if tr.client_api is Api.OPENAI_RESPONSES:
+            await continue_conversation(self._store, tr)
 
     def _save(self, tr: Translation, rid: str, resp: ir.Response, target: Target) -> None:
         if self._store is None or tr.client_api is not Api.OPENAI_RESPONSES:
@@ -458,3 +437,31 @@ async def _close_on_disconnect(
     if message["type"] == "http.disconnect" and not state["done"]:
         record.error_kind = "client_gone"
         resp.close()
+
+
+async def continue_conversation(store: ConversationStore | None, tr: Translation) -> None:
+    """Prepend the stored conversation named by `previous_response_id` (if any): 400 without a
+    store, 503 when the store fails, 409 (the original's status) for an unknown id."""
+    prev = tr.request.previous_response_id
+    if prev is None:
+        return
+    if store is None:
+        raise BadRequest(
+            "previous_response_id needs conversation state on this gateway "
+            "(state_storage is not configured)",
+            param="previous_response_id",
+        )
+    try:
+        items = await store.load(prev)
+    except Exception as exc:  # the store's driver errors: the store is unreachable
+        raise ConversationStoreUnavailable(
+            f"conversation state store unavailable ({type(exc).__name__})"
+        ) from None
+    if items is None:
+        raise ConversationNotFound(
+            f"Conversation state not found for previous_response_id: {prev}",
+            param="previous_response_id",
+        )
+    earlier = input_messages(items)
+    tr.history = earlier + tr.history
+    tr.request.messages = earlier + tr.request.messages
