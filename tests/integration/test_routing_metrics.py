@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import GatewayFactory
-from tests.integration.test_routing import answer, chat, config
+from tests.integration.test_metrics import Samples, scrape_until, value
+from tests.integration.test_model_listener import post
+from tests.integration.test_routing import answer, chat, client, config
 
 pytestmark = pytest.mark.integration
 
@@ -142,3 +144,104 @@ def test_budget_retains_the_warm_anchor(
     assert second.headers["x-plano-routing"] == "retained"
     assert second.headers["x-plano-session-id"].startswith("implicit:")
     assert api_override.headers["x-plano-routing"] == "retained"  # still over 100% of baseline
+
+
+BUDGET_MODELS = (
+    ("    models: [openai/gpt-4o]\n", CHEAPEST),
+    ("    models: [openai/o3]\n", FASTEST),
+)
+TOOL_TURN = [
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "run", "arguments": "{}"}}
+        ],
+    },
+    {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+]
+
+
+def budget_config(upstream: Any, base: str, routing: str) -> str:
+    """gpt-4o for code, o3 for chat, a 5% switch budget (switching to o3 is always vetoed)."""
+    text = metrics_config(upstream, base, routing)
+    for replacement, original in BUDGET_MODELS:
+        text = text.replace(original, replacement)
+    return text.replace(
+        "  - model: openai/gpt-4o-mini\n",
+        f"  - model: openai/o3\n    access_key: k\n    base_url: {upstream.base_url}\n"
+        "  - model: openai/gpt-4o-mini\n",
+    )
+
+
+def test_routing_session_and_prompt_cache_metrics(
+    upstream: Any, gateway: GatewayFactory, feeds: tuple[str, list[str]]
+) -> None:
+    base, _ = feeds
+    routing = "routing: {routing_budget: {max_switch_spend_pct: 5}, route_on_user_only: true}"
+    text = budget_config(upstream, base, routing)
+    text += "prompt_caching: {enabled: true, inject_cache_control: false}\n"
+    answer(upstream, '{"route": ["code_generation"]}')  # turn 1
+    answer(upstream, '{"route": ["casual_chat"]}')  # turn 2: o3, vetoed by the budget
+    answer(upstream, '{"route": ["casual_chat"]}')  # routing API
+    answer(upstream, '{"route": ["no_such_route"]}')  # router fallback
+    with gateway(text) as gw:
+        first = chat(gw, "write a parser")  # session miss, routed, stored, refreshed
+        second = chat(gw, "write a parser", extra_headers={"x-mock-cached-tokens": "4"})
+        turns = [{"role": "user", "content": "write a parser"}, *TOOL_TURN]
+        replay = client(gw).chat.completions.with_raw_response.create(
+            model="openai/gpt-4o-mini", messages=turns
+        )
+        body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+        url = f"{gw.url()}/routing/v1/chat/completions"
+        served = post(url, json.dumps(body).encode())
+        bad = post(url, b"not json")
+        fallback = chat(gw, "something else entirely")
+
+        def complete(s: Samples) -> bool:
+            done = value(
+                s, "brightstaff_http_request_duration_seconds_count",
+                listener="llm", handler="llm_chat",
+            )  # fmt: skip
+            return done == 4
+
+        s = scrape_until(gw.admin_url, complete)
+    assert second.headers["x-plano-routing"] == "retained"
+    assert replay.headers["x-plano-routing"] == "not_user_turn"
+    assert served[0] == 200 and served[2]["models"][0] == "openai/o3"
+    assert bad[0] == 400
+    assert fallback.headers["x-plano-routing"] == "no_route"
+    assert first.headers["x-plano-model"] == "openai/gpt-4o"
+
+    def decisions(route: str, model: str, fell_back: str) -> float | None:
+        return value(
+            s, "brightstaff_router_decisions_total",
+            route=route, selected_model=model, fallback=fell_back,
+        )  # fmt: skip
+
+    assert decisions("llm", "openai/gpt-4o", "false") == 2  # turns 1 and 2 (retained)
+    assert decisions("llm", "openai/gpt-4o-mini", "true") == 1  # the requested model served
+    assert decisions("routing", "openai/o3", "false") == 1
+    duration = "brightstaff_router_decision_duration_seconds_count"
+    assert value(s, duration, route="llm") == 3
+    assert value(s, duration, route="routing") == 1
+    assert value(s, "brightstaff_router_skips_total", reason="not_user_turn") == 1
+    service = "brightstaff_routing_service_requests_total"
+    assert value(s, service, outcome="decision_served") == 1
+    assert value(s, service, outcome="bad_request") == 1
+    cache = "brightstaff_session_cache_events_total"
+    # misses: turn 1, the routing API's new session, the fallback's new session (not stored);
+    # hits: turn 2 and the tool turn; stores: a decision and a refresh per served turn, and
+    # the routing API's decision.
+    assert value(s, cache, outcome="miss") == 3
+    assert value(s, cache, outcome="hit") == 2
+    assert value(s, cache, outcome="store") == 7
+    assert value(s, cache, outcome="error") is None
+    assert value(s, "brightstaff_session_binding_events_total", event="refresh") == 3
+    switch = "brightstaff_session_switch_decisions_total"
+    assert value(s, switch, decision="retained", reason="over_cap") == 1
+    prompt = "brightstaff_prompt_cache_requests_total"
+    assert value(s, prompt, provider="openai", model="gpt-4o", outcome="hit") == 1
+    assert value(s, prompt, provider="openai", model="gpt-4o", outcome="miss") == 2
+    assert value(s, prompt, provider="openai", model="gpt-4o-mini", outcome="miss") == 1
+    assert value(s, "plano_routing_decisions_total", reason="not_user_turn") == 1  # kept

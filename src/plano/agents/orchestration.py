@@ -29,7 +29,7 @@ from plano.codec.sse import SseDecoder
 from plano.errors import PlanoError
 from plano.filters.chain import Chain, FilterRejected, with_traceparent
 from plano.observability import names as n
-from plano.observability.record import RequestRecord
+from plano.observability.record import RequestRecord, RoutingNote
 from plano.observability.telemetry import NO_SPAN, SubSpan, Telemetry
 
 Headers = Sequence[tuple[str, str]]
@@ -123,12 +123,18 @@ class AgentPipeline:
         if self.fallback is None:
             raise AgentChainError(f"agent listener '{self.listener}' offers no agents", 400)
         if record is None or not self._telemetry.traced:
-            return await self._pick(messages, headers)
+            start = time.perf_counter_ns()
+            picked, fallback = await self._pick(messages, headers)
+            if record is not None:
+                self._note(record, picked, fallback, start)
+            return picked
         span = self._telemetry.child(record, self.listener, n.SERVICE_ORCHESTRATOR, "internal")
         start = time.perf_counter_ns()
         attributes: dict[str, Any] = {n.ATTR_SELECTION_LISTENER: self.listener}
         try:
-            picked = await self._pick(messages, with_traceparent(headers, span.traceparent))
+            picked, fallback = await self._pick(
+                messages, with_traceparent(headers, span.traceparent)
+            )
         except AgentChainError as err:
             span.end(error=err.code, attributes=attributes)
             raise
@@ -138,12 +144,27 @@ class AgentPipeline:
         attributes[n.ATTR_SELECTION_AGENTS] = ",".join(t.id for t in picked)
         attributes[n.ATTR_SELECTION_MS] = (time.perf_counter_ns() - start) / 1e6
         span.end(attributes=attributes)
+        self._note(record, picked, fallback, start)
         return picked
 
-    async def _pick(self, messages: Sequence[Any], headers: Headers) -> list[AgentTarget]:
+    def _note(
+        self, record: RequestRecord, picked: list[AgentTarget], fallback: bool, start: int
+    ) -> None:
+        """Metrics of a selection by the router (listeners with one agent have none)."""
+        if self._selector is None or len(self.targets) < 2:
+            return
+        note = record.router = RoutingNote("agent")
+        note.duration_ns = time.perf_counter_ns() - start
+        note.selected = picked[0].id
+        note.fallback = fallback
+
+    async def _pick(
+        self, messages: Sequence[Any], headers: Headers
+    ) -> tuple[list[AgentTarget], bool]:
+        """The agents to run, and whether the router named none (the default agent runs)."""
         assert self.fallback is not None
         if len(self.targets) == 1 or self._selector is None:
-            return [self.fallback]
+            return [self.fallback], False
         try:
             ids = await self._selector.select(messages, self.routes, headers)
         except PlanoError as err:
@@ -156,7 +177,7 @@ class AgentPipeline:
                     f"orchestrator selected unknown agent '{agent_id}'", 500, ["orchestrator"]
                 )
             picked.append(target)
-        return picked or [self.fallback]
+        return (picked, False) if picked else ([self.fallback], True)
 
     async def run_filters(
         self,

@@ -31,6 +31,7 @@ from plano import __version__
 from plano.observability import names as n
 from plano.observability.multiproc import active_dir
 from plano.observability.record import RequestRecord
+from plano.observability.routing_metrics import RoutingFamilies
 
 # Buckets (seconds). HTTP and LLM buckets are the original's.
 HTTP_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -205,6 +206,7 @@ class PrometheusMetrics:
         models: Iterable[tuple[str, str]] = (),
         multiprocess_dir: str | None = None,
         flush_seconds: float = FLUSH_SECONDS,
+        prompt_caching: bool = False,
     ) -> None:
         self.registry = CollectorRegistry()
         self.multiprocess = multiprocess_dir is not None
@@ -214,6 +216,8 @@ class PrometheusMetrics:
         else:
             ProcessCollector(registry=self.registry)
         self._build(reg)
+        self.routing = RoutingFamilies(reg, self.count, self.hist)
+        self._prompt_caching = prompt_caching  # count prompt-cache hits and misses
         self.build_info.labels(version).set(1)
         self._flush_seconds = flush_seconds
         self._timer: asyncio.TimerHandle | None = None
@@ -407,6 +411,8 @@ class PrometheusMetrics:
             self._labelled(self.routing_decisions, r.routing).n += 1
         if r.session_cache_error is not None:
             self._labelled(self.session_cache_errors, r.session_cache_error).n += 1
+        if r.router is not None:
+            self.routing.record(r.router)
         if self._timer is None and self.multiprocess:
             self._schedule_flush()
 
@@ -533,6 +539,8 @@ class PrometheusMetrics:
                 _observe_tpot(model.tpot, r, completion)
         if cached:
             model.cache_read.n += cached
+        if self._prompt_caching:
+            self.routing.prompt_cached(*model._labels, bool(cached))
 
     def _error(self, r: RequestRecord) -> _Count:
         child = self.errors.labels(r.listener, r.provider or "none", r.error_kind or OTHER)
@@ -550,8 +558,13 @@ def _observe_tpot(tpot: _Hist, r: RequestRecord, completion: int) -> None:
         tpot.observe((r.upstream_done - r.upstream_sent) / completion / _NS)
 
 
-def build_metrics(models: Iterable[tuple[str, str]] = ()) -> PrometheusMetrics:
+def build_metrics(
+    models: Iterable[tuple[str, str]] = (), *, prompt_caching: bool = False
+) -> PrometheusMetrics:
     """The metrics of this worker: in multiprocess mode when the process runs in it (workers),
-    in memory otherwise. `models`: configured (provider, bare model id) pairs, wildcards left out.
+    in memory otherwise. `models`: configured (provider, bare model id) pairs, wildcards left out;
+    `prompt_caching`: `prompt_caching.enabled` (prompt-cache hits and misses are counted).
     """
-    return PrometheusMetrics(models=models, multiprocess_dir=active_dir())
+    return PrometheusMetrics(
+        models=models, multiprocess_dir=active_dir(), prompt_caching=prompt_caching
+    )

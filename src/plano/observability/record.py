@@ -10,6 +10,35 @@ import time
 from collections.abc import Sequence
 
 
+class RoutingNote:
+    """What one routing step did (model routing, agent selection or the routing decision API),
+    noted by the routing code as it happens and counted by the metrics sink when the request
+    finishes. Every value is a code constant or a configured name (model, agent id)."""
+
+    __slots__ = (
+        "duration_ns",
+        "fallback",
+        "kind",
+        "outcome",
+        "refreshes",
+        "selected",
+        "session_events",
+        "skip",
+        "switch",
+    )
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # llm (model listener), agent (agent listener), routing (decision API)
+        self.selected: str | None = None  # the chosen model / agent (None: nothing decided)
+        self.fallback = False  # the router chose nothing: the requested/default model or agent
+        self.duration_ns = 0  # time the decision took (0: no decision, e.g. skipped)
+        self.skip: str | None = None  # why the router was skipped (not_user_turn)
+        self.session_events: list[str] = []  # hit, miss, store, error, store_error
+        self.refreshes = 0  # session bindings refreshed after a response
+        self.switch: tuple[str, str] | None = None  # budget gate: (allowed|retained, reason)
+        self.outcome: str | None = None  # routing decision API: decision_served, no_candidates...
+
+
 class RequestRecord:
     __slots__ = (
         "attempts",
@@ -33,6 +62,7 @@ class RequestRecord:
         "request_id",
         "requested_model",
         "route",
+        "router",
         "routing",
         "session_cache_error",
         "session_id",
@@ -67,6 +97,7 @@ class RequestRecord:
         self.upstream_model: str | None = None  # bare id sent upstream
         self.route: str | None = None  # how the model was chosen: exact, alias, wildcard, default
         self.routing: str | None = None  # preference routing outcome: routed, pinned, no_route...
+        self.router: RoutingNote | None = None  # what a routing/agent-selection step did
         self.session_cache_error: str | None = None  # session cache backend that failed (redis)
         self.session_id: str | None = None  # routing session (X-Model-Affinity or implicit)
         self.stream = False

@@ -21,7 +21,7 @@ import orjson
 
 from plano.config import Config, RoutingBudgetConfig
 from plano.errors import MalformedJson, ModelNotFound
-from plano.observability.record import RequestRecord
+from plano.observability.record import RequestRecord, RoutingNote
 from plano.providers.catalogue import Api
 from plano.routing.affinity import implicit_session, prefix_hash
 from plano.routing.conversation import Conversation, conversation_of
@@ -63,6 +63,7 @@ class Routed:
     inject_cache: bool = False  # add prompt-cache markers once the upstream is known
     key: str | None = None  # the session cache key
     binding: Binding | None = None  # the session's binding as stored for this request
+    note: RoutingNote | None = None  # what the step did, for metrics
 
     @property
     def response_headers(self) -> tuple[tuple[bytes, bytes], ...]:
@@ -142,9 +143,17 @@ class RoutingStep:
             session = implicit_session(conv, tenant)
         key = f"{tenant}:{session}" if session is not None and tenant else session
         failures = self.cache.failures
+        note = RoutingNote("llm")
+        started = time.perf_counter_ns()
         decision, binding = await self._decide(
-            prefs, conv, requested or "", hdr, session, key, prefix, pct
+            prefs, conv, requested or "", hdr, session, key, prefix, pct, note
         )
+        if decision.reason == "not_user_turn":
+            note.skip = "not_user_turn"
+        else:
+            note.duration_ns = time.perf_counter_ns() - started
+            note.selected = decision.model
+            note.fallback = decision.model is None
         if self.cache.failures != failures:
             decision = replace(decision, cache_error=self.cache.backend)
         _log(decision, requested)
@@ -155,7 +164,9 @@ class RoutingStep:
             and not has_markers(doc)
         )
         sent_prefix = None if cache_off else prefix
-        return Routed(doc, decision, sent_prefix, inline is not None, api, inject, key, binding)
+        return Routed(
+            doc, decision, sent_prefix, inline is not None, api, inject, key, binding, note
+        )
 
     async def _decide(
         self,
@@ -167,11 +178,17 @@ class RoutingStep:
         key: str | None,
         prefix: str,
         pct: float | None,
+        note: RoutingNote,
     ) -> tuple[Decision, Binding | None]:
         binding = None
         now = time.time()
         if key is not None:
+            failures = self.cache.failures
             raw = await self.cache.get(key)
+            if self.cache.failures != failures:
+                note.session_events.append("error")
+            else:
+                note.session_events.append("hit" if raw else "miss")
             binding = Binding.from_json(raw) if raw else None
         warm = binding is not None and binding.warm(now, self._ttl, requested, prefix)
         if warm and binding is not None:
@@ -182,7 +199,7 @@ class RoutingStep:
                 why = "not_user_turn"
             if why is not None:
                 binding.last_used = now
-                await self._store(key, binding)
+                await self._store(key, binding, note)
                 return Decision(
                     binding.anchor_model, (binding.anchor_model,), binding.route_name, why,
                     session, pinned=True,
@@ -204,7 +221,7 @@ class RoutingStep:
             return decision, None
         if warm and binding is not None:
             await self._metrics()
-            decision = self._apply_budget(binding, decision, conv, pct, now)
+            decision = self._apply_budget(binding, decision, conv, pct, now, note)
         else:
             fresh = Binding(decision.model or "", requested, decision.route, prefix, now)
             if binding is not None and self._budget and not self._budget.replenish_on_rebind:
@@ -213,7 +230,7 @@ class RoutingStep:
                 fresh.switch_spend_usd = binding.switch_spend_usd
             binding = fresh
         binding.last_used = now
-        await self._store(key, binding)
+        await self._store(key, binding, note)
         return decision, binding
 
     async def after_response(self, routed: Routed, prompt_tokens: int | None, ok: bool) -> None:
@@ -226,14 +243,25 @@ class RoutingStep:
         if b is None or routed.key is None or not ok or not prompt_tokens or model is None:
             return
         b.note_turn(model, time.time(), prompt_tokens)
-        await self._store(routed.key, b)
+        note = routed.note
+        if note is not None:
+            note.refreshes += 1
+        await self._store(routed.key, b, note)
 
     def _apply_budget(
-        self, b: Binding, d: Decision, conv: Conversation, pct: float | None, now: float
+        self,
+        b: Binding,
+        d: Decision,
+        conv: Conversation,
+        pct: float | None,
+        now: float,
+        note: RoutingNote,
     ) -> Decision:
         budget = self._budget
         limit = pct if pct is not None else (budget.max_switch_spend_pct if budget else None)
         candidate = d.model or b.anchor_model
+        if limit is not None and candidate == b.anchor_model:
+            note.switch = ("allowed", "same_anchor")
         if limit is None or candidate == b.anchor_model:
             # No budget: a warm session follows the router (a switch moves the anchor).
             switched = candidate != b.anchor_model
@@ -248,6 +276,7 @@ class RoutingStep:
             b, candidate, self.metrics, context_tokens=tokens, pct=limit, discount=discount,
             candidate_warm_tokens=b.warm_tokens(candidate, now, self._ttl),
         )  # fmt: skip
+        note.switch = ("allowed" if result.allow else "retained", result.reason)
         if not result.allow:
             log.debug("routing budget kept %s over %s (%s)", b.anchor_model, candidate, result)
             models = (b.anchor_model, *(m for m in d.models if m != b.anchor_model))
@@ -275,9 +304,14 @@ class RoutingStep:
             log.warning("router failed, using the requested model: %s", err.message)
             return RouteChoice(None, "error")
 
-    async def _store(self, key: str | None, binding: Binding) -> None:
-        if key is not None:
-            await self.cache.put(key, binding.to_json(), self._ttl)
+    async def _store(self, key: str | None, binding: Binding, note: RoutingNote | None) -> None:
+        if key is None:
+            return
+        failures = self.cache.failures
+        await self.cache.put(key, binding.to_json(), self._ttl)
+        if note is not None:
+            failed = self.cache.failures != failures
+            note.session_events.append("store_error" if failed else "store")
 
     async def start(self) -> None:
         """Start fetching the metrics sources and warming the embedded model (in the background)."""
@@ -390,6 +424,11 @@ def note_decision(record: RequestRecord, routed: Routed | None, resolved: Resolv
         record.route = resolved.via
         return
     d = routed.decision
+    note = routed.note
+    if note is not None:
+        if note.fallback:
+            note.selected = resolved.name  # the requested or default model that served
+        record.router = note
     record.route = d.route or resolved.via
     record.routing = d.reason
     record.session_cache_error = d.cache_error

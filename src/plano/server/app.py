@@ -106,7 +106,8 @@ def build_telemetry(config: Config, env: Mapping[str, str] | None = None) -> Tel
     fmt = access_log_format(os.environ if env is None else env)
     records = [AccessLog(fmt)] if fmt is not None else []
     metrics = build_metrics(
-        (p.provider, p.model_id) for p in config.model_providers if not p.wildcard
+        ((p.provider, p.model_id) for p in config.model_providers if not p.wildcard),
+        prompt_caching=config.prompt_caching.enabled,
     )
     tracing = build_tracing(config.tracing, os.environ if env is None else env)
     return Telemetry(metrics=metrics, tracing=tracing, records=records)

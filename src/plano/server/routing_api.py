@@ -18,8 +18,8 @@ from typing import Any, Final
 
 import orjson
 
-from plano.errors import PlanoError
-from plano.observability.record import RequestRecord
+from plano.errors import MalformedJson, PlanoError
+from plano.observability.record import RequestRecord, RoutingNote
 from plano.providers.catalogue import Api
 from plano.routing.step import Routed, RoutingStep
 from plano.server.http import (
@@ -37,6 +37,24 @@ from plano.server.model_listener import Route
 from plano.wire import anthropic_messages, openai_chat, openai_responses
 
 PREFIX: Final = "/routing"
+# `brightstaff_routing_service_requests_total{outcome}` values (the original's first three).
+ROUTE_KIND: Final = "routing"
+SERVED: Final = "decision_served"
+NO_CANDIDATES: Final = "no_candidates"
+POLICY_ERROR: Final = "policy_error"  # the request's routing preferences are invalid
+BAD_REQUEST: Final = "bad_request"  # the body is not a JSON object
+
+
+def note_served(record: RequestRecord, routed: Routed) -> None:
+    """Metrics of a decision answered: a `routing` router decision and its service outcome."""
+    note = routed.note
+    if note is None:
+        return
+    note.kind = ROUTE_KIND
+    note.outcome = SERVED if routed.decision.model else NO_CANDIDATES
+    if note.fallback:
+        note.selected = "none"  # what the answer names: `{"models": ["none"]}`
+    record.router = note
 
 
 def decision_body(routed: Routed, trace_id: str) -> bytes:
@@ -82,9 +100,12 @@ def routing_routes(step: RoutingStep, max_body_bytes: int) -> dict[tuple[str, st
                 return
             except PlanoError as err:
                 record.error_kind = err.kind
+                record.router = failed = RoutingNote(ROUTE_KIND)
+                failed.outcome = BAD_REQUEST if isinstance(err, MalformedJson) else POLICY_ERROR
                 await send_error(send, path, err)
                 return
             d = routed.decision
+            note_served(record, routed)
             requested = routed.doc.get("model")
             record.requested_model = requested if isinstance(requested, str) else None
             record.model = d.model
