@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from plano.mock.testing import run_mock_in_thread
 from tests.conftest import GatewayFactory
+from tests.integration.test_agent_selection import ask
+from tests.integration.test_agent_selection import config as agent_config
 from tests.integration.test_metrics import Samples, scrape_until, value
 from tests.integration.test_model_listener import post
 from tests.integration.test_routing import answer, chat, client, config
@@ -245,3 +249,29 @@ def test_routing_session_and_prompt_cache_metrics(
     assert value(s, prompt, provider="openai", model="gpt-4o", outcome="miss") == 2
     assert value(s, prompt, provider="openai", model="gpt-4o-mini", outcome="miss") == 1
     assert value(s, "plano_routing_decisions_total", reason="not_user_turn") == 1  # kept
+
+
+def test_agent_selection_counts_router_decisions(upstream: Any, gateway: GatewayFactory) -> None:
+    with ExitStack() as stack:
+        weather = stack.enter_context(run_mock_in_thread(default_text="It is sunny."))
+        flight = stack.enter_context(run_mock_in_thread(default_text="AF1234 at 10:00."))
+        for route in (["flight_agent"], []):
+            text = json.dumps({"route": route})
+            upstream.script({"model": "Plano-Orchestrator", "text": text})
+        text = agent_config(
+            upstream, weather.base_url, flight.base_url, orchestrator_url=upstream.base_url,
+            router="routing: {router: {type: orchestrator}}",
+        )  # fmt: skip
+        with gateway(text) as gw:
+            assert ask(gw, "Any flights from Paris to Rome?") == "AF1234 at 10:00."
+            assert ask(gw, "Something no agent does") == "It is sunny."  # the default agent
+
+            def complete(s: Samples) -> bool:
+                count = "brightstaff_router_decision_duration_seconds_count"
+                return value(s, count, route="agent") == 2
+
+            s = scrape_until(gw.admin_url, complete)
+    decisions = "brightstaff_router_decisions_total"
+    assert value(s, decisions, route="agent", selected_model="flight_agent", fallback="false") == 1
+    assert value(s, decisions, route="agent", selected_model="weather_agent", fallback="true") == 1
+    assert value(s, "brightstaff_session_cache_events_total", outcome="miss") is None
