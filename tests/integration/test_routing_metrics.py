@@ -8,15 +8,23 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from plano.mock.testing import run_mock_in_thread
 from tests.conftest import GatewayFactory
 from tests.integration.test_agent_selection import ask
 from tests.integration.test_agent_selection import config as agent_config
-from tests.integration.test_metrics import Samples, scrape_until, value
+from tests.integration.test_metrics import (  # noqa: F401  (plano_up: a fixture)
+    Samples,
+    free_port,
+    plano_up,
+    scrape_until,
+    value,
+)
 from tests.integration.test_model_listener import post
 from tests.integration.test_routing import answer, chat, client, config
 
@@ -275,3 +283,33 @@ def test_agent_selection_counts_router_decisions(upstream: Any, gateway: Gateway
     assert value(s, decisions, route="agent", selected_model="flight_agent", fallback="false") == 1
     assert value(s, decisions, route="agent", selected_model="weather_agent", fallback="true") == 1
     assert value(s, "brightstaff_session_cache_events_total", outcome="miss") is None
+
+
+def test_two_workers_report_every_workers_decisions(
+    tmp_path: Path,
+    upstream: Any,
+    plano_up: Any,  # noqa: F811  (the imported fixture)
+) -> None:
+    port, admin_port = free_port(), free_port()
+    cfg = tmp_path / "plano_config.yaml"
+    routing = "routing: {router: {type: orchestrator}}"
+    cfg.write_text(config(upstream, routing).replace("port: 0", f"port: {port}"))
+    answer(upstream, '{"route": ["code_generation"]}', times=0)
+    plano_up(cfg, "--workers", "2", "--admin-port", str(admin_port))
+    base = f"http://127.0.0.1:{port}"
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "code"}]}
+    for _ in range(6):
+        with openai.OpenAI(base_url=f"{base}/v1", api_key="k", max_retries=0) as c:
+            c.chat.completions.create(**body)  # a new connection each: both workers serve
+        assert post(f"{base}/routing/v1/chat/completions", json.dumps(body).encode())[0] == 200
+
+    def complete(s: Samples) -> bool:
+        count = "brightstaff_router_decision_duration_seconds_count"
+        return value(s, count, route="llm") == 6 and value(s, count, route="routing") == 6
+
+    s = scrape_until(f"http://127.0.0.1:{admin_port}", complete)
+    decisions = "brightstaff_router_decisions_total"
+    for route in ("llm", "routing"):
+        labels = {"route": route, "selected_model": "openai/gpt-4o", "fallback": "false"}
+        assert value(s, decisions, **labels) == 6
+    assert value(s, "brightstaff_routing_service_requests_total", outcome="decision_served") == 6
