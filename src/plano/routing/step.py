@@ -150,7 +150,7 @@ class RoutingStep:
         )
         if decision.reason == "not_user_turn":
             note.skip = "not_user_turn"
-        else:
+        elif decision.reason != "no_preferences":  # no preferences: nothing to decide
             note.duration_ns = time.perf_counter_ns() - started
             note.selected = decision.model
             note.fallback = decision.model is None

@@ -159,3 +159,27 @@ def test_cold_rebind_replenishes_unless_told_not_to(replenish: bool) -> None:
     assert stored is not None
     assert stored["switch_spend_usd"] == (0.0 if replenish else 0.05)
     assert stored["switches"] == 0
+
+
+def test_the_note_tells_metrics_what_the_step_did() -> None:
+    s = step(ScriptedRouter("code", None, "chat"), "routing: {route_on_user_only: true}\n")
+    h = {"X-Model-Affinity": "s9"}
+    first = run(s, body(), h).note
+    assert (first.kind, first.selected, first.fallback) == ("llm", "openai/gpt-4o", False)
+    assert first.session_events == ["miss", "store"] and first.duration_ns > 0
+    fallback = run(s, body("something else")).note
+    # an implicit session (route_on_user_only), looked up; nothing decided, so nothing stored
+    assert (fallback.selected, fallback.fallback, fallback.session_events) == (None, True, ["miss"])
+    tool_turn = body()
+    tool_turn["messages"].append({"role": "tool", "tool_call_id": "c", "content": "ok"})
+    replay = run(s, tool_turn, {"X-Model-Affinity": "s10"}).note  # cold: routed, no skip
+    assert replay.skip is None and replay.session_events == ["miss", "store"]
+    pinned = run(s, body(), h)
+    assert pinned.decision.reason == "pinned" and pinned.note.session_events == ["hit", "store"]
+
+
+def test_no_preferences_is_not_a_router_decision() -> None:
+    s = step(ScriptedRouter())
+    routed = run(s, body(routing_preferences=[]))
+    assert routed.decision.reason == "no_preferences"
+    assert routed.note.duration_ns == 0 and routed.note.skip is None
