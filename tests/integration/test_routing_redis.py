@@ -99,6 +99,10 @@ def test_redis_down_routes_without_stickiness(
         )
     assert value(samples, "plano_session_cache_errors_total", backend="redis") == 2
     assert value(samples, "plano_routing_decisions_total", reason="routed") == 2
+    events = "brightstaff_session_cache_events_total"
+    assert value(samples, events, outcome="error") == 2  # each lookup
+    assert value(samples, events, outcome="store_error") == 4  # each decision and refresh
+    assert value(samples, events, outcome="hit") is None
     assert first.headers["x-plano-model"] == "openai/gpt-4o"
     assert second.headers["x-plano-model"] == "openai/gpt-4o-mini"  # routed, not pinned
     assert second.headers["x-plano-routing"] == "routed"
