@@ -250,6 +250,8 @@ class OtelTracing:
             a[n.ATTR_ROUTING_DECISION] = r.routing
         if r.session_id:
             a[n.ATTR_SESSION_ID] = r.session_id
+        if r.router is not None and r.router.span:
+            a.update(r.router.span)
         if r.upstream_status:
             a[n.ATTR_UPSTREAM_STATUS] = r.upstream_status
         if r.prompt_tokens is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 
 class RoutingNote:
@@ -24,6 +25,7 @@ class RoutingNote:
         "selected",
         "session_events",
         "skip",
+        "span",
         "switch",
     )
 
@@ -37,6 +39,7 @@ class RoutingNote:
         self.refreshes = 0  # session bindings refreshed after a response
         self.switch: tuple[str, str] | None = None  # budget gate: (allowed|retained, reason)
         self.outcome: str | None = None  # routing decision API: decision_served, no_candidates...
+        self.span: dict[str, Any] | None = None  # budget-gate span attributes (plano.session.*)
 
 
 class RequestRecord:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
+from plano.observability import names as n
 from plano.routing.preferences import ModelMetrics
 
 MILLION: Final = 1_000_000
@@ -144,3 +145,18 @@ def gate(
         b.switch_spend_usd += cost
         return GateResult(True, "within_cap", cost)
     return GateResult(False, "over_cap", cost)
+
+
+def budget_attributes(b: Binding, result: GateResult, pct: float, now: float) -> dict[str, Any]:
+    """The original's span attributes for one budget-gate decision on a warm session."""
+    return {
+        n.ATTR_CACHE_WARM: True,
+        n.ATTR_CACHE_IDLE_MS: int(max(now - b.last_used, 0.0) * 1000),
+        n.ATTR_SESSION_OVERHEAD_PCT: pct,
+        n.ATTR_SESSION_SWITCH_SPEND: round(b.switch_spend_usd, 9),
+        n.ATTR_SESSION_BASELINE: round(b.baseline_usd, 9),
+        n.ATTR_SESSION_SWITCHES: b.switches,
+        n.ATTR_SWITCH_COST: round(result.cost_usd, 9),
+        n.ATTR_SWITCH_CEILING: round(pct / 100.0 * b.baseline_usd, 9),
+        n.ATTR_SWITCH_DECISION: "allowed" if result.allow else "retained",
+    }

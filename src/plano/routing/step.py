@@ -21,6 +21,7 @@ import orjson
 
 from plano.config import Config, RoutingBudgetConfig
 from plano.errors import MalformedJson, ModelNotFound
+from plano.observability import names as n
 from plano.observability.record import RequestRecord, RoutingNote
 from plano.providers.catalogue import Api
 from plano.routing.affinity import implicit_session, prefix_hash
@@ -38,7 +39,7 @@ from plano.routing.orchestrator import OrchestratorRouter
 from plano.routing.preferences import ModelMetrics, PreferenceSet, from_config, from_request
 from plano.routing.prompt_caching import MIN_TOKENS, has_markers, inject
 from plano.routing.resolve import ModelTable, Resolved
-from plano.routing.session import Binding, gate, grow_baseline, parse_pct
+from plano.routing.session import Binding, budget_attributes, gate, grow_baseline, parse_pct
 from plano.state.session_cache import MemorySessionCache, RedisSessionCache, SessionCache
 from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import Cluster
@@ -277,6 +278,9 @@ class RoutingStep:
             candidate_warm_tokens=b.warm_tokens(candidate, now, self._ttl),
         )  # fmt: skip
         note.switch = ("allowed" if result.allow else "retained", result.reason)
+        note.span = budget_attributes(b, result, limit, now)
+        if not result.allow and budget is not None and budget.record_counterfactual:
+            note.span[n.ATTR_SWITCH_COUNTERFACTUAL] = f"{candidate} ({d.route or 'none'})"
         if not result.allow:
             log.debug("routing budget kept %s over %s (%s)", b.anchor_model, candidate, result)
             models = (b.anchor_model, *(m for m in d.models if m != b.anchor_model))

@@ -316,6 +316,19 @@ def test_header_prefix_and_static_attributes(exporter: Captured) -> None:
     assert not any("sk-secret" in str(v) for v in attrs.values())
 
 
+def test_routing_budget_attributes_reach_the_request_span(exporter: Captured) -> None:
+    from plano.observability.record import RoutingNote
+
+    tracing = sink(exporter)
+    r = record()
+    r.router = RoutingNote("llm")
+    r.router.span = {n.ATTR_SWITCH_DECISION: "retained", n.ATTR_SESSION_SWITCHES: 2}
+    run(tracing, r)
+    attrs = only(exporter)["attributes"]
+    assert attrs[n.ATTR_SWITCH_DECISION] == "retained"
+    assert attrs[n.ATTR_SESSION_SWITCHES] == 2
+
+
 def test_secret_headers_are_never_copied(exporter: Captured) -> None:
     tracing = sink(exporter, header_prefixes=("x-",))
     r = record()

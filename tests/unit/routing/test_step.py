@@ -183,3 +183,38 @@ def test_no_preferences_is_not_a_router_decision() -> None:
     routed = run(s, body(routing_preferences=[]))
     assert routed.decision.reason == "no_preferences"
     assert routed.note.duration_ns == 0 and routed.note.skip is None
+
+
+@pytest.mark.parametrize("counterfactual", [False, True])
+def test_budget_gate_span_attributes(counterfactual: bool) -> None:
+    """A retained switch puts the original's `plano.session.*` / `plano.switch.*` attributes on
+    the note (the request span gets them), with the counterfactual route only when asked."""
+    from plano.routing.preferences import Price
+
+    extra = (
+        "routing: {routing_budget: {max_switch_spend_pct: 5, "
+        f"record_counterfactual: {str(counterfactual).lower()}}}}}\n"
+        "model_metrics_sources: [{type: cost, provider: models.dev}]\n"
+    )
+    s = step(ScriptedRouter("code", "chat"), extra)
+    s.metrics.cost.update(
+        {
+            "openai/gpt-4o": Price(input=2.5, output=10.0, cache_read=1.25),
+            "openai/gpt-4o-mini": Price(input=150.0, output=600.0),
+        }
+    )
+    text = "please write a tokenizer for a small language " * 40
+    first = run(s, body(text))  # the budget makes an implicit session of the first user message
+    assert first.decision.model == "openai/gpt-4o" and first.note.span is None  # cold
+    second = run(s, body(text))
+    assert second.decision.reason == "retained"
+    span = second.note.span
+    assert span is not None
+    assert span["plano.switch.decision"] == "retained"
+    assert span["plano.session.overhead_pct"] == 5
+    assert span["plano.switch.cost_in_usd"] > span["plano.switch.overhead_ceiling_in_usd"]
+    assert span["plano.cache.warm"] is True
+    if counterfactual:
+        assert span["plano.switch.counterfactual_route"] == "openai/gpt-4o-mini (chat)"
+    else:
+        assert "plano.switch.counterfactual_route" not in span
