@@ -69,7 +69,9 @@ class Upstream:
     resolved: Resolved
     request_id: bytes
     route_headers: tuple[tuple[bytes, bytes], ...] = ()
-    translation: Any = None  # a `translated.Translation` when client and upstream APIs differ
+    translation: Any = None  # a `translated.Translation` when client and upstream APIs differ;
+    # `body` is then already encoded for the upstream API (the translated exchange decodes the
+    # answer), so the loop sends every target's body alike.
     # What a retry on another endpoint or model needs to rebuild the request:
     scope: Any = None
     doc: dict[str, Any] | None = None
@@ -159,8 +161,6 @@ class Attempts:
                     continue
                 if self._events is not None:
                     self._events.failover(resolved.cluster.provider, resolved.model_id)
-                if up.translation is not None:
-                    raise HandOver(up)  # another dialect: the translating exchange serves it
             got = await self._on_candidate(up, record, policy, deadline, more)
             if isinstance(got, PlanoError):
                 last = got
@@ -469,16 +469,6 @@ class Opened:
     async def __aexit__(self, et: Any, ev: Any, tb: Any) -> bool:
         held, self._held = self._held, None
         return await held.__aexit__(et, ev, tb) if held is not None else False
-
-
-class HandOver(Exception):
-    """The next fallback speaks another API than the client: the listener sends the request
-    (already rebuilt for it, with its translation) through the translating exchange, which
-    makes that one call without further retries or fallbacks."""
-
-    def __init__(self, up: Upstream) -> None:
-        super().__init__("hand over to the translating exchange")
-        self.up = up
 
 
 def _fails_over(policy: ClusterPolicy, outcome: Outcome, status: int, body: bytes) -> bool:
