@@ -160,3 +160,24 @@ def test_translated_stream_cut_midway_ends_with_a_chat_error_event(
         leaks.assert_none()
     assert chunks  # it had started
     assert asked(upstream) == [("/v1/messages", "claude-sonnet-4-6")]  # never retried
+
+
+def test_retried_translated_request_keeps_the_continued_conversation(
+    upstream: Any, gateway: GatewayFactory, sdk: Sdk
+) -> None:
+    """A Responses client continuing a stored conversation: the retry sends the same history."""
+    text = to_anthropic(upstream.base_url, upstream.base_url) + "state_storage: {type: memory}\n"
+    with gateway(text) as gw:
+        client = sdk(gw)
+        first = client.responses.create(model="claude-sonnet-4-6", input="first question")
+        upstream.script({"model": "claude-sonnet-4-6", "status": 503})
+        client.responses.create(
+            model="claude-sonnet-4-6", input="second question", previous_response_id=first.id
+        )
+    sent = [r.body for r in upstream.requests]
+    assert [r["model"] for r in sent] == ["claude-sonnet-4-6"] * 3
+    retried, answered = sent[1], sent[2]
+    assert retried == answered
+    assert "first question" in str(answered["messages"]) and "second question" in str(
+        answered["messages"]
+    )

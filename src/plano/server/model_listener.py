@@ -224,8 +224,15 @@ class ModelListener:
                 routed = await self._routing.route_body(body, api, scope["headers"])
             upstream = self._prepare(scope, body, api, record, routed)
             tr = upstream.translation
-            if tr is not None and await self._translated.continued(tr):
-                upstream = self._rebuild(upstream, upstream.resolved, record)
+            if tr is not None and await self._translated.continued(tr):  # encode it again
+                doc, resolved, requested = (
+                    upstream.doc or {},
+                    upstream.resolved,
+                    record.requested_model,
+                )
+                upstream = self._build(
+                    scope, doc, body, api, resolved, record, requested, routed, upstream
+                )
             if self._limiter is not None:
                 await self._ratelimit(scope, upstream)
         except ClientDisconnected:
@@ -303,7 +310,9 @@ class ModelListener:
         if upstream_api is not api:
             before = prior.translation if prior is not None else None
             only = cluster.row.stream_only
-            translation = translated.translation_for(before, api, upstream_api, doc, counting, only)
+            translation = translated.translation_for(
+                before, api, upstream_api, doc, counting, only, fallback=prior is not None
+            )
             translation.inject_cache |= bool(routed and routed.inject_cache)
         changed = translation is None and (
             _rewrite(doc, requested, resolved.model_id)

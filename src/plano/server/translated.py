@@ -386,12 +386,20 @@ def translation_for(
     doc: dict[str, Any],
     count_only: bool,
     stream_only: bool,
+    *,
+    fallback: bool = False,
 ) -> Translation:
     """The translation of a request for one attempt target. A retry on another endpoint or a
     fallback model reuses the request already decoded (its conversation included) and only
     swaps the upstream codec; the first target decodes the client's document."""
     if prior is None:
         tr = prepare(client_api, upstream_api, doc, count_only=count_only)
+        if fallback and tr.request.previous_response_id is not None:
+            # The conversation lives with the untranslated primary's provider, not in our store.
+            raise BadRequest(
+                "previous_response_id cannot be continued on a fallback model of another API",
+                param="previous_response_id",
+            )
         tr.stream_only = stream_only
         return tr
     if upstream_api is prior.upstream_api and stream_only is prior.stream_only:
