@@ -23,7 +23,9 @@ HI = [{"role": "user", "content": "hi"}]
 RETRY = "retry_policy: {num_retries: 1, base_interval: 1ms, max_interval: 5ms}"
 
 
-def config(primary: str, primary_url: str, fallback: str, fallback_url: str) -> str:
+def config(
+    primary: str, primary_url: str, fallback: str, fallback_url: str, extra: str = ""
+) -> str:
     return f"""
 version: v0.4.0
 listeners:
@@ -35,14 +37,17 @@ model_providers:
     default: true
     {RETRY}
     fallbacks: [{fallback}]
+    {extra}
   - model: {fallback}
     access_key: sk-b
     base_url: {fallback_url}
 """
 
 
-def to_anthropic(primary_url: str, fallback_url: str) -> str:
-    return config("anthropic/claude-sonnet-4-6", primary_url, "openai/gpt-4o-mini", fallback_url)
+def to_anthropic(primary_url: str, fallback_url: str, extra: str = "") -> str:
+    return config(
+        "anthropic/claude-sonnet-4-6", primary_url, "openai/gpt-4o-mini", fallback_url, extra
+    )
 
 
 def to_openai(primary_url: str, fallback_url: str) -> str:
@@ -181,3 +186,25 @@ def test_retried_translated_request_keeps_the_continued_conversation(
     assert "first question" in str(answered["messages"]) and "second question" in str(
         answered["messages"]
     )
+
+
+def test_stalled_translated_stream_is_cut_with_a_chat_error_event(
+    upstream: Any, gateway: GatewayFactory, sdk: Sdk
+) -> None:
+    """The provider's `idle` timeout guards a translated stream too (unguarded, this stream would
+    complete in ~10 s (7 events 1.5 s apart), inside the 20 s deadline)."""
+    upstream.script({"model": "claude-sonnet-4-6", "chunks": 2, "chunk_delay_ms": 1500})
+    text = to_anthropic(upstream.base_url, upstream.base_url, "timeouts: {idle: 200ms}")
+    with gateway(text) as gw:
+        leaks = Leaks(gw)
+        got: list[Any] = []
+        stream = sdk(gw).chat.completions.create(
+            model="claude-sonnet-4-6", messages=HI, stream=True
+        )
+        with pytest.raises(openai.APIError) as caught:
+            for chunk in stream:
+                got.append(chunk)
+        leaks.assert_none()
+    assert got
+    assert "in time" in str(caught.value)
+    assert asked(upstream) == [("/v1/messages", "claude-sonnet-4-6")]

@@ -23,6 +23,8 @@ from plano.errors import (
     NotImplementedDialect,
     PlanoError,
     UpstreamProtocolError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
 )
 from plano.filters.chain import Chain
 from plano.observability.names import HEADER_OVERHEAD
@@ -334,7 +336,7 @@ class TranslatedExchange:
             await send({"type": "http.response.body", "body": b""})
         except (PlanoError, TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             # the upstream failed mid-stream: end the client's stream with its error event
-            err = exc if isinstance(exc, PlanoError) else UpstreamProtocolError(_broken(exc))
+            err = exc if isinstance(exc, PlanoError) else _broken(exc)
             resp.close()  # never hand a broken connection back to the pool
             if record.error_kind != "client_gone":
                 record.error_kind = "stream"
@@ -458,10 +460,12 @@ def _chunks(resp: Any, guard: StreamGuard | None) -> Any:
     return resp.content.iter_any() if guard is None else guard.chunks(resp)
 
 
-def _broken(exc: BaseException) -> str:
+def _broken(exc: BaseException) -> PlanoError:
+    """A stream that failed while it was relayed (the stream guard's idle timeout, a lost
+    connection), as the passthrough relay words it."""
     if isinstance(exc, TimeoutError):
-        return "upstream stream stalled"
-    return f"upstream stream broke off ({type(exc).__name__})"
+        return UpstreamTimeout("upstream did not answer in time")
+    return UpstreamUnavailable(f"upstream failed: {type(exc).__name__}")
 
 
 def estimate_tokens(request: ir.Request) -> int:
