@@ -155,9 +155,7 @@ class ModelListener:
         self._max_body = max_body_bytes
         self._models_body = models_body
         self._ids = RequestIds()
-        self._translated = translated.TranslatedExchange(
-            client, self._timeout, telemetry, conversations, output_chain
-        )
+        self._translated = translated.TranslatedExchange(telemetry, conversations, output_chain)
         self._gate = self._limiter = self._attempts = None
         if resilience is not None:
             self._gate, self._limiter = resilience.gate, resilience.limiter

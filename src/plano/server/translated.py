@@ -2,9 +2,11 @@
 
 The request is decoded with the client's codec into the IR, continued from stored conversation
 state when a Responses client names a `previous_response_id`, and rebuilt with the upstream's
-codec. A whole response goes back through both codecs; a stream runs, per upstream chunk, the
-upstream decoder then the client encoder (O(chunk), never buffered). Upstream error statuses are
-re-rendered in the client's error envelope with the same status.
+codec (`encode`, once per attempt target; the listener's attempt loop decides where it goes and
+whether it is retried, and sends it). A whole response goes back through both codecs; a stream
+runs, per upstream chunk, the upstream decoder then the client encoder (O(chunk), never
+buffered). Upstream error statuses are re-rendered in the client's error envelope with the same
+status.
 """
 
 from __future__ import annotations
@@ -50,7 +52,6 @@ from plano.translate import (
 from plano.translate.collect import Collector, events_of
 from plano.translate.openai_responses import input_messages, output_items
 from plano.translate.openai_responses_stream import response_id
-from plano.upstream.client import UpstreamClient
 from plano.wire.api import Api
 
 _API_NAMES: Final = {
@@ -138,17 +139,15 @@ class Target:
 
 
 class TranslatedExchange:
+    """The response side of a translated request (the listener and its attempt loop send it)."""
+
     def __init__(
         self,
-        client: UpstreamClient,
-        timeout: aiohttp.ClientTimeout,
         telemetry: Telemetry,
         conversations: ConversationStore | None,
         output_chain: Chain | None = None,
     ) -> None:
         self._output_chain = output_chain  # run on what the client receives, as on passthrough
-        self._client = client
-        self._timeout = timeout
         self._telemetry = telemetry
         self._store = conversations
 
