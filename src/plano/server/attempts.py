@@ -69,7 +69,9 @@ class Upstream:
     resolved: Resolved
     request_id: bytes
     route_headers: tuple[tuple[bytes, bytes], ...] = ()
-    translation: Any = None  # a `translated.Translation` when client and upstream APIs differ
+    translation: Any = None  # a `translated.Translation` when client and upstream APIs differ;
+    # `body` is then already encoded for the upstream API (the translated exchange decodes the
+    # answer), so the loop sends every target's body alike.
     # What a retry on another endpoint or model needs to rebuild the request:
     scope: Any = None
     doc: dict[str, Any] | None = None
@@ -128,6 +130,7 @@ class Attempts:
         self._sleep = sleep
         self._rand = rand
         self._fresh: dict[float | None, aiohttp.ClientTimeout] = {}
+        self._fresh_after = deadline - _FRESH
 
     def policy_for(self, up: Upstream, requested: str | None) -> ClusterPolicy | None:
         """The policy a request needs, or None for the direct path (nothing configured)."""
@@ -143,15 +146,22 @@ class Attempts:
     async def run(
         self, up: Upstream, record: RequestRecord, requested: str | None
     ) -> tuple[Response, Upstream, Held, StreamGuard | None]:
-        deadline = asyncio.get_running_loop().time() + self._deadline
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._deadline
         first = self._policies.get(up.resolved.cluster.name, _EMPTY)
         fallbacks = self._alias_fallbacks.get(requested or "") or first.fallbacks
+        pending: Committed | Failed | None = None
+        if first.balancer is None:  # the first attempt, without the per-model frame
+            pending = await self._attempt(up, record, first, 0, deadline, loop, last=not fallbacks)
+            if type(pending) is tuple:
+                return pending[0], pending[1], pending[2], first.guard
         candidates = [up.resolved, *fallbacks]
         last: PlanoError | None = None
         for c, resolved in enumerate(candidates):
             policy = self._policies.get(resolved.cluster.name, _EMPTY)
             more = c + 1 < len(candidates)
             if c:
+                pending = None
                 try:
                     up = self._rebuild(up, resolved, record)
                 except PlanoError as err:
@@ -159,9 +169,7 @@ class Attempts:
                     continue
                 if self._events is not None:
                     self._events.failover(resolved.cluster.provider, resolved.model_id)
-                if up.translation is not None:
-                    raise HandOver(up)  # another dialect: the translating exchange serves it
-            got = await self._on_candidate(up, record, policy, deadline, more)
+            got = await self._on_candidate(up, record, policy, deadline, more, loop, pending)
             if isinstance(got, PlanoError):
                 last = got
                 continue
@@ -175,16 +183,27 @@ class Attempts:
         policy: ClusterPolicy,
         deadline: float,
         more: bool,
+        loop: asyncio.AbstractEventLoop,
+        pending: Committed | Failed | None = None,
     ) -> Committed | PlanoError:
-        """Try one model (with its retries); a committed response, or why it failed."""
-        loop = asyncio.get_running_loop()
+        """Try one model (with its retries); a committed response, or why it failed.
+        `pending` is the outcome of a first attempt already made (on endpoint 0)."""
         retry = policy.retry
         tried = 0
         n = 0
         while True:
-            target, i = self._endpoint(up, policy, tried, record)
-            tried |= 1 << i
-            got = await self._attempt(target, record, policy, i, deadline, last=not more)
+            if isinstance(pending, Failed):
+                got: Committed | Failed = pending
+                pending = None
+                tried = 1
+            else:
+                target, i = (
+                    (up, 0)
+                    if policy.balancer is None
+                    else self._endpoint(up, policy, tried, record)
+                )
+                tried |= 1 << i
+                got = await self._attempt(target, record, policy, i, deadline, loop, last=not more)
             if isinstance(got, tuple):
                 return got
             final = not retry.retriable(got.outcome, got.status) or n == retry.num_retries
@@ -229,6 +248,7 @@ class Attempts:
         policy: ClusterPolicy,
         i: int,
         deadline: float,
+        loop: asyncio.AbstractEventLoop,
         *,
         last: bool,
     ) -> Committed | Failed:
@@ -252,14 +272,16 @@ class Attempts:
             active[i] += 1
             stack.callback(_decrement, active, i)
         record.attempts += 1
-        remaining = max(0.001, deadline - asyncio.get_running_loop().time())
-        limits = self._limits(policy, remaining)
+        remaining = max(0.001, deadline - loop.time())
+        limits = self._fresh.get(policy.connect) if remaining > self._fresh_after else None
+        if limits is None or policy.total is not None:
+            limits = self._limits(policy, remaining)
         try:
             if policy.first_byte is None:  # the attempt's total deadline bounds it all
-                resp, body = await self._exchange(stack, up, limits)
+                resp = await self._exchange(stack, up, limits)
             else:
                 async with asyncio.timeout(min(policy.first_byte, remaining)):
-                    resp, body = await self._exchange(stack, up, limits)
+                    resp = await self._exchange(stack, up, limits)
         except (PlanoError, TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             await stack.aclose()
             failed = Failed.of(exc)
@@ -276,10 +298,11 @@ class Attempts:
                 stack=stack,
                 resp=resp,
                 up=up,
-                body=body,
+                body=resp._body or b"",
                 retry_after=hint,
             )
-        self._note(policy, i, up, ok=True)
+        if policy.outlier is not None:
+            self._note(policy, i, up, ok=True)
         return resp, up, stack
 
     def _limits(self, policy: ClusterPolicy, remaining: float) -> aiohttp.ClientTimeout:
@@ -294,19 +317,20 @@ class Attempts:
         total = min(policy.total, remaining) if policy.total else remaining
         return aiohttp.ClientTimeout(total=total, sock_connect=policy.connect)
 
-    async def _exchange(
-        self, stack: Held, up: Upstream, limits: aiohttp.ClientTimeout
-    ) -> tuple[Response, bytes]:
+    async def _exchange(self, stack: Held, up: Upstream, limits: aiohttp.ClientTimeout) -> Answer:
         """Send, wait for the head; read a body that is not an event stream whole."""
-        resp = await stack.enter(self._client.post(up.url, up.headers, up.body, limits))
+        cm = self._client.post(up.url, up.headers, up.body, limits)
+        resp = await cm.__aenter__()
+        stack._cm = cm  # entered: the holder exits it (inlined `Held.enter`, one frame less)
         content_type = resp.content_type
-        if resp.status < 300 and content_type == "text/event-stream":
-            return Answer(resp, content_type, None), b""
+        status = resp.status
+        if status < 300 and content_type == "text/event-stream":
+            return Answer(resp, content_type, None)
         body = await resp.read()
-        if resp.status < 300 and not _looks_whole(body):
+        if status < 300 and not _looks_whole(body):
             name = up.resolved.cluster.name
             raise UpstreamProtocolError(f"upstream {name} sent a cut or malformed body")
-        return Answer(resp, content_type, body), body
+        return Answer(resp, content_type, body)
 
     def _note(self, policy: ClusterPolicy, i: int, up: Upstream, *, ok: bool) -> None:
         outlier = policy.outlier
@@ -469,16 +493,6 @@ class Opened:
     async def __aexit__(self, et: Any, ev: Any, tb: Any) -> bool:
         held, self._held = self._held, None
         return await held.__aexit__(et, ev, tb) if held is not None else False
-
-
-class HandOver(Exception):
-    """The next fallback speaks another API than the client: the listener sends the request
-    (already rebuilt for it, with its translation) through the translating exchange, which
-    makes that one call without further retries or fallbacks."""
-
-    def __init__(self, up: Upstream) -> None:
-        super().__init__("hand over to the translating exchange")
-        self.up = up
 
 
 def _fails_over(policy: ClusterPolicy, outcome: Outcome, status: int, body: bytes) -> bool:

@@ -42,7 +42,7 @@ from plano.routing.step import (
     wants_routing,
 )
 from plano.server import translated
-from plano.server.attempts import Attempts, ClusterPolicy, HandOver, Upstream
+from plano.server.attempts import Attempts, ClusterPolicy, Upstream
 from plano.server.filtered import filter_headers, relay_filtered
 from plano.server.http import (
     JSON_CT,
@@ -155,9 +155,7 @@ class ModelListener:
         self._max_body = max_body_bytes
         self._models_body = models_body
         self._ids = RequestIds()
-        self._translated = translated.TranslatedExchange(
-            client, self._timeout, telemetry, conversations, output_chain
-        )
+        self._translated = translated.TranslatedExchange(telemetry, conversations, output_chain)
         self._gate = self._limiter = self._attempts = None
         if resilience is not None:
             self._gate, self._limiter = resilience.gate, resilience.limiter
@@ -223,6 +221,16 @@ class ModelListener:
             if wants_routing(self._routing, body) and self._routing is not None:
                 routed = await self._routing.route_body(body, api, scope["headers"])
             upstream = self._prepare(scope, body, api, record, routed)
+            tr = upstream.translation
+            if tr is not None and await self._translated.continued(tr):  # encode it again
+                doc, resolved, requested = (
+                    upstream.doc or {},
+                    upstream.resolved,
+                    record.requested_model,
+                )
+                upstream = self._build(
+                    scope, doc, body, api, resolved, record, requested, routed, upstream
+                )
             if self._limiter is not None:
                 await self._ratelimit(scope, upstream)
         except ClientDisconnected:
@@ -237,10 +245,7 @@ class ModelListener:
             rid = record.request_id or self._ids.new()
             await send_error(send, path, err, [(b"x-request-id", rid.encode())])
             return
-        try:
-            await self._forward(receive, send, path, api, upstream, record)
-        except HandOver as fallback:  # a fallback in another dialect: translated, one call
-            await self._forward(receive, send, path, api, fallback.up, record)
+        await self._forward(receive, send, path, api, upstream, record)
         if routed is not None and self._routing is not None:
             ok = 200 <= record.upstream_status < 300 and record.error_kind is None
             await self._routing.after_response(routed, record.prompt_tokens, ok)
@@ -276,9 +281,8 @@ class ModelListener:
     def _rebuild(self, up: Upstream, resolved: Resolved, record: RequestRecord) -> Upstream:
         """The same request for another endpoint or fallback model (body re-encoded)."""
         assert up.doc is not None
-        return self._build(
-            up.scope, up.doc, b"", up.api, resolved, record, up.doc.get("model"), None
-        )
+        doc = up.doc
+        return self._build(up.scope, doc, b"", up.api, resolved, record, doc.get("model"), None, up)
 
     def _build(
         self,
@@ -290,6 +294,7 @@ class ModelListener:
         record: RequestRecord,
         requested: Any,
         routed: Routed | None,
+        prior: Upstream | None = None,
     ) -> Upstream:
         stream = record.stream
         cluster = resolved.cluster
@@ -301,8 +306,12 @@ class ModelListener:
         translation = None
         counting = scope["path"] == translated.COUNT_TOKENS_PATH
         if upstream_api is not api:
-            translation = translated.prepare(api, upstream_api, doc, count_only=counting)
-            translation.inject_cache = bool(routed and routed.inject_cache)
+            before = prior.translation if prior is not None else None
+            only = cluster.row.stream_only
+            translation = translated.translation_for(
+                before, api, upstream_api, doc, counting, only, fallback=prior is not None
+            )
+            translation.inject_cache |= bool(routed and routed.inject_cache)
         changed = translation is None and (
             _rewrite(doc, requested, resolved.model_id)
             or bool(routed and routed.changed)
@@ -323,9 +332,15 @@ class ModelListener:
             # An Anthropic client names the API version it speaks; keep it.
             auth = tuple(h for h in auth if h[0] != "anthropic-version")
         headers.extend(auth)
+        url = cluster.url(upstream_api, resolved.model_id, stream)
+        if counting:
+            url += "/count_tokens"
+        elif translation is not None:
+            body, headers = translated.encode(
+                translation, resolved.model_id, cluster.provider, url, headers, cluster.signer
+            )
         return Upstream(
-            url=cluster.url(upstream_api, resolved.model_id, stream)
-            + ("/count_tokens" if counting else ""),
+            url=url,
             headers=headers,
             body=orjson.dumps(doc) if changed else body,
             resolved=resolved,
@@ -399,20 +414,8 @@ class ModelListener:
             (b"x-request-id", up.request_id),
             *up.route_headers,
         ]
-        if up.translation is not None:
-            r = up.resolved
-            target = translated.Target(
-                up.url,
-                up.headers,
-                r.name,
-                r.model_id,
-                r.cluster.provider,
-                ours,
-                r.cluster.row.stream_only,
-                path,
-                r.cluster.signer,
-            )
-            await self._translated.forward(receive, send, path, up.translation, target, record)
+        if up.translation is not None and up.translation.count_only:
+            await self._translated.count(send, up.translation, ours)
             return
         started = False
         record.upstream_sent = time.perf_counter_ns()
@@ -427,6 +430,12 @@ class ModelListener:
                     ours[0] = (b"x-plano-model", up.resolved.name.encode())
                 record.upstream_headers = time.perf_counter_ns()
                 record.upstream_status = resp.status
+                if up.translation is not None:  # decoded and encoded again for the client
+                    target = translated.target_of(up, ours, path)
+                    await self._translated.relay(
+                        receive, send, resp, up.translation, target, record, guard
+                    )
+                    return
                 headers = [
                     (name, v)
                     for k, v in resp.raw_headers

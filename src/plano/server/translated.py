@@ -2,16 +2,18 @@
 
 The request is decoded with the client's codec into the IR, continued from stored conversation
 state when a Responses client names a `previous_response_id`, and rebuilt with the upstream's
-codec. A whole response goes back through both codecs; a stream runs, per upstream chunk, the
-upstream decoder then the client encoder (O(chunk), never buffered). Upstream error statuses are
-re-rendered in the client's error envelope with the same status.
+codec (`encode`, once per attempt target; the listener's attempt loop decides where it goes and
+whether it is retried, and sends it). A whole response goes back through both codecs; a stream
+runs, per upstream chunk, the upstream decoder then the client encoder (O(chunk), never
+buffered). Upstream error statuses are re-rendered in the client's error envelope with the same
+status.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import aiohttp
@@ -23,6 +25,8 @@ from plano.errors import (
     NotImplementedDialect,
     PlanoError,
     UpstreamProtocolError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
 )
 from plano.filters.chain import Chain
 from plano.observability.names import HEADER_OVERHEAD
@@ -32,6 +36,7 @@ from plano.providers.bedrock_auth import BedrockSigner
 from plano.routing.prompt_caching import has_markers, inject
 from plano.server.filtered import filter_headers
 from plano.server.http import RawHeaders, Receive, Send, send_bytes, send_error
+from plano.server.stream_guard import StreamGuard
 from plano.state.conversations import (
     ConversationNotFound,
     ConversationStore,
@@ -47,7 +52,6 @@ from plano.translate import (
 from plano.translate.collect import Collector, events_of
 from plano.translate.openai_responses import input_messages, output_items
 from plano.translate.openai_responses_stream import response_id
-from plano.upstream.client import UpstreamClient
 from plano.wire.api import Api
 
 _API_NAMES: Final = {
@@ -88,6 +92,7 @@ class Translation:
     history: list[ir.Message] = field(default_factory=list)
     count_only: bool = False  # Anthropic count_tokens, answered by the gateway itself
     inject_cache: bool = False  # add the upstream's prompt-cache markers (prompt_caching)
+    stream_only: bool = False  # the upstream answers only streamed requests
 
 
 def prepare(
@@ -134,75 +139,52 @@ class Target:
 
 
 class TranslatedExchange:
+    """The response side of a translated request (the listener and its attempt loop send it)."""
+
     def __init__(
         self,
-        client: UpstreamClient,
-        timeout: aiohttp.ClientTimeout,
         telemetry: Telemetry,
         conversations: ConversationStore | None,
         output_chain: Chain | None = None,
     ) -> None:
         self._output_chain = output_chain  # run on what the client receives, as on passthrough
-        self._client = client
-        self._timeout = timeout
         self._telemetry = telemetry
         self._store = conversations
 
-    async def forward(
+    async def count(self, send: Send, tr: Translation, ours: RawHeaders) -> None:
+        """Anthropic count_tokens for a provider without the endpoint: the gateway's estimate."""
+        body = orjson.dumps({"input_tokens": estimate_tokens(tr.request)})
+        await send_bytes(send, 200, [_JSON, *ours], body)
+
+    async def continued(self, tr: Translation) -> bool:
+        """Prepend a stored conversation the client continues; True when there was one (the
+        upstream body must then be encoded again)."""
+        if tr.client_api is not Api.OPENAI_RESPONSES or tr.request.previous_response_id is None:
+            return False
+        await continue_conversation(self._store, tr)
+        return True
+
+    async def relay(
         self,
         receive: Receive,
         send: Send,
-        path: str,
+        resp: Any,
         tr: Translation,
         target: Target,
         record: RequestRecord,
+        guard: StreamGuard | None = None,
     ) -> None:
-        if tr.count_only:
-            body = orjson.dumps({"input_tokens": estimate_tokens(tr.request)})
-            await send_bytes(send, 200, [_JSON, *target.ours], body)
-            return
-        try:
-            await self._continue(tr)
-            client_stream = tr.request.stream
-            tr.request.stream = client_stream or target.stream_only
-            built = tr.upstream.build_request(tr.request, target.model_id)
-            if tr.inject_cache and not has_markers(built):
-                inject(built, tr.upstream_api, target.provider, target.model_id)
-            body = orjson.dumps(built)
-            tr.request.stream = client_stream
-            headers = target.headers
-            if target.signer is not None:
-                signed = target.signer.headers(target.url, dict(headers), body)
-                headers = [*headers, *signed]
-        except PlanoError as err:
-            record.error_kind = err.kind
-            await send_error(send, path, err, target.ours)
-            return
-        record.attempts += 1
-        record.upstream_sent = time.perf_counter_ns()
-        try:
-            async with self._client.post(target.url, headers, body, self._timeout) as resp:
-                record.upstream_headers = time.perf_counter_ns()
-                record.upstream_status = resp.status
-                if resp.status >= 300:
-                    await self._error(send, path, resp, target, record)
-                elif resp.content_type == "application/json":
-                    await self._whole(send, resp, tr, target, record)
-                elif tr.request.stream:
-                    await self._stream(receive, send, resp, tr, target, record)
-                else:  # a stream-only provider's stream, folded back into one answer
-                    await self._fold(send, resp, tr, target, record)
-
-        except PlanoError as err:  # before any byte reached the client (streams end themselves)
-            record.error_kind = err.kind
-            if not record.upstream_done:
-                record.upstream_done = time.perf_counter_ns()
-            await send_error(send, path, err, target.ours)
-
-    async def _continue(self, tr: Translation) -> None:
-        """Prepend the stored conversation a Responses client continues."""
-        if tr.client_api is Api.OPENAI_RESPONSES:
-            await continue_conversation(self._store, tr)
+        """Answer the client from the committed upstream response (the attempt loop, or the
+        direct call, chose it): decoded with the upstream codec, encoded with the client's.
+        A PlanoError raised here means no byte reached the client yet."""
+        if resp.status >= 300:
+            await self._error(send, target.path, resp, target, record)
+        elif resp.content_type == "application/json":
+            await self._whole(send, resp, tr, target, record)
+        elif tr.request.stream:
+            await self._stream(receive, send, resp, tr, target, record, guard)
+        else:  # a stream-only provider's stream, folded back into one answer
+            await self._fold(send, resp, tr, target, record, guard)
 
     def _save(self, tr: Translation, rid: str, resp: ir.Response, target: Target) -> None:
         if self._store is None or tr.client_api is not Api.OPENAI_RESPONSES:
@@ -249,11 +231,12 @@ class TranslatedExchange:
         tr: Translation,
         target: Target,
         record: RequestRecord,
+        guard: StreamGuard | None,
     ) -> None:
         decoder = tr.upstream.stream_decoder()
         collector = Collector()
         try:
-            async for chunk in resp.content.iter_any():
+            async for chunk in _chunks(resp, guard):
                 collector.feed(decoder.feed(chunk))
             collector.feed(decoder.close())
         except _SHAPE_ERRORS as exc:
@@ -317,6 +300,7 @@ class TranslatedExchange:
         tr: Translation,
         target: Target,
         record: RequestRecord,
+        guard: StreamGuard | None,
     ) -> None:
         decoder = tr.upstream.stream_decoder()
         encoder = tr.client.stream_encoder(tr.request)
@@ -330,7 +314,7 @@ class TranslatedExchange:
         state = {"done": False}
         watcher = asyncio.ensure_future(_close_on_disconnect(receive, resp, state, record))
         try:
-            async for chunk in resp.content.iter_any():
+            async for chunk in _chunks(resp, guard):
                 if not record.upstream_first_chunk:
                     record.upstream_first_chunk = time.perf_counter_ns()
                 try:
@@ -349,7 +333,10 @@ class TranslatedExchange:
                 events = [_shape_error(tr, exc)]
             await self._emit(events, encoder, send, usage, collector, rid, tr, target, record)
             await send({"type": "http.response.body", "body": b""})
-        except PlanoError as err:  # the upstream failed mid-stream: end the client's stream
+        except (PlanoError, TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
+            # the upstream failed mid-stream: end the client's stream with its error event
+            err = exc if isinstance(exc, PlanoError) else _broken(exc)
+            resp.close()  # never hand a broken connection back to the pool
             if record.error_kind != "client_gone":
                 record.error_kind = "stream"
             record.upstream_done = record.upstream_done or time.perf_counter_ns()
@@ -391,6 +378,93 @@ class TranslatedExchange:
             data = await self._output_chain.run(data, target.path, filter_headers(record))
         if data:
             await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+def translation_for(
+    prior: Translation | None,
+    client_api: Api,
+    upstream_api: Api,
+    doc: dict[str, Any],
+    count_only: bool,
+    stream_only: bool,
+    *,
+    fallback: bool = False,
+) -> Translation:
+    """The translation of a request for one attempt target. A retry on another endpoint or a
+    fallback model reuses the request already decoded (its conversation included) and only
+    swaps the upstream codec; the first target decodes the client's document."""
+    if prior is None:
+        tr = prepare(client_api, upstream_api, doc, count_only=count_only)
+        if fallback and tr.request.previous_response_id is not None:
+            # The conversation lives with the untranslated primary's provider, not in our store.
+            raise BadRequest(
+                "previous_response_id cannot be continued on a fallback model of another API",
+                param="previous_response_id",
+            )
+        tr.stream_only = stream_only
+        return tr
+    if upstream_api is prior.upstream_api and stream_only is prior.stream_only:
+        return prior
+    codec = upstream_codec(upstream_api)
+    if codec is None:
+        raise NotImplementedDialect(
+            f"translation from {_API_NAMES[client_api]} to {_API_NAMES[upstream_api]} "
+            "is not available in this build"
+        )
+    return replace(prior, upstream_api=upstream_api, upstream=codec, stream_only=stream_only)
+
+
+def target_of(up: Any, ours: RawHeaders, path: str) -> Target:
+    """What the response side needs of the committed attempt (an `attempts.Upstream`)."""
+    r = up.resolved
+    cluster = r.cluster
+    return Target(
+        up.url,
+        up.headers,
+        r.name,
+        r.model_id,
+        cluster.provider,
+        ours,
+        cluster.row.stream_only,
+        path,
+        cluster.signer,
+    )
+
+
+def encode(
+    tr: Translation,
+    model_id: str,
+    provider: str,
+    url: str,
+    headers: list[tuple[str, str]],
+    signer: BedrockSigner | None,
+) -> tuple[bytes, list[tuple[str, str]]]:
+    """The upstream body (built by the upstream codec from the IR) and its headers, signed when
+    the provider signs requests. Done once per attempt target, before the attempt loop sends."""
+    client_stream = tr.request.stream
+    tr.request.stream = client_stream or tr.stream_only
+    try:
+        built = tr.upstream.build_request(tr.request, model_id)
+    finally:
+        tr.request.stream = client_stream
+    if tr.inject_cache and not has_markers(built):
+        inject(built, tr.upstream_api, provider, model_id)
+    body = orjson.dumps(built)
+    if signer is not None:
+        headers = [*headers, *signer.headers(url, dict(headers), body)]
+    return body, headers
+
+
+def _chunks(resp: Any, guard: StreamGuard | None) -> Any:
+    return resp.content.iter_any() if guard is None else guard.chunks(resp)
+
+
+def _broken(exc: BaseException) -> PlanoError:
+    """A stream that failed while it was relayed (the stream guard's idle timeout, a lost
+    connection), as the passthrough relay words it."""
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout("upstream did not answer in time")
+    return UpstreamUnavailable(f"upstream failed: {type(exc).__name__}")
 
 
 def estimate_tokens(request: ir.Request) -> int:
