@@ -57,6 +57,7 @@ from plano.server.http import (
 )
 from plano.server.policies import Resilience
 from plano.server.stream_guard import StreamGuard
+from plano.server.translated import close_on_disconnect, overhead_header
 from plano.state.conversations import ConversationStore
 from plano.upstream.client import UpstreamClient
 from plano.wire import anthropic_messages, openai_chat, openai_responses
@@ -106,7 +107,6 @@ _NOT_RELAYED: Final = frozenset(
         HEADER_OVERHEAD.encode(),
     }
 )
-_OVERHEAD_NAME: Final = HEADER_OVERHEAD.encode()
 
 _STREAM_ERROR: Final = {
     Api.OPENAI_CHAT: openai_chat.stream_error_event,
@@ -445,7 +445,7 @@ class ModelListener:
                 if resp.status >= 400:
                     record.error_kind = "upstream_status"
                 if resp.status < 300 and resp.content_type == "text/event-stream":
-                    headers.append(_overhead(record, record.upstream_headers))
+                    headers.append(overhead_header(record, record.upstream_headers))
                     self._telemetry.stream_started(record)
                     await send(
                         {"type": "http.response.start", "status": resp.status, "headers": headers}
@@ -462,7 +462,7 @@ class ModelListener:
                         data = await self._output_chain.run(data, path, filter_headers(record))
                     if resp.status < 300 and b'"usage"' in data:
                         _note_usage(record, data)
-                    headers.append(_overhead(record, record.upstream_done))
+                    headers.append(overhead_header(record, record.upstream_done))
                     await send_bytes(send, resp.status, headers, data)
         except PlanoError as err:
             if record.error_kind != "client_gone":
@@ -473,12 +473,6 @@ class ModelListener:
                 await send_error(send, path, err, ours)
             else:
                 await send({"type": "http.response.body", "body": _STREAM_ERROR[api](err)})
-
-
-def _overhead(record: RequestRecord, upstream_mark: int) -> tuple[bytes, bytes]:
-    """`x-plano-overhead-ms`: time spent in the gateway up to this point, upstream wait excluded."""
-    spent = time.perf_counter_ns() - record.start - (upstream_mark - record.upstream_sent)
-    return _OVERHEAD_NAME, f"{spent / 1e6:.3f}".encode()
 
 
 def _note_usage(record: RequestRecord, data: bytes) -> None:
@@ -501,7 +495,7 @@ async def _relay_stream(
 ) -> None:
     """Relay an event stream chunk by chunk; stop the upstream if the client leaves."""
     state = {"done": False}
-    watcher = asyncio.ensure_future(_close_on_disconnect(receive, resp, state, record))
+    watcher = asyncio.ensure_future(close_on_disconnect(receive, resp, state, record))
     usage = StreamUsage()
     try:
         async for chunk in resp.content.iter_any() if guard is None else guard.chunks(resp):
@@ -519,15 +513,6 @@ async def _relay_stream(
             record.prompt_tokens = usage.usage.prompt
             record.completion_tokens = usage.usage.completion
             record.cached_tokens = usage.usage.cached
-
-
-async def _close_on_disconnect(
-    receive: Receive, resp: aiohttp.ClientResponse, state: dict[str, Any], record: RequestRecord
-) -> None:
-    message = await receive()
-    if message["type"] == "http.disconnect" and not state["done"]:
-        record.error_kind = "client_gone"
-        resp.close()
 
 
 def _rewrite(doc: dict[str, Any], requested: Any, model_id: str) -> bool:

@@ -269,7 +269,7 @@ class TranslatedExchange:
             headers = [_JSON, *target.ours]
         if self._output_chain is not None:
             out = await self._output_chain.run(out, target.path, filter_headers(record))
-        headers.append(_overhead(record, record.upstream_done))
+        headers.append(overhead_header(record, record.upstream_done))
         await send_bytes(send, 200, headers, out)
 
     async def _parse_whole(
@@ -308,11 +308,11 @@ class TranslatedExchange:
         keep = rid is not None and self._store is not None and tr.request.store is not False
         collector = Collector() if keep else None
         usage = collector.usage if collector is not None else ir.Usage()
-        headers = [*_SSE, *target.ours, _overhead(record, record.upstream_headers)]
+        headers = [*_SSE, *target.ours, overhead_header(record, record.upstream_headers)]
         self._telemetry.stream_started(record)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         state = {"done": False}
-        watcher = asyncio.ensure_future(_close_on_disconnect(receive, resp, state, record))
+        watcher = asyncio.ensure_future(close_on_disconnect(receive, resp, state, record))
         try:
             async for chunk in _chunks(resp, guard):
                 if not record.upstream_first_chunk:
@@ -499,14 +499,19 @@ def _note_usage(record: RequestRecord, usage: ir.Usage) -> None:
         record.cached_tokens = usage.cache_read
 
 
-def _overhead(record: RequestRecord, upstream_mark: int) -> tuple[bytes, bytes]:
+_OVERHEAD_NAME: Final = HEADER_OVERHEAD.encode()
+
+
+def overhead_header(record: RequestRecord, upstream_mark: int) -> tuple[bytes, bytes]:
+    """`x-plano-overhead-ms`: time spent in the gateway up to this point, upstream wait excluded."""
     spent = time.perf_counter_ns() - record.start - (upstream_mark - record.upstream_sent)
-    return HEADER_OVERHEAD.encode(), f"{spent / 1e6:.3f}".encode()
+    return _OVERHEAD_NAME, f"{spent / 1e6:.3f}".encode()
 
 
-async def _close_on_disconnect(
+async def close_on_disconnect(
     receive: Receive, resp: aiohttp.ClientResponse, state: dict[str, Any], record: RequestRecord
 ) -> None:
+    """Watch the client while a response streams: if it leaves, stop reading the upstream."""
     message = await receive()
     if message["type"] == "http.disconnect" and not state["done"]:
         record.error_kind = "client_gone"
