@@ -17,6 +17,7 @@ SERVICE_AGENT: Final = "plano(agent)"
 SERVICE_INBOUND: Final = "plano(inbound)"
 
 # Child-span names of agent listeners and filter chains (reference §5, §9.1); `{}` = an id.
+SPAN_ROUTING: Final = "routing"  # the routing step (the router model's call is its child)
 SPAN_HTTP_FILTER: Final = "execute_raw_filter ({})"
 SPAN_MCP_FILTER: Final = "execute_mcp_filter_raw ({})"
 SPAN_AGENT: Final = "{} {}"  # agent id, API path: `flight_agent /v1/chat/completions`
@@ -39,6 +40,8 @@ ATTR_USAGE_COMPLETION: Final = "llm.usage.completion_tokens"
 ATTR_USAGE_TOTAL: Final = "llm.usage.total_tokens"
 ATTR_USAGE_CACHED: Final = "llm.usage.cached_input_tokens"
 ATTR_MODEL_REQUESTED: Final = "model.requested"
+ATTR_ROUTE_SELECTED_MODEL: Final = "route.selected_model"
+ATTR_ROUTING_DETERMINATION_MS: Final = "routing.determination_ms"
 ATTR_ROUTE_NAME: Final = "plano.route.name"
 ATTR_ROUTING_DECISION: Final = "plano.routing.decision"
 ATTR_SESSION_ID: Final = "plano.session_id"

@@ -27,6 +27,7 @@ from plano.errors import (
     Unauthorized,
 )
 from plano.filters.chain import Chain, FilterRejected
+from plano.observability import names as n
 from plano.observability.names import HEADER_OVERHEAD
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
@@ -219,7 +220,7 @@ class ModelListener:
                     body, path, filter_headers(record), telemetry=self._telemetry, record=record
                 )
             if wants_routing(self._routing, body) and self._routing is not None:
-                routed = await self._routing.route_body(body, api, scope["headers"])
+                routed = await self._route(scope, body, api, record)
             upstream = self._prepare(scope, body, api, record, routed)
             tr = upstream.translation
             if tr is not None and await self._translated.continued(tr):  # encode it again
@@ -257,6 +258,38 @@ class ModelListener:
             r = up.resolved
             names = (r.model_id, r.name, r.cluster.name)
             await self._limiter.check(selector, names, r.cluster.provider, up.doc)
+
+    async def _route(self, scope: Scope, body: bytes, api: Api, record: RequestRecord) -> Routed:
+        """The routing step, in a `routing` span when tracing is on (the router model's call is
+        its child: it carries the span's context instead of the client's)."""
+        assert self._routing is not None
+        if not self._telemetry.traced:
+            return await self._routing.route_body(body, api, scope["headers"])
+        span = self._telemetry.child(record, n.SPAN_ROUTING, n.SERVICE_ROUTING, "internal")
+        headers = [kv for kv in scope["headers"] if kv[0] not in _TRACE_HEADERS]
+        if span.traceparent:
+            headers.append((b"traceparent", span.traceparent.encode()))
+            if record.tracestate:
+                headers.append((b"tracestate", record.tracestate.encode()))
+        started = time.perf_counter_ns()
+        try:
+            routed = await self._routing.route_body(body, api, headers)
+        except PlanoError as err:
+            span.end(error=err.kind)
+            raise
+        d = routed.decision
+        attrs: dict[str, Any] = {
+            n.ATTR_ROUTING_DETERMINATION_MS: (time.perf_counter_ns() - started) // 1_000_000,
+            n.ATTR_ROUTING_DECISION: d.reason,
+        }
+        if isinstance(routed.doc.get("model"), str):
+            attrs[n.ATTR_MODEL_REQUESTED] = routed.doc["model"]
+        if d.model:
+            attrs[n.ATTR_ROUTE_SELECTED_MODEL] = d.model
+        if d.route:
+            attrs[n.ATTR_ROUTE_NAME] = d.route
+        span.end(attributes=attrs)
+        return routed
 
     def _prepare(
         self, scope: Scope, body: bytes, api: Api, record: RequestRecord, routed: Routed | None
