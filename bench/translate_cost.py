@@ -9,8 +9,8 @@ streams the same completion four ways, alternating rounds: an OpenAI chat client
 Anthropic Messages client (`/v1/messages` to the same OpenAI-chat provider, so every chunk is
 decoded to the IR and re-encoded as Anthropic events; a translated request always asks the
 upstream for usage), and an OpenAI chat client reaching an Anthropic provider (the fake upstream
-answers `/v1/messages` in Anthropic's stream format; each event is re-encoded as a chat chunk).
-Prints the gateway's CPU time per request (from /proc, user + system) for each, and the ratios;
+answers `/v1/messages` in Anthropic's stream format; each event is re-encoded as a chat chunk),
+and an Anthropic client to that provider, untranslated (the same upstream bytes). Prints the gateway's CPU time per request (from /proc, user + system) for each, and the ratios;
 the median round counts.
 
 Then, codec work alone (no I/O) per stream of the same length, for the direction the gateway
@@ -49,6 +49,9 @@ CHAT_USAGE = orjson.dumps(  # the same, asking for usage as the translated reque
     {**orjson.loads(CHAT), "stream_options": {"include_usage": True}}
 )
 CHAT_TO_ANTHROPIC = orjson.dumps({**orjson.loads(CHAT), "model": "anthropic/claude-sonnet-4-6"})
+MESSAGES_TO_ANTHROPIC = orjson.dumps(  # Anthropic client, Anthropic provider: passthrough
+    {**orjson.loads(CHAT), "model": "anthropic/claude-sonnet-4-6", "max_tokens": 512}
+)
 MESSAGES = orjson.dumps(
     {
         "model": "openai/gpt-4o",
@@ -156,7 +159,8 @@ def main() -> None:
             asyncio.run(drive(f"{base}/v1/messages", MESSAGES, 50, 4))  # warm up both paths
             asyncio.run(drive(f"{base}/v1/chat/completions", CHAT, 50, 4))
             asyncio.run(drive(f"{base}/v1/chat/completions", CHAT_TO_ANTHROPIC, 50, 4))
-            passthrough, with_usage, translated, to_anthropic = [], [], [], []
+            asyncio.run(drive(f"{base}/v1/messages", MESSAGES_TO_ANTHROPIC, 50, 4))
+            passthrough, with_usage, translated, to_anthropic, anthropic_pass = [], [], [], [], []
             for _ in range(args.rounds):
                 pid = gateway.service.pid
                 passthrough.append(measure(pid, f"{base}/v1/chat/completions", CHAT, args))
@@ -164,12 +168,15 @@ def main() -> None:
                 translated.append(measure(pid, f"{base}/v1/messages", MESSAGES, args))
                 chat_url = f"{base}/v1/chat/completions"
                 to_anthropic.append(measure(pid, chat_url, CHAT_TO_ANTHROPIC, args))
+                messages_url = f"{base}/v1/messages"
+                anthropic_pass.append(measure(pid, messages_url, MESSAGES_TO_ANTHROPIC, args))
         finally:
             procs.stop(gateway.service)
             procs.stop(upstream)
     p, t = statistics.median(passthrough), statistics.median(translated)
     u = statistics.median(with_usage)
     a = statistics.median(to_anthropic)
+    ap = statistics.median(anthropic_pass)
     print(f"chunks per stream: {args.chunks}, requests per round: {args.requests}")
     print(f"passthrough (chat -> chat)              {p:8.1f} µs CPU per request")
     print(f"passthrough, include_usage (same bytes) {u:8.1f} µs CPU per request")
@@ -178,6 +185,8 @@ def main() -> None:
     print(f"ratio translated / passthrough w. usage {t / u:8.2f}")
     print(f"translated  (chat -> anthropic)         {a:8.1f} µs CPU per request")
     print(f"ratio chat->anthropic / passthrough     {a / p:8.2f}")
+    print(f"passthrough (messages -> anthropic)     {ap:8.1f} µs CPU per request")
+    print(f"ratio chat->anthropic / that            {a / ap:8.2f}  (same upstream bytes)")
     ant, chat = anthropic_stream(args.chunks), chat_stream(args.chunks)
     print("codec work per stream (no I/O):")
     rows = [
