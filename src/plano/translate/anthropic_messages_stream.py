@@ -13,8 +13,7 @@ from typing import Any, Final
 import orjson
 
 from plano import ir
-from plano.errors import UpstreamProtocolError
-from plano.translate.sse_json import JsonSse
+from plano.translate.sse_json import JsonEventDecoder
 
 STOP_TO_IR: Final = {
     "end_turn": ir.StopReason.END_TURN,
@@ -59,39 +58,10 @@ def usage_doc(usage: ir.Usage) -> dict[str, Any]:
     }
 
 
-class MessagesStreamDecoder:
+class MessagesStreamDecoder(JsonEventDecoder):
     """Upstream Anthropic SSE events -> IR events."""
 
-    def __init__(self) -> None:
-        self._sse = JsonSse()
-        self._done = False
-
-    def feed(self, chunk: bytes) -> list[ir.Event]:
-        return self._events(self._sse.feed, chunk)
-
-    def close(self) -> list[ir.Event]:
-        if self._done:
-            return []
-        out = self._events(lambda _: self._sse.close(), b"")
-        if not self._done:
-            self._done = True
-            out.append(ir.StreamError("upstream stream ended before message_stop"))
-        return out
-
-    def _events(self, source: Any, chunk: bytes) -> list[ir.Event]:
-        if self._done:
-            return []
-        try:
-            items = source(chunk)
-        except UpstreamProtocolError as err:
-            self._done = True
-            return [ir.StreamError(err.message)]
-        out: list[ir.Event] = []
-        for doc in items:
-            if self._done or not isinstance(doc, dict):
-                continue
-            self._event(doc, out)
-        return out
+    TERMINAL = "message_stop"
 
     def _event(self, doc: dict[str, Any], out: list[ir.Event]) -> None:
         kind = doc.get("type")

@@ -16,8 +16,7 @@ from typing import Any
 import orjson
 
 from plano import ir
-from plano.errors import UpstreamProtocolError
-from plano.translate.sse_json import JsonSse
+from plano.translate.sse_json import JsonEventDecoder
 
 
 def response_id(upstream_id: str) -> str:
@@ -166,40 +165,15 @@ def stop_of(doc: dict[str, Any], parts: list[ir.Part]) -> ir.StopReason:
     return ir.StopReason.END_TURN
 
 
-class ResponsesStreamDecoder:
+class ResponsesStreamDecoder(JsonEventDecoder):
     """Upstream Responses events -> IR events. Blocks are numbered in the order they start."""
 
+    TERMINAL = "response.completed"
+
     def __init__(self) -> None:
-        self._sse = JsonSse()
-        self._done = False
+        super().__init__()
         self._blocks: dict[tuple[int, int], int] = {}  # (output_index, content_index) -> block
         self._parts: list[ir.Part] = []
-
-    def feed(self, chunk: bytes) -> list[ir.Event]:
-        return self._events(self._sse.feed, chunk)
-
-    def close(self) -> list[ir.Event]:
-        if self._done:
-            return []
-        out = self._events(lambda _: self._sse.close(), b"")
-        if not self._done:
-            self._done = True
-            out.append(ir.StreamError("upstream stream ended before response.completed"))
-        return out
-
-    def _events(self, source: Any, chunk: bytes) -> list[ir.Event]:
-        if self._done:
-            return []
-        try:
-            items = source(chunk)
-        except UpstreamProtocolError as err:
-            self._done = True
-            return [ir.StreamError(err.message)]
-        out: list[ir.Event] = []
-        for doc in items:
-            if not self._done and isinstance(doc, dict):
-                self._event(doc, out)
-        return out
 
     def _open(
         self, key: tuple[int, int], kind: ir.BlockKind, out: list[ir.Event], **kw: Any

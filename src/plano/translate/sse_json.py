@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from plano import ir
 from plano.codec.sse import SseDecoder
 from plano.errors import UpstreamProtocolError
 
@@ -95,6 +96,47 @@ class JsonSse:
         if rest.strip():
             _block(rest.rstrip(b"\n"), out)
         return out
+
+
+class JsonEventDecoder:
+    """An upstream decoder for APIs whose stream is JSON events over SSE with a terminal event:
+    subclasses turn one parsed event into IR events (`_event`) and set `_done` on the terminal
+    one. A stream that ends before it gets a `StreamError` naming `TERMINAL`."""
+
+    TERMINAL = "its final event"
+
+    def __init__(self) -> None:
+        self._sse = JsonSse()
+        self._done = False
+
+    def feed(self, chunk: bytes) -> list[ir.Event]:
+        return self._events(self._sse.feed, chunk)
+
+    def close(self) -> list[ir.Event]:
+        if self._done:
+            return []
+        out = self._events(lambda _: self._sse.close(), b"")
+        if not self._done:
+            self._done = True
+            out.append(ir.StreamError(f"upstream stream ended before {self.TERMINAL}"))
+        return out
+
+    def _events(self, source: Any, chunk: bytes) -> list[ir.Event]:
+        if self._done:
+            return []
+        try:
+            items = source(chunk)
+        except UpstreamProtocolError as err:
+            self._done = True
+            return [ir.StreamError(err.message)]
+        out: list[ir.Event] = []
+        for doc in items:
+            if not self._done and isinstance(doc, dict):
+                self._event(doc, out)
+        return out
+
+    def _event(self, doc: dict[str, Any], out: list[ir.Event]) -> None:
+        raise NotImplementedError
 
 
 def _block(block: bytes, out: list[Any]) -> None:
