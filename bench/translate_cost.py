@@ -2,20 +2,18 @@
 
     python bench/translate_cost.py [--requests 2000] [--rounds 3] [--chunks 20] [--concurrency 8]
 
-Starts the fake OpenAI-chat upstream and one gateway worker (each pinned to its own core), then
-streams the same completion four ways, alternating rounds: an OpenAI chat client
-(`/v1/chat/completions`, relayed untranslated), the same asking `stream_options.include_usage`
-(so the upstream sends the very bytes a translated request gets, and usage is recorded), an
-Anthropic Messages client (`/v1/messages` to the same OpenAI-chat provider, so every chunk is
-decoded to the IR and re-encoded as Anthropic events; a translated request always asks the
-upstream for usage), and an OpenAI chat client reaching an Anthropic provider (the fake upstream
-answers `/v1/messages` in Anthropic's stream format; each event is re-encoded as a chat chunk),
-and an Anthropic client to that provider, untranslated (the same upstream bytes). Prints the gateway's CPU time per request (from /proc, user + system) for each, and the ratios;
-the median round counts.
+Starts the fake upstream (it speaks OpenAI chat and Anthropic Messages) and one gateway worker
+(each pinned to its own core), then streams the same completion five ways, alternating rounds:
+an OpenAI chat client (`/v1/chat/completions`, relayed untranslated); the same asking
+`stream_options.include_usage` (the upstream bytes a translated request gets); an Anthropic
+Messages client to the same OpenAI-chat provider (every chunk decoded to the IR and re-encoded as
+Anthropic events); an OpenAI chat client reaching an Anthropic provider (each Anthropic event
+re-encoded as a chat chunk); and an Anthropic client to that provider, untranslated (the same
+upstream bytes). Prints the gateway's CPU time per request (from /proc, user + system) for each,
+and the ratios; the median round counts.
 
-Then, codec work alone (no I/O) per stream of the same length, for the direction the gateway
-cannot be driven in with the fake upstream (an OpenAI chat client to an Anthropic upstream) and for
-the one above: upstream decoder + client encoder, against the passthrough's usage scan.
+Then, codec work alone (no I/O) per stream of the same length for three directions: upstream
+decoder + client encoder, against the passthrough's usage scan.
 """
 
 from __future__ import annotations
