@@ -350,3 +350,72 @@ listeners:
     assert status == 400
     assert body["error"] == "FilterChainError" and body["agent"] == "query_rewriter"
     assert "jailbreak attempt detected" in body["agent_response"]
+
+
+class Flaky:
+    """An HTTP filter that answers 503 to its first `failures` calls, then passes bodies on."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def app(self) -> web.Application:
+        async def handle(request: web.Request) -> web.Response:
+            self.calls += 1
+            doc = await request.json()
+            if self.calls <= self.failures:
+                return web.json_response({"message": "busy"}, status=503)
+            return web.json_response(doc)
+
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", handle)
+        return app
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_http_filter_retried_only_when_configured(
+    upstream: Any, agent: MockHandle, gateway: GatewayFactory, retries: int
+) -> None:
+    flaky = Flaky(failures=1)
+    policy = f", retry_policy: {{num_retries: {retries}, base_interval: 10ms}}" if retries else ""
+    with aiohttp_in_thread(flaky.app()) as url:
+        filters = f"  - {{id: flaky, url: {url}, type: http{policy}}}"
+        with gateway(agent_config(upstream, agent.base_url, filters, "flaky")) as gw:
+            status, body = post(agent_url(gw), {"model": "gpt-4o", "messages": MESSAGES})
+    if retries:
+        assert status == 200, body
+        assert flaky.calls == 2
+        assert len(agent.requests) == 1
+    else:  # never retried by default: a filter call may not be idempotent
+        assert status == 502, body  # a failed filter on an agent listener
+        assert flaky.calls == 1
+        assert agent.requests == []
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_agent_call_retried_only_when_configured(
+    upstream: Any, agent: MockHandle, gateway: GatewayFactory, retries: int
+) -> None:
+    agent.script({"status": 503, "message": "agent busy"})
+    guard = Guard()
+    with aiohttp_in_thread(guard.app()) as url:
+        text = agent_config(
+            upstream, agent.base_url, f"  - {{id: guard, url: {url}, type: http}}", "guard"
+        )
+        if retries:
+            plain = f"  - {{id: rag_agent, url: {agent.base_url}}}"
+            text = text.replace(
+                plain,
+                f"  - {{id: rag_agent, url: {agent.base_url}, "
+                f"retry_policy: {{num_retries: {retries}, base_interval: 10ms}}}}",
+            )
+            assert "retry_policy" in text
+        with gateway(text) as gw:
+            status, body = post(agent_url(gw), {"model": "gpt-4o", "messages": MESSAGES})
+    if retries:
+        assert status == 200, body
+        assert len(agent.requests) == 2
+    else:  # never retried by default: an agent call may not be idempotent
+        assert status == 502, body
+        assert len(agent.requests) == 1
+    assert len(guard.seen) == 1  # the filter ran once either way

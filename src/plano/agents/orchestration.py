@@ -13,9 +13,11 @@ call (see `plano.filters.chain`) and each agent call (`<agent id> <path>`, servi
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -31,6 +33,9 @@ from plano.filters.chain import Chain, FilterRejected, with_traceparent
 from plano.observability import names as n
 from plano.observability.record import RequestRecord, RoutingNote
 from plano.observability.telemetry import NO_SPAN, SubSpan, Telemetry
+from plano.upstream.retry import Outcome, RetryPolicy
+
+log = logging.getLogger("plano.agents")
 
 Headers = Sequence[tuple[str, str]]
 FILTER_PATH: Final = "/v1/chat/completions"
@@ -91,6 +96,7 @@ class AgentTarget:
     default: bool
     base: str  # scheme://host:port of the agent's url (its path is ignored, as the original)
     chain: Chain | None
+    retry: RetryPolicy | None = None  # ours, from the agent's `retry_policy`; None = never retry
 
 
 class AgentPipeline:
@@ -231,7 +237,8 @@ class AgentPipeline:
         attributes: dict[str, Any] = {n.ATTR_AGENT_ID: target.id}
         error: str | None = None
         try:
-            async with self._client.post(target.base + path, sent, body, self._timeout) as resp:
+            async with AsyncExitStack() as stack:
+                resp = await self._open(stack, target, path, sent, body)
                 attributes[n.ATTR_HTTP_STATUS] = resp.status
                 if resp.status >= 400:
                     data = await resp.read()
@@ -249,6 +256,50 @@ class AgentPipeline:
             raise AgentChainError(err.message, err.status, [target.id]) from err
         finally:
             span.end(error=error, attributes=attributes)
+
+    async def _open(
+        self, stack: AsyncExitStack, target: AgentTarget, path: str, sent: Headers, body: bytes
+    ) -> aiohttp.ClientResponse:
+        """The agent's response head; with a retry policy, failed attempts (connect, timeout,
+        a retriable status) are retried before anything reaches the client."""
+        policy, url, retry = target.retry, target.base + path, 0
+        while True:
+            attempt = AsyncExitStack()
+            try:
+                resp: aiohttp.ClientResponse = await attempt.enter_async_context(
+                    self._client.post(url, sent, body, self._timeout)
+                )
+            except PlanoError as err:
+                await attempt.aclose()
+                retry += 1
+                if policy is None or retry > policy.num_retries:
+                    raise
+                if not policy.retriable(_outcome(err)):
+                    raise
+                log.info("agent %s failed (%s); retry %d", target.id, err.message, retry)
+                await asyncio.sleep(policy.backoff(retry))
+                continue
+            retry += 1
+            if (
+                policy is not None
+                and retry <= policy.num_retries
+                and policy.retriable(Outcome.STATUS, resp.status)
+            ):
+                await resp.read()
+                await attempt.aclose()
+                log.info("agent %s answered %d; retry %d", target.id, resp.status, retry)
+                await asyncio.sleep(policy.backoff(retry))
+                continue
+            stack.push_async_exit(attempt)
+            return resp
+
+
+def _outcome(err: PlanoError) -> Outcome:
+    if err.kind == "timeout":
+        return Outcome.TIMEOUT
+    if err.kind == "connect" and "could not connect" in err.message:
+        return Outcome.CONNECT
+    return Outcome.RESET
 
 
 async def reply_text(resp: aiohttp.ClientResponse) -> str:

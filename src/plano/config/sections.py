@@ -8,11 +8,14 @@ kept close to the YAML, so later layers can interpret them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from plano.config.fieldtypes import Duration, FrozenDict, HttpUrl, StrMap, freeze_mapping
+
+if TYPE_CHECKING:  # `resilience` builds on `StrictModel`; it completes these models (see there)
+    from plano.config.resilience import RetryPolicyConfig
 
 DEFAULT_ORCHESTRATOR_MODEL = "Plano-Orchestrator"
 DEFAULT_TRACING_ENDPOINT = "http://localhost:4317"
@@ -27,6 +30,8 @@ class AgentConfig(StrictModel):
 
     id: str
     url: HttpUrl
+    # Ours: retries for the agent call (off by default: an agent call may not be idempotent).
+    retry_policy: RetryPolicyConfig | None = None
 
 
 class FilterConfig(StrictModel):
@@ -37,6 +42,8 @@ class FilterConfig(StrictModel):
     type: Literal["mcp", "http"] = "mcp"
     transport: Literal["streamable-http"] = "streamable-http"
     tool: str = ""  # defaults to the filter id
+    # Ours: retries for `type: http` filter calls (off by default: a filter may not be idempotent).
+    retry_policy: RetryPolicyConfig | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -85,10 +85,11 @@ class FilterFailed(PlanoError):
     status = 500
     code = "filter_failed"
 
-    def __init__(self, filter_id: str, reason: str) -> None:
+    def __init__(self, filter_id: str, reason: str, *, answered: int = 0) -> None:
         super().__init__(f"Filter chain processing failed: filter '{filter_id}': {reason}")
         self.filter_id = filter_id
         self.reason = reason
+        self.answered = answered  # the filter's own HTTP status, when it answered 5xx
 
 
 class Filter(Protocol):

@@ -48,6 +48,7 @@ from plano.server.model_listener import RequestIds, Route
 from plano.server.translated import continue_conversation, prepare
 from plano.state.conversations import ConversationStore
 from plano.upstream.client import UpstreamClient
+from plano.upstream.retry import RetryPolicy
 from plano.wire import anthropic_messages, openai_chat, openai_responses
 from plano.wire.api import Api
 
@@ -213,6 +214,7 @@ def build_agent_listener(
 ) -> AgentListener:
     """Compile one agent listener: its agents, their filter chains and the selector."""
     urls = {a.id: str(a.url) for a in config.agents}
+    retries = {a.id: RetryPolicy.of(a.retry_policy, 0) for a in config.agents if a.retry_policy}
     targets = [
         AgentTarget(
             id=ref.id,
@@ -220,6 +222,7 @@ def build_agent_listener(
             default=ref.default,
             base=base_of(urls.get(ref.id, "http://127.0.0.1:9")),
             chain=compile_chain(ref.input_filters, filters),
+            retry=retries.get(ref.id),
         )
         for ref in listener.agents
     ]
