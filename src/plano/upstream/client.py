@@ -125,6 +125,8 @@ class UpstreamClient:
                     flight.task.uncancel()
                     raise TimeoutError from None
                 raise
+            except ValueError as exc:  # a header with a line break, a bad URL
+                raise UpstreamUnavailable(f"cannot send to upstream {_where(url)}: {exc}") from exc
             watch = _ReadWatch(conn, deadline.sock_read) if deadline else None
             try:
                 yield response
@@ -149,8 +151,6 @@ class UpstreamClient:
             raise UpstreamUnavailable(
                 f"upstream {_where(url)} failed: {type(exc).__name__}"
             ) from exc
-        except ValueError as exc:  # a header with a line break, a bad URL
-            raise UpstreamUnavailable(f"cannot send to upstream {_where(url)}: {exc}") from exc
         finally:
             if timer is not None:
                 timer.cancel()

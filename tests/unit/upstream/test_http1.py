@@ -415,3 +415,15 @@ def test_tls_upstream(tmp_path: Path) -> None:
     finally:
         thread.join(10)
         listener.close()
+
+
+def test_client_refuses_header_injection_before_connecting() -> None:
+    async def scenario() -> None:
+        client = UpstreamClient("lean")
+        await client.start()
+        with pytest.raises(UpstreamUnavailable, match=r"cannot send .* line break"):
+            async with client.post("http://127.0.0.1:9/v1", [("x-a", "1\r\nx-b: 2")], b""):
+                pass
+        await client.close()
+
+    _run(scenario())
