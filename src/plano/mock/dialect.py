@@ -3,6 +3,8 @@ Messages, OpenAI Responses, Gemini, Bedrock Converse), each answering the paths 
 
 from __future__ import annotations
 
+import itertools
+import secrets
 from typing import Protocol
 
 from plano.mock.request import MockRequest
@@ -35,3 +37,24 @@ class Dialect(Protocol):
     def error(self, status: int, message: str) -> Reply:
         """An error reply in this API's error envelope."""
         ...
+
+
+class MockIds:
+    """Response ids: a prefix, a random salt per dialect instance (ids differ across mock
+    instances and runs) and a counter."""
+
+    __slots__ = ("_counter", "_salt")
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+        self._salt = secrets.token_hex(6)
+
+    def new(self, prefix: str) -> str:
+        return f"{prefix}{self._salt}{next(self._counter):012x}"
+
+
+def body_model(request: MockRequest) -> str | None:
+    """The JSON body's `model` string, if it has one."""
+    body = request.body
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else None

@@ -12,8 +12,6 @@ OpenAI does); then ``data: [DONE]``.
 
 from __future__ import annotations
 
-import itertools
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Final
@@ -21,6 +19,7 @@ from typing import Any, Final
 import orjson
 
 from plano.codec.sse import DONE, encode_event
+from plano.mock.dialect import MockIds, body_model
 from plano.mock.request import MockRequest
 from plano.mock.response import EVENT_STREAM, Reply
 from plano.mock.script import ReplySpec, ToolCallSpec
@@ -45,19 +44,14 @@ class OpenAIChat:
     name = "openai_chat"
 
     def __init__(self) -> None:
-        self._ids = itertools.count(1)
-        self._salt = secrets.token_hex(6)  # ids differ across mock instances and runs
-
-    def _id(self, prefix: str) -> str:
-        return f"{prefix}{self._salt}{next(self._ids):012x}"
+        self._id = MockIds().new
 
     def matches(self, path: str) -> bool:
         return path.endswith("/chat/completions")
 
     def model(self, request: MockRequest) -> str | None:
-        body = request.body
-        model = body.get("model") if isinstance(body, dict) else None
-        if isinstance(model, str):
+        model = body_model(request)
+        if model is not None:
             return model
         parts = request.path.split("/")  # Azure: /openai/deployments/{deployment}/chat/...
         if "deployments" in parts and parts.index("deployments") + 1 < len(parts):

@@ -21,14 +21,13 @@ part; ``output_tokens_details.reasoning_tokens`` counts the thinking text.
 
 from __future__ import annotations
 
-import itertools
-import secrets
 import time
 from typing import Any, Final
 
 import orjson
 
 from plano.codec.sse import encode_event
+from plano.mock.dialect import MockIds, body_model
 from plano.mock.openai_chat import DEFAULT_CHUNKS, content_text, error_body, reasoning_tokens, split
 from plano.mock.request import MockRequest
 from plano.mock.response import EVENT_STREAM, Reply
@@ -43,19 +42,13 @@ class OpenAIResponses:
     name = "openai_responses"
 
     def __init__(self) -> None:
-        self._ids = itertools.count(1)
-        self._salt = secrets.token_hex(6)
-
-    def _id(self, prefix: str) -> str:
-        return f"{prefix}{self._salt}{next(self._ids):012x}"
+        self._id = MockIds().new
 
     def matches(self, path: str) -> bool:
         return path.endswith("/responses")
 
     def model(self, request: MockRequest) -> str | None:
-        body = request.body
-        model = body.get("model") if isinstance(body, dict) else None
-        return model if isinstance(model, str) else None
+        return body_model(request)
 
     def reply(self, request: MockRequest, spec: ReplySpec) -> Reply:
         body = request.body if isinstance(request.body, dict) else {}
