@@ -68,6 +68,26 @@ def test_503_once_is_retried_on_the_same_model(
     assert models_asked(upstream) == ["gpt-4o", "gpt-4o"]
 
 
+def test_an_answer_no_retry_can_mend_is_relayed_after_one_attempt(
+    upstream: Any, gateway: GatewayFactory, sdk: Sdk
+) -> None:
+    """A 404 is neither retried nor sent to the fallback: the first attempt's own answer
+    reaches the client, and its connection goes back to the pool."""
+    upstream.script({"model": "gpt-4o", "status": 404})
+    with gateway(config(upstream.base_url, upstream.base_url)) as gw:
+        leaks = Leaks(gw)
+        client = sdk(gw)
+        with pytest.raises(openai.NotFoundError) as caught:
+            client.chat.completions.create(model="gpt-4o", messages=HI)
+        assert caught.value.status_code == 404
+        assert caught.value.response.headers["x-plano-model"] == "openai/gpt-4o"
+        answer = client.chat.completions.create(model="gpt-4o", messages=HI)
+        assert answer.choices[0].message.content
+        client.close()
+        leaks.assert_none()
+    assert models_asked(upstream) == ["gpt-4o", "gpt-4o"]
+
+
 def test_429_with_long_retry_after_goes_to_the_fallback(
     upstream: Any, gateway: GatewayFactory, sdk: Sdk
 ) -> None:

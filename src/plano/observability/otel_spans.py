@@ -3,25 +3,39 @@
 `OtelTracing` is the `TraceSink` of `Telemetry`. `begin` reads the client's W3C `traceparent` /
 `tracestate`, makes the sampling decision of the SDK's `ParentBased(TraceIdRatioBased(p))`
 sampler, allocates the request span's id and writes the child context that upstream calls carry
-into the record. `finish` encodes the span (`OtlpEncoder.span_fields`) and queues the bytes; a
-`SpanBatcher` thread sends them. No SDK `Span` or `ReadableSpan` object is made per request: the
-SDK's `Tracer` path costs ~30 µs per request, its batch processor keeps thousands of span objects
-alive for the garbage collector to scan, and its encoder costs ~50 µs per span.
+into the record. `finish` encodes the span and queues the bytes; a `SpanBatcher` thread sends
+them. What requests alike share (name, kind, status and most attributes: listener, model,
+provider, route, statuses...) is encoded once per distinct combination and reused (`_Head`); per
+request only ids, times and the few values that change (request id, durations, usage, bytes) are
+encoded. No SDK `Span` or `ReadableSpan` object is made per request: the SDK's `Tracer` path
+costs ~30 µs per request, its batch processor keeps thousands of span objects alive for the
+garbage collector to scan, and its encoder costs ~50 µs per span.
 """
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, Protocol
 
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode, TraceState
 
 from plano.observability import names as n
-from plano.observability.otlp_encoding import OtlpEncoder
+from plano.observability.otlp_encoding import (
+    OtlpEncoder,
+    float_attribute,
+    int_attribute,
+    key_field,
+    name_and_kind,
+    span_flags,
+    span_ids,
+    span_times,
+    status_field,
+    str_attribute,
+)
 from plano.observability.record import RequestRecord
 
 # The W3C grammar exactly as the SDK's TraceContextTextMapPropagator checks it (same regex, same
@@ -35,6 +49,9 @@ _TRACESTATE_MAX: Final = 512
 _ZERO_TRACE: Final = "0" * 32
 _ZERO_SPAN: Final = "0" * 16
 _LIMIT: Final = TraceIdRatioBased.TRACE_ID_LIMIT
+# The SDK's RandomIdGenerator uses the `random` module's generator too (reseeded in forked
+# workers by the `random` module itself).
+_getrandbits: Final = random.getrandbits
 _ERROR: Final = StatusCode.ERROR.value
 _KINDS: Final = {"client": SpanKind.CLIENT, "internal": SpanKind.INTERNAL}
 _SERVICE_BY_LISTENER: Final = {
@@ -56,6 +73,40 @@ _SECRET_HEADERS: Final = frozenset(
         b"set-cookie",
     }
 )
+
+
+# Encoded keys of the attributes whose values change from request to request.
+_K_DURATION: Final = key_field(n.ATTR_LLM_DURATION_MS)
+_K_REQUEST_ID: Final = key_field(n.ATTR_REQUEST_ID)
+_K_SESSION_ID: Final = key_field(n.ATTR_SESSION_ID)
+_K_PROMPT: Final = key_field(n.ATTR_USAGE_PROMPT)
+_K_COMPLETION: Final = key_field(n.ATTR_USAGE_COMPLETION)
+_K_TOTAL: Final = key_field(n.ATTR_USAGE_TOTAL)
+_K_CACHED: Final = key_field(n.ATTR_USAGE_CACHED)
+_K_BYTES: Final = key_field(n.ATTR_LLM_RESPONSE_BYTES)
+_K_OVERHEAD: Final = key_field(n.ATTR_OVERHEAD_MS)
+_K_TTFT: Final = key_field(n.ATTR_LLM_TTFT)
+_PER_REQUEST: Final = frozenset(
+    {
+        n.ATTR_LLM_DURATION_MS,
+        n.ATTR_REQUEST_ID,
+        n.ATTR_SESSION_ID,
+        n.ATTR_USAGE_PROMPT,
+        n.ATTR_USAGE_COMPLETION,
+        n.ATTR_USAGE_TOTAL,
+        n.ATTR_USAGE_CACHED,
+        n.ATTR_LLM_RESPONSE_BYTES,
+        n.ATTR_OVERHEAD_MS,
+        n.ATTR_LLM_TTFT,
+    }
+)
+_SPAN_ATTRIBUTE: Final = b"\x4a"
+_FLAGS_LOCAL: Final = span_flags(False)
+_FLAGS_REMOTE: Final = span_flags(True)  # the request span's parent is always the client's
+# Distinct (listener, model, status...) combinations whose encoded span parts are kept; the
+# requested model comes from clients, so the cache is bounded (beyond it, spans are encoded in
+# full, which is slower but correct).
+_HEAD_CACHE_LIMIT: Final = 1024
 
 
 def parse_traceparent(header: str) -> tuple[int, int, int] | None:
@@ -83,6 +134,28 @@ class _Open:
         self.span_id = span_id
         self.parent_id = parent_id
         self.trace_state = trace_state
+
+
+class _Head:
+    """What the spans of requests alike share, encoded once (`OtelTracing._head`)."""
+
+    __slots__ = ("attributes", "keys", "name_and_kind", "per_request_static", "service", "status")
+
+    def __init__(
+        self,
+        service: str,
+        name_and_kind: bytes,
+        attributes: bytes,
+        status: bytes,
+        keys: frozenset[str],
+        per_request_static: Mapping[str, Any],
+    ) -> None:
+        self.service = service
+        self.name_and_kind = name_and_kind
+        self.attributes = attributes
+        self.status = status
+        self.keys = keys  # every attribute key the gateway sets on such spans
+        self.per_request_static = per_request_static  # static attributes encoded per request
 
 
 class ChildSpan:
@@ -165,18 +238,18 @@ class OtelTracing:
         self._queue = queue
         self._encoder = OtlpEncoder()  # event loop thread only
         self._bound = TraceIdRatioBased(min(max(sampling_percent, 0), 100) / 100).bound
-        self._ids = RandomIdGenerator()
         self._prefixes = tuple((p.lower().encode("latin-1"), len(p)) for p in header_prefixes if p)
         self._static: dict[str, Any] = dict(static or {})
+        self._heads: dict[tuple[Any, ...], _Head] = {}
 
     # -- the request span -----------------------------------------------------------------------
 
     def begin(self, record: RequestRecord, traceparent: str | None, tracestate: str | None) -> None:
         parent = parse_traceparent(traceparent) if traceparent else None
-        span_id = self._ids.generate_span_id()
+        span_id = _getrandbits(64) or 1  # like the SDK's RandomIdGenerator (never the invalid 0)
         state = ""
         if parent is None:
-            trace_id = self._ids.generate_trace_id()
+            trace_id = _getrandbits(128) or 1
             parent_id = 0
             sampled = (trace_id & _LIMIT) < self._bound
         else:
@@ -185,58 +258,96 @@ class OtelTracing:
             if tracestate and len(tracestate) <= _TRACESTATE_MAX:
                 state = TraceState.from_header([tracestate]).to_header()
         record.tracestate = state or None
-        record.traceparent = f"00-{trace_id:032x}-{span_id:016x}-{'01' if sampled else '00'}"
         if sampled:
+            record.traceparent = f"00-{trace_id:032x}-{span_id:016x}-01"
             record.span = _Open(trace_id, span_id, parent_id, state)
+        else:
+            record.traceparent = f"00-{trace_id:032x}-{span_id:016x}-00"
 
     def finish(self, record: RequestRecord) -> None:
         span = record.span
         if not isinstance(span, _Open):
             return
         record.span = None
-        if record.handler in _UNTRACED_HANDLERS:
+        r = record
+        if r.handler in _UNTRACED_HANDLERS:
             return
-        start = record.wall_start
-        end = start + ((record.end or time.perf_counter_ns()) - record.start)
-        events: tuple[tuple[str, int, dict[str, Any], int], ...] = ()
-        first = record.downstream_first_chunk or record.upstream_first_chunk
-        attrs = self._attributes(record)
-        if record.stream and first:
-            ttft_ms = (first - record.start) // 1_000_000
-            attrs[n.ATTR_LLM_TTFT] = ttft_ms
-            events = (
-                (n.EVENT_TTFT, start + (first - record.start), {n.ATTR_LLM_TTFT: ttft_ms}, 0),
-            )
-        failed = record.status >= 500 or (record.error_kind not in (None, "client"))
-        data = self._encoder.span_fields(
-            span.trace_id,
-            span.span_id,
-            span.parent_id,
-            True,  # the parent, when there is one, is the client's
-            span.trace_state,
-            span_name(record),
-            SpanKind.SERVER,
-            start,
-            end,
-            attrs,
-            events,
-            _ERROR if failed else 0,
-            (record.error_kind or "") if failed else "",
+        error_kind = r.error_kind
+        failed = r.status >= 500 or (error_kind is not None and error_kind != "client")
+        key = (
+            r.listener_type,
+            r.method,
+            r.path,
+            r.listener,
+            r.requested_model,
+            r.model,
+            r.upstream_model,
+            r.stream,
+            r.provider,
+            r.route,
+            r.routing,
+            r.status,
+            r.upstream_status,
+            error_kind,
+            failed,
         )
-        self._queue.add(attrs[n.ATTR_SERVICE_OVERRIDE], data)
+        head = self._heads.get(key)
+        if head is None:
+            head = self._head(r, key, failed)
+        start = r.wall_start
+        now = r.end or time.perf_counter_ns()
+        elapsed = now - r.start
+        parts = [
+            span_ids(span.trace_id, span.span_id, span.trace_state, span.parent_id),
+            head.name_and_kind,
+            span_times(start, start + elapsed),
+            head.attributes,
+            int_attribute(_K_DURATION, elapsed // 1_000_000),
+        ]
+        add = parts.append
+        if r.request_id:
+            add(str_attribute(_K_REQUEST_ID, r.request_id))
+        if r.session_id:
+            add(str_attribute(_K_SESSION_ID, r.session_id))
+        prompt, completion = r.prompt_tokens, r.completion_tokens
+        if prompt is not None:
+            add(int_attribute(_K_PROMPT, prompt))
+        if completion is not None:
+            add(int_attribute(_K_COMPLETION, completion))
+        if prompt is not None or completion is not None:
+            add(int_attribute(_K_TOTAL, (prompt or 0) + (completion or 0)))
+        if r.cached_tokens is not None:
+            add(int_attribute(_K_CACHED, r.cached_tokens))
+        if r.bytes_out:
+            add(int_attribute(_K_BYTES, r.bytes_out))
+        if r.upstream_sent:
+            add(float_attribute(_K_OVERHEAD, round(r.overhead_ns() / 1e6, 3)))
+        if self._prefixes or (r.router is not None and r.router.span):
+            add(self._extra_attributes(r, head))
+        first = r.downstream_first_chunk or r.upstream_first_chunk
+        if r.stream and first:
+            ttft_ms = (first - r.start) // 1_000_000
+            add(int_attribute(_K_TTFT, ttft_ms))
+            add(
+                self._encoder.event(
+                    n.EVENT_TTFT, start + (first - r.start), {n.ATTR_LLM_TTFT: ttft_ms}
+                )
+            )
+        add(head.status)
+        add(_FLAGS_REMOTE if span.parent_id else _FLAGS_LOCAL)
+        self._queue.add(head.service, b"".join(parts))
 
-    def _attributes(self, r: RequestRecord) -> dict[str, Any]:
-        a = dict(self._static)
-        if self._prefixes and r.request_headers:
-            self._header_attributes(r.request_headers, a)
-        a[n.ATTR_SERVICE_OVERRIDE] = _SERVICE_BY_LISTENER.get(r.listener_type, n.SERVICE_NAME)
+    def _head(self, r: RequestRecord, key: tuple[Any, ...], failed: bool) -> _Head:
+        """Encode (and cache, up to `_HEAD_CACHE_LIMIT` distinct ones) what the spans of
+        requests alike in `key` share: name, kind, status and every attribute that depends
+        only on `key`, plus the static attributes when no header attributes can override them."""
+        a: dict[str, Any] = {}
+        service = _SERVICE_BY_LISTENER.get(r.listener_type, n.SERVICE_NAME)
+        a[n.ATTR_SERVICE_OVERRIDE] = service
         a[n.ATTR_HTTP_METHOD] = r.method
         a[n.ATTR_HTTP_PATH] = r.path
         a[n.ATTR_HTTP_STATUS] = r.status
         a[n.ATTR_LISTENER] = r.listener
-        a[n.ATTR_LLM_DURATION_MS] = ((r.end or time.perf_counter_ns()) - r.start) // 1_000_000
-        if r.request_id:
-            a[n.ATTR_REQUEST_ID] = r.request_id
         if r.requested_model:
             a[n.ATTR_MODEL_REQUESTED] = r.requested_model
         if r.model:
@@ -248,27 +359,39 @@ class OtelTracing:
             a[n.ATTR_ROUTE_NAME] = r.route
         if r.routing:
             a[n.ATTR_ROUTING_DECISION] = r.routing
-        if r.session_id:
-            a[n.ATTR_SESSION_ID] = r.session_id
-        if r.router is not None and r.router.span:
-            a.update(r.router.span)
         if r.upstream_status:
             a[n.ATTR_UPSTREAM_STATUS] = r.upstream_status
-        if r.prompt_tokens is not None:
-            a[n.ATTR_USAGE_PROMPT] = r.prompt_tokens
-        if r.completion_tokens is not None:
-            a[n.ATTR_USAGE_COMPLETION] = r.completion_tokens
-        if r.prompt_tokens is not None or r.completion_tokens is not None:
-            a[n.ATTR_USAGE_TOTAL] = (r.prompt_tokens or 0) + (r.completion_tokens or 0)
-        if r.cached_tokens is not None:
-            a[n.ATTR_USAGE_CACHED] = r.cached_tokens
-        if r.bytes_out:
-            a[n.ATTR_LLM_RESPONSE_BYTES] = r.bytes_out
-        if r.upstream_sent:
-            a[n.ATTR_OVERHEAD_MS] = round(r.overhead_ns() / 1e6, 3)
         if r.error_kind:
             a[n.ATTR_ERROR_KIND] = r.error_kind
-        return a
+        static = {k: v for k, v in self._static.items() if k not in a and k not in _PER_REQUEST}
+        per_request_static = bool(self._prefixes)
+        attributes = dict(a) if per_request_static else {**static, **a}
+        encoder = self._encoder
+        head = _Head(
+            service,
+            name_and_kind(span_name(r), SpanKind.SERVER),
+            encoder.attributes(_SPAN_ATTRIBUTE, attributes),
+            status_field(_ERROR if failed else 0, (r.error_kind or "") if failed else ""),
+            frozenset(a) | _PER_REQUEST,
+            static if per_request_static else {},
+        )
+        if len(self._heads) < _HEAD_CACHE_LIMIT:
+            self._heads[key] = head
+        return head
+
+    def _extra_attributes(self, r: RequestRecord, head: _Head) -> bytes:
+        """Per-request attributes beyond the usual ones: static ones that header attributes may
+        override, header attributes (`span_attributes.header_prefixes`) and the routing step's
+        (budget) attributes; never one the gateway sets itself."""
+        extra: dict[str, Any] = dict(head.per_request_static)
+        if r.request_headers:
+            self._header_attributes(r.request_headers, extra)
+        if r.router is not None and r.router.span:
+            extra.update(r.router.span)
+        taken = head.keys
+        return self._encoder.attributes(
+            _SPAN_ATTRIBUTE, {k: v for k, v in extra.items() if k not in taken}
+        )
 
     def _header_attributes(
         self, headers: Sequence[tuple[bytes, bytes]], out: dict[str, Any]
@@ -302,7 +425,7 @@ class OtelTracing:
             return ChildSpan(
                 None, record, name, service, _KINDS[kind], 0, start, record.traceparent
             )
-        span_id = self._ids.generate_span_id()
+        span_id = _getrandbits(64) or 1
         traceparent = f"00-{open_span.trace_id:032x}-{span_id:016x}-01"
         return ChildSpan(self, record, name, service, _KINDS[kind], span_id, start, traceparent)
 

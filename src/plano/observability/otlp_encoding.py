@@ -44,6 +44,7 @@ _INT_SMALL: Final = tuple(bytes((0x12, 0x02, 0x18, n)) for n in range(128))
 _pack_fixed64 = struct.Struct("<Q").pack
 _pack_fixed32 = struct.Struct("<I").pack
 _pack_double = struct.Struct("<d").pack
+_pack_times = struct.Struct("<BQBQ").pack
 _FLAGS: Final = b"\x85\x01" + _pack_fixed32(_FLAGS_HAS_IS_REMOTE)
 _FLAGS_REMOTE_PARENT: Final = b"\x85\x01" + _pack_fixed32(_FLAGS_HAS_IS_REMOTE | _FLAGS_IS_REMOTE)
 
@@ -51,6 +52,10 @@ _FLAGS_REMOTE_PARENT: Final = b"\x85\x01" + _pack_fixed32(_FLAGS_HAS_IS_REMOTE |
 def varint(n: int) -> bytes:
     if n < 0x80:
         return _SMALL[n]
+    if n < 0x4000:
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
+    if n < 0x200000:
+        return bytes(((n & 0x7F) | 0x80, ((n >> 7) & 0x7F) | 0x80, n >> 14))
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -92,6 +97,72 @@ def _any_value(value: Any) -> bytes:
         ]
         return _field(b"\x32", b"".join(pairs))
     raise TypeError(f"cannot encode attribute value of type {type(value).__name__}")
+
+
+def key_field(key: str) -> bytes:
+    """The `key` field of a `KeyValue` (for the `*_attribute` functions below)."""
+    return _field(b"\x0a", key.encode())
+
+
+# One span attribute (a `KeyValue` in field 9 of `Span`) of a known type, for keys of less than
+# about 100 bytes: what `OtlpEncoder.attributes` makes, without its type dispatch.
+def int_attribute(key: bytes, value: int) -> bytes:
+    if 0 <= value < 0x80:
+        kv = key + _INT_SMALL[value]
+    elif 0 < value < 0x4000:
+        kv = key + b"\x12\x03\x18" + bytes(((value & 0x7F) | 0x80, value >> 7))
+    else:
+        raw = varint(value & _MASK64)
+        kv = key + b"\x12" + _SMALL[len(raw) + 1] + b"\x18" + raw
+    n = len(kv)
+    return _SPAN_ATTRIBUTE + (_SMALL[n] if n < 0x80 else varint(n)) + kv
+
+
+def float_attribute(key: bytes, value: float) -> bytes:
+    kv = key + b"\x12\x09\x21" + _pack_double(value)
+    n = len(kv)
+    return _SPAN_ATTRIBUTE + (_SMALL[n] if n < 0x80 else varint(n)) + kv
+
+
+def str_attribute(key: bytes, value: str) -> bytes:
+    raw = value.encode()
+    n = len(raw)
+    kv = key + (_STR_HEAD[n] + raw if n < 126 else _field(b"\x12", _field(b"\x0a", raw)))
+    n = len(kv)
+    return _SPAN_ATTRIBUTE + (_SMALL[n] if n < 0x80 else varint(n)) + kv
+
+
+def span_ids(trace_id: int, span_id: int, trace_state: str, parent_id: int) -> bytes:
+    """The `trace_id`, `span_id`, `trace_state` and `parent_span_id` fields of a `Span`."""
+    head = b"\x0a\x10" + trace_id.to_bytes(16, "big") + b"\x12\x08" + span_id.to_bytes(8, "big")
+    if trace_state:
+        head += _string(b"\x1a", trace_state)
+    if parent_id:
+        head += b"\x22\x08" + parent_id.to_bytes(8, "big")
+    return head
+
+
+def name_and_kind(name: str, kind: SpanKind) -> bytes:
+    return _string(b"\x2a", name) + _KIND[kind]
+
+
+def span_times(start: int, end: int) -> bytes:
+    """`start_time_unix_nano` and `end_time_unix_nano` (both always written, as fixed64)."""
+    return _pack_times(0x39, start, 0x41, end)
+
+
+def status_field(code: int, message: str) -> bytes:
+    if not (code or message):
+        return b"\x7a\x00"
+    body = _string(b"\x12", message)
+    if code:
+        body += b"\x18" + varint(code)
+    return _field(b"\x7a", body)
+
+
+def span_flags(remote_parent: bool) -> bytes:
+    """The `flags` field: "has is_remote", plus "is_remote" when the parent is remote."""
+    return _FLAGS_REMOTE_PARENT if remote_parent else _FLAGS
 
 
 class OtlpEncoder:
@@ -214,47 +285,35 @@ class OtlpEncoder:
         """A `Span` message body from plain fields (`parent_id` 0: no parent; `events` as
         (name, time, attributes, dropped attributes); `links` already encoded)."""
         parts = [
-            b"\x0a\x10" + trace_id.to_bytes(16, "big"),
-            b"\x12\x08" + span_id.to_bytes(8, "big"),
+            span_ids(trace_id, span_id, trace_state, parent_id),
+            name_and_kind(name, kind),
+            _pack_times(0x39, start, 0x41, end),
+            self.attributes(_SPAN_ATTRIBUTE, attributes),
         ]
-        if trace_state:
-            parts.append(_string(b"\x1a", trace_state))
-        if parent_id:
-            parts.append(b"\x22\x08" + parent_id.to_bytes(8, "big"))
-        raw = name.encode()
-        n = len(raw)
-        if n:
-            parts.append((b"\x2a" + _SMALL[n] if n < 0x80 else b"\x2a" + varint(n)) + raw)
-        parts.append(_KIND[kind])
-        if start:
-            parts.append(b"\x39" + _pack_fixed64(start))
-        if end:
-            parts.append(b"\x41" + _pack_fixed64(end))
-        parts.append(self.attributes(_SPAN_ATTRIBUTE, attributes))
         dropped_attributes, dropped_events, dropped_links = dropped
         if dropped_attributes:
             parts.append(b"\x50" + varint(dropped_attributes))
         for event_name, timestamp, event_attributes, event_dropped in events:
-            body = [b"\x09" + _pack_fixed64(timestamp), _string(b"\x12", event_name)]
-            body.append(self.attributes(b"\x1a", event_attributes))
-            if event_dropped:
-                body.append(b"\x20" + varint(event_dropped))
-            parts.append(_field(b"\x5a", b"".join(body)))
+            parts.append(self.event(event_name, timestamp, event_attributes, event_dropped))
         if dropped_events:
             parts.append(b"\x60" + varint(dropped_events))
         for link in links:
             parts.append(_field(b"\x6a", link))
         if dropped_links:
             parts.append(b"\x70" + varint(dropped_links))
-        if status_code or status_message:
-            body_status = _string(b"\x12", status_message)
-            if status_code:
-                body_status += b"\x18" + varint(status_code)
-            parts.append(_field(b"\x7a", body_status))
-        else:
-            parts.append(b"\x7a\x00")
+        parts.append(status_field(status_code, status_message))
         parts.append(_FLAGS_REMOTE_PARENT if parent_id and parent_remote else _FLAGS)
         return b"".join(parts)
+
+    def event(
+        self, name: str, timestamp: int, attributes: Mapping[str, Any] | None, dropped: int = 0
+    ) -> bytes:
+        """An `Event` field of a `Span`."""
+        body = [b"\x09" + _pack_fixed64(timestamp), _string(b"\x12", name)]
+        body.append(self.attributes(b"\x1a", attributes))
+        if dropped:
+            body.append(b"\x20" + varint(dropped))
+        return _field(b"\x5a", b"".join(body))
 
     def _link(self, ctx: SpanContext, attributes: Mapping[str, Any] | None, dropped: int) -> bytes:
         flags = _FLAGS_HAS_IS_REMOTE | (_FLAGS_IS_REMOTE if ctx.is_remote else 0)
@@ -342,13 +401,19 @@ class OtlpEncoder:
             if encoded is None:
                 encoded = by_service[service] = []
             n = len(body)
-            encoded.append(b"\x12" + (_SMALL[n] if n < 0x80 else varint(n)) + body)
+            encoded.append(b"\x12" + _SMALL[n] if n < 0x80 else b"\x12" + varint(n))
+            encoded.append(body)
         scope_head = _field(b"\x0a", self._scope(scope))
         scope_tail = _string(b"\x1a", scope.schema_url) if scope and scope.schema_url else b""
         resource_tail = _string(b"\x1a", resource.schema_url) if resource.schema_url else b""
+        # Lengths are added up first so that the spans are copied once, into the request.
         out: list[bytes] = []
         for service, encoded in by_service.items():
-            scope_spans = _field(b"\x12", scope_head + b"".join(encoded) + scope_tail)
-            body = _field(b"\x0a", self._resource(resource, service)) + scope_spans
-            out.append(_field(b"\x0a", body + resource_tail))
+            spans_size = len(scope_head) + sum(map(len, encoded)) + len(scope_tail)
+            resource_field = _field(b"\x0a", self._resource(resource, service))
+            scope_spans_head = b"\x12" + varint(spans_size)
+            size = len(resource_field) + len(scope_spans_head) + spans_size + len(resource_tail)
+            out.append(b"\x0a" + varint(size) + resource_field + scope_spans_head + scope_head)
+            out.extend(encoded)
+            out.append(scope_tail + resource_tail)
         return b"".join(out)

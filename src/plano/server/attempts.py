@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
 import aiohttp
@@ -106,6 +107,16 @@ class ClusterPolicy:
     guard: StreamGuard | None
     fallbacks: tuple[Resolved, ...] = ()
     fallback_on: frozenset[str] = frozenset()
+    # The first attempt needs none of the loop's machinery: the listener makes it directly.
+    inline_first: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.inline_first = (
+            self.balancer is None
+            and self.breaker is None
+            and self.first_byte is None
+            and self.total is None
+        )
 
 
 class Attempts:
@@ -131,6 +142,8 @@ class Attempts:
         self._rand = rand
         self._fresh: dict[float | None, aiohttp.ClientTimeout] = {}
         self._fresh_after = deadline - _FRESH
+        for policy in (*self._policies.values(), _EMPTY):
+            self._limits(policy, deadline)  # the first attempt's timeouts, made once
 
     def policy_for(self, up: Upstream, requested: str | None) -> ClusterPolicy | None:
         """The policy a request needs, or None for the direct path (nothing configured)."""
@@ -143,18 +156,77 @@ class Attempts:
         """`async with attempts.open(...) as (resp, up, guard)`: the committed answer."""
         return Opened(self, up, record, requested)
 
-    async def run(
-        self, up: Upstream, record: RequestRecord, requested: str | None
-    ) -> tuple[Response, Upstream, Held, StreamGuard | None]:
+    # -- the first attempt, made by the listener like a direct call ------------------------------
+    #
+    # For a policy with `inline_first`, the listener sends the first attempt itself, exactly as
+    # it would without resilience (same client call, timeouts from `first_limits`), and asks
+    # `judge_first` about the answer before relaying anything. When the answer will do, which
+    # is nearly always, that check is all the resilience the request costs. Otherwise the
+    # exchange is released and `resume` runs the loop from there, with the failure as its
+    # first attempt.
+
+    def first_limits(self, policy: ClusterPolicy) -> aiohttp.ClientTimeout:
+        return self._fresh[policy.connect]
+
+    def judge_first(
+        self,
+        resp: Response,
+        up: Upstream,
+        policy: ClusterPolicy,
+        requested: str | None,
+        body: bytes | None,
+    ) -> Failed | None:
+        """None when the first answer is to be relayed; else what the loop starts from.
+        `body` is the whole body, read by the caller, unless the answer is a success stream."""
+        status = resp.status
+        if status < 300:
+            if body is not None and not _looks_whole(body):
+                raise UpstreamProtocolError(
+                    f"upstream {up.resolved.cluster.name} sent a cut or malformed body"
+                )
+            if policy.outlier is not None:
+                policy.outlier.success(0)
+            return None
+        last = not self.fallbacks(policy, requested)
+        got = self._judge(resp, up, Held(), policy, 0, last=last)
+        return got if isinstance(got, Failed) else None
+
+    def failed_first(self, err: PlanoError, policy: ClusterPolicy, up: Upstream) -> Failed:
+        """The first attempt raised before anything was relayed."""
+        self._note(policy, 0, up, ok=False)
+        return Failed.of(err)
+
+    def resume(
+        self, up: Upstream, record: RequestRecord, requested: str | None, failed: Failed, sent: int
+    ) -> Opened:
+        """The attempt loop after a first attempt that failed (sent at `sent`, a
+        `time.perf_counter_ns()` value: the request's deadline counts from then)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._deadline
+        started = loop.time() - (time.perf_counter_ns() - sent) / 1e9
+        return Opened(self, up, record, requested, failed, started)
+
+    def fallbacks(self, policy: ClusterPolicy, requested: str | None) -> tuple[Resolved, ...]:
+        """The models tried after the requested one: the alias's list, else the model's."""
+        return self._alias_fallbacks.get(requested or "") or policy.fallbacks
+
+    async def run(
+        self,
+        up: Upstream,
+        record: RequestRecord,
+        requested: str | None,
+        pending: Committed | Failed | None = None,
+        started: float | None = None,
+    ) -> tuple[Response, Upstream, Held, StreamGuard | None]:
+        """The attempt loop; `pending` is the outcome of a first attempt already made on the
+        requested model's endpoint 0 (at loop time `started`)."""
+        loop = asyncio.get_running_loop()
+        deadline = (loop.time() if started is None else started) + self._deadline
         first = self._policies.get(up.resolved.cluster.name, _EMPTY)
-        fallbacks = self._alias_fallbacks.get(requested or "") or first.fallbacks
-        pending: Committed | Failed | None = None
-        if first.balancer is None:  # the first attempt, without the per-model frame
+        fallbacks = self.fallbacks(first, requested)
+        if pending is None and first.balancer is None:  # without the per-model frame
             pending = await self._attempt(up, record, first, 0, deadline, loop, last=not fallbacks)
-            if type(pending) is tuple:
-                return pending[0], pending[1], pending[2], first.guard
+        if type(pending) is tuple:
+            return pending[0], pending[1], pending[2], first.guard
         candidates = [up.resolved, *fallbacks]
         last: PlanoError | None = None
         for c, resolved in enumerate(candidates):
@@ -283,10 +355,30 @@ class Attempts:
                 async with asyncio.timeout(min(policy.first_byte, remaining)):
                     resp = await self._exchange(stack, up, limits)
         except (PlanoError, TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
-            await stack.aclose()
-            failed = Failed.of(exc)
-            self._note(policy, i, up, ok=False)
-            return failed
+            return await self._failed(stack, exc, policy, i, up)
+        return self._judge(resp, up, stack, policy, i, last=last)
+
+    async def _failed(
+        self, stack: Held, exc: BaseException, policy: ClusterPolicy, i: int, up: Upstream
+    ) -> Failed:
+        """An attempt that raised: release what it held, note it, say why."""
+        await stack.aclose()
+        failed = Failed.of(exc)
+        self._note(policy, i, up, ok=False)
+        return failed
+
+    def _judge(
+        self,
+        resp: Response,
+        up: Upstream,
+        stack: Held,
+        policy: ClusterPolicy,
+        i: int,
+        *,
+        last: bool,
+    ) -> Committed | Failed:
+        """An answer (head read, a body that is not a success stream read whole): to relay,
+        or a failure that a retry or the next model may do better than."""
         status = resp.status
         if status >= 500 or status in policy.retry.statuses or (status in _MAYBE and not last):
             self._note(policy, i, up, ok=status < 500)
@@ -317,20 +409,21 @@ class Attempts:
         total = min(policy.total, remaining) if policy.total else remaining
         return aiohttp.ClientTimeout(total=total, sock_connect=policy.connect)
 
-    async def _exchange(self, stack: Held, up: Upstream, limits: aiohttp.ClientTimeout) -> Answer:
-        """Send, wait for the head; read a body that is not an event stream whole."""
+    async def _exchange(self, stack: Held, up: Upstream, limits: aiohttp.ClientTimeout) -> Response:
+        """Send, wait for the head; read a body that is not a success event stream whole
+        (both clients' responses keep it: the listener's `read()` gets it again)."""
         cm = self._client.post(up.url, up.headers, up.body, limits)
         resp = await cm.__aenter__()
         stack._cm = cm  # entered: the holder exits it (inlined `Held.enter`, one frame less)
-        content_type = resp.content_type
         status = resp.status
-        if status < 300 and content_type == "text/event-stream":
-            return Answer(resp, content_type, None)
+        if status < 300 and resp.content_type == "text/event-stream":
+            return resp
         body = await resp.read()
         if status < 300 and not _looks_whole(body):
-            name = up.resolved.cluster.name
-            raise UpstreamProtocolError(f"upstream {name} sent a cut or malformed body")
-        return Answer(resp, content_type, body)
+            raise UpstreamProtocolError(
+                f"upstream {up.resolved.cluster.name} sent a cut or malformed body"
+            )
+        return resp
 
     def _note(self, policy: ClusterPolicy, i: int, up: Upstream, *, ok: bool) -> None:
         outlier = policy.outlier
@@ -340,31 +433,6 @@ class Attempts:
             outlier.success(i)
         elif outlier.failure(i) and self._events is not None:
             self._events.ejection(up.resolved.cluster.provider, up.resolved.model_id)
-
-
-class Answer:
-    """The upstream response as the listener relays it, with what the attempt already learnt:
-    its content type, and (when it is not a stream) its whole body, which `read()` returns."""
-
-    __slots__ = ("_body", "_resp", "content", "content_type", "raw_headers", "status")
-
-    def __init__(self, resp: Response, content_type: str, body: bytes | None) -> None:
-        self._resp = resp
-        self.status = resp.status
-        self.raw_headers = resp.raw_headers
-        self.content_type = content_type
-        self.content = resp.content
-        self._body = body
-
-    @property
-    def headers(self) -> Any:
-        return self._resp.headers
-
-    async def read(self) -> bytes:
-        return self._body if self._body is not None else bytes(await self._resp.read())
-
-    def close(self) -> None:
-        self._resp.close()
 
 
 def _decrement(active: list[int], i: int) -> None:
@@ -428,6 +496,8 @@ class Failed:
 def _looks_whole(body: bytes) -> bool:
     """A JSON document that is not cut short: it opens and closes as an object or array (cheap;
     the client's parser sees the rest)."""
+    if body[:1] == b"{" and body[-1:] == b"}":  # the usual compact object, without copies
+        return True
     end = body.rstrip()[-1:]
     return body.lstrip()[:1] in (b"{", b"[") and end in (b"}", b"]")
 
@@ -474,25 +544,49 @@ class Held:
 class Opened:
     """`Attempts.open`: runs the attempt loop on enter, releases the answer on exit."""
 
-    __slots__ = ("_attempts", "_held", "_record", "_requested", "_up")
+    __slots__ = ("_attempts", "_held", "_pending", "_record", "_requested", "_started", "_up")
 
     def __init__(
-        self, attempts: Attempts, up: Upstream, record: RequestRecord, requested: str | None
+        self,
+        attempts: Attempts,
+        up: Upstream,
+        record: RequestRecord,
+        requested: str | None,
+        pending: Failed | None = None,
+        started: float | None = None,
     ) -> None:
         self._attempts = attempts
         self._up = up
         self._record = record
         self._requested = requested
+        self._pending = pending
+        self._started = started
         self._held: Held | None = None
 
     async def __aenter__(self) -> tuple[Response, Upstream, StreamGuard | None]:
-        resp, up, held, guard = await self._attempts.run(self._up, self._record, self._requested)
+        resp, up, held, guard = await self._attempts.run(
+            self._up, self._record, self._requested, self._pending, self._started
+        )
         self._held = held
         return resp, up, guard
 
-    async def __aexit__(self, et: Any, ev: Any, tb: Any) -> bool:
+    def __aexit__(self, et: Any, ev: Any, tb: Any) -> Coroutine[Any, Any, bool | None]:
+        # The holder's own exit, awaited by `async with`: no frame of ours.
         held, self._held = self._held, None
-        return await held.__aexit__(et, ev, tb) if held is not None else False
+        return held.__aexit__(et, ev, tb) if held is not None else _not_entered()
+
+
+class RetryFirst(Exception):
+    """Raised by the listener inside the first attempt's exchange when `Attempts.judge_first`
+    found the answer wanting: the exchange is released, then `Attempts.resume` continues."""
+
+    def __init__(self, failed: Failed) -> None:
+        super().__init__()
+        self.failed = failed
+
+
+async def _not_entered() -> bool:
+    return False
 
 
 def _fails_over(policy: ClusterPolicy, outcome: Outcome, status: int, body: bytes) -> bool:

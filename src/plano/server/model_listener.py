@@ -43,7 +43,7 @@ from plano.routing.step import (
     wants_routing,
 )
 from plano.server import translated
-from plano.server.attempts import Attempts, ClusterPolicy, Upstream
+from plano.server.attempts import Attempts, ClusterPolicy, RetryFirst, Upstream
 from plano.server.filtered import filter_headers, relay_filtered
 from plano.server.http import (
     JSON_CT,
@@ -431,9 +431,13 @@ class ModelListener:
         policy = None if attempts is None else attempts.policy_for(up, record.requested_model)
         if attempts is None or policy is None:
             return self._client.post(up.url, up.headers, up.body, self._timeout), None
+        if policy.inline_first:  # sent like a direct call; `_forward` judges the answer
+            return self._client.post(
+                up.url, up.headers, up.body, attempts.first_limits(policy)
+            ), policy
         return attempts.open(up, record, record.requested_model), policy
 
-    async def _forward(
+    async def _forward(  # noqa: PLR0915 - the hot path, kept in one frame
         self,
         receive: Receive,
         send: Send,
@@ -453,59 +457,109 @@ class ModelListener:
         started = False
         record.upstream_sent = time.perf_counter_ns()
         opened, policy = self._open(up, record)
-        try:
-            async with opened as got:
-                if policy is None:
-                    resp, guard = got, None
-                    record.attempts += 1
-                else:
-                    resp, up, guard = got
-                    ours[0] = (b"x-plano-model", up.resolved.name.encode())
-                record.upstream_headers = time.perf_counter_ns()
-                record.upstream_status = resp.status
-                if up.translation is not None:  # decoded and encoded again for the client
-                    target = translated.target_of(up, ours, path)
-                    await self._translated.relay(
-                        receive, send, resp, up.translation, target, record, guard
-                    )
-                    return
-                headers = [
-                    (name, v)
-                    for k, v in resp.raw_headers
-                    if (name := k.lower()) not in _NOT_RELAYED
-                ]
-                headers.extend(ours)
-                if resp.status >= 400:
-                    record.error_kind = "upstream_status"
-                if resp.status < 300 and resp.content_type == "text/event-stream":
-                    headers.append(overhead_header(record, record.upstream_headers))
-                    self._telemetry.stream_started(record)
-                    await send(
-                        {"type": "http.response.start", "status": resp.status, "headers": headers}
-                    )
-                    started = True
-                    if self._output_chain is None:
-                        await _relay_stream(resp, receive, send, record, guard)
+        # True while the first attempt of an `inline_first` policy is not yet judged good:
+        # until then a failure goes to the attempt loop instead of the client.
+        first = policy is not None and policy.inline_first
+        while True:
+            try:
+                async with opened as got:
+                    if policy is None or first:
+                        resp, guard = got, None if policy is None else policy.guard
+                        record.attempts += 1
+                        if first:
+                            assert self._attempts is not None and policy is not None
+                            # Read whole unless a success stream, as the loop does (both
+                            # clients keep the body: the relay's `read()` gets it again).
+                            whole = (
+                                None
+                                if resp.status < 300 and resp.content_type == "text/event-stream"
+                                else await resp.read()
+                            )
+                            failed = self._attempts.judge_first(
+                                resp, up, policy, record.requested_model, whole
+                            )
+                            if failed is not None:
+                                raise RetryFirst(failed)
+                            first = False
                     else:
-                        await relay_filtered(self._output_chain, resp, send, path, record)
+                        resp, up, guard = got
+                        ours[0] = (b"x-plano-model", up.resolved.name.encode())
+                    record.upstream_headers = time.perf_counter_ns()
+                    record.upstream_status = resp.status
+                    if up.translation is not None:  # decoded and encoded again for the client
+                        target = translated.target_of(up, ours, path)
+                        await self._translated.relay(
+                            receive, send, resp, up.translation, target, record, guard
+                        )
+                        return
+                    headers = [
+                        (name, v)
+                        for k, v in resp.raw_headers
+                        if (name := k.lower()) not in _NOT_RELAYED
+                    ]
+                    headers.extend(ours)
+                    if resp.status >= 400:
+                        record.error_kind = "upstream_status"
+                    if resp.status < 300 and resp.content_type == "text/event-stream":
+                        headers.append(overhead_header(record, record.upstream_headers))
+                        self._telemetry.stream_started(record)
+                        await send(
+                            {
+                                "type": "http.response.start",
+                                "status": resp.status,
+                                "headers": headers,
+                            }
+                        )
+                        started = True
+                        if self._output_chain is None:
+                            await _relay_stream(resp, receive, send, record, guard)
+                        else:
+                            await relay_filtered(self._output_chain, resp, send, path, record)
+                    else:
+                        data = await resp.read()
+                        record.upstream_done = time.perf_counter_ns()
+                        if self._output_chain is not None and resp.status < 300:
+                            data = await self._output_chain.run(data, path, filter_headers(record))
+                        if resp.status < 300 and b'"usage"' in data:
+                            _note_usage(record, data)
+                        headers.append(overhead_header(record, record.upstream_done))
+                        await send_bytes(send, resp.status, headers, data)
+                return
+            except RetryFirst as again:
+                pending = again.failed
+            except PlanoError as err:
+                if first and self._attempts is not None and policy is not None:
+                    pending = self._attempts.failed_first(err, policy, up)
                 else:
-                    data = await resp.read()
-                    record.upstream_done = time.perf_counter_ns()
-                    if self._output_chain is not None and resp.status < 300:
-                        data = await self._output_chain.run(data, path, filter_headers(record))
-                    if resp.status < 300 and b'"usage"' in data:
-                        _note_usage(record, data)
-                    headers.append(overhead_header(record, record.upstream_done))
-                    await send_bytes(send, resp.status, headers, data)
-        except PlanoError as err:
-            if record.error_kind != "client_gone":
-                record.error_kind = "stream" if started else err.kind
-            if not record.upstream_done:
-                record.upstream_done = time.perf_counter_ns()
-            if not started:
-                await send_error(send, path, err, ours)
-            else:
-                await send({"type": "http.response.body", "body": _STREAM_ERROR[api](err)})
+                    await _failed(send, path, api, err, record, ours, started=started)
+                    return
+            assert self._attempts is not None
+            first = False
+            opened = self._attempts.resume(
+                up, record, record.requested_model, pending, record.upstream_sent
+            )
+
+
+async def _failed(
+    send: Send,
+    path: str,
+    api: Api,
+    err: PlanoError,
+    record: RequestRecord,
+    ours: RawHeaders,
+    *,
+    started: bool,
+) -> None:
+    """The upstream call failed: an error in the client's dialect, or (once a stream has
+    started) its error event."""
+    if record.error_kind != "client_gone":
+        record.error_kind = "stream" if started else err.kind
+    if not record.upstream_done:
+        record.upstream_done = time.perf_counter_ns()
+    if not started:
+        await send_error(send, path, err, ours)
+    else:
+        await send({"type": "http.response.body", "body": _STREAM_ERROR[api](err)})
 
 
 def _note_usage(record: RequestRecord, data: bytes) -> None:

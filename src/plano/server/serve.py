@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -270,6 +271,11 @@ def run_worker(
     if isinstance(server, LeanServer):  # uvicorn's _Server installs its own handlers
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, server.handle_exit)
+    # Everything built so far (modules, config, clients) lives as long as the worker: moved out
+    # of the collector's generations, it is never scanned again, so each collection while
+    # serving only looks at request-time objects (~5 % of CPU per request here).
+    gc.collect()
+    gc.freeze()
     uvloop.run(server.serve(_sockets(bound, admin_bound)))
 
 

@@ -138,6 +138,8 @@ class Response:
         self._waiter: asyncio.Future[None] | None = None
         self._done = False
         self._error: BaseException | None = None
+        self._body: bytes | None = None  # what `read()` returned (a second call returns it too)
+        self._content_type: str | None = None
         self.content = self  # aiohttp's `resp.content.iter_any()` spelling
 
     @property
@@ -151,8 +153,11 @@ class Response:
 
     @property
     def content_type(self) -> str:
-        value = self.headers.get("content-type") or "application/octet-stream"
-        return value.split(";", 1)[0].strip().lower()
+        found = self._content_type
+        if found is None:
+            value = self.headers.get("content-type") or "application/octet-stream"
+            found = self._content_type = value.split(";", 1)[0].strip().lower()
+        return found
 
     # -- fed by the connection ----------------------------------------------------------------
 
@@ -194,11 +199,16 @@ class Response:
         return data
 
     async def read(self) -> bytes:
+        """The whole body (like aiohttp's, it can be read again: the same bytes)."""
+        body = self._body
+        if body is not None:
+            return body
         while not self._done:
             await self._wait()
         if self._error is not None:
             raise self._error
-        return self._take() if self._chunks else b""
+        body = self._body = self._take() if self._chunks else b""
+        return body
 
     async def iter_any(self) -> AsyncIterator[bytes]:
         while True:

@@ -203,3 +203,45 @@ def test_encode_batch_wraps_span_bodies_like_the_sdk() -> None:
     ]
     bodies = [(None, encoder.span(s)) for s in batch]
     assert decode(encoder.encode_batch(RESOURCE, SCOPE, bodies)) == encode_spans(batch)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([None, "plano(llm)", "plano(routing)"]), spans()),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from([RESOURCE, OTHER_RESOURCE]),
+    st.sampled_from([SCOPE, InstrumentationScope("bare")]),
+    st.sampled_from([0, 100, 20_000]),
+)
+def test_encode_batch_groups_by_service_like_encode(
+    items: list[tuple[str | None, ReadableSpan]],
+    resource: Resource,
+    scope: InstrumentationScope,
+    pad: int,
+) -> None:
+    """Bodies of any size (one- to three-byte lengths) and services in any order: the batch is
+    what `encode` (checked against the SDK above) makes for the same spans."""
+    key = "service.name.override"
+    same = [
+        ReadableSpan(
+            name=s.name,
+            context=s.context,
+            parent=s.parent,
+            resource=resource,
+            attributes={**(s.attributes or {}), "pad": "x" * pad, **({key: svc} if svc else {})},
+            events=s.events,
+            links=s.links,
+            status=s.status,
+            instrumentation_scope=scope,
+            start_time=s.start_time,
+            end_time=s.end_time,
+            kind=s.kind,
+        )
+        for svc, s in items
+    ]
+    encoder = OtlpEncoder()
+    bodies = [(svc, encoder.span(s)) for (svc, _), s in zip(items, same, strict=True)]
+    assert decode(encoder.encode_batch(resource, scope, bodies)) == decode(encoder.encode(same))

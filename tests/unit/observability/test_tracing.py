@@ -13,6 +13,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from plano.config.sections import SpanAttributesConfig, TracingConfig
 from plano.observability import names as n
+from plano.observability import otel_spans
 from plano.observability.otel_spans import OtelTracing, parse_traceparent
 from plano.observability.otlp_encoding import OtlpEncoder
 from plano.observability.record import RequestRecord
@@ -242,6 +243,38 @@ def test_attributes_name_and_timing(exporter: Captured) -> None:
     assert span["end_ns"] == r.wall_start + 42 * MS
     assert span["status"] == "unset"
     assert span["events"] == []
+
+
+@pytest.mark.parametrize("cache_limit", [1024, 0])
+def test_requests_alike_keep_their_own_values(
+    exporter: Captured, monkeypatch: pytest.MonkeyPatch, cache_limit: int
+) -> None:
+    """What requests alike share is encoded once (or, past the cache's bound, every time); what
+    differs between them (ids, timing, usage, bytes) is each request's own."""
+    monkeypatch.setattr(otel_spans, "_HEAD_CACHE_LIMIT", cache_limit)
+    tracing = sink(exporter)
+    first = record(request_id="req-a")
+    second = record(request_id="req-b", prompt_tokens=200, completion_tokens=9000)
+    second.bytes_out, second.end = 70_000, second.start + 1234 * MS
+    second.upstream_done = second.start + 1200 * MS
+    run(tracing, first, tp=None)
+    run(tracing, second)
+    a, b = exporter.spans()
+    assert a["trace_id"] != b["trace_id"] and a["span_id"] != b["span_id"]
+    assert not a["parent_span_id"] and b["parent_span_id"] == CLIENT_SPAN
+    assert (a["name"], a["status"]) == (b["name"], b["status"])
+    assert a["attributes"][n.ATTR_REQUEST_ID] == "req-a"
+    assert b["attributes"][n.ATTR_REQUEST_ID] == "req-b"
+    assert a["attributes"][n.ATTR_LLM_DURATION_MS] == 42
+    assert b["attributes"][n.ATTR_LLM_DURATION_MS] == 1234
+    assert b["attributes"][n.ATTR_USAGE_PROMPT] == 200
+    assert b["attributes"][n.ATTR_USAGE_COMPLETION] == 9000
+    assert b["attributes"][n.ATTR_USAGE_TOTAL] == 9200
+    assert b["attributes"][n.ATTR_LLM_RESPONSE_BYTES] == 70_000
+    assert b["attributes"][n.ATTR_OVERHEAD_MS] == 35.0  # 1234 - (1200 - 1)
+    shared = {k: v for k, v in a["attributes"].items() if k not in otel_spans._PER_REQUEST}
+    assert shared == {k: v for k, v in b["attributes"].items() if k not in otel_spans._PER_REQUEST}
+    assert len(tracing._heads) == min(cache_limit, 1)
 
 
 def test_name_shows_a_resolved_model_that_differs(exporter: Captured) -> None:
