@@ -1,8 +1,9 @@
 """`plano trace`: a local OTLP receiver (`listen`, `down`) and a query command (reference §9.4).
 
     plano trace listen [--foreground]          # receiver on 127.0.0.1:4317 (gRPC), :4318 (HTTP)
-    plano trace [last|any|TRACE_ID|SHORT_ID] [--model GLOB] [--status CODE|error]
-                [--since 5m] [--limit N] [--list] [--json]
+    plano trace [last|any|TRACE_ID|SHORT_ID] [--filter GLOB]... [--where KEY=VALUE]...
+                [--model GLOB] [--status CODE|error] [--since 5m] [--limit N] [--list]
+                [--json] [-v] [--no-interactive]
     plano trace down
 
 The query talks to the receiver's HTTP port: `PLANO_TRACE_PORT`, else the port of the receiver
@@ -197,7 +198,7 @@ def query_url() -> str:
     return f"http://{host}:{port}"
 
 
-def fetch(params: dict[str, str]) -> list[dict[str, Any]]:
+def fetch(params: list[tuple[str, str]]) -> list[dict[str, Any]]:
     url = f"{query_url()}/api/traces?{urllib.parse.urlencode(params)}"
     try:
         with urllib.request.urlopen(url, timeout=10) as resp:
@@ -215,57 +216,135 @@ def fetch(params: dict[str, str]) -> list[dict[str, Any]]:
 
 @trace.command(name="show")
 @click.argument("target", required=False, default="last")
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="GLOB",
+    help="Show only attributes whose key matches (llm.*, http.status_code); repeatable, "
+    "or comma-separated.",
+)
+@click.option(
+    "--where",
+    "wheres",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only traces with a span whose attribute KEY equals VALUE; repeatable (all must hold).",
+)
 @click.option("--model", help="Only traces with a span whose model matches this glob.")
 @click.option("--status", help="Only traces with this HTTP status code, or 'error'.")
 @click.option("--since", help="Only traces started within this long: 30s, 5m, 2h, 1d.")
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
 @click.option("--list", "as_list", is_flag=True, help="One line per trace.")
 @click.option("--json", "as_json", is_flag=True, help="The traces as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Every attribute, values uncut.")
+@click.option(
+    "--no-interactive", is_flag=True, help="Accepted for compatibility: nothing here prompts."
+)
 def show(
     target: str,
+    filters: tuple[str, ...],
+    wheres: tuple[str, ...],
     model: str | None,
     status: str | None,
     since: str | None,
     limit: int,
     as_list: bool,
     as_json: bool,
+    verbose: bool,
+    no_interactive: bool,
 ) -> None:
     """Show TARGET: `last` (default), `any` (all matching), or a trace id (32 hex, or a prefix
     of at least 8)."""
-    from plano.tracecollector.render import parse_since, render_list, render_tree
+    from plano.tracecollector.render import parse_since, parse_where, render_list, render_tree
 
-    params: dict[str, str] = {"limit": str(limit)}
+    params: list[tuple[str, str]] = [("limit", str(limit))]
+    by_id = target not in ("last", "any")
     if target == "last" and not as_list:
-        params["limit"] = "1"
-    elif target not in ("last", "any"):
+        params = [("limit", "1")]
+    elif by_id:
         if not _HEX.match(target):
             raise click.BadParameter(
                 "use last, any, a 32-hex trace id or an 8-hex short id", param_hint="TARGET"
             )
-        params["trace_id"] = target.lower()
+        params.append(("trace_id", target.lower()))
+    patterns = _filter_patterns(filters)
+    for text in wheres:
+        try:
+            key, value = parse_where(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--where") from None
+        params.append(("where", f"{key}={value}"))
     if model:
-        params["model"] = model
+        params.append(("model", model))
     if status:
         if status != "error" and not status.isdigit():
             raise click.BadParameter("an HTTP status code or 'error'", param_hint="--status")
-        params["status"] = status
+        params.append(("status", status))
     if since:
         try:
-            params["since"] = str(parse_since(since))
+            params.append(("since", str(parse_since(since))))
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--since") from None
     traces = fetch(params)
+    if patterns:
+        _warn_unmatched(patterns, traces)
     if as_json:
-        click.echo(json.dumps({"traces": traces}, indent=2))
+        if as_list:
+            click.echo(json.dumps({"trace_ids": [t["trace_id"] for t in traces]}, indent=2))
+        else:
+            shown = [_only_attributes(t, patterns) for t in traces] if patterns else traces
+            click.echo(json.dumps({"traces": shown}, indent=2))
     elif as_list:
         if traces:
             click.echo(render_list(traces, click.style))
     else:
-        click.echo("\n\n".join(render_tree(t, click.style) for t in traces), nl=bool(traces))
+        trees = (render_tree(t, click.style, verbose, patterns) for t in traces)
+        click.echo("\n\n".join(trees), nl=bool(traces))
     if not traces:
+        if by_id and not (wheres or model or status or since):
+            click.echo(
+                f"no trace {target.lower()} in the receiver (it keeps only the most recent "
+                "traces; `plano trace any --list` shows them)",
+                err=True,
+            )
+        else:
+            click.echo(
+                "no matching traces (is tracing on, with `tracing.random_sampling` > 0 and "
+                "the endpoint pointing at this receiver?)",
+                err=True,
+            )
+        sys.exit(1)
+
+
+def _filter_patterns(filters: tuple[str, ...]) -> list[str]:
+    patterns = []
+    for raw in filters:
+        for part in raw.split(","):
+            if not part.strip():
+                raise click.BadParameter(f"{raw!r} has an empty pattern", param_hint="--filter")
+            patterns.append(part.strip())
+    return patterns
+
+
+def _only_attributes(trace: dict[str, Any], patterns: list[str]) -> dict[str, Any]:
+    """The trace with each span's attributes cut down to the keys matching a pattern."""
+    from plano.tracecollector.render import key_matches
+
+    spans = []
+    for span in trace["spans"]:
+        kept = {k: v for k, v in span["attributes"].items() if key_matches(k, patterns)}
+        spans.append({**span, "attributes": kept})
+    return {**trace, "spans": spans}
+
+
+def _warn_unmatched(patterns: list[str], traces: list[dict[str, Any]]) -> None:
+    from plano.tracecollector.render import key_matches
+
+    keys = {k for t in traces for s in t["spans"] for k in s["attributes"]}
+    unmatched = [p for p in patterns if not any(key_matches(k, [p]) for k in keys)]
+    if traces and unmatched:
         click.echo(
-            "no matching traces (is tracing on, with `tracing.random_sampling` > 0 and "
-            "the endpoint pointing at this receiver?)",
+            f"--filter: no attribute key of these traces matches {', '.join(unmatched)}",
             err=True,
         )
-        sys.exit(1)

@@ -359,6 +359,12 @@ class PrometheusMetrics:
             (n.LABEL_BACKEND, n.LABEL_DECISION),
             registry=reg,
         )
+        self.posthog_events = Counter(
+            n.METRIC_POSTHOG_EVENTS,
+            "PostHog $ai_generation events, by outcome (sent, failed, dropped).",
+            (n.LABEL_OUTCOME,),
+            registry=reg,
+        )
         self.build_info = Gauge(
             n.METRIC_BUILD_INFO,
             "Always 1; the label carries the gateway version.",

@@ -61,6 +61,7 @@ class RequestRecord:
         "path",
         "prompt_tokens",
         "provider",
+        "request_body",
         "request_headers",
         "request_id",
         "requested_model",
@@ -126,6 +127,9 @@ class RequestRecord:
         # The client's request headers (the ASGI scope's list, not copied), read by tracing for
         # `tracing.span_attributes.header_prefixes`; left empty when nothing needs them.
         self.request_headers: Sequence[tuple[bytes, bytes]] = ()
+        # The request body as sent upstream (after input filters), kept only when a PostHog
+        # exporter captures messages (`$ai_input`); None otherwise.
+        self.request_body: bytes | None = None
 
     def overhead_ns(self) -> int:
         """Time the gateway itself added: total minus the time spent waiting on the upstream.

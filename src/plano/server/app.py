@@ -22,8 +22,9 @@ from plano.filters.chain import FilterTable, compile_chain
 from plano.observability.access_log import AccessLog
 from plano.observability.access_log import Format as AccessLogFormat
 from plano.observability.metrics import PrometheusMetrics, build_metrics
+from plano.observability.posthog import build_posthog, captures_messages
 from plano.observability.record import RequestRecord
-from plano.observability.telemetry import Telemetry
+from plano.observability.telemetry import RecordSink, Telemetry
 from plano.observability.tracing import build_tracing
 from plano.routing.resolve import ModelTable
 from plano.routing.step import RoutingStep, build_step
@@ -103,13 +104,17 @@ def access_log_format(env: Mapping[str, str]) -> AccessLogFormat | None:
 
 def build_telemetry(config: Config, env: Mapping[str, str] | None = None) -> Telemetry:
     """Every telemetry sink of one worker, built once; absent sinks cost nothing."""
-    fmt = access_log_format(os.environ if env is None else env)
-    records = [AccessLog(fmt)] if fmt is not None else []
+    env = os.environ if env is None else env
+    fmt = access_log_format(env)
+    records: list[RecordSink] = [AccessLog(fmt)] if fmt is not None else []
     metrics = build_metrics(
         ((p.provider, p.model_id) for p in config.model_providers if not p.wildcard),
         prompt_caching=config.prompt_caching.enabled,
     )
-    tracing = build_tracing(config.tracing, os.environ if env is None else env)
+    tracing = build_tracing(config.tracing, env)
+    posthog = build_posthog(config.tracing, env, counter=metrics.posthog_events)
+    if posthog is not None:
+        records.append(posthog)
     return Telemetry(metrics=metrics, tracing=tracing, records=records)
 
 
@@ -129,6 +134,7 @@ def build_app(
     listeners = []
     body = models_body(clusters)
     conversations = build_conversations(config.state_storage)
+    keep_body = captures_messages(config.tracing, os.environ)  # PostHog `$ai_input`
     for lc in config.listeners:
         routes: dict[tuple[str, str], Route]
         if lc.type == "model":
@@ -150,6 +156,7 @@ def build_app(
                 output_chain=compile_chain(lc.output_filters, filters),
                 resilience=resilience,
                 routing=routing,
+                keep_body=keep_body,
             ).routes()
             routes.update(routing_routes(routing, max_body_bytes))
         elif lc.type == "agent":

@@ -145,7 +145,9 @@ class ModelListener:
         routing: RoutingStep | None = None,
         conversations: ConversationStore | None = None,
         resilience: Resilience | None = None,
+        keep_body: bool = False,
     ) -> None:
+        self._keep_body = keep_body  # record.request_body for PostHog's `$ai_input`
         self._input_chain = input_chain  # None: no filters, nothing to do (compiled away)
         self._output_chain = output_chain
         self._telemetry = telemetry
@@ -219,6 +221,8 @@ class ModelListener:
                 body = await self._input_chain.run(
                     body, path, filter_headers(record), telemetry=self._telemetry, record=record
                 )
+            if self._keep_body:
+                record.request_body = body
             if wants_routing(self._routing, body) and self._routing is not None:
                 routed = await self._route(scope, body, api, record)
             upstream = self._prepare(scope, body, api, record, routed)

@@ -1,7 +1,9 @@
-"""Plain-text views of traces from the query API: a span tree, or one line per trace."""
+"""Plain-text views of traces from the query API (a span tree, or one line per trace), and the
+parsing of the query filters that `plano trace` and the query API share."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +21,34 @@ _SERVICE_COLOURS: Final = {
     "plano(agent)": "green",
 }
 _HIDDEN_ATTRIBUTES: Final = frozenset({"service.name.override"})
+# Envoy-style edge spans (`plano(inbound)`, `plano(outbound)`) show only these unless verbose.
+_EDGE_ATTRIBUTES: Final = frozenset(
+    {
+        "http.method",
+        "http.path",
+        "http.target",
+        "http.status_code",
+        "url.scheme",
+        "request_id",
+        "guid:x-request-id",
+        "request_size",
+        "response_size",
+    }
+)
+MAX_VALUE_CHARS: Final = 120  # longer attribute values are cut unless verbose
+_WHERE_KEY: Final = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+def parse_where(text: str) -> tuple[str, str]:
+    """`key=value` (an attribute key, an equals sign, the value as text) -> (key, value)."""
+    key, sep, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not value or not _WHERE_KEY.match(key):
+        raise ValueError(
+            f"{text!r} is not key=value (an attribute key such as llm.model, an equals sign, "
+            "a value)"
+        )
+    return key, value
 
 
 def parse_since(text: str) -> float:
@@ -48,15 +78,51 @@ def _failed(span: Mapping[str, Any]) -> bool:
     return bool(span["status"] == "error" or (isinstance(code, int) and code >= 500))
 
 
-def _value(v: Any) -> str:
+def _value(v: Any, verbose: bool = True) -> str:
     if isinstance(v, str):
-        return v if v and " " not in v else repr(v)
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
+        text = v if v and " " not in v else repr(v)
+    elif isinstance(v, bool):
+        text = "true" if v else "false"
+    else:
+        text = str(v)
+    if not verbose and len(text) > MAX_VALUE_CHARS:
+        return text[: MAX_VALUE_CHARS - 1] + "…"
+    return text
 
 
-def _span_lines(span: Mapping[str, Any], prefix: str, last: bool, style: Style) -> list[str]:
+def key_matches(key: str, patterns: Sequence[str]) -> bool:
+    """Whether an attribute key matches one of the `--filter` globs (case-sensitive)."""
+    return any(fnmatch.fnmatchcase(key, p) for p in patterns)
+
+
+def shown_attributes(
+    span: Mapping[str, Any], verbose: bool, only: Sequence[str] = ()
+) -> list[tuple[str, Any]]:
+    """The attributes the tree shows, by key: those matching a glob of `only` (when given);
+    then all of them when verbose, else without `service.name.override`, and only the request
+    basics on edge (inbound/outbound) spans."""
+    items = sorted(span["attributes"].items())
+    if only:
+        items = [(k, v) for k, v in items if key_matches(k, only)]
+    if verbose:
+        return items
+    service = str(span["service"]).lower()
+    edge = "inbound" in service or "outbound" in service
+    return [
+        (k, v)
+        for k, v in items
+        if k not in _HIDDEN_ATTRIBUTES and (not edge or k in _EDGE_ATTRIBUTES)
+    ]
+
+
+def _span_lines(
+    span: Mapping[str, Any],
+    prefix: str,
+    last: bool,
+    style: Style,
+    verbose: bool,
+    only: Sequence[str],
+) -> list[str]:
     branch = "└─ " if last else "├─ "
     child_prefix = prefix + ("   " if last else "│  ")
     failed = _failed(span)
@@ -70,19 +136,27 @@ def _span_lines(span: Mapping[str, Any], prefix: str, last: bool, style: Style) 
     if failed:
         why = span["status_message"] or span["attributes"].get("plano.error.kind") or "error"
         lines.append(child_prefix + "   " + style(f"ERROR: {why}", fg="red", bold=True))
-    for key in sorted(span["attributes"]):
-        if key not in _HIDDEN_ATTRIBUTES:
-            shown = f"{key}={_value(span['attributes'][key])}"
-            lines.append(child_prefix + "   " + style(shown, dim=True))
+    for key, value in shown_attributes(span, verbose, only):
+        shown = f"{key}={_value(value, verbose)}"
+        lines.append(child_prefix + "   " + style(shown, dim=True))
     for event in span["events"]:
         at = _ms(span["start_ns"], event["time_ns"])
-        attrs = " ".join(f"{k}={_value(v)}" for k, v in sorted(event["attributes"].items()))
+        attrs = " ".join(
+            f"{k}={_value(v, verbose)}" for k, v in sorted(event["attributes"].items())
+        )
         lines.append(child_prefix + "   " + style(f"event {event['name']} at +{at} {attrs}"))
     return lines
 
 
-def render_tree(trace: Mapping[str, Any], style: Style = plain) -> str:
-    """The trace's header line, then its spans as a tree (children ordered by start time)."""
+def render_tree(
+    trace: Mapping[str, Any],
+    style: Style = plain,
+    verbose: bool = False,
+    only: Sequence[str] = (),
+) -> str:
+    """The trace's header line, then its spans as a tree (children ordered by start time).
+    `verbose` shows every attribute, values uncut; `only` (globs) limits the attribute lines
+    to matching keys (span lines, statuses and errors stay as they are)."""
     spans: Sequence[Mapping[str, Any]] = trace["spans"]
     ids = {s["span_id"] for s in spans}
     children: dict[str, list[Mapping[str, Any]]] = {}
@@ -102,7 +176,7 @@ def render_tree(trace: Mapping[str, Any], style: Style = plain) -> str:
     lines = [header]
 
     def walk(span: Mapping[str, Any], prefix: str, last: bool, depth: int) -> None:
-        lines.extend(_span_lines(span, prefix, last, style))
+        lines.extend(_span_lines(span, prefix, last, style, verbose, only))
         kids = children.get(span["span_id"], [])
         next_prefix = prefix + ("   " if last else "│  ")
         for i, kid in enumerate(kids):

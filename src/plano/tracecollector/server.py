@@ -1,8 +1,9 @@
 """The receiver's servers: OTLP/gRPC (`TraceService/Export`) and one HTTP port serving OTLP/HTTP
-(`POST /v1/traces`, protobuf, optionally gzip) and the query API:
+(`POST /v1/traces`, protobuf or JSON, optionally gzip) and the query API:
 
-- `GET /api/traces?trace_id=HEX&model=GLOB&status=CODE|error&since=SECONDS&limit=N` ->
-  `{"traces": [...]}`, newest first (see `store.TraceQuery`; `since` is seconds back from now);
+- `GET /api/traces?trace_id=HEX&model=GLOB&status=CODE|error&since=SECONDS&limit=N
+  &where=KEY=VALUE...` -> `{"traces": [...]}`, newest first (see `store.TraceQuery`; `since` is
+  seconds back from now; `where` repeats, and a key no stored span has is a 400);
 - `GET /api/health` -> `{"status": "ok", "traces": N, "grpc_port": P, "http_port": P}`.
 
 Both servers run in threads; `Collector.start()` binds (port 0 = any free port) and returns.
@@ -27,6 +28,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from plano.tracecollector.otlp_json import request_from_json
+from plano.tracecollector.render import parse_where
 from plano.tracecollector.store import TraceQuery, TraceStore, spans_from_request
 
 MAX_BODY: Final = 16 * 1024 * 1024
@@ -59,7 +62,15 @@ def parse_query(params: dict[str, list[str]], now_ns: int) -> TraceQuery:
         limit = int(one("limit") or 20)
     except ValueError:
         raise QueryError("since must be a number of seconds and limit an integer") from None
-    return TraceQuery(trace_id, one("model"), status, since_ns, limit)
+    where = tuple(_where(w) for w in params.get("where", ()))
+    return TraceQuery(trace_id, one("model"), status, since_ns, limit, where)
+
+
+def _where(text: str) -> tuple[str, str]:
+    try:
+        return parse_where(text)
+    except ValueError as exc:
+        raise QueryError(f"where: {exc}") from None
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
@@ -109,6 +120,12 @@ class _Handler(BaseHTTPRequestHandler):
             except QueryError as exc:
                 self._error(400, str(exc))
                 return
+            unknown = collector.store.unknown_keys(k for k, _ in query.where)
+            if unknown:
+                self._error(
+                    400, f"unknown where key(s): {', '.join(unknown)} (no stored span has them)"
+                )
+                return
             self._send(200, orjson.dumps({"traces": collector.store.query(query)}))
         else:
             self._error(404, f"no route for GET {url.path}")
@@ -129,18 +146,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(length)
-        if "json" in (self.headers.get("content-type") or ""):
-            self._error(415, "OTLP/JSON is not supported: send application/x-protobuf")
+        content_type = (self.headers.get("content-type") or "").split(";")[0].strip().lower()
+        as_json = content_type == "application/json"
+        if content_type not in ("", "application/x-protobuf", "application/protobuf") and (
+            not as_json
+        ):
+            self._error(415, "send application/x-protobuf or application/json (OTLP/HTTP)")
             return
         try:
-            request = self._decode(body)
-        except Exception as exc:  # gzip/zlib errors, protobuf's DecodeError
+            request = self._decode(body, as_json)
+        except Exception as exc:  # gzip/zlib errors, protobuf's DecodeError/ParseError, JSON
             self._error(400, f"cannot decode the OTLP request: {exc}")
             return
         self.server.collector.store.add(spans_from_request(request))
-        self._send(200, _EMPTY_RESPONSE, "application/x-protobuf")
+        if as_json:
+            self._send(200, b"{}")
+        else:
+            self._send(200, _EMPTY_RESPONSE, "application/x-protobuf")
 
-    def _decode(self, body: bytes) -> ExportTraceServiceRequest:
+    def _decode(self, body: bytes, as_json: bool) -> ExportTraceServiceRequest:
         encoding = (self.headers.get("content-encoding") or "").lower()
         if encoding == "gzip":
             body = gzip.decompress(body)
@@ -148,6 +172,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = zlib.decompress(body)
         elif encoding not in ("", "identity"):
             raise ValueError(f"unsupported content-encoding {encoding!r}")
+        if as_json:
+            return request_from_json(body)
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)
         return request

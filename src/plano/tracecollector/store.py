@@ -8,6 +8,7 @@ A span is a dict: `trace_id`, `span_id`, `parent_span_id` (hex, "" for a root), 
 from __future__ import annotations
 
 import fnmatch
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -131,6 +132,8 @@ class TraceQuery:
     status: str | None = None  # an HTTP status code, or "error"
     since_ns: int | None = None  # traces that started at or after this wall time
     limit: int = 20
+    # (attribute key, value as text): every pair is on some span of the trace
+    where: tuple[tuple[str, str], ...] = ()
 
     def matches(self, trace: Mapping[str, Any]) -> bool:
         if self.trace_id and not trace["trace_id"].startswith(self.trace_id):
@@ -140,7 +143,32 @@ class TraceQuery:
         spans: list[Span] = trace["spans"]
         if self.model and not any(_model_matches(s, self.model) for s in spans):
             return False
+        for key, value in self.where:
+            if not any(_attribute_is(s, key, value) for s in spans):
+                return False
         return not self.status or any(_status_matches(s, self.status) for s in spans)
+
+
+def attribute_text(value: Any) -> str:
+    """An attribute value as `--where` compares it: strings as they are, booleans as
+    `true`/`false`, numbers as Python prints them, arrays and maps as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float) or value is None:
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _attribute_is(span: Span, key: str, value: str) -> bool:
+    attrs = span["attributes"]
+    if key not in attrs:
+        return False
+    found = attrs[key]
+    if isinstance(found, bool):
+        return attribute_text(found) == value.lower()
+    return attribute_text(found) == value
 
 
 def _model_matches(span: Span, pattern: str) -> bool:
@@ -184,6 +212,23 @@ class TraceStore:
                 else:
                     self._traces.move_to_end(trace_id)
                 trace.add(span, self.max_spans)
+
+    def unknown_keys(self, keys: Iterable[str]) -> list[str]:
+        """The keys (in order) that no stored span has as an attribute; none when the store is
+        empty (nothing is known yet)."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return []
+        with self._lock:
+            if not self._traces:
+                return []
+            missing = set(wanted)
+            for trace in self._traces.values():
+                for span in trace.spans.values():
+                    missing.difference_update(span["attributes"].keys())
+                    if not missing:
+                        return []
+        return [k for k in wanted if k in missing]
 
     def __len__(self) -> int:
         with self._lock:

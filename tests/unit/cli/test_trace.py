@@ -172,3 +172,95 @@ def test_render_shows_events_and_orphans_as_roots() -> None:
     assert "1 span (2 dropped)" in text
     assert "event llm.time_to_first_token at +9.0 ms llm.time_to_first_token=9" in text
     assert render_list([t]).split()[0] == "bbbbbbbb"
+
+
+def test_where_keeps_traces_with_that_attribute_value(collector: Collector, tmp_path: Path) -> None:
+    result = run(collector, tmp_path, "any", "--list", "--where", "llm.model=openai/gpt-4o-mini")
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.output.splitlines()] == ["aaaaaaaa"]
+    # Repeated: every condition holds (on some span each).
+    both = ["--where", "http.status_code=502", "--where", " llm.model = openai/gpt-4o "]
+    result = run(collector, tmp_path, "any", "--json", *both)
+    assert [t["trace_id"] for t in json.loads(result.output)["traces"]] == [BAD]
+    result = run(collector, tmp_path, "any", "--where", "http.status_code=502", "--where",
+                 "llm.model=openai/gpt-4o-mini")  # fmt: skip
+    assert result.exit_code == 1
+    assert "no matching traces" in result.output
+
+
+@pytest.mark.parametrize("bad", ["llm.model", "=x", "llm.model=", "bad key=1", "k*=v"])
+def test_where_syntax_errors_are_usage_errors(
+    collector: Collector, tmp_path: Path, bad: str
+) -> None:
+    result = run(collector, tmp_path, "--where", bad)
+    assert result.exit_code == 2, result.output
+    assert "--where" in result.output and "key=value" in result.output
+
+
+def test_where_on_an_unknown_key_says_so(collector: Collector, tmp_path: Path) -> None:
+    result = run(collector, tmp_path, "--where", "llm.modle=openai/gpt-4o")
+    assert result.exit_code == 1
+    assert "unknown where key(s): llm.modle" in result.output
+
+
+def test_filter_limits_the_attributes_shown(collector: Collector, tmp_path: Path) -> None:
+    s = span(NEW, "5" * 16, "2" * 16, start=NOW + 2)
+    s["attributes"]["llm.usage.total_tokens"] = 9
+    s["attributes"]["request_id"] = "r-1"
+    collector.store.add([s])
+    result = run(collector, tmp_path, NEW, "--filter", "llm.*")
+    assert result.exit_code == 0, result.output
+    assert "llm.model=openai/gpt-4o" in result.output
+    assert "llm.usage.total_tokens=9" in result.output
+    assert "http.status_code=" not in result.output and "request_id" not in result.output
+    assert "42.0 ms  200" in result.output  # the span line still shows the status
+    result = run(collector, tmp_path, NEW, "--filter", "llm.model", "--filter", "request_*")
+    assert "llm.model=" in result.output and "request_id=r-1" in result.output
+    assert "llm.usage" not in result.output
+    result = run(collector, tmp_path, NEW, "--json", "--filter", "http.*,nothing.*")
+    assert result.exit_code == 0, result.output
+    assert "--filter: no attribute key of these traces matches nothing.*" in result.output
+    traces = json.loads(result.output[result.output.index("{") :])["traces"]
+    assert {k for s in traces[0]["spans"] for k in s["attributes"]} == {"http.status_code"}
+
+
+def test_an_empty_filter_pattern_is_a_usage_error(collector: Collector, tmp_path: Path) -> None:
+    result = run(collector, tmp_path, "--filter", "llm.*,")
+    assert result.exit_code == 2
+    assert "empty pattern" in result.output
+
+
+def test_verbose_shows_every_attribute_uncut(collector: Collector, tmp_path: Path) -> None:
+    trace_id = "d" * 32
+    llm = span(trace_id, "6" * 16)
+    llm["attributes"]["service.name.override"] = "plano(llm)"
+    llm["attributes"]["llm.user_message_preview"] = "x" * 300
+    edge = span(trace_id, "7" * 16, "6" * 16)
+    edge["service"] = "plano(inbound)"
+    edge["attributes"] = {"http.method": "POST", "upstream_cluster": "llm"}
+    collector.store.add([llm, edge])
+    brief = run(collector, tmp_path, trace_id)
+    assert brief.exit_code == 0, brief.output
+    assert "service.name.override" not in brief.output
+    assert f"llm.user_message_preview={'x' * 119}…" in brief.output
+    assert "http.method=POST" in brief.output
+    assert "upstream_cluster" not in brief.output
+    full = run(collector, tmp_path, trace_id, "-v", "--no-interactive")
+    assert full.exit_code == 0, full.output
+    assert "service.name.override=plano(llm)" in full.output
+    assert f"llm.user_message_preview={'x' * 300}\n" in full.output
+    assert "upstream_cluster=llm" in full.output
+    assert run(collector, tmp_path, trace_id, "--verbose").output == full.output
+
+
+def test_an_unknown_trace_id_is_an_error(collector: Collector, tmp_path: Path) -> None:
+    for target in ("e" * 32, "eeeeeeee"):
+        result = run(collector, tmp_path, target)
+        assert result.exit_code == 1
+        assert f"no trace {target} in the receiver" in result.output
+
+
+def test_list_as_json_gives_the_ids(collector: Collector, tmp_path: Path) -> None:
+    result = run(collector, tmp_path, "any", "--list", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"trace_ids": [NEW, BAD, OLD]}

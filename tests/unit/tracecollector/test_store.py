@@ -139,6 +139,16 @@ def ids(traces: list[dict[str, Any]]) -> list[str]:
         (TraceQuery(trace_id="00000000"), ["a3", "a2", "a1"]),
         (TraceQuery(trace_id="ffffffff"), []),
         (TraceQuery(model="openai/*", status="429"), ["a3"]),
+        (TraceQuery(where=(("llm.model", "openai/gpt-4o"),)), ["a1"]),
+        (TraceQuery(where=(("llm.model", "openai/*"),)), []),  # a value, not a glob
+        (TraceQuery(where=(("http.status_code", "429"),)), ["a3"]),
+        # every pair must hold, each on some span of the trace (here: two different spans)
+        (
+            TraceQuery(where=(("http.status_code", "429"), ("llm.model", "openai/gpt-4o-mini"))),
+            ["a3"],
+        ),
+        (TraceQuery(where=(("http.status_code", "200"), ("llm.model", "openai/gpt-4o-mini"))), []),
+        (TraceQuery(where=(("no.such.key", "x"),)), []),
     ],
 )
 def test_filters(store: TraceStore, query: TraceQuery, expected: list[str]) -> None:
@@ -205,3 +215,31 @@ def test_spans_from_an_otlp_request() -> None:
         ],
     }
     assert (second["service"], second["kind"], second["parent_span_id"]) == ("plano", "client", "")
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "matches"),
+    [
+        (True, "true", True),
+        (True, "True", True),
+        (False, "false", True),
+        (True, "1", False),
+        (7, "7", True),
+        (7, "7.0", False),
+        (1.5, "1.5", True),
+        ("GPT", "gpt", False),
+        (["a", "b"], '["a","b"]', True),
+    ],
+)
+def test_where_compares_the_value_as_text(value: Any, text: str, matches: bool) -> None:
+    store = TraceStore()
+    s = span(1, 1)
+    s["attributes"]["k"] = value
+    store.add([s])
+    assert len(store.query(TraceQuery(where=(("k", text),)))) == int(matches)
+
+
+def test_unknown_keys(store: TraceStore) -> None:
+    assert store.unknown_keys(["llm.model", "http.status_code"]) == []
+    assert store.unknown_keys(["nope", "llm.model", "also.nope", "nope"]) == ["nope", "also.nope"]
+    assert TraceStore().unknown_keys(["nope"]) == []  # nothing stored: nothing is unknown
