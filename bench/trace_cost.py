@@ -10,7 +10,7 @@
 - `sdk tracer` / `sdk encoder`: the same span made and encoded the usual SDK way, for reference.
 
 Prints the median of the rounds. Compare with the gateway's CPU per request (docs/performance.md:
-~164 µs non-streaming); `bench/trace_throughput.py` measures the real thing.
+~130 µs non-streaming); `bench/ab.py tracing` measures the real thing.
 """
 
 from __future__ import annotations

@@ -1,0 +1,153 @@
+"""What a feature costs the gateway, measured side by side: variants share core 0 at once.
+
+    python bench/ab.py tracing     [--rounds 12] [--duration 3] [--stream]
+    python bench/ab.py resilience  [--rounds 12] [--duration 3] [--stream]
+
+Every variant is a Plano (one worker) on core 0; all of them serve load at the same time, each
+from its own wrk (32 connections), while the fake upstream, the wrks and the trace receiver share
+core 1. On a shared virtual machine the speed of a core drifts by ±20 % within seconds, and two
+processes of the same program can differ by 10 % or more: alternating runs (bench/run.py) cannot
+resolve a few per cent. Here the variants see the same drift at the same moment, the kernel gives
+each an equal share of the core, and each round yields a paired ratio of CPU time per request
+(the gateway's own process, threads included), which is what its throughput on a core of its own
+would be. The medians of the paired ratios are printed, beside "control", a second copy of the
+baseline whose distance from 1.000 shows the noise of the run.
+
+Variants:
+- tracing: `off` (no tracing section), `0%` (random_sampling 0), `100%` (random_sampling 100,
+  exported over OTLP/gRPC to `plano trace listen`, which runs on core 1);
+- resilience: `off` (the bench's provider only), `configured` (retries and a fallback model on
+  the same upstream: every request takes the resilience path and succeeds on its first attempt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Final
+
+import loadgen
+import procs
+import targets
+
+CONNECTIONS: Final = 32  # per variant
+TRACING: Final = {
+    "off": "",
+    "control": "",
+    "0%": "tracing:\n  random_sampling: 0\n",
+    "100%": "tracing:\n  random_sampling: 100\n  opentracing_grpc_endpoint: http://127.0.0.1:{grpc}\n",
+}
+RESILIENCE: Final = {
+    "off": "",
+    "control": "",
+    "configured": targets.RESILIENCE_EXTRA,
+}
+
+
+def start_gateway(
+    name: str, extra: str, log_dir: Path, upstream: int, grpc: int
+) -> tuple[procs.Service, str]:
+    port = procs.free_port()
+    config = log_dir / f"plano_{name.strip('%')}.yaml"
+    text = targets.GATEWAY_CONFIG + extra.replace("{grpc}", "{{grpc}}")
+    config.write_text(
+        text.format(port=port, upstream=upstream, key=targets.UPSTREAM_KEY).replace(
+            "{grpc}", str(grpc)
+        )
+    )
+    cmd = [sys.executable, "-m", "plano", "up", str(config), "--foreground", "--workers", "1"]
+    env = {"PLANO_ADMIN_PORT": "off"}
+    service = procs.start(f"plano-{name.strip('%')}", cmd, targets.PROXY_CORE, log_dir, env=env)
+    procs.wait_line(service, "plano ready")
+    return service, f"http://127.0.0.1:{port}/v1/chat/completions"
+
+
+def load_all(
+    gateways: dict[str, tuple[procs.Service, str]], script: Path, seconds: float
+) -> dict[str, float]:
+    """Load every gateway at once for `seconds`; CPU µs per request of each."""
+    results: dict[str, loadgen.WrkResult] = {}
+    before = {name: procs.cpu_seconds(service.pid) for name, (service, _) in gateways.items()}
+
+    def load(name: str, url: str) -> None:
+        results[name] = loadgen.run(url, script, CONNECTIONS, seconds, targets.LOAD_CORE)
+
+    threads = [
+        threading.Thread(target=load, args=(name, url)) for name, (_, url) in gateways.items()
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out = {}
+    for name, (service, _) in gateways.items():
+        res = results[name]
+        if res.errors:
+            raise RuntimeError(f"{name}: {res.errors} failed requests\n{service.log_tail()}")
+        out[name] = (procs.cpu_seconds(service.pid) - before[name]) / res.requests * 1e6
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("feature", choices=["tracing", "resilience"])
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--stream", action="store_true")
+    args = parser.parse_args()
+    if loadgen.wrk_path() is None:
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    variants = TRACING if args.feature == "tracing" else RESILIENCE
+    with tempfile.TemporaryDirectory(prefix="plano-ab-") as tmp:
+        log_dir = Path(tmp)
+        upstream, upstream_port = targets.start_upstream(log_dir, 20, None)
+        started = [upstream]
+        grpc = procs.free_port()
+        if args.feature == "tracing":
+            receiver = procs.start(
+                "receiver",
+                [sys.executable, "-m", "plano", "trace", "listen", "--foreground",
+                 "--grpc-port", str(grpc), "--http-port", str(procs.free_port()),
+                 "--capacity", "50"],
+                targets.LOAD_CORE, log_dir,
+            )  # fmt: skip
+            started.append(receiver)
+            procs.wait_line(receiver, "plano trace listening")
+        gateways: dict[str, tuple[procs.Service, str]] = {}
+        try:
+            for name, extra in variants.items():
+                gateways[name] = start_gateway(name, extra, log_dir, upstream_port, grpc)
+            script = loadgen.write_lua(log_dir, args.stream)
+            load_all(gateways, script, 2)  # warm-up
+            per_request: dict[str, list[float]] = {name: [] for name in gateways}
+            for round_no in range(args.rounds):
+                got = load_all(gateways, script, args.duration)
+                for name, us in got.items():
+                    per_request[name].append(us)
+                cells = "  ".join(f"{name} {us:6.1f}" for name, us in got.items())
+                print(f"round {round_no + 1:2d} (µs CPU/request): {cells}", flush=True)
+            base = per_request["off"]
+            print(f"\n{args.feature}, {'stream' if args.stream else 'non-stream'}:")
+            for name, values in per_request.items():
+                paired = [b / v for b, v in zip(base, values, strict=True)]
+                quartiles = statistics.quantiles(paired, n=4)
+                print(
+                    f"  {name:>10}: {statistics.median(values):6.1f} µs CPU/request, "
+                    f"throughput vs off {statistics.median(paired):.3f} "
+                    f"(quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f})"
+                )
+        finally:
+            for service, _ in gateways.values():
+                procs.stop(service)
+            for service in started:
+                procs.stop(service)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
