@@ -372,7 +372,10 @@ class OtelTracing:
             name_and_kind(span_name(r), SpanKind.SERVER),
             encoder.attributes(_SPAN_ATTRIBUTE, attributes),
             status_field(_ERROR if failed else 0, (r.error_kind or "") if failed else ""),
-            frozenset(a) | _PER_REQUEST,
+            # Keys encoded here or per request by `finish`: extra attributes never repeat them.
+            frozenset(a)
+            | _PER_REQUEST
+            | (frozenset() if per_request_static else frozenset(static)),
             static if per_request_static else {},
         )
         if len(self._heads) < _HEAD_CACHE_LIMIT:
@@ -382,12 +385,16 @@ class OtelTracing:
     def _extra_attributes(self, r: RequestRecord, head: _Head) -> bytes:
         """Per-request attributes beyond the usual ones: static ones that header attributes may
         override, header attributes (`span_attributes.header_prefixes`) and the routing step's
-        (budget) attributes; never one the gateway sets itself."""
+        (budget) attributes. Precedence: the gateway's own keys, then static and header ones
+        (a header replaces a static one), then routing's; no key appears twice."""
         extra: dict[str, Any] = dict(head.per_request_static)
-        if r.request_headers:
+        if self._prefixes and r.request_headers:
             self._header_attributes(r.request_headers, extra)
         if r.router is not None and r.router.span:
-            extra.update(r.router.span)
+            static = self._static
+            for key, value in r.router.span.items():
+                if key not in static and key not in extra:  # static and header ones are kept
+                    extra[key] = value
         taken = head.keys
         return self._encoder.attributes(
             _SPAN_ATTRIBUTE, {k: v for k, v in extra.items() if k not in taken}

@@ -362,6 +362,41 @@ def test_routing_budget_attributes_reach_the_request_span(exporter: Captured) ->
     assert attrs[n.ATTR_SESSION_SWITCHES] == 2
 
 
+@pytest.mark.parametrize("prefixes", [(), ("x-acme-",)])
+def test_an_attribute_key_appears_once(exporter: Captured, prefixes: tuple[str, ...]) -> None:
+    """Static, header and routing attributes that name the same key as each other or as the
+    gateway's own never repeat it in the span: the gateway's value wins, then a header's or the
+    static one, then routing's."""
+    from plano.observability.record import RoutingNote
+
+    tracing = sink(
+        exporter,
+        header_prefixes=prefixes,
+        static={"team": "static", n.ATTR_LLM_MODEL: "static", n.ATTR_SWITCH_DECISION: "static"},
+    )
+    r = record()
+    r.request_headers = [(b"x-acme-team", b"header")]
+    r.router = RoutingNote("llm")
+    r.router.span = {
+        n.ATTR_SWITCH_DECISION: "retained",
+        n.ATTR_REQUEST_ID: "routing",
+        "team": "routing",
+        n.ATTR_SESSION_SWITCHES: 2,
+    }
+    run(tracing, r)
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(OtlpEncoder().encode_batch(Resource({}), None, exporter.items))
+    (span,) = [s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    keys = [kv.key for kv in span.attributes]
+    assert len(keys) == len(set(keys)), keys
+    attrs = only(exporter)["attributes"]
+    assert attrs[n.ATTR_LLM_MODEL] == "openai/gpt-4o"
+    assert attrs[n.ATTR_REQUEST_ID] == "req-1"
+    assert attrs["team"] == ("header" if prefixes else "static")
+    assert attrs[n.ATTR_SWITCH_DECISION] == "static"
+    assert attrs[n.ATTR_SESSION_SWITCHES] == 2
+
+
 def test_secret_headers_are_never_copied(exporter: Captured) -> None:
     tracing = sink(exporter, header_prefixes=("x-",))
     r = record()
