@@ -135,28 +135,18 @@ def test_upstream_that_never_answers_fails_over(
     assert models_asked(upstream) == ["gpt-4o", "gpt-4o", "gpt-4o-mini"]
 
 
-def test_reset_before_the_response_is_retried(
-    upstream: Any, gateway: GatewayFactory, sdk: Sdk
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param("disconnect_before_response", id="reset_before_the_response"),
+        pytest.param("disconnect_mid_stream", id="unstreamed_body_cut_midway"),
+        pytest.param("malformed_chunk", id="malformed_unstreamed_body"),
+    ],
+)
+def test_broken_answer_is_retried(
+    upstream: Any, gateway: GatewayFactory, sdk: Sdk, fault: str
 ) -> None:
-    upstream.script({"model": "gpt-4o", "fault": "disconnect_before_response"})
-    _, served, _ = run(gateway, sdk, config(upstream.base_url, upstream.base_url))
-    assert served == ["openai/gpt-4o"]
-    assert models_asked(upstream) == ["gpt-4o", "gpt-4o"]
-
-
-def test_unstreamed_body_cut_midway_is_retried(
-    upstream: Any, gateway: GatewayFactory, sdk: Sdk
-) -> None:
-    upstream.script({"model": "gpt-4o", "fault": "disconnect_mid_stream"})
-    _, served, _ = run(gateway, sdk, config(upstream.base_url, upstream.base_url))
-    assert served == ["openai/gpt-4o"]
-    assert models_asked(upstream) == ["gpt-4o", "gpt-4o"]
-
-
-def test_malformed_unstreamed_body_is_retried(
-    upstream: Any, gateway: GatewayFactory, sdk: Sdk
-) -> None:
-    upstream.script({"model": "gpt-4o", "fault": "malformed_chunk"})
+    upstream.script({"model": "gpt-4o", "fault": fault})
     _, served, _ = run(gateway, sdk, config(upstream.base_url, upstream.base_url))
     assert served == ["openai/gpt-4o"]
     assert models_asked(upstream) == ["gpt-4o", "gpt-4o"]

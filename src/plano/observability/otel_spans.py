@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind, StatusCode, TraceState
 
 from plano.observability import names as n
 from plano.observability.otlp_encoding import (
+    SPAN_ATTRIBUTE,
     OtlpEncoder,
     float_attribute,
     int_attribute,
@@ -100,7 +101,6 @@ _PER_REQUEST: Final = frozenset(
         n.ATTR_LLM_TTFT,
     }
 )
-_SPAN_ATTRIBUTE: Final = b"\x4a"
 _FLAGS_LOCAL: Final = span_flags(False)
 _FLAGS_REMOTE: Final = span_flags(True)  # the request span's parent is always the client's
 # Distinct (listener, model, status...) combinations whose encoded span parts are kept; the
@@ -370,7 +370,7 @@ class OtelTracing:
         head = _Head(
             service,
             name_and_kind(span_name(r), SpanKind.SERVER),
-            encoder.attributes(_SPAN_ATTRIBUTE, attributes),
+            encoder.attributes(SPAN_ATTRIBUTE, attributes),
             status_field(_ERROR if failed else 0, (r.error_kind or "") if failed else ""),
             # Keys encoded here or per request by `finish`: extra attributes never repeat them.
             frozenset(a)
@@ -397,7 +397,7 @@ class OtelTracing:
                     extra[key] = value
         taken = head.keys
         return self._encoder.attributes(
-            _SPAN_ATTRIBUTE, {k: v for k, v in extra.items() if k not in taken}
+            SPAN_ATTRIBUTE, {k: v for k, v in extra.items() if k not in taken}
         )
 
     def _header_attributes(

@@ -35,9 +35,7 @@ _KIND: Final = {
     SpanKind.CONSUMER: b"\x30\x05",
 }
 _KEY_CACHE_LIMIT: Final = 4096
-_DISTINCT_LIMIT: Final = 32  # values cached per attribute key
-_CACHED_FIELD_MAX: Final = 128  # bytes
-_SPAN_ATTRIBUTE: Final = b"\x4a"
+SPAN_ATTRIBUTE: Final = b"\x4a"  # `Span.attributes` (field 9)
 # `value` field of a KeyValue holding a short string / a small int: tag, length, AnyValue header.
 _STR_HEAD: Final = tuple(bytes((0x12, n + 2, 0x0A, n)) for n in range(126))
 _INT_SMALL: Final = tuple(bytes((0x12, 0x02, 0x18, n)) for n in range(128))
@@ -104,9 +102,10 @@ def key_field(key: str) -> bytes:
     return _field(b"\x0a", key.encode())
 
 
-# One span attribute (a `KeyValue` in field 9 of `Span`) of a known type, for keys of less than
-# about 100 bytes: what `OtlpEncoder.attributes` makes, without its type dispatch.
-def int_attribute(key: bytes, value: int) -> bytes:
+# One attribute (a `KeyValue`; by default in field 9 of `Span`) of a known type, for keys of less
+# than about 100 bytes: the request spans' per-request values are encoded with these directly, and
+# `OtlpEncoder.attributes` uses them for str, int and float values.
+def int_attribute(key: bytes, value: int, tag: bytes = SPAN_ATTRIBUTE) -> bytes:
     if 0 <= value < 0x80:
         kv = key + _INT_SMALL[value]
     elif 0 < value < 0x4000:
@@ -115,21 +114,21 @@ def int_attribute(key: bytes, value: int) -> bytes:
         raw = varint(value & _MASK64)
         kv = key + b"\x12" + _SMALL[len(raw) + 1] + b"\x18" + raw
     n = len(kv)
-    return _SPAN_ATTRIBUTE + (_SMALL[n] if n < 0x80 else varint(n)) + kv
+    return tag + (_SMALL[n] if n < 0x80 else varint(n)) + kv
 
 
-def float_attribute(key: bytes, value: float) -> bytes:
+def float_attribute(key: bytes, value: float, tag: bytes = SPAN_ATTRIBUTE) -> bytes:
     kv = key + b"\x12\x09\x21" + _pack_double(value)
     n = len(kv)
-    return _SPAN_ATTRIBUTE + (_SMALL[n] if n < 0x80 else varint(n)) + kv
+    return tag + (_SMALL[n] if n < 0x80 else varint(n)) + kv
 
 
-def str_attribute(key: bytes, value: str) -> bytes:
+def str_attribute(key: bytes, value: str, tag: bytes = SPAN_ATTRIBUTE) -> bytes:
     raw = value.encode()
     n = len(raw)
     kv = key + (_STR_HEAD[n] + raw if n < 126 else _field(b"\x12", _field(b"\x0a", raw)))
     n = len(kv)
-    return _SPAN_ATTRIBUTE + (_SMALL[n] if n < 0x80 else varint(n)) + kv
+    return tag + (_SMALL[n] if n < 0x80 else varint(n)) + kv
 
 
 def span_ids(trace_id: int, span_id: int, trace_state: str, parent_id: int) -> bytes:
@@ -172,8 +171,6 @@ class OtlpEncoder:
     def __init__(self, override_key: str | None = "service.name.override") -> None:
         self._override_key = override_key
         self._keys: dict[str, bytes] = {}
-        self._fields: dict[tuple[str, type, object], bytes] = {}
-        self._distinct: dict[str, int] = {}
         self._resources: dict[tuple[int, str | None], tuple[Resource, bytes]] = {}
         self._scopes: dict[int, tuple[InstrumentationScope | None, bytes]] = {}
 
@@ -182,58 +179,35 @@ class OtlpEncoder:
     def _key(self, key: str) -> bytes:
         prefix = self._keys.get(key)
         if prefix is None:
-            prefix = _field(b"\x0a", key.encode())
+            prefix = key_field(key)
             if len(self._keys) < _KEY_CACHE_LIMIT:
                 self._keys[key] = prefix
         return prefix
 
     def attributes(self, tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
-        """Each attribute as a repeated `KeyValue` field with the given tag.
-
-        Span attributes (tag 9) whose value repeats across spans (method, path, model, provider,
-        status...) come from a cache of encoded fields; keys whose values keep changing (request
-        ids, durations) stop being cached after `_DISTINCT_LIMIT` values. Short str, small int
-        and bool values are encoded without function calls."""
+        """Each attribute as a repeated `KeyValue` field with the given tag (keys' encodings
+        are cached; what requests alike share is cached a level up, in `otel_spans`)."""
         if not attributes:
             return b""
-        cached = self._fields if tag == _SPAN_ATTRIBUTE else None
         keys = self._keys
         out: list[bytes] = []
         append = out.append
         for key, value in attributes.items():
-            cls = value.__class__
-            if cached is not None and (cls is str or cls is int):
-                field = cached.get((key, cls, value))
-                if field is not None:
-                    append(field)
-                    continue
             prefix = keys.get(key)
             if prefix is None:
                 prefix = self._key(key)
+            cls = value.__class__
             if cls is str:
-                raw = value.encode()
-                n = len(raw)
-                kv = prefix + (
-                    _STR_HEAD[n] + raw if n < 126 else _field(b"\x12", _field(b"\x0a", raw))
-                )
-            elif cls is int and 0 <= value < 128:
-                kv = prefix + _INT_SMALL[value]
-            elif cls is bool:
-                kv = prefix + (b"\x12\x02\x10\x01" if value else b"\x12\x02\x10\x00")
+                append(str_attribute(prefix, value, tag))
+            elif cls is int:
+                append(int_attribute(prefix, value, tag))
+            elif cls is float:
+                append(float_attribute(prefix, value, tag))
             else:
                 kv = prefix + _field(b"\x12", _any_value(value))
-            n = len(kv)
-            field = tag + (_SMALL[n] if n < 0x80 else varint(n)) + kv
-            if cached is not None and (cls is str or cls is int) and n < _CACHED_FIELD_MAX:
-                self._remember(key, cls, value, field)
-            append(field)
+                n = len(kv)
+                append(tag + (_SMALL[n] if n < 0x80 else varint(n)) + kv)
         return b"".join(out)
-
-    def _remember(self, key: str, cls: type, value: object, field: bytes) -> None:
-        seen = self._distinct.get(key, 0)
-        if seen < _DISTINCT_LIMIT and len(self._fields) < _KEY_CACHE_LIMIT:
-            self._distinct[key] = seen + 1
-            self._fields[(key, cls, value)] = field
 
     # -- spans ----------------------------------------------------------------------------------
 
@@ -288,7 +262,7 @@ class OtlpEncoder:
             span_ids(trace_id, span_id, trace_state, parent_id),
             name_and_kind(name, kind),
             _pack_times(0x39, start, 0x41, end),
-            self.attributes(_SPAN_ATTRIBUTE, attributes),
+            self.attributes(SPAN_ATTRIBUTE, attributes),
         ]
         dropped_attributes, dropped_events, dropped_links = dropped
         if dropped_attributes:

@@ -131,6 +131,12 @@ class RequestRecord:
         # exporter captures messages (`$ai_input`); None otherwise.
         self.request_body: bytes | None = None
 
+    def note_usage(self, prompt: int | None, completion: int | None, cached: int | None) -> None:
+        """The token counts the upstream reported (None: not reported)."""
+        self.prompt_tokens = prompt
+        self.completion_tokens = completion
+        self.cached_tokens = cached
+
     def overhead_ns(self) -> int:
         """Time the gateway itself added: total minus the time spent waiting on the upstream.
 

@@ -30,7 +30,7 @@ from plano.errors import PlanoError
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.server.http import Send, send_bytes
-from plano.server.translated import Translation
+from plano.server.translated import Translation, note_usage
 from plano.state.conversations import (
     ConversationStore,
 )
@@ -90,7 +90,7 @@ class AgentResponses:
         record: RequestRecord,
     ) -> None:
         response.id = response_id(response.id)
-        _note_usage(record, response.usage)
+        note_usage(record, response.usage)
         self._save(tr, response, target)
         if tr.request.stream:
             data = tr.client.stream_encoder(tr.request).encode(events_of(response))
@@ -126,7 +126,7 @@ class AgentResponses:
             data = encoder.encode([ir.StreamError(f"agent '{target.id}' stream failed: {exc}")])
             await send({"type": "http.response.body", "body": data, "more_body": True})
         finally:
-            _note_usage(record, collector.usage)
+            note_usage(record, collector.usage)
         await send({"type": "http.response.body", "body": b""})
 
     async def _emit(
@@ -190,9 +190,3 @@ async def _whole(resp: aiohttp.ClientResponse, tr: Translation, target: AgentTar
         raise AgentChainError(
             f"agent '{target.id}' answer could not be read ({type(exc).__name__})", 502, [target.id]
         ) from None
-
-
-def _note_usage(record: RequestRecord, usage: ir.Usage) -> None:
-    if usage.input is not None or usage.output is not None:
-        record.prompt_tokens = usage.input
-        record.completion_tokens = usage.output

@@ -45,6 +45,5 @@ async def relay_filtered(
             await send({"type": "http.response.body", "body": out, "more_body": True})
     record.upstream_done = time.perf_counter_ns()
     await send({"type": "http.response.body", "body": b""})
-    if usage.usage is not None:
-        record.prompt_tokens = usage.usage.prompt
-        record.completion_tokens = usage.usage.completion
+    if (u := usage.usage) is not None:
+        record.note_usage(u.prompt, u.completion, u.cached)

@@ -8,7 +8,6 @@ What happened is noted in the request's `RequestRecord` for telemetry.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import time
@@ -31,7 +30,6 @@ from plano.observability import names as n
 from plano.observability.names import HEADER_OVERHEAD
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
-from plano.observability.usage import StreamUsage
 from plano.providers.auth import client_credential
 from plano.providers.catalogue import Api
 from plano.routing.resolve import ModelTable, Resolved
@@ -43,7 +41,8 @@ from plano.routing.step import (
     wants_routing,
 )
 from plano.server import translated
-from plano.server.attempts import Attempts, ClusterPolicy, RetryFirst, Upstream
+from plano.server.attempt_outcome import RetryFirst
+from plano.server.attempts import Attempts, ClusterPolicy, Upstream
 from plano.server.filtered import filter_headers, relay_filtered
 from plano.server.http import (
     JSON_CT,
@@ -56,13 +55,12 @@ from plano.server.http import (
     send_bytes,
     send_error,
 )
+from plano.server.model_relay import note_usage, relay_failure, relay_stream
 from plano.server.policies import Resilience
-from plano.server.stream_guard import StreamGuard
-from plano.server.translated import close_on_disconnect, overhead_header
+from plano.server.translated import overhead_header
 from plano.state.conversations import ConversationStore
 from plano.upstream.client import UpstreamClient
 from plano.wire import anthropic_messages, openai_chat, openai_responses
-from plano.wire.usage import usage_of
 
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -108,12 +106,6 @@ _NOT_RELAYED: Final = frozenset(
         HEADER_OVERHEAD.encode(),
     }
 )
-
-_STREAM_ERROR: Final = {
-    Api.OPENAI_CHAT: openai_chat.stream_error_event,
-    Api.ANTHROPIC_MESSAGES: anthropic_messages.stream_error_event,
-    Api.OPENAI_RESPONSES: openai_responses.stream_error_event,
-}
 
 
 class RequestIds:
@@ -516,7 +508,7 @@ class ModelListener:
                         )
                         started = True
                         if self._output_chain is None:
-                            await _relay_stream(resp, receive, send, record, guard)
+                            await relay_stream(resp, receive, send, record, guard)
                         else:
                             await relay_filtered(self._output_chain, resp, send, path, record)
                     else:
@@ -525,7 +517,7 @@ class ModelListener:
                         if self._output_chain is not None and resp.status < 300:
                             data = await self._output_chain.run(data, path, filter_headers(record))
                         if resp.status < 300 and b'"usage"' in data:
-                            _note_usage(record, data)
+                            note_usage(record, data)
                         headers.append(overhead_header(record, record.upstream_done))
                         await send_bytes(send, resp.status, headers, data)
                 return
@@ -535,75 +527,13 @@ class ModelListener:
                 if first and self._attempts is not None and policy is not None:
                     pending = self._attempts.failed_first(err, policy, up)
                 else:
-                    await _failed(send, path, api, err, record, ours, started=started)
+                    await relay_failure(send, path, api, err, record, ours, started=started)
                     return
             assert self._attempts is not None
             first = False
             opened = self._attempts.resume(
                 up, record, record.requested_model, pending, record.upstream_sent
             )
-
-
-async def _failed(
-    send: Send,
-    path: str,
-    api: Api,
-    err: PlanoError,
-    record: RequestRecord,
-    ours: RawHeaders,
-    *,
-    started: bool,
-) -> None:
-    """The upstream call failed: an error in the client's dialect, or (once a stream has
-    started) its error event."""
-    if record.error_kind != "client_gone":
-        record.error_kind = "stream" if started else err.kind
-    if not record.upstream_done:
-        record.upstream_done = time.perf_counter_ns()
-    if not started:
-        await send_error(send, path, err, ours)
-    else:
-        await send({"type": "http.response.body", "body": _STREAM_ERROR[api](err)})
-
-
-def _note_usage(record: RequestRecord, data: bytes) -> None:
-    try:
-        usage = usage_of(orjson.loads(data))
-    except orjson.JSONDecodeError:
-        return
-    if usage is not None:
-        record.prompt_tokens = usage.prompt
-        record.completion_tokens = usage.completion
-        record.cached_tokens = usage.cached
-
-
-async def _relay_stream(
-    resp: aiohttp.ClientResponse,
-    receive: Receive,
-    send: Send,
-    record: RequestRecord,
-    guard: StreamGuard | None = None,
-) -> None:
-    """Relay an event stream chunk by chunk; stop the upstream if the client leaves."""
-    state = {"done": False}
-    watcher = asyncio.ensure_future(close_on_disconnect(receive, resp, state, record))
-    usage = StreamUsage()
-    try:
-        async for chunk in resp.content.iter_any() if guard is None else guard.chunks(resp):
-            if not record.upstream_first_chunk:
-                record.upstream_first_chunk = time.perf_counter_ns()
-            usage.feed(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        record.upstream_done = time.perf_counter_ns()
-        state["done"] = True
-        await send({"type": "http.response.body", "body": b""})
-    finally:
-        state["done"] = True
-        watcher.cancel()
-        if usage.usage is not None:
-            record.prompt_tokens = usage.usage.prompt
-            record.completion_tokens = usage.usage.completion
-            record.cached_tokens = usage.usage.cached
 
 
 def _rewrite(doc: dict[str, Any], requested: Any, model_id: str) -> bool:

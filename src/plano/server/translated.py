@@ -257,7 +257,7 @@ class TranslatedExchange:
         """A whole answer to the client: one body, or its events for a streaming client whose
         upstream ignored `stream`."""
         response.model = response.model or target.model_id  # Bedrock does not name it
-        _note_usage(record, response.usage)
+        note_usage(record, response.usage)
         if tr.client_api is Api.OPENAI_RESPONSES:
             response.id = response_id(response.id)
             self._save(tr, response.id, response, target)
@@ -345,7 +345,7 @@ class TranslatedExchange:
         finally:
             state["done"] = True
             watcher.cancel()
-            _note_usage(record, usage)
+            note_usage(record, usage)
 
     async def _emit(
         self,
@@ -492,11 +492,10 @@ def _shape_error(tr: Translation, exc: Exception) -> ir.StreamError:
     return ir.StreamError(f"upstream stream does not match the {api} API ({type(exc).__name__})")
 
 
-def _note_usage(record: RequestRecord, usage: ir.Usage) -> None:
+def note_usage(record: RequestRecord, usage: ir.Usage) -> None:
+    """The usage a decoded answer reported, when it reported any."""
     if usage.input is not None or usage.output is not None:
-        record.prompt_tokens = usage.input
-        record.completion_tokens = usage.output
-        record.cached_tokens = usage.cache_read
+        record.note_usage(usage.input, usage.output, usage.cache_read)
 
 
 _OVERHEAD_NAME: Final = HEADER_OVERHEAD.encode()
