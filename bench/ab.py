@@ -23,6 +23,8 @@ Variants:
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -66,12 +68,38 @@ def start_gateway(
     return service, f"http://127.0.0.1:{port}/v1/chat/completions"
 
 
+def take_turns(pids: list[int], slice_s: float, done: threading.Event) -> None:
+    """Let one gateway run at a time, `slice_s` each in turn, the others stopped (SIGSTOP),
+    until `done`; then resume them all."""
+    try:
+        for pid in pids[1:]:
+            os.kill(pid, signal.SIGSTOP)
+        turn = 0
+        while not done.wait(slice_s):
+            os.kill(pids[turn], signal.SIGSTOP)
+            turn = (turn + 1) % len(pids)
+            os.kill(pids[turn], signal.SIGCONT)
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
 def load_all(
-    gateways: dict[str, tuple[procs.Service, str]], script: Path, seconds: float
+    gateways: dict[str, tuple[procs.Service, str]],
+    script: Path,
+    seconds: float,
+    turns: float = 0.0,
 ) -> dict[str, float]:
-    """Load every gateway at once for `seconds`; CPU µs per request of each."""
+    """Load every gateway at once for `seconds` (with `turns`, taking turns on the core for that
+    many seconds each); CPU µs per request of each."""
     results: dict[str, loadgen.WrkResult] = {}
     before = {name: procs.cpu_seconds(service.pid) for name, (service, _) in gateways.items()}
+    done = threading.Event()
+    rotation = threading.Thread(
+        target=take_turns, args=([s.pid for s, _ in gateways.values()], turns, done)
+    )
+    if turns:
+        rotation.start()
 
     def load(name: str, url: str) -> None:
         results[name] = loadgen.run(url, script, CONNECTIONS, seconds, targets.LOAD_CORE)
@@ -83,6 +111,9 @@ def load_all(
         t.start()
     for t in threads:
         t.join()
+    done.set()
+    if turns:
+        rotation.join()
     out = {}
     for name, (service, _) in gateways.items():
         res = results[name]
@@ -98,6 +129,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument(
+        "--turns",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="variants take turns on the core, SECONDS each (default: all run at once)",
+    )
     args = parser.parse_args()
     if loadgen.wrk_path() is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -123,10 +161,10 @@ def main() -> int:
             for name, extra in variants.items():
                 gateways[name] = start_gateway(name, extra, log_dir, upstream_port, grpc)
             script = loadgen.write_lua(log_dir, args.stream)
-            load_all(gateways, script, 2)  # warm-up
+            load_all(gateways, script, 2, args.turns)  # warm-up
             per_request: dict[str, list[float]] = {name: [] for name in gateways}
             for round_no in range(args.rounds):
-                got = load_all(gateways, script, args.duration)
+                got = load_all(gateways, script, args.duration, args.turns)
                 for name, us in got.items():
                     per_request[name].append(us)
                 cells = "  ".join(f"{name} {us:6.1f}" for name, us in got.items())

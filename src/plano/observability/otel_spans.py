@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import re
+import struct
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, Protocol
@@ -26,16 +27,12 @@ from opentelemetry.trace import SpanKind, StatusCode, TraceState
 from plano.observability import names as n
 from plano.observability.otlp_encoding import (
     SPAN_ATTRIBUTE,
+    AttributeKey,
     OtlpEncoder,
-    float_attribute,
-    int_attribute,
-    key_field,
     name_and_kind,
     span_flags,
-    span_ids,
-    span_times,
     status_field,
-    str_attribute,
+    varint,
 )
 from plano.observability.record import RequestRecord
 
@@ -54,6 +51,7 @@ _LIMIT: Final = TraceIdRatioBased.TRACE_ID_LIMIT
 # workers by the `random` module itself).
 _getrandbits: Final = random.getrandbits
 _ERROR: Final = StatusCode.ERROR.value
+_ODD_HEX: Final = frozenset("13579bdf")  # trace-flags' last hex digit with "sampled" set
 _KINDS: Final = {"client": SpanKind.CLIENT, "internal": SpanKind.INTERNAL}
 _SERVICE_BY_LISTENER: Final = {
     "model": n.SERVICE_LLM,
@@ -76,17 +74,21 @@ _SECRET_HEADERS: Final = frozenset(
 )
 
 
-# Encoded keys of the attributes whose values change from request to request.
-_K_DURATION: Final = key_field(n.ATTR_LLM_DURATION_MS)
-_K_REQUEST_ID: Final = key_field(n.ATTR_REQUEST_ID)
-_K_SESSION_ID: Final = key_field(n.ATTR_SESSION_ID)
-_K_PROMPT: Final = key_field(n.ATTR_USAGE_PROMPT)
-_K_COMPLETION: Final = key_field(n.ATTR_USAGE_COMPLETION)
-_K_TOTAL: Final = key_field(n.ATTR_USAGE_TOTAL)
-_K_CACHED: Final = key_field(n.ATTR_USAGE_CACHED)
-_K_BYTES: Final = key_field(n.ATTR_LLM_RESPONSE_BYTES)
-_K_OVERHEAD: Final = key_field(n.ATTR_OVERHEAD_MS)
-_K_TTFT: Final = key_field(n.ATTR_LLM_TTFT)
+# The attributes whose values change from request to request, their encodings prepared.
+_K_DURATION: Final = AttributeKey(n.ATTR_LLM_DURATION_MS)
+_K_REQUEST_ID: Final = AttributeKey(n.ATTR_REQUEST_ID)
+_K_SESSION_ID: Final = AttributeKey(n.ATTR_SESSION_ID)
+_K_PROMPT: Final = AttributeKey(n.ATTR_USAGE_PROMPT)
+_K_COMPLETION: Final = AttributeKey(n.ATTR_USAGE_COMPLETION)
+_K_TOTAL: Final = AttributeKey(n.ATTR_USAGE_TOTAL)
+_K_CACHED: Final = AttributeKey(n.ATTR_USAGE_CACHED)
+_K_BYTES: Final = AttributeKey(n.ATTR_LLM_RESPONSE_BYTES)
+_K_TTFT: Final = AttributeKey(n.ATTR_LLM_TTFT)
+# `start_time_unix_nano`, `end_time_unix_nano` (fixed64) and, for requests that went upstream,
+# the overhead attribute (a double), in one pack.
+_pack_times: Final = struct.Struct("<BQBQ").pack
+_OVERHEAD_PREFIX: Final = AttributeKey(n.ATTR_OVERHEAD_MS).double_prefix
+_pack_times_overhead: Final = struct.Struct(f"<BQBQ{len(_OVERHEAD_PREFIX)}sd").pack
 _PER_REQUEST: Final = frozenset(
     {
         n.ATTR_LLM_DURATION_MS,
@@ -103,14 +105,17 @@ _PER_REQUEST: Final = frozenset(
 )
 _FLAGS_LOCAL: Final = span_flags(False)
 _FLAGS_REMOTE: Final = span_flags(True)  # the request span's parent is always the client's
+_TRACE_ID_TAG: Final = b"\x0a\x10"
+_SPAN_ID_TAG: Final = b"\x12\x08"
 # Distinct (listener, model, status...) combinations whose encoded span parts are kept; the
 # requested model comes from clients, so the cache is bounded (beyond it, spans are encoded in
 # full, which is slower but correct).
 _HEAD_CACHE_LIMIT: Final = 1024
+_FRESH_BATCH: Final = 64  # new traces made at a time
 
 
-def parse_traceparent(header: str) -> tuple[int, int, int] | None:
-    """(trace id, parent span id, trace flags) of a valid `traceparent`, else None."""
+def _traceparent_fields(header: str) -> tuple[str, str, str] | None:
+    """(trace id, parent span id, trace flags) of a valid `traceparent`, in hex, else None."""
     if len(header) > _TRACEPARENT_MAX:
         return None
     m = _TRACEPARENT.match(header)
@@ -121,39 +126,49 @@ def parse_traceparent(header: str) -> tuple[int, int, int] | None:
         return None
     if version == "00" and rest:
         return None
+    return trace_id, span_id, flags
+
+
+def parse_traceparent(header: str) -> tuple[int, int, int] | None:
+    """(trace id, parent span id, trace flags) of a valid `traceparent`, else None."""
+    fields = _traceparent_fields(header)
+    if fields is None:
+        return None
+    trace_id, span_id, flags = fields
     return int(trace_id, 16), int(span_id, 16), int(flags, 16)
 
 
-class _Open:
-    """The request span between `begin` and `finish` (stored in `record.span`)."""
+# The request span between `begin` and `finish`, stored in `record.span` as a plain tuple (the
+# cheapest object to make): trace id and span id as the 16 and 8 big-endian bytes OTLP carries,
+# the client's trace state, and the encoded fields that depend on the client's context (trace
+# state, parent span id, flags).
+_Open = tuple[bytes, bytes, str, bytes]
+_NO_PARENT: Final = _FLAGS_LOCAL
 
-    __slots__ = ("parent_id", "span_id", "trace_id", "trace_state")
 
-    def __init__(self, trace_id: int, span_id: int, parent_id: int, trace_state: str) -> None:
-        self.trace_id = trace_id
-        self.span_id = span_id
-        self.parent_id = parent_id
-        self.trace_state = trace_state
+def _client_context(parent_id: bytes, trace_state: str) -> bytes:
+    """The `trace_state`, `parent_span_id` and `flags` fields of a span whose parent is the
+    client's (remote) span."""
+    raw = trace_state.encode()
+    state = b"\x1a" + varint(len(raw)) + raw if raw else b""
+    return state + b"\x22\x08" + parent_id + _FLAGS_REMOTE
 
 
 class _Head:
-    """What the spans of requests alike share, encoded once (`OtelTracing._head`)."""
+    """What the spans of requests alike share, encoded once (`OtelTracing._head`): `fields`
+    holds the span's name, kind, status and shared attributes."""
 
-    __slots__ = ("attributes", "keys", "name_and_kind", "per_request_static", "service", "status")
+    __slots__ = ("fields", "keys", "per_request_static", "service")
 
     def __init__(
         self,
         service: str,
-        name_and_kind: bytes,
-        attributes: bytes,
-        status: bytes,
+        fields: bytes,
         keys: frozenset[str],
         per_request_static: Mapping[str, Any],
     ) -> None:
         self.service = service
-        self.name_and_kind = name_and_kind
-        self.attributes = attributes
-        self.status = status
+        self.fields = fields
         self.keys = keys  # every attribute key the gateway sets on such spans
         self.per_request_static = per_request_static  # static attributes encoded per request
 
@@ -192,7 +207,7 @@ class ChildSpan:
     ) -> None:
         self._owner = owner
         self._record = record
-        self._open = isinstance(record.span, _Open) and owner is not None
+        self._open = record.span.__class__ is tuple and owner is not None
         self._span_id = span_id
         self._start = start
         self.name = name
@@ -219,9 +234,10 @@ class ChildSpan:
 
 
 class SpanQueue(Protocol):
-    """Where encoded spans go (`SpanBatcher`), each with its service name."""
+    """Where spans go (`SpanBatcher`), each with its service name: child spans encoded, request
+    spans as `PendingSpan` values for `render_span` to encode off the request path."""
 
-    def add(self, service: str | None, span: bytes) -> None: ...
+    def add(self, service: str | None, span: bytes | PendingSpan) -> None: ...
 
 
 class OtelTracing:
@@ -238,6 +254,8 @@ class OtelTracing:
         self._queue = queue
         self._encoder = OtlpEncoder()  # event loop thread only
         self._bound = TraceIdRatioBased(min(max(sampling_percent, 0), 100) / 100).bound
+        self._always = self._bound > _LIMIT  # 100 %: every new trace is sampled
+        self._fresh: list[tuple[str, _Open | None]] = []  # new traces, ready (`_new_traces`)
         self._prefixes = tuple((p.lower().encode("latin-1"), len(p)) for p in header_prefixes if p)
         self._static: dict[str, Any] = dict(static or {})
         self._heads: dict[tuple[Any, ...], _Head] = {}
@@ -245,29 +263,50 @@ class OtelTracing:
     # -- the request span -----------------------------------------------------------------------
 
     def begin(self, record: RequestRecord, traceparent: str | None, tracestate: str | None) -> None:
-        parent = parse_traceparent(traceparent) if traceparent else None
-        span_id = _getrandbits(64) or 1  # like the SDK's RandomIdGenerator (never the invalid 0)
+        parent = _traceparent_fields(traceparent) if traceparent else None
+        if parent is None:  # a new trace, from the pool of ready ones
+            fresh = self._fresh
+            if not fresh:
+                fresh = self._fresh = self._new_traces()
+            record.traceparent, record.span = fresh.pop()
+            record.tracestate = None
+            return
+        span_id = (_getrandbits(64) or 1).to_bytes(8)  # never the invalid 0, like the SDK
+        trace_hex, parent_hex, flags = parent
         state = ""
-        if parent is None:
-            trace_id = _getrandbits(128) or 1
-            parent_id = 0
-            sampled = (trace_id & _LIMIT) < self._bound
-        else:
-            trace_id, parent_id, flags = parent
-            sampled = bool(flags & 1)  # ParentBased: follow the client's decision
-            if tracestate and len(tracestate) <= _TRACESTATE_MAX:
-                state = TraceState.from_header([tracestate]).to_header()
+        if tracestate and len(tracestate) <= _TRACESTATE_MAX:
+            state = TraceState.from_header([tracestate]).to_header()
         record.tracestate = state or None
-        if sampled:
-            record.traceparent = f"00-{trace_id:032x}-{span_id:016x}-01"
-            record.span = _Open(trace_id, span_id, parent_id, state)
+        if flags[1] in _ODD_HEX:  # ParentBased: follow the client's sampling decision
+            record.traceparent = f"00-{trace_hex}-{span_id.hex()}-01"
+            context = _client_context(bytes.fromhex(parent_hex), state)
+            record.span = (bytes.fromhex(trace_hex), span_id, state, context)
         else:
-            record.traceparent = f"00-{trace_id:032x}-{span_id:016x}-00"
+            record.traceparent = f"00-{trace_hex}-{span_id.hex()}-00"
+
+    def _new_traces(self) -> list[tuple[str, _Open | None]]:
+        """`_FRESH_BATCH` new traces, each as the `traceparent` its upstream calls carry and its
+        open span (None when not sampled). Made in one go, which costs a third of making each
+        on its request (the loop stays in the processor's caches); ids are drawn when needed,
+        after the worker has forked, like the SDK's `RandomIdGenerator`."""
+        always, bound = self._always, self._bound
+        out: list[tuple[str, _Open | None]] = []
+        for _ in range(_FRESH_BATCH):
+            span_id = (_getrandbits(64) or 1).to_bytes(8)  # never the invalid 0
+            trace = _getrandbits(128) or 1
+            trace_id = trace.to_bytes(16)
+            if always or (trace & _LIMIT) < bound:
+                traceparent = f"00-{trace_id.hex()}-{span_id.hex()}-01"
+                out.append((traceparent, (trace_id, span_id, "", _NO_PARENT)))
+            else:
+                out.append((f"00-{trace_id.hex()}-{span_id.hex()}-00", None))
+        return out
 
     def finish(self, record: RequestRecord) -> None:
         span = record.span
-        if not isinstance(span, _Open):
+        if span.__class__ is not tuple:
             return
+        trace_id, span_id, _, context = span
         record.span = None
         r = record
         if r.handler in _UNTRACED_HANDLERS:
@@ -294,48 +333,34 @@ class OtelTracing:
         head = self._heads.get(key)
         if head is None:
             head = self._head(r, key, failed)
-        start = r.wall_start
-        now = r.end or time.perf_counter_ns()
-        elapsed = now - r.start
-        parts = [
-            span_ids(span.trace_id, span.span_id, span.trace_state, span.parent_id),
-            head.name_and_kind,
-            span_times(start, start + elapsed),
-            head.attributes,
-            int_attribute(_K_DURATION, elapsed // 1_000_000),
-        ]
-        add = parts.append
-        if r.request_id:
-            add(str_attribute(_K_REQUEST_ID, r.request_id))
-        if r.session_id:
-            add(str_attribute(_K_SESSION_ID, r.session_id))
-        prompt, completion = r.prompt_tokens, r.completion_tokens
-        if prompt is not None:
-            add(int_attribute(_K_PROMPT, prompt))
-        if completion is not None:
-            add(int_attribute(_K_COMPLETION, completion))
-        if prompt is not None or completion is not None:
-            add(int_attribute(_K_TOTAL, (prompt or 0) + (completion or 0)))
-        if r.cached_tokens is not None:
-            add(int_attribute(_K_CACHED, r.cached_tokens))
-        if r.bytes_out:
-            add(int_attribute(_K_BYTES, r.bytes_out))
-        if r.upstream_sent:
-            add(float_attribute(_K_OVERHEAD, round(r.overhead_ns() / 1e6, 3)))
-        if self._prefixes or (r.router is not None and r.router.span):
-            add(self._extra_attributes(r, head))
         first = r.downstream_first_chunk or r.upstream_first_chunk
-        if r.stream and first:
-            ttft_ms = (first - r.start) // 1_000_000
-            add(int_attribute(_K_TTFT, ttft_ms))
-            add(
-                self._encoder.event(
-                    n.EVENT_TTFT, start + (first - r.start), {n.ATTR_LLM_TTFT: ttft_ms}
-                )
-            )
-        add(head.status)
-        add(_FLAGS_REMOTE if span.parent_id else _FLAGS_LOCAL)
-        self._queue.add(head.service, b"".join(parts))
+        extra = (
+            self._extra_attributes(r, head)
+            if self._prefixes or (r.router is not None and r.router.span)
+            else None
+        )
+        # Only values here: the tuple is rendered by the export thread (`render_span`), and a
+        # tuple of plain values drops out of the garbage collector's sight while it waits.
+        self._queue.add(
+            head.service,
+            (
+                head.fields,
+                trace_id,
+                span_id,
+                context,
+                r.wall_start,
+                (r.end or time.perf_counter_ns()) - r.start,
+                r.overhead_ns() if r.upstream_sent else -1,
+                r.request_id,
+                r.session_id,
+                r.prompt_tokens,
+                r.completion_tokens,
+                r.cached_tokens,
+                r.bytes_out,
+                first - r.start if r.stream and first else 0,
+                extra,
+            ),
+        )
 
     def _head(self, r: RequestRecord, key: tuple[Any, ...], failed: bool) -> _Head:
         """Encode (and cache, up to `_HEAD_CACHE_LIMIT` distinct ones) what the spans of
@@ -369,9 +394,9 @@ class OtelTracing:
         encoder = self._encoder
         head = _Head(
             service,
-            name_and_kind(span_name(r), SpanKind.SERVER),
-            encoder.attributes(SPAN_ATTRIBUTE, attributes),
-            status_field(_ERROR if failed else 0, (r.error_kind or "") if failed else ""),
+            name_and_kind(span_name(r), SpanKind.SERVER)
+            + status_field(_ERROR if failed else 0, (r.error_kind or "") if failed else "")
+            + encoder.attributes(SPAN_ATTRIBUTE, attributes),
             # Keys encoded here or per request by `finish`: extra attributes never repeat them.
             frozenset(a)
             | _PER_REQUEST
@@ -428,12 +453,13 @@ class OtelTracing:
         (`time.perf_counter_ns()`, default now)."""
         start = start_ns if start_ns is not None else time.perf_counter_ns()
         open_span = record.span
-        if not isinstance(open_span, _Open):
+        if open_span.__class__ is not tuple:
             return ChildSpan(
                 None, record, name, service, _KINDS[kind], 0, start, record.traceparent
             )
+        trace_id: bytes = open_span[0]
         span_id = _getrandbits(64) or 1
-        traceparent = f"00-{open_span.trace_id:032x}-{span_id:016x}-01"
+        traceparent = f"00-{trace_id.hex()}-{span_id:016x}-01"
         return ChildSpan(self, record, name, service, _KINDS[kind], span_id, start, traceparent)
 
     def child_span(
@@ -463,8 +489,9 @@ class OtelTracing:
         error: str | None,
     ) -> None:
         open_span = record.span
-        if not isinstance(open_span, _Open):
+        if open_span.__class__ is not tuple:
             return  # the request span already finished: too late to attach
+        trace_id, parent_id, trace_state, _ = open_span
         attrs = dict(self._static)
         attrs.update(child.attributes)
         attrs[n.ATTR_SERVICE_OVERRIDE] = child.service
@@ -474,11 +501,11 @@ class OtelTracing:
             attrs[n.ATTR_ERROR_KIND] = error
         wall = record.wall_start - record.start
         data = self._encoder.span_fields(
-            open_span.trace_id,
+            int.from_bytes(trace_id),
             span_id,
-            open_span.span_id,
+            int.from_bytes(parent_id),
             False,
-            open_span.trace_state,
+            trace_state,
             child.name,
             child.kind,
             wall + start,
@@ -500,3 +527,70 @@ def span_name(r: RequestRecord) -> str:
     if r.model and requested not in (r.model, r.upstream_model):
         return f"{r.method} {r.path} {requested} -> {r.model}"
     return f"{r.method} {r.path} {requested}"
+
+
+# A request span as `finish` leaves it for the export thread: the shared fields (`_Head.fields`),
+# trace id, span id, client-context fields, wall start (ns), duration (ns), overhead (ns, -1: no
+# upstream call), request id, session id, prompt / completion / cached tokens, response bytes,
+# time to first token (ns, 0: none) and further attributes already encoded (or None).
+PendingSpan = tuple[
+    bytes, bytes, bytes, bytes, int, int, int, str | None, str | None,
+    int | None, int | None, int | None, int, int, bytes | None,
+]  # fmt: skip
+_EVENTS: Final = OtlpEncoder()  # used by `render_span` only (the export thread)
+
+
+def render_span(span: bytes | PendingSpan) -> bytes:
+    """A `Span` message body from what `OtelTracing` queued (child spans come encoded already).
+    Fields are written in the order that is cheapest here: protobuf allows any order, and the
+    repeated attributes keep theirs."""
+    if isinstance(span, bytes):
+        return span
+    (
+        fields,
+        trace_id,
+        span_id,
+        context,
+        start,
+        elapsed,
+        overhead,
+        request_id,
+        session_id,
+        prompt,
+        completion,
+        cached,
+        bytes_out,
+        ttft,
+        extra,
+    ) = span
+    end = start + elapsed
+    if overhead >= 0:
+        # The gateway's own time in ms, to the µs (the overhead header's precision).
+        ms = ((overhead + 500) // 1000) / 1000
+        times = _pack_times_overhead(0x39, start, 0x41, end, _OVERHEAD_PREFIX, ms)
+    else:
+        times = _pack_times(0x39, start, 0x41, end)
+    parts = [fields, _TRACE_ID_TAG, trace_id, _SPAN_ID_TAG, span_id, context, times]
+    add = parts.append
+    _K_DURATION.put_int(parts, elapsed // 1_000_000)
+    if prompt is not None:
+        _K_PROMPT.put_int(parts, prompt)
+    if completion is not None:
+        _K_COMPLETION.put_int(parts, completion)
+    if prompt is not None or completion is not None:
+        _K_TOTAL.put_int(parts, (prompt or 0) + (completion or 0))
+    if cached is not None:
+        _K_CACHED.put_int(parts, cached)
+    if bytes_out:
+        _K_BYTES.put_int(parts, bytes_out)
+    if request_id:
+        _K_REQUEST_ID.put_str(parts, request_id)
+    if session_id:
+        _K_SESSION_ID.put_str(parts, session_id)
+    if extra:
+        add(extra)
+    if ttft:
+        ttft_ms = ttft // 1_000_000
+        _K_TTFT.put_int(parts, ttft_ms)
+        add(_EVENTS.event(n.EVENT_TTFT, start + ttft, {n.ATTR_LLM_TTFT: ttft_ms}))
+    return b"".join(parts)

@@ -131,6 +131,58 @@ def str_attribute(key: bytes, value: str, tag: bytes = SPAN_ATTRIBUTE) -> bytes:
     return tag + (_SMALL[n] if n < 0x80 else varint(n)) + kv
 
 
+BYTE: Final = tuple(bytes((n,)) for n in range(256))  # BYTE[n] == bytes((n,))
+_STR_PREFIXES_LIMIT: Final = 126
+
+
+class AttributeKey:
+    """A span attribute key (field 9 of `Span`) with its encodings prepared once, for the request
+    span's per-request values: each `put_*` appends the attribute's pieces to a list of parts that
+    is joined once per span, which costs a third of building each attribute's bytes
+    (`int_attribute`...). Values outside the prepared forms fall back to those functions."""
+
+    __slots__ = ("_double", "_strs", "int1", "int2", "key")
+
+    def __init__(self, name: str) -> None:
+        key = key_field(name)
+        self.key = key
+        # A KeyValue: key, then `value` (tag 0x12, length, AnyValue: tag, value).
+        # What precedes an int value of 1 varint byte (0 <= value < 0x80) or of 2 (< 0x4000).
+        self.int1 = SPAN_ATTRIBUTE + varint(len(key) + 4) + key + b"\x12\x02\x18"
+        self.int2 = SPAN_ATTRIBUTE + varint(len(key) + 5) + key + b"\x12\x03\x18"
+        self._double = SPAN_ATTRIBUTE + varint(len(key) + 11) + key + b"\x12\x09\x21"
+        self._strs: dict[int, bytes] = {}  # by encoded length (< 126 bytes)
+
+    @property
+    def double_prefix(self) -> bytes:
+        """What precedes the 8 bytes of a double value (for callers packing it with others)."""
+        return self._double
+
+    def put_int(self, parts: list[bytes], value: int) -> None:
+        if 0 <= value < 0x80:
+            parts += (self.int1, BYTE[value])
+        elif 0x80 <= value < 0x4000:
+            parts += (self.int2, BYTE[(value & 0x7F) | 0x80], BYTE[value >> 7])
+        else:
+            parts.append(int_attribute(self.key, value))
+
+    def put_str(self, parts: list[bytes], value: str) -> None:
+        raw = value.encode()
+        size = len(raw)
+        prefix = self._strs.get(size)
+        if prefix is None:
+            if size >= _STR_PREFIXES_LIMIT:
+                parts.append(str_attribute(self.key, value))
+                return
+            kv_size = len(self.key) + size + 4
+            prefix = SPAN_ATTRIBUTE + varint(kv_size) + self.key + _STR_HEAD[size]
+            self._strs[size] = prefix
+        parts += (prefix, raw)
+
+    def put_float(self, parts: list[bytes], value: float) -> None:
+        parts += (self._double, _pack_double(value))
+
+
 def span_ids(trace_id: int, span_id: int, trace_state: str, parent_id: int) -> bytes:
     """The `trace_id`, `span_id`, `trace_state` and `parent_span_id` fields of a `Span`."""
     head = b"\x0a\x10" + trace_id.to_bytes(16, "big") + b"\x12\x08" + span_id.to_bytes(8, "big")

@@ -58,6 +58,7 @@ class RequestRecord:
         "listener_type",
         "method",
         "model",
+        "overhead",
         "path",
         "prompt_tokens",
         "provider",
@@ -120,6 +121,7 @@ class RequestRecord:
         self.attempts = 0  # upstream attempts made
         self.bytes_in = 0
         self.bytes_out = 0
+        self.overhead = -1  # `overhead_ns()` once the request has ended (-1: not yet known)
         # Set by tracing when it is on: the headers to send upstream, and its span handle.
         self.traceparent: str | None = None
         self.tracestate: str | None = None
@@ -142,12 +144,20 @@ class RequestRecord:
 
         For a stream, up to the first chunk handed to the client (added time-to-first-chunk);
         for a whole response, up to the end. Without an upstream call, the whole duration.
+        Once the request has ended (`end` set) the value is kept: every sink reads the same.
         """
+        if self.overhead >= 0:
+            return self.overhead
         if self.stream and self.downstream_first_chunk and self.upstream_first_chunk:
-            return (self.downstream_first_chunk - self.start) - (
+            value = (self.downstream_first_chunk - self.start) - (
                 self.upstream_first_chunk - self.upstream_sent
             )
-        end = self.end or time.perf_counter_ns()
-        if self.upstream_sent and self.upstream_done:
-            return (end - self.start) - (self.upstream_done - self.upstream_sent)
-        return end - self.start
+        else:
+            end = self.end or time.perf_counter_ns()
+            if self.upstream_sent and self.upstream_done:
+                value = (end - self.start) - (self.upstream_done - self.upstream_sent)
+            else:
+                value = end - self.start
+        if self.end:
+            self.overhead = value
+        return value

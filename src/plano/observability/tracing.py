@@ -76,7 +76,7 @@ def build_tracing(
 
     from plano import __version__
     from plano.observability.otel_export import build_sender, resolve_endpoint
-    from plano.observability.otel_spans import OtelTracing
+    from plano.observability.otel_spans import OtelTracing, render_span
     from plano.observability.span_batch import SpanBatcher
 
     if sender is None:
@@ -88,7 +88,7 @@ def build_tracing(
     service = env.get("OTEL_SERVICE_NAME", "").strip() or n.SERVICE_NAME
     resource = Resource.create({"service.name": service})
     batcher = SpanBatcher.from_env(
-        sender.send, resource, InstrumentationScope("plano", __version__), env
+        sender.send, resource, InstrumentationScope("plano", __version__), env, render_span
     )
     sink = OtelTracing(
         batcher,

@@ -12,7 +12,12 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from plano.observability import names as n
 from plano.observability import otel_spans
-from plano.observability.otel_spans import OtelTracing, parse_traceparent
+from plano.observability.otel_spans import (
+    OtelTracing,
+    PendingSpan,
+    parse_traceparent,
+    render_span,
+)
 from plano.observability.otlp_encoding import OtlpEncoder
 from plano.observability.record import RequestRecord
 from plano.tracecollector.store import spans_from_request
@@ -43,8 +48,8 @@ class Captured:
     def __init__(self) -> None:
         self.items: list[tuple[str | None, bytes]] = []
 
-    def add(self, service: str | None, span: bytes) -> None:
-        self.items.append((service, span))
+    def add(self, service: str | None, span: bytes | PendingSpan) -> None:
+        self.items.append((service, render_span(span)))
 
     def spans(self) -> list[Span]:
         resource = Resource({"service.name": "plano"})
