@@ -2,10 +2,14 @@
 
 Spans arrive with their service, either encoded (bytes) or as a tuple of plain values that
 `render` encodes; neither is an object the garbage collector keeps scanning, unlike queued span
-objects. A thread renders and sends them in batches of `max_batch` (OTLP requests built by
-`OtlpEncoder.encode_batch`), when that many are queued or every `delay` seconds; it lets the
-event loop take the GIL between chunks of `RENDER_CHUNK` spans. A full queue drops new spans and
-says so once. The `OTEL_BSP_*` variables set the sizes and the delay.
+objects. When `max_batch` spans are pending, the caller (the event loop) renders them and encodes
+one OTLP request (`OtlpEncoder.encode_batch`) in a single run, and a thread sends it. Doing that
+work in one run on the loop costs half of what it costs in the export thread, which runs it
+interleaved with the loop (each switch of the GIL evicts the other's data from the processor's
+caches), and it blocks the loop for about as long as waiting for the GIL would. Every `delay`
+seconds the thread also sends what is pending. Spans held (pending plus encoded, not yet sent)
+never exceed `max_queue`: beyond it new spans are dropped, counted and logged once. The
+`OTEL_BSP_*` variables set the sizes and the delay.
 """
 
 from __future__ import annotations
@@ -27,8 +31,6 @@ log = logging.getLogger("plano.tracing")
 DEFAULT_DELAY_MS: Final = 5000
 DEFAULT_MAX_QUEUE: Final = 2048
 DEFAULT_MAX_BATCH: Final = 512
-# Spans rendered between two chances for the event loop to take the GIL (~0.1 ms of work).
-RENDER_CHUNK: Final = 64
 
 
 def _as_is(span: Any) -> bytes:
@@ -45,7 +47,7 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 class SpanBatcher:
-    """Queue of encoded spans and the thread that exports them with `send(request) -> ok`."""
+    """Pending spans, encoded requests, and the thread that sends them with `send(request)`."""
 
     def __init__(
         self,
@@ -65,9 +67,11 @@ class SpanBatcher:
         self._delay = delay
         self._max_queue = max_queue
         self._max_batch = min(max_batch, max_queue)
-        self._queue: deque[tuple[str | None, Any]] = deque()
-        self._encoder = OtlpEncoder()  # used under _export_lock only
-        self._export_lock = threading.Lock()
+        self._pending: deque[tuple[str | None, Any]] = deque()
+        self._ready: deque[tuple[bytes, int]] = deque()  # (request, its span count)
+        self._ready_spans = 0  # spans in `_ready` (changed under `_ready_lock`)
+        self._ready_lock = threading.Lock()
+        self._export_lock = threading.Lock()  # one sender at a time
         self._wake = threading.Event()
         self._stopping = False
         self.dropped = 0
@@ -94,54 +98,77 @@ class SpanBatcher:
         )
 
     def add(self, service: str | None, span: Any) -> None:
-        """Queue one span, encoded or for `render` (called on the event loop: a deque append)."""
-        queue = self._queue
-        if len(queue) >= self._max_queue or self._stopping:
-            if not self.dropped:
-                log.warning("span export queue full (%d): dropping spans", self._max_queue)
-            self.dropped += 1
+        """Take one span, encoded or for `render` (on the event loop: a deque append, and every
+        `max_batch` spans the encoding of a request)."""
+        pending = self._pending
+        if self._stopping or len(pending) + self._ready_spans >= self._max_queue:
+            self._drop(1)
             return
-        queue.append((service, span))
-        if len(queue) >= self._max_batch and not self._wake.is_set():
-            self._wake.set()
+        pending.append((service, span))
+        if len(pending) >= self._max_batch:
+            self._seal()
+
+    def _drop(self, count: int) -> None:
+        if not self.dropped:
+            log.warning("span export queue full (%d): dropping spans", self._max_queue)
+        self.dropped += count
+
+    def _seal(self) -> None:
+        """Encode up to `max_batch` pending spans into a request for the export thread."""
+        pending = self._pending
+        taken: list[tuple[str | None, Any]] = []
+        try:
+            for _ in range(self._max_batch):
+                taken.append(pending.popleft())
+        except IndexError:  # fewer pending (the other thread may be taking some too)
+            pass
+        if not taken:
+            return
+        render = self._render
+        try:
+            batch = [(service, render(span)) for service, span in taken]
+            # An encoder per request: this runs on the loop or in the export thread.
+            request = OtlpEncoder().encode_batch(self._resource, self._scope, batch)
+        except Exception:
+            log.exception("span encoding failed: %d spans dropped", len(taken))
+            self.dropped += len(taken)
+            return
+        with self._ready_lock:
+            self._ready.append((request, len(batch)))
+            self._ready_spans += len(batch)
+        self._wake.set()
 
     def _run(self) -> None:
+        due = time.monotonic() + self._delay
         while not self._stopping:
-            self._wake.wait(self._delay)
+            self._wake.wait(max(0.0, due - time.monotonic()))
             self._wake.clear()
-            if not self._stopping:
-                self._export(everything=False)
+            if self._stopping:
+                break
+            if time.monotonic() >= due:  # every `delay`: what is pending goes too
+                due = time.monotonic() + self._delay
+                while self._pending:
+                    self._seal()
+            self._send_ready()
 
-    def _export(self, *, everything: bool) -> None:
-        """Send full batches (and, every `delay` or when `everything`, the rest too)."""
+    def _send_ready(self) -> None:
         with self._export_lock:
-            queue = self._queue
-            first = True
-            while queue and (everything or first or len(queue) >= self._max_batch):
-                first = False
-                count = min(self._max_batch, len(queue))
-                batch = [queue.popleft() for _ in range(count)]
+            while self._ready:
+                with self._ready_lock:
+                    request, count = self._ready.popleft()
                 try:
-                    request = self._encoder.encode_batch(
-                        self._resource, self._scope, self._rendered(batch)
-                    )
                     self._send(request)
                 except Exception:
                     log.exception("span export failed")
-
-    def _rendered(self, batch: list[tuple[str | None, Any]]) -> list[tuple[str | None, bytes]]:
-        render = self._render
-        out: list[tuple[str | None, bytes]] = []
-        for first in range(0, len(batch), RENDER_CHUNK):
-            if first:
-                time.sleep(0)  # lets the event loop thread take the GIL if it waits for it
-            chunk = batch[first : first + RENDER_CHUNK]
-            out += [(service, render(span)) for service, span in chunk]
-        return out
+                finally:
+                    with self._ready_lock:
+                        self._ready_spans -= count
 
     def force_flush(self) -> None:
-        """Send everything queued now, from the calling thread."""
-        self._export(everything=True)
+        """Encode and send everything pending now, from the calling thread."""
+        while self._pending:
+            self._seal()
+        self._send_ready()
 
     def shutdown(self, timeout: float) -> bool:
         """Stop the thread, then send what is left; False if the thread did not stop in time
@@ -151,5 +178,5 @@ class SpanBatcher:
         self._thread.join(timeout)
         if self._thread.is_alive():
             return False
-        self._export(everything=True)
+        self.force_flush()
         return True

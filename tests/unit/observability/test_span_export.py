@@ -3,6 +3,7 @@ queue, a stuck exporter) with a sender that keeps what it was given."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,9 +24,11 @@ class MemorySender:
     def __init__(self) -> None:
         self.requests: list[bytes] = []
         self.closed = False
+        self.sent = threading.Event()
 
     def send(self, request: bytes) -> bool:
         self.requests.append(request)
+        self.sent.set()
         return True
 
     def shutdown(self) -> None:
@@ -99,12 +102,28 @@ def test_the_batch_size_triggers_an_export(sender: MemorySender) -> None:
     tracing = build_tracing(config(random_sampling=100), env, sender=sender)
     assert tracing is not None
     try:
-        for _ in range(4):
+        for _ in range(3):
             run(tracing.sink, record(), tp=None)
-        tracing._batcher._thread.join(0)  # the export thread was woken, not waited for
+        # Three spans wait for a fourth (or the delay): nothing encoded, nothing sent.
+        assert len(tracing._batcher._pending) == 3 and not sender.requests
+        run(tracing.sink, record(), tp=None)
+        # The fourth span completes a batch: it is encoded and the export thread sends it.
+        assert sender.sent.wait(10)
+        assert len(sender.spans()) == 4
     finally:
         assert tracing.shutdown(timeout=10)
-    assert len(sender.spans()) == 4
+
+
+def test_pending_spans_go_after_the_delay(sender: MemorySender) -> None:
+    env = {"OTEL_BSP_SCHEDULE_DELAY": "20"}  # ms; the batch (512) is never full here
+    tracing = build_tracing(config(random_sampling=100), env, sender=sender)
+    assert tracing is not None
+    try:
+        run(tracing.sink, record(), tp=None)
+        assert sender.sent.wait(10)
+        assert len(sender.spans()) == 1
+    finally:
+        assert tracing.shutdown(timeout=10)
 
 
 def test_shutdown_exports_what_is_queued(sender: MemorySender) -> None:
@@ -131,8 +150,6 @@ def test_a_full_queue_drops_new_spans(sender: MemorySender) -> None:
 
 
 def test_a_stuck_exporter_does_not_hold_shutdown() -> None:
-    import threading
-
     entered, release = threading.Event(), threading.Event()
 
     class Stuck(MemorySender):
