@@ -1,12 +1,13 @@
-"""Request spans, encoded as OTLP as they finish, at a few microseconds per request.
+"""Request spans as OTLP, at a few microseconds per request.
 
 `OtelTracing` is the `TraceSink` of `Telemetry`. `begin` reads the client's W3C `traceparent` /
 `tracestate`, makes the sampling decision of the SDK's `ParentBased(TraceIdRatioBased(p))`
-sampler, allocates the request span's id and writes the child context that upstream calls carry
-into the record. `finish` encodes the span and queues the bytes; a `SpanBatcher` thread sends
-them. What requests alike share (name, kind, status and most attributes: listener, model,
+sampler, and writes the span's context (which upstream calls carry) into the record; new traces
+come from a pool made 64 at a time. `finish` leaves the span's values as a `PendingSpan` tuple
+with a `SpanBatcher`, which encodes a whole batch at once with `render_span` and sends it from a
+thread. What requests alike share (name, kind, status and most attributes: listener, model,
 provider, route, statuses...) is encoded once per distinct combination and reused (`_Head`); per
-request only ids, times and the few values that change (request id, durations, usage, bytes) are
+span only ids, times and the few values that change (request id, durations, usage, bytes) are
 encoded. No SDK `Span` or `ReadableSpan` object is made per request: the SDK's `Tracer` path
 costs ~30 µs per request, its batch processor keeps thousands of span objects alive for the
 garbage collector to scan, and its encoder costs ~50 µs per span.
@@ -29,6 +30,8 @@ from plano.observability.otlp_encoding import (
     SPAN_ATTRIBUTE,
     AttributeKey,
     OtlpEncoder,
+    event_field,
+    event_prefix,
     name_and_kind,
     span_flags,
     status_field,
@@ -84,6 +87,8 @@ _K_TOTAL: Final = AttributeKey(n.ATTR_USAGE_TOTAL)
 _K_CACHED: Final = AttributeKey(n.ATTR_USAGE_CACHED)
 _K_BYTES: Final = AttributeKey(n.ATTR_LLM_RESPONSE_BYTES)
 _K_TTFT: Final = AttributeKey(n.ATTR_LLM_TTFT)
+_K_TTFT_EVENT: Final = AttributeKey(n.ATTR_LLM_TTFT, tag=b"\x1a")  # in `Event.attributes`
+_TTFT_EVENT_NAME: Final = event_prefix(n.EVENT_TTFT)
 # `start_time_unix_nano`, `end_time_unix_nano` (fixed64) and, for requests that went upstream,
 # the overhead attribute (a double), in one pack.
 _pack_times: Final = struct.Struct("<BQBQ").pack
@@ -235,7 +240,7 @@ class ChildSpan:
 
 class SpanQueue(Protocol):
     """Where spans go (`SpanBatcher`), each with its service name: child spans encoded, request
-    spans as `PendingSpan` values for `render_span` to encode off the request path."""
+    spans as `PendingSpan` values for `render_span` to encode with their batch."""
 
     def add(self, service: str | None, span: bytes | PendingSpan) -> None: ...
 
@@ -339,8 +344,8 @@ class OtelTracing:
             if self._prefixes or (r.router is not None and r.router.span)
             else None
         )
-        # Only values here: the tuple is rendered by the export thread (`render_span`), and a
-        # tuple of plain values drops out of the garbage collector's sight while it waits.
+        # Only values here: the tuple is encoded with its batch (`render_span`), and a tuple
+        # of plain values drops out of the garbage collector's sight while it waits.
         self._queue.add(
             head.service,
             (
@@ -529,7 +534,7 @@ def span_name(r: RequestRecord) -> str:
     return f"{r.method} {r.path} {requested}"
 
 
-# A request span as `finish` leaves it for the export thread: the shared fields (`_Head.fields`),
+# A request span as `finish` leaves it for its batch: the shared fields (`_Head.fields`),
 # trace id, span id, client-context fields, wall start (ns), duration (ns), overhead (ns, -1: no
 # upstream call), request id, session id, prompt / completion / cached tokens, response bytes,
 # time to first token (ns, 0: none) and further attributes already encoded (or None).
@@ -537,7 +542,6 @@ PendingSpan = tuple[
     bytes, bytes, bytes, bytes, int, int, int, str | None, str | None,
     int | None, int | None, int | None, int, int, bytes | None,
 ]  # fmt: skip
-_EVENTS: Final = OtlpEncoder()  # used by `render_span` only (the export thread)
 
 
 def render_span(span: bytes | PendingSpan) -> bytes:
@@ -592,5 +596,7 @@ def render_span(span: bytes | PendingSpan) -> bytes:
     if ttft:
         ttft_ms = ttft // 1_000_000
         _K_TTFT.put_int(parts, ttft_ms)
-        add(_EVENTS.event(n.EVENT_TTFT, start + ttft, {n.ATTR_LLM_TTFT: ttft_ms}))
+        event_attributes: list[bytes] = []
+        _K_TTFT_EVENT.put_int(event_attributes, ttft_ms)
+        add(event_field(_TTFT_EVENT_NAME, start + ttft, b"".join(event_attributes)))
     return b"".join(parts)

@@ -141,16 +141,18 @@ class AttributeKey:
     is joined once per span, which costs a third of building each attribute's bytes
     (`int_attribute`...). Values outside the prepared forms fall back to those functions."""
 
-    __slots__ = ("_double", "_strs", "int1", "int2", "key")
+    __slots__ = ("_double", "_strs", "_tag", "int1", "int2", "key")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, tag: bytes = SPAN_ATTRIBUTE) -> None:
+        """`tag`: the field holding the attribute (default `Span.attributes`)."""
         key = key_field(name)
         self.key = key
+        self._tag = tag
         # A KeyValue: key, then `value` (tag 0x12, length, AnyValue: tag, value).
         # What precedes an int value of 1 varint byte (0 <= value < 0x80) or of 2 (< 0x4000).
-        self.int1 = SPAN_ATTRIBUTE + varint(len(key) + 4) + key + b"\x12\x02\x18"
-        self.int2 = SPAN_ATTRIBUTE + varint(len(key) + 5) + key + b"\x12\x03\x18"
-        self._double = SPAN_ATTRIBUTE + varint(len(key) + 11) + key + b"\x12\x09\x21"
+        self.int1 = tag + varint(len(key) + 4) + key + b"\x12\x02\x18"
+        self.int2 = tag + varint(len(key) + 5) + key + b"\x12\x03\x18"
+        self._double = tag + varint(len(key) + 11) + key + b"\x12\x09\x21"
         self._strs: dict[int, bytes] = {}  # by encoded length (< 126 bytes)
 
     @property
@@ -164,7 +166,7 @@ class AttributeKey:
         elif 0x80 <= value < 0x4000:
             parts += (self.int2, BYTE[(value & 0x7F) | 0x80], BYTE[value >> 7])
         else:
-            parts.append(int_attribute(self.key, value))
+            parts.append(int_attribute(self.key, value, self._tag))
 
     def put_str(self, parts: list[bytes], value: str) -> None:
         raw = value.encode()
@@ -172,15 +174,27 @@ class AttributeKey:
         prefix = self._strs.get(size)
         if prefix is None:
             if size >= _STR_PREFIXES_LIMIT:
-                parts.append(str_attribute(self.key, value))
+                parts.append(str_attribute(self.key, value, self._tag))
                 return
             kv_size = len(self.key) + size + 4
-            prefix = SPAN_ATTRIBUTE + varint(kv_size) + self.key + _STR_HEAD[size]
+            prefix = self._tag + varint(kv_size) + self.key + _STR_HEAD[size]
             self._strs[size] = prefix
         parts += (prefix, raw)
 
     def put_float(self, parts: list[bytes], value: float) -> None:
         parts += (self._double, _pack_double(value))
+
+
+def event_prefix(name: str) -> bytes:
+    """The `name` field of an `Event` (for `event_field`)."""
+    return _string(b"\x12", name)
+
+
+def event_field(name_field: bytes, timestamp: int, attributes: bytes) -> bytes:
+    """An `Event` field of a `Span`: `name_field` from `event_prefix`, `attributes` encoded
+    with the `Event.attributes` tag (b"\x1a")."""
+    body = b"\x09" + _pack_fixed64(timestamp) + name_field + attributes
+    return _field(b"\x5a", body)
 
 
 def span_ids(trace_id: int, span_id: int, trace_state: str, parent_id: int) -> bytes:
