@@ -1,16 +1,17 @@
-"""CPU cost of tracing per request, in microseconds: the request path and the export thread.
+"""CPU cost of tracing per request in a tight loop, in microseconds.
 
     python bench/trace_cost.py [--n 20000] [--rounds 5]
 
-- `begin+finish`: what the event loop pays per sampled request (`Telemetry.begin` / `finish`
-  with tracing at 100 %: sampling, ids, attributes, encoding the span, queueing the bytes), with
-  and without a client `traceparent`;
+- `begin+finish`: what a sampled request pays on its own path (`OtelTracing.begin` / `finish`
+  with tracing at 100 %: sampling, ids, capturing the span's values), with and without a client
+  `traceparent`;
 - `unsampled`: the same when the request is not sampled;
-- `batch`: what the export thread pays per span to build the OTLP request (sending not included);
+- `encode`: what encoding costs per span, once its batch is complete (`render_span` and
+  `OtlpEncoder.encode_batch`; sending not included);
 - `sdk tracer` / `sdk encoder`: the same span made and encoded the usual SDK way, for reference.
 
-Prints the median of the rounds. Compare with the gateway's CPU per request (docs/performance.md:
-~130 µs non-streaming); `bench/ab.py tracing` measures the real thing.
+Prints the median of the rounds. Inside a serving process the same code costs two to three times
+more; `bench/ab.py tracing` measures the real thing (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -28,13 +29,23 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from plano.observability.otel_spans import OtelTracing
+from plano.observability.otel_spans import OtelTracing, PendingSpan, render_span
 from plano.observability.otlp_encoding import OtlpEncoder
 from plano.observability.record import RequestRecord
-from plano.observability.span_batch import SpanBatcher
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 MS = 1_000_000
+
+
+class Queued:
+    """A `SpanQueue` keeping the first 512 spans."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str | None, bytes | PendingSpan]] = []
+
+    def add(self, service: str | None, span: bytes | PendingSpan) -> None:
+        if len(self.spans) < 512:
+            self.spans.append((service, span))
 
 
 class Keep(SpanExporter):
@@ -113,12 +124,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    sent: list[bytes] = []
     resource = Resource.create({"service.name": "plano"})
-    batcher = SpanBatcher(lambda r: sent.append(r) is None, resource, None,  # type: ignore[arg-type]
-                          max_queue=1 << 22, delay=3600)  # fmt: skip
-    on = OtelTracing(batcher, sampling_percent=100)
-    off = OtelTracing(batcher, sampling_percent=0.001)
+    queue = Queued()
+    on = OtelTracing(queue, sampling_percent=100)
+    off = OtelTracing(queue, sampling_percent=0.001)
 
     def request(tracing: OtelTracing, tp: str | None) -> Callable[[], None]:
         def go() -> None:
@@ -137,11 +146,14 @@ def main() -> None:
         ),
         ("unsampled (begin only)", per_call(request(off, None), args.n, args.rounds) - baseline),
     ]
-    queued = list(batcher._queue)[:512]
-    batcher._queue.clear()
+    queued = queue.spans
     encoder = OtlpEncoder()
-    ours = per_call(lambda: encoder.encode_batch(resource, None, queued), 20, args.rounds)
-    rows.append(("batch per span (export thread)", ours / len(queued)))
+
+    def encode() -> None:
+        encoder.encode_batch(resource, None, [(s, render_span(span)) for s, span in queued])
+
+    ours = per_call(encode, 20, args.rounds)
+    rows.append(("encode per span, with its batch", ours / len(queued)))
 
     # The SDK way, for reference.
     batch = _sdk_spans(Keep())
@@ -177,12 +189,11 @@ def main() -> None:
         )
     )
     provider.shutdown()
-    batcher.shutdown(5)
     width = max(len(name) for name, _ in rows)
     for name, us in rows:
         print(f"{name:<{width}}  {us:7.2f} µs")
     total = rows[1][1] + ours / len(queued)
-    print(f"{'total per sampled request (hot path + export)':<{width}}  {total:7.2f} µs")
+    print(f"{'total per sampled request (sending not included)':<{width}}  {total:7.2f} µs")
 
 
 if __name__ == "__main__":
