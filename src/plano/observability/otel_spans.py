@@ -316,8 +316,6 @@ class OtelTracing:
         r = record
         if r.handler in _UNTRACED_HANDLERS:
             return
-        error_kind = r.error_kind
-        failed = r.status >= 500 or (error_kind is not None and error_kind != "client")
         key = (
             r.listener_type,
             r.method,
@@ -332,12 +330,11 @@ class OtelTracing:
             r.routing,
             r.status,
             r.upstream_status,
-            error_kind,
-            failed,
+            r.error_kind,
         )
         head = self._heads.get(key)
         if head is None:
-            head = self._head(r, key, failed)
+            head = self._head(r, key)
         first = r.downstream_first_chunk or r.upstream_first_chunk
         extra = (
             self._extra_attributes(r, head)
@@ -367,10 +364,12 @@ class OtelTracing:
             ),
         )
 
-    def _head(self, r: RequestRecord, key: tuple[Any, ...], failed: bool) -> _Head:
+    def _head(self, r: RequestRecord, key: tuple[Any, ...]) -> _Head:
         """Encode (and cache, up to `_HEAD_CACHE_LIMIT` distinct ones) what the spans of
         requests alike in `key` share: name, kind, status and every attribute that depends
         only on `key`, plus the static attributes when no header attributes can override them."""
+        error_kind = r.error_kind
+        failed = r.status >= 500 or (error_kind is not None and error_kind != "client")
         a: dict[str, Any] = {}
         service = _SERVICE_BY_LISTENER.get(r.listener_type, n.SERVICE_NAME)
         a[n.ATTR_SERVICE_OVERRIDE] = service
@@ -400,7 +399,7 @@ class OtelTracing:
         head = _Head(
             service,
             name_and_kind(span_name(r), SpanKind.SERVER)
-            + status_field(_ERROR if failed else 0, (r.error_kind or "") if failed else "")
+            + status_field(_ERROR if failed else 0, (error_kind or "") if failed else "")
             + encoder.attributes(SPAN_ATTRIBUTE, attributes),
             # Keys encoded here or per request by `finish`: extra attributes never repeat them.
             frozenset(a)

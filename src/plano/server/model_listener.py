@@ -90,6 +90,8 @@ _NOT_FORWARDED: Final = frozenset(
     }
 )
 _TRACE_HEADERS: Final = frozenset({b"traceparent", b"tracestate"})
+# With tracing on, the client's trace context is replaced by the gateway span's.
+_NOT_FORWARDED_TRACED: Final = _NOT_FORWARDED | _TRACE_HEADERS
 # Never relayed downstream from the upstream response (plus the headers we set ourselves).
 _NOT_RELAYED: Final = frozenset(
     {
@@ -387,11 +389,12 @@ class ModelListener:
         cluster = resolved.cluster
         replaced = cluster.replaced_headers
         ours_trace = record.traceparent is not None
+        skipped = _NOT_FORWARDED_TRACED if ours_trace else _NOT_FORWARDED
         out: list[tuple[str, str]] = [("content-type", "application/json")]
         authorization = x_api_key = None
         client_id = False
         for key, value in scope["headers"]:
-            if key in _NOT_FORWARDED or (ours_trace and key in _TRACE_HEADERS):
+            if key in skipped:
                 continue
             if key in replaced:
                 if key == b"authorization":
