@@ -2,14 +2,14 @@
 
 Spans arrive with their service, either encoded (bytes) or as a tuple of plain values that
 `render` encodes; neither is an object the garbage collector keeps scanning, unlike queued span
-objects. When `max_batch` spans are pending, the caller (the event loop) renders them and encodes
-one OTLP request (`OtlpEncoder.encode_batch`) in a single run, and a thread sends it. Doing that
-work in one run on the loop costs half of what it costs in the export thread, which runs it
-interleaved with the loop (each switch of the GIL evicts the other's data from the processor's
-caches), and it blocks the loop for about as long as waiting for the GIL would. Every `delay`
-seconds the thread also sends what is pending. Spans held (pending plus encoded, not yet sent)
-never exceed `max_queue`: beyond it new spans are dropped, counted and logged once. The
-`OTEL_BSP_*` variables set the sizes and the delay.
+objects. Every `RENDER_CHUNK` spans the caller (the event loop) encodes the pending ones in a
+single run; every `max_batch` encoded spans become one OTLP request (`OtlpEncoder.encode_batch`),
+which a thread sends. Doing that work in runs on the loop costs half of what it costs in the
+export thread, which runs it interleaved with the loop (each switch of the GIL evicts the other's
+data from the processor's caches); runs of 128 spans keep each pause of the loop under a
+millisecond. Every `delay` seconds the thread also encodes and sends what is pending. Spans held
+(pending, encoded or in a request not yet sent) never exceed `max_queue`: beyond it new spans are
+dropped, counted and logged once. The `OTEL_BSP_*` variables set the sizes and the delay.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ log = logging.getLogger("plano.tracing")
 DEFAULT_DELAY_MS: Final = 5000
 DEFAULT_MAX_QUEUE: Final = 2048
 DEFAULT_MAX_BATCH: Final = 512
+RENDER_CHUNK: Final = 128  # spans encoded in one run on the loop
 
 
 def _as_is(span: Any) -> bytes:
@@ -47,7 +48,8 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 class SpanBatcher:
-    """Pending spans, encoded requests, and the thread that sends them with `send(request)`."""
+    """Pending spans, encoded spans, requests, and the thread that sends them with
+    `send(request)`."""
 
     def __init__(
         self,
@@ -67,7 +69,10 @@ class SpanBatcher:
         self._delay = delay
         self._max_queue = max_queue
         self._max_batch = min(max_batch, max_queue)
+        self._chunk = min(RENDER_CHUNK, self._max_batch)
         self._pending: deque[tuple[str | None, Any]] = deque()
+        self._encoded: list[tuple[str | None, bytes]] = []  # under `_encode_lock`
+        self._encode_lock = threading.Lock()
         self._ready: deque[tuple[bytes, int]] = deque()  # (request, its span count)
         self._ready_spans = 0  # spans in `_ready` (changed under `_ready_lock`)
         self._ready_lock = threading.Lock()
@@ -99,39 +104,52 @@ class SpanBatcher:
 
     def add(self, service: str | None, span: Any) -> None:
         """Take one span, encoded or for `render` (on the event loop: a deque append, and every
-        `max_batch` spans the encoding of a request)."""
+        `RENDER_CHUNK` spans a run of encoding)."""
         pending = self._pending
-        if self._stopping or len(pending) + self._ready_spans >= self._max_queue:
+        held = len(pending) + len(self._encoded) + self._ready_spans
+        if self._stopping or held >= self._max_queue:
             self._drop(1)
             return
         pending.append((service, span))
-        if len(pending) >= self._max_batch:
-            self._seal()
+        if len(pending) >= self._chunk:
+            self._encode(everything=False)
 
     def _drop(self, count: int) -> None:
         if not self.dropped:
             log.warning("span export queue full (%d): dropping spans", self._max_queue)
         self.dropped += count
 
-    def _seal(self) -> None:
-        """Encode up to `max_batch` pending spans into a request for the export thread."""
+    def _encode(self, *, everything: bool) -> None:
+        """Encode the pending spans; make a request of every `max_batch` encoded ones (and,
+        when `everything`, of the rest too) for the export thread."""
         pending = self._pending
-        taken: list[tuple[str | None, Any]] = []
-        try:
-            for _ in range(self._max_batch):
-                taken.append(pending.popleft())
-        except IndexError:  # fewer pending (the other thread may be taking some too)
-            pass
-        if not taken:
-            return
         render = self._render
+        with self._encode_lock:
+            encoded = self._encoded
+            taken = 0
+            try:
+                while True:  # the spans pending now (more may arrive from the other thread)
+                    service, span = pending.popleft()
+                    taken += 1
+                    encoded.append((service, render(span)))
+            except IndexError:
+                pass
+            except Exception:
+                log.exception("span encoding failed: a span dropped")
+                self.dropped += 1
+            size = self._max_batch
+            while len(encoded) >= size or (everything and encoded):
+                batch = encoded[:size]
+                del encoded[:size]
+                self._request(batch)
+
+    def _request(self, batch: list[tuple[str | None, bytes]]) -> None:
         try:
-            batch = [(service, render(span)) for service, span in taken]
             # An encoder per request: this runs on the loop or in the export thread.
             request = OtlpEncoder().encode_batch(self._resource, self._scope, batch)
         except Exception:
-            log.exception("span encoding failed: %d spans dropped", len(taken))
-            self.dropped += len(taken)
+            log.exception("span encoding failed: %d spans dropped", len(batch))
+            self.dropped += len(batch)
             return
         with self._ready_lock:
             self._ready.append((request, len(batch)))
@@ -147,8 +165,7 @@ class SpanBatcher:
                 break
             if time.monotonic() >= due:  # every `delay`: what is pending goes too
                 due = time.monotonic() + self._delay
-                while self._pending:
-                    self._seal()
+                self._encode(everything=True)
             self._send_ready()
 
     def _send_ready(self) -> None:
@@ -166,8 +183,7 @@ class SpanBatcher:
 
     def force_flush(self) -> None:
         """Encode and send everything pending now, from the calling thread."""
-        while self._pending:
-            self._seal()
+        self._encode(everything=True)
         self._send_ready()
 
     def shutdown(self, timeout: float) -> bool:
