@@ -12,6 +12,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from plano.config.sections import SpanAttributesConfig, TracingConfig
 from plano.observability import names as n
+from plano.observability.span_batch import RENDER_CHUNK
 from plano.observability.tracing import build_tracing
 from tests.unit.observability.test_tracing import CLIENT_TP, Span, decode, record, run
 
@@ -110,6 +111,26 @@ def test_the_batch_size_triggers_an_export(sender: MemorySender) -> None:
         # The fourth span completes a batch: it is encoded and the export thread sends it.
         assert sender.sent.wait(10)
         assert len(sender.spans()) == 4
+    finally:
+        assert tracing.shutdown(timeout=10)
+
+
+def test_spans_are_encoded_in_runs_and_sent_by_the_batch(sender: MemorySender) -> None:
+    env = {"OTEL_BSP_SCHEDULE_DELAY": "600000"}  # the default batch of 512, no timer
+    tracing = build_tracing(config(random_sampling=100), env, sender=sender)
+    assert tracing is not None
+    batcher = tracing._batcher
+    try:
+        for _ in range(RENDER_CHUNK + 2):
+            run(tracing.sink, record(), tp=None)
+        # One run encoded the first RENDER_CHUNK spans; they wait for a whole batch.
+        assert (len(batcher._pending), len(batcher._encoded)) == (2, RENDER_CHUNK)
+        assert not sender.requests
+        for _ in range(512 - RENDER_CHUNK - 2):
+            run(tracing.sink, record(), tp=None)
+        assert sender.sent.wait(10)
+        assert len(sender.spans()) == 512
+        assert (len(batcher._pending), len(batcher._encoded)) == (0, 0)
     finally:
         assert tracing.shutdown(timeout=10)
 
