@@ -29,9 +29,10 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from plano.observability.otel_spans import OtelTracing, PendingSpan, render_span
+from plano.observability.otel_spans import OtelTracing
 from plano.observability.otlp_encoding import OtlpEncoder
 from plano.observability.record import RequestRecord
+from plano.observability.span_render import PendingSpan, render_span
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 MS = 1_000_000

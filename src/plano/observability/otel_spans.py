@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 import re
-import struct
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, Protocol
@@ -28,16 +27,14 @@ from opentelemetry.trace import SpanKind, StatusCode, TraceState
 from plano.observability import names as n
 from plano.observability.otlp_encoding import (
     SPAN_ATTRIBUTE,
-    AttributeKey,
     OtlpEncoder,
-    event_field,
-    event_prefix,
     name_and_kind,
     span_flags,
     status_field,
     varint,
 )
 from plano.observability.record import RequestRecord
+from plano.observability.span_render import PER_REQUEST, PendingSpan
 
 # The W3C grammar exactly as the SDK's TraceContextTextMapPropagator checks it (same regex, same
 # rejections); `parse_traceparent` is tested against the propagator. Calling the propagator
@@ -77,41 +74,8 @@ _SECRET_HEADERS: Final = frozenset(
 )
 
 
-# The attributes whose values change from request to request, their encodings prepared.
-_K_DURATION: Final = AttributeKey(n.ATTR_LLM_DURATION_MS)
-_K_REQUEST_ID: Final = AttributeKey(n.ATTR_REQUEST_ID)
-_K_SESSION_ID: Final = AttributeKey(n.ATTR_SESSION_ID)
-_K_PROMPT: Final = AttributeKey(n.ATTR_USAGE_PROMPT)
-_K_COMPLETION: Final = AttributeKey(n.ATTR_USAGE_COMPLETION)
-_K_TOTAL: Final = AttributeKey(n.ATTR_USAGE_TOTAL)
-_K_CACHED: Final = AttributeKey(n.ATTR_USAGE_CACHED)
-_K_BYTES: Final = AttributeKey(n.ATTR_LLM_RESPONSE_BYTES)
-_K_TTFT: Final = AttributeKey(n.ATTR_LLM_TTFT)
-_K_TTFT_EVENT: Final = AttributeKey(n.ATTR_LLM_TTFT, tag=b"\x1a")  # in `Event.attributes`
-_TTFT_EVENT_NAME: Final = event_prefix(n.EVENT_TTFT)
-# `start_time_unix_nano`, `end_time_unix_nano` (fixed64) and, for requests that went upstream,
-# the overhead attribute (a double), in one pack.
-_pack_times: Final = struct.Struct("<BQBQ").pack
-_OVERHEAD_PREFIX: Final = AttributeKey(n.ATTR_OVERHEAD_MS).double_prefix
-_pack_times_overhead: Final = struct.Struct(f"<BQBQ{len(_OVERHEAD_PREFIX)}sd").pack
-_PER_REQUEST: Final = frozenset(
-    {
-        n.ATTR_LLM_DURATION_MS,
-        n.ATTR_REQUEST_ID,
-        n.ATTR_SESSION_ID,
-        n.ATTR_USAGE_PROMPT,
-        n.ATTR_USAGE_COMPLETION,
-        n.ATTR_USAGE_TOTAL,
-        n.ATTR_USAGE_CACHED,
-        n.ATTR_LLM_RESPONSE_BYTES,
-        n.ATTR_OVERHEAD_MS,
-        n.ATTR_LLM_TTFT,
-    }
-)
 _FLAGS_LOCAL: Final = span_flags(False)
 _FLAGS_REMOTE: Final = span_flags(True)  # the request span's parent is always the client's
-_TRACE_ID_TAG: Final = b"\x0a\x10"
-_SPAN_ID_TAG: Final = b"\x12\x08"
 # Distinct (listener, model, status...) combinations whose encoded span parts are kept; the
 # requested model comes from clients, so the cache is bounded (beyond it, spans are encoded in
 # full, which is slower but correct).
@@ -392,7 +356,7 @@ class OtelTracing:
             a[n.ATTR_UPSTREAM_STATUS] = r.upstream_status
         if r.error_kind:
             a[n.ATTR_ERROR_KIND] = r.error_kind
-        static = {k: v for k, v in self._static.items() if k not in a and k not in _PER_REQUEST}
+        static = {k: v for k, v in self._static.items() if k not in a and k not in PER_REQUEST}
         per_request_static = bool(self._prefixes)
         attributes = dict(a) if per_request_static else {**static, **a}
         encoder = self._encoder
@@ -402,9 +366,7 @@ class OtelTracing:
             + status_field(_ERROR if failed else 0, (error_kind or "") if failed else "")
             + encoder.attributes(SPAN_ATTRIBUTE, attributes),
             # Keys encoded here or per request by `finish`: extra attributes never repeat them.
-            frozenset(a)
-            | _PER_REQUEST
-            | (frozenset() if per_request_static else frozenset(static)),
+            frozenset(a) | PER_REQUEST | (frozenset() if per_request_static else frozenset(static)),
             static if per_request_static else {},
         )
         if len(self._heads) < _HEAD_CACHE_LIMIT:
@@ -531,71 +493,3 @@ def span_name(r: RequestRecord) -> str:
     if r.model and requested not in (r.model, r.upstream_model):
         return f"{r.method} {r.path} {requested} -> {r.model}"
     return f"{r.method} {r.path} {requested}"
-
-
-# A request span as `finish` leaves it for its batch: the shared fields (`_Head.fields`),
-# trace id, span id, client-context fields, wall start (ns), duration (ns), overhead (ns, -1: no
-# upstream call), request id, session id, prompt / completion / cached tokens, response bytes,
-# time to first token (ns, 0: none) and further attributes already encoded (or None).
-PendingSpan = tuple[
-    bytes, bytes, bytes, bytes, int, int, int, str | None, str | None,
-    int | None, int | None, int | None, int, int, bytes | None,
-]  # fmt: skip
-
-
-def render_span(span: bytes | PendingSpan) -> bytes:
-    """A `Span` message body from what `OtelTracing` queued (child spans come encoded already).
-    Fields are written in the order that is cheapest here: protobuf allows any order, and the
-    repeated attributes keep theirs."""
-    if isinstance(span, bytes):
-        return span
-    (
-        fields,
-        trace_id,
-        span_id,
-        context,
-        start,
-        elapsed,
-        overhead,
-        request_id,
-        session_id,
-        prompt,
-        completion,
-        cached,
-        bytes_out,
-        ttft,
-        extra,
-    ) = span
-    end = start + elapsed
-    if overhead >= 0:
-        # The gateway's own time in ms, to the µs (the overhead header's precision).
-        ms = ((overhead + 500) // 1000) / 1000
-        times = _pack_times_overhead(0x39, start, 0x41, end, _OVERHEAD_PREFIX, ms)
-    else:
-        times = _pack_times(0x39, start, 0x41, end)
-    parts = [fields, _TRACE_ID_TAG, trace_id, _SPAN_ID_TAG, span_id, context, times]
-    add = parts.append
-    _K_DURATION.put_int(parts, elapsed // 1_000_000)
-    if prompt is not None:
-        _K_PROMPT.put_int(parts, prompt)
-    if completion is not None:
-        _K_COMPLETION.put_int(parts, completion)
-    if prompt is not None or completion is not None:
-        _K_TOTAL.put_int(parts, (prompt or 0) + (completion or 0))
-    if cached is not None:
-        _K_CACHED.put_int(parts, cached)
-    if bytes_out:
-        _K_BYTES.put_int(parts, bytes_out)
-    if request_id:
-        _K_REQUEST_ID.put_str(parts, request_id)
-    if session_id:
-        _K_SESSION_ID.put_str(parts, session_id)
-    if extra:
-        add(extra)
-    if ttft:
-        ttft_ms = ttft // 1_000_000
-        _K_TTFT.put_int(parts, ttft_ms)
-        event_attributes: list[bytes] = []
-        _K_TTFT_EVENT.put_int(event_attributes, ttft_ms)
-        add(event_field(_TTFT_EVENT_NAME, start + ttft, b"".join(event_attributes)))
-    return b"".join(parts)

@@ -131,7 +131,7 @@ def str_attribute(key: bytes, value: str, tag: bytes = SPAN_ATTRIBUTE) -> bytes:
     return tag + (_SMALL[n] if n < 0x80 else varint(n)) + kv
 
 
-BYTE: Final = tuple(bytes((n,)) for n in range(256))  # BYTE[n] == bytes((n,))
+_BYTE: Final = tuple(bytes((n,)) for n in range(256))  # _BYTE[n] == bytes((n,))
 _STR_PREFIXES_LIMIT: Final = 126
 
 
@@ -141,7 +141,7 @@ class AttributeKey:
     is joined once per span, which costs a third of building each attribute's bytes
     (`int_attribute`...). Values outside the prepared forms fall back to those functions."""
 
-    __slots__ = ("_double", "_strs", "_tag", "int1", "int2", "key")
+    __slots__ = ("_double", "_int1", "_int2", "_strs", "_tag", "key")
 
     def __init__(self, name: str, tag: bytes = SPAN_ATTRIBUTE) -> None:
         """`tag`: the field holding the attribute (default `Span.attributes`)."""
@@ -150,8 +150,8 @@ class AttributeKey:
         self._tag = tag
         # A KeyValue: key, then `value` (tag 0x12, length, AnyValue: tag, value).
         # What precedes an int value of 1 varint byte (0 <= value < 0x80) or of 2 (< 0x4000).
-        self.int1 = tag + varint(len(key) + 4) + key + b"\x12\x02\x18"
-        self.int2 = tag + varint(len(key) + 5) + key + b"\x12\x03\x18"
+        self._int1 = tag + varint(len(key) + 4) + key + b"\x12\x02\x18"
+        self._int2 = tag + varint(len(key) + 5) + key + b"\x12\x03\x18"
         self._double = tag + varint(len(key) + 11) + key + b"\x12\x09\x21"
         self._strs: dict[int, bytes] = {}  # by encoded length (< 126 bytes)
 
@@ -162,9 +162,9 @@ class AttributeKey:
 
     def put_int(self, parts: list[bytes], value: int) -> None:
         if 0 <= value < 0x80:
-            parts += (self.int1, BYTE[value])
+            parts += (self._int1, _BYTE[value])
         elif 0x80 <= value < 0x4000:
-            parts += (self.int2, BYTE[(value & 0x7F) | 0x80], BYTE[value >> 7])
+            parts += (self._int2, _BYTE[(value & 0x7F) | 0x80], _BYTE[value >> 7])
         else:
             parts.append(int_attribute(self.key, value, self._tag))
 
@@ -180,9 +180,6 @@ class AttributeKey:
             prefix = self._tag + varint(kv_size) + self.key + _STR_HEAD[size]
             self._strs[size] = prefix
         parts += (prefix, raw)
-
-    def put_float(self, parts: list[bytes], value: float) -> None:
-        parts += (self._double, _pack_double(value))
 
 
 def event_prefix(name: str) -> bytes:
@@ -209,11 +206,6 @@ def span_ids(trace_id: int, span_id: int, trace_state: str, parent_id: int) -> b
 
 def name_and_kind(name: str, kind: SpanKind) -> bytes:
     return _string(b"\x2a", name) + _KIND[kind]
-
-
-def span_times(start: int, end: int) -> bytes:
-    """`start_time_unix_nano` and `end_time_unix_nano` (both always written, as fixed64)."""
-    return _pack_times(0x39, start, 0x41, end)
 
 
 def status_field(code: int, message: str) -> bytes:

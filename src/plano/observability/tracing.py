@@ -76,8 +76,9 @@ def build_tracing(
 
     from plano import __version__
     from plano.observability.otel_export import build_sender, resolve_endpoint
-    from plano.observability.otel_spans import OtelTracing, render_span
+    from plano.observability.otel_spans import OtelTracing
     from plano.observability.span_batch import SpanBatcher
+    from plano.observability.span_render import render_span
 
     if sender is None:
         explicit = "opentracing_grpc_endpoint" in settings.model_fields_set

@@ -12,14 +12,10 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from plano.observability import names as n
 from plano.observability import otel_spans
-from plano.observability.otel_spans import (
-    OtelTracing,
-    PendingSpan,
-    parse_traceparent,
-    render_span,
-)
+from plano.observability.otel_spans import OtelTracing, parse_traceparent
 from plano.observability.otlp_encoding import OtlpEncoder
 from plano.observability.record import RequestRecord
+from plano.observability.span_render import PER_REQUEST, PendingSpan, render_span
 from plano.tracecollector.store import spans_from_request
 
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -274,8 +270,8 @@ def test_requests_alike_keep_their_own_values(
     assert b["attributes"][n.ATTR_USAGE_TOTAL] == 9200
     assert b["attributes"][n.ATTR_LLM_RESPONSE_BYTES] == 70_000
     assert b["attributes"][n.ATTR_OVERHEAD_MS] == 35.0  # 1234 - (1200 - 1)
-    shared = {k: v for k, v in a["attributes"].items() if k not in otel_spans._PER_REQUEST}
-    assert shared == {k: v for k, v in b["attributes"].items() if k not in otel_spans._PER_REQUEST}
+    shared = {k: v for k, v in a["attributes"].items() if k not in PER_REQUEST}
+    assert shared == {k: v for k, v in b["attributes"].items() if k not in PER_REQUEST}
     assert len(tracing._heads) == min(cache_limit, 1)
 
 
