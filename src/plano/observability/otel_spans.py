@@ -316,7 +316,7 @@ class OtelTracing:
                 context,
                 r.wall_start,
                 (r.end or time.perf_counter_ns()) - r.start,
-                r.overhead_ns() if r.upstream_sent else -1,
+                r.overhead_ns() if r.upstream_sent else None,
                 r.request_id,
                 r.session_id,
                 r.prompt_tokens,

@@ -126,11 +126,9 @@ class SpanBatcher:
         render = self._render
         with self._encode_lock:
             encoded = self._encoded
-            taken = 0
             try:
-                while True:  # the spans pending now (more may arrive from the other thread)
+                while True:  # until none is pending (`popleft` raises IndexError)
                     service, span = pending.popleft()
-                    taken += 1
                     encoded.append((service, render(span)))
             except IndexError:
                 pass

@@ -52,11 +52,11 @@ _SPAN_ID_TAG: Final = b"\x12\x08"
 
 
 # A request span as `finish` leaves it for its batch: the shared fields (`_Head.fields`),
-# trace id, span id, client-context fields, wall start (ns), duration (ns), overhead (ns, -1: no
+# trace id, span id, client-context fields, wall start (ns), duration (ns), overhead (ns, None: no
 # upstream call), request id, session id, prompt / completion / cached tokens, response bytes,
 # time to first token (ns, 0: none) and further attributes already encoded (or None).
 PendingSpan = tuple[
-    bytes, bytes, bytes, bytes, int, int, int, str | None, str | None,
+    bytes, bytes, bytes, bytes, int, int, int | None, str | None, str | None,
     int | None, int | None, int | None, int, int, bytes | None,
 ]  # fmt: skip
 
@@ -83,7 +83,7 @@ def render_span(span: bytes | PendingSpan) -> bytes:
         extra,
     ) = span
     end = start + elapsed
-    if overhead >= 0:
+    if overhead is not None:
         # The gateway's own time in ms, to the µs (the overhead header's precision).
         ms = ((overhead + 500) // 1000) / 1000
         times = _pack_times_overhead(0x39, start, 0x41, end, _OVERHEAD_PREFIX, ms)

@@ -287,6 +287,7 @@ def test_name_without_a_model(exporter: Captured) -> None:
     span = only(exporter)
     assert span["name"] == "GET /v1/models"
     assert n.ATTR_LLM_MODEL not in span["attributes"]
+    assert n.ATTR_OVERHEAD_MS not in span["attributes"]  # no upstream call: nothing to subtract
 
 
 @pytest.mark.parametrize(
