@@ -42,7 +42,8 @@ _INT_SMALL: Final = tuple(bytes((0x12, 0x02, 0x18, n)) for n in range(128))
 _pack_fixed64 = struct.Struct("<Q").pack
 _pack_fixed32 = struct.Struct("<I").pack
 _pack_double = struct.Struct("<d").pack
-_pack_times = struct.Struct("<BQBQ").pack
+# `start_time_unix_nano` and `end_time_unix_nano` of a `Span`: pack_times(0x39, start, 0x41, end).
+pack_times = struct.Struct("<BQBQ").pack
 _FLAGS: Final = b"\x85\x01" + _pack_fixed32(_FLAGS_HAS_IS_REMOTE)
 _FLAGS_REMOTE_PARENT: Final = b"\x85\x01" + _pack_fixed32(_FLAGS_HAS_IS_REMOTE | _FLAGS_IS_REMOTE)
 
@@ -319,7 +320,7 @@ class OtlpEncoder:
         parts = [
             span_ids(trace_id, span_id, trace_state, parent_id),
             name_and_kind(name, kind),
-            _pack_times(0x39, start, 0x41, end),
+            pack_times(0x39, start, 0x41, end),
             self.attributes(SPAN_ATTRIBUTE, attributes),
         ]
         dropped_attributes, dropped_events, dropped_links = dropped

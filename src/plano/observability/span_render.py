@@ -13,7 +13,7 @@ import struct
 from typing import Final
 
 from plano.observability import names as n
-from plano.observability.otlp_encoding import AttributeKey, event_field, event_prefix
+from plano.observability.otlp_encoding import AttributeKey, event_field, event_prefix, pack_times
 
 # The attributes whose values change from request to request, their encodings prepared.
 _K_DURATION: Final = AttributeKey(n.ATTR_LLM_DURATION_MS)
@@ -28,8 +28,7 @@ _K_TTFT: Final = AttributeKey(n.ATTR_LLM_TTFT)
 _K_TTFT_EVENT: Final = AttributeKey(n.ATTR_LLM_TTFT, tag=b"\x1a")  # in `Event.attributes`
 _TTFT_EVENT_NAME: Final = event_prefix(n.EVENT_TTFT)
 # `start_time_unix_nano`, `end_time_unix_nano` (fixed64) and, for requests that went upstream,
-# the overhead attribute (a double), in one pack.
-_pack_times: Final = struct.Struct("<BQBQ").pack
+# the overhead attribute (a double), in one pack (without it: `pack_times`).
 _OVERHEAD_PREFIX: Final = AttributeKey(n.ATTR_OVERHEAD_MS).double_prefix
 _pack_times_overhead: Final = struct.Struct(f"<BQBQ{len(_OVERHEAD_PREFIX)}sd").pack
 # Every attribute `render_span` writes per span (extra attributes never repeat them).
@@ -88,7 +87,7 @@ def render_span(span: bytes | PendingSpan) -> bytes:
         ms = ((overhead + 500) // 1000) / 1000
         times = _pack_times_overhead(0x39, start, 0x41, end, _OVERHEAD_PREFIX, ms)
     else:
-        times = _pack_times(0x39, start, 0x41, end)
+        times = pack_times(0x39, start, 0x41, end)
     parts = [fields, _TRACE_ID_TAG, trace_id, _SPAN_ID_TAG, span_id, context, times]
     add = parts.append
     _K_DURATION.put_int(parts, elapsed // 1_000_000)
