@@ -23,10 +23,10 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from plano.config import load_config_text
+from plano.listeners.app import AppState, build_app
+from plano.listeners.model.listener import ModelListener
 from plano.observability.telemetry import Telemetry
-from plano.server.app import AppState, build_app
-from plano.server.model_listener import ModelListener
-from plano.server.serve import gateway_in_thread
+from plano.runtime.serve import gateway_in_thread
 
 BODY = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello there, filter"}]}'
 

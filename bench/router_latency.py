@@ -23,7 +23,7 @@ from plano.config import load_config_text
 from plano.mock.testing import run_mock_in_thread
 from plano.routing.embedded import EmbeddedRouter
 from plano.routing.preferences import Preference, PreferenceSet
-from plano.server.serve import gateway_in_thread
+from plano.runtime.serve import gateway_in_thread
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "routing_labelled.json"
 

@@ -91,7 +91,7 @@ def serve(kind: str, port: int) -> None:
             log_level="warning",
         )
         return
-    from plano.server.http11_server import LeanServer
+    from plano.http.server import LeanServer
 
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

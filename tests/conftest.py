@@ -10,7 +10,7 @@ import pytest
 
 from plano.config import load_config_text
 from plano.mock.testing import run_mock_in_thread
-from plano.server.serve import ThreadedGateway, gateway_in_thread
+from plano.runtime.serve import ThreadedGateway, gateway_in_thread
 
 
 @pytest.fixture(scope="session")

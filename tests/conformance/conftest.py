@@ -17,7 +17,7 @@ import pytest
 
 from plano.config import load_config_text
 from plano.mock.testing import MockHandle, run_mock_in_thread
-from plano.server.serve import ThreadedGateway, gateway_in_thread
+from plano.runtime.serve import ThreadedGateway, gateway_in_thread
 from tests.conformance import report
 from tests.conformance.matrix import CLIENTS, UPSTREAMS, Cell, all_cells, route
 

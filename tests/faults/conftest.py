@@ -11,8 +11,8 @@ from typing import Any
 import openai
 import pytest
 
-from plano.server.serve import ThreadedGateway
-from plano.upstream.http1 import Connection
+from plano.http.client import Connection
+from plano.runtime.serve import ThreadedGateway
 
 SETTLE_S = 10.0
 

@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pytest
 
-from plano.server.serve import ThreadedGateway
+from plano.runtime.serve import ThreadedGateway
 from tests.conftest import GatewayFactory
 from tests.faults.conftest import Leaks
 from tests.faults.test_faults import HI, config, models_asked

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from plano.mock.testing import run_mock_in_thread
-from plano.server.serve import ThreadedGateway
+from plano.runtime.serve import ThreadedGateway
 from tests.conftest import GatewayFactory
 from tests.faults.conftest import Leaks, closed_port
 

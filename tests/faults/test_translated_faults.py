@@ -12,7 +12,7 @@ from typing import Any
 import openai
 import pytest
 
-from plano.server.serve import ThreadedGateway
+from plano.runtime.serve import ThreadedGateway
 from tests.conftest import GatewayFactory
 from tests.faults.conftest import Leaks, closed_port
 

@@ -10,15 +10,15 @@ import orjson
 import pytest
 
 from plano.config import load_config_text
+from plano.listeners.model.listener import ModelListener
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.providers.catalogue import Api
 from plano.routing.resolve import ModelTable
-from plano.server.attempts import Attempts
-from plano.server.model_listener import ModelListener
-from plano.server.policies import build_resilience
+from plano.upstream.attempts import Attempts
 from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import build_clusters
+from plano.upstream.policies import build_resilience
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ model_providers:
         models_body=b"{}",
         telemetry=Telemetry(),
     )
-    res = build_resilience(config, config.model_listener, clusters, models)
+    res = build_resilience(config, config.model_listener, clusters, models.resolve)
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:

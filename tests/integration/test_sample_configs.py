@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from plano.config import Config, load_config
-from plano.server.serve import gateway_in_thread
+from plano.runtime.serve import gateway_in_thread
 from tests.unit.config.test_samples import SAMPLE_FILES, _vars
 
 pytestmark = [

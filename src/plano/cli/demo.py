@@ -16,7 +16,7 @@ from plano.config import load_config_text
 from plano.mock.testing import run_mock_in_thread
 from plano.observability.access_log import AccessLog
 from plano.observability.telemetry import Telemetry
-from plano.server.serve import gateway_in_thread
+from plano.runtime.serve import gateway_in_thread
 
 _CONFIG = """\
 version: v0.4.0

@@ -26,7 +26,7 @@ from plano.config import load_config_text
 from plano.mock.testing import MockHandle, run_mock_in_thread
 from plano.observability.access_log import AccessLog
 from plano.observability.telemetry import Telemetry
-from plano.server.serve import gateway_in_thread
+from plano.runtime.serve import gateway_in_thread
 
 SERVICES = ("weather_agent", "flight_agent", "guard_filter", "rewrite_filter")
 START_TIMEOUT_S = 60.0

@@ -24,8 +24,8 @@ from plano.config import (
     load_config,
     render_zero_config_yaml,
 )
-from plano.server.admin import ENV_ADDRESS, ENV_PORT, AdminSettings, admin_settings
-from plano.server.app import DEFAULT_MAX_BODY_BYTES, access_log_format
+from plano.listeners.admin import ENV_ADDRESS, ENV_PORT, AdminSettings, admin_settings
+from plano.listeners.app import DEFAULT_MAX_BODY_BYTES, access_log_format
 
 HEALTH_WAIT_SECONDS = 60.0
 
@@ -161,7 +161,7 @@ def _serve_foreground(
     admin: AdminSettings | None,
     verbose: bool,
 ) -> None:
-    from plano.server.workers import serve
+    from plano.runtime.workers import serve
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

@@ -8,24 +8,15 @@ Order (the original's, plus its documented default fallback): alias -> exact pro
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 from plano.errors import ModelNotFound
 from plano.providers.catalogue import canonical_prefix
-from plano.upstream.clusters import Cluster
+from plano.upstream.clusters import Cluster, Resolved, Via
 
-Via = Literal["exact", "alias", "wildcard", "default"]
+__all__ = ["ModelTable", "Resolved", "Via"]
 
 _CACHE_LIMIT: Final = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class Resolved:
-    cluster: Cluster
-    model_id: str  # the bare id sent upstream
-    name: str  # canonical `provider/model_id`, reported in x-plano-model
-    via: Via
 
 
 class ModelTable:

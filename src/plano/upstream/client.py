@@ -4,7 +4,7 @@
 (`status`, `raw_headers`, `headers`, `content_type`, `read()`, `content.iter_any()`, `close()`)
 and turns every transport failure into a `PlanoError`. Bodies are relayed undecoded.
 
-Two implementations behind it: the lean HTTP/1.1 client of `plano.upstream.http1` (default), and
+Two implementations behind it: the lean HTTP/1.1 client of `plano.http.client` (default), and
 aiohttp's (`PLANO_HTTP_CLIENT=aiohttp`), kept as a fallback one environment variable away.
 """
 
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from plano.errors import PlanoError, UpstreamTimeout, UpstreamUnavailable
-from plano.upstream.http1 import (
+from plano.http.client import (
     Deadline,
     Http1Client,
     InFlight,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 from plano.config import Config, ModelProviderConfig
 from plano.providers.auth import CREDENTIAL_HEADERS, auth_headers
@@ -76,6 +76,19 @@ class Cluster:
             and self.row.auth is not Auth.NONE
             and not self.own_base_url
         )
+
+
+Via = Literal["exact", "alias", "wildcard", "default"]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A model name resolved to the cluster that serves it (`routing.resolve.ModelTable`)."""
+
+    cluster: Cluster
+    model_id: str  # the bare id sent upstream
+    name: str  # canonical `provider/model_id`, reported in x-plano-model
+    via: Via
 
 
 def build_cluster(p: ModelProviderConfig, env: Mapping[str, str] | None = None) -> Cluster:

@@ -9,8 +9,8 @@ from plano.config import load_config_text
 from plano.filters.chain import FilterTable, compile_chain, passed_headers
 from plano.filters.http_filter import HttpFilter
 from plano.filters.mcp_filter import McpFilter
-from plano.server.app import build_app
-from plano.server.model_listener import ModelListener
+from plano.listeners.app import build_app
+from plano.listeners.model.listener import ModelListener
 from plano.upstream.client import UpstreamClient
 
 CONFIG = """

@@ -1,0 +1,1 @@
+"""The agent listener: agents selected and called in sequence."""

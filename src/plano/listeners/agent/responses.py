@@ -1,0 +1,192 @@
+"""`POST /v1/responses` on agent listeners: a Responses client in front of chat-completion agents.
+
+The Responses request is decoded into the IR (the translation hub's Responses codec), continued
+from stored conversation state when it names a `previous_response_id` (with `state_storage`), and
+rebuilt as a Chat Completions body: its `messages` are what selection, the agents' input filters
+and the agents see, exactly as on `/v1/chat/completions`. Agents are called at
+`/v1/chat/completions`. The last agent's answer is translated back: a chat completion becomes a
+Responses object, a chat event stream becomes Responses events chunk by chunk (the chat codec's
+stream decoder, then the Responses stream encoder); a stream is folded into one object for a
+client that did not ask to stream, and a whole answer is replayed as events for one that did.
+Each answer is stored under its `resp_…` id (unless `"store": false`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import aiohttp
+import orjson
+
+from plano import ir
+from plano.agents.orchestration import (
+    AgentChainError,
+    AgentPipeline,
+    AgentTarget,
+    reply_text,
+    with_reply,
+)
+from plano.errors import PlanoError
+from plano.listeners.asgi import Send, send_bytes
+from plano.listeners.model.translated import Translation, note_usage
+from plano.observability.record import RequestRecord
+from plano.observability.telemetry import Telemetry
+from plano.state.conversations import (
+    ConversationStore,
+)
+from plano.translate.collect import Collector, events_of
+from plano.translate.openai_responses import output_items
+from plano.translate.openai_responses_stream import response_id
+from plano.wire import openai_chat
+
+Headers = list[tuple[str, str]]
+
+_JSON: Final = (b"content-type", b"application/json")
+_SSE: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
+_SHAPE_ERRORS: Final = (KeyError, TypeError, AttributeError, ValueError, IndexError)
+_STREAM_FAILURES: Final = (PlanoError, aiohttp.ClientError, ConnectionError, TimeoutError)
+
+
+class AgentResponses:
+    """Runs the agent pipeline for a decoded Responses request and answers in Responses."""
+
+    def __init__(
+        self, pipeline: AgentPipeline, store: ConversationStore | None, telemetry: Telemetry
+    ) -> None:
+        self._pipeline = pipeline
+        self.store = store
+        self._telemetry = telemetry
+
+    async def run(
+        self, tr: Translation, model: str, headers: Headers, send: Send, record: RequestRecord
+    ) -> None:
+        pipeline = self._pipeline
+        chat = tr.upstream.build_request(tr.request, model)
+        messages: list[Any] = chat["messages"]
+        id_headers = [(k, v) for k, v in headers if k.lower() in ("x-request-id", "traceparent")]
+        agents = await pipeline.plan(messages, id_headers, record)
+        record.route = ",".join(a.id for a in agents)
+        out = [*headers, ("content-type", "application/json")]
+        for i, target in enumerate(agents):
+            messages = await pipeline.run_filters(target, model, messages, headers, record)
+            body = orjson.dumps({**chat, "messages": messages})
+            record.attempts += 1
+            async with pipeline.call(target, openai_chat.PATH, body, out, record) as resp:
+                record.upstream_status = resp.status
+                if i < len(agents) - 1:
+                    messages = with_reply(messages, target.id, await reply_text(resp))
+                elif resp.content_type == "text/event-stream" and tr.request.stream:
+                    await self._stream(resp, tr, target, send, record)
+                else:
+                    response = await _whole(resp, tr, target)
+                    await self._answer(response, tr, target, send, record)
+
+    async def _answer(
+        self,
+        response: ir.Response,
+        tr: Translation,
+        target: AgentTarget,
+        send: Send,
+        record: RequestRecord,
+    ) -> None:
+        response.id = response_id(response.id)
+        note_usage(record, response.usage)
+        self._save(tr, response, target)
+        if tr.request.stream:
+            data = tr.client.stream_encoder(tr.request).encode(events_of(response))
+            await send_bytes(send, 200, list(_SSE), data)
+        else:
+            await send_bytes(send, 200, [_JSON], tr.client.encode_response(response))
+
+    async def _stream(
+        self,
+        resp: aiohttp.ClientResponse,
+        tr: Translation,
+        target: AgentTarget,
+        send: Send,
+        record: RequestRecord,
+    ) -> None:
+        decoder = tr.upstream.stream_decoder()
+        encoder = tr.client.stream_encoder(tr.request)
+        rid = response_id("")
+        collector = Collector()
+        self._telemetry.stream_started(record)
+        await send({"type": "http.response.start", "status": 200, "headers": list(_SSE)})
+        try:
+            async for chunk in resp.content.iter_any():
+                await self._emit(decoder.feed(chunk), encoder, collector, rid, tr, target, send)
+            await self._emit(decoder.close(), encoder, collector, rid, tr, target, send)
+        except _SHAPE_ERRORS as exc:
+            record.error_kind = "stream"
+            message = f"agent '{target.id}' stream is not a chat completion stream ({exc})"
+            data = encoder.encode([ir.StreamError(message)])
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        except _STREAM_FAILURES as exc:  # the agent failed mid-stream: end the client's stream
+            record.error_kind = "stream"
+            data = encoder.encode([ir.StreamError(f"agent '{target.id}' stream failed: {exc}")])
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        finally:
+            note_usage(record, collector.usage)
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _emit(
+        self,
+        events: list[ir.Event],
+        encoder: Any,
+        collector: Collector,
+        rid: str,
+        tr: Translation,
+        target: AgentTarget,
+        send: Send,
+    ) -> None:
+        for ev in events:
+            if isinstance(ev, ir.MessageStart):
+                ev.id = rid
+        collector.feed(events)
+        if collector.complete:
+            collector.complete = False  # saved once
+            response = collector.response()
+            response.id = rid
+            self._save(tr, response, target)
+        data = encoder.encode(events)
+        if data:
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+
+    def _save(self, tr: Translation, response: ir.Response, target: AgentTarget) -> None:
+        if self.store is None or tr.request.store is False:
+            return
+        convo = [*tr.history, ir.Message("assistant", list(response.content))]
+        self.store.save(response.id, output_items(convo), response.model or target.id, "agent")
+
+
+async def _whole(resp: aiohttp.ClientResponse, tr: Translation, target: AgentTarget) -> ir.Response:
+    """The agent's whole answer (a chat completion, or a chat stream folded) in the IR."""
+    try:
+        if resp.content_type == "text/event-stream":
+            decoder = tr.upstream.stream_decoder()
+            collector = Collector()
+            async for chunk in resp.content.iter_any():
+                collector.feed(decoder.feed(chunk))
+            collector.feed(decoder.close())
+            if collector.error is not None:
+                raise AgentChainError(
+                    f"agent '{target.id}' stream failed: {collector.error.message}", 502,
+                    [target.id],
+                )  # fmt: skip
+            return collector.response()
+        doc = orjson.loads(await resp.read())
+        if not isinstance(doc, dict):
+            raise TypeError("not an object")
+        return tr.upstream.parse_response(doc)
+    except AgentChainError:
+        raise
+    except (orjson.JSONDecodeError, PlanoError, *_SHAPE_ERRORS) as exc:
+        raise AgentChainError(
+            f"agent '{target.id}' did not answer with a chat completion ({type(exc).__name__})",
+            502,
+            [target.id],
+        ) from None
+    except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
+        raise AgentChainError(
+            f"agent '{target.id}' answer could not be read ({type(exc).__name__})", 502, [target.id]
+        ) from None

@@ -1,0 +1,328 @@
+"""The composition root: config in, frozen AppState out, and the ASGI callable serving it.
+
+`build_app(config)` builds everything that does not need a running event loop (clusters, the model
+table, per-listener routes, prebuilt bodies). `Gateway` is the bare ASGI app: it dispatches by the
+listener socket a request arrived on, then by (method, path) in a dict.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import orjson
+
+from plano.config import Config, ListenerConfig
+from plano.errors import FeatureNotAvailable, MethodNotAllowed, NotFound
+from plano.filters.chain import FilterTable, compile_chain
+from plano.listeners.agent.listener import build_agent_listener
+from plano.listeners.asgi import Message, Receive, Scope, Send, send_bytes, send_error
+from plano.listeners.model.listener import ModelListener, Route
+from plano.listeners.routing_api import routing_routes
+from plano.observability.access_log import AccessLog
+from plano.observability.access_log import Format as AccessLogFormat
+from plano.observability.metrics import PrometheusMetrics, build_metrics
+from plano.observability.posthog import build_posthog, captures_messages
+from plano.observability.record import RequestRecord
+from plano.observability.telemetry import RecordSink, Telemetry
+from plano.observability.tracing import build_tracing
+from plano.routing.resolve import ModelTable
+from plano.routing.step import RoutingStep, build_step
+from plano.state.conversations import ConversationStore, build_conversations
+from plano.upstream.client import UpstreamClient
+from plano.upstream.clusters import Cluster, build_clusters, visible
+from plano.upstream.policies import build_resilience
+
+log = logging.getLogger("plano")
+
+DEFAULT_MAX_BODY_BYTES: Final = 32 * 1024 * 1024
+DEFAULT_CONNECT_TIMEOUT: Final = 5.0
+
+_CORS: Final = [
+    (b"allow", b"GET, POST, OPTIONS"),
+    (b"access-control-allow-origin", b"*"),
+    (
+        b"access-control-allow-headers",
+        b"Authorization, Content-Type, x-api-key, "
+        b"anthropic-version, x-request-id, X-Model-Affinity",
+    ),
+    (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+    (b"access-control-max-age", b"86400"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerRoutes:
+    listener: ListenerConfig
+    routes: Mapping[tuple[str, str], Route]
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    config: Config
+    clusters: tuple[Cluster, ...]
+    models: ModelTable
+    client: UpstreamClient
+    listeners: tuple[ListenerRoutes, ...]
+    telemetry: Telemetry
+    filters: FilterTable | None = None
+    routing: RoutingStep | None = None
+    conversations: ConversationStore | None = None
+
+
+def models_body(clusters: tuple[Cluster, ...]) -> bytes:
+    """`GET /v1/models`: every visible configured model by its canonical name."""
+    seen: dict[str, str] = {}
+    for c in visible(clusters):
+        if not c.wildcard:
+            seen.setdefault(f"{c.provider}/{c.model_id}", c.row.owned_by)
+    data = [
+        {"id": name, "object": "model", "created": 0, "owned_by": owner}
+        for name, owner in seen.items()
+    ]
+    return orjson.dumps({"object": "list", "data": data})
+
+
+def _connect_timeout(config: Config) -> float:
+    raw = config.overrides.upstream_connect_timeout if config.overrides else None
+    return float(raw) if raw is not None else DEFAULT_CONNECT_TIMEOUT
+
+
+def access_log_format(env: Mapping[str, str]) -> AccessLogFormat | None:
+    """`PLANO_ACCESS_LOG`: `text` (default), `json`, or `off`."""
+    value = env.get("PLANO_ACCESS_LOG", "text").strip().lower()
+    if value in ("off", "none", "false", "0"):
+        return None
+    if value not in ("text", "json"):
+        raise ValueError(f"PLANO_ACCESS_LOG must be text, json or off, not {value!r}")
+    return "json" if value == "json" else "text"
+
+
+def build_telemetry(config: Config, env: Mapping[str, str] | None = None) -> Telemetry:
+    """Every telemetry sink of one worker, built once; absent sinks cost nothing."""
+    env = os.environ if env is None else env
+    fmt = access_log_format(env)
+    records: list[RecordSink] = [AccessLog(fmt)] if fmt is not None else []
+    metrics = build_metrics(
+        ((p.provider, p.model_id) for p in config.model_providers if not p.wildcard),
+        prompt_caching=config.prompt_caching.enabled,
+    )
+    tracing = build_tracing(config.tracing, env)
+    posthog = build_posthog(config.tracing, env, counter=metrics.posthog_events)
+    if posthog is not None:
+        records.append(posthog)
+    return Telemetry(metrics=metrics, tracing=tracing, records=records)
+
+
+def build_app(
+    config: Config,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    telemetry: Telemetry | None = None,
+) -> AppState:
+    telemetry = telemetry if telemetry is not None else build_telemetry(config)
+    clusters = build_clusters(config)
+    aliases = {name: alias.target for name, alias in config.model_aliases.items()}
+    models = ModelTable(clusters, aliases)
+    client = UpstreamClient()
+    filters = FilterTable(config.filters, config.agents, client)
+    routing = build_step(config, clusters, client)
+    listeners = []
+    body = models_body(clusters)
+    conversations = build_conversations(config.state_storage)
+    keep_body = captures_messages(config.tracing, os.environ)  # PostHog `$ai_input`
+    for lc in config.listeners:
+        routes: dict[tuple[str, str], Route]
+        if lc.type == "model":
+            metrics = telemetry.metrics
+            metrics = metrics if isinstance(metrics, PrometheusMetrics) else None
+            resilience = build_resilience(config, lc, clusters, models.resolve, metrics, metrics)
+            if resilience.limiter is not None:
+                client.on_close(resilience.limiter.store.close)
+            routes = ModelListener(
+                models,
+                client,
+                timeout=lc.timeout,
+                connect_timeout=_connect_timeout(config),
+                max_body_bytes=max_body_bytes,
+                models_body=body,
+                telemetry=telemetry,
+                conversations=conversations,
+                input_chain=compile_chain(lc.input_filters, filters),
+                output_chain=compile_chain(lc.output_filters, filters),
+                resilience=resilience,
+                routing=routing,
+                keep_body=keep_body,
+            ).routes()
+            routes.update(routing_routes(routing, max_body_bytes))
+        elif lc.type == "agent":
+            routes = build_agent_listener(
+                lc,
+                config,
+                models,
+                client,
+                filters,
+                max_body_bytes=max_body_bytes,
+                telemetry=telemetry,
+                conversations=conversations,
+            ).routes()
+        else:
+            routes = _not_yet(lc)
+        listeners.append(ListenerRoutes(lc, routes))
+    return AppState(
+        config,
+        clusters,
+        models,
+        client,
+        tuple(listeners),
+        telemetry,
+        filters,
+        routing,
+        conversations,
+    )
+
+
+def _not_yet(lc: ListenerConfig) -> dict[tuple[str, str], Route]:
+    """Prompt listeners bind and answer health checks; their API comes later."""
+    what = "prompt targets"
+
+    async def unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+        err = FeatureNotAvailable(
+            f"listener '{lc.name}' is a {lc.type} listener; {what} are "
+            "not available in this build yet"
+        )
+        await send_error(send, scope["path"], err)
+
+    paths = ("/v1/chat/completions", "/v1/messages", "/v1/responses")
+    return {("POST", p): Route("prompt_chat", unavailable) for p in paths}
+
+
+def _trace_headers(scope: Scope) -> tuple[str | None, str | None]:
+    traceparent = tracestate = None
+    for key, value in scope["headers"]:
+        if key == b"traceparent":
+            traceparent = value.decode("latin-1")
+        elif key == b"tracestate":
+            tracestate = value.decode("latin-1")
+    return traceparent, tracestate
+
+
+async def _healthz(scope: Scope, receive: Receive, send: Send) -> None:
+    await send_bytes(send, 200, [], b"")
+
+
+async def _preflight(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 204, "headers": list(_CORS)})
+    await send({"type": "http.response.body", "body": b""})
+
+
+_HEALTHZ: Final = Route("healthz", _healthz)
+_PREFLIGHT: Final = Route("cors_preflight", _preflight)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """Everything the dispatcher needs for one listener port."""
+
+    name: str
+    type: str
+    routes: dict[tuple[str, str], Route]
+    paths: frozenset[str]
+
+
+class Gateway:
+    """The ASGI callable. `ports` maps each bound port to the listener serving it.
+
+    Every HTTP request gets a `RequestRecord` (in `scope["plano.record"]`) that handlers fill
+    in; `Telemetry.begin/finish` bracket the handler. The `send` wrapper notes the status, the
+    bytes sent and the moment the first body bytes left.
+    """
+
+    def __init__(self, state: AppState, ports: Mapping[int, ListenerRoutes]) -> None:
+        self.state = state
+        self._telemetry = state.telemetry
+        self._tables: dict[int, _Table] = {}
+        for port, lr in ports.items():
+            routes = dict(lr.routes)
+            routes[("GET", "/healthz")] = _HEALTHZ
+            routes[("HEAD", "/healthz")] = _HEALTHZ
+            for _, path in list(routes):
+                routes[("OPTIONS", path)] = _PREFLIGHT
+            paths = frozenset(p for _, p in routes)
+            self._tables[port] = _Table(lr.listener.name, lr.listener.type, routes, paths)
+        self._fallback = next(iter(self._tables.values())) if self._tables else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            return
+        server = scope.get("server")
+        table = self._tables.get(server[1]) if server else None
+        table = table or self._fallback
+        assert table is not None
+        method: str = scope["method"]
+        path: str = scope["path"]
+        record = RequestRecord(table.name, table.type, method, path)
+        record.request_headers = scope["headers"]
+        scope["plano.record"] = record
+        route = table.routes.get((method, path))
+        if route is not None:
+            record.handler = route.name
+        telemetry = self._telemetry
+        if telemetry.tracing is not None:
+            telemetry.begin(record, *_trace_headers(scope))
+        else:
+            telemetry.begin(record)
+
+        async def observed(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                body = message.get("body")
+                if body:
+                    record.bytes_out += len(body)
+                    if not record.downstream_first_chunk:
+                        record.downstream_first_chunk = time.perf_counter_ns()
+            else:
+                record.status = message["status"]
+            await send(message)
+
+        try:
+            if route is not None:
+                await route.handler(scope, receive, observed)
+            else:
+                await self._no_route(scope, observed, table)
+        finally:
+            telemetry.finish(record)
+
+    async def _no_route(self, scope: Scope, send: Send, table: _Table) -> None:
+        path = scope["path"]
+        if path in table.paths:
+            await send_error(
+                send, path, MethodNotAllowed(f"method {scope['method']} is not allowed on {path}")
+            )
+        else:
+            await send_error(send, path, NotFound(f"no route for {scope['method']} {path}"))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.state.client.start()
+                if self.state.routing is not None:
+                    await self.state.routing.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.state.filters is not None:
+                    await self.state.filters.close()
+                await self.state.client.close()
+                if self.state.routing is not None:
+                    await self.state.routing.close()
+                if self.state.conversations is not None:
+                    await self.state.conversations.close()
+                self._telemetry.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

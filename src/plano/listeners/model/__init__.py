@@ -1,0 +1,1 @@
+"""The model listener: the LLM proxy for every client API."""

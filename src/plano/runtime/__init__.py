@@ -1,0 +1,1 @@
+"""L5 runtime: worker processes, binding, signals, drain."""

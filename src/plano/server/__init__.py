@@ -1,1 +1,0 @@
-"""L5 server: listeners, HTTP handling, the composition root."""

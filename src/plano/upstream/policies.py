@@ -1,0 +1,129 @@
+"""Build the model proxy's resilience once, at load: per-provider attempt policies, alias
+fallbacks, the overload gate and the rate limiter. A provider with nothing configured gets no
+policy, so its requests keep the direct path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+from plano.config import Config, ListenerConfig, ModelProviderConfig
+from plano.config.resilience import TimeoutsConfig
+from plano.providers.endpoints import origin
+from plano.upstream.attempts import ClusterPolicy, ResilienceEvents
+from plano.upstream.balancer import Balancer
+from plano.upstream.breaker import Breaker
+from plano.upstream.clusters import Cluster, Resolved
+from plano.upstream.outlier import OutlierState
+from plano.upstream.overload import OverloadGate
+from plano.upstream.ratelimit import RateLimiter, RateLimitEvents, build_ratelimiter
+from plano.upstream.retry import RetryPolicy
+from plano.upstream.stream_guard import StreamGuard
+
+
+@dataclass(frozen=True, slots=True)
+class Resilience:
+    policies: Mapping[str, ClusterPolicy]
+    alias_fallbacks: Mapping[str, tuple[Resolved, ...]]
+    gate: OverloadGate | None
+    limiter: RateLimiter | None
+    events: ResilienceEvents | None
+
+
+def build_resilience(
+    config: Config,
+    listener: ListenerConfig,
+    clusters: tuple[Cluster, ...],
+    resolve: Callable[[str], Resolved],
+    events: ResilienceEvents | None = None,
+    ratelimit_events: RateLimitEvents | None = None,
+) -> Resilience:
+    by_name = {c.name: c for c in clusters}
+    policies: dict[str, ClusterPolicy] = {}
+    for p in config.model_providers:
+        cluster = by_name.get(p.name)
+        if cluster is not None and _configured(p, listener):
+            policies[p.name] = _policy(config, listener, p, cluster, resolve)
+    aliases = {
+        name: tuple(resolve(f) for f in spec.fallbacks)
+        for name, spec in config.model_aliases.items()
+        if spec.fallbacks
+    }
+    gate = OverloadGate(listener.overload) if listener.overload is not None else None
+    limiter = build_ratelimiter(config, ratelimit_events)
+    return Resilience(policies, aliases, gate, limiter, events)
+
+
+def _configured(p: ModelProviderConfig, listener: ListenerConfig) -> bool:
+    return bool(
+        listener.max_retries
+        or listener.timeouts is not None
+        or p.retry_policy is not None
+        or p.fallbacks
+        or p.timeouts is not None
+        or p.endpoints
+        or p.circuit_breakers is not None
+        or p.validate_stream
+    )
+
+
+def _policy(
+    config: Config,
+    listener: ListenerConfig,
+    p: ModelProviderConfig,
+    cluster: Cluster,
+    resolve: Callable[[str], Resolved],
+) -> ClusterPolicy:
+    endpoints = _endpoints(p, cluster)
+    outlier = None
+    if p.outlier_detection is not None and len(endpoints) > 1:
+        outlier = OutlierState(len(endpoints), p.outlier_detection)
+    balancer = None
+    if len(endpoints) > 1 or p.endpoints:
+        balancer = Balancer([w for _, w in endpoints], p.load_balancing, outlier)
+    t = _timeouts(listener.timeouts, p.timeouts)
+    return ClusterPolicy(
+        retry=RetryPolicy.of(p.retry_policy, listener.max_retries),
+        endpoints=tuple(c for c, _ in endpoints),
+        balancer=balancer,
+        outlier=outlier,
+        breaker=Breaker(p.circuit_breakers) if p.circuit_breakers is not None else None,
+        connect=t.connect if t.connect is not None else config.overrides.upstream_connect_timeout,
+        first_byte=t.first_byte,
+        total=t.total,
+        guard=StreamGuard(t.idle, p.validate_stream) if t.idle or p.validate_stream else None,
+        fallbacks=tuple(resolve(name) for name in p.fallbacks),
+        fallback_on=frozenset(p.fallback_on),
+    )
+
+
+def _endpoints(p: ModelProviderConfig, cluster: Cluster) -> list[tuple[Cluster, int]]:
+    """The provider's endpoint variants: the cluster itself, or one copy per `endpoints` entry
+    (its own origin and key, fresh URL and auth caches)."""
+    if not p.endpoints:
+        return [(cluster, 1)]
+    out = []
+    for ep in p.endpoints:
+        base = ep.base_url or p.base_url
+        variant = replace(
+            cluster,
+            origin=origin(cluster.row, base),
+            access_key=ep.access_key or cluster.access_key,
+            own_base_url=base is not None,
+            _urls={},
+            _auth={},
+        )
+        out.append((variant, ep.weight))
+    return out
+
+
+def _timeouts(listener: TimeoutsConfig | None, provider: TimeoutsConfig | None) -> TimeoutsConfig:
+    """Provider values win field by field over the listener's."""
+    if listener is None:
+        return provider or TimeoutsConfig()
+    if provider is None:
+        return listener
+    merged = {k: v for k, v in listener.model_dump().items()}
+    merged.update({k: v for k, v in provider.model_dump().items() if v is not None})
+    return TimeoutsConfig(**merged)

@@ -1,0 +1,429 @@
+"""The lean upstream HTTP/1.1 client: parsing at every byte split, pooling, timeouts, TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plano.errors import UpstreamTimeout, UpstreamUnavailable
+from plano.http.client import Connection, Http1Client, Pool, Response, split_url
+from plano.upstream import http1
+from plano.upstream.client import UpstreamClient
+
+# -- the protocol on a fake transport, fed at arbitrary splits ----------------------------------
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written = b""
+        self.paused = False
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def writelines(self, parts: Any) -> None:
+        for p in parts:
+            self.write(p)
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+
+def _connection(loop: asyncio.AbstractEventLoop) -> tuple[Connection, FakeTransport]:
+    pool = Pool(split_url("http://up.example:8080/v1"), None)
+    conn = Connection(pool, loop)
+    transport = FakeTransport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    return conn, transport
+
+
+def _chunked(body: bytes, pieces: int) -> bytes:
+    size = max(1, len(body) // pieces)
+    parts = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%b\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
+RESPONSE_BODIES = st.binary(min_size=0, max_size=300)
+
+
+def _run(coro: Awaitable[Any]) -> Any:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=RESPONSE_BODIES, framing=st.sampled_from(["length", "chunked"]), data=st.data())
+def test_response_parsed_identically_at_every_split(body: bytes, framing: str, data: Any) -> None:
+    if framing == "length":
+        wire = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-A: 1\r\n"
+        wire += b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
+    else:
+        wire = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-A: 1\r\n"
+        wire += b"Transfer-Encoding: chunked\r\n\r\n" + _chunked(body, 3)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=8)))
+
+    async def scenario() -> tuple[Response, bytes, list[bytes]]:
+        conn, transport = _connection(asyncio.get_running_loop())
+        response = conn.start(b"POST /v1 HTTP/1.1\r\n\r\n", b"{}")
+        prev = 0
+        for cut in [*cuts, len(wire)]:
+            conn.data_received(wire[prev:cut]) if cut > prev else None
+            prev = cut
+        await conn.headers()
+        chunks = [c async for c in response.content.iter_any()]
+        assert transport.written == b"POST /v1 HTTP/1.1\r\n\r\n{}"
+        return response, b"".join(chunks), chunks
+
+    response, got, _ = _run(scenario())
+    assert response.status == 200
+    assert response.content_type == "text/event-stream"
+    assert response.headers["x-a"] == "1"
+    assert got == body
+    assert response.complete
+
+
+def test_close_delimited_body_ends_with_the_connection() -> None:
+    async def scenario() -> bytes:
+        conn, _ = _connection(asyncio.get_running_loop())
+        response = conn.start(b"POST / HTTP/1.1\r\n\r\n", b"")
+        conn.data_received(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"a"')
+        conn.data_received(b": 1}")
+        conn.connection_lost(None)
+        body = await response.read()
+        assert not conn.reusable
+        return body
+
+    assert _run(scenario()) == b'{"a": 1}'
+
+
+def test_connection_lost_mid_body_is_an_error() -> None:
+    async def scenario() -> None:
+        conn, _ = _connection(asyncio.get_running_loop())
+        response = conn.start(b"POST / HTTP/1.1\r\n\r\n", b"")
+        conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345")
+        conn.connection_lost(None)
+        with pytest.raises(http1.ServerDisconnected):
+            await response.read()
+
+    _run(scenario())
+
+
+def test_garbage_is_a_protocol_violation() -> None:
+    async def scenario() -> None:
+        conn, transport = _connection(asyncio.get_running_loop())
+        conn.start(b"POST / HTTP/1.1\r\n\r\n", b"")
+        conn.data_received(b"NOT HTTP AT ALL\r\n\r\n")
+        with pytest.raises(http1.ProtocolViolation):
+            await conn.headers()
+        assert transport.aborted
+
+    _run(scenario())
+
+
+def test_reading_pauses_while_the_consumer_lags() -> None:
+    async def scenario() -> None:
+        conn, transport = _connection(asyncio.get_running_loop())
+        response = conn.start(b"POST / HTTP/1.1\r\n\r\n", b"")
+        big = http1.HIGH_WATER + 10
+        conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (big + 5))
+        conn.data_received(b"x" * big)
+        assert transport.paused
+        got = b""
+        async for chunk in response.content.iter_any():
+            got += chunk
+            assert not transport.paused
+            if len(got) == big:
+                conn.data_received(b"yyyyy")
+        assert len(got) == big + 5
+        assert conn.reusable
+
+    _run(scenario())
+
+
+def test_informational_response_is_skipped() -> None:
+    async def scenario() -> Response:
+        conn, _ = _connection(asyncio.get_running_loop())
+        response = conn.start(b"POST / HTTP/1.1\r\n\r\n", b"")
+        conn.data_received(b"HTTP/1.1 100 Continue\r\n\r\n")
+        conn.data_received(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok")
+        await conn.headers()
+        assert await response.read() == b"ok"
+        return response
+
+    assert _run(scenario()).status == 201
+
+
+def test_head_refuses_line_breaks_in_headers() -> None:
+    target = split_url("http://h:1/p?q=1")
+    with pytest.raises(ValueError, match="line break"):
+        http1._head(b"POST", target, [("x-a", "1\r\nx-b: 2")], 0)
+    head = http1._head(b"POST", target, [("X-A", "1"), ("Host", "virtual.example")], 3)
+    assert head == (
+        b"POST /p?q=1 HTTP/1.1\r\nhost: virtual.example\r\nX-A: 1\r\ncontent-length: 3\r\n\r\n"
+    )
+
+
+def test_split_url() -> None:
+    t = split_url("https://api.example.com/v1/chat")
+    assert (t.host, t.port, t.tls, t.path, t.host_header) == (
+        "api.example.com",
+        443,
+        True,
+        b"/v1/chat",
+        b"api.example.com",
+    )
+    assert split_url("http://[::1]:8080").host_header == b"[::1]:8080"
+    with pytest.raises(ValueError):
+        split_url("ftp://x/")
+
+
+# -- against real sockets on 127.0.0.1 ---------------------------------------------------------
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head + await reader.readexactly(length)
+
+
+class Served:
+    """A loopback server whose connection handlers are all awaited, and their sockets closed,
+    before the test's event loop ends."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.tasks: list[asyncio.Task[None]] = []
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.tasks.append(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await self._handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def __aenter__(self) -> Served:
+        self.server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+        await asyncio.gather(*self.tasks)
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+
+class Timeouts:
+    def __init__(self, total: float | None = None, read: float | None = None) -> None:
+        self.total = total
+        self.sock_connect = 5.0
+        self.sock_read = read
+
+
+def test_keep_alive_reuses_one_connection() -> None:
+    async def scenario() -> int:
+        connections = 0
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            connections += 1
+            while True:
+                await _read_request(reader)
+                writer.write(OK)
+
+        async with Served(handler) as served:
+            client = UpstreamClient("lean")
+            await client.start()
+            for _ in range(5):
+                async with client.post(f"http://127.0.0.1:{served.port}/v1", [], b"{}") as resp:
+                    assert await resp.read() == b"{}"
+            await client.close()
+        return connections
+
+    assert _run(scenario()) == 1
+
+
+def test_idle_connection_closed_by_the_server_is_retried_on_a_new_one() -> None:
+    async def scenario() -> tuple[int, int]:
+        served = connections = 0
+        second_request = asyncio.Event()
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal served, connections
+            connections += 1
+            await _read_request(reader)
+            served += 1
+            if connections == 1:
+                writer.write(OK)  # says keep-alive, then drops the connection unanswered
+                await reader.readuntil(b"\r\n\r\n")
+                second_request.set()
+                writer.transport.abort()
+                return
+            writer.write(OK)
+            await writer.drain()
+
+        async with Served(handler) as server:
+            client = UpstreamClient("lean")
+            await client.start()
+            for _ in range(2):
+                async with client.post(f"http://127.0.0.1:{server.port}/v1", [], b"{}") as resp:
+                    assert await resp.read() == b"{}"
+            assert second_request.is_set()
+            await client.close()
+        return served, connections
+
+    assert _run(scenario()) == (2, 2)
+
+
+def test_total_timeout_and_read_timeout_and_refused() -> None:
+    async def scenario() -> None:
+        finished = [asyncio.Event(), asyncio.Event()]
+
+        def handler(index: int, first: bytes) -> Handler:
+            async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                await _read_request(reader)
+                writer.write(first)
+                try:  # until the client gives up and drops the connection
+                    while await reader.read(1024):
+                        pass
+                finally:
+                    finished[index].set()
+
+            return serve
+
+        stall = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12"
+        client = UpstreamClient("lean")
+        await client.start()
+        async with Served(handler(0, b"")) as silent, Served(handler(1, stall)) as stalls:
+            with pytest.raises(UpstreamTimeout):
+                async with client.post(
+                    f"http://127.0.0.1:{silent.port}/", [], b"", Timeouts(total=0.05)
+                ):
+                    pass
+            with pytest.raises(UpstreamTimeout):
+                async with client.post(
+                    f"http://127.0.0.1:{stalls.port}/", [], b"", Timeouts(read=0.05)
+                ) as resp:
+                    await resp.read()
+            for event in finished:
+                await event.wait()
+        with pytest.raises(UpstreamUnavailable, match="could not connect"):
+            async with client.post(f"http://127.0.0.1:{silent.port}/", [], b""):
+                pass
+        await client.close()
+
+    _run(scenario())
+
+
+def test_tls_upstream(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve(connections: int) -> None:
+        # A blocking TLS server in a thread: it closes every socket itself, handshake or not.
+        for _ in range(connections):
+            raw, _ = listener.accept()
+            try:
+                with server_ctx.wrap_socket(raw, server_side=True) as tls:
+                    data = b""
+                    while not data.endswith(b"{}"):
+                        data += tls.recv(4096)
+                    tls.sendall(OK)
+            except (ssl.SSLError, OSError):
+                raw.close()
+
+    thread = threading.Thread(target=serve, args=(2,))
+    thread.start()
+
+    async def scenario() -> bytes:
+        client = Http1Client(ssl_context=ssl.create_default_context(cafile=str(cert)))
+        response, pool, conn = await client.request(
+            b"POST", f"https://localhost:{port}/v1", [], b"{}", None
+        )
+        body = await response.read()
+        pool.release(conn)
+        client.close()
+        # An untrusted certificate is refused.
+        strict = Http1Client(ssl_context=ssl.create_default_context())
+        with pytest.raises(ssl.SSLError):
+            await strict.request(b"POST", f"https://localhost:{port}/v1", [], b"{}", None)
+        strict.close()
+        return body
+
+    try:
+        assert _run(scenario()) == b"{}"
+    finally:
+        thread.join(10)
+        listener.close()
+
+
+def test_client_refuses_header_injection_before_connecting() -> None:
+    async def scenario() -> None:
+        client = UpstreamClient("lean")
+        await client.start()
+        with pytest.raises(UpstreamUnavailable, match=r"cannot send .* line break"):
+            async with client.post("http://127.0.0.1:9/v1", [("x-a", "1\r\nx-b: 2")], b""):
+                pass
+        await client.close()
+
+    _run(scenario())
