@@ -22,6 +22,11 @@ class PlanoError(Exception):
         self.param = param
         self.headers = headers
 
+    def own_body(self) -> bytes | None:
+        """A body of the original's own shape (filter and agent errors), sent as it is instead
+        of the client dialect's error envelope; None for every other error."""
+        return None
+
 
 class BadRequest(PlanoError):
     status = 400
@@ -100,9 +105,19 @@ class UpstreamUnavailable(PlanoError):
     kind = "connect"
 
 
+class UpstreamConnectFailed(UpstreamUnavailable):
+    """Could not connect to the upstream (refused, DNS, TLS handshake): nothing was sent."""
+
+
 class Overloaded(PlanoError):
     status = 503
     code = "overloaded"
+
+
+class GatewayFull(Overloaded):
+    """The listener's overload gate refused the request (`overload:`); counted apart."""
+
+    kind = "overloaded"
 
 
 class UpstreamTimeout(PlanoError):

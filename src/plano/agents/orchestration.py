@@ -53,7 +53,7 @@ class AgentClientError(PlanoError):
         self.status = status
         self.body = body
 
-    def render(self) -> bytes:
+    def own_body(self) -> bytes:
         return orjson.dumps(
             {
                 "error": "ClientError",
@@ -74,7 +74,7 @@ class AgentChainError(PlanoError):
         self.status = status
         self.chain = tuple(chain)
 
-    def render(self) -> bytes:
+    def own_body(self) -> bytes:
         return orjson.dumps(
             {
                 "error": {

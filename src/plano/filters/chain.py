@@ -67,7 +67,7 @@ class FilterRejected(PlanoError):
         self.status = status
         self.body = body
 
-    def original_body(self) -> bytes:
+    def own_body(self) -> bytes:
         """The original's body for a rejected model-listener request."""
         return orjson.dumps(
             {

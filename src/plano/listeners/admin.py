@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from plano.config import Config
-from plano.listeners.asgi import Receive, Scope, Send, header, send_bytes
+from plano.listeners.asgi import header, send_bytes
+from plano.listeners.types import Receive, Scope, Send
 from plano.observability.metrics import PrometheusMetrics
 
 DEFAULT_ADDRESS: Final = "127.0.0.1"

@@ -20,9 +20,10 @@ from plano.config import Config, ListenerConfig
 from plano.errors import FeatureNotAvailable, MethodNotAllowed, NotFound
 from plano.filters.chain import FilterTable, compile_chain
 from plano.listeners.agent.listener import build_agent_listener
-from plano.listeners.asgi import Message, Receive, Scope, Send, send_bytes, send_error
-from plano.listeners.model.listener import ModelListener, Route
+from plano.listeners.asgi import send_bytes, send_error
+from plano.listeners.model.listener import ModelListener
 from plano.listeners.routing_api import routing_routes
+from plano.listeners.types import Message, Receive, Route, Scope, Send
 from plano.observability.access_log import AccessLog
 from plano.observability.access_log import Format as AccessLogFormat
 from plano.observability.metrics import PrometheusMetrics, build_metrics
@@ -36,6 +37,7 @@ from plano.state.conversations import ConversationStore, build_conversations
 from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import Cluster, build_clusters, visible
 from plano.upstream.policies import build_resilience
+from plano.upstream.transport import LegacyTransport
 
 log = logging.getLogger("plano")
 
@@ -145,7 +147,7 @@ def build_app(
                 client.on_close(resilience.limiter.store.close)
             routes = ModelListener(
                 models,
-                client,
+                LegacyTransport(client),
                 timeout=lc.timeout,
                 connect_timeout=_connect_timeout(config),
                 max_body_bytes=max_body_bytes,

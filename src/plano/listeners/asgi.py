@@ -1,22 +1,17 @@
 """Bare-ASGI plumbing shared by every listener: bodies in, bytes out, errors in dialect.
 
-The hot path stays on the raw ASGI interface (no framework): a request body is read into bytes
-with a size limit, and responses are sent as pre-encoded header lists.
+A request body is read into bytes with a size limit, and responses are sent as pre-encoded header
+lists (the types are in `listeners.types`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Final
 
 from plano.errors import PayloadTooLarge, PlanoError
+from plano.listeners.types import RawHeaders, Receive, Scope, Send
 from plano.wire import anthropic_messages, openai_chat
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-RawHeaders = list[tuple[bytes, bytes]]
 
 JSON_CT: Final = (b"content-type", b"application/json")
 

@@ -22,15 +22,12 @@ from plano.errors import MalformedJson, PlanoError
 from plano.listeners.asgi import (
     JSON_CT,
     ClientDisconnected,
-    Receive,
-    Scope,
-    Send,
     header,
     read_body,
     send_bytes,
     send_error,
 )
-from plano.listeners.model.listener import Route
+from plano.listeners.types import Receive, Route, Scope, Send
 from plano.observability.record import RequestRecord, RoutingNote
 from plano.providers.catalogue import Api
 from plano.routing.step import Routed, RoutingStep

@@ -17,10 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-import orjson
-
 from plano.config import Config, RoutingBudgetConfig
-from plano.errors import MalformedJson, ModelNotFound
+from plano.errors import ModelNotFound
 from plano.observability import names as n
 from plano.observability.record import RequestRecord, RoutingNote
 from plano.providers.catalogue import Api
@@ -43,6 +41,7 @@ from plano.routing.session import Binding, budget_attributes, gate, grow_baselin
 from plano.state.session_cache import MemorySessionCache, RedisSessionCache, SessionCache
 from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import Cluster
+from plano.wire.api import request_object
 
 log = logging.getLogger("plano.routing")
 
@@ -124,7 +123,7 @@ class RoutingStep:
     async def route_body(
         self, body: bytes, api: Api, headers: Sequence[tuple[bytes, bytes]]
     ) -> Routed:
-        return await self.route(parse_body(body), api, headers)
+        return await self.route(request_object(body), api, headers)
 
     async def route(
         self, doc: dict[str, Any], api: Api, headers: Sequence[tuple[bytes, bytes]]
@@ -404,17 +403,6 @@ def build_cache(config: Config) -> SessionCache:
 
 def build_step(config: Config, clusters: Sequence[Cluster], client: UpstreamClient) -> RoutingStep:
     return RoutingStep(config, build_router(config, clusters, client), build_cache(config))
-
-
-def parse_body(body: bytes) -> dict[str, Any]:
-    """The request body as a JSON object (the listener's own rules and messages)."""
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJson(f"request body is not valid JSON: {exc}") from None
-    if type(doc) is not dict:
-        raise MalformedJson("request body must be a JSON object")
-    return doc
 
 
 def wants_routing(step: RoutingStep | None, body: bytes) -> bool:

@@ -1,24 +1,22 @@
 """What one upstream attempt leaves: a failure to retry or relay (`Failed`), what it holds until
 its answer is relayed (`Held`), and the checks that judge an answer (`check_whole`,
-`fails_over`). Used by the attempt loop (`attempts.Attempts`) and by the model listener, which
-makes the usual first attempt itself."""
+`fails_over`). Used by the exchange engine (`upstream.exchange`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-import aiohttp
-
-from plano.errors import PlanoError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
+from plano.errors import (
+    PlanoError,
+    UpstreamConnectFailed,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+)
+from plano.upstream.request import Committed, Upstream
 from plano.upstream.retry import Outcome
-
-if TYPE_CHECKING:
-    from plano.upstream.attempts import Upstream
-
-Response = Any  # the upstream client's response (lean HTTP/1.1 or aiohttp), body unread
-# A response to relay, the request that got it, and what to release when it is done.
-Committed = tuple[Response, "Upstream", "Held"]
+from plano.upstream.stream_guard import StreamGuard
+from plano.upstream.transport import UpstreamResponse
 
 _CONTEXT_WINDOW: Final = (
     b"context_length_exceeded",
@@ -30,11 +28,37 @@ _CONTEXT_WINDOW: Final = (
 _CONTENT_POLICY: Final = (b"content_policy", b"content_filter", b"content management policy")
 
 
+class Held:
+    """What an attempt holds until its answer is relayed or discarded: the response and
+    callbacks (breaker slot, load count). `release()` gives all of it back, once."""
+
+    __slots__ = ("_after", "resp")
+
+    def __init__(self) -> None:
+        self.resp: UpstreamResponse | None = None
+        self._after: list[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
+
+    def callback(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._after is None:
+            self._after = []
+        self._after.append((fn, args))
+
+    def release(self) -> None:
+        resp, self.resp = self.resp, None
+        try:
+            if resp is not None:
+                resp.release()
+        finally:
+            after, self._after = self._after, None
+            for fn, args in after or ():
+                fn(*args)
+
+
 class Failed:
     """A failed attempt: an error, or an error response kept until it is known whether it is
     relayed (nothing left to try) or discarded (a retry or the next model follows)."""
 
-    __slots__ = ("body", "error", "outcome", "resp", "retry_after", "stack", "status", "up")
+    __slots__ = ("body", "error", "held", "outcome", "retry_after", "status", "up")
 
     def __init__(
         self,
@@ -42,8 +66,7 @@ class Failed:
         outcome: Outcome,
         status: int = 0,
         *,
-        stack: Held | None = None,
-        resp: Response | None = None,
+        held: Held | None = None,
         up: Upstream | None = None,
         body: bytes = b"",
         retry_after: float | None = None,
@@ -51,37 +74,32 @@ class Failed:
         self.error = error or UpstreamProtocolError(f"upstream answered {status}")
         self.outcome = outcome
         self.status = status
-        self.stack = stack
-        self.resp = resp
+        self.held = held
         self.up = up
         self.body = body
         self.retry_after = retry_after
 
     @classmethod
-    def of(cls, exc: BaseException) -> Failed:
-        if isinstance(exc, TimeoutError):
+    def of(cls, exc: PlanoError | TimeoutError) -> Failed:
+        """The attempt failed with `exc` (the transport's errors, mapped at its boundary)."""
+        if isinstance(exc, TimeoutError):  # the first-byte limit ran out
             return cls(UpstreamTimeout("upstream did not answer in time"), Outcome.TIMEOUT)
         if isinstance(exc, UpstreamTimeout):
             return cls(exc, Outcome.TIMEOUT)
-        if isinstance(exc, UpstreamProtocolError):
-            return cls(exc, Outcome.RESET)
-        if not isinstance(exc, PlanoError):  # the body broke off while it was read
-            return cls(UpstreamUnavailable(f"upstream failed: {type(exc).__name__}"), Outcome.RESET)
-        # Both client implementations word a failure to connect this way.
-        connect = isinstance(exc.__cause__, aiohttp.ClientConnectorError) or str(exc).startswith(
-            "could not connect"
-        )
-        return cls(exc, Outcome.CONNECT if connect else Outcome.RESET)
+        if isinstance(exc, UpstreamConnectFailed):  # the request never reached the upstream
+            return cls(exc, Outcome.CONNECT)
+        return cls(exc, Outcome.RESET)
 
-    def response_or_error(self) -> Committed | PlanoError:
+    def committed(self, guard: StreamGuard | None) -> Committed | PlanoError:
         """Relay the upstream's own error response when there is one; else the error."""
-        if self.resp is not None and self.stack is not None and self.up is not None:
-            return self.resp, self.up, self.stack
+        held = self.held
+        if held is not None and held.resp is not None and self.up is not None:
+            return Committed(held.resp, self.up, guard, held)
         return self.error
 
-    async def discard(self) -> None:
-        if self.stack is not None:
-            await self.stack.aclose()
+    def discard(self) -> None:
+        if self.held is not None:
+            self.held.release()
 
 
 def looks_whole(body: bytes) -> bool:
@@ -93,55 +111,12 @@ def looks_whole(body: bytes) -> bool:
     return body.lstrip()[:1] in (b"{", b"[") and end in (b"}", b"]")
 
 
-class Held:
-    """What an attempt holds until its answer is relayed: the upstream exchange (an async
-    context manager, entered) and callbacks (breaker slot, load count). Lighter than an
-    AsyncExitStack; exceptions go to the exchange so the client translates them."""
-
-    __slots__ = ("_after", "_cm")
-
-    def __init__(self) -> None:
-        self._cm: Any = None
-        self._after: list[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
-
-    def callback(self, fn: Callable[..., None], *args: Any) -> None:
-        if self._after is None:
-            self._after = []
-        self._after.append((fn, args))
-
-    async def __aenter__(self) -> Held:
-        return self
-
-    async def __aexit__(self, et: Any, ev: Any, tb: Any) -> bool:
-        cm, self._cm = self._cm, None
-        try:
-            if cm is not None:
-                return bool(await cm.__aexit__(et, ev, tb))
-            return False
-        finally:
-            after, self._after = self._after, None
-            for fn, args in after or ():
-                fn(*args)
-
-    async def aclose(self) -> None:
-        await self.__aexit__(None, None, None)
-
-
 def check_whole(status: int, body: bytes, up: Upstream) -> None:
     """A success answer read whole must look whole (else the attempt failed: cut or malformed)."""
     if status < 300 and not looks_whole(body):
         raise UpstreamProtocolError(
             f"upstream {up.resolved.cluster.name} sent a cut or malformed body"
         )
-
-
-class RetryFirst(Exception):
-    """Raised by the listener inside the first attempt's exchange when `Attempts.judge_first`
-    found the answer wanting: the exchange is released, then `Attempts.resume` continues."""
-
-    def __init__(self, failed: Failed) -> None:
-        super().__init__()
-        self.failed = failed
 
 
 def fails_over(on: frozenset[str], outcome: Outcome, status: int, body: bytes) -> bool:

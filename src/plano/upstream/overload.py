@@ -11,7 +11,7 @@ import contextlib
 from collections import deque
 
 from plano.config.resilience import OverloadConfig
-from plano.errors import Overloaded
+from plano.errors import GatewayFull
 
 
 class OverloadGate:
@@ -26,13 +26,13 @@ class OverloadGate:
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def enter(self) -> None:
-        """Admit the request, or raise :class:`Overloaded` (503) when full."""
+        """Admit the request, or raise :class:`GatewayFull` (503) when full."""
         if self.active < self.max_active and not self._waiters:
             self.active += 1
             return
         if len(self._waiters) >= self.max_pending:
             self.rejected += 1
-            raise Overloaded(
+            raise GatewayFull(
                 "the gateway is serving as many requests as it is configured for; retry shortly",
                 headers=(("retry-after", "1"),),
             )
@@ -45,7 +45,7 @@ class OverloadGate:
                 return
             waiter.cancel()
             self.rejected += 1
-            raise Overloaded(
+            raise GatewayFull(
                 "the gateway is overloaded and the request waited too long; retry shortly",
                 headers=(("retry-after", "1"),),
             ) from None

@@ -1,25 +1,67 @@
-"""Build the model proxy's resilience once, at load: per-provider attempt policies, alias
-fallbacks, the overload gate and the rate limiter. A provider with nothing configured gets no
-policy, so its requests keep the direct path.
+"""Resilience built once, at load: per-provider attempt policies, alias fallbacks, the overload
+gate and the rate limiter. A provider with nothing configured gets no policy, so its requests take
+the exchange engine's direct path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Final, Protocol
 
 from plano.config import Config, ListenerConfig, ModelProviderConfig
-from plano.config.resilience import TimeoutsConfig
+from plano.config.resilience import DEFAULT_FALLBACK_ON, TimeoutsConfig
 from plano.providers.endpoints import origin
-from plano.upstream.attempts import ClusterPolicy, ResilienceEvents
 from plano.upstream.balancer import Balancer
 from plano.upstream.breaker import Breaker
 from plano.upstream.clusters import Cluster, Resolved
 from plano.upstream.outlier import OutlierState
 from plano.upstream.overload import OverloadGate
 from plano.upstream.ratelimit import RateLimiter, RateLimitEvents, build_ratelimiter
-from plano.upstream.retry import RetryPolicy
+from plano.upstream.retry import NO_RETRIES, RetryPolicy
 from plano.upstream.stream_guard import StreamGuard
+
+
+class ResilienceEvents(Protocol):
+    """What the exchange engine reports (the Prometheus sink implements it)."""
+
+    def retry(self, provider: str, model: str) -> None: ...
+    def ejection(self, provider: str, model: str) -> None: ...
+    def failover(self, provider: str, model: str) -> None: ...
+    def breaker_rejected(self, provider: str, model: str) -> None: ...
+
+
+@dataclass(slots=True)
+class ClusterPolicy:
+    """Resilience for one provider, built once."""
+
+    retry: RetryPolicy
+    endpoints: tuple[Cluster, ...]  # the provider's endpoint variants; index 0 is the cluster
+    balancer: Balancer | None
+    outlier: OutlierState | None
+    breaker: Breaker | None
+    connect: float | None
+    first_byte: float | None
+    total: float | None
+    guard: StreamGuard | None
+    fallbacks: tuple[Resolved, ...] = ()
+    fallback_on: frozenset[str] = frozenset()
+    # The first attempt needs none of the loop's machinery: it is sent like a direct call.
+    inline_first: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.inline_first = (
+            self.balancer is None
+            and self.breaker is None
+            and self.first_byte is None
+            and self.total is None
+        )
+
+
+# The policy of a model without one of its own (an alias's fallback list applies to it).
+NO_POLICY: Final = ClusterPolicy(
+    NO_RETRIES, (), None, None, None, None, None, None, None, (), frozenset(DEFAULT_FALLBACK_ON)
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import orjson
 
-from plano.errors import UpstreamProtocolError
+from plano.errors import UpstreamProtocolError, UpstreamTimeout
 
 MAX_PENDING: Final = 1 << 20  # one event larger than this is refused as malformed
 
@@ -27,19 +27,21 @@ class StreamGuard:
     validate: bool
 
     def chunks(self, resp: Any) -> AsyncIterator[bytes]:
-        source = resp.content.iter_any() if self.idle is None else _timed(resp, self.idle)
+        source = resp.chunks() if self.idle is None else _timed(resp, self.idle)
         return _checked(source) if self.validate else source
 
 
 async def _timed(resp: Any, idle: float) -> AsyncIterator[bytes]:
-    """The stream's chunks; a gap longer than ``idle`` raises TimeoutError (a stalled stream)."""
-    chunks = aiter(resp.content.iter_any())
+    """The stream's chunks; a gap longer than ``idle`` is a stalled stream (UpstreamTimeout)."""
+    chunks = aiter(resp.chunks())
     while True:
         try:
             async with asyncio.timeout(idle):
                 chunk = await anext(chunks)
         except StopAsyncIteration:
             return
+        except TimeoutError:
+            raise UpstreamTimeout("upstream did not answer in time") from None
         yield chunk
 
 

@@ -27,14 +27,14 @@ def test_reply_without_user_message_is_appended() -> None:
 
 
 def test_error_bodies_have_the_original_shapes() -> None:
-    client = json.loads(AgentClientError("guard", 403, b'{"m": 1}').render())
+    client = json.loads(AgentClientError("guard", 403, b'{"m": 1}').own_body())
     assert client == {
         "error": "ClientError",
         "agent": "guard",
         "status": 403,
         "agent_response": '{"m": 1}',
     }
-    chain = json.loads(AgentChainError("boom", 502, ["f", "a"]).render())
+    chain = json.loads(AgentChainError("boom", 502, ["f", "a"]).own_body())
     assert chain["error"]["type"] == "AgentFilterChainError"
     assert chain["error"]["error_chain"] == ["f", "a"]
 

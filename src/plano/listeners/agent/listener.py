@@ -33,16 +33,13 @@ from plano.listeners.agent.responses import AgentResponses
 from plano.listeners.asgi import (
     JSON_CT,
     ClientDisconnected,
-    Receive,
-    Scope,
-    Send,
     header,
     read_body,
     send_bytes,
     send_error,
 )
-from plano.listeners.model.listener import RequestIds, Route
-from plano.listeners.model.translated import continue_conversation, prepare
+from plano.listeners.model.translation import continue_conversation, prepare
+from plano.listeners.types import Receive, RequestIds, Route, Scope, Send
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.routing.resolve import ModelTable
@@ -95,7 +92,7 @@ class AgentListener:
             await self._run(doc, path, headers, send, record)
         except (AgentClientError, AgentChainError) as err:
             record.error_kind = err.kind
-            await send_bytes(send, err.status, [JSON_CT], err.render())
+            await send_bytes(send, err.status, [JSON_CT], err.own_body())
 
     async def handle_responses(self, scope: Scope, receive: Receive, send: Send) -> None:
         """OpenAI Responses in, chat-completion agents behind (see `agent_responses`)."""
@@ -122,7 +119,7 @@ class AgentListener:
             await self._responses.run(tr, model or "", headers, send, record)
         except (AgentClientError, AgentChainError) as err:
             record.error_kind = err.kind
-            await send_bytes(send, err.status, [JSON_CT], err.render())
+            await send_bytes(send, err.status, [JSON_CT], err.own_body())
 
     def _headers(self, scope: Scope, record: RequestRecord) -> list[tuple[str, str]]:
         headers = passed_headers(scope["headers"])

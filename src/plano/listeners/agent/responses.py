@@ -27,8 +27,10 @@ from plano.agents.orchestration import (
     with_reply,
 )
 from plano.errors import PlanoError
-from plano.listeners.asgi import Send, send_bytes
-from plano.listeners.model.translated import Translation, note_usage
+from plano.listeners.asgi import send_bytes
+from plano.listeners.model.translated import note_usage
+from plano.listeners.model.translation import Translation
+from plano.listeners.types import Send
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.state.conversations import (

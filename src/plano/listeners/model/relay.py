@@ -1,22 +1,42 @@
-"""What the model listener sends its client besides the upstream's head: a relayed event stream,
-the usage it noted, and the error (or stream error event) when the upstream call failed."""
+"""Relay: the committed upstream answer to the client, as it arrives.
+
+Passthrough (client and upstream speak the same API): the upstream's status, headers and body
+bytes, a whole body with its length, an event stream chunk by chunk (through the output filter
+chain when one is configured, and the provider's stream guard). Translated: decoded with the
+upstream codec, encoded with the client's (`translated`). Usage is noted from what passes by;
+a stream that fails once started ends with the dialect's error event.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Final
 
-import aiohttp
 import orjson
 
 from plano.errors import PlanoError
-from plano.listeners.asgi import RawHeaders, Receive, Send, send_error
-from plano.listeners.model.translated import close_on_disconnect
+from plano.filters.chain import Chain
+from plano.listeners.asgi import send_bytes
+from plano.listeners.model.build import NOT_RELAYED
+from plano.listeners.model.call import ModelCall
+from plano.listeners.model.filtered import filter_headers
+from plano.listeners.model.translated import (
+    TranslatedExchange,
+    close_on_disconnect,
+    overhead_header,
+    target_of,
+)
+from plano.listeners.pipeline import Outcome, Stage
+from plano.listeners.types import RawHeaders, Send
 from plano.observability.record import RequestRecord
+from plano.observability.telemetry import Telemetry
 from plano.observability.usage import StreamUsage
 from plano.providers.catalogue import Api
+from plano.upstream.request import Committed
 from plano.upstream.stream_guard import StreamGuard
+from plano.upstream.transport import UpstreamResponse
 from plano.wire import anthropic_messages, openai_chat, openai_responses
 from plano.wire.usage import usage_of
 
@@ -25,28 +45,116 @@ STREAM_ERROR: Final = {
     Api.ANTHROPIC_MESSAGES: anthropic_messages.stream_error_event,
     Api.OPENAI_RESPONSES: openai_responses.stream_error_event,
 }
+_SSE: Final = "text/event-stream"
 
 
-async def relay_failure(
-    send: Send,
-    path: str,
-    api: Api,
-    err: PlanoError,
-    record: RequestRecord,
-    ours: RawHeaders,
-    *,
-    started: bool,
-) -> None:
-    """The upstream call failed: an error in the client's dialect, or (once a stream has
-    started) its error event."""
-    if record.error_kind != "client_gone":
-        record.error_kind = "stream" if started else err.kind
-    if not record.upstream_done:
+class Relay(Stage[ModelCall]):
+    """The committed answer to the client (the last stage that sends)."""
+
+    def __init__(
+        self, telemetry: Telemetry, translated: TranslatedExchange, output: Chain | None
+    ) -> None:
+        self._telemetry = telemetry
+        self._translated = translated
+        self._output = output
+
+    async def __call__(self, call: ModelCall) -> Outcome:
+        committed = call.committed
+        assert committed is not None
+        resp, up = committed.resp, committed.up
+        record = call.record
+        record.upstream_headers = time.perf_counter_ns()
+        record.upstream_status = resp.status
+        ours = call.ours()
+        if up.translation is not None:  # decoded and encoded again for the client
+            target = target_of(up, ours, call.path)
+            await self._translated.relay(
+                call.receive, call.send, resp, up.translation, target, record, committed.guard
+            )
+            return None
+        headers = [(name, v) for k, v in resp.raw_headers if (name := k.lower()) not in NOT_RELAYED]
+        headers.extend(ours)
+        if resp.status >= 400:
+            record.error_kind = "upstream_status"
+        if resp.status < 300 and resp.content_type == _SSE:
+            await self._stream(call, committed, headers)
+        else:
+            await self._whole(call, resp, headers)
+        return None
+
+    async def _whole(self, call: ModelCall, resp: UpstreamResponse, headers: RawHeaders) -> None:
+        record = call.record
+        data = await resp.read()
         record.upstream_done = time.perf_counter_ns()
-    if not started:
-        await send_error(send, path, err, ours)
-    else:
-        await send({"type": "http.response.body", "body": STREAM_ERROR[api](err)})
+        if resp.status < 300:
+            if self._output is not None:
+                data = await self._output.run(data, call.path, filter_headers(record))
+            if b'"usage"' in data:
+                note_usage(record, data)
+        headers.append(overhead_header(record, record.upstream_done))
+        await send_bytes(call.send, resp.status, headers, data)
+
+    async def _stream(self, call: ModelCall, committed: Committed, headers: RawHeaders) -> None:
+        record = call.record
+        headers.append(overhead_header(record, record.upstream_headers))
+        self._telemetry.stream_started(record)
+        send = call.send
+        await send(
+            {"type": "http.response.start", "status": committed.resp.status, "headers": headers}
+        )
+        try:
+            if self._output is None:
+                await relay_stream(call, committed.resp, committed.guard)
+            else:
+                await self._filtered(call, committed.resp, self._output)
+        except PlanoError as err:  # the stream has started: its error event ends it
+            if record.error_kind != "client_gone":
+                record.error_kind = "stream"
+            if not record.upstream_done:
+                record.upstream_done = time.perf_counter_ns()
+            await send({"type": "http.response.body", "body": STREAM_ERROR[call.api](err)})
+
+    async def _filtered(self, call: ModelCall, resp: UpstreamResponse, chain: Chain) -> None:
+        """Each chunk through the output chain first (as the original: raw upstream chunks)."""
+        record = call.record
+        headers = filter_headers(record)
+        usage = StreamUsage()
+        send = call.send
+        async for chunk in resp.chunks():
+            if not record.upstream_first_chunk:
+                record.upstream_first_chunk = time.perf_counter_ns()
+            usage.feed(chunk)
+            out = await chain.run(chunk, call.path, headers)
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+        record.upstream_done = time.perf_counter_ns()
+        await send({"type": "http.response.body", "body": b""})
+        _note_stream_usage(record, usage)
+
+
+async def relay_stream(
+    call: ModelCall, resp: UpstreamResponse, guard: StreamGuard | None = None
+) -> None:
+    """Relay an event stream chunk by chunk; stop the upstream if the client leaves."""
+    record = call.record
+    send = call.send
+    state = {"done": False}
+    watcher = asyncio.ensure_future(close_on_disconnect(call.receive, resp, state, record))
+    usage = StreamUsage()
+    chunks: AsyncIterator[bytes] = resp.chunks() if guard is None else guard.chunks(resp)
+    try:
+        async for chunk in chunks:
+            if not record.upstream_first_chunk:
+                record.upstream_first_chunk = time.perf_counter_ns()
+            usage.feed(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        record.upstream_done = time.perf_counter_ns()
+        state["done"] = True
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        state["done"] = True
+        watcher.cancel()
+        _note_stream_usage(record, usage)
 
 
 def note_usage(record: RequestRecord, data: bytes) -> None:
@@ -59,28 +167,9 @@ def note_usage(record: RequestRecord, data: bytes) -> None:
         record.note_usage(usage.prompt, usage.completion, usage.cached)
 
 
-async def relay_stream(
-    resp: aiohttp.ClientResponse,
-    receive: Receive,
-    send: Send,
-    record: RequestRecord,
-    guard: StreamGuard | None = None,
-) -> None:
-    """Relay an event stream chunk by chunk; stop the upstream if the client leaves."""
-    state = {"done": False}
-    watcher = asyncio.ensure_future(close_on_disconnect(receive, resp, state, record))
-    usage = StreamUsage()
-    try:
-        async for chunk in resp.content.iter_any() if guard is None else guard.chunks(resp):
-            if not record.upstream_first_chunk:
-                record.upstream_first_chunk = time.perf_counter_ns()
-            usage.feed(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        record.upstream_done = time.perf_counter_ns()
-        state["done"] = True
-        await send({"type": "http.response.body", "body": b""})
-    finally:
-        state["done"] = True
-        watcher.cancel()
-        if (u := usage.usage) is not None:
-            record.note_usage(u.prompt, u.completion, u.cached)
+def _note_stream_usage(record: RequestRecord, usage: StreamUsage) -> None:
+    if (u := usage.usage) is not None:
+        record.note_usage(u.prompt, u.completion, u.cached)
+
+
+__all__ = ["STREAM_ERROR", "Relay", "Send", "note_usage", "relay_stream"]

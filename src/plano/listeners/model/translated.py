@@ -1,72 +1,50 @@
-"""A translated exchange: the client speaks one API, the provider another.
+"""The response side of a translated exchange: the client speaks one API, the provider another.
 
-The request is decoded with the client's codec into the IR, continued from stored conversation
-state when a Responses client names a `previous_response_id`, and rebuilt with the upstream's
-codec (`encode`, once per attempt target; the listener's attempt loop decides where it goes and
-whether it is retried, and sends it). A whole response goes back through both codecs; a stream
-runs, per upstream chunk, the upstream decoder then the client encoder (O(chunk), never
-buffered). Upstream error statuses are re-rendered in the client's error envelope with the same
-status.
+A whole response goes back through both codecs (upstream decoder, client encoder); a stream runs,
+per upstream chunk, the upstream decoder then the client encoder (O(chunk), never buffered).
+Upstream error statuses are re-rendered in the client's error envelope with the same status. The
+request side (decode, conversation state, encode per attempt target) is `translation`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Final
 
-import aiohttp
 import orjson
 
 from plano import ir
-from plano.errors import (
-    BadRequest,
-    NotImplementedDialect,
-    PlanoError,
-    UpstreamProtocolError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
+from plano.errors import PlanoError, UpstreamProtocolError
 from plano.filters.chain import Chain
-from plano.listeners.asgi import RawHeaders, Receive, Send, send_bytes, send_error
+from plano.listeners.asgi import send_bytes, send_error
 from plano.listeners.model.filtered import filter_headers
+from plano.listeners.model.translation import (
+    API_NAMES,
+    SHAPE_ERRORS,
+    Translation,
+    estimate_tokens,
+)
+from plano.listeners.types import RawHeaders, Receive, Send
 from plano.observability.names import HEADER_OVERHEAD
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.providers.bedrock_auth import BedrockSigner
-from plano.routing.prompt_caching import has_markers, inject
-from plano.state.conversations import (
-    ConversationNotFound,
-    ConversationStore,
-    ConversationStoreUnavailable,
-)
-from plano.translate import (
-    ClientCodec,
-    UpstreamCodec,
-    client_codec,
-    error_message,
-    upstream_codec,
-)
+from plano.state.conversations import ConversationStore
+from plano.translate import error_message
 from plano.translate.collect import Collector, events_of
-from plano.translate.openai_responses import input_messages, output_items
+from plano.translate.openai_responses import output_items
 from plano.translate.openai_responses_stream import response_id
+from plano.upstream.request import Upstream
 from plano.upstream.stream_guard import StreamGuard
+from plano.upstream.transport import UpstreamResponse
 from plano.wire.api import Api
 
-_API_NAMES: Final = {
-    Api.OPENAI_CHAT: "OpenAI Chat Completions",
-    Api.ANTHROPIC_MESSAGES: "Anthropic Messages",
-    Api.OPENAI_RESPONSES: "OpenAI Responses",
-    Api.GEMINI: "Gemini generateContent",
-    Api.BEDROCK_CONVERSE: "Bedrock Converse",
-}
-COUNT_TOKENS_PATH: Final = "/v1/messages/count_tokens"
 _JSON: Final = (b"content-type", b"application/json")
 _SSE: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
 _RELAYED_ON_ERROR: Final = frozenset({b"retry-after", b"x-request-id"})
-# What reading a JSON document of an unexpected shape raises; never a server error.
-_SHAPE_ERRORS: Final = (KeyError, TypeError, AttributeError, ValueError, IndexError)
 
 
 class UpstreamStatus(PlanoError):
@@ -78,51 +56,6 @@ class UpstreamStatus(PlanoError):
         super().__init__(message, headers=headers)
         self.status = status
         self.code = "upstream_error"
-
-
-@dataclass(slots=True)
-class Translation:
-    """A request decoded for translation; `history` is what conversation state keeps of it."""
-
-    client_api: Api
-    upstream_api: Api
-    client: ClientCodec
-    upstream: UpstreamCodec
-    request: ir.Request
-    history: list[ir.Message] = field(default_factory=list)
-    count_only: bool = False  # Anthropic count_tokens, answered by the gateway itself
-    inject_cache: bool = False  # add the upstream's prompt-cache markers (prompt_caching)
-    stream_only: bool = False  # the upstream answers only streamed requests
-
-
-def prepare(
-    client_api: Api, upstream_api: Api, doc: dict[str, Any], *, count_only: bool = False
-) -> Translation:
-    """Decode a client request for translation; BadRequest in the client's terms."""
-    if count_only:
-        doc.setdefault("max_tokens", 1)  # count_tokens requests carry none
-    tr = _prepare(client_api, upstream_api, doc)
-    tr.count_only = count_only
-    return tr
-
-
-def _prepare(client_api: Api, upstream_api: Api, doc: dict[str, Any]) -> Translation:
-    client, upstream = client_codec(client_api), upstream_codec(upstream_api)
-    if client is None or upstream is None:
-        raise NotImplementedDialect(
-            f"translation from {_API_NAMES[client_api]} to {_API_NAMES[upstream_api]} "
-            "is not available in this build"
-        )
-    try:
-        request = client.parse_request(doc)
-    except _SHAPE_ERRORS as exc:  # a field of the wrong JSON type somewhere
-        raise BadRequest(
-            f"request body does not match the {_API_NAMES[client_api]} API ({type(exc).__name__})"
-        ) from None
-    history = request.messages
-    if client_api is Api.OPENAI_RESPONSES and isinstance(doc.get("instructions"), str):
-        history = request.messages[1:]  # instructions are per request, never carried over
-    return Translation(client_api, upstream_api, client, upstream, request, list(history))
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,19 +89,11 @@ class TranslatedExchange:
         body = orjson.dumps({"input_tokens": estimate_tokens(tr.request)})
         await send_bytes(send, 200, [_JSON, *ours], body)
 
-    async def continued(self, tr: Translation) -> bool:
-        """Prepend a stored conversation the client continues; True when there was one (the
-        upstream body must then be encoded again)."""
-        if tr.client_api is not Api.OPENAI_RESPONSES or tr.request.previous_response_id is None:
-            return False
-        await continue_conversation(self._store, tr)
-        return True
-
     async def relay(
         self,
         receive: Receive,
         send: Send,
-        resp: Any,
+        resp: UpstreamResponse,
         tr: Translation,
         target: Target,
         record: RequestRecord,
@@ -198,7 +123,7 @@ class TranslatedExchange:
         self,
         send: Send,
         path: str,
-        resp: aiohttp.ClientResponse,
+        resp: UpstreamResponse,
         target: Target,
         rec: RequestRecord,
     ) -> None:
@@ -216,7 +141,7 @@ class TranslatedExchange:
     async def _whole(
         self,
         send: Send,
-        resp: aiohttp.ClientResponse,
+        resp: UpstreamResponse,
         tr: Translation,
         target: Target,
         record: RequestRecord,
@@ -227,7 +152,7 @@ class TranslatedExchange:
     async def _fold(
         self,
         send: Send,
-        resp: aiohttp.ClientResponse,
+        resp: UpstreamResponse,
         tr: Translation,
         target: Target,
         record: RequestRecord,
@@ -239,7 +164,7 @@ class TranslatedExchange:
             async for chunk in _chunks(resp, guard):
                 collector.feed(decoder.feed(chunk))
             collector.feed(decoder.close())
-        except _SHAPE_ERRORS as exc:
+        except SHAPE_ERRORS as exc:
             collector.error = _shape_error(tr, exc)
         record.upstream_done = time.perf_counter_ns()
         if collector.error is not None:
@@ -273,7 +198,7 @@ class TranslatedExchange:
         await send_bytes(send, 200, headers, out)
 
     async def _parse_whole(
-        self, resp: aiohttp.ClientResponse, tr: Translation, record: RequestRecord
+        self, resp: UpstreamResponse, tr: Translation, record: RequestRecord
     ) -> ir.Response:
         data = await resp.read()
         record.upstream_done = time.perf_counter_ns()
@@ -285,9 +210,9 @@ class TranslatedExchange:
             raise UpstreamProtocolError("upstream answered with a body that is not an object")
         try:
             response = tr.upstream.parse_response(doc)
-        except _SHAPE_ERRORS as exc:
+        except SHAPE_ERRORS as exc:
             raise UpstreamProtocolError(
-                f"upstream answer does not match the {_API_NAMES[tr.upstream_api]} API "
+                f"upstream answer does not match the {API_NAMES[tr.upstream_api]} API "
                 f"({type(exc).__name__})"
             ) from None
         return response
@@ -296,7 +221,7 @@ class TranslatedExchange:
         self,
         receive: Receive,
         send: Send,
-        resp: aiohttp.ClientResponse,
+        resp: UpstreamResponse,
         tr: Translation,
         target: Target,
         record: RequestRecord,
@@ -319,7 +244,7 @@ class TranslatedExchange:
                     record.upstream_first_chunk = time.perf_counter_ns()
                 try:
                     events = decoder.feed(chunk)
-                except _SHAPE_ERRORS as exc:
+                except SHAPE_ERRORS as exc:
                     events = [_shape_error(tr, exc)]
                 if events:
                     await self._emit(
@@ -329,14 +254,13 @@ class TranslatedExchange:
             state["done"] = True
             try:
                 events = decoder.close()
-            except _SHAPE_ERRORS as exc:
+            except SHAPE_ERRORS as exc:
                 events = [_shape_error(tr, exc)]
             await self._emit(events, encoder, send, usage, collector, rid, tr, target, record)
             await send({"type": "http.response.body", "body": b""})
-        except (PlanoError, TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
+        except PlanoError as err:
             # the upstream failed mid-stream: end the client's stream with its error event
-            err = exc if isinstance(exc, PlanoError) else _broken(exc)
-            resp.close()  # never hand a broken connection back to the pool
+            resp.abort()  # never hand a broken connection back to the pool
             if record.error_kind != "client_gone":
                 record.error_kind = "stream"
             record.upstream_done = record.upstream_done or time.perf_counter_ns()
@@ -380,42 +304,8 @@ class TranslatedExchange:
             await send({"type": "http.response.body", "body": data, "more_body": True})
 
 
-def translation_for(
-    prior: Translation | None,
-    client_api: Api,
-    upstream_api: Api,
-    doc: dict[str, Any],
-    count_only: bool,
-    stream_only: bool,
-    *,
-    fallback: bool = False,
-) -> Translation:
-    """The translation of a request for one attempt target. A retry on another endpoint or a
-    fallback model reuses the request already decoded (its conversation included) and only
-    swaps the upstream codec; the first target decodes the client's document."""
-    if prior is None:
-        tr = prepare(client_api, upstream_api, doc, count_only=count_only)
-        if fallback and tr.request.previous_response_id is not None:
-            # The conversation lives with the untranslated primary's provider, not in our store.
-            raise BadRequest(
-                "previous_response_id cannot be continued on a fallback model of another API",
-                param="previous_response_id",
-            )
-        tr.stream_only = stream_only
-        return tr
-    if upstream_api is prior.upstream_api and stream_only is prior.stream_only:
-        return prior
-    codec = upstream_codec(upstream_api)
-    if codec is None:
-        raise NotImplementedDialect(
-            f"translation from {_API_NAMES[client_api]} to {_API_NAMES[upstream_api]} "
-            "is not available in this build"
-        )
-    return replace(prior, upstream_api=upstream_api, upstream=codec, stream_only=stream_only)
-
-
-def target_of(up: Any, ours: RawHeaders, path: str) -> Target:
-    """What the response side needs of the committed attempt (an `attempts.Upstream`)."""
+def target_of(up: Upstream, ours: RawHeaders, path: str) -> Target:
+    """What the response side needs of the committed attempt."""
     r = up.resolved
     cluster = r.cluster
     return Target(
@@ -431,64 +321,12 @@ def target_of(up: Any, ours: RawHeaders, path: str) -> Target:
     )
 
 
-def encode(
-    tr: Translation,
-    model_id: str,
-    provider: str,
-    url: str,
-    headers: list[tuple[str, str]],
-    signer: BedrockSigner | None,
-) -> tuple[bytes, list[tuple[str, str]]]:
-    """The upstream body (built by the upstream codec from the IR) and its headers, signed when
-    the provider signs requests. Done once per attempt target, before the attempt loop sends."""
-    client_stream = tr.request.stream
-    tr.request.stream = client_stream or tr.stream_only
-    try:
-        built = tr.upstream.build_request(tr.request, model_id)
-    finally:
-        tr.request.stream = client_stream
-    if tr.inject_cache and not has_markers(built):
-        inject(built, tr.upstream_api, provider, model_id)
-    body = orjson.dumps(built)
-    if signer is not None:
-        headers = [*headers, *signer.headers(url, dict(headers), body)]
-    return body, headers
-
-
-def _chunks(resp: Any, guard: StreamGuard | None) -> Any:
-    return resp.content.iter_any() if guard is None else guard.chunks(resp)
-
-
-def _broken(exc: BaseException) -> PlanoError:
-    """A stream that failed while it was relayed (the stream guard's idle timeout, a lost
-    connection), as the passthrough relay words it."""
-    if isinstance(exc, TimeoutError):
-        return UpstreamTimeout("upstream did not answer in time")
-    return UpstreamUnavailable(f"upstream failed: {type(exc).__name__}")
-
-
-def estimate_tokens(request: ir.Request) -> int:
-    """An estimate of a request's input tokens for providers without a counting endpoint:
-    about four bytes of UTF-8 text (and tool schema JSON) a token, plus a few per message."""
-    size = 0
-    for m in request.messages:
-        size += 12
-        for p in m.content:
-            if isinstance(p, ir.Text | ir.Refusal | ir.Thinking):
-                size += len(p.text.encode())
-            elif isinstance(p, ir.ToolCall):
-                size += len(p.name) + len(p.arguments.encode())
-            elif isinstance(p, ir.ToolResult):
-                size += sum(len(c.text.encode()) for c in p.content if isinstance(c, ir.Text))
-            elif isinstance(p, ir.Image):
-                size += 6000  # ~1500 tokens, a mid-size image
-    for t in request.tools:
-        size += len(t.name) + len(t.description or "") + len(orjson.dumps(t.parameters))
-    return max(1, (size + 3) // 4)
+def _chunks(resp: UpstreamResponse, guard: StreamGuard | None) -> AsyncIterator[bytes]:
+    return resp.chunks() if guard is None else guard.chunks(resp)
 
 
 def _shape_error(tr: Translation, exc: Exception) -> ir.StreamError:
-    api = _API_NAMES[tr.upstream_api]
+    api = API_NAMES[tr.upstream_api]
     return ir.StreamError(f"upstream stream does not match the {api} API ({type(exc).__name__})")
 
 
@@ -508,38 +346,10 @@ def overhead_header(record: RequestRecord, upstream_mark: int) -> tuple[bytes, b
 
 
 async def close_on_disconnect(
-    receive: Receive, resp: aiohttp.ClientResponse, state: dict[str, Any], record: RequestRecord
+    receive: Receive, resp: UpstreamResponse, state: dict[str, Any], record: RequestRecord
 ) -> None:
     """Watch the client while a response streams: if it leaves, stop reading the upstream."""
     message = await receive()
     if message["type"] == "http.disconnect" and not state["done"]:
         record.error_kind = "client_gone"
-        resp.close()
-
-
-async def continue_conversation(store: ConversationStore | None, tr: Translation) -> None:
-    """Prepend the stored conversation named by `previous_response_id` (if any): 400 without a
-    store, 503 when the store fails, 409 (the original's status) for an unknown id."""
-    prev = tr.request.previous_response_id
-    if prev is None:
-        return
-    if store is None:
-        raise BadRequest(
-            "previous_response_id needs conversation state on this gateway "
-            "(state_storage is not configured)",
-            param="previous_response_id",
-        )
-    try:
-        items = await store.load(prev)
-    except Exception as exc:  # the store's driver errors: the store is unreachable
-        raise ConversationStoreUnavailable(
-            f"conversation state store unavailable ({type(exc).__name__})"
-        ) from None
-    if items is None:
-        raise ConversationNotFound(
-            f"Conversation state not found for previous_response_id: {prev}",
-            param="previous_response_id",
-        )
-    earlier = input_messages(items)
-    tr.history = earlier + tr.history
-    tr.request.messages = earlier + tr.request.messages
+        resp.abort()

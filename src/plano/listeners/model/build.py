@@ -1,0 +1,235 @@
+"""Building the upstream request: resolve the model, choose what to forward, add credentials.
+
+The client's body is forwarded as its original bytes unless something must change (the model id,
+gateway-only fields, routing's edits); when the provider speaks another API the request is
+translated (`translated`). `Builder.build` runs once per request and once more per attempt target
+of another endpoint or fallback model (`Builder.rebuild`, handed to the exchange engine).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+from plano.errors import BadRequest, Unauthorized
+from plano.listeners.model import translation as translated
+from plano.listeners.model.call import ModelCall
+from plano.listeners.pipeline import Outcome, SyncStage
+from plano.listeners.types import RequestIds
+from plano.observability.names import HEADER_OVERHEAD
+from plano.observability.record import RequestRecord
+from plano.providers.auth import client_credential
+from plano.providers.catalogue import Api
+from plano.routing.resolve import ModelTable
+from plano.routing.step import Routed, note_decision, resolve_routed
+from plano.upstream.clusters import Resolved
+from plano.upstream.request import Upstream
+
+# Never forwarded upstream: hop-by-hop, framing, and what we set ourselves.
+_NOT_FORWARDED: Final = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"content-type",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"accept-encoding",
+        b"expect",
+    }
+)
+TRACE_HEADERS: Final = frozenset({b"traceparent", b"tracestate"})
+# With tracing on, the client's trace context is replaced by the gateway span's.
+_NOT_FORWARDED_TRACED: Final = _NOT_FORWARDED | TRACE_HEADERS
+# Never relayed downstream from the upstream response (plus the headers we set ourselves).
+NOT_RELAYED: Final = frozenset(
+    {
+        b"content-length",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"proxy-connection",
+        b"x-plano-model",
+        b"x-request-id",
+        HEADER_OVERHEAD.encode(),
+    }
+)
+
+
+class Builder:
+    """Builds upstream requests for one listener (the model table, request ids)."""
+
+    def __init__(self, models: ModelTable, ids: RequestIds) -> None:
+        self._models = models
+        self._ids = ids
+
+    def first(self, call: ModelCall) -> Upstream:
+        """The request for the model the client asked for (or routing chose)."""
+        routed = call.routed
+        resolved = resolve_routed(self._models, call.requested or None, routed)
+        return self.build(call.record, call, resolved, None)
+
+    def rebuild(self, up: Upstream, resolved: Resolved, record: RequestRecord) -> Upstream:
+        """The same request for another endpoint or fallback model (body re-encoded)."""
+        return self.build(record, up, resolved, up)
+
+    def build(
+        self,
+        record: RequestRecord,
+        source: ModelCall | Upstream,
+        resolved: Resolved,
+        prior: Upstream | None,
+    ) -> Upstream:
+        """`source` is the call (first build) or the prior request (rebuild, `prior` set)."""
+        if isinstance(source, ModelCall):
+            doc, api, requested, routed = source.doc, source.api, source.requested, source.routed
+            headers_in, counting = source.scope["headers"], source.path == translated.COUNT_PATH
+            body = source.body
+        else:
+            assert source.doc is not None
+            doc, api, routed, body = source.doc, source.api, None, b""
+            requested, headers_in, counting = doc.get("model"), source.headers_in, source.counting
+        cluster = resolved.cluster
+        record.model = resolved.name
+        record.provider = cluster.provider
+        record.upstream_model = resolved.model_id
+        note_decision(record, routed, resolved)
+        upstream_api = cluster.row.upstream_api(api)
+        translation = None
+        if upstream_api is not api:
+            before = prior.translation if prior is not None else None
+            only = cluster.row.stream_only
+            translation = translated.translation_for(
+                before, api, upstream_api, doc, counting, only, fallback=prior is not None
+            )
+            translation.inject_cache |= bool(routed and routed.inject_cache)
+        changed = translation is None and (
+            _rewrite(doc, requested, resolved.model_id)
+            or bool(routed and routed.changed)
+            or not body
+        )
+        headers, credential = self._headers(headers_in, resolved, record)
+        if routed is not None and routed.prefix_hash:
+            headers.append(("x-plano-prefix-hash", routed.prefix_hash))
+        if credential is None and cluster.needs_key:
+            raise Unauthorized(
+                f"no access key is configured for provider '{cluster.name}', "
+                "and it does not pass the client's credential through"
+            )
+        auth = cluster.auth(upstream_api, credential)
+        if upstream_api is Api.ANTHROPIC_MESSAGES and any(
+            k == "anthropic-version" for k, _ in headers
+        ):
+            # An Anthropic client names the API version it speaks; keep it.
+            auth = tuple(h for h in auth if h[0] != "anthropic-version")
+        headers.extend(auth)
+        url = cluster.url(upstream_api, resolved.model_id, record.stream)
+        if counting:
+            url += "/count_tokens"
+        elif translation is not None:
+            body, headers = translated.encode(
+                translation, resolved.model_id, cluster.provider, url, headers, cluster.signer
+            )
+        return Upstream(
+            url=url,
+            headers=headers,
+            body=orjson.dumps(doc) if changed else body,
+            resolved=resolved,
+            request_id=(record.request_id or "").encode(),
+            route_headers=routed.response_headers if routed is not None else (),
+            translation=translation,
+            headers_in=headers_in,
+            doc=doc,
+            api=api,
+            counting=counting,
+        )
+
+    def _headers(
+        self, headers_in: Any, resolved: Resolved, record: RequestRecord
+    ) -> tuple[list[tuple[str, str]], str | None]:
+        """The client's headers as forwarded (ours and hop-by-hop ones left out, credentials
+        kept aside for `passthrough_auth`), a request id, trace context, the provider's own."""
+        cluster = resolved.cluster
+        replaced = cluster.replaced_headers
+        ours_trace = record.traceparent is not None
+        skipped = _NOT_FORWARDED_TRACED if ours_trace else _NOT_FORWARDED
+        out: list[tuple[str, str]] = [("content-type", "application/json")]
+        authorization = x_api_key = None
+        client_id = False
+        for key, value in headers_in:
+            if key in skipped:
+                continue
+            if key in replaced:
+                if key == b"authorization":
+                    authorization = value.decode("latin-1")
+                elif key == b"x-api-key":
+                    x_api_key = value.decode("latin-1")
+                continue
+            if key == b"x-request-id":
+                record.request_id = value.decode("latin-1")
+                client_id = True
+            out.append((key.decode("latin-1"), value.decode("latin-1")))
+        if not client_id:
+            if record.request_id is None:
+                record.request_id = self._ids.new()
+            out.append(("x-request-id", record.request_id))
+        if ours_trace:
+            out.append(("traceparent", record.traceparent or ""))
+            if record.tracestate:
+                out.append(("tracestate", record.tracestate))
+        out.extend(cluster.extra_headers)
+        if cluster.host_header:
+            out.append(("host", cluster.host_header))
+        credential = (
+            client_credential(authorization, x_api_key) if cluster.passthrough_auth else None
+        )
+        return out, credential
+
+
+class Build(SyncStage[ModelCall]):
+    """Resolve the model and build the upstream request (`call.upstream`)."""
+
+    def __init__(self, builder: Builder) -> None:
+        self._builder = builder
+
+    def __call__(self, call: ModelCall) -> Outcome:
+        call.upstream = self._builder.first(call)
+        return None
+
+
+class Decode(SyncStage[ModelCall]):
+    """The view the gateway reads of a client request: the model it names and `stream`."""
+
+    def __call__(self, call: ModelCall) -> Outcome:
+        doc = call.doc
+        requested = doc.get("model")
+        if requested is not None and not isinstance(requested, str):
+            return BadRequest("`model` must be a string", param="model")
+        record = call.record
+        call.requested = record.requested_model = requested
+        call.stream = record.stream = doc.get("stream") is True
+        return None
+
+
+def _rewrite(doc: dict[str, Any], requested: Any, model_id: str) -> bool:
+    """Set the upstream model id and drop gateway-only fields; True if the body changed."""
+    changed = False
+    if requested != model_id:
+        doc["model"] = model_id
+        changed = True
+    if "routing_preferences" in doc:
+        del doc["routing_preferences"]
+        changed = True
+    return changed
+
+
+__all__ = ["NOT_RELAYED", "TRACE_HEADERS", "Build", "Builder", "Decode", "Routed"]

@@ -1,0 +1,50 @@
+"""A model-listener request on its way through the pipeline (`listeners.pipeline.Call` plus the
+model listener's view and working state)."""
+
+from __future__ import annotations
+
+from plano.listeners.pipeline import Call
+from plano.listeners.types import RawHeaders, Receive, RequestIds, Scope, Send
+from plano.routing.step import Routed
+from plano.upstream.request import Committed, Upstream
+from plano.wire.api import Api
+
+
+class ModelCall(Call):
+    """View (decoded once): `requested` model and `stream`. Working state, in stage order:
+    `routed` (the routing step's decision), `upstream` (the request built for the chosen
+    model), `committed` (the answer the exchange chose; also `held`, released at the end)."""
+
+    __slots__ = ("committed", "ids", "requested", "routed", "stream", "upstream")
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send, api: Api, ids: RequestIds):
+        super().__init__(scope, receive, send, api)
+        self.record.client_api = api.value
+        self.ids = ids
+        self.requested: str | None = None
+        self.stream = False
+        self.routed: Routed | None = None
+        self.upstream: Upstream | None = None
+        self.committed: Committed | None = None
+
+    def request_id(self) -> str:
+        """The client's `x-request-id` once the request was built, else one of ours."""
+        rid = self.record.request_id
+        if rid is None:
+            rid = self.record.request_id = self.ids.new()
+        return rid
+
+    def ours(self) -> RawHeaders:
+        """What the gateway adds to every answer: the model that served, the request id, and
+        what routing decided."""
+        up = self.upstream
+        if up is None:
+            return [(b"x-request-id", self.request_id().encode())]
+        return [
+            (b"x-plano-model", up.resolved.name.encode()),
+            (b"x-request-id", up.request_id),
+            *up.route_headers,
+        ]
+
+    def error_headers(self) -> RawHeaders:
+        return self.ours()
