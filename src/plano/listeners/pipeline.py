@@ -69,8 +69,9 @@ class Call:
         self.doc: dict[str, Any] = {}
         self.held: Releasable | None = None
 
-    def error_headers(self) -> RawHeaders:
-        """Headers of an error answer besides the error's own (the model listener adds ids)."""
+    def failed(self, err: PlanoError) -> RawHeaders:
+        """The request ends in `err`: note what telemetry needs; the headers of the error
+        answer besides the error's own (the model listener adds its ids)."""
         return []
 
 
@@ -162,6 +163,7 @@ async def answer_error(call: Call, err: PlanoError) -> None:
     record = call.record
     if record.error_kind != "client_gone":
         record.error_kind = err.kind
+    headers = call.failed(err)
     own = err.own_body()
     if own is not None:
         await call.send(
@@ -173,7 +175,7 @@ async def answer_error(call: Call, err: PlanoError) -> None:
         )
         await call.send({"type": "http.response.body", "body": own})
         return
-    await send_error(call.send, call.path, err, call.error_headers())
+    await send_error(call.send, call.path, err, headers)
 
 
 _JSON_CT: Final = (b"content-type", b"application/json")

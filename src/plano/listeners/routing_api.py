@@ -19,15 +19,18 @@ from typing import Any, Final
 import orjson
 
 from plano.errors import MalformedJson, PlanoError
-from plano.listeners.asgi import (
-    JSON_CT,
-    ClientDisconnected,
-    header,
-    read_body,
-    send_bytes,
-    send_error,
+from plano.listeners.asgi import JSON_CT, header, send_bytes
+from plano.listeners.pipeline import (
+    DONE,
+    AnyStage,
+    Call,
+    DecodeJson,
+    Outcome,
+    Pipeline,
+    ReadBody,
+    Stage,
 )
-from plano.listeners.types import Receive, Route, Scope, Send
+from plano.listeners.types import RawHeaders, Receive, Route, Scope, Send
 from plano.observability.record import RequestRecord, RoutingNote
 from plano.providers.catalogue import Api
 from plano.routing.step import Routed, RoutingStep
@@ -82,41 +85,56 @@ def _header_text(scope: Scope, name: bytes) -> str | None:
     return value.decode("latin-1") if value is not None else None
 
 
-def routing_routes(step: RoutingStep, max_body_bytes: int) -> dict[tuple[str, str], Route]:
-    def handler(api: Api) -> Route:
-        async def handle(scope: Scope, receive: Receive, send: Send) -> None:
-            path: str = scope["path"]
-            record: RequestRecord = scope["plano.record"]
-            record.client_api = api.value
-            try:
-                body = await read_body(scope, receive, max_body_bytes)
-                record.bytes_in = len(body)
-                routed = await step.route_body(body, api, scope["headers"])
-            except ClientDisconnected:
-                record.error_kind = "client_gone"
-                return
-            except PlanoError as err:
-                record.error_kind = err.kind
-                record.router = failed = RoutingNote(ROUTE_KIND)
-                failed.outcome = BAD_REQUEST if isinstance(err, MalformedJson) else POLICY_ERROR
-                await send_error(send, path, err)
-                return
-            d = routed.decision
-            note_served(record, routed)
-            requested = routed.doc.get("model")
-            record.requested_model = requested if isinstance(requested, str) else None
-            record.model = d.model
-            record.route = d.route
-            record.routing = d.reason
-            record.session_cache_error = d.cache_error
-            record.session_id = d.session_id
-            headers = [JSON_CT, *routed.response_headers]
-            await send_bytes(send, 200, headers, decision_body(routed, _trace_id(scope, record)))
+class RoutingCall(Call):
+    """A routing decision request: a failed one is counted as a bad request or a policy
+    error (`brightstaff_routing_service_requests_total{outcome}`)."""
 
-        return Route("routing_decision", handle)
+    __slots__ = ()
+
+    def failed(self, err: PlanoError) -> RawHeaders:
+        self.record.router = note = RoutingNote(ROUTE_KIND)
+        note.outcome = BAD_REQUEST if isinstance(err, MalformedJson) else POLICY_ERROR
+        return []
+
+
+class Decide(Stage[RoutingCall]):
+    """The routing step on the decoded body; the decision is the answer (no model called)."""
+
+    def __init__(self, step: RoutingStep) -> None:
+        self._step = step
+
+    async def __call__(self, call: RoutingCall) -> Outcome:
+        record = call.record
+        routed = await self._step.route(call.doc, call.api, call.scope["headers"])
+        d = routed.decision
+        note_served(record, routed)
+        requested = routed.doc.get("model")
+        record.requested_model = requested if isinstance(requested, str) else None
+        record.model = d.model
+        record.route = d.route
+        record.routing = d.reason
+        record.session_cache_error = d.cache_error
+        record.session_id = d.session_id
+        headers = [JSON_CT, *routed.response_headers]
+        body = decision_body(routed, _trace_id(call.scope, record))
+        await send_bytes(call.send, 200, headers, body)
+        return DONE
+
+
+def routing_routes(step: RoutingStep, max_body_bytes: int) -> dict[tuple[str, str], Route]:
+    """`POST /routing/v1/...`: ReadBody → DecodeJson → Decide, one pipeline per client API."""
+    stages: list[AnyStage[RoutingCall]] = [ReadBody(max_body_bytes), DecodeJson(), Decide(step)]
+
+    def route(api: Api) -> Route:
+        def make(scope: Scope, receive: Receive, send: Send) -> RoutingCall:
+            call = RoutingCall(scope, receive, send, api)
+            call.record.client_api = api.value
+            return call
+
+        return Route("routing_decision", Pipeline(make, stages).handler)
 
     return {
-        ("POST", PREFIX + openai_chat.PATH): handler(Api.OPENAI_CHAT),
-        ("POST", PREFIX + anthropic_messages.PATH): handler(Api.ANTHROPIC_MESSAGES),
-        ("POST", PREFIX + openai_responses.PATH): handler(Api.OPENAI_RESPONSES),
+        ("POST", PREFIX + openai_chat.PATH): route(Api.OPENAI_CHAT),
+        ("POST", PREFIX + anthropic_messages.PATH): route(Api.ANTHROPIC_MESSAGES),
+        ("POST", PREFIX + openai_responses.PATH): route(Api.OPENAI_RESPONSES),
     }

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plano.errors import UpstreamTimeout, UpstreamUnavailable
+from plano.http import client as http1
 from plano.http.client import Connection, Http1Client, Pool, Response, split_url
-from plano.upstream import http1
 from plano.upstream.client import UpstreamClient
 
 # -- the protocol on a fake transport, fed at arbitrary splits ----------------------------------

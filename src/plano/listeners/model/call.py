@@ -3,6 +3,9 @@ model listener's view and working state)."""
 
 from __future__ import annotations
 
+import time
+
+from plano.errors import PlanoError
 from plano.listeners.pipeline import Call
 from plano.listeners.types import RawHeaders, Receive, RequestIds, Scope, Send
 from plano.routing.step import Routed
@@ -46,5 +49,8 @@ class ModelCall(Call):
             *up.route_headers,
         ]
 
-    def error_headers(self) -> RawHeaders:
+    def failed(self, err: PlanoError) -> RawHeaders:
+        record = self.record
+        if record.upstream_sent and not record.upstream_done:
+            record.upstream_done = time.perf_counter_ns()
         return self.ours()

@@ -166,9 +166,6 @@ class Send(Stage[ModelCall]):
         assert up is not None
         got = await self._exchange.commit(up, call.record, call.requested)
         if isinstance(got, PlanoError):
-            record = call.record
-            if not record.upstream_done:
-                record.upstream_done = time.perf_counter_ns()
             return got
         call.committed = call.held = got
         call.upstream = got.up  # a fallback model or another endpoint may have answered
