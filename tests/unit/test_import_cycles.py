@@ -73,7 +73,7 @@ def walk_imports(
     for node in body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             yield node, kind
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             yield from walk_imports(list(node.body), "deferred")
         elif isinstance(node, ast.If) and kind == "module" and is_type_checking(node.test):
             yield from walk_imports(node.body, "type_checking")
@@ -82,7 +82,7 @@ def walk_imports(
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.stmt):
                     yield from walk_imports([child], kind)
-                elif isinstance(child, ast.excepthandler):
+                elif isinstance(child, ast.excepthandler | ast.match_case):
                     yield from walk_imports(child.body, kind)
 
 
