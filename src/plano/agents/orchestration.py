@@ -1,4 +1,5 @@
-"""What an agent listener does with one request, minus the HTTP plumbing (that is in `server`).
+"""What an agent listener does with one request, minus the HTTP plumbing (that is in
+`plano.listeners.agent`).
 
 `AgentPipeline.plan` picks the agents; `run_filters` passes the conversation through an agent's
 input filters; `call` opens the agent's response; `reply_text` reads an intermediate agent's full

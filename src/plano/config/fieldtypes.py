@@ -1,4 +1,5 @@
-"""Value types shared by the config models: durations, ports, addresses, URLs, frozen maps."""
+"""What every config model shares: the strict, frozen base model and the value types its fields use
+(durations, ports, addresses, URLs, frozen maps)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ from collections.abc import Mapping
 from typing import Annotated, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: frozen, and unknown keys are refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 def parse_duration(value: object) -> float:

@@ -19,8 +19,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from plano.config.context import LoadContext
 from plano.config.env import expand
+from plano.config.fieldtypes import StrictModel
 from plano.config.models import YAML_KEYS
-from plano.config.sections import StrictModel
 from plano.config.validation import report_validation_error, unknown_key_message
 
 VERSIONS = ("v0.1", "v0.1.0", "0.1-beta", "0.2.0", "v0.3.0", "v0.4.0")

@@ -11,7 +11,15 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from plano.config.fieldtypes import Address, Duration, FrozenDict, HttpUrl, Port, StrMap
+from plano.config.fieldtypes import (
+    Address,
+    Duration,
+    FrozenDict,
+    HttpUrl,
+    Port,
+    StrictModel,
+    StrMap,
+)
 from plano.config.problems import Problem
 from plano.config.resilience import (
     DEFAULT_FALLBACK_ON,
@@ -40,7 +48,6 @@ from plano.config.sections import (
     RoutingConfig,
     RoutingPreferenceConfig,
     StateStorageConfig,
-    StrictModel,
     TracingConfig,
 )
 from plano.providers import catalogue

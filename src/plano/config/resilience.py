@@ -12,8 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from plano.config.fieldtypes import Duration, HttpUrl
-from plano.config.sections import AgentConfig, FilterConfig, StrictModel
+from plano.config.fieldtypes import Duration, HttpUrl, StrictModel
 
 RetryOn = Literal["connect-failure", "reset", "timeout", "5xx", "retriable-status-codes"]
 DEFAULT_RETRY_ON: tuple[RetryOn, ...] = (
@@ -120,9 +119,3 @@ __all__ = [
     "RetryPolicyConfig",
     "TimeoutsConfig",
 ]
-
-
-# `AgentConfig` and `FilterConfig` (in `sections`, which this module builds on) name
-# `RetryPolicyConfig`; complete them now that it exists.
-AgentConfig.model_rebuild(_types_namespace={"RetryPolicyConfig": RetryPolicyConfig})
-FilterConfig.model_rebuild(_types_namespace={"RetryPolicyConfig": RetryPolicyConfig})

@@ -8,21 +8,22 @@ kept close to the YAML, so later layers can interpret them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from plano.config.fieldtypes import Duration, FrozenDict, HttpUrl, StrMap, freeze_mapping
-
-if TYPE_CHECKING:  # `resilience` builds on `StrictModel`; it completes these models (see there)
-    from plano.config.resilience import RetryPolicyConfig
+from plano.config.fieldtypes import (
+    Duration,
+    FrozenDict,
+    HttpUrl,
+    StrictModel,
+    StrMap,
+    freeze_mapping,
+)
+from plano.config.resilience import RetryPolicyConfig
 
 DEFAULT_ORCHESTRATOR_MODEL = "Plano-Orchestrator"
 DEFAULT_TRACING_ENDPOINT = "http://localhost:4317"
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class AgentConfig(StrictModel):

@@ -15,9 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from plano.config.context import LoadContext
+from plano.config.fieldtypes import StrictModel
 from plano.config.models import LOADER_FIELDS, Config
 from plano.config.problems import Problem
-from plano.config.sections import StrictModel
 
 _CURRENT_VERSION = "v0.4.0"
 

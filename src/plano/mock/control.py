@@ -13,20 +13,30 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection
+from typing import Any, Protocol
 
 import orjson
 
 from plano.mock.openai_chat import error_body
 from plano.mock.request import MockRequest
 from plano.mock.response import Reply
-from plano.mock.script import SpecError, parse_script
-
-if TYPE_CHECKING:
-    from plano.mock.app import MockApp
+from plano.mock.script import ScriptQueue, SpecError, parse_script
 
 
-def handle(app: MockApp, req: MockRequest) -> Reply:
+class Controlled(Protocol):
+    """What the control API reads and changes (the mock's `MockApp`)."""
+
+    @property
+    def queue(self) -> ScriptQueue: ...
+
+    @property
+    def recorded(self) -> Collection[MockRequest]: ...
+
+    def clear_requests(self) -> int: ...
+
+
+def handle(app: Controlled, req: MockRequest) -> Reply:
     route = (req.method, req.path.rstrip("/"))
     if route == ("POST", "/_mock/script"):
         return _post_script(app, req)
@@ -43,7 +53,7 @@ def handle(app: MockApp, req: MockRequest) -> Reply:
     return error_reply(404, f"Unknown control endpoint: {req.path}")
 
 
-def _post_script(app: MockApp, req: MockRequest) -> Reply:
+def _post_script(app: Controlled, req: MockRequest) -> Reply:
     if req.body is None:
         return error_reply(400, "the body must be a JSON list of reply specs")
     try:

@@ -1,8 +1,7 @@
 """Prometheus metrics: a `MetricsSink` that turns finished `RequestRecord`s into samples.
 
-The metric set follows the original (reference §9.2) where it has one, plus the gateway's own
-overhead. Finishing a request only adds to plain Python numbers kept per label combination (a
-histogram observation is one bisect and two additions); they are pushed into prometheus-client's
+The families are defined in `metric_families` (and `routing_metrics`). Finishing a request only
+adds to `accumulators` kept per label combination; they are pushed into prometheus-client's
 metrics by `flush`, which runs on the event loop before every scrape and, with workers, every
 second. Label values come from the config and the code, except model names that a wildcard
 provider accepts from clients: those are capped at `MAX_MODEL_SERIES` distinct pairs, the rest
@@ -18,28 +17,27 @@ from __future__ import annotations
 import asyncio
 import gzip
 import time
-from bisect import bisect_left
 from collections.abc import Iterable
-from typing import Final, Protocol
+from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from plano import __version__
 from plano.observability import names as n
+from plano.observability.accumulators import Accumulators, Count, Hist
+from plano.observability.metric_families import (
+    HTTP_BUCKETS,
+    LLM_BUCKETS,
+    OVERHEAD_BUCKETS,
+    TPOT_BUCKETS,
+    MetricFamilies,
+)
 from plano.observability.multiproc import active_dir
 from plano.observability.record import RequestRecord
 from plano.observability.routing_metrics import RoutingFamilies
-
-# Buckets (seconds). HTTP and LLM buckets are the original's.
-HTTP_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-LLM_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
-TPOT_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0)
-OVERHEAD_BUCKETS: Final = (
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
-)  # fmt: skip
 
 FLUSH_SECONDS: Final = 1.0  # with workers: how stale one worker's share of a scrape may be
 MAX_MODEL_SERIES: Final = 256
@@ -69,75 +67,27 @@ def upstream_classes(status: int, error_kind: str | None) -> tuple[str, str]:
     return "error", "other"
 
 
-class _Incrementable(Protocol):
-    def inc(self, amount: float = 1) -> None: ...
-
-
-class _Count:
-    """A counter (or a gauge's change) not yet pushed to its prometheus-client child."""
-
-    __slots__ = ("child", "n")
-
-    def __init__(self, child: _Incrementable) -> None:
-        self.child = child
-        self.n = 0
-
-    def flush(self) -> None:
-        if self.n:
-            pending, self.n = self.n, 0
-            self.child.inc(pending)
-
-
-class _Hist:
-    """Histogram observations not yet pushed: per-bucket counts (the last is +Inf) and a sum."""
-
-    __slots__ = ("_bounds", "_child", "counts", "total")
-
-    def __init__(self, child: Histogram, bounds: tuple[float, ...]) -> None:
-        self._child = child
-        self._bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.total = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self._bounds, value)] += 1  # le: value <= bound
-        self.total += value
-
-    def flush(self) -> None:
-        counts = self.counts
-        if not any(counts):
-            return
-        # prometheus-client (pinned) keeps one value per bucket, non-cumulative, and the sum;
-        # adding to them is what `observe` does, once per observation.
-        buckets = self._child._buckets
-        for i, count in enumerate(counts):
-            if count:
-                buckets[i].inc(count)
-                counts[i] = 0
-        self._child._sum.inc(self.total)
-        self.total = 0.0
-
-
 class _Route:
     """Accumulators of the per-(listener, handler) families."""
 
-    __slots__ = ("_labels", "_m", "duration", "in_flight", "overhead", "requests")
+    __slots__ = ("_acc", "_f", "_labels", "duration", "in_flight", "overhead", "requests")
 
-    def __init__(self, m: PrometheusMetrics, listener: str, handler: str) -> None:
-        self._m = m
+    def __init__(self, f: MetricFamilies, acc: Accumulators, listener: str, handler: str) -> None:
+        self._f = f
+        self._acc = acc
         self._labels = (listener, handler)
-        self.duration = m.hist(m.http_duration.labels(listener, handler), HTTP_BUCKETS)
-        self.in_flight = m.count(m.http_in_flight.labels(listener, handler))
-        self.overhead = m.hist(m.overhead.labels(listener, handler), OVERHEAD_BUCKETS)
-        self.requests: dict[tuple[str, int], _Count] = {}
+        self.duration = acc.hist(f.http_duration.labels(listener, handler), HTTP_BUCKETS)
+        self.in_flight = acc.count(f.http_in_flight.labels(listener, handler))
+        self.overhead = acc.hist(f.overhead.labels(listener, handler), OVERHEAD_BUCKETS)
+        self.requests: dict[tuple[str, int], Count] = {}
 
-    def request_count(self, method: str, status: int) -> _Count:
+    def request_count(self, method: str, status: int) -> Count:
         label = method if method in _METHODS else OTHER
         key = (label, status)
         found = self.requests.get(key)
         if found is None:
-            child = self._m.http_requests.labels(*self._labels, label, status_class(status))
-            found = self.requests[key] = self._m.count(child)
+            child = self._f.http_requests.labels(*self._labels, label, status_class(status))
+            found = self.requests[key] = self._acc.count(child)
         return found
 
 
@@ -145,8 +95,9 @@ class _Model:
     """Accumulators of the per-(provider, model) families."""
 
     __slots__ = (
+        "_acc",
+        "_f",
         "_labels",
-        "_m",
         "active_streams",
         "added_ttfc",
         "cache_read",
@@ -162,29 +113,29 @@ class _Model:
         "usage_missing",
     )
 
-    def __init__(self, m: PrometheusMetrics, provider: str, model: str) -> None:
+    def __init__(self, f: MetricFamilies, acc: Accumulators, provider: str, model: str) -> None:
         labels = (provider, model)
-        self._m = m
+        self._f = f
+        self._acc = acc
         self._labels = labels
-        self.upstream_duration = m.hist(m.upstream_duration.labels(*labels), LLM_BUCKETS)
-        self.ttft = m.hist(m.ttft.labels(*labels), LLM_BUCKETS)
-        self.tpot = m.hist(m.tpot.labels(*labels), TPOT_BUCKETS)
-        self.added_ttfc = m.hist(m.added_ttfc.labels(*labels), OVERHEAD_BUCKETS)
-        self.prompt = m.count(m.tokens.labels(*labels, n.TOKENS_PROMPT))
-        self.completion = m.count(m.tokens.labels(*labels, n.TOKENS_COMPLETION))
-        self.cache_read = m.count(m.tokens.labels(*labels, n.TOKENS_CACHE_READ))
-        self.usage_missing = m.count(m.usage_missing.labels(*labels))
-        self.active_streams = m.count(m.active_streams.labels(*labels))
-        self.retries = m.count(m.retries.labels(*labels))
-        self.ejections = m.count(m.ejections.labels(*labels))
-        self.ratelimited = m.count(m.ratelimited_requests.labels(*labels))
-        self.outcomes: dict[tuple[int, str | None], _Count] = {}
+        self.upstream_duration = acc.hist(f.upstream_duration.labels(*labels), LLM_BUCKETS)
+        self.ttft = acc.hist(f.ttft.labels(*labels), LLM_BUCKETS)
+        self.tpot = acc.hist(f.tpot.labels(*labels), TPOT_BUCKETS)
+        self.added_ttfc = acc.hist(f.added_ttfc.labels(*labels), OVERHEAD_BUCKETS)
+        self.prompt = acc.count(f.tokens.labels(*labels, n.TOKENS_PROMPT))
+        self.completion = acc.count(f.tokens.labels(*labels, n.TOKENS_COMPLETION))
+        self.cache_read = acc.count(f.tokens.labels(*labels, n.TOKENS_CACHE_READ))
+        self.usage_missing = acc.count(f.usage_missing.labels(*labels))
+        self.active_streams = acc.count(f.active_streams.labels(*labels))
+        self.retries = acc.count(f.retries.labels(*labels))
+        self.ejections = acc.count(f.ejections.labels(*labels))
+        self.ratelimited = acc.count(f.ratelimited_requests.labels(*labels))
+        self.outcomes: dict[tuple[int, str | None], Count] = {}
 
-    def outcome(self, status: int, error_kind: str | None) -> _Count:
-        child = self._m.upstream_requests.labels(
-            *self._labels, *upstream_classes(status, error_kind)
-        )
-        found = self.outcomes[(status, error_kind)] = self._m.count(child)
+    def outcome(self, status: int, error_kind: str | None) -> Count:
+        classes = upstream_classes(status, error_kind)
+        child = self._f.upstream_requests.labels(*self._labels, *classes)
+        found = self.outcomes[(status, error_kind)] = self._acc.count(child)
         return found
 
 
@@ -215,163 +166,22 @@ class PrometheusMetrics:
             MultiProcessCollector(self.registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
         else:
             ProcessCollector(registry=self.registry)
-        self._build(reg)
-        self.routing = RoutingFamilies(reg, self.count, self.hist)
+        self.families = MetricFamilies(reg)
+        # The PostHog exporter counts its events itself, into this family.
+        self.posthog_events = self.families.posthog_events
+        self._acc = Accumulators()
+        self.routing = RoutingFamilies(reg, self._acc)
         self._prompt_caching = prompt_caching  # count prompt-cache hits and misses
-        self.build_info.labels(version).set(1)
+        self.families.build_info.labels(version).set(1)
         self._flush_seconds = flush_seconds
         self._timer: asyncio.TimerHandle | None = None
-        self._pending: list[_Count | _Hist] = []
         self._routes: dict[tuple[str, str], _Route] = {}
         self._models: dict[tuple[str | None, str | None], _Model] = {}
-        self._errors: dict[tuple[str, str | None, str | None], _Count] = {}
-        self._in_flight: dict[int, _Count] = {}
-        self._streams: dict[int, _Count] = {}
-        self._by_label: dict[tuple[int, str], _Count] = {}
+        self._errors: dict[tuple[str, str | None, str | None], Count] = {}
+        self._in_flight: dict[int, Count] = {}
+        self._streams: dict[int, Count] = {}
         for provider, model in models:
             self._model(provider, model)
-
-    def _build(self, reg: CollectorRegistry | None) -> None:
-        http = (n.LABEL_LISTENER, n.LABEL_HANDLER)
-        pm = (n.LABEL_PROVIDER, n.LABEL_MODEL)
-        self.http_requests = Counter(
-            n.METRIC_HTTP_REQUESTS,
-            "HTTP requests served, by listener, handler, method and status class.",
-            (*http, n.LABEL_METHOD, n.LABEL_STATUS_CLASS),
-            registry=reg,
-        )
-        self.http_duration = Histogram(
-            n.METRIC_HTTP_DURATION,
-            "Wall-clock duration of HTTP requests (whole stream for streams).",
-            http,
-            buckets=HTTP_BUCKETS,
-            registry=reg,
-        )
-        self.http_in_flight = Gauge(
-            n.METRIC_HTTP_IN_FLIGHT,
-            "HTTP requests being served.",
-            http,
-            registry=reg,
-            multiprocess_mode="livesum",
-        )
-        self.overhead = Histogram(
-            n.METRIC_OVERHEAD,
-            "Time the gateway added to whole (non-stream) responses: duration minus upstream time.",
-            http,
-            buckets=OVERHEAD_BUCKETS,
-            registry=reg,
-        )
-        self.upstream_requests = Counter(
-            n.METRIC_UPSTREAM_REQUESTS,
-            "LLM upstream calls, by provider, model, status class and error class.",
-            (*pm, n.LABEL_STATUS_CLASS, n.LABEL_ERROR_CLASS),
-            registry=reg,
-        )
-        self.upstream_duration = Histogram(
-            n.METRIC_UPSTREAM_DURATION,
-            "Duration of LLM upstream calls (to the end of the stream for streams).",
-            pm,
-            buckets=LLM_BUCKETS,
-            registry=reg,
-        )
-        self.ttft = Histogram(
-            n.METRIC_TTFT,
-            "Time from sending an upstream request to its first streamed chunk (streams only).",
-            pm,
-            buckets=LLM_BUCKETS,
-            registry=reg,
-        )
-        self.tpot = Histogram(
-            n.METRIC_TPOT,
-            "Time per output token of successful upstream calls that reported usage.",
-            pm,
-            buckets=TPOT_BUCKETS,
-            registry=reg,
-        )
-        self.added_ttfc = Histogram(
-            n.METRIC_ADDED_TTFC,
-            "Time the gateway added to a stream's first chunk (client's wait minus upstream's).",
-            pm,
-            buckets=OVERHEAD_BUCKETS,
-            registry=reg,
-        )
-        self.tokens = Counter(
-            n.METRIC_TOKENS,
-            "Tokens reported in upstream usage, by kind (prompt, completion, cache_read).",
-            (*pm, n.LABEL_KIND),
-            registry=reg,
-        )
-        self.usage_missing = Counter(
-            n.METRIC_USAGE_MISSING,
-            "Successful upstream responses without a usage block (token counts unknown).",
-            pm,
-            registry=reg,
-        )
-        self.active_streams = Gauge(
-            n.METRIC_ACTIVE_STREAMS,
-            "Event streams being relayed to clients.",
-            pm,
-            registry=reg,
-            multiprocess_mode="livesum",
-        )
-        self.errors = Counter(
-            n.METRIC_ERRORS,
-            "Requests that ended in an error, by listener, provider and error kind.",
-            (n.LABEL_LISTENER, n.LABEL_PROVIDER, n.LABEL_KIND),
-            registry=reg,
-        )
-        self.retries = Counter(
-            n.METRIC_RETRIES, "Upstream calls retried (same model).", pm, registry=reg
-        )
-        self.ejections = Counter(
-            n.METRIC_EJECTIONS,
-            "Upstream endpoints ejected from load balancing after failures.",
-            pm,
-            registry=reg,
-        )
-        self.ratelimited_requests = Counter(
-            n.METRIC_RATELIMITED, "Requests refused by a rate limit (429).", pm, registry=reg
-        )
-        self.routing_decisions = Counter(
-            n.METRIC_ROUTING_DECISIONS,
-            "Preference-routing decisions, by outcome (routed, no_route, router_error, pinned...).",
-            (n.LABEL_REASON,),
-            registry=reg,
-        )
-        self.session_cache_errors = Counter(
-            n.METRIC_SESSION_CACHE_ERRORS,
-            "Requests whose session-cache lookup or write failed (routed without stickiness).",
-            (n.LABEL_BACKEND,),
-            registry=reg,
-        )
-        self.failovers = Counter(
-            n.METRIC_FAILOVERS, "Requests handed to a fallback model.", pm, registry=reg
-        )
-        self.breaker_rejections = Counter(
-            n.METRIC_BREAKER_REJECTIONS,
-            "Upstream calls refused because the provider's circuit breaker was full.",
-            pm,
-            registry=reg,
-        )
-        self.ratelimit_backend_errors = Counter(
-            n.METRIC_RATELIMIT_BACKEND_ERRORS,
-            "Rate-limit decisions the backend could not make, by backend and the decision taken.",
-            (n.LABEL_BACKEND, n.LABEL_DECISION),
-            registry=reg,
-        )
-        self.posthog_events = Counter(
-            n.METRIC_POSTHOG_EVENTS,
-            "PostHog $ai_generation events, by outcome (sent, failed, dropped).",
-            (n.LABEL_OUTCOME,),
-            registry=reg,
-        )
-        self.build_info = Gauge(
-            n.METRIC_BUILD_INFO,
-            "Always 1; the label carries the gateway version.",
-            (n.LABEL_VERSION,),
-            registry=reg,
-            multiprocess_mode="max",
-        )
 
     # -- MetricsSink ------------------------------------------------------------------------
 
@@ -414,9 +224,10 @@ class PrometheusMetrics:
             errors = self._errors.get((r.listener, r.provider, r.error_kind)) or self._error(r)
             errors.n += 1
         if r.routing is not None:
-            self._labelled(self.routing_decisions, r.routing).n += 1
+            self._acc.labelled(self.families.routing_decisions, r.routing).n += 1
         if r.session_cache_error is not None:
-            self._labelled(self.session_cache_errors, r.session_cache_error).n += 1
+            cache_errors = self.families.session_cache_errors
+            self._acc.labelled(cache_errors, r.session_cache_error).n += 1
         if r.router is not None:
             self.routing.record(r.router)
         if self._timer is None and self.multiprocess:
@@ -438,21 +249,20 @@ class PrometheusMetrics:
 
     def failover(self, provider: str, model: str) -> None:
         """A request moved on to the fallback (provider, model)."""
-        self.failovers.labels(provider, model).inc()
+        self.families.failovers.labels(provider, model).inc()
 
     def breaker_rejected(self, provider: str, model: str) -> None:
-        self.breaker_rejections.labels(provider, model).inc()
+        self.families.breaker_rejections.labels(provider, model).inc()
 
     def ratelimit_backend_error(self, backend: str, allowed: bool) -> None:
-        self.ratelimit_backend_errors.labels(backend, "allow" if allowed else "deny").inc()
+        self.families.ratelimit_backend_errors.labels(backend, "allow" if allowed else "deny").inc()
 
     # -- flushing and exposition --------------------------------------------------------------
 
     def flush(self) -> None:
         """Push everything recorded so far into prometheus-client (the shared files, with
         workers). On the event loop: before a scrape, on the timer, at shutdown."""
-        for pending in self._pending:
-            pending.flush()
+        self._acc.flush()
 
     def close(self) -> None:
         """Worker shutdown (`Telemetry.close`): nothing recorded is left behind."""
@@ -487,26 +297,9 @@ class PrometheusMetrics:
 
     # -- accumulators -------------------------------------------------------------------------
 
-    def count(self, child: _Incrementable) -> _Count:
-        made = _Count(child)
-        self._pending.append(made)
-        return made
-
-    def hist(self, child: Histogram, bounds: tuple[float, ...]) -> _Hist:
-        made = _Hist(child, bounds)
-        self._pending.append(made)
-        return made
-
-    def _labelled(self, counter: Counter, value: str) -> _Count:
-        """A one-label counter's accumulator (label values come from code, a bounded set)."""
-        key = (id(counter), value)
-        found = self._by_label.get(key)
-        if found is None:
-            found = self._by_label[key] = self.count(counter.labels(value))
-        return found
-
     def _route(self, r: RequestRecord) -> _Route:
-        route = self._routes[(r.listener, r.handler)] = _Route(self, r.listener, r.handler)
+        route = _Route(self.families, self._acc, r.listener, r.handler)
+        self._routes[(r.listener, r.handler)] = route
         return route
 
     def _model(self, provider: str | None, model: str | None) -> _Model:
@@ -520,7 +313,7 @@ class PrometheusMetrics:
             found = self._models.get(key)
             if found is not None:
                 return found
-        created = self._models[key] = _Model(self, *labels)
+        created = self._models[key] = _Model(self.families, self._acc, *labels)
         return created
 
     def _upstream(self, r: RequestRecord, model: _Model, end: int) -> None:
@@ -548,13 +341,15 @@ class PrometheusMetrics:
         if self._prompt_caching:
             self.routing.prompt_cached(*model._labels, bool(cached))
 
-    def _error(self, r: RequestRecord) -> _Count:
-        child = self.errors.labels(r.listener, r.provider or "none", r.error_kind or OTHER)
-        made = self._errors[(r.listener, r.provider, r.error_kind)] = self.count(child)
+    def _error(self, r: RequestRecord) -> Count:
+        labels = (r.listener, r.provider or "none", r.error_kind or OTHER)
+        made = self._errors[(r.listener, r.provider, r.error_kind)] = self._acc.count(
+            self.families.errors.labels(*labels)
+        )
         return made
 
 
-def _observe_tpot(tpot: _Hist, r: RequestRecord, completion: int) -> None:
+def _observe_tpot(tpot: Hist, r: RequestRecord, completion: int) -> None:
     """Streams: time after the first chunk over the tokens after the first; whole responses:
     the upstream's duration over all output tokens (as the original's wasm filter does)."""
     if r.upstream_first_chunk:

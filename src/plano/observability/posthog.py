@@ -3,18 +3,9 @@
 `tracing.exporters: [{type: posthog, url, api_key, distinct_id_header, capture_messages}]`
 (reference §9.1). `PosthogExporter` is a `RecordSink` of `Telemetry`: `write` runs on the event
 loop for each finished request and only copies a few fields of a sampled model-listener request
-into a bounded queue (a tuple and a deque append). A daemon thread turns them into events, encodes
-them with orjson and POSTs them in batches to `{url}/batch/`, the PostHog capture API:
-
-    {"api_key": "phc_...", "batch": [{"event": "$ai_generation", "distinct_id": "...",
-      "timestamp": "2025-01-01T12:00:00.123Z", "uuid": "...", "properties": {...}}]}
-
-Properties: `$ai_trace_id` / `$ai_span_id` (the request span's W3C ids, hex), `$ai_parent_id`
-(the client's span, when it sent a `traceparent`), `$ai_model`, `$ai_provider`, `$ai_latency`
-and `$ai_time_to_first_token` (seconds), `$ai_stream`, `$ai_input_tokens`, `$ai_output_tokens`,
-`$ai_http_status`, `$ai_is_error` (+ `$ai_error`, the error kind) and, with `capture_messages`,
-`$ai_input`. `distinct_id` is the value of the `distinct_id_header` request header, else the trace
-id with `$process_person_profile: false` (an anonymous event: PostHog makes no person for it).
+into a bounded queue (a tuple and a deque append). A daemon thread turns them into events
+(`posthog_events`, which describes them), encodes them with orjson and POSTs them in batches to
+`{url}/batch/`, the PostHog capture API: `{"api_key": "phc_...", "batch": [<event>, ...]}`.
 
 Tracing decides which requests are exported: the exporter is built only when tracing is on (as
 `build_tracing` decides) and sends only requests whose span is sampled. The api key is sent in
@@ -29,20 +20,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from plano.observability.posthog_events import Item, build_event, encode_event
 from plano.observability.record import RequestRecord
 
 log = logging.getLogger("plano.posthog")
 
-EVENT: Final = "$ai_generation"
 FLUSH_SECONDS: Final = 3.0  # send what is queued at least this often
 MAX_BATCH: Final = 100  # events per POST (also: wake the thread when this many are queued)
 MAX_BATCH_BYTES: Final = 4 * 1024 * 1024  # a POST body stays under this (PostHog takes 20 MB)
@@ -54,31 +43,10 @@ BACKOFF_SECONDS: Final = 1.0  # before the 2nd attempt; doubles after each failu
 REQUEST_TIMEOUT: Final = 10.0
 CLOSE_SECONDS: Final = 3.0
 REPORT_EVERY_SECONDS: Final = 60.0  # a failing exporter logs at most this often
-MAX_DISTINCT_ID: Final = 200  # characters kept of a distinct-id header value
 
 _LLM_HANDLER: Final = "llm_chat"
 _COUNT_TOKENS_PATH: Final = "/v1/messages/count_tokens"  # not a generation
 _RETRY_STATUS: Final = frozenset({408, 429})
-
-# What `write` keeps of a record (one tuple, unpacked in the thread).
-_Item = tuple[
-    str,  # traceparent (ours: 00-<trace id>-<span id>-01)
-    str,  # canonical model (provider/model)
-    str | None,  # model id sent upstream
-    str | None,  # provider
-    bool,  # stream
-    int,  # status to the client
-    int,  # upstream status
-    str | None,  # error kind
-    int | None,  # prompt tokens
-    int | None,  # completion tokens
-    int,  # start (perf_counter_ns)
-    int,  # end
-    int,  # first body bytes to the client
-    int,  # wall-clock start (time_ns)
-    Sequence[tuple[bytes, bytes]],  # the client's request headers
-    bytes | None,  # the request body, when captured
-]
 
 # (url, body, timeout) -> HTTP status; raises OSError when no answer came.
 Transport = Callable[[str, bytes, float], int]
@@ -213,7 +181,7 @@ class PosthogExporter:
         self._max_queue = max_queue
         self._max_batch = max_batch
         self._backoff = backoff
-        self._queue: deque[_Item] = deque()
+        self._queue: deque[Item] = deque()
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._deadline = 0.0
@@ -303,10 +271,11 @@ class PosthogExporter:
         queue = self._queue
         while queue:
             items = [queue.popleft() for _ in range(min(self._max_batch, len(queue)))]
-            events = [_event(item) for item in items]
+            events = [build_event(item) for item in items]
             released = sum(len(item[15] or b"") for item in items)
             for dest in self.destinations:
-                self._send(dest, [_encode(e, dest) for e in events])
+                encoded = [encode_event(e, dest.header, dest.capture) for e in events]
+                self._send(dest, encoded)
             self._input_released += released
 
     def _send(self, dest: Destination, events: list[bytes]) -> None:
@@ -397,150 +366,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timeout"
     return type(exc).__name__
-
-
-class _Event:
-    """An item turned into what every destination shares, plus what differs per destination."""
-
-    __slots__ = ("body", "headers", "properties", "timestamp", "trace_id", "uuid")
-
-    def __init__(
-        self,
-        properties: dict[str, Any],
-        trace_id: str,
-        timestamp: str,
-        headers: Sequence[tuple[bytes, bytes]],
-        body: bytes | None,
-    ) -> None:
-        self.properties = properties
-        self.trace_id = trace_id
-        self.timestamp = timestamp
-        self.headers = headers
-        self.body = body
-        self.uuid = str(uuid.uuid4())
-
-
-def _event(item: _Item) -> _Event:
-    (
-        tp,
-        model,
-        upstream_model,
-        provider,
-        stream,
-        status,
-        upstream_status,
-        error_kind,
-        prompt,
-        completion,
-        start,
-        end,
-        first_chunk,
-        wall_start,
-        headers,
-        body,
-    ) = item
-    trace_id, span_id = tp[3:35], tp[36:52]
-    status = status or upstream_status
-    failed = status >= 400 or (error_kind is not None and error_kind != "client_gone")
-    props: dict[str, Any] = {
-        "$ai_trace_id": trace_id,
-        "$ai_span_id": span_id,
-        "$ai_model": upstream_model or model,
-        "$ai_provider": provider,
-        "$ai_latency": max(end - start, 0) / 1e9,
-        "$ai_stream": stream,
-        "$ai_http_status": status,
-        "$ai_is_error": failed,
-    }
-    parent = _client_parent(headers, trace_id)
-    if parent is not None:
-        props["$ai_parent_id"] = parent
-    if stream and first_chunk:
-        props["$ai_time_to_first_token"] = max(first_chunk - start, 0) / 1e9
-    if prompt is not None:
-        props["$ai_input_tokens"] = prompt
-    if completion is not None:
-        props["$ai_output_tokens"] = completion
-    if failed and error_kind is not None:
-        props["$ai_error"] = error_kind
-    return _Event(props, trace_id, _iso(wall_start + max(end - start, 0)), headers, body)
-
-
-def _encode(event: _Event, dest: Destination) -> bytes:
-    props = dict(event.properties)
-    distinct = _header(event.headers, dest.header) if dest.header else None
-    if not distinct:
-        distinct = event.trace_id
-        props["$process_person_profile"] = False
-    if dest.capture and event.body is not None:
-        messages = input_messages(event.body)
-        if messages is not None:
-            props["$ai_input"] = messages
-    return orjson.dumps(
-        {
-            "event": EVENT,
-            "distinct_id": distinct,
-            "timestamp": event.timestamp,
-            "uuid": event.uuid,
-            "properties": props,
-        }
-    )
-
-
-def _iso(wall_ns: int) -> str:
-    """ISO 8601 UTC with milliseconds: 2025-01-01T12:00:00.123Z."""
-    moment = datetime.fromtimestamp(wall_ns // 1_000_000 / 1000, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> str | None:
-    for key, value in headers:
-        if key == name:
-            try:
-                text = value.decode()
-            except UnicodeDecodeError:
-                text = value.decode("latin-1")
-            return text.strip()[:MAX_DISTINCT_ID] or None
-    return None
-
-
-def _client_parent(headers: Sequence[tuple[bytes, bytes]], trace_id: str) -> str | None:
-    """The client's span id from its `traceparent`, if the request span continued its trace."""
-    header = _header(headers, b"traceparent")
-    if header is None:
-        return None
-    from plano.observability.otel_spans import parse_traceparent
-
-    parsed = parse_traceparent(header)
-    if parsed is None or f"{parsed[0]:032x}" != trace_id:
-        return None
-    return f"{parsed[1]:016x}"
-
-
-def input_messages(body: bytes) -> list[Any] | None:
-    """`$ai_input` of a request body: chat `messages` (Anthropic: `system` first, as a system
-    message), or Responses `input` (a string becomes one user message; `instructions` first, as a
-    system message). None when the body has neither."""
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(doc, dict):
-        return None
-    messages = doc.get("messages")
-    if isinstance(messages, list):
-        system = doc.get("system")
-        if isinstance(system, str | list) and system:
-            return [{"role": "system", "content": system}, *messages]
-        return messages
-    given = doc.get("input")
-    if isinstance(given, str):
-        out: list[Any] = [{"role": "user", "content": given}]
-    elif isinstance(given, list):
-        out = given
-    else:
-        return None
-    instructions = doc.get("instructions")
-    if isinstance(instructions, str) and instructions:
-        return [{"role": "system", "content": instructions}, *out]
-    return out

@@ -12,16 +12,13 @@ distinct values, the rest count as `other`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from plano.observability import names as n
+from plano.observability.accumulators import Accumulators, Hist
 from plano.observability.record import RoutingNote
-
-if TYPE_CHECKING:
-    from plano.observability.metrics import _Count, _Hist
 
 # The original's router histogram: 5 ms to 30 s.
 ROUTER_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -32,16 +29,9 @@ _NS: Final = 1e9
 
 
 class RoutingFamilies:
-    def __init__(
-        self,
-        reg: CollectorRegistry | None,
-        count: Callable[[Any], _Count],
-        hist: Callable[[Histogram, tuple[float, ...]], _Hist],
-    ) -> None:
-        self._count = count
-        self._hist = hist
-        self._counts: dict[tuple[int, tuple[str, ...]], _Count] = {}
-        self._durations: dict[str, _Hist] = {}
+    def __init__(self, reg: CollectorRegistry | None, acc: Accumulators) -> None:
+        self._acc = acc
+        self._durations: dict[str, Hist] = {}
         self._selected: set[str] = set()
         self.decisions = Counter(
             n.METRIC_ROUTER_DECISIONS,
@@ -117,17 +107,13 @@ class RoutingFamilies:
         self._inc(self.prompt_cache, provider, model, "hit" if hit else "miss")
 
     def _inc(self, counter: Counter, *values: str, amount: int = 1) -> None:
-        key = (id(counter), values)
-        found = self._counts.get(key)
-        if found is None:
-            found = self._counts[key] = self._count(counter.labels(*values))
-        found.n += amount
+        self._acc.labelled(counter, *values).n += amount
 
-    def _duration(self, kind: str) -> _Hist:
+    def _duration(self, kind: str) -> Hist:
         found = self._durations.get(kind)
         if found is None:
             child = self.duration.labels(kind)
-            found = self._durations[kind] = self._hist(child, ROUTER_BUCKETS)
+            found = self._durations[kind] = self._acc.hist(child, ROUTER_BUCKETS)
         return found
 
     def _bounded(self, selected: str | None) -> str:

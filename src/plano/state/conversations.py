@@ -7,18 +7,18 @@ items. A follow-up request with `previous_response_id` loads that list and prepe
 Writes are off the hot path: `save` returns at once and the backend writes in the background; a
 `load` of an id whose write is still pending awaits that write first, so a follow-up request sent
 right after a response (to the same process) always finds it. Across workers or replicas the
-Postgres backend is the shared one.
+Postgres backend (`postgres_conversations`) is the shared one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
 from typing import Any, Final, Protocol
 
 from plano.config import StateStorageConfig
 from plano.errors import PlanoError
+from plano.state.postgres_conversations import PostgresConversations
 
 Items = list[dict[str, Any]]
 
@@ -83,39 +83,10 @@ class MemoryConversations:
         self._data.clear()
 
 
-class PendingWrites:
-    """Background writes by response id, so that a load can wait for its own pending write."""
-
-    def __init__(self) -> None:
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-
-    def start(self, response_id: str, write: Any) -> None:
-        task = asyncio.ensure_future(write)
-        self._tasks[response_id] = task
-        task.add_done_callback(lambda t: self._done(response_id, t))
-
-    def _done(self, response_id: str, task: asyncio.Task[None]) -> None:
-        if self._tasks.get(response_id) is task:
-            del self._tasks[response_id]
-        if not task.cancelled():
-            task.exception()  # retrieved: a failed write is not fatal (the original ignores it)
-
-    async def wait(self, response_id: str) -> None:
-        task = self._tasks.get(response_id)
-        if task is not None:
-            await asyncio.wait([task])
-
-    async def drain(self) -> None:
-        if self._tasks:
-            await asyncio.wait(list(self._tasks.values()))
-
-
 def build_conversations(cfg: StateStorageConfig | None) -> ConversationStore | None:
     """The store `state_storage` asks for; None when conversation state is off."""
     if cfg is None:
         return None
     if cfg.type == "postgres":
-        from plano.state.postgres_conversations import PostgresConversations
-
         return PostgresConversations(cfg.connection_string or "")
     return MemoryConversations()

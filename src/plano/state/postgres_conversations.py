@@ -1,5 +1,7 @@
 """PostgreSQL conversation store (asyncpg, imported lazily; pool created on first use).
 
+Writes run in the background (`PendingWrites`); a load waits for a pending write of its id.
+
 The gateway creates its table itself on first use (`CREATE TABLE IF NOT EXISTS`), in the schema
 named by `schema` (default: the connection's search_path, which a `?search_path=...` query
 parameter of the connection string sets), with the original's column set:
@@ -16,9 +18,38 @@ from typing import Any, Final
 
 import orjson
 
-from plano.state.conversations import Items, PendingWrites
-
 _IDENT: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+# A response's stored Responses input items (a `ConversationStore`'s `Items`; the store protocol,
+# which this class meets, lives in `conversations`, which builds this backend).
+Items = list[dict[str, Any]]
+
+
+class PendingWrites:
+    """Background writes by response id, so that a load can wait for its own pending write."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, response_id: str, write: Any) -> None:
+        task = asyncio.ensure_future(write)
+        self._tasks[response_id] = task
+        task.add_done_callback(lambda t: self._done(response_id, t))
+
+    def _done(self, response_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(response_id) is task:
+            del self._tasks[response_id]
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed write is not fatal (the original ignores it)
+
+    async def wait(self, response_id: str) -> None:
+        task = self._tasks.get(response_id)
+        if task is not None:
+            await asyncio.wait([task])
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()))
 
 
 class PostgresConversations:

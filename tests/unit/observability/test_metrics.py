@@ -306,7 +306,7 @@ def _in_memory_samples(m: PrometheusMetrics) -> Samples:
     """What `m` pushed into its metric objects (this test process is not in multiprocess mode,
     so they hold the values themselves)."""
     out: Samples = {}
-    for metric in (m.http_requests,):
+    for metric in (m.families.http_requests,):
         for family in metric.collect():
             for s in family.samples:
                 out[(s.name, frozenset(s.labels.items()))] = s.value

@@ -23,8 +23,8 @@ from plano.observability.posthog import (
     PosthogExporter,
     build_posthog,
     captures_messages,
-    input_messages,
 )
+from plano.observability.posthog_events import input_messages
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from tests.posthog_fake import FakePosthog, fake_posthog
