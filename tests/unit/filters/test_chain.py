@@ -10,7 +10,9 @@ from plano.filters.chain import FilterTable, compile_chain, passed_headers
 from plano.filters.http_filter import HttpFilter
 from plano.filters.mcp_filter import McpFilter
 from plano.listeners.app import build_app
-from plano.listeners.model.listener import ModelListener
+from plano.listeners.model.relay import Relay
+from plano.listeners.model.stages import InputFilters
+from plano.listeners.pipeline import Pipeline
 from plano.upstream.client import UpstreamClient
 
 CONFIG = """
@@ -61,24 +63,29 @@ def test_unknown_filter_id() -> None:
         table().get("nope")
 
 
-def model_listener(state: Any) -> Any:
+def chat_stages(state: Any) -> tuple[Any, ...]:
+    """The stages of the model listener's chat route, as compiled by `build_app`."""
     handler = state.listeners[0].routes[("POST", "/v1/chat/completions")].handler
-    cells = [c.cell_contents for c in handler.__closure__]
-    return next(c for c in cells if isinstance(c, ModelListener))
+    pipeline = handler.__self__
+    assert isinstance(pipeline, Pipeline)
+    return pipeline.stages
 
 
 def test_model_listener_without_filters_has_no_chain() -> None:
     state = build_app(load_config_text(CONFIG % "", source="t.yaml", env={}))
-    listener = model_listener(state)
-    assert listener._input_chain is None and listener._output_chain is None
+    stages = chat_stages(state)
+    assert not any(isinstance(s, InputFilters) for s in stages)
+    assert next(s for s in stages if isinstance(s, Relay)).output is None
 
 
 def test_model_listener_chains_are_compiled_at_load() -> None:
     text = CONFIG % ", input_filters: [h, m], output_filters: [h]"
     state = build_app(load_config_text(text, source="t.yaml", env={}))
-    listener = model_listener(state)
-    assert listener._input_chain.ids == ("h", "m")
-    assert listener._output_chain.ids == ("h",)
+    stages = chat_stages(state)
+    inputs = next(s for s in stages if isinstance(s, InputFilters))
+    assert inputs.chain.ids == ("h", "m")
+    output = next(s for s in stages if isinstance(s, Relay)).output
+    assert output is not None and output.ids == ("h",)
 
 
 def test_passed_headers_drop_framing_and_internal() -> None:

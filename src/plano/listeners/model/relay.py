@@ -56,7 +56,7 @@ class Relay(Stage[ModelCall]):
     ) -> None:
         self._telemetry = telemetry
         self._translated = translated
-        self._output = output
+        self.output = output
 
     async def __call__(self, call: ModelCall) -> Outcome:
         committed = call.committed
@@ -87,8 +87,8 @@ class Relay(Stage[ModelCall]):
         data = await resp.read()
         record.upstream_done = time.perf_counter_ns()
         if resp.status < 300:
-            if self._output is not None:
-                data = await self._output.run(data, call.path, filter_headers(record))
+            if self.output is not None:
+                data = await self.output.run(data, call.path, filter_headers(record))
             if b'"usage"' in data:
                 note_usage(record, data)
         headers.append(overhead_header(record, record.upstream_done))
@@ -103,10 +103,10 @@ class Relay(Stage[ModelCall]):
             {"type": "http.response.start", "status": committed.resp.status, "headers": headers}
         )
         try:
-            if self._output is None:
+            if self.output is None:
                 await relay_stream(call, committed.resp, committed.guard)
             else:
-                await self._filtered(call, committed.resp, self._output)
+                await self._filtered(call, committed.resp, self.output)
         except PlanoError as err:  # the stream has started: its error event ends it
             if record.error_kind != "client_gone":
                 record.error_kind = "stream"

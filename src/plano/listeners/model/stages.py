@@ -32,13 +32,13 @@ class InputFilters(Stage[ModelCall]):
     again (a filter's 4xx answer ends the request in the original's shape)."""
 
     def __init__(self, chain: Chain, telemetry: Telemetry) -> None:
-        self._chain = chain
+        self.chain = chain
         self._telemetry = telemetry
 
     async def __call__(self, call: ModelCall) -> Outcome:
         record = call.record
         before = call.body
-        body = await self._chain.run(
+        body = await self.chain.run(
             before, call.path, filter_headers(record), telemetry=self._telemetry, record=record
         )
         if body is not before and body != before:
