@@ -180,16 +180,8 @@ class RoutingStep:
         pct: float | None,
         note: RoutingNote,
     ) -> tuple[Decision, Binding | None]:
-        binding = None
         now = time.time()
-        if key is not None:
-            failures = self.cache.failures
-            raw = await self.cache.get(key)
-            if self.cache.failures != failures:
-                note.session_events.append("error")
-            else:
-                note.session_events.append("hit" if raw else "miss")
-            binding = Binding.from_json(raw) if raw else None
+        binding = await self._binding(key, note) if key is not None else None
         warm = binding is not None and binding.warm(now, self._ttl, requested, prefix)
         if warm and binding is not None:
             why = "pinned" if hdr.get(HEADER_AFFINITY) else None
@@ -247,6 +239,16 @@ class RoutingStep:
         if note is not None:
             note.refreshes += 1
         await self._store(routed.key, b, note)
+
+    async def _binding(self, key: str, note: RoutingNote) -> Binding | None:
+        """The session's stored binding (None: none, or the cache failed)."""
+        failures = self.cache.failures
+        raw = await self.cache.get(key)
+        if self.cache.failures != failures:
+            note.session_events.append("error")
+        else:
+            note.session_events.append("hit" if raw else "miss")
+        return Binding.from_json(raw) if raw else None
 
     def _apply_budget(
         self,

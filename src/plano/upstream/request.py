@@ -33,6 +33,7 @@ class Upstream:
     doc: dict[str, Any] | None = None
     api: Api = Api.OPENAI_CHAT
     counting: bool = False  # Anthropic count_tokens
+    stream: bool = False  # the client asked for a stream
 
 
 class Rebuild(Protocol):

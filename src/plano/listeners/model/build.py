@@ -8,12 +8,12 @@ of another endpoint or fallback model (`Builder.rebuild`, handed to the exchange
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
 from plano.errors import BadRequest, Unauthorized
-from plano.listeners.model import translation as translated
+from plano.listeners.model import translation
 from plano.listeners.model.call import ModelCall
 from plano.listeners.pipeline import Outcome, SyncStage
 from plano.listeners.types import RequestIds
@@ -65,6 +65,19 @@ NOT_RELAYED: Final = frozenset(
 )
 
 
+class _Source(NamedTuple):
+    """What a request is built from: the client's call, or a request built before."""
+
+    doc: dict[str, Any]
+    body: bytes  # the client's bytes (empty: encode `doc`)
+    api: Api
+    requested: Any
+    routed: Routed | None
+    headers_in: Any
+    counting: bool
+    stream: bool
+
+
 class Builder:
     """Builds upstream requests for one listener (the model table, request ids)."""
 
@@ -74,50 +87,94 @@ class Builder:
 
     def first(self, call: ModelCall) -> Upstream:
         """The request for the model the client asked for (or routing chose)."""
-        routed = call.routed
-        resolved = resolve_routed(self._models, call.requested or None, routed)
-        return self.build(call.record, call, resolved, None)
+        resolved = resolve_routed(self._models, call.requested or None, call.routed)
+        return self.for_call(call, resolved, None)
+
+    def for_call(self, call: ModelCall, resolved: Resolved, prior: Upstream | None) -> Upstream:
+        """The call's request for `resolved` (`prior`: a request already built for it)."""
+        return self._build(
+            _Source(
+                call.doc,
+                call.body,
+                call.api,
+                call.requested,
+                call.routed,
+                call.scope["headers"],
+                call.path == translation.COUNT_PATH,
+                call.stream,
+            ),
+            call.record,
+            resolved,
+            prior,
+        )
 
     def rebuild(self, up: Upstream, resolved: Resolved, record: RequestRecord) -> Upstream:
         """The same request for another endpoint or fallback model (body re-encoded)."""
-        return self.build(record, up, resolved, up)
+        assert up.doc is not None
+        doc = up.doc
+        source = _Source(
+            doc, b"", up.api, doc.get("model"), None, up.headers_in, up.counting, up.stream
+        )
+        return self._build(source, record, resolved, up)
 
-    def build(
-        self,
-        record: RequestRecord,
-        source: ModelCall | Upstream,
-        resolved: Resolved,
-        prior: Upstream | None,
+    def _build(
+        self, src: _Source, record: RequestRecord, resolved: Resolved, prior: Upstream | None
     ) -> Upstream:
-        """`source` is the call (first build) or the prior request (rebuild, `prior` set)."""
-        if isinstance(source, ModelCall):
-            doc, api, requested, routed = source.doc, source.api, source.requested, source.routed
-            headers_in, counting = source.scope["headers"], source.path == translated.COUNT_PATH
-            body = source.body
-        else:
-            assert source.doc is not None
-            doc, api, routed, body = source.doc, source.api, None, b""
-            requested, headers_in, counting = doc.get("model"), source.headers_in, source.counting
         cluster = resolved.cluster
         record.model = resolved.name
         record.provider = cluster.provider
         record.upstream_model = resolved.model_id
+        routed = src.routed
         note_decision(record, routed, resolved)
-        upstream_api = cluster.row.upstream_api(api)
-        translation = None
-        if upstream_api is not api:
-            before = prior.translation if prior is not None else None
-            only = cluster.row.stream_only
-            translation = translated.translation_for(
-                before, api, upstream_api, doc, counting, only, fallback=prior is not None
+        upstream_api = cluster.row.upstream_api(src.api)
+        tr = None
+        if upstream_api is not src.api:
+            tr = translation.translation_for(
+                prior.translation if prior is not None else None,
+                src.api,
+                upstream_api,
+                src.doc,
+                src.counting,
+                cluster.row.stream_only,
+                fallback=prior is not None,
             )
-            translation.inject_cache |= bool(routed and routed.inject_cache)
-        changed = translation is None and (
-            _rewrite(doc, requested, resolved.model_id)
+            tr.inject_cache |= bool(routed and routed.inject_cache)
+        body = src.body
+        changed = tr is None and (
+            _rewrite(src.doc, src.requested, resolved.model_id)
             or bool(routed and routed.changed)
             or not body
         )
-        headers, credential = self._headers(headers_in, resolved, record)
+        headers = self._upstream_headers(src, resolved, upstream_api, record)
+        url = cluster.url(upstream_api, resolved.model_id, src.stream)
+        if src.counting:
+            url += "/count_tokens"
+        elif tr is not None:
+            body, headers = translation.encode(
+                tr, resolved.model_id, cluster.provider, url, headers, cluster.signer
+            )
+        return Upstream(
+            url=url,
+            headers=headers,
+            body=orjson.dumps(src.doc) if changed else body,
+            resolved=resolved,
+            request_id=(record.request_id or "").encode(),
+            route_headers=routed.response_headers if routed is not None else (),
+            translation=tr,
+            headers_in=src.headers_in,
+            doc=src.doc,
+            api=src.api,
+            counting=src.counting,
+            stream=src.stream,
+        )
+
+    def _upstream_headers(
+        self, src: _Source, resolved: Resolved, upstream_api: Api, record: RequestRecord
+    ) -> list[tuple[str, str]]:
+        """The forwarded client headers, then the provider's credentials."""
+        cluster = resolved.cluster
+        headers, credential = self._headers(src.headers_in, resolved, record)
+        routed = src.routed
         if routed is not None and routed.prefix_hash:
             headers.append(("x-plano-prefix-hash", routed.prefix_hash))
         if credential is None and cluster.needs_key:
@@ -132,26 +189,7 @@ class Builder:
             # An Anthropic client names the API version it speaks; keep it.
             auth = tuple(h for h in auth if h[0] != "anthropic-version")
         headers.extend(auth)
-        url = cluster.url(upstream_api, resolved.model_id, record.stream)
-        if counting:
-            url += "/count_tokens"
-        elif translation is not None:
-            body, headers = translated.encode(
-                translation, resolved.model_id, cluster.provider, url, headers, cluster.signer
-            )
-        return Upstream(
-            url=url,
-            headers=headers,
-            body=orjson.dumps(doc) if changed else body,
-            resolved=resolved,
-            request_id=(record.request_id or "").encode(),
-            route_headers=routed.response_headers if routed is not None else (),
-            translation=translation,
-            headers_in=headers_in,
-            doc=doc,
-            api=api,
-            counting=counting,
-        )
+        return headers
 
     def _headers(
         self, headers_in: Any, resolved: Resolved, record: RequestRecord

@@ -118,7 +118,7 @@ class ContinueConversation(Stage[ModelCall]):
         if tr is None or tr.request.previous_response_id is None:
             return None
         await continue_conversation(self._store, tr)
-        call.upstream = self._builder.build(call.record, call, up.resolved, up)
+        call.upstream = self._builder.for_call(call, up.resolved, up)
         return None
 
 
