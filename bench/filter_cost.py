@@ -24,7 +24,7 @@ from typing import Any
 
 from plano.config import load_config_text
 from plano.listeners.app import AppState, build_app
-from plano.listeners.model.listener import ModelListener
+from plano.listeners.pipeline import Pipeline
 from plano.observability.telemetry import Telemetry
 from plano.runtime.serve import gateway_in_thread
 
@@ -123,8 +123,8 @@ def main() -> None:
             )
             config = load_config_text(text, source=name, env={})
             gw = stack.enter_context(gateway_in_thread(config, telemetry=Telemetry()))
-            chain = _listener(build_app(config, telemetry=Telemetry()))._input_chain
-            print(f"{name:>14}: input chain = {chain.ids if chain is not None else None}")
+            stages = _chat_pipeline(build_app(config, telemetry=Telemetry())).names()
+            print(f"{name:>14}: {' > '.join(stages)}")
             conns[name] = http.client.HTTPConnection("127.0.0.1", gw.port(), timeout=10)
             timed(conns[name], 200)  # warm up: pools, caches
         samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
@@ -139,12 +139,12 @@ def main() -> None:
         print(f"{name:>14}  {p50:8.3f}  {p90:8.3f}  {p50 - base:+10.3f}")
 
 
-def _listener(state: AppState) -> ModelListener:
-    """The model listener behind a built app (what the gateway threads run, built the same way)."""
-    routes = state.listeners[0].routes
-    handler = routes[("POST", "/v1/chat/completions")].handler
-    cells = [c.cell_contents for c in handler.__closure__ or ()]
-    return next(c for c in cells if isinstance(c, ModelListener))
+def _chat_pipeline(state: AppState) -> Pipeline[Any]:
+    """The chat route's pipeline behind a built app (what the gateway threads run)."""
+    handler = state.listeners[0].routes[("POST", "/v1/chat/completions")].handler
+    pipeline = getattr(handler, "__self__", None)
+    assert isinstance(pipeline, Pipeline)
+    return pipeline
 
 
 if __name__ == "__main__":
