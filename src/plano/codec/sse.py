@@ -32,8 +32,12 @@ completes a ``\\r\\n`` split across chunks. Hence, for any input and any chunkin
     b"".join(e.raw for e in events) + decoder.pending == all bytes fed
 
 so a gateway can relay events verbatim and the client's parser sees the same stream. Memory is
-bounded by the largest event plus the bytes of dispatch-less blocks before it; a chunk is scanned
-once (``O(n)`` in total, whatever the chunking).
+bounded by the largest event plus the bytes of dispatch-less blocks before it.
+
+Event boundaries come from the shared scanner, :mod:`plano.codec.sse_scan` (``eager_cr``: an
+event ends at a chunk's final ``\\r`` without waiting for a possible ``\\n``); each chunk is
+scanned once for them, and each complete event's lines are parsed once (``O(n)`` in total,
+whatever the chunking).
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ class SseSplitter:
 
     def close(self) -> bytes:
         """End of stream: return the held bytes (maybe events whose end was a final ``\\r``, and
-        a last event without its blank line) and start over."""
+        a last event without its blank line), and forget them."""
         rest = bytes(self._held)
         self._held.clear()
         return rest
