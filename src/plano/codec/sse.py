@@ -32,8 +32,12 @@ completes a ``\\r\\n`` split across chunks. Hence, for any input and any chunkin
     b"".join(e.raw for e in events) + decoder.pending == all bytes fed
 
 so a gateway can relay events verbatim and the client's parser sees the same stream. Memory is
-bounded by the largest event plus the bytes of dispatch-less blocks before it; a chunk is scanned
-once (``O(n)`` in total, whatever the chunking).
+bounded by the largest event plus the bytes of dispatch-less blocks before it.
+
+Event boundaries come from the shared scanner, :mod:`plano.codec.sse_scan` (``eager_cr``: an
+event ends at a chunk's final ``\\r`` without waiting for a possible ``\\n``); each chunk is
+scanned once for them, and each complete event's lines are parsed once (``O(n)`` in total,
+whatever the chunking).
 """
 
 from __future__ import annotations
@@ -42,17 +46,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
+from plano.codec.sse_scan import BOM, SseSplitter, event_lines, split_events
+
 __all__ = ["DONE", "SseDecoder", "SseEvent", "encode_event"]
 
 DONE: Final = b"data: [DONE]\n\n"
 """The OpenAI stream terminator."""
 
-_EOL: Final = re.compile(rb"\r\n?|\n")
 _SPLIT_LINES: Final = re.compile(r"\r\n|\r|\n")
 _SPLIT_LINES_B: Final = re.compile(rb"\r\n|\r|\n")
-_BOM: Final = b"\xef\xbb\xbf"
-_CR: Final = 0x0D
-_LF: Final = 0x0A
 _COLON: Final = 0x3A
 
 
@@ -68,133 +70,84 @@ class SseEvent:
 
 
 class SseDecoder:
-    """Incremental SSE decoder: ``feed(chunk) -> [events]``, then ``close() -> [last event]``."""
+    """Incremental SSE decoder: ``feed(chunk) -> [events]``, then ``close() -> [last event]``.
 
-    __slots__ = (
-        "_buf",
-        "_data",
-        "_event",
-        "_id",
-        "_pos",
-        "_retry",
-        "_search",
-        "_skip_lf",
-        "_start",
-        "last_event_id",
-        "reconnection_time",
-    )
+    Event boundaries come from the shared scanner (:class:`~plano.codec.sse_scan.SseSplitter`,
+    ending an event at a final ``\\r`` at once); each complete event's lines are then parsed.
+    """
+
+    __slots__ = ("_acc", "_split", "_start", "last_event_id", "reconnection_time")
 
     def __init__(self) -> None:
         self.last_event_id = ""
         """The WHATWG last event ID: the latest ``id`` seen, kept across events."""
         self.reconnection_time: int | None = None
         """The latest valid ``retry`` value seen, in milliseconds."""
-        self._reset()
-
-    def _reset(self) -> None:
-        self._buf = bytearray()
-        self._pos = 0  # start of the first line not parsed yet
-        self._search = 0  # no line ending in buf[_pos:_search]
-        self._skip_lf = False  # the last line ended with a \r at the end of the buffer
-        self._start = True  # nothing fed yet: a BOM may come
-        self._data: list[str] | None = None
-        self._event: str | None = None
-        self._id: str | None = None
-        self._retry: int | None = None
+        self._split = SseSplitter(eager_cr=True)
+        self._acc = bytearray()  # complete blocks that dispatched nothing, for the next raw
+        self._start = True  # no event parsed yet: the stream's BOM is still to skip
 
     @property
     def pending(self) -> bytes:
         """Bytes fed but not yet part of a dispatched event's ``raw``."""
-        return bytes(self._buf)
+        return bytes(self._acc) + self._split.pending
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[SseEvent]:
         """Consume a chunk; return the events it completes, in order."""
-        if not data:
-            return []
-        buf = self._buf
-        buf += data
-        if self._skip_lf:
-            self._skip_lf = False
-            if buf[self._pos] == _LF:  # second half of a \r\n split across chunks
-                self._pos += 1
-                self._search = self._pos
-        if self._start:
-            if len(buf) < len(_BOM) and _BOM.startswith(buf):
-                return []
-            self._start = False
-            if buf.startswith(_BOM):
-                self._pos = self._search = len(_BOM)
-        return self._scan(buf)
+        block = self._split.feed(data)
+        return self._events(block) if block else []
 
     def close(self) -> list[SseEvent]:
         """End of stream: dispatch an event left without its blank line, then reset."""
-        buf = self._buf
-        events: list[SseEvent] = []
-        if self._pos < len(buf) and buf[self._pos] != _COLON:
-            self._line(buf[self._pos :])
-        if self._data is not None:
-            events.append(self._dispatch(bytes(buf)))
-        self._reset()
+        rest = self._split.close()
+        events = self._events(rest) if rest else []
+        self._acc.clear()
+        self._start = True
         return events
 
-    def _scan(self, buf: bytearray) -> list[SseEvent]:
+    def _events(self, block: bytes) -> list[SseEvent]:
+        if self._start:
+            self._start = False
+            if block.startswith(BOM):
+                self._acc += BOM
+                block = block[len(BOM) :]
         events: list[SseEvent] = []
-        pos, cut, search = self._pos, 0, self._search
-        end = len(buf)
-        while True:
-            m = _EOL.search(buf, search)
-            if m is None:
-                break
-            eol, nxt = m.span()
-            if nxt == end and nxt - eol == 1 and buf[eol] == _CR:
-                self._skip_lf = True
-            if eol == pos:  # blank line
-                if self._data is not None:
-                    events.append(self._dispatch(bytes(buf[cut:nxt])))
-                    cut = nxt
+        acc = self._acc
+        for event in split_events(block):
+            parsed = self._parse(event)
+            if parsed is None:
+                acc += event
+                continue
+            raw = bytes(acc) + event if acc else event
+            acc.clear()
+            events.append(SseEvent(*parsed, raw))
+        return events
+
+    def _parse(self, event: bytes) -> tuple[str | None, str, str | None, int | None] | None:
+        data: list[str] | None = None
+        kind = ident = None
+        retry = None
+        for raw_line in event_lines(event):
+            if not raw_line or raw_line[0] == _COLON:
+                continue  # the blank line, or a comment
+            name, colon, value = raw_line.decode("utf-8", "replace").partition(":")
+            if colon and value.startswith(" "):
+                value = value[1:]
+            if name == "data":
+                if data is None:
+                    data = [value]
                 else:
-                    self._event = self._id = None
-                    self._retry = None
-            elif buf[pos] != _COLON:  # not a comment
-                self._line(buf[pos:eol])
-            pos = search = nxt
-        if cut:
-            del buf[:cut]
-            pos -= cut
-        self._pos = pos
-        self._search = len(buf)
-        return events
-
-    def _line(self, raw_line: bytearray) -> None:
-        line = raw_line.decode("utf-8", "replace")
-        name, colon, value = line.partition(":")
-        if colon and value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            if self._data is None:
-                self._data = [value]
-            else:
-                self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id":
-            if "\x00" not in value:
-                self._id = value
-                self.last_event_id = value
-        elif name == "retry" and value.isascii() and value.isdigit():
-            self._retry = int(value)
-            self.reconnection_time = self._retry
-
-    def _dispatch(self, raw: bytes) -> SseEvent:
-        data = self._data
-        assert data is not None
-        ev = SseEvent(
-            self._event, data[0] if len(data) == 1 else "\n".join(data), self._id, self._retry, raw
-        )
-        self._data = None
-        self._event = self._id = None
-        self._retry = None
-        return ev
+                    data.append(value)
+            elif name == "event":
+                kind = value
+            elif name == "id":
+                if "\x00" not in value:
+                    ident = self.last_event_id = value
+            elif name == "retry" and value.isascii() and value.isdigit():
+                retry = self.reconnection_time = int(value)
+        if data is None:
+            return None
+        return kind, data[0] if len(data) == 1 else "\n".join(data), ident, retry
 
 
 def encode_event(

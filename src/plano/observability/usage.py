@@ -1,70 +1,51 @@
 """Usage from a relayed event stream, at the cost of a few substring counts per chunk.
 
-Chunks are relayed untouched. The scanner keeps only the bytes of the event in progress (since the
-last blank line); complete events that carry a usage value (not `"usage":null`) go through the SSE
-decoder and are parsed as JSON, one event at a time.
+Chunks are relayed untouched. The shared scanner (`plano.codec.sse_scan.SseSplitter`) holds only
+the bytes of the event in progress and hands back the complete events a chunk ends (usually the
+chunk itself, uncopied); only when they carry a usage value (not `"usage":null`) are they cut into
+events, and those events' data parsed as JSON, one event at a time.
 """
 
 from __future__ import annotations
 
-import re
-
 import orjson
 
-from plano.codec.sse import SseDecoder
+from plano.codec.sse_scan import SseSplitter, event_data, split_events
 from plano.wire.usage import Usage, usage_of
 
 _MARK = b'"usage"'
-_BOUNDARY = re.compile(rb"\r?\n\r?\n")
 _NULL_AFTER = (b":null", b": null")
 _NULL = b'"usage":null'  # OpenAI's spelling; other spellings take the slower exact path
 
 
-def _usage_events(data: bytes, end: int) -> list[bytes]:
-    """The complete events in `data[:end]` that carry a usage value (`"usage":null`, which
-    every chunk of an OpenAI stream with `include_usage` but the last has, does not count)."""
-    found: list[bytes] = []
+def _has_usage(event: bytes) -> bool:
+    """Whether `event` has a `"usage"` key whose value is not null."""
     pos = 0
-    while (i := data.find(_MARK, pos, end)) >= 0:
+    while (i := event.find(_MARK, pos)) >= 0:
         pos = i + len(_MARK)
-        if data.startswith(_NULL_AFTER, pos):
-            continue
-        lf, crlf = data.rfind(b"\n\n", 0, i), data.rfind(b"\r\n\r\n", 0, i)
-        start = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
-        m = _BOUNDARY.search(data, pos, end)
-        stop = m.start() if m is not None else end
-        found.append(data[start:stop])
-        pos = m.end() if m is not None else end
-    return found
-
-
-def _boundary_end(data: bytes) -> int:
-    """Index just past the last blank line (event boundary) in `data`, or 0 if none."""
-    lf = data.rfind(b"\n\n")
-    crlf = data.rfind(b"\r\n\r\n")
-    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+        if not event.startswith(_NULL_AFTER, pos):
+            return True
+    return False
 
 
 class StreamUsage:
     """Keeps the bytes of the event in progress; complete events are decoded only when they
     carry a usage value, one by one (a chunk holding a whole stream decodes one event)."""
 
-    __slots__ = ("_partial", "usage")
+    __slots__ = ("_split", "usage")
 
     def __init__(self) -> None:
         self.usage: Usage | None = None
-        self._partial = b""  # bytes of the event in progress, from its first byte
+        self._split = SseSplitter(strip_bom=True)
 
     def feed(self, chunk: bytes) -> None:
-        window = self._partial + chunk if self._partial else chunk
-        end = _boundary_end(window)
-        self._partial = window[end:]
-        if end and (n := window.count(_MARK, 0, end)) and n > window.count(_NULL, 0, end):
-            for event in _usage_events(window, end):
-                for decoded in SseDecoder().feed(event + b"\n\n"):
-                    self._take(decoded.data)
+        block = self._split.feed(chunk)
+        if block and (n := block.count(_MARK)) and n > block.count(_NULL):
+            for event in split_events(block):
+                if _has_usage(event) and (data := event_data(event)) is not None:
+                    self._take(data)
 
-    def _take(self, data: str) -> None:
+    def _take(self, data: bytes) -> None:
         try:
             found = usage_of(orjson.loads(data))
         except orjson.JSONDecodeError:

@@ -1,12 +1,10 @@
 """JSON events over SSE: the framing every HTTP streaming API here shares.
 
 `JsonSse` returns the parsed JSON data of each event (`[DONE]` as `None`); event names are not
-returned, since every API here repeats the event type inside its JSON. Only the event JSON is
-parsed, once, from bytes (so a multi-byte character split across chunks is whole by then).
-Providers frame events as `data: <json>` (or `event: <name>` then `data: <json>`) ended by `\\n\\n`,
-so that is the fast path: split on blank lines and pick the `data:` lines. The first carriage
-return seen hands the stream to the general WHATWG decoder (`plano.codec.sse.SseDecoder`) for good,
-which parses every line-ending style; comments and other fields are ignored either way.
+returned, since every API here repeats the event type inside its JSON. Events are cut by the shared
+scanner (`plano.codec.sse_scan`: any WHATWG line endings, a leading BOM dropped, the incomplete
+event held between chunks); only the event's `data` payload is parsed, once, from bytes (so a
+multi-byte character split across chunks is whole by then). Comments and other fields are ignored.
 """
 
 from __future__ import annotations
@@ -16,86 +14,28 @@ from typing import Any
 import orjson
 
 from plano import ir
-from plano.codec.sse import SseDecoder
+from plano.codec.sse_scan import SseSplitter, block_data
 from plano.errors import UpstreamProtocolError
 
 DONE_MARK = b"[DONE]"
-_BOM = b"\xef\xbb\xbf"
 _loads = orjson.loads
 
 
 class JsonSse:
-    __slots__ = ("_buf", "_general", "_start")
+    """Parsed JSON data of each event, as its blank line arrives (`[DONE]` as `None`)."""
+
+    __slots__ = ("_split",)
 
     def __init__(self) -> None:
-        self._buf = b""
-        self._general: SseDecoder | None = None
-        self._start = True
+        self._split = SseSplitter(strip_bom=True)
 
     def feed(self, chunk: bytes) -> list[Any]:
-        if (
-            not self._buf
-            and chunk.startswith(b"data: {")
-            and chunk.find(b"\n") == len(chunk) - 2
-            and chunk.endswith(b"\n\n")
-            and self._general is None
-        ):
-            self._start = False  # exactly one one-line JSON event: the usual chunk
-            try:
-                return [_loads(chunk[6:-2])]
-            except orjson.JSONDecodeError:
-                raise _not_json(chunk[6:-2]) from None
-        if not self._buf and chunk.startswith(b"event: ") and self._general is None:
-            nl = chunk.find(b"\n")  # exactly one `event:` + `data:` event: the usual chunk
-            if (
-                chunk.startswith(b"data: {", nl + 1)
-                and chunk.find(b"\n", nl + 1) == len(chunk) - 2
-                and chunk.endswith(b"\n\n")
-                and b"\r" not in chunk
-            ):
-                self._start = False
-                return [_parse(chunk[nl + 7 : -2])]
-        if self._general is not None:
-            return [_parse(e.data.encode()) for e in self._general.feed(chunk)]
-        buf = self._buf + chunk if self._buf else chunk
-        if self._start:
-            if len(buf) < 3 and _BOM.startswith(buf):
-                self._buf = buf
-                return []
-            self._start = False
-            if buf.startswith(_BOM):
-                buf = buf[3:]
-        if b"\r" in chunk:
-            self._general = SseDecoder()
-            self._buf = b""
-            return [_parse(e.data.encode()) for e in self._general.feed(buf)]
-        out: list[Any] = []
-        start = 0
-        find = buf.find
-        while (end := find(b"\n\n", start)) >= 0:
-            nl = find(b"\n", start, end)
-            if nl < 0 and buf.startswith(b"data: ", start):  # `data: <json>`
-                out.append(_parse(buf[start + 6 : end]))
-            elif (  # `event: <name>` then `data: <json>`
-                buf.startswith(b"event: ", start)
-                and buf.startswith(b"data: ", nl + 1)
-                and find(b"\n", nl + 1, end) < 0
-            ):
-                out.append(_parse(buf[nl + 7 : end]))
-            else:
-                _block(buf[start:end], out)
-            start = end + 2
-        self._buf = buf[start:] if start else buf
-        return out
+        block = self._split.feed(chunk)
+        return [_parse(data) for data in block_data(block)] if block else []
 
     def close(self) -> list[Any]:
-        if self._general is not None:
-            return [_parse(e.data.encode()) for e in self._general.close()]
-        out: list[Any] = []
-        rest, self._buf = self._buf, b""
-        if rest.strip():
-            _block(rest.rstrip(b"\n"), out)
-        return out
+        rest = self._split.close()
+        return [_parse(data) for data in block_data(rest)] if rest else []
 
 
 class JsonEventDecoder:
@@ -137,16 +77,6 @@ class JsonEventDecoder:
 
     def _event(self, doc: dict[str, Any], out: list[ir.Event]) -> None:
         raise NotImplementedError
-
-
-def _block(block: bytes, out: list[Any]) -> None:
-    data: list[bytes] = []
-    for line in block.split(b"\n"):
-        if line.startswith(b"data:"):
-            value = line[5:]
-            data.append(value[1:] if value.startswith(b" ") else value)
-    if data:
-        out.append(_parse(data[0] if len(data) == 1 else b"\n".join(data)))
 
 
 def _parse(data: bytes) -> Any:

@@ -2,9 +2,10 @@
 that every event's data is JSON, so a malformed event ends the stream with the dialect's error
 event instead of reaching the client's parser.
 
-With the check on, only whole events are forwarded (the bytes after the last event boundary wait
-for the next chunk), so the error event never lands inside a half-sent event. Memory stays
-bounded: at most one incomplete event (capped by ``MAX_PENDING``) is held.
+With the check on, only whole events are forwarded (the shared scanner, ``plano.codec.sse_scan``,
+holds the bytes after the last event boundary for the next chunk), so the error event never lands
+inside a half-sent event. Memory stays bounded: at most one incomplete event (capped by
+``MAX_PENDING``) is held.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Final
 
 import orjson
 
+from plano.codec.sse_scan import BOM, SseSplitter, event_data, split_events
 from plano.errors import UpstreamProtocolError, UpstreamTimeout
 
 MAX_PENDING: Final = 1 << 20  # one event larger than this is refused as malformed
@@ -45,50 +47,47 @@ async def _timed(resp: Any, idle: float) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def _boundary(data: bytes) -> int:
-    """The end of the last complete event in ``data`` (0 when there is none)."""
-    lf = data.rfind(b"\n\n")
-    crlf = data.rfind(b"\r\n\r\n")
-    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
-
-
 def first_bad_event(block: bytes) -> int:
     """Offset of the first event in ``block`` (whole events) whose data is not JSON; -1 if none."""
-    sep = b"\r\n\r\n" if b"\r\n\r\n" in block else b"\n\n"
     at = 0
-    for event in block.split(sep):
-        start, at = at, at + len(event) + len(sep)
-        lines = event.replace(b"\r", b"").split(b"\n")
-        data = [line[5:].lstrip(b" ") for line in lines if line.startswith(b"data:")]
-        if not data:
-            continue
-        payload = b"\n".join(data)
-        if payload == b"[DONE]":
-            continue
-        try:
-            orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return start
+    for event in split_events(block):
+        data = event_data(event)
+        if data is not None and data != b"[DONE]":
+            try:
+                orjson.loads(data)
+            except orjson.JSONDecodeError:
+                return at
+        at += len(event)
     return -1
 
 
+def _bad_at(block: bytes, first: bool) -> int:
+    """`first_bad_event`, skipping the stream's BOM in its first block."""
+    skip = len(BOM) if first and block.startswith(BOM) else 0
+    bad = first_bad_event(block[skip:] if skip else block)
+    return bad + skip if bad >= 0 else bad
+
+
 async def _checked(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    pending = b""
+    split = SseSplitter()
+    first = True
     async for chunk in source:
-        data = pending + chunk if pending else chunk
-        cut = _boundary(data)
-        pending = data[cut:]
-        if len(pending) > MAX_PENDING:
+        block = split.feed(chunk)
+        if split.pending_size > MAX_PENDING:
             raise UpstreamProtocolError("the upstream sent an event larger than the gateway allows")
-        if cut:
-            block = data[:cut]
-            bad = first_bad_event(block)
+        if block:
+            bad = _bad_at(block, first)
+            first = False
             if bad >= 0:
                 if bad:
                     yield block[:bad]  # the whole events before the bad one still go out
                 raise UpstreamProtocolError("the upstream sent a malformed stream event")
             yield block
-    if pending.strip():
-        if first_bad_event(pending) >= 0:
+    rest = split.close()
+    if rest.strip():
+        bad = _bad_at(rest, first)
+        if bad >= 0:
+            if bad:
+                yield rest[:bad]
             raise UpstreamProtocolError("the upstream stream ended inside a malformed event")
-        yield pending
+        yield rest
