@@ -35,6 +35,7 @@ from plano.routing.step import RoutingStep, build_step
 from plano.state.conversations import ConversationStore, build_conversations
 from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import Cluster, build_clusters, visible
+from plano.upstream.lean import LeanTransport
 from plano.upstream.policies import build_resilience
 
 log = logging.getLogger("plano")
@@ -72,6 +73,7 @@ class AppState:
     filters: FilterTable | None = None
     routing: RoutingStep | None = None
     conversations: ConversationStore | None = None
+    transport: LeanTransport | None = None  # the pools `client` sends through
 
 
 def models_body(clusters: tuple[Cluster, ...]) -> bytes:
@@ -128,9 +130,10 @@ def build_app(
     clusters = build_clusters(config)
     aliases = {name: alias.target for name, alias in config.model_aliases.items()}
     models = ModelTable(clusters, aliases)
-    client = UpstreamClient()
-    filters = FilterTable(config.filters, config.agents, client)
-    routing = build_step(config, clusters, client)
+    transport = LeanTransport()
+    client = UpstreamClient(transport)  # the model listener's (started and closed by the app)
+    filters = FilterTable(config.filters, config.agents, transport)
+    routing = build_step(config, clusters, transport)
     listeners = []
     body = models_body(clusters)
     conversations = build_conversations(config.state_storage)
@@ -164,7 +167,7 @@ def build_app(
                 lc,
                 config,
                 models,
-                client,
+                transport,
                 filters,
                 max_body_bytes=max_body_bytes,
                 telemetry=telemetry,
@@ -183,6 +186,7 @@ def build_app(
         filters,
         routing,
         conversations,
+        transport,
     )
 
 

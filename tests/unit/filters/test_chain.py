@@ -11,7 +11,7 @@ from plano.filters.http_filter import HttpFilter
 from plano.filters.mcp_filter import McpFilter
 from plano.listeners.app import build_app
 from plano.listeners.model.listener import ModelListener
-from plano.upstream.client import UpstreamClient
+from plano.upstream.lean import LeanTransport
 
 CONFIG = """
 version: v0.3.0
@@ -29,7 +29,7 @@ listeners:
 
 def table() -> FilterTable:
     config = load_config_text(CONFIG % "", source="t.yaml", env={})
-    return FilterTable(config.filters, config.agents, UpstreamClient())
+    return FilterTable(config.filters, config.agents, LeanTransport())
 
 
 def test_empty_chain_compiles_to_none() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from plano.http.cycle import error_response
-from tests.unit.server.lean_harness import (
+from tests.unit.http.lean_harness import (
     TEXT,
     Receive,
     Scope,

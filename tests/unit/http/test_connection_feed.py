@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plano.http.cycle import error_response
-from tests.unit.server.lean_harness import (
+from tests.unit.http.lean_harness import (
     Receive,
     Scope,
     Send,

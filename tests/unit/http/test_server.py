@@ -14,7 +14,7 @@ import pytest
 import uvloop
 
 from plano.http.server import LeanServer
-from tests.unit.server.lean_harness import (
+from tests.unit.http.lean_harness import (
     TEXT,
     Receive,
     Scope,
