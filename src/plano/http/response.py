@@ -87,7 +87,7 @@ class Response:
         self._error: BaseException | None = None
         self._body: bytes | None = None  # what `read()` returned (a second call returns it too)
         self._content_type: str | None = None
-        self._timers: list[Cancellable] = []
+        self._timers: list[Cancellable] | None = None
         self.released = False
         self.content = self  # aiohttp's `resp.content.iter_any()` spelling
 
@@ -124,6 +124,8 @@ class Response:
         """Cancel `timer` when the response is released."""
         if self.released:
             timer.cancel()
+        elif self._timers is None:
+            self._timers = [timer]
         else:
             self._timers.append(timer)
 
@@ -213,8 +215,10 @@ class Response:
         if not self._done:
             self.abort()
         self.released = True
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
+        timers = self._timers
+        if timers is not None:
+            self._timers = None
+            for timer in timers:
+                timer.cancel()
         conn = self._conn
         conn.pool.release(conn)

@@ -2,7 +2,9 @@
 
 `UpstreamClient.post(url, headers, body, deadline)` yields the response with its body unread; it
 is `LeanTransport.send` + `release()`, with the deadline given in aiohttp's `ClientTimeout`
-spelling (`total`, `sock_connect`, `sock_read`). Errors are the transport's (`plano.errors`).
+spelling (`total`, `sock_connect`, `sock_read`). Errors are the transport's (`plano.errors`); a
+`TimeoutError` raised inside the caller's block (the stream guard's idle timer) comes out as
+`UpstreamTimeout`, as it did before the Transport seam (`exchange()` maps nothing of the caller's).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from plano.errors import UpstreamTimeout
 from plano.upstream.lean import LeanTransport
 from plano.upstream.transport import Limits, where
 
@@ -51,6 +54,10 @@ class UpstreamClient:
         resp = await self.transport.send(b"POST", url, headers, body, limits)
         try:
             yield resp
+        except TimeoutError as exc:  # the stream guard's idle timer, raised in the caller's block
+            raise UpstreamTimeout(
+                f"upstream {where(url)} did not answer in time", phase="read"
+            ) from exc
         finally:
             resp.release()
 
