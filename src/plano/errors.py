@@ -7,6 +7,8 @@ secrets: build them from names and ids, never from credentials or raw header val
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class PlanoError(Exception):
     status: int = 500
@@ -106,7 +108,15 @@ class UpstreamUnavailable(PlanoError):
 
 
 class UpstreamConnectFailed(UpstreamUnavailable):
-    """Could not connect to the upstream (refused, DNS, TLS handshake): nothing was sent."""
+    """Could not open a connection to the upstream: refused, DNS, TLS handshake."""
+
+
+class UpstreamReset(UpstreamUnavailable):
+    """The connection closed or was reset before the response head arrived."""
+
+
+class UpstreamBodyBroken(UpstreamUnavailable):
+    """The connection closed or was reset while the body was read, or the gateway aborted it."""
 
 
 class Overloaded(PlanoError):
@@ -120,10 +130,26 @@ class GatewayFull(Overloaded):
     kind = "overloaded"
 
 
+TimeoutPhase = Literal["connect", "total", "read", "first_byte"]
+
+
 class UpstreamTimeout(PlanoError):
+    """A limit of the exchange ran out; `phase` says which (connect, total, read, first_byte)."""
+
     status = 504
     code = "upstream_timeout"
     kind = "timeout"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        phase: TimeoutPhase = "total",
+        param: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        super().__init__(message, param=param, headers=headers)
+        self.phase: TimeoutPhase = phase
 
 
 class UpstreamProtocolError(PlanoError):

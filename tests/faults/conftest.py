@@ -61,10 +61,7 @@ class Leaks:
 
     def acquired(self) -> int:
         """Upstream connections in use (not idle in a pool, not closed)."""
-        client = app_state(self.gw).client
-        if client._session is not None:  # PLANO_HTTP_CLIENT=aiohttp
-            return len(client._session.connector._acquired)
-        lean = client._lean
+        lean = app_state(self.gw).transport._client
         if lean is None:
             return 0
         idle = {id(c) for pool in lean._pools.values() for c in pool._idle}

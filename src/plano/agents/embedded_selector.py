@@ -36,7 +36,7 @@ from plano.routing.decision import RouterFailed
 from plano.routing.embedded import EmbeddedRouter
 from plano.routing.preferences import Preference, PreferenceSet
 from plano.routing.resolve import ModelTable
-from plano.upstream.client import UpstreamClient
+from plano.upstream.transport import Transport
 
 log = logging.getLogger("plano.agents")
 
@@ -102,7 +102,7 @@ class FallbackSelector:
 
 
 def build_selector(
-    config: Config, models: ModelTable, client: UpstreamClient, *, timeout: float
+    config: Config, models: ModelTable, transport: Transport, *, timeout: float
 ) -> AgentSelector:
     """The agent selector the config asks for (see the module docstring)."""
     rc = config.routing.router
@@ -125,7 +125,7 @@ def build_selector(
         return embedded
     orchestrator = OrchestratorSelector(
         resolved,
-        client,
+        transport,
         timeout=timeout,
         context_length=overrides.orchestrator_model_context_length,
     )

@@ -18,23 +18,23 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
 from plano.agents.prompt import AgentRoute
 from plano.agents.selector import AgentSelector
 from plano.codec.sse import SseDecoder
-from plano.errors import PlanoError
+from plano.errors import PlanoError, UpstreamConnectFailed, UpstreamTimeout
 from plano.filters.chain import Chain, FilterRejected, with_traceparent
 from plano.observability import names as n
 from plano.observability.record import RequestRecord, RoutingNote
 from plano.observability.telemetry import NO_SPAN, SubSpan, Telemetry
 from plano.upstream.retry import Outcome, RetryPolicy
+from plano.upstream.transport import Limits, Transport, UpstreamResponse
 
 log = logging.getLogger("plano.agents")
 
@@ -106,7 +106,7 @@ class AgentPipeline:
         listener: str,
         targets: Sequence[AgentTarget],
         selector: AgentSelector | None,
-        client: Any,
+        transport: Transport,
         *,
         timeout: float,
         telemetry: Telemetry | None = None,
@@ -116,8 +116,8 @@ class AgentPipeline:
         self.routes = tuple(AgentRoute(t.id, t.description) for t in targets)
         self.fallback = next((t for t in targets if t.default), targets[0] if targets else None)
         self._selector = selector
-        self._client = client
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._transport = transport
+        self._limits = Limits(total=timeout)
         self._telemetry = telemetry or Telemetry()
 
     def _span(self, record: RequestRecord | None, name: str, service: str) -> SubSpan:
@@ -226,7 +226,7 @@ class AgentPipeline:
         body: bytes,
         headers: Headers,
         record: RequestRecord | None = None,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+    ) -> AsyncIterator[UpstreamResponse]:
         """POST to the agent; 4xx and 5xx answers become errors before anything is relayed.
         The agent's span lasts until the caller leaves the block (the relay included)."""
         span = self._span(record, n.SPAN_AGENT.format(target.id, path), n.SERVICE_AGENT)
@@ -238,8 +238,8 @@ class AgentPipeline:
         attributes: dict[str, Any] = {n.ATTR_AGENT_ID: target.id}
         error: str | None = None
         try:
-            async with AsyncExitStack() as stack:
-                resp = await self._open(stack, target, path, sent, body)
+            resp = await self._open(target, path, sent, body)
+            try:
                 attributes[n.ATTR_HTTP_STATUS] = resp.status
                 if resp.status >= 400:
                     data = await resp.read()
@@ -249,6 +249,8 @@ class AgentPipeline:
                         f"agent '{target.id}' answered {resp.status}", 502, [target.id]
                     )
                 yield resp
+            finally:
+                resp.release()
         except (AgentClientError, AgentChainError) as err:
             error = err.code
             raise
@@ -259,19 +261,15 @@ class AgentPipeline:
             span.end(error=error, attributes=attributes)
 
     async def _open(
-        self, stack: AsyncExitStack, target: AgentTarget, path: str, sent: Headers, body: bytes
-    ) -> aiohttp.ClientResponse:
+        self, target: AgentTarget, path: str, sent: Headers, body: bytes
+    ) -> UpstreamResponse:
         """The agent's response head; with a retry policy, failed attempts (connect, timeout,
         a retriable status) are retried before anything reaches the client."""
         policy, url, retry = target.retry, target.base + path, 0
         while True:
-            attempt = AsyncExitStack()
             try:
-                resp: aiohttp.ClientResponse = await attempt.enter_async_context(
-                    self._client.post(url, sent, body, self._timeout)
-                )
+                resp = await self._transport.send(b"POST", url, sent, body, self._limits)
             except PlanoError as err:
-                await attempt.aclose()
                 retry += 1
                 if policy is None or retry > policy.num_retries:
                     raise
@@ -286,29 +284,32 @@ class AgentPipeline:
                 and retry <= policy.num_retries
                 and policy.retriable(Outcome.STATUS, resp.status)
             ):
-                await resp.read()
-                await attempt.aclose()
+                try:
+                    await resp.read()
+                except PlanoError:
+                    pass  # the next attempt is what counts
+                finally:
+                    resp.release()
                 log.info("agent %s answered %d; retry %d", target.id, resp.status, retry)
                 await asyncio.sleep(policy.backoff(retry))
                 continue
-            stack.push_async_exit(attempt)
             return resp
 
 
 def _outcome(err: PlanoError) -> Outcome:
-    if err.kind == "timeout":
+    if isinstance(err, UpstreamTimeout):
         return Outcome.TIMEOUT
-    if err.kind == "connect" and "could not connect" in err.message:
+    if isinstance(err, UpstreamConnectFailed):
         return Outcome.CONNECT
     return Outcome.RESET
 
 
-async def reply_text(resp: aiohttp.ClientResponse) -> str:
+async def reply_text(resp: UpstreamResponse) -> str:
     """An intermediate agent's whole answer as text (an event stream's deltas joined)."""
     if resp.content_type == "text/event-stream":
         decoder = SseDecoder()
         parts: list[str] = []
-        async for chunk in resp.content.iter_any():
+        async for chunk in resp.chunks():
             for event in decoder.feed(chunk):
                 parts.append(_delta_text(event.data))
         return "".join(parts)

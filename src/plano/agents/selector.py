@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import aiohttp
 import orjson
 
 from plano.agents.prompt import (
@@ -28,7 +27,7 @@ from plano.agents.prompt import (
 from plano.errors import PlanoError
 from plano.providers.catalogue import Api
 from plano.routing.resolve import Resolved
-from plano.upstream.client import UpstreamClient
+from plano.upstream.transport import Limits, Transport, exchange
 
 Headers = Sequence[tuple[str, str]]
 
@@ -65,7 +64,7 @@ class OrchestratorSelector:
     def __init__(
         self,
         resolved: Resolved,
-        client: UpstreamClient,
+        transport: Transport,
         *,
         timeout: float,
         context_length: int,
@@ -80,8 +79,8 @@ class OrchestratorSelector:
             *cluster.extra_headers,
             *cluster.auth(Api.OPENAI_CHAT, None),
         )
-        self._client = client
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._transport = transport
+        self._limits = Limits(total=timeout)
         self._context_length = context_length
         self._routes_cache: dict[tuple[AgentRoute, ...], str] = {}
 
@@ -105,13 +104,13 @@ class OrchestratorSelector:
         body = self.request_body(messages, routes)
         sent = [*self._fixed, *headers]
         try:
-            async with self._client.post(self._url, sent, body, self._timeout) as resp:
+            async with exchange(
+                self._transport, b"POST", self._url, sent, body, self._limits
+            ) as resp:
                 data = await resp.read()
                 status = resp.status
         except PlanoError as err:
             raise SelectionUnreachable(f"Failed to determine route: {err.message}") from err
-        except (aiohttp.ClientError, TimeoutError) as err:
-            raise SelectionUnreachable(f"Failed to determine route: {type(err).__name__}") from err
         if not 200 <= status < 300:
             raise SelectionFailed(
                 f"Failed to determine route: orchestrator answered {status}: {_reason(data)}"

@@ -16,18 +16,37 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
-
-import orjson
+from typing import Final
 
 from plano.config.sections import AgentConfig, FilterConfig
 from plano.errors import PlanoError
+from plano.filters.http_filter import HttpFilter
+from plano.filters.mcp_filter import McpFilter
+from plano.filters.types import (
+    Filter,
+    FilterFailed,
+    FilterRejected,
+    Headers,
+    trace_context,
+    with_traceparent,
+)
 from plano.observability import names as n
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
-from plano.upstream.client import UpstreamClient
+from plano.upstream.transport import Transport
 
-Headers = Sequence[tuple[str, str]]
+__all__ = [
+    "Chain",
+    "Filter",
+    "FilterFailed",
+    "FilterRejected",
+    "FilterTable",
+    "Headers",
+    "compile_chain",
+    "passed_headers",
+    "trace_context",
+    "with_traceparent",
+]
 
 DEFAULT_FILTER_TIMEOUT: Final = 30.0
 
@@ -53,54 +72,6 @@ _NOT_PASSED: Final = frozenset(
         b"x-envoy-max-retries",
     }
 )
-
-
-class FilterRejected(PlanoError):
-    """A filter answered 4xx (or an MCP tool error): the request stops here with that status."""
-
-    code = "filter_rejected"
-    kind = "client"
-
-    def __init__(self, filter_id: str, status: int, body: bytes) -> None:
-        super().__init__(f"filter '{filter_id}' rejected the request with status {status}")
-        self.filter_id = filter_id
-        self.status = status
-        self.body = body
-
-    def own_body(self) -> bytes:
-        """The original's body for a rejected model-listener request."""
-        return orjson.dumps(
-            {
-                "error": "FilterChainError",
-                "agent": self.filter_id,
-                "status": self.status,
-                "agent_response": self.body.decode("utf-8", "replace"),
-            }
-        )
-
-
-class FilterFailed(PlanoError):
-    """A filter could not be used: 5xx, transport error, timeout or an unusable answer."""
-
-    status = 500
-    code = "filter_failed"
-
-    def __init__(self, filter_id: str, reason: str, *, answered: int = 0) -> None:
-        super().__init__(f"Filter chain processing failed: filter '{filter_id}': {reason}")
-        self.filter_id = filter_id
-        self.reason = reason
-        self.answered = answered  # the filter's own HTTP status, when it answered 5xx
-
-
-class Filter(Protocol):
-    """One compiled filter: body bytes in, new body bytes out."""
-
-    id: str
-    span_name: str  # the child span of one call, built at config load
-
-    async def apply(self, body: bytes, path: str, headers: Headers) -> bytes: ...
-
-    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,22 +122,6 @@ async def _traced(
     return out
 
 
-def with_traceparent(headers: Headers, traceparent: str | None) -> Headers:
-    """`headers` with `traceparent` replaced (unchanged when there is none to send)."""
-    if traceparent is None:
-        return headers
-    out = [(k, v) for k, v in headers if k.lower() != n.HEADER_TRACEPARENT]
-    out.append((n.HEADER_TRACEPARENT, traceparent))
-    return out
-
-
-def trace_context(headers: Headers) -> dict[str, str]:
-    """The W3C trace context among `headers` (for carriers other than HTTP headers)."""
-    return {
-        k.lower(): v for k, v in headers if k.lower() in (n.HEADER_TRACEPARENT, n.HEADER_TRACESTATE)
-    }
-
-
 def passed_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     """The client headers a filter or agent receives (decoded once per request)."""
     return [
@@ -181,7 +136,7 @@ class FilterTable:
         self,
         filters: Iterable[FilterConfig],
         agents: Iterable[AgentConfig],
-        client: UpstreamClient,
+        transport: Transport,
         *,
         timeout: float = DEFAULT_FILTER_TIMEOUT,
     ) -> None:
@@ -190,7 +145,7 @@ class FilterTable:
             self._configs[a.id] = FilterConfig(id=a.id, url=a.url)
         for f in filters:
             self._configs[f.id] = f
-        self._client = client
+        self._transport = transport
         self._timeout = timeout
         self._built: dict[str, Filter] = {}
 
@@ -200,7 +155,7 @@ class FilterTable:
             config = self._configs.get(filter_id)
             if config is None:
                 raise KeyError(f"filter '{filter_id}' is not defined in filters or agents")
-            built = self._built[filter_id] = _build(config, self._client, self._timeout)
+            built = self._built[filter_id] = _build(config, self._transport, self._timeout)
         return built
 
     async def close(self) -> None:
@@ -208,13 +163,9 @@ class FilterTable:
             await f.close()
 
 
-def _build(config: FilterConfig, client: UpstreamClient, timeout: float) -> Filter:
+def _build(config: FilterConfig, transport: Transport, timeout: float) -> Filter:
     if config.type == "http":
-        from plano.filters.http_filter import HttpFilter
-
-        return HttpFilter(config, client, timeout=timeout)
-    from plano.filters.mcp_filter import McpFilter
-
+        return HttpFilter(config, transport, timeout=timeout)
     return McpFilter(config, timeout=timeout)
 
 

@@ -13,14 +13,12 @@ import asyncio
 import logging
 from typing import Final
 
-import aiohttp
-
 from plano.config.sections import FilterConfig
-from plano.errors import PlanoError
-from plano.filters.chain import FilterFailed, FilterRejected, Headers
+from plano.errors import PlanoError, UpstreamConnectFailed
+from plano.filters.types import FilterFailed, FilterRejected, Headers
 from plano.observability import names as n
-from plano.upstream.client import UpstreamClient
 from plano.upstream.retry import Outcome, RetryPolicy
+from plano.upstream.transport import Limits, Transport, exchange
 
 log = logging.getLogger("plano.filters")
 
@@ -32,14 +30,14 @@ _FIXED: Final = (
 
 
 class HttpFilter:
-    __slots__ = ("_base", "_client", "_fixed", "_retry", "_timeout", "id", "span_name")
+    __slots__ = ("_base", "_fixed", "_limits", "_retry", "_transport", "id", "span_name")
 
-    def __init__(self, config: FilterConfig, client: UpstreamClient, *, timeout: float) -> None:
+    def __init__(self, config: FilterConfig, transport: Transport, *, timeout: float) -> None:
         self.id = config.id
         self.span_name = n.SPAN_HTTP_FILTER.format(config.id)
         self._base = str(config.url).rstrip("/")
-        self._client = client
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._transport = transport
+        self._limits = Limits(total=timeout)
         self._fixed = (*_FIXED, ("x-arch-upstream", config.id))
         self._retry = RetryPolicy.of(config.retry_policy, 0) if config.retry_policy else None
 
@@ -60,14 +58,13 @@ class HttpFilter:
 
     async def _call(self, body: bytes, path: str, headers: Headers) -> bytes:
         sent = [*headers, *self._fixed]
+        url = self._base + path
         try:
-            async with self._client.post(self._base + path, sent, body, self._timeout) as resp:
-                data: bytes = await resp.read()
+            async with exchange(self._transport, b"POST", url, sent, body, self._limits) as resp:
+                data = await resp.read()
                 status = resp.status
         except PlanoError as err:
             raise FilterFailed(self.id, err.message) from err
-        except (aiohttp.ClientError, TimeoutError, ConnectionError) as err:
-            raise FilterFailed(self.id, f"reading the answer failed: {type(err).__name__}") from err
         if 200 <= status < 300:
             return data
         if 400 <= status < 500:
@@ -85,9 +82,8 @@ def _outcome(err: FilterFailed | FilterRejected) -> tuple[Outcome, int]:
     if err.answered:
         return Outcome.STATUS, err.answered
     cause = err.__cause__
-    kind = cause.kind if isinstance(cause, PlanoError) else ""
-    if kind == "timeout" or isinstance(cause, TimeoutError):
+    if isinstance(cause, PlanoError) and cause.kind == "timeout":
         return Outcome.TIMEOUT, 0
-    if kind == "connect" and "could not connect" in str(cause):
+    if isinstance(cause, UpstreamConnectFailed):
         return Outcome.CONNECT, 0
     return Outcome.RESET, 0

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from plano.config.sections import FilterConfig
-from plano.filters.chain import FilterFailed, FilterRejected, Headers, trace_context
+from plano.filters.types import FilterFailed, FilterRejected, Headers, trace_context
 from plano.observability import names as n
 
 if TYPE_CHECKING:

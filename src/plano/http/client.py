@@ -14,8 +14,9 @@ of the gateway's CPU per proxied request. This client does only what an upstream
   on a fresh connection (the server closed it while idle; nothing was processed);
 - connections that cannot be reused (no keep-alive, body not read to the end, errors) are closed.
 
-Errors surface as `TimeoutError`, `ConnectionError`/`OSError` (mapped to `PlanoError`s by
-`plano.upstream.client`).
+Until the response head, errors surface as `TimeoutError`, `ConnectionError`/`OSError`,
+`ServerDisconnected` or `ProtocolViolation`; errors of the body pass through the `error_map` the
+client was given (`plano.upstream.lean` maps both onto `plano.errors`).
 """
 
 from __future__ import annotations
@@ -23,38 +24,39 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import httptools
 
-HIGH_WATER: Final = 1 << 20  # body bytes buffered before reading pauses
+from plano.http.response import (
+    HIGH_WATER,
+    ErrorMap,
+    ProtocolViolation,
+    Response,
+    ResponseHeaders,
+    ServerDisconnected,
+)
+
+__all__ = [
+    "HIGH_WATER",
+    "Connection",
+    "ErrorMap",
+    "Http1Client",
+    "InFlight",
+    "Pool",
+    "ProtocolViolation",
+    "Response",
+    "ResponseHeaders",
+    "ServerDisconnected",
+    "Target",
+    "split_url",
+]
 IDLE_KEEP_S: Final = 30.0  # pooled connections idle longer than this are closed
 MAX_IDLE_PER_HOST: Final = 256
 _URL_CACHE_MAX: Final = 4096
-
-
-class Deadline(Protocol):
-    """What the client reads of a timeout setting (aiohttp's `ClientTimeout` has these)."""
-
-    @property
-    def total(self) -> float | None: ...
-
-    @property
-    def sock_connect(self) -> float | None: ...
-
-    @property
-    def sock_read(self) -> float | None: ...
-
-
-class ServerDisconnected(ConnectionError):
-    """The upstream closed the connection before the response was complete."""
-
-
-class ProtocolViolation(ConnectionError):
-    """The upstream's bytes are not a valid HTTP/1.1 response."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,146 +88,6 @@ class InFlight:
             self.conn.fail(TimeoutError())
         elif self.task is not None:
             self.task.cancel()
-
-
-class ResponseHeaders:
-    """Case-insensitive read access to the response headers (names compared lower-cased)."""
-
-    __slots__ = ("_raw",)
-
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
-        self._raw = raw
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        key = name.lower().encode("latin-1")
-        for k, v in self._raw:
-            if k.lower() == key:
-                return v.decode("latin-1")
-        return default
-
-    def getall(self, name: str) -> list[str]:
-        key = name.lower().encode("latin-1")
-        return [v.decode("latin-1") for k, v in self._raw if k.lower() == key]
-
-    def __getitem__(self, name: str) -> str:
-        value = self.get(name)
-        if value is None:
-            raise KeyError(name)
-        return value
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
-
-    def items(self) -> Iterator[tuple[str, str]]:
-        return ((k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw)
-
-
-class Response:
-    """One upstream response: status and headers at once, the body as it arrives.
-
-    `read()` returns the whole body; `content.iter_any()` yields it chunk by chunk (what has
-    arrived since the last chunk, joined); `close()` gives up on the rest (the connection is
-    closed, not reused).
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self.status = 0
-        self.reason = ""
-        self.raw_headers: list[tuple[bytes, bytes]] = []
-        self._chunks: deque[bytes] = deque()
-        self._buffered = 0
-        self._waiter: asyncio.Future[None] | None = None
-        self._done = False
-        self._error: BaseException | None = None
-        self._body: bytes | None = None  # what `read()` returned (a second call returns it too)
-        self._content_type: str | None = None
-        self.content = self  # aiohttp's `resp.content.iter_any()` spelling
-
-    @property
-    def headers(self) -> ResponseHeaders:
-        return ResponseHeaders(self.raw_headers)
-
-    @property
-    def complete(self) -> bool:
-        """The whole body arrived (or the exchange failed)."""
-        return self._done
-
-    @property
-    def content_type(self) -> str:
-        found = self._content_type
-        if found is None:
-            value = self.headers.get("content-type") or "application/octet-stream"
-            found = self._content_type = value.split(";", 1)[0].strip().lower()
-        return found
-
-    # -- fed by the connection ----------------------------------------------------------------
-
-    def _feed(self, data: bytes) -> None:
-        self._chunks.append(data)
-        self._buffered += len(data)
-        if self._buffered > HIGH_WATER:
-            self._conn.pause()
-        self._wake()
-
-    def _finish(self, error: BaseException | None = None) -> None:
-        if self._done:
-            return
-        self._done = True
-        self._error = error
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _wait(self) -> None:
-        waiter = self._waiter = self._conn.loop.create_future()
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-
-    # -- read by the caller -------------------------------------------------------------------
-
-    def _take(self) -> bytes:
-        chunks = self._chunks
-        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
-        if self._buffered > HIGH_WATER:
-            self._conn.resume()
-        self._buffered = 0
-        return data
-
-    async def read(self) -> bytes:
-        """The whole body (like aiohttp's, it can be read again: the same bytes)."""
-        body = self._body
-        if body is not None:
-            return body
-        while not self._done:
-            await self._wait()
-        if self._error is not None:
-            raise self._error
-        body = self._body = self._take() if self._chunks else b""
-        return body
-
-    async def iter_any(self) -> AsyncIterator[bytes]:
-        while True:
-            if self._chunks:
-                yield self._take()
-                continue
-            if self._done:
-                if self._error is not None:
-                    raise self._error
-                return
-            await self._wait()
-
-    def close(self) -> None:
-        """Stop reading this response; its connection is closed."""
-        if not self._done:
-            self._conn.abort()
-            self._finish(ServerDisconnected("response closed by the gateway"))
 
 
 class Connection(asyncio.Protocol):
@@ -329,7 +191,7 @@ class Connection(asyncio.Protocol):
         self._headers_done = False
         self._close_delimited = False
         self._parser = httptools.HttpResponseParser(self)
-        response = self._response = Response(self)
+        response = self._response = Response(self, self.pool.error_map)
         self._headers_waiter = self.loop.create_future()
         self.last_read = self.loop.time()
         if body:
@@ -381,9 +243,15 @@ class Connection(asyncio.Protocol):
 class Pool:
     """Idle keep-alive connections to one (scheme, host, port)."""
 
-    def __init__(self, target: Target, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        ssl_context: ssl.SSLContext | None,
+        error_map: ErrorMap | None = None,
+    ) -> None:
         self.target = target
         self._ssl = ssl_context
+        self.error_map = error_map
         self._idle: deque[Connection] = deque()
 
     def take_idle(self, now: float) -> Connection | None:
@@ -451,8 +319,10 @@ class Http1Client:
         self,
         loop: asyncio.AbstractEventLoop | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        error_map: ErrorMap | None = None,
     ) -> None:
         self._loop = loop
+        self._error_map = error_map
         self._pools: dict[tuple[str, str, int], Pool] = {}
         self._targets: dict[str, Target] = {}
         self._ssl = ssl_context  # default: the system trust store, made on first https use
@@ -471,7 +341,8 @@ class Http1Client:
         if pool is None:
             if target.tls and self._ssl is None:
                 self._ssl = ssl.create_default_context()
-            pool = self._pools[target.key] = Pool(target, self._ssl if target.tls else None)
+            ctx = self._ssl if target.tls else None
+            pool = self._pools[target.key] = Pool(target, ctx, self._error_map)
         return pool
 
     async def request(
@@ -480,12 +351,11 @@ class Http1Client:
         url: str,
         headers: Sequence[tuple[str, str]],
         body: bytes,
-        deadline: Deadline | None,
+        connect_timeout: float | None = None,
         flight: InFlight | None = None,
     ) -> tuple[Response, Pool, Connection]:
-        """Send the request and wait for the response head. The caller must hand the
-        connection back with `pool.release(conn)` once it has finished with the response
-        (after `response.close()` if it did not read it to the end)."""
+        """Send the request and wait for the response head. The caller must end the exchange
+        with `response.release()` (the connection back to its pool, or closed)."""
         if self.closed:
             raise ConnectionError("the upstream client is closed")
         loop = self._loop or asyncio.get_running_loop()
@@ -496,7 +366,7 @@ class Http1Client:
             conn = pool.take_idle(loop.time()) if attempt == 0 else None
             reused = conn is not None
             if conn is None:
-                conn = await pool.connect(loop, deadline.sock_connect if deadline else None)
+                conn = await pool.connect(loop, connect_timeout)
             if flight is not None:
                 flight.conn = conn
                 if flight.expired:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -34,10 +34,10 @@ from plano.observability.tracing import build_tracing
 from plano.routing.resolve import ModelTable
 from plano.routing.step import RoutingStep, build_step
 from plano.state.conversations import ConversationStore, build_conversations
-from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import Cluster, build_clusters, visible
+from plano.upstream.lean import LeanTransport
 from plano.upstream.policies import build_resilience
-from plano.upstream.transport import LegacyTransport
+from plano.upstream.transport import Transport
 
 log = logging.getLogger("plano")
 
@@ -68,12 +68,14 @@ class AppState:
     config: Config
     clusters: tuple[Cluster, ...]
     models: ModelTable
-    client: UpstreamClient
+    transport: Transport  # the one upstream client of this worker (its pools)
     listeners: tuple[ListenerRoutes, ...]
     telemetry: Telemetry
     filters: FilterTable | None = None
     routing: RoutingStep | None = None
     conversations: ConversationStore | None = None
+    # Closed at shutdown after the transport (rate-limit stores).
+    closers: tuple[Callable[[], Awaitable[None]], ...] = ()
 
 
 def models_body(clusters: tuple[Cluster, ...]) -> bytes:
@@ -125,14 +127,18 @@ def build_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     telemetry: Telemetry | None = None,
+    transport: Transport | None = None,
 ) -> AppState:
+    """Everything one worker serves with, built once from the config (`transport` replaces the
+    lean HTTP/1.1 client, e.g. with `MockTransport` in tests)."""
     telemetry = telemetry if telemetry is not None else build_telemetry(config)
     clusters = build_clusters(config)
     aliases = {name: alias.target for name, alias in config.model_aliases.items()}
     models = ModelTable(clusters, aliases)
-    client = UpstreamClient()
-    filters = FilterTable(config.filters, config.agents, client)
-    routing = build_step(config, clusters, client)
+    transport = transport if transport is not None else LeanTransport()
+    closers: list[Callable[[], Awaitable[None]]] = []
+    filters = FilterTable(config.filters, config.agents, transport)
+    routing = build_step(config, clusters, transport)
     listeners = []
     body = models_body(clusters)
     conversations = build_conversations(config.state_storage)
@@ -144,10 +150,10 @@ def build_app(
             metrics = metrics if isinstance(metrics, PrometheusMetrics) else None
             resilience = build_resilience(config, lc, clusters, models.resolve, metrics, metrics)
             if resilience.limiter is not None:
-                client.on_close(resilience.limiter.store.close)
+                closers.append(resilience.limiter.store.close)
             routes = ModelListener(
                 models,
-                LegacyTransport(client),
+                transport,
                 timeout=lc.timeout,
                 connect_timeout=_connect_timeout(config),
                 max_body_bytes=max_body_bytes,
@@ -166,7 +172,7 @@ def build_app(
                 lc,
                 config,
                 models,
-                client,
+                transport,
                 filters,
                 max_body_bytes=max_body_bytes,
                 telemetry=telemetry,
@@ -179,12 +185,13 @@ def build_app(
         config,
         clusters,
         models,
-        client,
+        transport,
         tuple(listeners),
         telemetry,
         filters,
         routing,
         conversations,
+        tuple(closers),
     )
 
 
@@ -313,14 +320,16 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                await self.state.client.start()
+                await self.state.transport.start()
                 if self.state.routing is not None:
                     await self.state.routing.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.state.filters is not None:
                     await self.state.filters.close()
-                await self.state.client.close()
+                await self.state.transport.close()
+                for close in self.state.closers:
+                    await close()
                 if self.state.routing is not None:
                     await self.state.routing.close()
                 if self.state.conversations is not None:

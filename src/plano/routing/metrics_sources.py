@@ -12,7 +12,7 @@
 `model_aliases` renames catalogue keys to the names used in `routing_preferences`. The first fetch
 runs at startup (5 s connect / 30 s total); `refresh_interval` repeats it. A failed fetch is logged
 and leaves the previous numbers in place: ranking then keeps the written order for unknown models.
-These are rare, off-hot-path calls, so they use a short-lived client session of their own.
+These are rare, off-hot-path GETs through the worker's upstream transport.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import urlencode
 
-import aiohttp
+import orjson
 
 from plano.config import Config
 from plano.config.sections import CostMetricsSourceConfig, LatencyMetricsSourceConfig
+from plano.errors import PlanoError
 from plano.routing.preferences import ModelMetrics, Price
+from plano.upstream.transport import Limits, Transport, exchange
 
 log = logging.getLogger("plano.routing")
 
@@ -35,7 +37,8 @@ DEFAULT_URLS: Final = {
     "models.dev": "https://models.dev/api.json",
     "digitalocean": "https://api.digitalocean.com/v2/gen-ai/models/catalog",
 }
-_TIMEOUT: Final = aiohttp.ClientTimeout(total=30, sock_connect=5)
+_LIMITS: Final = Limits(total=30, connect=5)
+_ACCEPT: Final = (("accept", "application/json"),)
 Source = CostMetricsSourceConfig | LatencyMetricsSourceConfig
 
 
@@ -107,20 +110,27 @@ def _aliased(table: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, 
 class MetricsFeeds:
     """Keeps a `ModelMetrics` filled from the configured sources."""
 
-    def __init__(self, sources: Sequence[Source], metrics: ModelMetrics) -> None:
+    def __init__(
+        self, sources: Sequence[Source], metrics: ModelMetrics, transport: Transport | None
+    ) -> None:
         self._sources = tuple(sources)
         self.metrics = metrics
+        self._transport = transport
         self._tasks: list[asyncio.Task[None]] = []
         self._first: asyncio.Task[None] | None = None
         self.loaded = not self._sources  # the first fetch is over (or there is nothing to fetch)
 
     @classmethod
-    def of(cls, config: Config, metrics: ModelMetrics) -> MetricsFeeds:
-        return cls(config.model_metrics_sources, metrics)
+    def of(cls, config: Config, metrics: ModelMetrics, transport: Transport | None) -> MetricsFeeds:
+        return cls(config.model_metrics_sources, metrics, transport)
 
     def start(self) -> None:
         """Start the first fetch (startup is not held up by it) and the refresh loops."""
         if not self._sources or self._first is not None:
+            return
+        if self._transport is None:
+            log.warning("model_metrics_sources: no upstream transport; nothing is fetched")
+            self.loaded = True
             return
         self._first = asyncio.ensure_future(self._fetch_all())
         for s in self._sources:
@@ -134,8 +144,7 @@ class MetricsFeeds:
 
     async def _fetch_all(self) -> None:
         try:
-            async with aiohttp.ClientSession(timeout=_TIMEOUT) as session:
-                await asyncio.gather(*(self._fetch(session, s) for s in self._sources))
+            await asyncio.gather(*(self._fetch(s) for s in self._sources))
         finally:
             self.loaded = True
 
@@ -148,25 +157,28 @@ class MetricsFeeds:
     async def _refresh(self, source: Source, every: int) -> None:
         while True:
             await asyncio.sleep(every)
-            async with aiohttp.ClientSession(timeout=_TIMEOUT) as session:
-                await self._fetch(session, source)
+            await self._fetch(source)
 
-    async def _fetch(self, session: aiohttp.ClientSession, source: Source) -> None:
+    async def _fetch(self, source: Source) -> None:
+        transport = self._transport
+        assert transport is not None
         if isinstance(source, LatencyMetricsSourceConfig):
             url = f"{source.url.rstrip('/')}/api/v1/query?{urlencode({'query': source.query})}"
         else:
             url = source.url or DEFAULT_URLS[source.provider]
         try:
-            async with session.get(url) as resp:
-                resp.raise_for_status()
-                doc = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            async with exchange(transport, b"GET", url, _ACCEPT, b"", _LIMITS) as resp:
+                data = await resp.read()
+                if resp.status >= 400:
+                    raise ValueError(f"status {resp.status}")
+            doc = orjson.loads(data)
+        except (PlanoError, ValueError) as exc:
             log.warning(
                 "model_metrics_sources: %s %s fetch failed (%s); ranking keeps the written order"
                 " for models without data",
                 source.type,
                 source.provider,
-                type(exc).__name__,
+                type(exc).__name__ if isinstance(exc, PlanoError) else exc,
             )
             return
         if isinstance(source, LatencyMetricsSourceConfig):

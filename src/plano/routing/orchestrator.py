@@ -16,7 +16,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Final
 
-import aiohttp
 import orjson
 
 from plano.errors import PlanoError
@@ -24,8 +23,8 @@ from plano.providers.catalogue import Api
 from plano.routing.conversation import Conversation, Turn
 from plano.routing.decision import RouteChoice, RouterFailed, RouterUnreachable
 from plano.routing.preferences import PreferenceSet
-from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import Cluster
+from plano.upstream.transport import Limits, Transport, exchange
 
 log = logging.getLogger("plano.routing")
 
@@ -131,15 +130,15 @@ class OrchestratorRouter:
     def __init__(
         self,
         cluster: Cluster,
-        client: UpstreamClient,
+        transport: Transport,
         *,
         context_length: int,
         timeout: float,
     ) -> None:
         self._cluster = cluster
-        self._client = client
+        self._transport = transport
         self._budget = context_length
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._limits = Limits(total=timeout)
         self._url = cluster.url(Api.OPENAI_CHAT, cluster.model_id, False)
         self._headers: tuple[tuple[str, str], ...] = (
             ("content-type", "application/json"),
@@ -170,16 +169,15 @@ class OrchestratorRouter:
         headers: Sequence[tuple[str, str]] = (),
     ) -> RouteChoice:
         body = self.request_body(prefs, conversation)
+        sent = (*self._headers, *headers)
         try:
-            async with self._client.post(
-                self._url, (*self._headers, *headers), body, self._timeout
+            async with exchange(
+                self._transport, b"POST", self._url, sent, body, self._limits
             ) as resp:
                 data = await resp.read()
                 status = resp.status
         except PlanoError as err:
             raise RouterUnreachable(f"router model unreachable: {err.message}") from None
-        except TimeoutError:
-            raise RouterUnreachable("router model timed out") from None
         if status >= 300:
             raise RouterFailed(f"router model answered {status}: {_error_text(data)}")
         content = _content(data)

@@ -39,8 +39,8 @@ from plano.routing.prompt_caching import MIN_TOKENS, has_markers, inject
 from plano.routing.resolve import ModelTable, Resolved
 from plano.routing.session import Binding, budget_attributes, gate, grow_baseline, parse_pct
 from plano.state.session_cache import MemorySessionCache, RedisSessionCache, SessionCache
-from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import Cluster
+from plano.upstream.transport import Transport
 from plano.wire.api import request_object
 
 log = logging.getLogger("plano.routing")
@@ -87,12 +87,13 @@ class RoutingStep:
         router: Router,
         cache: SessionCache,
         metrics: ModelMetrics | None = None,
+        transport: Transport | None = None,
     ) -> None:
         routing = config.routing
         self.router = router
         self.cache = cache
         self.metrics = metrics or ModelMetrics()
-        self._feeds = MetricsFeeds.of(config, self.metrics)
+        self._feeds = MetricsFeeds.of(config, self.metrics, transport)
         self._warned = False
         self._warmup: asyncio.Future[None] | None = None
         self._prefs = from_config(config.routing_preferences)
@@ -372,7 +373,7 @@ def _log(d: Decision, requested: str | None) -> None:
         )  # fmt: skip
 
 
-def build_router(config: Config, clusters: Sequence[Cluster], client: UpstreamClient) -> Router:
+def build_router(config: Config, clusters: Sequence[Cluster], transport: Transport) -> Router:
     """The configured backend; `auto` uses the orchestrator only if the user declared it."""
     rc = config.routing.router
     model_id = config.overrides.routing_model_id
@@ -383,7 +384,7 @@ def build_router(config: Config, clusters: Sequence[Cluster], client: UpstreamCl
         if target is not None:
             orchestrator = OrchestratorRouter(
                 target,
-                client,
+                transport,
                 context_length=config.overrides.orchestrator_model_context_length,
                 timeout=rc.timeout,
             )
@@ -403,8 +404,9 @@ def build_cache(config: Config) -> SessionCache:
     return MemorySessionCache(config.routing.session_max_entries)
 
 
-def build_step(config: Config, clusters: Sequence[Cluster], client: UpstreamClient) -> RoutingStep:
-    return RoutingStep(config, build_router(config, clusters, client), build_cache(config))
+def build_step(config: Config, clusters: Sequence[Cluster], transport: Transport) -> RoutingStep:
+    router = build_router(config, clusters, transport)
+    return RoutingStep(config, router, build_cache(config), transport=transport)
 
 
 def wants_routing(step: RoutingStep | None, body: bytes) -> bool:

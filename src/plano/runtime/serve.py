@@ -2,28 +2,25 @@
 
 Each worker process binds every listener itself with SO_REUSEPORT, so N workers share the ports
 and the kernel spreads connections among them (as Envoy's worker threads do). One worker serves
-all listeners on one uvloop event loop through our lean HTTP/1.1 server (`http11`, httptools)
-and a bare ASGI app; `PLANO_HTTP_SERVER=uvicorn` serves the same app with uvicorn instead.
+all listeners on one uvloop event loop through our lean HTTP/1.1 server (`plano.http.server`,
+httptools) and a bare ASGI app.
 The admin listener (`/metrics`, `/healthz`; see `admin`) is one more socket of the same server.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
-import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 from typing import Final, Protocol
 
-import uvicorn
 import uvloop
 
 from plano.config import Config, ListenerConfig
@@ -141,42 +138,13 @@ def check_admin_port_free(settings: AdminSettings) -> None:
     bind_admin(settings, reuse_port=False).sock.close()
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, telling us the moment it has started (no polling)."""
-
-    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
-        super().__init__(config)
-        self._on_started = on_started
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started:
-            self._on_started()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        """SIGTERM/SIGINT start the drain (a second one forces exit); unlike uvicorn's own,
-        the signal is not re-raised afterwards, so a clean drain exits with status 0."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {
-            sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
 def metrics_of(state: AppState) -> PrometheusMetrics | None:
     metrics = state.telemetry.metrics
     return metrics if isinstance(metrics, PrometheusMetrics) else None
 
 
 class HttpServer(Protocol):
-    """What serving needs of an HTTP server: our LeanServer, or uvicorn's for comparison."""
+    """What serving needs of an HTTP server (our LeanServer)."""
 
     started: bool
     should_exit: bool
@@ -184,14 +152,6 @@ class HttpServer(Protocol):
     async def serve(self, sockets: list[socket.socket]) -> None: ...
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None: ...
-
-
-def server_kind(env: Mapping[str, str]) -> str:
-    """`PLANO_HTTP_SERVER`: `lean` (default, plano.http.connection) or `uvicorn`."""
-    kind = env.get("PLANO_HTTP_SERVER", "lean").strip().lower() or "lean"
-    if kind not in ("lean", "uvicorn"):
-        raise ValueError(f"PLANO_HTTP_SERVER must be lean or uvicorn, not {kind!r}")
-    return kind
 
 
 def make_server(
@@ -204,24 +164,9 @@ def make_server(
     ports: dict[int, ListenerRoutes] = {b.port: by_name[b.listener.name] for b in bound}
     app = Gateway(state, ports)
     asgi = app if admin is None else WithAdmin(app, AdminApp(metrics_of(state)), admin.port)
-    if server_kind(os.environ) == "lean":
-        return LeanServer(
-            asgi, keep_alive_timeout=75.0, drain_seconds=DRAIN_SECONDS, on_started=on_started
-        )
-    cfg = uvicorn.Config(
-        asgi,
-        http="httptools",
-        loop="none",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        proxy_headers=False,
-        server_header=False,
-        date_header=False,
-        timeout_keep_alive=75,
-        timeout_graceful_shutdown=int(DRAIN_SECONDS),
+    return LeanServer(
+        asgi, keep_alive_timeout=75.0, drain_seconds=DRAIN_SECONDS, on_started=on_started
     )
-    return _Server(cfg, on_started)
 
 
 def describe(bound: Sequence[BoundListener], admin: BoundAdmin | None = None) -> str:
@@ -268,9 +213,8 @@ def run_worker(
         lambda: on_ready(describe(bound, admin_bound)) if on_ready else None,
         admin_bound,
     )
-    if isinstance(server, LeanServer):  # uvicorn's _Server installs its own handlers
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, server.handle_exit)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, server.handle_exit)
     # Everything built so far (modules, config, clients) lives as long as the worker: moved out
     # of the collector's generations, it is never scanned again, so each collection while
     # serving only looks at request-time objects (~5 % of CPU per request here).

@@ -1,134 +1,135 @@
-"""TEMPORARY (lead's stand-in until the seam branch merges): the Transport protocol as specified."""
+"""The typed seam toward upstreams: what the gateway asks of an HTTP client.
+
+`Transport.send()` returns once the response head arrived; the caller reads the body with
+`read()` or `chunks()` and always ends with `release()` (`exchange(...)` does both). Every
+transport failure comes out as a `plano.errors` error, mapped once by the implementation:
+
+- `UpstreamConnectFailed`: no connection (refused, DNS, TLS handshake);
+- `UpstreamReset`: the connection closed or reset before the response head;
+- `UpstreamBodyBroken`: closed or reset mid-body, or `abort()`ed;
+- `UpstreamTimeout` with its `phase` (connect, total, read);
+- `UpstreamProtocolError`: the upstream's bytes are not HTTP/1.1.
+
+Implementations: `plano.upstream.lean.LeanTransport` (the lean pooled HTTP/1.1 client) and
+`plano.upstream.mock_transport.MockTransport` (scripted answers, for unit tests).
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from plano.errors import PlanoError, UpstreamTimeout, UpstreamUnavailable
+from types import TracebackType
+from typing import Protocol
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    total: float | None = None
+    """Timeouts of one exchange, in seconds; None = unbounded."""
+
+    total: float | None = None  # the whole exchange, head and body
     connect: float | None = None
-    read: float | None = None
+    read: float | None = None  # longest silence between body bytes
 
 
 class UpstreamResponse(Protocol):
     status: int
-    raw_headers: list[tuple[bytes, bytes]]
+    raw_headers: list[tuple[bytes, bytes]]  # as received
 
     @property
-    def content_type(self) -> str: ...
-    def header(self, name: str) -> str | None: ...
+    def content_type(self) -> str:
+        """Media type, lower-cased, without parameters."""
+        ...
+
+    def header(self, name: str) -> str | None:
+        """Case-insensitive lookup (the first value)."""
+        ...
+
     @property
-    def body(self) -> bytes | None: ...
-    async def read(self) -> bytes: ...
-    def chunks(self) -> AsyncIterator[bytes]: ...
-    def abort(self) -> None: ...
-    def release(self) -> None: ...
+    def body(self) -> bytes | None:
+        """The whole body once `read()` returned it."""
+        ...
+
+    async def read(self) -> bytes:
+        """The whole body (a second call returns it again)."""
+        ...
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives."""
+        ...
+
+    def abort(self) -> None:
+        """Stop now (client gone): the connection is closed; a reader wakes with
+        `UpstreamBodyBroken`."""
+        ...
+
+    def release(self) -> None:
+        """Done: the connection back to the pool if the body was read to the end, else closed;
+        timers cancelled; idempotent."""
+        ...
+
+
+Headers = Sequence[tuple[str, str]]
 
 
 class Transport(Protocol):
     async def start(self) -> None: ...
+
     async def close(self) -> None: ...
-    async def send(
-        self,
-        method: bytes,
-        url: str,
-        headers: Sequence[tuple[str, str]],
-        body: bytes,
-        limits: Limits | None = None,
-    ) -> UpstreamResponse: ...
-
-
-class _Adapted:
-    def __init__(self, cm: Any, resp: Any) -> None:
-        self._cm = cm
-        self._resp = resp
-        self.status = resp.status
-        self.raw_headers = resp.raw_headers
-        self._released = False
-
-    @property
-    def content_type(self) -> str:
-        return str(self._resp.content_type)
-
-    def header(self, name: str) -> str | None:
-        v = self._resp.headers.get(name)
-        return None if v is None else str(v)
-
-    @property
-    def body(self) -> bytes | None:
-        return self._resp._body  # type: ignore[no-any-return]
-
-    async def read(self) -> bytes:
-        try:
-            return await self._resp.read()  # type: ignore[no-any-return]
-        except PlanoError:
-            raise
-        except TimeoutError as exc:
-            raise UpstreamTimeout("upstream did not answer in time") from exc
-        except Exception as exc:
-            raise UpstreamUnavailable(f"upstream failed: {type(exc).__name__}") from exc
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for c in self._resp.content.iter_any():
-                yield c
-        except PlanoError:
-            raise
-        except TimeoutError as exc:
-            raise UpstreamTimeout("upstream did not answer in time") from exc
-        except Exception as exc:
-            raise UpstreamUnavailable(f"upstream failed: {type(exc).__name__}") from exc
-
-    def abort(self) -> None:
-        self._resp.close()
-
-    def release(self) -> None:
-        if self._released:
-            return
-        self._released = True
-        fut = asyncio.ensure_future(self._cm.__aexit__(None, None, None))
-        fut.add_done_callback(lambda f: f.exception())
-
-
-class LegacyTransport:
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    async def start(self) -> None:
-        await self._client.start()
-
-    async def close(self) -> None:
-        await self._client.close()
 
     async def send(
         self,
         method: bytes,
         url: str,
-        headers: Sequence[tuple[str, str]],
+        headers: Headers,
         body: bytes,
         limits: Limits | None = None,
     ) -> UpstreamResponse:
-        from plano.http.client import InFlight  # noqa: F401
+        """Returns once the response head arrived; the caller must `release()` it."""
+        ...
 
-        class _D:
-            total = limits.total if limits else None
-            sock_connect = limits.connect if limits else None
-            sock_read = limits.read if limits else None
 
-        cm = self._client.post(url, headers, body, _D() if limits else None)
-        try:
-            resp = await cm.__aenter__()
-        except UpstreamUnavailable as err:
-            if err.message.startswith("could not connect"):
-                from plano.errors import UpstreamConnectFailed
+class exchange:  # lower-case: used like a function, `async with exchange(...) as resp`
+    """`async with exchange(transport, b"POST", url, headers, body, limits) as resp:`
+    sends, yields the response with its body unread, and releases it on the way out."""
 
-                raise UpstreamConnectFailed(err.message) from None
-            raise
-        return _Adapted(cm, resp)
+    __slots__ = ("_args", "_resp", "_transport")
+
+    def __init__(
+        self,
+        transport: Transport,
+        method: bytes,
+        url: str,
+        headers: Headers,
+        body: bytes = b"",
+        limits: Limits | None = None,
+    ) -> None:
+        self._transport = transport
+        self._args = (method, url, headers, body, limits)
+        self._resp: UpstreamResponse | None = None
+
+    async def __aenter__(self) -> UpstreamResponse:
+        resp = self._resp = await self._transport.send(*self._args)
+        return resp
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        resp = self._resp
+        if resp is not None:
+            self._resp = None
+            resp.release()
+
+
+def where(url: str) -> str:
+    """Host and port of a URL, never its userinfo or query (which may carry secrets)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{host}:{port}" if port else host

@@ -14,8 +14,8 @@ from plano.agents.selector import OrchestratorSelector, SelectionFailed, Selecti
 from plano.config import load_config_text
 from plano.routing.embedded import EmbeddedRouter
 from plano.routing.resolve import ModelTable
-from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import build_clusters
+from plano.upstream.lean import LeanTransport
 
 ROUTES = (AgentRoute("weather_agent", "Weather."), AgentRoute("flight_agent", "Flights."))
 
@@ -35,7 +35,7 @@ listeners: [{{name: llm, type: model, port: 12000}}]
 """
     config = load_config_text(text, source="t.yaml", env={})
     models = ModelTable(build_clusters(config), {})
-    return build_selector(config, models, UpstreamClient(), timeout=1.0)
+    return build_selector(config, models, LeanTransport(), timeout=1.0)
 
 
 @pytest.mark.parametrize(

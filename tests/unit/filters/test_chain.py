@@ -13,7 +13,7 @@ from plano.listeners.app import build_app
 from plano.listeners.model.relay import Relay
 from plano.listeners.model.stages import InputFilters
 from plano.listeners.pipeline import Pipeline
-from plano.upstream.client import UpstreamClient
+from plano.upstream.lean import LeanTransport
 
 CONFIG = """
 version: v0.3.0
@@ -31,7 +31,7 @@ listeners:
 
 def table() -> FilterTable:
     config = load_config_text(CONFIG % "", source="t.yaml", env={})
-    return FilterTable(config.filters, config.agents, UpstreamClient())
+    return FilterTable(config.filters, config.agents, LeanTransport())
 
 
 def test_empty_chain_compiles_to_none() -> None:

@@ -12,7 +12,7 @@ from aiohttp import web
 from plano.config.sections import FilterConfig
 from plano.filters.chain import FilterFailed, FilterRejected
 from plano.filters.http_filter import HttpFilter
-from plano.upstream.client import UpstreamClient
+from plano.upstream.lean import LeanTransport
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -25,7 +25,7 @@ async def with_filter(handler: Handler, body: bytes, *, deadline: float = 5.0) -
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    client = UpstreamClient()
+    client = LeanTransport()
     await client.start()
     f = HttpFilter(
         FilterConfig(id="f", url=f"http://127.0.0.1:{port}/base", type="http"),

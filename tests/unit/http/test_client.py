@@ -1,14 +1,15 @@
-"""The lean upstream HTTP/1.1 client: parsing at every byte split, pooling, timeouts, TLS."""
+"""The lean upstream HTTP/1.1 client: parsing at every byte split, flow control, TLS.
+
+(Pooling, timeouts and failure mapping on real sockets: tests/unit/upstream/test_transport.py.)"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import ssl
 import subprocess
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plano.errors import UpstreamTimeout, UpstreamUnavailable
+from plano.errors import UpstreamUnavailable
 from plano.http import client as http1
 from plano.http.client import Connection, Http1Client, Pool, Response, split_url
-from plano.upstream.client import UpstreamClient
+from plano.upstream.lean import LeanTransport
 
 # -- the protocol on a fake transport, fed at arbitrary splits ----------------------------------
 
@@ -199,154 +200,7 @@ def test_split_url() -> None:
 
 # -- against real sockets on 127.0.0.1 ---------------------------------------------------------
 
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-async def _read_request(reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    return head + await reader.readexactly(length)
-
-
-class Served:
-    """A loopback server whose connection handlers are all awaited, and their sockets closed,
-    before the test's event loop ends."""
-
-    def __init__(self, handler: Handler) -> None:
-        self._handler = handler
-        self.tasks: list[asyncio.Task[None]] = []
-        self.server: asyncio.Server | None = None
-        self.port = 0
-
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.tasks.append(asyncio.current_task())  # type: ignore[arg-type]
-        try:
-            await self._handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    async def __aenter__(self) -> Served:
-        self.server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
-        await asyncio.gather(*self.tasks)
-
-
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-
-
-class Timeouts:
-    def __init__(self, total: float | None = None, read: float | None = None) -> None:
-        self.total = total
-        self.sock_connect = 5.0
-        self.sock_read = read
-
-
-def test_keep_alive_reuses_one_connection() -> None:
-    async def scenario() -> int:
-        connections = 0
-
-        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            nonlocal connections
-            connections += 1
-            while True:
-                await _read_request(reader)
-                writer.write(OK)
-
-        async with Served(handler) as served:
-            client = UpstreamClient("lean")
-            await client.start()
-            for _ in range(5):
-                async with client.post(f"http://127.0.0.1:{served.port}/v1", [], b"{}") as resp:
-                    assert await resp.read() == b"{}"
-            await client.close()
-        return connections
-
-    assert _run(scenario()) == 1
-
-
-def test_idle_connection_closed_by_the_server_is_retried_on_a_new_one() -> None:
-    async def scenario() -> tuple[int, int]:
-        served = connections = 0
-        second_request = asyncio.Event()
-
-        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            nonlocal served, connections
-            connections += 1
-            await _read_request(reader)
-            served += 1
-            if connections == 1:
-                writer.write(OK)  # says keep-alive, then drops the connection unanswered
-                await reader.readuntil(b"\r\n\r\n")
-                second_request.set()
-                writer.transport.abort()
-                return
-            writer.write(OK)
-            await writer.drain()
-
-        async with Served(handler) as server:
-            client = UpstreamClient("lean")
-            await client.start()
-            for _ in range(2):
-                async with client.post(f"http://127.0.0.1:{server.port}/v1", [], b"{}") as resp:
-                    assert await resp.read() == b"{}"
-            assert second_request.is_set()
-            await client.close()
-        return served, connections
-
-    assert _run(scenario()) == (2, 2)
-
-
-def test_total_timeout_and_read_timeout_and_refused() -> None:
-    async def scenario() -> None:
-        finished = [asyncio.Event(), asyncio.Event()]
-
-        def handler(index: int, first: bytes) -> Handler:
-            async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                await _read_request(reader)
-                writer.write(first)
-                try:  # until the client gives up and drops the connection
-                    while await reader.read(1024):
-                        pass
-                finally:
-                    finished[index].set()
-
-            return serve
-
-        stall = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12"
-        client = UpstreamClient("lean")
-        await client.start()
-        async with Served(handler(0, b"")) as silent, Served(handler(1, stall)) as stalls:
-            with pytest.raises(UpstreamTimeout):
-                async with client.post(
-                    f"http://127.0.0.1:{silent.port}/", [], b"", Timeouts(total=0.05)
-                ):
-                    pass
-            with pytest.raises(UpstreamTimeout):
-                async with client.post(
-                    f"http://127.0.0.1:{stalls.port}/", [], b"", Timeouts(read=0.05)
-                ) as resp:
-                    await resp.read()
-            for event in finished:
-                await event.wait()
-        with pytest.raises(UpstreamUnavailable, match="could not connect"):
-            async with client.post(f"http://127.0.0.1:{silent.port}/", [], b""):
-                pass
-        await client.close()
-
-    _run(scenario())
 
 
 def test_tls_upstream(tmp_path: Path) -> None:
@@ -397,16 +251,14 @@ def test_tls_upstream(tmp_path: Path) -> None:
 
     async def scenario() -> bytes:
         client = Http1Client(ssl_context=ssl.create_default_context(cafile=str(cert)))
-        response, pool, conn = await client.request(
-            b"POST", f"https://localhost:{port}/v1", [], b"{}", None
-        )
+        response, _, _ = await client.request(b"POST", f"https://localhost:{port}/v1", [], b"{}")
         body = await response.read()
-        pool.release(conn)
+        response.release()
         client.close()
         # An untrusted certificate is refused.
         strict = Http1Client(ssl_context=ssl.create_default_context())
         with pytest.raises(ssl.SSLError):
-            await strict.request(b"POST", f"https://localhost:{port}/v1", [], b"{}", None)
+            await strict.request(b"POST", f"https://localhost:{port}/v1", [], b"{}")
         strict.close()
         return body
 
@@ -419,11 +271,10 @@ def test_tls_upstream(tmp_path: Path) -> None:
 
 def test_client_refuses_header_injection_before_connecting() -> None:
     async def scenario() -> None:
-        client = UpstreamClient("lean")
-        await client.start()
+        transport = LeanTransport()
+        await transport.start()
         with pytest.raises(UpstreamUnavailable, match=r"cannot send .* line break"):
-            async with client.post("http://127.0.0.1:9/v1", [("x-a", "1\r\nx-b: 2")], b""):
-                pass
-        await client.close()
+            await transport.send(b"POST", "http://127.0.0.1:9/v1", [("x-a", "1\r\nx-b: 2")], b"")
+        await transport.close()
 
     _run(scenario())

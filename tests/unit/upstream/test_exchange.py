@@ -113,7 +113,9 @@ class Rig:
         async def main() -> tuple[int, bytes] | PlanoError:
             scope = {"headers": [], "path": "/v1/chat/completions", "plano.record": self.record}
             call = ModelCall(scope, _never, _never, Api.OPENAI_CHAT, RequestIds())
-            call.body = orjson.dumps({"model": model, "messages": [{"role": "user", "content": "x"}]})
+            call.body = orjson.dumps(
+                {"model": model, "messages": [{"role": "user", "content": "x"}]}
+            )
             call.doc = orjson.loads(call.body)
             call.requested = model
             got = await self.exchange.commit(self.builder.first(call), self.record, model)

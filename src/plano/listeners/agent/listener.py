@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import aiohttp
 import orjson
 
 from plano.agents.embedded_selector import build_selector
@@ -44,8 +43,8 @@ from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.routing.resolve import ModelTable
 from plano.state.conversations import ConversationStore
-from plano.upstream.client import UpstreamClient
 from plano.upstream.retry import RetryPolicy
+from plano.upstream.transport import Transport
 from plano.wire import anthropic_messages, openai_chat, openai_responses
 from plano.wire.api import Api
 
@@ -173,9 +172,9 @@ class AgentListener:
                     }
                 )
                 try:
-                    async for chunk in resp.content.iter_any():
+                    async for chunk in resp.chunks():
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                except (aiohttp.ClientError, PlanoError, ConnectionError, TimeoutError):
+                except PlanoError:
                     record.error_kind = "stream"  # headers are out: the client sees a short body
                     return
                 await send({"type": "http.response.body", "body": b""})
@@ -202,7 +201,7 @@ def build_agent_listener(
     listener: ListenerConfig,
     config: Config,
     models: ModelTable,
-    client: UpstreamClient,
+    transport: Transport,
     filters: FilterTable,
     *,
     max_body_bytes: int,
@@ -225,10 +224,10 @@ def build_agent_listener(
     ]
     selector = None
     if len(targets) > 1:
-        selector = build_selector(config, models, client, timeout=listener.timeout)
+        selector = build_selector(config, models, transport, timeout=listener.timeout)
     telemetry = telemetry or Telemetry()
     pipeline = AgentPipeline(
-        listener.name, targets, selector, client, timeout=listener.timeout, telemetry=telemetry
+        listener.name, targets, selector, transport, timeout=listener.timeout, telemetry=telemetry
     )
     responses = AgentResponses(pipeline, conversations, telemetry)
     return AgentListener(pipeline, max_body_bytes=max_body_bytes, responses=responses)

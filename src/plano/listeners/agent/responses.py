@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import aiohttp
 import orjson
 
 from plano import ir
@@ -26,7 +25,7 @@ from plano.agents.orchestration import (
     reply_text,
     with_reply,
 )
-from plano.errors import PlanoError
+from plano.errors import PlanoError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
 from plano.listeners.asgi import send_bytes
 from plano.listeners.model.translated import note_usage
 from plano.listeners.model.translation import Translation
@@ -39,6 +38,7 @@ from plano.state.conversations import (
 from plano.translate.collect import Collector, events_of
 from plano.translate.openai_responses import output_items
 from plano.translate.openai_responses_stream import response_id
+from plano.upstream.transport import UpstreamResponse
 from plano.wire import openai_chat
 
 Headers = list[tuple[str, str]]
@@ -46,7 +46,7 @@ Headers = list[tuple[str, str]]
 _JSON: Final = (b"content-type", b"application/json")
 _SSE: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
 _SHAPE_ERRORS: Final = (KeyError, TypeError, AttributeError, ValueError, IndexError)
-_STREAM_FAILURES: Final = (PlanoError, aiohttp.ClientError, ConnectionError, TimeoutError)
+_TRANSPORT_FAILURES: Final = (UpstreamUnavailable, UpstreamTimeout, UpstreamProtocolError)
 
 
 class AgentResponses:
@@ -102,7 +102,7 @@ class AgentResponses:
 
     async def _stream(
         self,
-        resp: aiohttp.ClientResponse,
+        resp: UpstreamResponse,
         tr: Translation,
         target: AgentTarget,
         send: Send,
@@ -115,7 +115,7 @@ class AgentResponses:
         self._telemetry.stream_started(record)
         await send({"type": "http.response.start", "status": 200, "headers": list(_SSE)})
         try:
-            async for chunk in resp.content.iter_any():
+            async for chunk in resp.chunks():
                 await self._emit(decoder.feed(chunk), encoder, collector, rid, tr, target, send)
             await self._emit(decoder.close(), encoder, collector, rid, tr, target, send)
         except _SHAPE_ERRORS as exc:
@@ -123,7 +123,7 @@ class AgentResponses:
             message = f"agent '{target.id}' stream is not a chat completion stream ({exc})"
             data = encoder.encode([ir.StreamError(message)])
             await send({"type": "http.response.body", "body": data, "more_body": True})
-        except _STREAM_FAILURES as exc:  # the agent failed mid-stream: end the client's stream
+        except PlanoError as exc:  # the agent failed mid-stream: end the client's stream
             record.error_kind = "stream"
             data = encoder.encode([ir.StreamError(f"agent '{target.id}' stream failed: {exc}")])
             await send({"type": "http.response.body", "body": data, "more_body": True})
@@ -161,13 +161,13 @@ class AgentResponses:
         self.store.save(response.id, output_items(convo), response.model or target.id, "agent")
 
 
-async def _whole(resp: aiohttp.ClientResponse, tr: Translation, target: AgentTarget) -> ir.Response:
+async def _whole(resp: UpstreamResponse, tr: Translation, target: AgentTarget) -> ir.Response:
     """The agent's whole answer (a chat completion, or a chat stream folded) in the IR."""
     try:
         if resp.content_type == "text/event-stream":
             decoder = tr.upstream.stream_decoder()
             collector = Collector()
-            async for chunk in resp.content.iter_any():
+            async for chunk in resp.chunks():
                 collector.feed(decoder.feed(chunk))
             collector.feed(decoder.close())
             if collector.error is not None:
@@ -182,13 +182,13 @@ async def _whole(resp: aiohttp.ClientResponse, tr: Translation, target: AgentTar
         return tr.upstream.parse_response(doc)
     except AgentChainError:
         raise
+    except _TRANSPORT_FAILURES as exc:
+        raise AgentChainError(
+            f"agent '{target.id}' answer could not be read ({type(exc).__name__})", 502, [target.id]
+        ) from None
     except (orjson.JSONDecodeError, PlanoError, *_SHAPE_ERRORS) as exc:
         raise AgentChainError(
             f"agent '{target.id}' did not answer with a chat completion ({type(exc).__name__})",
             502,
             [target.id],
-        ) from None
-    except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
-        raise AgentChainError(
-            f"agent '{target.id}' answer could not be read ({type(exc).__name__})", 502, [target.id]
         ) from None
