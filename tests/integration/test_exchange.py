@@ -16,17 +16,11 @@ from plano.listeners.types import RequestIds
 from plano.observability.record import RequestRecord
 from plano.providers.catalogue import Api
 from plano.routing.resolve import ModelTable
-from plano.upstream.client import UpstreamClient
 from plano.upstream.clusters import build_clusters
 from plano.upstream.exchange import Exchange
+from plano.upstream.lean import LeanTransport
 from plano.upstream.policies import build_resilience
 from plano.upstream.request import Committed
-from plano.upstream.transport import LegacyTransport
-
-
-def LeanTransport() -> LegacyTransport:
-    return LegacyTransport(UpstreamClient())
-
 
 pytestmark = pytest.mark.integration
 
