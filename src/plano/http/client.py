@@ -233,6 +233,18 @@ class Connection(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
 
+    @property
+    def host(self) -> str:
+        return self.pool.target.host
+
+    @property
+    def port(self) -> int:
+        return self.pool.target.port
+
+    def release(self) -> None:
+        """The exchange ended: back to the pool when it ended cleanly, closed otherwise."""
+        self.pool.release(self)
+
     def abort(self) -> None:
         self.reusable = False
         if not self.closed and self.transport is not None:

@@ -13,10 +13,44 @@ from __future__ import annotations
 import asyncio
 from collections.abc import MutableMapping
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 if TYPE_CHECKING:
-    from plano.http.connection import HttpConnection
+    import asyncio
+
+
+class Draining(Protocol):
+    @property
+    def draining(self) -> bool: ...
+
+
+class HttpConnection(Protocol):
+    """What a cycle needs of its connection (`connection.HttpConnection`)."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def transport(self) -> asyncio.Transport: ...
+
+    @property
+    def shared(self) -> Draining: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def read_paused(self) -> bool: ...
+
+    @property
+    def write_paused(self) -> bool: ...
+
+    def flow(self) -> None: ...
+
+    async def writable(self) -> None: ...
+
+    def close(self, *, linger: bool = False) -> None: ...
+
 
 Message = MutableMapping[str, Any]
 

@@ -16,13 +16,32 @@ from typing import TYPE_CHECKING, Final, Protocol
 if TYPE_CHECKING:
     import asyncio
 
-    from plano.http.client import Connection, Target
-
 HIGH_WATER: Final = 1 << 20  # body bytes buffered before reading pauses
 
 # Turns a transport failure of the body (ServerDisconnected, ProtocolViolation, TimeoutError)
 # into the error the reader sees; injected by the caller so this package imports nothing above it.
-ErrorMap = Callable[[BaseException, "Target"], BaseException]
+ErrorMap = Callable[[BaseException, str, int], BaseException]  # (failure, host, port)
+
+
+class Connection(Protocol):
+    """What a response needs of its connection (`client.Connection`)."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def host(self) -> str: ...  # of the upstream, as an error map is told
+
+    @property
+    def port(self) -> int: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def release(self) -> None: ...  # back to its pool, or closed
 
 
 class Cancellable(Protocol):
@@ -143,7 +162,7 @@ class Response:
             return
         self._done = True
         if error is not None and self._map is not None:
-            error = self._map(error, self._conn.pool.target)
+            error = self._map(error, self._conn.host, self._conn.port)
         self._error = error
         self._wake()
 
@@ -220,5 +239,4 @@ class Response:
             self._timers = None
             for timer in timers:
                 timer.cancel()
-        conn = self._conn
-        conn.pool.release(conn)
+        self._conn.release()

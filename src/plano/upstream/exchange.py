@@ -31,9 +31,9 @@ from typing import Final
 from plano.errors import Overloaded, PlanoError
 from plano.observability.record import RequestRecord
 from plano.upstream.clusters import Resolved
-from plano.upstream.outcome import Failed, Held, check_whole, fails_over
+from plano.upstream.outcome import Failed, check_whole, fails_over
 from plano.upstream.policies import NO_POLICY, ClusterPolicy, ResilienceEvents
-from plano.upstream.request import Committed, Rebuild, Upstream
+from plano.upstream.request import Committed, Held, Rebuild, Upstream
 from plano.upstream.retry import Outcome, retry_after_seconds
 from plano.upstream.transport import Limits, Transport, UpstreamResponse
 

@@ -30,7 +30,6 @@ from plano.http.client import (
     ProtocolViolation,
     Response,
     ServerDisconnected,
-    Target,
 )
 from plano.upstream.transport import Headers, Limits, where
 
@@ -123,12 +122,12 @@ def _head_error(exc: BaseException, url: str, flight: InFlight) -> BaseException
     return mapped
 
 
-def body_error(exc: BaseException, target: Target) -> BaseException:
+def body_error(exc: BaseException, host: str, port: int) -> BaseException:
     """The error map of the lean client: a failure of the body, as the reader sees it."""
     if isinstance(exc, PlanoError):
         return exc
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    at = f"{host}:{target.port}"
+    shown = f"[{host}]" if ":" in host else host
+    at = f"{shown}:{port}"
     mapped: PlanoError
     if isinstance(exc, TimeoutError):
         mapped = UpstreamTimeout(f"upstream {at} did not finish in time (total)", phase="total")

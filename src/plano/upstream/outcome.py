@@ -1,11 +1,9 @@
-"""What one upstream attempt leaves: a failure to retry or relay (`Failed`), what it holds until
-its answer is relayed (`Held`), and the checks that judge an answer (`check_whole`,
-`fails_over`). Used by the exchange engine (`upstream.exchange`)."""
+"""What one upstream attempt leaves: a failure to retry or relay (`Failed`), and the checks that
+judge an answer (`check_whole`, `fails_over`). Used by the exchange engine (`upstream.exchange`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 from plano.errors import (
     PlanoError,
@@ -13,10 +11,9 @@ from plano.errors import (
     UpstreamProtocolError,
     UpstreamTimeout,
 )
-from plano.upstream.request import Committed, Upstream
+from plano.upstream.request import Committed, Held, Upstream
 from plano.upstream.retry import Outcome
 from plano.upstream.stream_guard import StreamGuard
-from plano.upstream.transport import UpstreamResponse
 
 _CONTEXT_WINDOW: Final = (
     b"context_length_exceeded",
@@ -26,32 +23,6 @@ _CONTEXT_WINDOW: Final = (
     b"too many tokens",
 )
 _CONTENT_POLICY: Final = (b"content_policy", b"content_filter", b"content management policy")
-
-
-class Held:
-    """What an attempt holds until its answer is relayed or discarded: the response and
-    callbacks (breaker slot, load count). `release()` gives all of it back, once."""
-
-    __slots__ = ("_after", "resp")
-
-    def __init__(self) -> None:
-        self.resp: UpstreamResponse | None = None
-        self._after: list[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
-
-    def callback(self, fn: Callable[..., None], *args: Any) -> None:
-        if self._after is None:
-            self._after = []
-        self._after.append((fn, args))
-
-    def release(self) -> None:
-        resp, self.resp = self.resp, None
-        try:
-            if resp is not None:
-                resp.release()
-        finally:
-            after, self._after = self._after, None
-            for fn, args in after or ():
-                fn(*args)
 
 
 class Failed:

@@ -1,7 +1,9 @@
-"""An upstream request as the listener built it, and the answer the exchange commits to relay."""
+"""An upstream request as the listener built it, what an attempt holds (`Held`), and the answer
+the exchange commits to relay (`Committed`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -11,7 +13,6 @@ from plano.upstream.transport import UpstreamResponse
 
 if TYPE_CHECKING:
     from plano.observability.record import RequestRecord
-    from plano.upstream.outcome import Held
     from plano.upstream.stream_guard import StreamGuard
 
 
@@ -40,6 +41,32 @@ class Rebuild(Protocol):
     """The listener's request builder, for another endpoint or fallback model."""
 
     def __call__(self, up: Upstream, resolved: Resolved, record: RequestRecord) -> Upstream: ...
+
+
+class Held:
+    """What an attempt holds until its answer is relayed or discarded: the response and
+    callbacks (breaker slot, load count). `release()` gives all of it back, once."""
+
+    __slots__ = ("_after", "resp")
+
+    def __init__(self) -> None:
+        self.resp: UpstreamResponse | None = None
+        self._after: list[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
+
+    def callback(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._after is None:
+            self._after = []
+        self._after.append((fn, args))
+
+    def release(self) -> None:
+        resp, self.resp = self.resp, None
+        try:
+            if resp is not None:
+                resp.release()
+        finally:
+            after, self._after = self._after, None
+            for fn, args in after or ():
+                fn(*args)
 
 
 class Committed:
