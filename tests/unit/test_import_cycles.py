@@ -8,9 +8,9 @@ is built from the source with ``ast`` (nothing is imported); an import is one of
 - ``deferred``: inside a function or method body, executed on first call;
 - ``type_checking``: under ``if TYPE_CHECKING:`` only, never executed.
 
-The test fails on a cycle of executed edges (``module`` and ``deferred``: an import moved into a
-function hides a cycle, it does not cut it). A cycle that needs a ``type_checking`` edge cannot
-break an import and is allowed, but reported when the file is run as a script:
+The test fails on a cycle of any kind: an import moved into a function hides a cycle, it does not
+cut it, and a cycle closed under ``TYPE_CHECKING`` still ties two modules into one (describe the
+other side as a Protocol instead). Run the file as a script to print every cycle:
 ``PYTHONPATH=src python tests/unit/test_import_cycles.py``.
 
 The parent package of a module is not an edge (Python runs ``pkg/__init__.py`` before
@@ -30,9 +30,6 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 ROOT = "plano"
-
-# Packages whose cycles are being cut on branch arch (the lead empties this after merging).
-ALLOWED_CYCLES: frozenset[str] = frozenset()
 
 KINDS = ("module", "deferred", "type_checking")  # strongest first
 EXECUTED = ("module", "deferred")
@@ -213,18 +210,11 @@ def test_detector_sees_each_kind_of_import(tmp_path: Path) -> None:
     assert cycles(pkg, KINDS) == [["pkg.a", "pkg.b", "pkg.c", "pkg.sub.d"]]
 
 
-@pytest.mark.parametrize("package", [p for p in PACKAGES if p not in ALLOWED_CYCLES])
+@pytest.mark.parametrize("package", PACKAGES)
 def test_no_import_cycle(package: str) -> None:
     pkg = load(package)
-    found = cycles(pkg, EXECUTED)
+    found = cycles(pkg, KINDS)
     assert not found, f"{package} has import cycles:\n" + "\n".join(describe(pkg, c) for c in found)
-
-
-def test_allow_list_names_only_packages_with_cycles() -> None:
-    """An allowed package whose cycles are gone must leave the allow-list."""
-    assert set(PACKAGES) >= ALLOWED_CYCLES
-    stale = [p for p in sorted(ALLOWED_CYCLES) if not cycles(load(p), EXECUTED)]
-    assert not stale, f"no longer cyclic, remove from ALLOWED_CYCLES: {stale}"
 
 
 def report() -> int:
@@ -245,8 +235,7 @@ def report() -> int:
                 seen.append(set(component))
                 print(f"{package}: {label}")
                 print(describe(pkg, component))
-                if "TYPE_CHECKING" not in label and package not in ALLOWED_CYCLES:
-                    failing += 1
+                failing += 1
     return 1 if failing else 0
 
 
