@@ -1,24 +1,27 @@
-"""Agent listeners (`type: agent`): OpenAI-style chat in, the selected agents' answer out.
+"""Agent listeners (`type: agent`): a client's conversation in, the selected agents' answer out.
 
-`/v1/chat/completions` and `/v1/messages` are handled here; `/v1/responses` is decoded here and
-run by `agent_responses` (Responses in, chat-completion agents behind, Responses out).
+Each route is a pipeline (`listeners.pipeline`), compiled once:
 
-Per request: read the body, take its `messages`, let the pipeline pick the agents, then for each
-agent in order run its input filters and call it. An intermediate agent's answer is read whole
-and joined into the history (before the final user message); the last agent's status, headers and
-body bytes are relayed as they arrive, unchanged.
+    /v1/chat/completions, /v1/messages:
+        ReadBody → DecodeJson → ChatView → AgentHeaders → PlanAgents → RunAgents(RelayAsIs)
+    /v1/responses:
+        ReadBody → DecodeJson → ResponsesView → AgentHeaders → PlanAgents
+        → RunAgents(RelayAsResponses)
+
+`PlanAgents` lets the agent pipeline pick the agents (one agent: no model call). `RunAgents` runs
+each in order: its input filters, then the call; an intermediate agent's answer is read whole and
+joined into the history (before the final user message); the last agent's answer is relayed as it
+arrives: unchanged (`RelayAsIs`), or translated back into Responses (`responses.RelayAsResponses`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 
 from plano.agents.embedded_selector import build_selector
 from plano.agents.orchestration import (
-    AgentChainError,
-    AgentClientError,
     AgentPipeline,
     AgentTarget,
     base_of,
@@ -26,25 +29,26 @@ from plano.agents.orchestration import (
     with_reply,
 )
 from plano.config import Config, ListenerConfig
-from plano.errors import BadRequest, MalformedJson, PlanoError
+from plano.errors import BadRequest, PlanoError
 from plano.filters.chain import FilterTable, compile_chain, passed_headers
-from plano.listeners.agent.responses import AgentResponses
-from plano.listeners.asgi import (
-    JSON_CT,
-    ClientDisconnected,
-    header,
-    read_body,
-    send_bytes,
-    send_error,
+from plano.listeners.agent.call import AgentCall
+from plano.listeners.agent.responses import RelayAsResponses, ResponsesView
+from plano.listeners.asgi import header
+from plano.listeners.pipeline import (
+    AnyStage,
+    DecodeJson,
+    Outcome,
+    Pipeline,
+    ReadBody,
+    Stage,
+    SyncStage,
 )
-from plano.listeners.model.translation import continue_conversation, prepare
 from plano.listeners.types import Receive, RequestIds, Route, Scope, Send
-from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.routing.resolve import ModelTable
 from plano.state.conversations import ConversationStore
 from plano.upstream.retry import RetryPolicy
-from plano.upstream.transport import Transport
+from plano.upstream.transport import Transport, UpstreamResponse
 from plano.wire import anthropic_messages, openai_chat, openai_responses
 from plano.wire.api import Api
 
@@ -52,77 +56,36 @@ _NOT_RELAYED: Final = frozenset(
     {b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"te", b"trailer"}
 )
 _TRACE: Final = frozenset({"traceparent", "tracestate"})
+_IDS: Final = frozenset({"x-request-id", "traceparent"})
 
 
-class AgentListener:
-    def __init__(
-        self, pipeline: AgentPipeline, *, max_body_bytes: int, responses: AgentResponses
-    ) -> None:
-        self._pipeline = pipeline
-        self._max_body = max_body_bytes
-        self._ids = RequestIds()
-        self._responses = responses
+class ChatView(SyncStage[AgentCall]):
+    """A chat (or Messages) request as the agents see it: its `messages`, model and stream."""
 
-    def routes(self) -> dict[tuple[str, str], Route]:
-        return {
-            ("POST", openai_chat.PATH): Route("agent_chat", self.handle),
-            ("POST", anthropic_messages.PATH): Route("agent_chat", self.handle),
-            ("POST", openai_responses.PATH): Route("agent_chat", self.handle_responses),
-        }
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
-        record: RequestRecord = scope["plano.record"]
-        try:
-            body = await read_body(scope, receive, self._max_body)
-            record.bytes_in = len(body)
-            doc = _parse(body)
-        except ClientDisconnected:
-            record.error_kind = "client_gone"
-            return
-        except PlanoError as err:
-            record.error_kind = err.kind
-            await send_error(send, path, err)
-            return
+    def __call__(self, call: AgentCall) -> Outcome:
+        doc = call.doc
+        messages = doc.get("messages")
+        if not isinstance(messages, list):
+            return BadRequest("`messages` must be a list", param="messages")
+        record = call.record
         record.stream = doc.get("stream") is True
-        record.requested_model = doc.get("model") if isinstance(doc.get("model"), str) else None
-        headers = self._headers(scope, record)
-        try:
-            await self._run(doc, path, headers, send, record)
-        except (AgentClientError, AgentChainError) as err:
-            record.error_kind = err.kind
-            await send_bytes(send, err.status, [JSON_CT], err.own_body())
+        model = doc.get("model")
+        call.model = record.requested_model = model if isinstance(model, str) else None
+        call.messages = messages
+        call.base = doc
+        return None
 
-    async def handle_responses(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """OpenAI Responses in, chat-completion agents behind (see `agent_responses`)."""
-        path: str = scope["path"]
-        record: RequestRecord = scope["plano.record"]
-        try:
-            body = await read_body(scope, receive, self._max_body)
-            record.bytes_in = len(body)
-            doc = _object(body)
-            model = doc.get("model") if isinstance(doc.get("model"), str) else None
-            tr = prepare(Api.OPENAI_RESPONSES, Api.OPENAI_CHAT, doc)
-            await continue_conversation(self._responses.store, tr)
-        except ClientDisconnected:
-            record.error_kind = "client_gone"
-            return
-        except PlanoError as err:
-            record.error_kind = err.kind
-            await send_error(send, path, err)
-            return
-        record.stream = tr.request.stream
-        record.requested_model = model
-        headers = self._headers(scope, record)
-        try:
-            await self._responses.run(tr, model or "", headers, send, record)
-        except (AgentClientError, AgentChainError) as err:
-            record.error_kind = err.kind
-            await send_bytes(send, err.status, [JSON_CT], err.own_body())
 
-    def _headers(self, scope: Scope, record: RequestRecord) -> list[tuple[str, str]]:
-        headers = passed_headers(scope["headers"])
-        accept = header(scope, b"accept")
+class AgentHeaders(SyncStage[AgentCall]):
+    """The client's headers as agents receive them: a request id, our trace context."""
+
+    def __init__(self, ids: RequestIds) -> None:
+        self._ids = ids
+
+    def __call__(self, call: AgentCall) -> Outcome:
+        record = call.record
+        headers = passed_headers(call.scope["headers"])
+        accept = header(call.scope, b"accept")
         if accept is not None:  # agents get the client's accept (filters get JSON's)
             headers.append(("accept", accept.decode("latin-1")))
         rid = next((v for k, v in headers if k.lower() == "x-request-id"), None)
@@ -135,66 +98,117 @@ class AgentListener:
             headers.append(("traceparent", record.traceparent))
             if record.tracestate:
                 headers.append(("tracestate", record.tracestate))
-        return headers
+        call.headers = headers
+        return None
 
-    async def _run(
-        self,
-        doc: dict[str, Any],
-        path: str,
-        headers: list[tuple[str, str]],
-        send: Send,
-        record: RequestRecord,
-    ) -> None:
-        pipeline = self._pipeline
-        messages: list[Any] = doc["messages"]
-        id_headers = [(k, v) for k, v in headers if k.lower() in ("x-request-id", "traceparent")]
-        agents = await pipeline.plan(messages, id_headers, record)
-        record.route = ",".join(a.id for a in agents)
-        out = [*headers, ("content-type", "application/json")]
-        for i, target in enumerate(agents):
-            messages = await pipeline.run_filters(
-                target, doc.get("model"), messages, headers, record
-            )
-            body = orjson.dumps({**doc, "messages": messages})
-            last = i == len(agents) - 1
+
+class PlanAgents(Stage[AgentCall]):
+    """Which agents answer, in order (the selector, or the only / default agent)."""
+
+    def __init__(self, agents: AgentPipeline) -> None:
+        self._agents = agents
+
+    async def __call__(self, call: AgentCall) -> Outcome:
+        ids = [(k, v) for k, v in call.headers if k.lower() in _IDS]
+        call.plan = await self._agents.plan(call.messages, ids, call.record)
+        call.record.route = ",".join(a.id for a in call.plan)
+        return None
+
+
+class AgentRelay(Protocol):
+    """How the last agent's answer reaches the client."""
+
+    async def __call__(
+        self, call: AgentCall, resp: UpstreamResponse, target: AgentTarget
+    ) -> None: ...
+
+
+class RunAgents(Stage[AgentCall]):
+    """Each planned agent in turn: input filters, the call; the last one's answer relayed.
+    `path` is where agents are called (None: the client's own path)."""
+
+    def __init__(self, agents: AgentPipeline, relay: AgentRelay, path: str | None) -> None:
+        self._agents = agents
+        self._relay = relay
+        self._path = path
+
+    async def __call__(self, call: AgentCall) -> Outcome:
+        agents = self._agents
+        record = call.record
+        path = self._path or call.path
+        messages = call.messages
+        out = [*call.headers, ("content-type", "application/json")]
+        last = len(call.plan) - 1
+        for i, target in enumerate(call.plan):
+            messages = await agents.run_filters(target, call.model, messages, call.headers, record)
+            body = orjson.dumps({**call.base, "messages": messages})
             record.attempts += 1
-            async with pipeline.call(target, path, body, out, record) as resp:
+            async with agents.call(target, path, body, out, record) as resp:
                 record.upstream_status = resp.status
-                if not last:
+                if i < last:
                     messages = with_reply(messages, target.id, await reply_text(resp))
-                    continue
-                relayed = [(k.lower(), v) for k, v in resp.raw_headers]
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": resp.status,
-                        "headers": [(k, v) for k, v in relayed if k not in _NOT_RELAYED],
-                    }
-                )
-                try:
-                    async for chunk in resp.chunks():
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                except PlanoError:
-                    record.error_kind = "stream"  # headers are out: the client sees a short body
-                    return
-                await send({"type": "http.response.body", "body": b""})
+                else:
+                    await self._relay(call, resp, target)
+        return None
 
 
-def _parse(body: bytes) -> dict[str, Any]:
-    doc = _object(body)
-    if not isinstance(doc.get("messages"), list):
-        raise BadRequest("`messages` must be a list", param="messages")
-    return doc
+class RelayAsIs:
+    """The last agent's status, headers and body bytes, as they arrive."""
+
+    async def __call__(self, call: AgentCall, resp: UpstreamResponse, target: AgentTarget) -> None:
+        send = call.send
+        relayed = [(k.lower(), v) for k, v in resp.raw_headers]
+        headers = [(k, v) for k, v in relayed if k not in _NOT_RELAYED]
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        try:
+            async for chunk in resp.chunks():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except PlanoError:
+            call.record.error_kind = "stream"  # headers are out: the client sees a short body
+            return
+        await send({"type": "http.response.body", "body": b""})
 
 
-def _object(body: bytes) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJson(f"request body is not valid JSON: {exc}") from None
-    if type(doc) is not dict:
-        raise MalformedJson("request body must be a JSON object")
-    return doc
+class AgentListener:
+    def __init__(
+        self,
+        agents: AgentPipeline,
+        *,
+        max_body_bytes: int,
+        conversations: ConversationStore | None,
+        telemetry: Telemetry,
+    ) -> None:
+        head = ReadBody(max_body_bytes), DecodeJson()
+        plan = AgentHeaders(RequestIds()), PlanAgents(agents)
+        chat: list[AnyStage[AgentCall]] = [
+            *head,
+            ChatView(),
+            *plan,
+            RunAgents(agents, RelayAsIs(), None),
+        ]
+        responses: list[AnyStage[AgentCall]] = [
+            *head,
+            ResponsesView(conversations),
+            *plan,
+            RunAgents(agents, RelayAsResponses(conversations, telemetry), openai_chat.PATH),
+        ]
+        self.chat = Pipeline(_maker(Api.OPENAI_CHAT), chat)
+        self.messages = Pipeline(_maker(Api.ANTHROPIC_MESSAGES), chat)
+        self.responses = Pipeline(_maker(Api.OPENAI_RESPONSES), responses)
+
+    def routes(self) -> dict[tuple[str, str], Route]:
+        return {
+            ("POST", openai_chat.PATH): Route("agent_chat", self.chat.handler),
+            ("POST", anthropic_messages.PATH): Route("agent_chat", self.messages.handler),
+            ("POST", openai_responses.PATH): Route("agent_chat", self.responses.handler),
+        }
+
+
+def _maker(api: Api) -> Any:
+    def make(scope: Scope, receive: Receive, send: Send) -> AgentCall:
+        return AgentCall(scope, receive, send, api)
+
+    return make
 
 
 def build_agent_listener(
@@ -226,8 +240,9 @@ def build_agent_listener(
     if len(targets) > 1:
         selector = build_selector(config, models, transport, timeout=listener.timeout)
     telemetry = telemetry or Telemetry()
-    pipeline = AgentPipeline(
+    agents = AgentPipeline(
         listener.name, targets, selector, transport, timeout=listener.timeout, telemetry=telemetry
     )
-    responses = AgentResponses(pipeline, conversations, telemetry)
-    return AgentListener(pipeline, max_body_bytes=max_body_bytes, responses=responses)
+    return AgentListener(
+        agents, max_body_bytes=max_body_bytes, conversations=conversations, telemetry=telemetry
+    )

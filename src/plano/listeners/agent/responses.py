@@ -18,17 +18,13 @@ from typing import Any, Final
 import orjson
 
 from plano import ir
-from plano.agents.orchestration import (
-    AgentChainError,
-    AgentPipeline,
-    AgentTarget,
-    reply_text,
-    with_reply,
-)
+from plano.agents.orchestration import AgentChainError, AgentTarget
 from plano.errors import PlanoError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
+from plano.listeners.agent.call import AgentCall
 from plano.listeners.asgi import send_bytes
 from plano.listeners.model.translated import note_usage
-from plano.listeners.model.translation import Translation
+from plano.listeners.model.translation import Translation, continue_conversation, prepare
+from plano.listeners.pipeline import Outcome, Stage
 from plano.listeners.types import Send
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
@@ -39,9 +35,7 @@ from plano.translate.collect import Collector, events_of
 from plano.translate.openai_responses import output_items
 from plano.translate.openai_responses_stream import response_id
 from plano.upstream.transport import UpstreamResponse
-from plano.wire import openai_chat
-
-Headers = list[tuple[str, str]]
+from plano.wire.api import Api
 
 _JSON: Final = (b"content-type", b"application/json")
 _SSE: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
@@ -49,39 +43,42 @@ _SHAPE_ERRORS: Final = (KeyError, TypeError, AttributeError, ValueError, IndexEr
 _TRANSPORT_FAILURES: Final = (UpstreamUnavailable, UpstreamTimeout, UpstreamProtocolError)
 
 
-class AgentResponses:
-    """Runs the agent pipeline for a decoded Responses request and answers in Responses."""
+class ResponsesView(Stage[AgentCall]):
+    """A Responses request decoded into the IR, continued from stored conversation state, and
+    rebuilt as the Chat Completions body the agents get."""
 
-    def __init__(
-        self, pipeline: AgentPipeline, store: ConversationStore | None, telemetry: Telemetry
-    ) -> None:
-        self._pipeline = pipeline
+    def __init__(self, store: ConversationStore | None) -> None:
+        self._store = store
+
+    async def __call__(self, call: AgentCall) -> Outcome:
+        doc = call.doc
+        model = doc.get("model") if isinstance(doc.get("model"), str) else None
+        tr = call.tr = prepare(Api.OPENAI_RESPONSES, Api.OPENAI_CHAT, doc)
+        await continue_conversation(self._store, tr)
+        record = call.record
+        record.stream = tr.request.stream
+        record.requested_model = model
+        call.model = model or ""
+        call.base = tr.upstream.build_request(tr.request, call.model)
+        call.messages = call.base["messages"]
+        return None
+
+
+class RelayAsResponses:
+    """The last agent's chat answer, translated back into Responses (and stored)."""
+
+    def __init__(self, store: ConversationStore | None, telemetry: Telemetry) -> None:
         self.store = store
         self._telemetry = telemetry
 
-    async def run(
-        self, tr: Translation, model: str, headers: Headers, send: Send, record: RequestRecord
-    ) -> None:
-        pipeline = self._pipeline
-        chat = tr.upstream.build_request(tr.request, model)
-        messages: list[Any] = chat["messages"]
-        id_headers = [(k, v) for k, v in headers if k.lower() in ("x-request-id", "traceparent")]
-        agents = await pipeline.plan(messages, id_headers, record)
-        record.route = ",".join(a.id for a in agents)
-        out = [*headers, ("content-type", "application/json")]
-        for i, target in enumerate(agents):
-            messages = await pipeline.run_filters(target, model, messages, headers, record)
-            body = orjson.dumps({**chat, "messages": messages})
-            record.attempts += 1
-            async with pipeline.call(target, openai_chat.PATH, body, out, record) as resp:
-                record.upstream_status = resp.status
-                if i < len(agents) - 1:
-                    messages = with_reply(messages, target.id, await reply_text(resp))
-                elif resp.content_type == "text/event-stream" and tr.request.stream:
-                    await self._stream(resp, tr, target, send, record)
-                else:
-                    response = await _whole(resp, tr, target)
-                    await self._answer(response, tr, target, send, record)
+    async def __call__(self, call: AgentCall, resp: UpstreamResponse, target: AgentTarget) -> None:
+        tr = call.tr
+        assert tr is not None
+        if resp.content_type == "text/event-stream" and tr.request.stream:
+            await self._stream(resp, tr, target, call.send, call.record)
+        else:
+            response = await _whole(resp, tr, target)
+            await self._answer(response, tr, target, call.send, call.record)
 
     async def _answer(
         self,
