@@ -118,8 +118,10 @@ class Pipeline(Generic[C]):
         return self.run if self._gate is None else self._gated
 
     def names(self) -> list[str]:
-        """The stages in order, as `docs/architecture.md` lists them."""
-        return [type(s).__name__ for s in self.stages]
+        """The stages in order, as `docs/architecture.md` lists them (the overload gate, which
+        wraps them all, first when there is one)."""
+        gate = ["OverloadGate"] if self._gate is not None else []
+        return gate + [type(s).__name__ for s in self.stages]
 
     async def run(self, scope: Scope, receive: Receive, send: Send) -> None:
         call = self._make(scope, receive, send)
