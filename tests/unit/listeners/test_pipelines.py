@@ -22,7 +22,11 @@ BARE = """
 version: v0.4.0
 listeners:
   - {name: llm, type: model, address: 127.0.0.1, port: 12000}
-  - {name: agents, type: agent, address: 127.0.0.1, port: 8001, agents: [{id: a, description: the only agent}]}
+  - name: agents
+    type: agent
+    address: 127.0.0.1
+    port: 8001
+    agents: [{id: a, description: the only agent}]
 agents:
   - {id: a, url: "http://127.0.0.1:9"}
 model_providers:
