@@ -2,6 +2,7 @@
 
     python bench/ab.py tracing     [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py resilience  [--rounds 12] [--duration 3] [--stream]
+    python bench/ab.py tree --base-src OTHER/src   [--rounds 12] [--duration 3] [--stream]
 
 Every variant is a Plano (one worker) on core 0; all of them serve load at the same time, each
 from its own wrk (32 connections), while the fake upstream, the wrks and the trace receiver share
@@ -18,6 +19,9 @@ Variants:
   exported over OTLP/gRPC to `plano trace listen`, which runs on core 1);
 - resilience: `off` (the bench's provider only), `configured` (retries and a fallback model on
   the same upstream: every request takes the resilience path and succeeds on its first attempt).
+- tree: the same config served by two source trees: `off` and `control` run the tree at
+  `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`.
+  What a refactoring of the request path costs, with nothing else changed.
 """
 
 from __future__ import annotations
@@ -48,10 +52,12 @@ RESILIENCE: Final = {
     "control": "",
     "configured": targets.RESILIENCE_EXTRA,
 }
+TREE: Final = {"off": "", "control": "", "this": ""}
+THIS_SRC: Final = str(Path(__file__).resolve().parents[1] / "src")
 
 
 def start_gateway(
-    name: str, extra: str, log_dir: Path, upstream: int, grpc: int
+    name: str, extra: str, log_dir: Path, upstream: int, grpc: int, src: str | None = None
 ) -> tuple[procs.Service, str]:
     port = procs.free_port()
     config = log_dir / f"plano_{name.strip('%')}.yaml"
@@ -63,6 +69,8 @@ def start_gateway(
     )
     cmd = [sys.executable, "-m", "plano", "up", str(config), "--foreground", "--workers", "1"]
     env = {"PLANO_ADMIN_PORT": "off"}
+    if src is not None:  # which source tree serves (bench/ab.py tree)
+        env["PYTHONPATH"] = src
     service = procs.start(f"plano-{name.strip('%')}", cmd, targets.PROXY_CORE, log_dir, env=env)
     procs.wait_line(service, "plano ready")
     return service, f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -125,7 +133,8 @@ def load_all(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("feature", choices=["tracing", "resilience"])
+    parser.add_argument("feature", choices=["tracing", "resilience", "tree"])
+    parser.add_argument("--base-src", help="tree: the src/ directory `off` and `control` run")
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--stream", action="store_true")
@@ -140,7 +149,9 @@ def main() -> int:
     if loadgen.wrk_path() is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
-    variants = TRACING if args.feature == "tracing" else RESILIENCE
+    if args.feature == "tree" and not args.base_src:
+        parser.error("tree needs --base-src")
+    variants = {"tracing": TRACING, "resilience": RESILIENCE, "tree": TREE}[args.feature]
     with tempfile.TemporaryDirectory(prefix="plano-ab-") as tmp:
         log_dir = Path(tmp)
         upstream, upstream_port = targets.start_upstream(log_dir, 20, None)
@@ -159,7 +170,10 @@ def main() -> int:
         gateways: dict[str, tuple[procs.Service, str]] = {}
         try:
             for name, extra in variants.items():
-                gateways[name] = start_gateway(name, extra, log_dir, upstream_port, grpc)
+                src = None
+                if args.feature == "tree":
+                    src = THIS_SRC if name == "this" else str(Path(args.base_src).resolve())
+                gateways[name] = start_gateway(name, extra, log_dir, upstream_port, grpc, src)
             script = loadgen.write_lua(log_dir, args.stream)
             load_all(gateways, script, 2, args.turns)  # warm-up
             per_request: dict[str, list[float]] = {name: [] for name in gateways}

@@ -4,7 +4,8 @@ Each worker process binds every listener itself with SO_REUSEPORT, so N workers 
 and the kernel spreads connections among them (as Envoy's worker threads do). One worker serves
 all listeners on one uvloop event loop through our lean HTTP/1.1 server (`plano.http.server`,
 httptools) and a bare ASGI app.
-The admin listener (`/metrics`, `/healthz`; see `admin`) is one more socket of the same server.
+The admin listener (`/metrics`, `/healthz`; see `plano.listeners.admin`) is one more socket of
+the same server.
 """
 
 from __future__ import annotations

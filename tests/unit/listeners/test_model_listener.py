@@ -41,14 +41,19 @@ class Records(RecordSink):
 
 
 class Rig:
-    def __init__(self, replies: Sequence[MockReply | PlanoError], providers: str = "") -> None:
+    def __init__(
+        self,
+        replies: Sequence[MockReply | PlanoError],
+        providers: str = "",
+        listener_extra: str = "",
+    ) -> None:
         self._replies = list(replies)
         self.transport = MockTransport(self._answer)
         config = load_config_text(
             f"""
 version: v0.4.0
 listeners:
-  - {{name: llm, type: model, address: 127.0.0.1, port: 12000}}
+  - {{name: llm, type: model, address: 127.0.0.1, port: 12000{listener_extra}}}
 model_providers:
   - model: openai/gpt-4o
     access_key: sk-upstream
@@ -216,3 +221,29 @@ def test_the_default_config_compiles_only_the_stages_it_uses() -> None:
         "Relay",
         "RememberTurn",
     ]
+
+
+FILTERED = """
+  - model: openai/gpt-4o-mini
+    access_key: sk-upstream
+    base_url: http://a.test
+filters:
+  - {id: swap, url: "http://filter.test", type: http}
+"""
+
+
+def test_a_filter_that_changes_the_model_changes_where_the_request_goes() -> None:
+    rewritten = orjson.dumps({**CHAT_REQUEST, "model": "gpt-4o-mini", "stream": False})
+    rig = Rig(
+        [MockReply(200, JSON, rewritten), MockReply(200, JSON, CHAT)],
+        FILTERED,
+        listener_extra=", input_filters: [swap]",
+    )
+    status, headers, _ = rig.post("/v1/chat/completions", CHAT_REQUEST)
+    assert status == 200
+    to_filter, to_model = rig.transport.requests
+    assert to_filter.url == "http://filter.test/v1/chat/completions"
+    assert orjson.loads(to_model.body)["model"] == "gpt-4o-mini"
+    assert headers[b"x-plano-model"] == b"openai/gpt-4o-mini"
+    (record,) = rig.records.seen
+    assert record.requested_model == "gpt-4o-mini"

@@ -248,14 +248,19 @@ class Decode(SyncStage[ModelCall]):
     """The view the gateway reads of a client request: the model it names and `stream`."""
 
     def __call__(self, call: ModelCall) -> Outcome:
-        doc = call.doc
-        requested = doc.get("model")
-        if requested is not None and not isinstance(requested, str):
-            return BadRequest("`model` must be a string", param="model")
-        record = call.record
-        call.requested = record.requested_model = requested
-        call.stream = record.stream = doc.get("stream") is True
-        return None
+        return decode_view(call)
+
+
+def decode_view(call: ModelCall) -> Outcome:
+    """`call.requested` and `call.stream` from `call.doc` (again after a filter changed it)."""
+    doc = call.doc
+    requested = doc.get("model")
+    if requested is not None and not isinstance(requested, str):
+        return BadRequest("`model` must be a string", param="model")
+    record = call.record
+    call.requested = record.requested_model = requested
+    call.stream = record.stream = doc.get("stream") is True
+    return None
 
 
 def _rewrite(doc: dict[str, Any], requested: Any, model_id: str) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 from plano.errors import PlanoError
 from plano.filters.chain import Chain
-from plano.listeners.model.build import TRACE_HEADERS, Builder
+from plano.listeners.model.build import TRACE_HEADERS, Builder, decode_view
 from plano.listeners.model.call import ModelCall
 from plano.listeners.model.filtered import filter_headers
 from plano.listeners.model.translated import TranslatedExchange
@@ -28,8 +28,9 @@ from plano.wire.api import request_object
 
 
 class InputFilters(Stage[ModelCall]):
-    """The listener's input filter chain on the request body; a changed body is decoded
-    again (a filter's 4xx answer ends the request in the original's shape)."""
+    """The listener's input filter chain on the request body; a changed body is decoded again,
+    view included (a filter may change the model or `stream`; a filter's 4xx answer ends the
+    request in the original's shape)."""
 
     def __init__(self, chain: Chain, telemetry: Telemetry) -> None:
         self.chain = chain
@@ -44,6 +45,7 @@ class InputFilters(Stage[ModelCall]):
         if body is not before and body != before:
             call.body = body
             call.doc = request_object(body)
+            return decode_view(call)
         return None
 
 
