@@ -30,6 +30,7 @@ from plano.filters.types import (
     trace_context,
     with_traceparent,
 )
+from plano.http.headers import FRAMING, HOP_BY_HOP
 from plano.observability import names as n
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
@@ -51,22 +52,16 @@ __all__ = [
 DEFAULT_FILTER_TIMEOUT: Final = 30.0
 
 # Client headers a filter never receives from us (framing, hop-by-hop, what we set ourselves).
-_NOT_PASSED: Final = frozenset(
-    {
+_NOT_PASSED: Final = (
+    HOP_BY_HOP
+    | FRAMING
+    | {
         b"host",
-        b"content-length",
         b"content-type",
         b"accept",
         b"accept-encoding",
-        b"transfer-encoding",
-        b"connection",
-        b"keep-alive",
-        b"te",
-        b"trailer",
-        b"upgrade",
         b"expect",
         b"proxy-authorization",
-        b"proxy-connection",
         b"x-envoy-original-path",
         b"x-arch-upstream",
         b"x-envoy-max-retries",

@@ -31,6 +31,7 @@ from plano.agents.orchestration import (
 from plano.config import Config, ListenerConfig
 from plano.errors import BadRequest, PlanoError
 from plano.filters.chain import FilterTable, compile_chain, passed_headers
+from plano.http.headers import FRAMING, HOP_BY_HOP
 from plano.listeners.agent.call import AgentCall
 from plano.listeners.agent.responses import RelayAsResponses, ResponsesView
 from plano.listeners.asgi import header
@@ -52,9 +53,7 @@ from plano.upstream.transport import Transport, UpstreamResponse
 from plano.wire import anthropic_messages, openai_chat, openai_responses
 from plano.wire.api import Api
 
-_NOT_RELAYED: Final = frozenset(
-    {b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"te", b"trailer"}
-)
+_NOT_RELAYED: Final = HOP_BY_HOP | FRAMING
 _TRACE: Final = frozenset({"traceparent", "tracestate"})
 _IDS: Final = frozenset({"x-request-id", "traceparent"})
 

@@ -13,6 +13,7 @@ from typing import Any, Final, NamedTuple
 import orjson
 
 from plano.errors import BadRequest, Unauthorized
+from plano.http.headers import FRAMING, HOP_BY_HOP
 from plano.listeners.model import translation
 from plano.listeners.model.call import ModelCall
 from plano.listeners.pipeline import Outcome, SyncStage
@@ -27,41 +28,17 @@ from plano.upstream.clusters import Resolved
 from plano.upstream.request import Upstream
 
 # Never forwarded upstream: hop-by-hop, framing, and what we set ourselves.
-_NOT_FORWARDED: Final = frozenset(
-    {
-        b"host",
-        b"content-length",
-        b"content-type",
-        b"transfer-encoding",
-        b"connection",
-        b"keep-alive",
-        b"te",
-        b"trailer",
-        b"upgrade",
-        b"proxy-authorization",
-        b"proxy-connection",
-        b"accept-encoding",
-        b"expect",
-    }
+_NOT_FORWARDED: Final = (
+    HOP_BY_HOP
+    | FRAMING
+    | {b"host", b"content-type", b"proxy-authorization", b"accept-encoding", b"expect"}
 )
 TRACE_HEADERS: Final = frozenset({b"traceparent", b"tracestate"})
 # With tracing on, the client's trace context is replaced by the gateway span's.
 _NOT_FORWARDED_TRACED: Final = _NOT_FORWARDED | TRACE_HEADERS
 # Never relayed downstream from the upstream response (plus the headers we set ourselves).
-NOT_RELAYED: Final = frozenset(
-    {
-        b"content-length",
-        b"transfer-encoding",
-        b"connection",
-        b"keep-alive",
-        b"te",
-        b"trailer",
-        b"upgrade",
-        b"proxy-connection",
-        b"x-plano-model",
-        b"x-request-id",
-        HEADER_OVERHEAD.encode(),
-    }
+NOT_RELAYED: Final = (
+    HOP_BY_HOP | FRAMING | {b"x-plano-model", b"x-request-id", HEADER_OVERHEAD.encode()}
 )
 
 
