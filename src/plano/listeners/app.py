@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import orjson
@@ -136,47 +136,32 @@ def build_app(
     aliases = {name: alias.target for name, alias in config.model_aliases.items()}
     models = ModelTable(clusters, aliases)
     transport = transport if transport is not None else LeanTransport()
-    closers: list[Callable[[], Awaitable[None]]] = []
-    filters = FilterTable(config.filters, config.agents, transport)
-    routing = build_step(config, clusters, transport)
+    parts = _Parts(
+        config,
+        clusters,
+        models,
+        transport,
+        telemetry,
+        FilterTable(config.filters, config.agents, transport),
+        build_step(config, clusters, transport),
+        build_conversations(config.state_storage),
+        max_body_bytes,
+    )
     listeners = []
-    body = models_body(clusters)
-    conversations = build_conversations(config.state_storage)
-    keep_body = captures_messages(config.tracing, os.environ)  # PostHog `$ai_input`
     for lc in config.listeners:
         routes: dict[tuple[str, str], Route]
         if lc.type == "model":
-            metrics = telemetry.metrics
-            metrics = metrics if isinstance(metrics, PrometheusMetrics) else None
-            resilience = build_resilience(config, lc, clusters, models.resolve, metrics, metrics)
-            if resilience.limiter is not None:
-                closers.append(resilience.limiter.store.close)
-            routes = ModelListener(
-                models,
-                transport,
-                timeout=lc.timeout,
-                connect_timeout=_connect_timeout(config),
-                max_body_bytes=max_body_bytes,
-                models_body=body,
-                telemetry=telemetry,
-                conversations=conversations,
-                input_chain=compile_chain(lc.input_filters, filters),
-                output_chain=compile_chain(lc.output_filters, filters),
-                resilience=resilience,
-                routing=routing,
-                keep_body=keep_body,
-            ).routes()
-            routes.update(routing_routes(routing, max_body_bytes))
+            routes = parts.model_routes(lc)
         elif lc.type == "agent":
             routes = build_agent_listener(
                 lc,
                 config,
                 models,
                 transport,
-                filters,
+                parts.filters,
                 max_body_bytes=max_body_bytes,
                 telemetry=telemetry,
-                conversations=conversations,
+                conversations=parts.conversations,
             ).routes()
         else:
             routes = _not_yet(lc)
@@ -188,11 +173,54 @@ def build_app(
         transport,
         tuple(listeners),
         telemetry,
-        filters,
-        routing,
-        conversations,
-        tuple(closers),
+        parts.filters,
+        parts.routing,
+        parts.conversations,
+        tuple(parts.closers),
     )
+
+
+@dataclass(slots=True)
+class _Parts:
+    """What the listeners of one worker share, while `build_app` composes them."""
+
+    config: Config
+    clusters: tuple[Cluster, ...]
+    models: ModelTable
+    transport: Transport
+    telemetry: Telemetry
+    filters: FilterTable
+    routing: RoutingStep
+    conversations: ConversationStore | None
+    max_body_bytes: int
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def model_routes(self, lc: ListenerConfig) -> dict[tuple[str, str], Route]:
+        """A model listener's routes, the routing decision API's among them."""
+        config, telemetry = self.config, self.telemetry
+        metrics = telemetry.metrics if isinstance(telemetry.metrics, PrometheusMetrics) else None
+        resilience = build_resilience(
+            config, lc, self.clusters, self.models.resolve, metrics, metrics
+        )
+        if resilience.limiter is not None:
+            self.closers.append(resilience.limiter.store.close)
+        routes = ModelListener(
+            self.models,
+            self.transport,
+            timeout=lc.timeout,
+            connect_timeout=_connect_timeout(config),
+            max_body_bytes=self.max_body_bytes,
+            models_body=models_body(self.clusters),
+            telemetry=telemetry,
+            conversations=self.conversations,
+            input_chain=compile_chain(lc.input_filters, self.filters),
+            output_chain=compile_chain(lc.output_filters, self.filters),
+            resilience=resilience,
+            routing=self.routing,
+            keep_body=captures_messages(config.tracing, os.environ),  # PostHog `$ai_input`
+        ).routes()
+        routes.update(routing_routes(self.routing, self.max_body_bytes))
+        return routes
 
 
 def _not_yet(lc: ListenerConfig) -> dict[tuple[str, str], Route]:
