@@ -72,7 +72,8 @@ class Target:
 
 
 class TranslatedExchange:
-    """The response side of a translated request (the listener and its attempt loop send it)."""
+    """The response side of a translated request (the exchange engine sent it; `Relay` hands
+    over the committed answer)."""
 
     def __init__(
         self,
@@ -99,8 +100,8 @@ class TranslatedExchange:
         record: RequestRecord,
         guard: StreamGuard | None = None,
     ) -> None:
-        """Answer the client from the committed upstream response (the attempt loop, or the
-        direct call, chose it): decoded with the upstream codec, encoded with the client's.
+        """Answer the client from the committed upstream response (the exchange engine chose
+        it): decoded with the upstream codec, encoded with the client's.
         A PlanoError raised here means no byte reached the client yet."""
         if resp.status >= 300:
             await self._error(send, target.path, resp, target, record)

@@ -127,7 +127,7 @@ def encode(
     signer: BedrockSigner | None,
 ) -> tuple[bytes, list[tuple[str, str]]]:
     """The upstream body (built by the upstream codec from the IR) and its headers, signed when
-    the provider signs requests. Done once per attempt target, before the attempt loop sends."""
+    the provider signs requests. Done once per attempt target, before the exchange engine sends."""
     client_stream = tr.request.stream
     tr.request.stream = client_stream or tr.stream_only
     try:
