@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 from plano.errors import PlanoError
-from plano.listeners.asgi import ClientDisconnected, read_body, send_error
+from plano.listeners.asgi import JSON_CT, ClientDisconnected, read_body, send_bytes, send_error
 from plano.listeners.types import RawHeaders, Receive, Scope, Send
 from plano.observability.record import RequestRecord
 from plano.upstream.overload import OverloadGate
@@ -168,19 +168,9 @@ async def answer_error(call: Call, err: PlanoError) -> None:
     headers = call.failed(err)
     own = err.own_body()
     if own is not None:
-        await call.send(
-            {
-                "type": "http.response.start",
-                "status": err.status,
-                "headers": [_JSON_CT, (b"content-length", str(len(own)).encode())],
-            }
-        )
-        await call.send({"type": "http.response.body", "body": own})
-        return
-    await send_error(call.send, call.path, err, headers)
-
-
-_JSON_CT: Final = (b"content-type", b"application/json")
+        await send_bytes(call.send, err.status, [JSON_CT], own)
+    else:
+        await send_error(call.send, call.path, err, headers)
 
 
 class ReadBody(Stage[Call]):

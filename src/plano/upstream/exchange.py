@@ -77,7 +77,7 @@ class Exchange:
         }
         self._fresh_after = deadline - _FRESH
 
-    def policy_for(self, up: Upstream, requested: str | None) -> ClusterPolicy | None:
+    def _policy_for(self, up: Upstream, requested: str | None) -> ClusterPolicy | None:
         """The policy a request needs, or None for the direct path (nothing configured)."""
         if not self._configured:
             return None
@@ -91,7 +91,7 @@ class Exchange:
     ) -> Committed | PlanoError:
         """The answer to relay, or the error the request ends in."""
         record.upstream_sent = time.perf_counter_ns()
-        policy = self.policy_for(up, requested)
+        policy = self._policy_for(up, requested)
         if policy is None:
             record.attempts += 1
             try:
@@ -103,7 +103,7 @@ class Exchange:
             return await self._inline_first(up, record, requested, policy)
         return await self._run(up, record, requested)
 
-    def fallbacks(self, policy: ClusterPolicy, requested: str | None) -> tuple[Resolved, ...]:
+    def _fallbacks(self, policy: ClusterPolicy, requested: str | None) -> tuple[Resolved, ...]:
         """The models tried after the requested one: the alias's list, else the model's."""
         return self._alias_fallbacks.get(requested or "") or policy.fallbacks
 
@@ -146,7 +146,7 @@ class Exchange:
         await resp.read()
         held = Held()
         held.resp = resp
-        last = not self.fallbacks(policy, requested)
+        last = not self._fallbacks(policy, requested)
         got = self._judge(resp, up, held, policy, 0, last=last)
         if isinstance(got, Failed):
             return got
@@ -169,7 +169,7 @@ class Exchange:
         loop = asyncio.get_running_loop()
         deadline = (loop.time() if started is None else started) + self._deadline
         first = self._policies.get(up.resolved.cluster.name, NO_POLICY)
-        candidates = [up.resolved, *self.fallbacks(first, requested)]
+        candidates = [up.resolved, *self._fallbacks(first, requested)]
         last: PlanoError | None = None
         for c, resolved in enumerate(candidates):
             policy = self._policies.get(resolved.cluster.name, NO_POLICY)

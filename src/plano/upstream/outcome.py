@@ -54,7 +54,10 @@ class Failed:
     def of(cls, exc: PlanoError | TimeoutError) -> Failed:
         """The attempt failed with `exc` (the transport's errors, mapped at its boundary)."""
         if isinstance(exc, TimeoutError):  # the first-byte limit ran out
-            return cls(UpstreamTimeout("upstream did not answer in time"), Outcome.TIMEOUT)
+            return cls(
+                UpstreamTimeout("upstream did not answer in time", phase="first_byte"),
+                Outcome.TIMEOUT,
+            )
         if isinstance(exc, UpstreamTimeout):
             return cls(exc, Outcome.TIMEOUT)
         if isinstance(exc, UpstreamConnectFailed):  # the request never reached the upstream

@@ -43,7 +43,7 @@ async def _timed(resp: Any, idle: float) -> AsyncIterator[bytes]:
         except StopAsyncIteration:
             return
         except TimeoutError:
-            raise UpstreamTimeout("upstream did not answer in time") from None
+            raise UpstreamTimeout("upstream did not answer in time", phase="read") from None
         yield chunk
 
 

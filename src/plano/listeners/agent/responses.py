@@ -23,7 +23,12 @@ from plano.errors import PlanoError, UpstreamProtocolError, UpstreamTimeout, Ups
 from plano.listeners.agent.call import AgentCall
 from plano.listeners.asgi import send_bytes
 from plano.listeners.model.translated import note_usage
-from plano.listeners.model.translation import Translation, continue_conversation, prepare
+from plano.listeners.model.translation import (
+    SHAPE_ERRORS,
+    Translation,
+    continue_conversation,
+    prepare,
+)
 from plano.listeners.pipeline import Outcome, Stage
 from plano.listeners.types import Send
 from plano.observability.record import RequestRecord
@@ -39,7 +44,6 @@ from plano.wire.api import Api
 
 _JSON: Final = (b"content-type", b"application/json")
 _SSE: Final = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
-_SHAPE_ERRORS: Final = (KeyError, TypeError, AttributeError, ValueError, IndexError)
 _TRANSPORT_FAILURES: Final = (UpstreamUnavailable, UpstreamTimeout, UpstreamProtocolError)
 
 
@@ -115,7 +119,7 @@ class RelayAsResponses:
             async for chunk in resp.chunks():
                 await self._emit(decoder.feed(chunk), encoder, collector, rid, tr, target, send)
             await self._emit(decoder.close(), encoder, collector, rid, tr, target, send)
-        except _SHAPE_ERRORS as exc:
+        except SHAPE_ERRORS as exc:
             record.error_kind = "stream"
             message = f"agent '{target.id}' stream is not a chat completion stream ({exc})"
             data = encoder.encode([ir.StreamError(message)])
@@ -183,7 +187,7 @@ async def _whole(resp: UpstreamResponse, tr: Translation, target: AgentTarget) -
         raise AgentChainError(
             f"agent '{target.id}' answer could not be read ({type(exc).__name__})", 502, [target.id]
         ) from None
-    except (orjson.JSONDecodeError, PlanoError, *_SHAPE_ERRORS) as exc:
+    except (orjson.JSONDecodeError, PlanoError, *SHAPE_ERRORS) as exc:
         raise AgentChainError(
             f"agent '{target.id}' did not answer with a chat completion ({type(exc).__name__})",
             502,

@@ -250,6 +250,3 @@ def _rewrite(doc: dict[str, Any], requested: Any, model_id: str) -> bool:
         del doc["routing_preferences"]
         changed = True
     return changed
-
-
-__all__ = ["NOT_RELAYED", "TRACE_HEADERS", "Build", "Builder", "Decode", "Routed"]

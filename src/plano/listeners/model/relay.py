@@ -29,7 +29,7 @@ from plano.listeners.model.translated import (
     target_of,
 )
 from plano.listeners.pipeline import Outcome, Stage
-from plano.listeners.types import RawHeaders, Send
+from plano.listeners.types import RawHeaders
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.observability.usage import StreamUsage
@@ -170,6 +170,3 @@ def note_usage(record: RequestRecord, data: bytes) -> None:
 def _note_stream_usage(record: RequestRecord, usage: StreamUsage) -> None:
     if (u := usage.usage) is not None:
         record.note_usage(u.prompt, u.completion, u.cached)
-
-
-__all__ = ["STREAM_ERROR", "Relay", "Send", "note_usage", "relay_stream"]
