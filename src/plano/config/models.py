@@ -50,6 +50,7 @@ from plano.config.sections import (
     StateStorageConfig,
     TracingConfig,
 )
+from plano.config.server import ServerConfig
 from plano.providers import catalogue
 
 ListenerType = Literal["model", "prompt", "agent"]
@@ -167,6 +168,7 @@ class Config(StrictModel):
     prompt_targets: tuple[PromptTargetConfig, ...] = ()
     ratelimits: tuple[RateLimitConfig, ...] = ()
     ratelimit_backend: RateLimitBackendConfig = RateLimitBackendConfig()
+    server: ServerConfig = ServerConfig()  # ours: connection limits, drain times
     tracing: TracingConfig | None = None
     mode: Literal["llm", "prompt"] | None = None  # parsed, no effect
     routing: RoutingConfig = RoutingConfig()
