@@ -192,8 +192,12 @@ class PostgresConversations:
                 self.write_failures,
             )
 
-    async def close(self) -> None:
+    async def flush(self) -> None:
+        """Wait for the pending background writes (each bounded by the cap)."""
         await self._pending.drain(self.call_timeout)
+
+    async def close(self) -> None:
+        await self.flush()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
