@@ -8,6 +8,10 @@ the same id and the query included; past that it raises `StateStoreTimeout` (504
 does not wait for the database's cleanup. A background write is bounded by the cap alone; a
 failed or timed-out write is logged (at most every 30 s) and counted in `write_failures`.
 
+Across replicas a follow-up turn can reach another gateway while the one that answered the
+previous turn is still writing it: a load that finds nothing looks once more 50 ms later (inside
+the same bound) before the request gets its 409.
+
 The gateway creates its table itself on first use (`CREATE TABLE IF NOT EXISTS`), in the schema
 named by `schema` (default: the connection's search_path, which a `?search_path=...` query
 parameter of the connection string sets), with the original's column set:
@@ -32,6 +36,8 @@ log = logging.getLogger("plano.state")
 
 _IDENT: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _WARN_EVERY_S: Final = 30.0
+# An unknown id is looked up once more after this long (a write in flight on another replica).
+MISS_RECHECK_S: Final = 0.05
 
 # A response's stored Responses input items (a `ConversationStore`'s `Items`; the store protocol,
 # which this class meets, lives in `conversations`, which builds this backend).
@@ -142,14 +148,23 @@ class PostgresConversations:
     async def _load(self, response_id: str) -> Items | None:
         await self._pending.wait(response_id)
         pool = await self._ready()
-        async with pool.acquire(timeout=self.call_timeout) as conn:
-            row = await conn.fetchval(
-                f"SELECT input_items::text FROM {self._name} WHERE response_id = $1", response_id
-            )
+        row = await self._select(pool, response_id)
+        if row is None:
+            # Another replica may have answered the previous turn an instant ago and still be
+            # writing it in the background: look once more, a moment later (within the bound).
+            await asyncio.sleep(MISS_RECHECK_S)
+            row = await self._select(pool, response_id)
         if row is None:
             return None
         items: Items = orjson.loads(row)
         return items
+
+    async def _select(self, pool: Any, response_id: str) -> str | None:
+        async with pool.acquire(timeout=self.call_timeout) as conn:
+            row: str | None = await conn.fetchval(
+                f"SELECT input_items::text FROM {self._name} WHERE response_id = $1", response_id
+            )
+        return row
 
     def save(self, response_id: str, items: Items, model: str, provider: str) -> None:
         self._pending.start(response_id, self._write(response_id, items, model, provider))
