@@ -93,6 +93,9 @@ class Replica:
             and http_get(f"{self.url()}/v1/models")[0] == 200
         )
 
+    def ready(self) -> bool:
+        return self.alive() and self.healthy()
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -218,7 +221,7 @@ def cluster(tmp: Path, template: str, n: int = 3) -> Iterator[Cluster]:
             r.start(tmp / f"home-{r.name}")
         for r in replicas:
             try:
-                wait_until(f"replica {r.name} healthy", lambda r=r: r.alive() and r.healthy())
+                wait_until(f"replica {r.name} healthy", r.ready)
             except AssertionError as exc:
                 raise AssertionError(f"{exc}\n{c.tails()}") from None
         hcfg = tmp / "haproxy.cfg"

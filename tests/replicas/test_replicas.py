@@ -138,9 +138,7 @@ def test_responses_chain_across_replicas(gateways: Cluster, upstream: Any) -> No
     replicas = []
     for i in range(4):
         raw = c.responses.with_raw_response.create(
-            model="mistral-large",
-            input=f"Question {i}?",
-            **({"previous_response_id": previous} if previous else {}),
+            model="mistral-large", input=f"Question {i}?", previous_response_id=previous
         )
         response = raw.parse()
         assert response.output_text == f"Answer {i}."
