@@ -97,7 +97,7 @@ class ModelListener:
         self._tail: list[AnyStage[ModelCall] | None] = [
             Send(exchange),
             Relay(telemetry, translated, output_chain),
-            RememberTurn(routing, timeout) if routing is not None else None,
+            RememberTurn(routing) if routing is not None else None,
         ]
         self._list = ListModels(models_body)
 

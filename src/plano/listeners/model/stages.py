@@ -189,9 +189,10 @@ class Send(Stage[ModelCall]):
 
 class RememberTurn(Stage[ModelCall]):
     """After the answer reached the client: the routing session remembers the turn's real
-    prompt size (routing configured only). The session cache write is bounded by the request's
-    time left and `SESSION_WRITE_CAP_S`; past that it is dropped, logged and counted (the
-    record's `session_cache_error`), the response already sent is unaffected."""
+    prompt size (routing configured only). The session cache write is bounded by
+    `SESSION_WRITE_CAP_S` (and by the request's time left when `timeout` is given); past that it
+    is dropped, logged and counted (the record's `session_cache_error`): the response, already
+    sent, is unaffected."""
 
     def __init__(self, step: RoutingStep, timeout: float | None = None) -> None:
         self._step = step
