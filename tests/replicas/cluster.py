@@ -143,7 +143,7 @@ backend replicas
     option httpchk GET /healthz
     http-check expect status 200
     http-response set-header X-Served-By %s
-    default-server inter 250ms fall 1 rise 2
+    default-server inter 250ms fall 2 rise 2
 {servers}
 listen stats
     bind 127.0.0.1:{stats}
