@@ -55,7 +55,12 @@ async def bounded(work: Coroutine[Any, Any, T], seconds: float, what: str) -> T:
     then cancelled and left to clean up in the background (a frozen server would otherwise hold
     the caller in the driver's cleanup)."""
     task = asyncio.ensure_future(work)
-    done, _ = await asyncio.wait([task], timeout=seconds)
+    try:
+        done, _ = await asyncio.wait([task], timeout=seconds)
+    except asyncio.CancelledError:  # the request itself ended (client gone, drain)
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        raise
     if not done:
         task.cancel()
         task.add_done_callback(_retrieve)
