@@ -8,6 +8,9 @@ Writes are off the hot path: `save` returns at once and the backend writes in th
 `load` of an id whose write is still pending awaits that write first, so a follow-up request sent
 right after a response (to the same process) always finds it. Across workers or replicas the
 Postgres backend (`postgres_conversations`) is the shared one.
+
+A load is bounded (`within`: the seconds left of the request's deadline, and the backend's
+per-call cap, 2 s by default); past that it raises `StateStoreTimeout` (504, naming the store).
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ class ConversationStoreUnavailable(PlanoError):
 
 
 class ConversationStore(Protocol):
-    async def load(self, response_id: str) -> Items | None:
-        """The stored items of a response, or None when the id is unknown."""
+    async def load(self, response_id: str, *, within: float | None = None) -> Items | None:
+        """The stored items of a response, or None when the id is unknown; `StateStoreTimeout`
+        past `within` seconds (the request's time left) or the backend's own cap."""
         ...
 
     def save(self, response_id: str, items: Items, model: str, provider: str) -> None:
@@ -60,7 +64,7 @@ class MemoryConversations:
         self._ttl = ttl_s
         self._data: OrderedDict[str, tuple[float, Items]] = OrderedDict()
 
-    async def load(self, response_id: str) -> Items | None:
+    async def load(self, response_id: str, *, within: float | None = None) -> Items | None:
         entry = self._data.get(response_id)
         if entry is None:
             return None

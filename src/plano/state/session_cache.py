@@ -7,11 +7,14 @@ Two backends behind one protocol:
   values, `SET EX ttl`. `redis.asyncio` is imported when the cache is first used. The client
   reconnects by itself after a Redis restart; while Redis is unreachable, lookups answer "no
   binding" and writes are dropped (routing still works, without stickiness), with a warning in the
-  log at most every 30 s and the failures counted in `failures`.
+  log at most every 30 s and the failures counted in `failures`. Every call, reconnects and the
+  client's own retries included, is bounded by `timeout` (0.5 s): a Redis that accepts and never
+  answers costs a request at most that.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -83,8 +86,9 @@ def client_name() -> str:
 class RedisSessionCache:
     backend: Final = "redis"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout: float = _REDIS_TIMEOUT_S) -> None:
         self._url = url
+        self._timeout = timeout
         self._client: Any = None
         self.failures = 0
         self._last_warning = 0.0
@@ -95,8 +99,8 @@ class RedisSessionCache:
 
             self._client = aioredis.from_url(
                 self._url,
-                socket_timeout=_REDIS_TIMEOUT_S,
-                socket_connect_timeout=_REDIS_TIMEOUT_S,
+                socket_timeout=self._timeout,
+                socket_connect_timeout=self._timeout,
                 health_check_interval=15,
                 client_name=client_name(),
             )
@@ -104,7 +108,8 @@ class RedisSessionCache:
 
     async def get(self, key: str) -> dict[str, Any] | None:
         try:
-            raw = await self._redis().get(KEY_PREFIX + key)
+            async with asyncio.timeout(self._timeout):
+                raw = await self._redis().get(KEY_PREFIX + key)
         except Exception as exc:  # redis errors, OSError, timeouts: fail open
             self._failed("get", exc)
             return None
@@ -118,7 +123,8 @@ class RedisSessionCache:
 
     async def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
         try:
-            await self._redis().set(KEY_PREFIX + key, orjson.dumps(value), ex=ttl)
+            async with asyncio.timeout(self._timeout):
+                await self._redis().set(KEY_PREFIX + key, orjson.dumps(value), ex=ttl)
         except Exception as exc:
             self._failed("set", exc)
 

@@ -176,6 +176,7 @@ class AgentListener:
         max_body_bytes: int,
         conversations: ConversationStore | None,
         telemetry: Telemetry,
+        timeout: float | None = None,
     ) -> None:
         head = ReadBody(max_body_bytes), DecodeJson()
         plan = AgentHeaders(RequestIds()), PlanAgents(agents)
@@ -187,7 +188,7 @@ class AgentListener:
         ]
         responses: list[AnyStage[AgentCall]] = [
             *head,
-            ResponsesView(conversations),
+            ResponsesView(conversations, timeout),
             *plan,
             RunAgents(agents, RelayAsResponses(conversations, telemetry), openai_chat.PATH),
         ]
@@ -243,5 +244,9 @@ def build_agent_listener(
         listener.name, targets, selector, transport, timeout=listener.timeout, telemetry=telemetry
     )
     return AgentListener(
-        agents, max_body_bytes=max_body_bytes, conversations=conversations, telemetry=telemetry
+        agents,
+        max_body_bytes=max_body_bytes,
+        conversations=conversations,
+        telemetry=telemetry,
+        timeout=listener.timeout,
     )

@@ -33,9 +33,8 @@ from plano.listeners.pipeline import Outcome, Stage
 from plano.listeners.types import Send
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
-from plano.state.conversations import (
-    ConversationStore,
-)
+from plano.state.conversations import ConversationStore
+from plano.state.deadline import time_left
 from plano.translate.collect import Collector, events_of
 from plano.translate.openai_responses import output_items
 from plano.translate.openai_responses_stream import response_id
@@ -51,14 +50,17 @@ class ResponsesView(Stage[AgentCall]):
     """A Responses request decoded into the IR, continued from stored conversation state, and
     rebuilt as the Chat Completions body the agents get."""
 
-    def __init__(self, store: ConversationStore | None) -> None:
+    def __init__(self, store: ConversationStore | None, timeout: float | None = None) -> None:
         self._store = store
+        self._timeout = timeout  # the listener's request deadline: the store read fits in it
 
     async def __call__(self, call: AgentCall) -> Outcome:
         doc = call.doc
         model = doc.get("model") if isinstance(doc.get("model"), str) else None
         tr = call.tr = prepare(Api.OPENAI_RESPONSES, Api.OPENAI_CHAT, doc)
-        await continue_conversation(self._store, tr)
+        t = self._timeout
+        within = None if t is None else time_left(call.record.start, t)
+        await continue_conversation(self._store, tr, within)
         record = call.record
         record.stream = tr.request.stream
         record.requested_model = model

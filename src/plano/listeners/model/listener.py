@@ -93,7 +93,7 @@ class ModelListener:
         ]
         self._limit = RateLimit(r.limiter) if r is not None and r.limiter is not None else None
         self._count = CountTokens(translated)
-        self._continue = ContinueConversation(conversations, builder)
+        self._continue = ContinueConversation(conversations, builder, timeout)
         self._tail: list[AnyStage[ModelCall] | None] = [
             Send(exchange),
             Relay(telemetry, translated, output_chain),

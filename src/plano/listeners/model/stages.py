@@ -6,8 +6,10 @@ config does not use.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from typing import Any
+from typing import Any, Final
 
 from plano.errors import PlanoError
 from plano.filters.chain import Chain
@@ -22,9 +24,15 @@ from plano.observability import names as n
 from plano.observability.telemetry import Telemetry
 from plano.routing.step import Routed, RoutingStep, wants_routing
 from plano.state.conversations import ConversationStore
+from plano.state.deadline import budget, time_left
 from plano.upstream.exchange import Exchange
 from plano.upstream.ratelimit import RateLimiter
 from plano.wire.api import request_object
+
+log = logging.getLogger("plano.state")
+
+# The routing session's write after the response (the session cache's own calls are capped lower).
+SESSION_WRITE_CAP_S: Final = 1.0
 
 
 class InputFilters(Stage[ModelCall]):
@@ -109,9 +117,12 @@ class ContinueConversation(Stage[ModelCall]):
     """A Responses client continuing a stored conversation (`previous_response_id`) on a
     provider of another API: the stored turns are prepended and the request encoded again."""
 
-    def __init__(self, store: ConversationStore | None, builder: Builder) -> None:
+    def __init__(
+        self, store: ConversationStore | None, builder: Builder, timeout: float | None = None
+    ) -> None:
         self._store = store
         self._builder = builder
+        self._timeout = timeout  # the listener's request deadline: the store read fits in it
 
     async def __call__(self, call: ModelCall) -> Outcome:
         up = call.upstream
@@ -119,7 +130,9 @@ class ContinueConversation(Stage[ModelCall]):
         tr = up.translation
         if tr is None or tr.request.previous_response_id is None:
             return None
-        await continue_conversation(self._store, tr)
+        t = self._timeout
+        within = None if t is None else time_left(call.record.start, t)
+        await continue_conversation(self._store, tr, within)
         call.upstream = self._builder.for_call(call, up.resolved, up)
         return None
 
@@ -176,17 +189,28 @@ class Send(Stage[ModelCall]):
 
 class RememberTurn(Stage[ModelCall]):
     """After the answer reached the client: the routing session remembers the turn's real
-    prompt size (routing configured only)."""
+    prompt size (routing configured only). The session cache write is bounded by
+    `SESSION_WRITE_CAP_S` (and by the request's time left when `timeout` is given); past that it
+    is dropped, logged and counted (the record's `session_cache_error`): the response, already
+    sent, is unaffected."""
 
-    def __init__(self, step: RoutingStep) -> None:
+    def __init__(self, step: RoutingStep, timeout: float | None = None) -> None:
         self._step = step
+        self._timeout = timeout
 
     async def __call__(self, call: ModelCall) -> Outcome:
         routed = call.routed
         if routed is not None:
             record = call.record
             ok = 200 <= record.upstream_status < 300 and record.error_kind is None
-            await self._step.after_response(routed, record.prompt_tokens, ok)
+            t = self._timeout
+            limit = budget(SESSION_WRITE_CAP_S, None if t is None else time_left(record.start, t))
+            try:
+                async with asyncio.timeout(limit):
+                    await self._step.after_response(routed, record.prompt_tokens, ok)
+            except TimeoutError:
+                record.session_cache_error = self._step.cache.backend
+                log.warning("session cache: write after the response took over %.3gs", limit)
         return None
 
 

@@ -23,6 +23,7 @@ from plano.state.conversations import (
     ConversationStore,
     ConversationStoreUnavailable,
 )
+from plano.state.deadline import StateStoreTimeout
 from plano.translate import ClientCodec, UpstreamCodec, client_codec, upstream_codec
 from plano.translate.openai_responses import input_messages
 from plano.wire.api import Api
@@ -162,9 +163,12 @@ def estimate_tokens(request: ir.Request) -> int:
     return max(1, (size + 3) // 4)
 
 
-async def continue_conversation(store: ConversationStore | None, tr: Translation) -> None:
+async def continue_conversation(
+    store: ConversationStore | None, tr: Translation, within: float | None = None
+) -> None:
     """Prepend the stored conversation named by `previous_response_id` (if any): 400 without a
-    store, 503 when the store fails, 409 (the original's status) for an unknown id."""
+    store, 503 when the store fails, 504 when it does not answer within `within` seconds (the
+    request's time left) or its own cap, 409 (the original's status) for an unknown id."""
     prev = tr.request.previous_response_id
     if prev is None:
         return
@@ -175,7 +179,9 @@ async def continue_conversation(store: ConversationStore | None, tr: Translation
             param="previous_response_id",
         )
     try:
-        items = await store.load(prev)
+        items = await store.load(prev, within=within)
+    except StateStoreTimeout:
+        raise
     except Exception as exc:  # the store's driver errors: the store is unreachable
         raise ConversationStoreUnavailable(
             f"conversation state store unavailable ({type(exc).__name__})"
