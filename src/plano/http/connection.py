@@ -464,7 +464,9 @@ class HttpConnection(asyncio.Protocol):
                 return
             deadline = self.body_deadline
         elif self.head_begun:
-            if now >= self.head_deadline:
+            if self.read_paused:  # too many pipelined requests queued: ours to consume first
+                self.head_deadline = now + shared.header_timeout
+            elif now >= self.head_deadline:
                 shared.counters.header_timeouts += 1
                 self.reject(408)
                 return

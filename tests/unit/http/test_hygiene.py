@@ -10,7 +10,9 @@ import threading
 from typing import Any
 
 import pytest
+import uvloop
 
+from plano.http.connection import MAX_PIPELINED
 from plano.http.cycle import error_response
 from plano.http.server import (
     FD_RESERVE,
@@ -26,6 +28,7 @@ from tests.unit.http.lean_harness import (
     assert_eof,
     echo,
     expect,
+    fake_connection,
     ok,
     recv_all,
     serving,
@@ -264,3 +267,33 @@ def test_at_the_drain_deadline_a_cancelled_stream_still_writes_its_last_words() 
         rest = recv_all(sock)
         assert unwound.wait(10)
     assert rest.endswith(b"18\r\nevent: error\ndata: cut\n\n\r\n"), rest[-80:]
+
+
+def test_a_head_held_back_by_our_own_flow_control_is_not_timed_out() -> None:
+    async def scenario() -> bytes:
+        gate = asyncio.Event()
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            await gate.wait()
+            await echo(scope, receive, send)
+
+        conn, transport = fake_connection(app, header_timeout=5.0)
+        queued = b"GET /q HTTP/1.1\r\n\r\n" * (MAX_PIPELINED + 1)
+        conn.data_received(queued + b"GET /last HTTP/1.1\r\nConnection: close\r\n")
+        assert not transport.reading  # the queue is full: reading paused, the head unfinished
+        conn.head_deadline = conn.loop.time() - 1  # as if the header timeout had passed
+        conn._on_timer()  # it fires: not the client's fault, so the deadline moves instead
+        assert not transport.closing and conn.head_deadline > conn.loop.time()
+        gate.set()
+        conn.data_received(b"\r\n")
+        await asyncio.wait_for(transport.closed.wait(), 10)
+        return bytes(transport.out)
+
+    loop = uvloop.new_event_loop()
+    try:
+        out = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    assert out == ok(b"GET /q |") * (MAX_PIPELINED + 1) + ok(
+        b"GET /last |", b"connection: close\r\n"
+    )
