@@ -13,6 +13,9 @@ from pydantic import Field
 
 from plano.config.fieldtypes import Duration, StrictModel
 
+# A client timeout of zero would expire every connection at once.
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+
 
 class ServerConfig(StrictModel):
     """``server``: limits on client connections, and how long draining may take."""
@@ -22,11 +25,11 @@ class ServerConfig(StrictModel):
     max_connections: Annotated[int, Field(ge=1)] | None = None
     # A request head (request line and headers) must be complete within this, counted from the
     # connection's accept or from the first byte of a request on a kept-alive connection.
-    header_timeout: Duration = 10.0
+    header_timeout: PositiveDuration = 10.0
     # Longest wait for the next piece of a request body.
-    body_timeout: Duration = 30.0
+    body_timeout: PositiveDuration = 30.0
     # An idle kept-alive connection is closed after this.
-    keepalive_timeout: Duration = 75.0
+    keepalive_timeout: PositiveDuration = 75.0
     # SIGTERM / SIGINT: in-flight requests and streams get this long, then streams still open
     # end with an error event in their client's dialect.
     drain_timeout: Duration = 8.0

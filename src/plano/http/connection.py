@@ -6,6 +6,15 @@ context per request). Pipelined requests queue behind the running one: one cycle
 at a time, answered strictly in order. Response framing is ours: the app's `content-length` is
 kept, otherwise chunked (HTTP/1.1) or close-delimited (HTTP/1.0). No `date`/`server` headers.
 Not supported on purpose: TLS, HTTP/2, websockets/upgrades, trailers, ASGI extensions.
+
+Timeouts (one timer handle per connection, re-armed when it fires; the hot path only stores
+deadlines): a request head must be complete within `header_timeout` of the accept or of its first
+byte (else 408 and close), the next piece of a request body must arrive within `body_timeout`
+(else the app's `receive()` sees `http.disconnect` and, if the app then returns without a
+response, 408 is answered), an idle kept-alive connection is closed after `keep_alive_timeout`.
+Beyond `max_connections` open connections, a new one is answered 503 and closed at once. What
+the HTTP layer answers by itself (bad framing 400, unknown Transfer-Encoding 501, ...) always
+closes the connection and carries a JSON error with a `type` (`cycle.error_response`).
 """
 
 from __future__ import annotations
@@ -38,6 +47,23 @@ MAX_PIPELINED: Final = 8  # queued requests that pause reading
 ASGI_VERSION: Final = {"version": "3.0", "spec_version": "2.3"}
 _METHODS: Final = {m.encode(): m for m in ("GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE")}
 _UPGRADE_BODY_HEADERS: Final = (b"content-length", b"transfer-encoding")
+REFUSED_LINGER_SECONDS: Final = 0.5  # a refused connection: drop its request this long, then close
+
+
+class Counters:
+    """What the HTTP layer refused or timed out, per server (plain ints, read by the caller)."""
+
+    __slots__ = ("bad_requests", "body_timeouts", "header_timeouts", "idle_closed", "refused")
+
+    def __init__(self) -> None:
+        self.refused = 0  # connections beyond `max_connections`: answered 503, closed
+        self.header_timeouts = 0  # heads not complete within `header_timeout`: 408
+        self.body_timeouts = 0  # bodies stalled longer than `body_timeout`
+        self.idle_closed = 0  # kept-alive connections closed after `keep_alive_timeout`
+        self.bad_requests = 0  # malformed or unsupported requests answered 4xx/501 and closed
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 class Shared:
@@ -46,20 +72,42 @@ class Shared:
     __slots__ = (
         "all_done",
         "app",
+        "body_timeout",
         "connections",
+        "counters",
         "draining",
+        "header_timeout",
         "keep_alive_timeout",
         "loop",
+        "max_connections",
+        "refused",
         "tasks",
+        "tick",
     )
 
     def __init__(
-        self, app: ASGIApp, loop: asyncio.AbstractEventLoop, keep_alive_timeout: float
+        self,
+        app: ASGIApp,
+        loop: asyncio.AbstractEventLoop,
+        keep_alive_timeout: float,
+        *,
+        header_timeout: float = 10.0,
+        body_timeout: float = 30.0,
+        max_connections: int | None = None,
+        counters: Counters | None = None,
     ) -> None:
         self.app = app
         self.loop = loop
         self.keep_alive_timeout = keep_alive_timeout
-        self.connections: set[HttpConnection] = set()
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        # A connection's timer fires at least this often: no deadline is ever shorter, so a
+        # deadline set between two firings is never missed.
+        self.tick = min(keep_alive_timeout, header_timeout, body_timeout)
+        self.max_connections = max_connections
+        self.counters = counters if counters is not None else Counters()
+        self.connections: set[HttpConnection] = set()  # admitted, open
+        self.refused: set[HttpConnection] = set()  # beyond the limit: answered 503, closing
         self.tasks: set[asyncio.Task[None]] = set()  # app calls, also of connections now gone
         self.draining = False
         self.all_done = asyncio.Event()  # draining, and no connection nor app call is left
@@ -91,6 +139,12 @@ def _split_absolute(url: bytes) -> tuple[bytes, bytes]:
     return parsed.path or b"/", parsed.query or b""
 
 
+def _chunked_only(values: list[bytes]) -> bool:
+    """Transfer-Encoding says exactly `chunked` (any case, blanks and empty list items aside)."""
+    codings = [c.strip().lower() for c in b",".join(values).split(b",")]
+    return [c for c in codings if c] == [b"chunked"]
+
+
 def _decode_path(raw_path: bytes) -> str:
     """Percent-escapes and UTF-8 decoded, as ASGI wants `path` (the rare, slow case)."""
     return unquote(raw_path.decode("utf-8", "replace"))
@@ -111,6 +165,7 @@ class HttpConnection(asyncio.Protocol):
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.expect_100 = False
+        self.te: list[bytes] | None = None  # this head's Transfer-Encoding values
         self.in_head = False
         self.message_no = 0
         self.head_bytes = 0  # bytes of reads that did not complete the head
@@ -124,7 +179,10 @@ class HttpConnection(asyncio.Protocol):
         self.write_paused = False
         self.drain: asyncio.Future[None] | None = None
         self.idle_since = 0.0
-        self.idle_timer: asyncio.TimerHandle | None = None
+        self.head_begun = False  # a head is due: since the accept, or its first byte arrived
+        self.head_deadline = 0.0
+        self.body_deadline = 0.0
+        self.timer: asyncio.TimerHandle | None = None
 
     # -- transport callbacks ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -132,17 +190,25 @@ class HttpConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         self.server_addr = _address(transport.get_extra_info("sockname"))
         self.client_addr = _address(transport.get_extra_info("peername"))
-        self.shared.connections.add(self)
-        if self.shared.draining:
+        shared = self.shared
+        limit = shared.max_connections
+        if limit is not None and len(shared.connections) >= limit and not shared.draining:
+            self.refuse()
+            return
+        shared.connections.add(self)
+        if shared.draining:
             self.close()
             return
-        self.idle_since = self.loop.time()
-        self.idle_timer = self.loop.call_later(self.shared.keep_alive_timeout, self._idle_check)
+        now = self.idle_since = self.loop.time()
+        self.head_begun = True
+        self.head_deadline = now + shared.header_timeout
+        self.timer = self.loop.call_at(now + shared.tick, self._on_timer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         shared = self.shared
         shared.connections.discard(self)
+        shared.refused.discard(self)
         shared.check_done()
         for cycle in (self.active, self.parsing):
             if cycle is not None:
@@ -151,9 +217,9 @@ class HttpConnection(asyncio.Protocol):
         drain = self.drain
         if drain is not None and not drain.done():
             drain.set_result(None)
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-            self.idle_timer = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     def data_received(self, data: bytes) -> None:
         if self.stopped:
@@ -167,14 +233,17 @@ class HttpConnection(asyncio.Protocol):
             cause = exc.__context__
             if not isinstance(cause, _Reject):
                 log.error("HTTP parser callback failed", exc_info=cause)
+            self.shared.counters.bad_requests += 1
             self.reject(cause.status if isinstance(cause, _Reject) else 400)
         except httptools.HttpParserError:
+            self.shared.counters.bad_requests += 1
             self.reject(400)
         else:
             if self.in_head:  # a head is still incomplete: bound what it may accumulate
                 same = continuing and message_no == self.message_no
                 self.head_bytes = self.head_bytes + len(data) if same else 0
                 if self.head_bytes > MAX_HEAD_BYTES:
+                    self.shared.counters.bad_requests += 1
                     self.reject(431)
 
     def pause_writing(self) -> None:
@@ -193,7 +262,11 @@ class HttpConnection(asyncio.Protocol):
         self.url = b""
         self.headers = []
         self.expect_100 = False
+        self.te = None
         self.head_size = 0
+        self.head_begun = True
+        if self.message_no > 1:  # the first head's time counts from the accept
+            self.head_deadline = self.loop.time() + self.shared.header_timeout
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -206,14 +279,23 @@ class HttpConnection(asyncio.Protocol):
         headers.append((name, value))
         if name == b"expect" and value.lower() == b"100-continue":
             self.expect_100 = True
+        elif name == b"transfer-encoding":
+            if self.te is None:
+                self.te = [value]
+            else:
+                self.te.append(value)
         self.head_size += len(name) + len(value)
         if len(headers) > MAX_HEADERS or self.head_size > MAX_HEAD_BYTES:
             raise _Reject(431)
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        self.head_begun = False
         if self.closed:
             return  # pipelined after a request that closed the connection
+        if self.te is not None and not _chunked_only(self.te):
+            raise _Reject(501)  # a coding we would have to undo (gzip, ...) or do not know
+        self.body_deadline = self.loop.time() + self.shared.body_timeout
         parser = self.parser
         upgrade = parser.should_upgrade()
         if upgrade and any(n in _UPGRADE_BODY_HEADERS and v != b"0" for n, v in self.headers):
@@ -256,6 +338,7 @@ class HttpConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         cycle = self.parsing
         if cycle is not None:
+            self.body_deadline = self.loop.time() + self.shared.body_timeout
             cycle.feed(body)
             if cycle.buffered > READ_HIGH_WATER and not self.read_paused:
                 self.flow()
@@ -282,11 +365,14 @@ class HttpConnection(asyncio.Protocol):
             raise
         except Exception:
             scope = cycle.scope
-            log.exception("the ASGI app failed on %s %s", scope["method"], scope["path"])
+            if cycle.abort_status is None:
+                log.exception("the ASGI app failed on %s %s", scope["method"], scope["path"])
+            else:  # the request broke under it (bad framing, a body timeout)
+                log.debug("the ASGI app failed on a broken request", exc_info=True)
             self.fail(cycle)
         else:
             if not cycle.complete:
-                if not cycle.started:
+                if not cycle.started and cycle.abort_status is None:
                     log.error("the ASGI app returned without a response")
                 self.fail(cycle)
         finally:
@@ -294,9 +380,10 @@ class HttpConnection(asyncio.Protocol):
             self.shared.check_done()
 
     def fail(self, cycle: Cycle) -> None:
-        """Before the response started: 500 and close; after: close (truncating it)."""
+        """Before the response started: 500 (or the status the broken request earned) and
+        close; after: close (truncating it)."""
         if not self.closed and not cycle.started:
-            self.transport.write(error_response(500))
+            self.transport.write(error_response(cycle.abort_status or 500))
         self.close(linger=not cycle.body_done)
 
     def done(self, cycle: Cycle) -> None:
@@ -316,11 +403,7 @@ class HttpConnection(asyncio.Protocol):
             self.transport.write(self.final)
             self.close(linger=True)
         else:
-            self.idle_since = self.loop.time()
-            if self.idle_timer is None:
-                self.idle_timer = self.loop.call_later(
-                    self.shared.keep_alive_timeout, self._idle_check
-                )
+            self.idle_since = self.loop.time()  # the timer closes it once idle too long
 
     def reject(self, status: int) -> None:
         """Bad input: stop parsing; answer `status` after the cycles ahead of it, then close."""
@@ -329,6 +412,7 @@ class HttpConnection(asyncio.Protocol):
         if cycle is not None:  # broken mid-body: that request's app sees a disconnect
             self.parsing = None
             cycle.keep_alive = False
+            cycle.abort_status = status
             cycle.disconnect()
             if self.active is None:  # its response is out already: nothing left to answer
                 self.close(linger=True)
@@ -352,6 +436,7 @@ class HttpConnection(asyncio.Protocol):
                 self.transport.pause_reading()
             else:
                 self.transport.resume_reading()
+                self.body_deadline = self.loop.time() + self.shared.body_timeout
 
     async def writable(self) -> None:
         drain = self.drain
@@ -359,22 +444,60 @@ class HttpConnection(asyncio.Protocol):
             drain = self.drain = self.loop.create_future()
         await drain
 
-    def _idle_check(self) -> None:
-        self.idle_timer = None
-        if self.closed or self.active is not None:
-            return  # `done` re-arms the timer when the connection next becomes idle
-        left = self.idle_since + self.shared.keep_alive_timeout - self.loop.time()
-        if left <= 0:
-            self.close()
-        else:
-            self.idle_timer = self.loop.call_later(left, self._idle_check)
+    def _on_timer(self) -> None:
+        """The connection's one timer: expire what the client owes, else fire again at the
+        nearest deadline, or after `tick` at the latest (deadlines move without re-arming)."""
+        self.timer = None
+        if self.closed:
+            return
+        shared = self.shared
+        now = self.loop.time()
+        deadline: float | None = None
+        if self.stopped:
+            pass  # input is dropped; the response in flight ends the connection
+        elif self.parsing is not None:  # a request body is arriving
+            if self.read_paused:  # our flow control, not the client, holds it back
+                self.body_deadline = now + shared.body_timeout
+            elif now >= self.body_deadline:
+                shared.counters.body_timeouts += 1
+                self.reject(408)
+                return
+            deadline = self.body_deadline
+        elif self.head_begun:
+            if self.read_paused:  # too many pipelined requests queued: ours to consume first
+                self.head_deadline = now + shared.header_timeout
+            elif now >= self.head_deadline:
+                shared.counters.header_timeouts += 1
+                self.reject(408)
+                return
+            deadline = self.head_deadline
+        elif self.active is None and not self.queue:
+            deadline = self.idle_since + shared.keep_alive_timeout
+            if now >= deadline:
+                shared.counters.idle_closed += 1
+                self.close()
+                return
+        at = now + shared.tick
+        if deadline is not None and deadline < at:
+            at = deadline
+        self.timer = self.loop.call_at(at, self._on_timer)
+
+    def refuse(self) -> None:
+        """Beyond the connection limit: 503 and close, dropping what the client sends meanwhile
+        (closing on unread input would reset the connection and could destroy the answer)."""
+        shared = self.shared
+        shared.refused.add(self)
+        shared.counters.refused += 1
+        self.stopped = True
+        self.transport.write(error_response(503))
+        self.close(linger=True, linger_seconds=REFUSED_LINGER_SECONDS)
 
     def shutdown(self) -> None:
         """Server drain: close now if idle, else after the response in flight."""
         if self.active is None:
             self.close()
 
-    def close(self, linger: bool = False) -> None:
+    def close(self, linger: bool = False, linger_seconds: float = LINGER_SECONDS) -> None:
         """Close once written out. With `linger` (input may be unread), send FIN first and drop
         what still arrives for a while: closing on unread data would reset the connection and
         could destroy the response before the client reads it."""
@@ -388,7 +511,7 @@ class HttpConnection(asyncio.Protocol):
                 self.read_paused = False
                 transport.resume_reading()
             transport.write_eof()
-            self.loop.call_later(LINGER_SECONDS, transport.close)
+            self.loop.call_later(linger_seconds, transport.close)
         else:
             transport.close()
 

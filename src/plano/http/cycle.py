@@ -11,6 +11,7 @@ over the whole header block once: two C-level scans per response, not one per va
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import MutableMapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -75,22 +76,63 @@ def _status_line(status: int) -> bytes:
 _STATUS_LINES: Final = {s.value: _status_line(s.value) for s in HTTPStatus}
 
 
-def error_response(status: int) -> bytes:
-    """A complete `connection: close` response with a small OpenAI-style JSON error body."""
-    phrase = HTTPStatus(status).phrase.encode()
-    body = b'{"error":{"message":"%s","type":"server_error"}}' % phrase
-    return b"%scontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n%s" % (
+# What the HTTP layer answers by itself: status -> (error type, code, message). Framing errors are
+# the client's (a client-error type, 501 included); 500 is ours; 503 is the connection limit.
+_ERRORS: Final = {
+    400: (
+        "invalid_request_error",
+        "malformed_request",
+        "the request is not valid HTTP/1.1 (request line, header fields or body framing)",
+    ),
+    408: ("invalid_request_error", "request_timeout", "the request did not arrive in time"),
+    414: ("invalid_request_error", "uri_too_long", "the request target is too long"),
+    431: ("invalid_request_error", "headers_too_large", "the request header fields are too large"),
+    500: ("server_error", "internal_error", "the server failed to answer the request"),
+    501: (
+        "invalid_request_error",
+        "unsupported_framing",
+        "this request framing is not supported: a Transfer-Encoding other than chunked,"
+        " or an upgrade with a body",
+    ),
+    503: ("overloaded", "overloaded", "the server is at its connection limit; retry later"),
+}
+_RETRY_AFTER: Final = b"retry-after: 1\r\n"
+_ERROR_RESPONSES: dict[int, bytes] = {}
+
+
+def _error_response(status: int) -> bytes:
+    kind, code, message = _ERRORS.get(
+        status,
+        ("server_error" if status >= 500 else "invalid_request_error", "http_error", ""),
+    )
+    error = {"message": message or HTTPStatus(status).phrase, "type": kind, "param": None}
+    error["code"] = code
+    body = json.dumps({"error": error}, separators=(",", ":")).encode()
+    extra = _RETRY_AFTER if status == 503 else b""
+    return b"%scontent-type: application/json\r\ncontent-length: %d\r\n%s%s\r\n%s" % (
         _STATUS_LINES[status],
         len(body),
+        extra,
         _CLOSE,
         body,
     )
+
+
+def error_response(status: int) -> bytes:
+    """A complete `connection: close` response with a small OpenAI-style JSON error body:
+    `{"error": {"message", "type", "param", "code"}}`; `type` is `invalid_request_error` for
+    what the client got wrong, `server_error` for 500, `overloaded` for the connection limit."""
+    found = _ERROR_RESPONSES.get(status)
+    if found is None:
+        found = _ERROR_RESPONSES[status] = _error_response(status)
+    return found
 
 
 class Cycle:
     """The state of one request: its scope, its unread body, its response's framing."""
 
     __slots__ = (
+        "abort_status",
         "body",
         "body_done",
         "body_given",
@@ -135,6 +177,9 @@ class Cycle:
         self.mode = _LENGTH
         self.remaining = 0
         self.pending_head: bytes | None = None
+        # The request broke before its body was complete (bad framing, a body timeout): the
+        # status the connection answers if the app returns without starting a response.
+        self.abort_status: int | None = None
 
     # -- called by the connection ----------------------------------------------------------
     def feed(self, data: bytes) -> None:

@@ -1,30 +1,72 @@
 """`LeanServer`: serve an ASGI app over `HttpConnection` on listening sockets, drain on exit.
 
-    server = LeanServer(app, keep_alive_timeout=75.0, drain_seconds=8.0, on_started=cb)
+    server = LeanServer(app, keep_alive_timeout=75.0, header_timeout=10.0, body_timeout=30.0,
+                        max_connections=None, drain_seconds=8.0, on_started=cb)
     await server.serve([sock, ...])   # until request_exit() / should_exit = True / a signal
 
 Startup runs the ASGI lifespan (`lifespan.startup`; an app that returns at once has none, one
 that raises or sends `lifespan.startup.failed` stops `serve` with `started` still False). Exit:
 stop accepting, close idle connections at once, let in-flight responses finish for up to
-`drain_seconds`, abort what remains, then the lifespan shutdown. `handle_exit` suits a signal
-handler: the first signal drains, the second forces an immediate exit.
+`drain_seconds`; then cancel the app calls still running while their connections are still open
+(a stream relay catches the cancellation and writes its final error event, which still reaches
+the client), give them up to 1 s to unwind, abort the connections that remain, and run the
+lifespan shutdown. `handle_exit` suits a signal handler: the first signal drains, the second
+forces an immediate exit.
+
+Connection limit: `max_connections` admitted connections per server (None: derived from the
+file-descriptor limit, see `derived_max_connections`); a connection beyond it is accepted,
+answered 503 (`{"error": {"type": "overloaded", ...}}`, `connection: close`) and closed, so the
+ones already admitted are never reset. `counters` (plain ints) counts refusals and timeouts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import socket
 from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import TypeVar
 
-from plano.http.connection import ASGI_VERSION, ASGIApp, HttpConnection, Message, Shared
+from plano.http.connection import (
+    ASGI_VERSION,
+    ASGIApp,
+    Counters,
+    HttpConnection,
+    Message,
+    Shared,
+)
 
 log = logging.getLogger("plano")
 
-_CANCEL_WAIT = 1.0  # after an abort, how long cancelled app tasks get to unwind
+_CANCEL_WAIT = 1.0  # at the drain deadline, how long cancelled app calls get to unwind
+FD_RESERVE = 256  # descriptors kept for listeners, files, logs, Redis/Postgres, exporters
+MIN_DERIVED_CONNECTIONS = 32
+_NOFILE_CAP = 1 << 20  # an unlimited hard limit: raise the soft one this far at most
 T = TypeVar("T")
+
+
+def raise_nofile_limit() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit where allowed; the soft limit
+    now in force (an unlimited one counted as 2**20)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = _NOFILE_CAP if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError) as exc:
+            log.info("could not raise the open-file limit from %d to %d: %s", soft, target, exc)
+        else:
+            soft = target
+    return _NOFILE_CAP if soft == resource.RLIM_INFINITY else soft
+
+
+def derived_max_connections(nofile: int) -> int:
+    """Client connections a worker admits with `nofile` descriptors: a reserve of FD_RESERVE,
+    and of the rest one half for client connections, one half for the upstream connection each
+    of them may hold; never fewer than 32."""
+    return max(MIN_DERIVED_CONNECTIONS, (nofile - FD_RESERVE) // 2)
 
 
 async def _unless(aw: Awaitable[T], event: asyncio.Event, within: float | None = None) -> T | None:
@@ -105,11 +147,28 @@ class LeanServer:
         app: ASGIApp,
         *,
         keep_alive_timeout: float = 75.0,
+        header_timeout: float = 10.0,
+        body_timeout: float = 30.0,
+        max_connections: int | None = None,
         drain_seconds: float = 8.0,
         on_started: Callable[[], None] | None = None,
     ) -> None:
+        for name, value in (
+            ("keep_alive_timeout", keep_alive_timeout),
+            ("header_timeout", header_timeout),
+            ("body_timeout", body_timeout),
+        ):
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, not {value!r}")
+        if max_connections is not None and max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections!r}")
         self.app = app
         self.keep_alive_timeout = keep_alive_timeout
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.max_connections = max_connections
+        self.connection_limit: int | None = max_connections  # in force once serving
+        self.counters = Counters()  # refusals and timeouts, for metrics (plain ints)
         self.drain_seconds = drain_seconds
         self.on_started = on_started
         self.started = False
@@ -161,7 +220,19 @@ class LeanServer:
         self._loop = loop
         self._exit, self._force = asyncio.Event(), asyncio.Event()
         self._on_exit_requested()
-        shared = self._shared = Shared(self.app, loop, self.keep_alive_timeout)
+        limit = self.max_connections
+        if limit is None:
+            limit = derived_max_connections(raise_nofile_limit())
+        self.connection_limit = limit
+        shared = self._shared = Shared(
+            self.app,
+            loop,
+            self.keep_alive_timeout,
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            max_connections=limit,
+            counters=self.counters,
+        )
         lifespan = _Lifespan(self.app)
         if not await _unless(lifespan.startup(), self._exit):  # failed, or told to exit
             lifespan.cancel()
@@ -191,12 +262,15 @@ class LeanServer:
         shared.check_done()
         assert self._force is not None
         await _unless(shared.all_done.wait(), self._force, self.drain_seconds)
-        for conn in list(shared.connections):
-            conn.abort()
+        # The deadline: cancel the app calls first, their connections still open, so that what
+        # they write while unwinding (a stream's final error event) reaches the client ...
         tasks = list(shared.tasks)
         for task in tasks:
             task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=_CANCEL_WAIT)
+        if tasks and not self._force.is_set():
+            await _unless(asyncio.wait(tasks), self._force, _CANCEL_WAIT)
+        # ... then abort what is still open.
+        for conn in list(shared.connections) + list(shared.refused):
+            conn.abort()
         for server in servers:
             await server.wait_closed()

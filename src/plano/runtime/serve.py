@@ -165,8 +165,15 @@ def make_server(
     ports: dict[int, ListenerRoutes] = {b.port: by_name[b.listener.name] for b in bound}
     app = Gateway(state, ports)
     asgi = app if admin is None else WithAdmin(app, AdminApp(metrics_of(state)), admin.port)
+    limits = state.config.server  # `server:` in the config: timeouts, limit, drain time
     return LeanServer(
-        asgi, keep_alive_timeout=75.0, drain_seconds=DRAIN_SECONDS, on_started=on_started
+        asgi,
+        keep_alive_timeout=limits.keepalive_timeout,
+        header_timeout=limits.header_timeout,
+        body_timeout=limits.body_timeout,
+        max_connections=limits.max_connections,
+        drain_seconds=limits.drain_timeout,
+        on_started=on_started,
     )
 
 

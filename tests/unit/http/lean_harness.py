@@ -228,9 +228,12 @@ class FakeTransport:
         return 0
 
 
-def fake_connection(app: App) -> tuple[HttpConnection, FakeTransport]:
+def fake_connection(
+    app: App, keep_alive_timeout: float = 75.0, **shared: Any
+) -> tuple[HttpConnection, FakeTransport]:
+    """`shared`: `Shared`'s keyword settings (header_timeout, body_timeout, max_connections)."""
     loop = asyncio.get_running_loop()
-    conn = HttpConnection(Shared(app, loop, 75.0))
+    conn = HttpConnection(Shared(app, loop, keep_alive_timeout, **shared))
     transport = FakeTransport(loop, conn)
     conn.connection_made(transport)  # type: ignore[arg-type]
     return conn, transport
