@@ -173,3 +173,29 @@ def test_deadline_cut_stream_ends_with_an_error_event(
     assert "in time" in str(caught.value)
     log = capsys.readouterr().out
     assert '" 504 llm' in log and "error=deadline" in log
+
+
+def test_agent_stream_cut_midway_ends_with_an_error_event(
+    upstream: Any, gateway: GatewayFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An agent's event stream relayed as it is ends with the chat error event when the agent's
+    connection breaks, and is logged with that error's status."""
+    upstream.script({"text": "one two three four", "chunks": 4, "fault": "disconnect_mid_stream"})
+    text = f"""
+version: v0.3.0
+agents: [{{id: only, url: {upstream.base_url}}}]
+listeners:
+  - {{type: agent, name: a, address: 127.0.0.1, port: 0, agents: [{{id: only, description: x}}]}}
+model_providers:
+  - {{model: openai/gpt-4o, access_key: k, base_url: {upstream.base_url}, default: true}}
+"""
+    with gateway(text) as gw:
+        url = f"{gw.url('agent')}/v1"
+        client = openai.OpenAI(base_url=url, api_key="k", max_retries=0, timeout=20)
+        got: list[Any] = []
+        with pytest.raises(openai.APIError):
+            for chunk in client.chat.completions.create(model="gpt-4o", messages=HI, stream=True):
+                got.append(chunk)
+        client.close()
+    assert len(got) == 2
+    assert '" 502 a' in capsys.readouterr().out
