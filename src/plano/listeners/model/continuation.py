@@ -1,20 +1,21 @@
-"""Mid-stream failover, the response side: a chat-completions stream that broke after part of
-the answer reached the client goes on with a fallback model's continuation, so the client reads
-one well-formed stream.
+"""Mid-stream failover, the response side: a stream that broke after part of the answer reached
+the client (OpenAI chat-completions and Anthropic Messages clients) goes on with a fallback
+model's continuation, so the client reads one well-formed stream.
 
 While a stream is relayed, the relay keeps references to the whole events it sent (`Kept`, no
 copy, no decoding; at most `MAX_KEPT` bytes, past which the stream is not continued). When the
 upstream fails, `Continuation.run`:
 
-1. reads what the client has (`chat_prefix`: the text, the ids, whether a tool call or a
-   `finish_reason` went out; a tool call or a finished answer is not continued);
+1. reads what the client has (`continuation_prefix`: the text, the ids, whether a tool call,
+   an open thinking block or the answer's end went out: those are not continued);
 2. asks the exchange engine for the fallbacks (`Exchange.continuation_targets`: none when the
    provider opted out with `stream_continuation: false`) and sends each the continuation
    request (`plano.upstream.continuation`) with the usual retries and breakers (`resume`);
 3. relays the fallback's stream decoded with its API's codec and encoded as the client's
-   stream goes on: same `id`, `created` and `model`, no second role chunk, the final usage the
-   sum of both attempts (the primary's share estimated from the text when it was cut before
-   reporting any);
+   stream goes on: same `id`, `created` and `model`, no second preamble (role chunk,
+   `message_start`), the open text block continued and later blocks numbered after the
+   client's, the final usage the sum of both attempts (the primary's share estimated from the
+   text when it was cut before reporting any);
 
 and answers False when nothing of it reached the client (no fallback, a refused continuation,
 a fallback that failed before its first text): the caller then ends the stream with the
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
@@ -34,14 +34,16 @@ from plano import ir
 from plano.codec.sse_scan import block_data, split_events
 from plano.errors import PlanoError, UpstreamProtocolError
 from plano.listeners.model.call import ModelCall
+from plano.listeners.model.continuation_prefix import Prefix, primary_usage, read_prefix
 from plano.listeners.model.stream_cut import end_with
 from plano.listeners.model.translation import SHAPE_ERRORS
+from plano.translate.anthropic_messages_stream import MessagesStreamDecoder, MessagesStreamEncoder
 from plano.translate.openai_chat_stream import ChatStreamDecoder, ChatStreamEncoder
 from plano.upstream.clusters import Resolved
 from plano.upstream.continuation import continuation_doc, seed, takes_prefill
 from plano.upstream.exchange import Exchange
 from plano.upstream.request import Committed, Rebuild, Upstream
-from plano.wire import openai_chat
+from plano.wire import anthropic_messages, openai_chat
 from plano.wire.api import Api
 
 MAX_KEPT: Final = 256 * 1024  # bytes of sent events kept per stream; beyond, no continuation
@@ -100,85 +102,14 @@ def split_error_event(block: bytes) -> tuple[bytes, str] | None:
     return None
 
 
-@dataclass(slots=True)
-class ChatPrefix:
-    """What a chat-completions client has read of the answer."""
-
-    id: str = ""
-    model: str = ""
-    created: int | None = None
-    text: list[str] = field(default_factory=list)
-    tools: bool = False  # a tool call went out
-    finished: bool = False  # a finish_reason went out
-    usage: ir.Usage = field(default_factory=ir.Usage)
-
-
-def chat_prefix(blocks: list[bytes]) -> ChatPrefix | None:
-    """The answer so far, from the chat events sent; None when one cannot be read."""
-    out = ChatPrefix()
-    for block in blocks:
-        for data in block_data(block):
-            if data == b"[DONE]":
-                out.finished = True
-                continue
-            try:
-                doc = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                return None
-            if not isinstance(doc, dict):
-                return None
-            _read_chunk(doc, out)
-    return out
-
-
-def _read_chunk(doc: dict[str, Any], out: ChatPrefix) -> None:
-    if not out.id and isinstance(doc.get("id"), str):
-        out.id, out.model = doc["id"], str(doc.get("model") or "")
-        created = doc.get("created")
-        out.created = created if isinstance(created, int) else None
-    usage = doc.get("usage")
-    if isinstance(usage, dict):
-        out.usage.input = usage.get("prompt_tokens")
-        out.usage.output = usage.get("completion_tokens")
-    for choice in doc.get("choices") or ():
-        if not isinstance(choice, dict):
-            continue
-        if choice.get("finish_reason"):
-            out.finished = True
-        delta = choice.get("delta")
-        if isinstance(delta, dict):
-            text = delta.get("content")
-            if isinstance(text, str):
-                out.text.append(text)
-            if delta.get("tool_calls") or delta.get("function_call"):
-                out.tools = True
-
-
-def _estimate(chars: int) -> int:
-    return (chars + 3) // 4  # about four characters a token
-
-
-def primary_usage(prefix: ChatPrefix, doc: dict[str, Any] | None, text: str) -> ir.Usage:
-    """What the broken attempt was billed: its own report, else an estimate from the request's
-    message text and the answer's text so far."""
-    reported = prefix.usage
-    prompt = reported.input
-    if prompt is None:
-        messages = doc.get("messages") if doc is not None else None
-        chars = 0
-        for m in messages if isinstance(messages, list) else ():
-            content = m.get("content") if isinstance(m, dict) else None
-            if isinstance(content, str):
-                chars += len(content)
-            elif isinstance(content, list):
-                chars += sum(len(p.get("text") or "") for p in content if isinstance(p, dict))
-        prompt = _estimate(chars)
-    completion = reported.output if reported.output is not None else _estimate(len(text))
-    return ir.Usage(input=prompt, output=completion)
+_ERROR_EVENT: Final = {
+    Api.OPENAI_CHAT: openai_chat.stream_error_event,
+    Api.ANTHROPIC_MESSAGES: anthropic_messages.stream_error_event,
+}
 
 
 class Continuation:
-    """Continues broken chat-completions streams on a fallback (see the module doc)."""
+    """Continues broken streams on a fallback (see the module doc)."""
 
     def __init__(self, exchange: Exchange, rebuild: Rebuild) -> None:
         self._exchange = exchange
@@ -187,7 +118,7 @@ class Continuation:
     def wanted(self, call: ModelCall, up: Upstream) -> bool:
         """Whether a break of this stream could be continued (then the relay keeps its events
         and looks for error events); one dict lookup when nothing is configured."""
-        if call.api is not Api.OPENAI_CHAT:
+        if call.api not in _ERROR_EVENT:
             return False
         return bool(self._exchange.continuation_targets(up, call.requested))
 
@@ -195,8 +126,8 @@ class Continuation:
         """Continue the client's stream; False when nothing was sent (the caller ends the stream
         with the original error)."""
         blocks = kept.blocks
-        prefix = chat_prefix(blocks) if blocks is not None else None
-        if prefix is None or prefix.tools or prefix.finished or not prefix.id:
+        prefix = read_prefix(call.api, blocks) if blocks is not None else None
+        if prefix is None or not prefix.continuable:
             return False
         up = committed.up
         targets = self._exchange.continuation_targets(up, call.requested)
@@ -207,10 +138,8 @@ class Continuation:
         doc = up.doc
 
         def make(resolved: Resolved) -> Upstream:
-            prefill = takes_prefill(resolved, call.api)
-            return self._rebuild(
-                seed(up, continuation_doc(doc, text, prefill=prefill)), resolved, record
-            )
+            asked = continuation_doc(doc, text, prefill=takes_prefill(resolved, call.api))
+            return self._rebuild(seed(up, asked), resolved, record)
 
         got = await self._exchange.resume(targets, make, record)
         if isinstance(got, PlanoError):
@@ -224,20 +153,15 @@ class Continuation:
             got.release()
 
     async def _stitch(
-        self, call: ModelCall, got: Committed, prefix: ChatPrefix, primary: ir.Usage
+        self, call: ModelCall, got: Committed, prefix: Prefix, primary: ir.Usage
     ) -> bool:
         """The fallback's stream, as the rest of the client's."""
-        up, resp = got.up, got.resp
-        tr = up.translation
-        decoder = tr.upstream.stream_decoder() if tr is not None else ChatStreamDecoder()
-        opts = (up.doc or {}).get("stream_options")
-        encoder = ChatStreamEncoder(isinstance(opts, dict) and opts.get("include_usage") is True)
-        encoder.encode([ir.MessageStart(prefix.id, prefix.model, created=prefix.created)])
-        merged = _Merged(primary)
+        up, resp, record, send = got.up, got.resp, call.record, call.send
+        decoder, encoder = _codecs(call.api, up, prefix)
+        merged = _Merged(primary, prefix)
         chunks: AsyncIterator[bytes] = (
             resp.chunks() if got.guard is None else got.guard.chunks(resp)
         )
-        send = call.send
         sent = False
         try:
             async for chunk in chunks:
@@ -249,9 +173,8 @@ class Continuation:
                     ) from None
                 data = encoder.encode(merged.adapt(events))
                 if data:
-                    call.record.continued = True
+                    record.continued = sent = True
                     await send({"type": "http.response.body", "body": data, "more_body": True})
-                    sent = True
                 if merged.error is not None:
                     raise UpstreamStreamError(merged.error)
             data = encoder.encode(merged.adapt(decoder.close()))
@@ -261,26 +184,61 @@ class Continuation:
             resp.abort()
             if not sent:
                 return False
-            await end_with(send, call.record, openai_chat.stream_error_event(err), err)
+            await end_with(send, record, _ERROR_EVENT[call.api](err), err)
             return True
-        call.record.continued = True
-        call.record.upstream_done = time.perf_counter_ns()
+        record.continued = True
+        record.upstream_done = time.perf_counter_ns()
         await send({"type": "http.response.body", "body": data})
         total = merged.total()
-        call.record.note_usage(total.input, total.output, None)
+        record.note_usage(total.input, total.output, None)
         return True
 
 
+def _codecs(api: Api, up: Upstream, prefix: Prefix) -> tuple[Any, Any]:
+    """The fallback's stream decoder, and the client's encoder primed as its stream stands."""
+    tr = up.translation
+    decoder: Any
+    if api is Api.OPENAI_CHAT:
+        decoder = tr.upstream.stream_decoder() if tr is not None else ChatStreamDecoder()
+        opts = (up.doc or {}).get("stream_options")
+        encoder: Any = ChatStreamEncoder(
+            isinstance(opts, dict) and opts.get("include_usage") is True
+        )
+        encoder.encode([ir.MessageStart(prefix.id, prefix.model, created=prefix.created)])
+        return decoder, encoder
+    decoder = tr.upstream.stream_decoder() if tr is not None else MessagesStreamDecoder()
+    encoder = MessagesStreamEncoder()
+    primed: list[ir.Event] = [ir.MessageStart(prefix.id, prefix.model)]
+    if prefix.open_text is not None:
+        primed.append(ir.BlockStart(prefix.open_text, "text"))
+    encoder.encode(primed)
+    return decoder, encoder
+
+
 class _Merged:
-    """The fallback's events as the continuation of the client's stream: no second start, the
-    usage summed with the primary's, the first error noted (and what follows it dropped)."""
+    """The fallback's events as the continuation of the client's stream: no second start, its
+    first text block continuing the client's open one and its other blocks numbered after the
+    client's, the usage summed with the primary's, the first error noted (what follows it is
+    dropped)."""
 
-    __slots__ = ("error", "fallback", "primary")
+    __slots__ = ("error", "fallback", "index", "next", "open_text", "primary")
 
-    def __init__(self, primary: ir.Usage) -> None:
+    def __init__(self, primary: ir.Usage, prefix: Prefix) -> None:
         self.primary = primary
         self.fallback = ir.Usage()
         self.error: str | None = None
+        self.open_text = prefix.open_text  # the client's open text block, until one continues it
+        self.next = prefix.next_index
+        self.index: dict[int, int] = {}  # fallback block index -> client block index
+
+    def _block(self, ev: ir.BlockStart) -> bool:
+        """Number the fallback's block; False when it continues the client's open block."""
+        if ev.kind == "text" and self.open_text is not None:
+            self.index[ev.index], self.open_text = self.open_text, None
+            return False
+        self.index[ev.index] = ev.index = self.next
+        self.next += 1
+        return True
 
     def adapt(self, events: list[ir.Event]) -> list[ir.Event]:
         out: list[ir.Event] = []
@@ -293,7 +251,13 @@ class _Merged:
             elif isinstance(ev, ir.MessageDelta):
                 self.fallback.merge(ev.usage)
                 out.append(ir.MessageDelta(ev.stop_reason, ev.stop_sequence, self.total()))
+            elif isinstance(ev, ir.BlockStart):
+                if self._block(ev):
+                    out.append(ev)
+            elif isinstance(ev, ir.MessageStop):
+                out.append(ev)
             else:
+                ev.index = self.index.get(ev.index, ev.index)
                 out.append(ev)
         return out
 
