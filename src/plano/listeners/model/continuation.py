@@ -24,6 +24,7 @@ original error. A continuation that breaks after it started ends with its own er
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Final
@@ -35,7 +36,7 @@ from plano.codec.sse_scan import block_data, split_events
 from plano.errors import PlanoError, UpstreamProtocolError
 from plano.listeners.model.call import ModelCall
 from plano.listeners.model.continuation_prefix import Prefix, primary_usage, read_prefix
-from plano.listeners.model.stream_cut import end_with
+from plano.listeners.model.stream_cut import DRAINED, StreamDrained, end_cancelled, end_with
 from plano.listeners.model.translation import SHAPE_ERRORS
 from plano.translate.anthropic_messages_stream import MessagesStreamDecoder, MessagesStreamEncoder
 from plano.translate.openai_chat_stream import ChatStreamDecoder, ChatStreamEncoder
@@ -43,6 +44,7 @@ from plano.upstream.clusters import Resolved
 from plano.upstream.continuation import continuation_doc, seed, takes_prefill
 from plano.upstream.exchange import Exchange
 from plano.upstream.request import Committed, Rebuild, Upstream
+from plano.upstream.transport import UpstreamResponse
 from plano.wire import anthropic_messages, openai_chat
 from plano.wire.api import Api
 
@@ -163,6 +165,7 @@ class Continuation:
             resp.chunks() if got.guard is None else got.guard.chunks(resp)
         )
         sent = False
+        watcher = asyncio.ensure_future(_watch(call, resp))
         try:
             async for chunk in chunks:
                 try:
@@ -186,12 +189,26 @@ class Continuation:
                 return False
             await end_with(send, record, _ERROR_EVENT[call.api](err), err)
             return True
+        except asyncio.CancelledError:  # drain or shutdown while continuing
+            resp.abort()
+            await end_cancelled(send, record, _ERROR_EVENT[call.api](StreamDrained(DRAINED)))
+            raise
+        finally:
+            watcher.cancel()
         record.continued = True
         record.upstream_done = time.perf_counter_ns()
         await send({"type": "http.response.body", "body": data})
         total = merged.total()
         record.note_usage(total.input, total.output, None)
         return True
+
+
+async def _watch(call: ModelCall, resp: UpstreamResponse) -> None:
+    """While the continuation streams: if the client leaves, stop reading the fallback."""
+    message = await call.receive()
+    if message["type"] == "http.disconnect":
+        call.record.error_kind = "client_gone"
+        resp.abort()
 
 
 def _codecs(api: Api, up: Upstream, prefix: Prefix) -> tuple[Any, Any]:

@@ -186,14 +186,20 @@ async def relay_stream(
     state = {"done": False}
     watcher = asyncio.ensure_future(close_on_disconnect(call.receive, resp, state, record))
     usage = StreamUsage()
-    split = SseSplitter()
+    split: SseSplitter | None = None  # made at the first chunk that does not end an event
     chunks: AsyncIterator[bytes] = resp.chunks() if guard is None else guard.chunks(resp)
     try:
         async for chunk in chunks:
             if not record.upstream_first_chunk:
                 record.upstream_first_chunk = time.perf_counter_ns()
             usage.feed(chunk)
-            block = split.feed(chunk)
+            if split is not None:
+                block = split.feed(chunk)
+            elif chunk.endswith(b"\n\n"):  # the usual chunk: whole events
+                block = chunk
+            else:
+                split = SseSplitter()
+                block = split.feed(chunk)
             if not block:
                 continue
             if kept is not None:
@@ -209,7 +215,7 @@ async def relay_stream(
             await send({"type": "http.response.body", "body": block, "more_body": True})
         record.upstream_done = time.perf_counter_ns()
         state["done"] = True
-        await send({"type": "http.response.body", "body": split.close()})
+        await send({"type": "http.response.body", "body": split.close() if split else b""})
     finally:
         state["done"] = True
         watcher.cancel()

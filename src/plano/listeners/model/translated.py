@@ -271,6 +271,7 @@ class TranslatedExchange:
         except PlanoError as err:
             # the upstream failed mid-stream: continued on a fallback, or its error event
             resp.abort()  # never hand a broken connection back to the pool
+            watcher.cancel()  # a continuation watches the client itself
             await _broken(call, committed, err, encoder, kept, continuation)
         except asyncio.CancelledError:  # drain or shutdown: the error event, then go on
             resp.abort()
