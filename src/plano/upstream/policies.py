@@ -108,6 +108,7 @@ def _configured(p: ModelProviderConfig, listener: ListenerConfig) -> bool:
         or p.endpoints
         or p.circuit_breakers is not None
         or p.validate_stream
+        or not p.stream_continuation  # the opt-out holds for an alias's fallbacks too
     )
 
 
