@@ -4,7 +4,8 @@
 request ends in, as a value. Until it returns, nothing has reached the client, so any failure may
 still be retried (same model, with backoff and Retry-After, within the request's deadline) or
 handed to the next fallback model; once it returns, the answer is committed: a stream that breaks
-later ends with the dialect's error event (the relay's job), never a retry.
+later is never sent again from the start; the relay continues it on a fallback (`resume`, with
+the request of `upstream.continuation`) or ends it with the dialect's error event.
 
 Three paths, chosen per request by the provider's policy (built once, `upstream.policies`):
 
