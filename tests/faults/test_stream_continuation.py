@@ -222,3 +222,21 @@ def test_translated_stream_is_continued_on_an_openai_fallback(
     assert text_of(chunks) == sent + REST
     assert sent and FULL.startswith(sent)
     assert len({c.id for c in chunks}) == 1
+
+
+def test_opt_out_holds_for_an_alias_fallback(
+    upstream: Any, gateway: GatewayFactory, sdk: Sdk
+) -> None:
+    upstream.script(cut("disconnect_mid_stream"), rest())
+    text = config(upstream.base_url).replace("    fallbacks: [openai/gpt-4o-mini]\n", "")
+    text = text.replace(
+        "    default: true\n", "    default: true\n    stream_continuation: false\n"
+    )
+    text += "model_aliases:\n  smart: {target: openai/gpt-4o, fallbacks: [openai/gpt-4o-mini]}\n"
+    with gateway(text) as gw:
+        client = sdk(gw)
+        with pytest.raises(openai.APIError):
+            for _ in client.chat.completions.create(model="smart", messages=HI, stream=True):
+                pass
+        client.close()
+    assert len(upstream.requests) == 1

@@ -113,13 +113,13 @@ def test_a_stream_cut_at_any_offset_shows_whole_events_then_the_error(
 # -- cancelled and deadline-cut streams, through the server and the SDK -----------------------
 
 
-def _config(url: str, timeout: str = "20s") -> str:
+def _config(url: str, timeout: str = "20s", model: str = "openai/gpt-4o") -> str:
     return f"""
 version: v0.4.0
 listeners:
   - {{name: llm, type: model, address: 127.0.0.1, port: 0, timeout: {timeout}}}
 model_providers:
-  - model: openai/gpt-4o
+  - model: {model}
     access_key: sk-a
     base_url: {url}
     default: true
@@ -130,13 +130,20 @@ def _app_tasks(gw: ThreadedGateway) -> list[asyncio.Task[None]]:
     return list(gw.server._shared.tasks)  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    "model", ["openai/gpt-4o", pytest.param("anthropic/claude-sonnet-4-6", id="translated")]
+)
 def test_cancelled_stream_ends_with_an_error_event(
-    upstream: Any, gateway: GatewayFactory, capsys: pytest.CaptureFixture[str]
+    upstream: Any, gateway: GatewayFactory, capsys: pytest.CaptureFixture[str], model: str
 ) -> None:
     """What the server's drain does at its deadline: the request's task is cancelled while the
     connection is open; the client reads the error event (503), the log says `drained`."""
-    upstream.script({"text": "one two three four", "chunks": 4, "fault": "stall_mid_stream"})
-    with gateway(_config(upstream.base_url)) as gw:
+    after = 2 if model.startswith("openai") else 5  # the chat role chunk and "one "
+    upstream.script(
+        {"text": "one two three four", "chunks": 4, "fault": "stall_mid_stream"}
+        | {"fault_after_chunks": after}
+    )
+    with gateway(_config(upstream.base_url, model=model)) as gw:
         leaks = Leaks(gw)
         client = openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="k", max_retries=0, timeout=20)
         got: list[Any] = []
