@@ -14,7 +14,7 @@ from tests.faults.conftest import Leaks
 pytestmark = pytest.mark.integration
 
 
-def config(upstream: Any) -> str:
+def config(upstream: Any, extra: str = "") -> str:
     return f"""
 version: v0.4.0
 listeners:
@@ -26,6 +26,7 @@ model_providers:
     default: true
     retry_policy: {{num_retries: 1, base_interval: 1ms, max_interval: 5ms}}
     fallbacks: [anthropic/claude-haiku-4-5]
+{extra}
   - model: anthropic/claude-haiku-4-5
     access_key: sk-ant
     base_url: {upstream.base_url}
@@ -49,7 +50,8 @@ def test_overloaded_529_then_fallback(upstream: Any, gateway: GatewayFactory) ->
 
 def test_stream_cut_midway_ends_with_an_error_event(upstream: Any, gateway: GatewayFactory) -> None:
     upstream.script({"fault": "disconnect_mid_stream", "fault_after_chunks": 3})
-    with gateway(config(upstream)) as gw:
+    opt_out = "    stream_continuation: false"  # continued: tests/faults/test_stream_*.py
+    with gateway(config(upstream, opt_out)) as gw:
         leaks = Leaks(gw)
         client = anthropic.Anthropic(base_url=gw.url(), api_key="k", max_retries=0)
         events: list[Any] = []

@@ -30,7 +30,8 @@ def test_malformed_stream_event_ends_with_an_error_event(
     upstream: Any, gateway: GatewayFactory, sdk: Sdk
 ) -> None:
     upstream.script({"model": "gpt-4o", "fault": "malformed_chunk", "chunks": 5})
-    text = config(upstream.base_url, upstream.base_url, extra="    validate_stream: true")
+    extra = "    validate_stream: true\n    stream_continuation: false"
+    text = config(upstream.base_url, upstream.base_url, extra=extra)
     with gateway(text) as gw:
         leaks = Leaks(gw)
         client = sdk(gw)

@@ -164,7 +164,8 @@ def test_reset_mid_stream_ends_with_an_error_event(
     upstream: Any, gateway: GatewayFactory, sdk: Sdk
 ) -> None:
     upstream.script({"model": "gpt-4o", "fault": "disconnect_mid_stream", "chunks": 6})
-    with gateway(config(upstream.base_url, upstream.base_url)) as gw:
+    opt_out = "    stream_continuation: false"  # continued: tests/faults/test_stream_*.py
+    with gateway(config(upstream.base_url, upstream.base_url, extra=opt_out)) as gw:
         leaks = Leaks(gw)
         client = sdk(gw)
         got: list[Any] = []
@@ -182,7 +183,12 @@ def test_stalled_stream_is_cut_with_an_error_event(
     upstream: Any, gateway: GatewayFactory, sdk: Sdk
 ) -> None:
     upstream.script({"model": "gpt-4o", "chunks": 4, "chunk_delay_ms": 5000})
-    text = config(upstream.base_url, upstream.base_url, timeouts="timeouts: {idle: 200ms}")
+    text = config(
+        upstream.base_url,
+        upstream.base_url,
+        timeouts="timeouts: {idle: 200ms}",
+        extra="    stream_continuation: false",  # continued: tests/faults/test_stream_*.py
+    )
     with gateway(text) as gw:
         leaks = Leaks(gw)
         client = sdk(gw)

@@ -153,7 +153,8 @@ def test_translated_stream_cut_midway_ends_with_a_chat_error_event(
     upstream: Any, gateway: GatewayFactory, sdk: Sdk
 ) -> None:
     upstream.script({"fault": "disconnect_mid_stream", "fault_after_chunks": 3})
-    with gateway(to_anthropic(upstream.base_url, upstream.base_url)) as gw:
+    opt_out = "stream_continuation: false"  # continued: tests/faults/test_stream_*.py
+    with gateway(to_anthropic(upstream.base_url, upstream.base_url, opt_out)) as gw:
         leaks = Leaks(gw)
         chunks: list[Any] = []
         stream = sdk(gw).chat.completions.create(
@@ -194,7 +195,8 @@ def test_stalled_translated_stream_is_cut_with_a_chat_error_event(
     """The provider's `idle` timeout guards a translated stream too (unguarded, this stream would
     complete in ~10 s (7 events 1.5 s apart), inside the 20 s deadline)."""
     upstream.script({"model": "claude-sonnet-4-6", "chunks": 2, "chunk_delay_ms": 1500})
-    text = to_anthropic(upstream.base_url, upstream.base_url, "timeouts: {idle: 200ms}")
+    extra = "timeouts: {idle: 200ms}\n    stream_continuation: false"
+    text = to_anthropic(upstream.base_url, upstream.base_url, extra)
     with gateway(text) as gw:
         leaks = Leaks(gw)
         got: list[Any] = []

@@ -137,6 +137,8 @@ class ModelProviderConfig(StrictModel):
     outlier_detection: OutlierDetectionConfig | None = None
     circuit_breakers: CircuitBreakersConfig | None = None
     validate_stream: bool = False  # check each streamed event is JSON before relaying it
+    # A stream that breaks after it started is continued on a fallback (docs/resilience.md).
+    stream_continuation: bool = True
 
     @property
     def interface_prefix(self) -> str:

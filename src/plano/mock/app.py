@@ -11,6 +11,7 @@ from plano.mock import control
 from plano.mock.anthropic_messages import AnthropicMessages
 from plano.mock.bedrock_converse import BedrockConverse
 from plano.mock.dialect import Dialect
+from plano.mock.faults import rejects_prefill
 from plano.mock.gemini import Gemini
 from plano.mock.openai_chat import DEFAULT_CHUNKS, OpenAIChat, models_list
 from plano.mock.openai_responses import OpenAIResponses
@@ -144,6 +145,8 @@ class MockApp:
             reply = dialect.error(status, spec.message or default_message(status))
         elif not isinstance(req.body, dict):
             reply = dialect.error(400, "We could not parse the JSON body of your request.")
+        elif rejects_prefill(spec, req.body):
+            reply = dialect.error(400, "This model does not support assistant message prefill.")
         else:
             reply = dialect.reply(req, spec)
             if status is not None:

@@ -23,6 +23,12 @@ slow_drip                    the body one byte per write (one HTTP chunk each wh
 error_event                  streamed: ``fault_after_chunks`` events, then the API's in-stream
                              error event (``Reply.stream_error``), then the stream ends cleanly;
                              not streamed: the API's error envelope with status 500
+stall_mid_stream             streamed: the head and ``fault_after_chunks`` events, then
+                             nothing more; the connection stays open (like ``hang``)
+no_done                      streamed: every event but the final ``data: [DONE]``, then the
+                             body ends cleanly (the last HTTP chunk)
+reject_prefill               a request whose last message is the assistant's (a prefill)
+                             gets the API's 400 error; any other request is answered normally
 ============================ ============================================================
 """
 
@@ -31,6 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Final
 
+from plano.codec.sse import DONE
 from plano.mock.response import LAST_CHUNK, Reply, chunk, head
 from plano.mock.script import Fault, ReplySpec
 
@@ -109,9 +116,23 @@ def _plan_stream(
     if fault is Fault.MALFORMED_CHUNK:
         events = [*events[:after], MALFORMED_EVENT, *events[after:]]
     cut = fault is Fault.DISCONNECT_MID_STREAM
-    if cut:
+    stall = fault is Fault.STALL_MID_STREAM
+    if cut or stall:
         events = events[:after]
+    elif fault is Fault.NO_DONE and events and events[-1] == DONE:
+        events = events[:-1]
     steps: list[Step] = [Write(first, top + (chunk(events[0]) if events else b""))]
     steps.extend(Write(gap or None, chunk(ev)) for ev in events[1:])
-    steps.append(CLOSE if cut else Write(None, LAST_CHUNK))
+    steps.append(CLOSE if cut else HANG if stall else Write(None, LAST_CHUNK))
     return steps
+
+
+def rejects_prefill(spec: ReplySpec, body: object) -> bool:
+    """``reject_prefill``: the request ends with an assistant message (a prefill)."""
+    if spec.fault is not Fault.REJECT_PREFILL or not isinstance(body, dict):
+        return False
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return False
+    last = messages[-1]
+    return isinstance(last, dict) and last.get("role") == "assistant"

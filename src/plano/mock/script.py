@@ -30,6 +30,10 @@ class Fault(StrEnum):
     HANG = "hang"
     SLOW_DRIP = "slow_drip"
     ERROR_EVENT = "error_event"
+    # Stream faults for mid-stream failover (see `plano.mock.faults`).
+    STALL_MID_STREAM = "stall_mid_stream"
+    NO_DONE = "no_done"
+    REJECT_PREFILL = "reject_prefill"
 
 
 class SpecError(ValueError):

@@ -67,6 +67,7 @@ def fields(r: RequestRecord, clock: Clock) -> dict[str, object]:
         "bytes_in": r.bytes_in,
         "bytes_out": r.bytes_out,
         "request_id": r.request_id,
+        "continued": r.continued,
     }
 
 
@@ -78,7 +79,7 @@ def text_line(r: RequestRecord, clock: Clock) -> str:
         f"duration_ms={_ms(r.end - r.start)} upstream_ms={upstream} "
         f"overhead_ms={_ms(r.overhead_ns())} tokens={r.prompt_tokens or 0}/"
         f"{r.completion_tokens or 0} error={r.error_kind or '-'} "
-        f"request_id={r.request_id or '-'}"
+        f"request_id={r.request_id or '-'}" + (" continued=true" if r.continued else "")
     )
 
 

@@ -295,6 +295,7 @@ class OtelTracing:
             r.status,
             r.upstream_status,
             r.error_kind,
+            r.continued and r.attempts,
         )
         head = self._heads.get(key)
         if head is None:
@@ -356,6 +357,9 @@ class OtelTracing:
             a[n.ATTR_UPSTREAM_STATUS] = r.upstream_status
         if r.error_kind:
             a[n.ATTR_ERROR_KIND] = r.error_kind
+        if r.continued:  # a broken stream went on on a fallback: both attempts counted
+            a[n.ATTR_STREAM_CONTINUED] = True
+            a[n.ATTR_UPSTREAM_ATTEMPTS] = r.attempts
         static = {k: v for k, v in self._static.items() if k not in a and k not in PER_REQUEST}
         per_request_static = bool(self._prefixes)
         attributes = dict(a) if per_request_static else {**static, **a}

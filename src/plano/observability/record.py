@@ -50,6 +50,7 @@ class RequestRecord:
         "cached_tokens",
         "client_api",
         "completion_tokens",
+        "continued",
         "downstream_first_chunk",
         "end",
         "error_kind",
@@ -119,6 +120,7 @@ class RequestRecord:
         self.completion_tokens: int | None = None
         self.cached_tokens: int | None = None
         self.attempts = 0  # upstream attempts made
+        self.continued = False  # a broken stream went on with a fallback's continuation
         self.bytes_in = 0
         self.bytes_out = 0
         self.overhead = -1  # `overhead_ns()` once the request has ended (-1: not yet known)

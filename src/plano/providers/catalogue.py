@@ -48,6 +48,10 @@ class ProviderRow:
     # Answers only streamed requests (ChatGPT's Codex backend): a translated request is always
     # sent with `stream: true`, and the stream is folded back for a client that did not stream.
     stream_only: bool = False
+    # Takes a final assistant message as the start of its answer (prefill), so a stream cut
+    # midway is continued from the text already sent; without it a continuation instruction
+    # asks for the rest (`plano.upstream.continuation`).
+    prefill: bool = False
 
     def upstream_api(self, client_api: Api) -> Api:
         if client_api is Api.ANTHROPIC_MESSAGES:
@@ -76,7 +80,9 @@ ROWS: Final[tuple[ProviderRow, ...]] = (
     # Every client API reaches Anthropic over its native Messages API (translated): the original
     # sends chat and Responses clients to Anthropic's OpenAI-compatible endpoint, which Anthropic
     # documents as a testing aid that drops features (cache_control, thinking signatures).
-    ProviderRow("anthropic", "Anthropic", "https://api.anthropic.com", "/v1", _M, _M, _M),
+    ProviderRow(
+        "anthropic", "Anthropic", "https://api.anthropic.com", "/v1", _M, _M, _M, prefill=True
+    ),
     ProviderRow(
         "azure_openai",
         "Azure OpenAI",

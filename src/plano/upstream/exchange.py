@@ -4,7 +4,8 @@
 request ends in, as a value. Until it returns, nothing has reached the client, so any failure may
 still be retried (same model, with backoff and Retry-After, within the request's deadline) or
 handed to the next fallback model; once it returns, the answer is committed: a stream that breaks
-later ends with the dialect's error event (the relay's job), never a retry.
+later is never sent again from the start; the relay continues it on a fallback (`resume`, with
+the request of `upstream.continuation`) or ends it with the dialect's error event.
 
 Three paths, chosen per request by the provider's policy (built once, `upstream.policies`):
 
@@ -28,7 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Final
 
-from plano.errors import Overloaded, PlanoError
+from plano.errors import Overloaded, PlanoError, UpstreamTimeout
 from plano.observability.record import RequestRecord
 from plano.upstream.clusters import Resolved
 from plano.upstream.outcome import Failed, check_whole, fails_over
@@ -341,6 +342,54 @@ class Exchange:
             return resp
         check_whole(status, await resp.read(), up)
         return resp
+
+    # -- mid-stream continuation (`upstream.continuation`) ------------------------------------
+
+    def continuation_targets(self, up: Upstream, requested: str | None) -> tuple[Resolved, ...]:
+        """The models a stream of `up` that broke midway may be continued on, in order: the
+        fallbacks of the request (the alias's, else the model's), less the model that served;
+        () when there are none or the provider says `stream_continuation: false`."""
+        if not self._configured:
+            return ()
+        policy = self._policies.get(up.resolved.cluster.name)
+        if policy is None:
+            if requested not in self._alias_fallbacks:
+                return ()
+            policy = NO_POLICY
+        if not policy.continuation:
+            return ()
+        serving = up.resolved.name
+        return tuple(r for r in self._fallbacks(policy, requested) if r.name != serving)
+
+    async def resume(
+        self,
+        targets: tuple[Resolved, ...],
+        make: Callable[[Resolved], Upstream],
+        record: RequestRecord,
+    ) -> Committed | PlanoError:
+        """The continuation request (`make` builds it per target) through the loop: each
+        target with its retries and breakers, within what is left of the request's deadline.
+        The answer may be an error response (the caller relays only a success stream)."""
+        spent = (time.perf_counter_ns() - record.upstream_sent) / 1e9
+        left = self._deadline - spent
+        if left <= 0:
+            return UpstreamTimeout("no time was left to continue the stream", phase="total")
+        deadline = asyncio.get_running_loop().time() + left
+        last: PlanoError | None = None
+        for c, resolved in enumerate(targets):
+            try:
+                up = make(resolved)
+            except PlanoError as err:
+                last = err
+                continue
+            if self._events is not None:
+                self._events.failover(resolved.cluster.provider, resolved.model_id)
+            policy = self._policies.get(resolved.cluster.name, NO_POLICY)
+            got = await self._candidate(up, record, policy, deadline, c + 1 < len(targets), None)
+            if isinstance(got, Committed):
+                return got
+            last = got
+        return last or Overloaded("no fallback could continue the stream")
 
     def _note(self, policy: ClusterPolicy, i: int, up: Upstream, *, ok: bool) -> None:
         outlier = policy.outlier

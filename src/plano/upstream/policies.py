@@ -46,6 +46,7 @@ class ClusterPolicy:
     guard: StreamGuard | None
     fallbacks: tuple[Resolved, ...] = ()
     fallback_on: frozenset[str] = frozenset()
+    continuation: bool = True  # `stream_continuation`: a broken stream goes on on a fallback
     # The first attempt needs none of the loop's machinery: it is sent like a direct call.
     inline_first: bool = field(init=False, default=False)
 
@@ -107,6 +108,7 @@ def _configured(p: ModelProviderConfig, listener: ListenerConfig) -> bool:
         or p.endpoints
         or p.circuit_breakers is not None
         or p.validate_stream
+        or not p.stream_continuation  # the opt-out holds for an alias's fallbacks too
     )
 
 
@@ -137,6 +139,7 @@ def _policy(
         guard=StreamGuard(t.idle, p.validate_stream) if t.idle or p.validate_stream else None,
         fallbacks=tuple(resolve(name) for name in p.fallbacks),
         fallback_on=frozenset(p.fallback_on),
+        continuation=p.stream_continuation,
     )
 
 

@@ -16,6 +16,7 @@ arrives: unchanged (`RelayAsIs`), or translated back into Responses (`responses.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Final, Protocol
 
 import orjson
@@ -28,6 +29,7 @@ from plano.agents.orchestration import (
     reply_text,
     with_reply,
 )
+from plano.codec.sse_scan import SseSplitter
 from plano.config import Config, ListenerConfig
 from plano.errors import BadRequest, PlanoError
 from plano.filters.chain import FilterTable, compile_chain, passed_headers
@@ -35,6 +37,8 @@ from plano.http.headers import FRAMING, HOP_BY_HOP
 from plano.listeners.agent.call import AgentCall
 from plano.listeners.agent.responses import RelayAsResponses, ResponsesView
 from plano.listeners.asgi import header
+from plano.listeners.model.relay import STREAM_ERROR
+from plano.listeners.model.stream_cut import DRAINED, StreamDrained, end_cancelled, end_with
 from plano.listeners.pipeline import (
     AnyStage,
     DecodeJson,
@@ -56,6 +60,7 @@ from plano.wire.api import Api
 _NOT_RELAYED: Final = HOP_BY_HOP | FRAMING
 _TRACE: Final = frozenset({"traceparent", "tracestate"})
 _IDS: Final = frozenset({"x-request-id", "traceparent"})
+_SSE: Final = "text/event-stream"
 
 
 class ChatView(SyncStage[AgentCall]):
@@ -159,13 +164,27 @@ class RelayAsIs:
         relayed = [(k.lower(), v) for k, v in resp.raw_headers]
         headers = [(k, v) for k, v in relayed if k not in _NOT_RELAYED]
         await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        # An event stream goes out as whole events, so a break ends it with the error event.
+        split = SseSplitter() if resp.status < 300 and resp.content_type == _SSE else None
         try:
             async for chunk in resp.chunks():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except PlanoError:
-            call.record.error_kind = "stream"  # headers are out: the client sees a short body
+                block = chunk if split is None else split.feed(chunk)
+                if block:
+                    await send({"type": "http.response.body", "body": block, "more_body": True})
+        except PlanoError as err:
+            if split is None:
+                call.record.error_kind = "stream"  # headers are out: the client sees a short body
+                return
+            resp.abort()
+            await end_with(send, call.record, STREAM_ERROR[call.api](err), err)
             return
-        await send({"type": "http.response.body", "body": b""})
+        except asyncio.CancelledError:  # drain or shutdown: an event stream ends with its error
+            if split is not None:
+                resp.abort()
+                event = STREAM_ERROR[call.api](StreamDrained(DRAINED))
+                await end_cancelled(send, call.record, event)
+            raise
+        await send({"type": "http.response.body", "body": b"" if split is None else split.close()})
 
 
 class AgentListener:

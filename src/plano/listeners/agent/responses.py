@@ -13,6 +13,7 @@ Each answer is stored under its `resp_…` id (unless `"store": false`).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Final
 
 import orjson
@@ -22,6 +23,7 @@ from plano.agents.orchestration import AgentChainError, AgentTarget
 from plano.errors import PlanoError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
 from plano.listeners.agent.call import AgentCall
 from plano.listeners.asgi import send_bytes
+from plano.listeners.model.stream_cut import DRAINED, StreamDrained, end_cancelled, note_cut
 from plano.listeners.model.translated import note_usage
 from plano.listeners.model.translation import (
     SHAPE_ERRORS,
@@ -127,9 +129,14 @@ class RelayAsResponses:
             data = encoder.encode([ir.StreamError(message)])
             await send({"type": "http.response.body", "body": data, "more_body": True})
         except PlanoError as exc:  # the agent failed mid-stream: end the client's stream
-            record.error_kind = "stream"
+            note_cut(record, exc)
             data = encoder.encode([ir.StreamError(f"agent '{target.id}' stream failed: {exc}")])
             await send({"type": "http.response.body", "body": data, "more_body": True})
+        except asyncio.CancelledError:  # drain or shutdown: the error event, then go on
+            resp.abort()
+            data = encoder.encode([ir.StreamError(DRAINED, StreamDrained.status)])
+            await end_cancelled(send, record, data)
+            raise
         finally:
             note_usage(record, collector.usage)
         await send({"type": "http.response.body", "body": b""})

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from plano.filters.chain import Chain
 from plano.listeners.model.build import Build, Builder, Decode
 from plano.listeners.model.call import ModelCall
+from plano.listeners.model.continuation import Continuation
 from plano.listeners.model.relay import Relay
 from plano.listeners.model.stages import (
     ContinueConversation,
@@ -96,7 +97,7 @@ class ModelListener:
         self._continue = ContinueConversation(conversations, builder, timeout)
         self._tail: list[AnyStage[ModelCall] | None] = [
             Send(exchange),
-            Relay(telemetry, translated, output_chain),
+            Relay(telemetry, translated, output_chain, Continuation(exchange, builder.rebuild)),
             RememberTurn(routing) if routing is not None else None,
         ]
         self._list = ListModels(models_body)

@@ -4,7 +4,8 @@ Passthrough (client and upstream speak the same API): the upstream's status, hea
 bytes, a whole body with its length, an event stream chunk by chunk (through the output filter
 chain when one is configured, and the provider's stream guard). Translated: decoded with the
 upstream codec, encoded with the client's (`translated`). Usage is noted from what passes by;
-a stream that fails once started ends with the dialect's error event.
+a stream that fails once started is continued on a fallback (`continuation`) or ends with the
+dialect's error event after a whole event (`stream_cut`), also when the request is cancelled.
 """
 
 from __future__ import annotations
@@ -16,12 +17,26 @@ from typing import Final
 
 import orjson
 
+from plano.codec.sse_scan import SseSplitter
 from plano.errors import PlanoError
 from plano.filters.chain import Chain
 from plano.listeners.asgi import send_bytes
 from plano.listeners.model.build import NOT_RELAYED
 from plano.listeners.model.call import ModelCall
+from plano.listeners.model.continuation import (
+    Continuation,
+    Kept,
+    UpstreamStreamError,
+    split_error_event,
+)
 from plano.listeners.model.filtered import filter_headers
+from plano.listeners.model.stream_cut import (
+    DRAINED,
+    StreamDrained,
+    cut_kind,
+    end_cancelled,
+    end_with,
+)
 from plano.listeners.model.translated import (
     TranslatedExchange,
     close_on_disconnect,
@@ -52,11 +67,16 @@ class Relay(Stage[ModelCall]):
     """The committed answer to the client (the last stage that sends)."""
 
     def __init__(
-        self, telemetry: Telemetry, translated: TranslatedExchange, output: Chain | None
+        self,
+        telemetry: Telemetry,
+        translated: TranslatedExchange,
+        output: Chain | None,
+        continuation: Continuation | None = None,
     ) -> None:
         self._telemetry = telemetry
         self._translated = translated
         self.output = output
+        self._continuation = continuation
 
     async def __call__(self, call: ModelCall) -> Outcome:
         committed = call.committed
@@ -68,9 +88,7 @@ class Relay(Stage[ModelCall]):
         ours = call.ours()
         if up.translation is not None:  # decoded and encoded again for the client
             target = target_of(up, ours, call.path)
-            await self._translated.relay(
-                call.receive, call.send, resp, up.translation, target, record, committed.guard
-            )
+            await self._translated.relay(call, committed, target, self._continuation)
             return None
         headers = [(name, v) for k, v in resp.raw_headers if (name := k.lower()) not in NOT_RELAYED]
         headers.extend(ours)
@@ -102,55 +120,102 @@ class Relay(Stage[ModelCall]):
         await send(
             {"type": "http.response.start", "status": committed.resp.status, "headers": headers}
         )
+        cont = self._continuation
+        kept = (
+            Kept()
+            if cont is not None and self.output is None and cont.wanted(call, committed.up)
+            else None
+        )
         try:
             if self.output is None:
-                await relay_stream(call, committed.resp, committed.guard)
+                await relay_stream(call, committed.resp, committed.guard, kept)
             else:
                 await self._filtered(call, committed.resp, self.output)
-        except PlanoError as err:  # the stream has started: its error event ends it
-            if record.error_kind != "client_gone":
-                record.error_kind = "stream"
-            if not record.upstream_done:
-                record.upstream_done = time.perf_counter_ns()
-            await send({"type": "http.response.body", "body": STREAM_ERROR[call.api](err)})
+        except PlanoError as err:  # the stream has started: continued, or its error event ends it
+            committed.resp.abort()  # never hand a broken connection back to the pool
+            if (
+                kept is not None
+                and record.error_kind != "client_gone"
+                and cut_kind(err) == "stream"
+            ):
+                assert cont is not None
+                if await cont.run(call, committed, kept):
+                    return
+            await end_with(send, record, STREAM_ERROR[call.api](err), err)
+        except asyncio.CancelledError:  # drain or shutdown: the error event, then go on
+            committed.resp.abort()
+            await end_cancelled(send, record, STREAM_ERROR[call.api](StreamDrained(DRAINED)))
+            raise
 
     async def _filtered(self, call: ModelCall, resp: UpstreamResponse, chain: Chain) -> None:
-        """Each chunk through the output chain first (as the original: raw upstream chunks)."""
+        """Whole events through the output chain (each upstream chunk's complete events; the
+        chain may see an event split no more)."""
         record = call.record
         headers = filter_headers(record)
         usage = StreamUsage()
         send = call.send
+        split = SseSplitter()
         async for chunk in resp.chunks():
             if not record.upstream_first_chunk:
                 record.upstream_first_chunk = time.perf_counter_ns()
             usage.feed(chunk)
-            out = await chain.run(chunk, call.path, headers)
+            block = split.feed(chunk)
+            out = await chain.run(block, call.path, headers) if block else b""
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
         record.upstream_done = time.perf_counter_ns()
-        await send({"type": "http.response.body", "body": b""})
+        rest = split.close()
+        if rest:
+            rest = await chain.run(rest, call.path, headers)
+        await send({"type": "http.response.body", "body": rest})
         _note_stream_usage(record, usage)
 
 
 async def relay_stream(
-    call: ModelCall, resp: UpstreamResponse, guard: StreamGuard | None = None
+    call: ModelCall,
+    resp: UpstreamResponse,
+    guard: StreamGuard | None = None,
+    kept: Kept | None = None,
 ) -> None:
-    """Relay an event stream chunk by chunk; stop the upstream if the client leaves."""
+    """Relay an event stream as whole events (an upstream chunk's incomplete last event waits
+    for its end, so an error event never lands inside one); stop the upstream if the client
+    leaves. With `kept`, the events sent are kept for a continuation and an in-stream error
+    event is raised (`UpstreamStreamError`) instead of relayed."""
     record = call.record
     send = call.send
     state = {"done": False}
     watcher = asyncio.ensure_future(close_on_disconnect(call.receive, resp, state, record))
     usage = StreamUsage()
+    split: SseSplitter | None = None  # made at the first chunk that does not end an event
     chunks: AsyncIterator[bytes] = resp.chunks() if guard is None else guard.chunks(resp)
     try:
         async for chunk in chunks:
             if not record.upstream_first_chunk:
                 record.upstream_first_chunk = time.perf_counter_ns()
             usage.feed(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if split is not None:
+                block = split.feed(chunk)
+            elif chunk.endswith(b"\n\n"):  # the usual chunk: whole events
+                block = chunk
+            else:
+                split = SseSplitter()
+                block = split.feed(chunk)
+            if not block:
+                continue
+            if kept is not None:
+                found = split_error_event(block)
+                if found is not None:
+                    if found[0]:
+                        kept.add(found[0])
+                        await send(
+                            {"type": "http.response.body", "body": found[0], "more_body": True}
+                        )
+                    raise UpstreamStreamError(found[1])
+                kept.add(block)
+            await send({"type": "http.response.body", "body": block, "more_body": True})
         record.upstream_done = time.perf_counter_ns()
         state["done"] = True
-        await send({"type": "http.response.body", "body": b""})
+        await send({"type": "http.response.body", "body": split.close() if split else b""})
     finally:
         state["done"] = True
         watcher.cancel()

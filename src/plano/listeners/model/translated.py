@@ -20,7 +20,16 @@ from plano import ir
 from plano.errors import PlanoError, UpstreamProtocolError
 from plano.filters.chain import Chain
 from plano.listeners.asgi import send_bytes, send_error
+from plano.listeners.model.call import ModelCall
+from plano.listeners.model.continuation import Continuation, Kept, UpstreamStreamError
 from plano.listeners.model.filtered import filter_headers
+from plano.listeners.model.stream_cut import (
+    DRAINED,
+    StreamDrained,
+    cut_kind,
+    end_cancelled,
+    end_with,
+)
 from plano.listeners.model.translation import (
     API_NAMES,
     SHAPE_ERRORS,
@@ -37,7 +46,7 @@ from plano.translate import error_message
 from plano.translate.collect import Collector, events_of
 from plano.translate.openai_responses import output_items
 from plano.translate.openai_responses_stream import response_id
-from plano.upstream.request import Upstream
+from plano.upstream.request import Committed, Upstream
 from plano.upstream.stream_guard import StreamGuard
 from plano.upstream.transport import UpstreamResponse
 from plano.wire.api import Api
@@ -92,25 +101,24 @@ class TranslatedExchange:
 
     async def relay(
         self,
-        receive: Receive,
-        send: Send,
-        resp: UpstreamResponse,
-        tr: Translation,
+        call: ModelCall,
+        committed: Committed,
         target: Target,
-        record: RequestRecord,
-        guard: StreamGuard | None = None,
+        continuation: Continuation | None = None,
     ) -> None:
         """Answer the client from the committed upstream response (the exchange engine chose
         it): decoded with the upstream codec, encoded with the client's.
         A PlanoError raised here means no byte reached the client yet."""
+        resp, record, send = committed.resp, call.record, call.send
+        tr: Translation = committed.up.translation
         if resp.status >= 300:
             await self._error(send, target.path, resp, target, record)
         elif resp.content_type == "application/json":
             await self._whole(send, resp, tr, target, record)
         elif tr.request.stream:
-            await self._stream(receive, send, resp, tr, target, record, guard)
+            await self._stream(call, committed, tr, target, continuation)
         else:  # a stream-only provider's stream, folded back into one answer
-            await self._fold(send, resp, tr, target, record, guard)
+            await self._fold(send, resp, tr, target, record, committed.guard)
 
     def _save(self, tr: Translation, rid: str, resp: ir.Response, target: Target) -> None:
         if self._store is None or tr.client_api is not Api.OPENAI_RESPONSES:
@@ -220,14 +228,13 @@ class TranslatedExchange:
 
     async def _stream(
         self,
-        receive: Receive,
-        send: Send,
-        resp: UpstreamResponse,
+        call: ModelCall,
+        committed: Committed,
         tr: Translation,
         target: Target,
-        record: RequestRecord,
-        guard: StreamGuard | None,
+        continuation: Continuation | None,
     ) -> None:
+        resp, record, send = committed.resp, call.record, call.send
         decoder = tr.upstream.stream_decoder()
         encoder = tr.client.stream_encoder(tr.request)
         rid = response_id("") if tr.client_api is Api.OPENAI_RESPONSES else None
@@ -237,10 +244,14 @@ class TranslatedExchange:
         headers = [*_SSE, *target.ours, overhead_header(record, record.upstream_headers)]
         self._telemetry.stream_started(record)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
+        kept = None
+        if continuation is not None and self._output_chain is None:
+            kept = Kept() if continuation.wanted(call, committed.up) else None
+        out = _Out(send, encoder, usage, collector, rid, tr, target, record, kept)
         state = {"done": False}
-        watcher = asyncio.ensure_future(close_on_disconnect(receive, resp, state, record))
+        watcher = asyncio.ensure_future(close_on_disconnect(call.receive, resp, state, record))
         try:
-            async for chunk in _chunks(resp, guard):
+            async for chunk in _chunks(resp, committed.guard):
                 if not record.upstream_first_chunk:
                     record.upstream_first_chunk = time.perf_counter_ns()
                 try:
@@ -248,61 +259,96 @@ class TranslatedExchange:
                 except SHAPE_ERRORS as exc:
                     events = [_shape_error(tr, exc)]
                 if events:
-                    await self._emit(
-                        events, encoder, send, usage, collector, rid, tr, target, record
-                    )
+                    await self._emit(events, out)
             record.upstream_done = time.perf_counter_ns()
             state["done"] = True
             try:
                 events = decoder.close()
             except SHAPE_ERRORS as exc:
                 events = [_shape_error(tr, exc)]
-            await self._emit(events, encoder, send, usage, collector, rid, tr, target, record)
+            await self._emit(events, out)
             await send({"type": "http.response.body", "body": b""})
         except PlanoError as err:
-            # the upstream failed mid-stream: end the client's stream with its error event
+            # the upstream failed mid-stream: continued on a fallback, or its error event
             resp.abort()  # never hand a broken connection back to the pool
-            if record.error_kind != "client_gone":
-                record.error_kind = "stream"
-            record.upstream_done = record.upstream_done or time.perf_counter_ns()
-            data = encoder.encode([ir.StreamError(err.message, err.status)])
-            await send({"type": "http.response.body", "body": data})
+            watcher.cancel()  # a continuation watches the client itself
+            await _broken(call, committed, err, encoder, kept, continuation)
+        except asyncio.CancelledError:  # drain or shutdown: the error event, then go on
+            resp.abort()
+            data = encoder.encode([ir.StreamError(DRAINED, StreamDrained.status)])
+            await end_cancelled(send, record, data)
+            raise
         finally:
             state["done"] = True
             watcher.cancel()
-            note_usage(record, usage)
+            if not record.continued:
+                note_usage(record, usage)
 
-    async def _emit(
-        self,
-        events: list[ir.Event],
-        encoder: Any,
-        send: Send,
-        usage: ir.Usage,
-        collector: Collector | None,
-        rid: str | None,
-        tr: Translation,
-        target: Target,
-        record: RequestRecord,
-    ) -> None:
-        for ev in events:
+    async def _emit(self, events: list[ir.Event], out: _Out) -> None:
+        """Encode decoded upstream events for the client; an upstream error among them ends the
+        relay (raised, after the events before it) so the stream is continued or cut alike."""
+        failed: ir.StreamError | None = None
+        for i, ev in enumerate(events):
             if isinstance(ev, ir.MessageStart):
-                ev.model = ev.model or target.model_id
-                if rid is not None:
-                    ev.id = rid
-                if collector is None:
-                    usage.merge(ev.usage)
-            elif isinstance(ev, ir.MessageDelta) and collector is None:
-                usage.merge(ev.usage)
+                ev.model = ev.model or out.target.model_id
+                if out.rid is not None:
+                    ev.id = out.rid
+                if out.collector is None:
+                    out.usage.merge(ev.usage)
+            elif isinstance(ev, ir.MessageDelta) and out.collector is None:
+                out.usage.merge(ev.usage)
+            elif isinstance(ev, ir.StreamError):
+                failed = ev
+                events = events[:i]
+                break
+        collector = out.collector
         if collector is not None:
             collector.feed(events)
-            if collector.complete and rid is not None:
-                self._save(tr, rid, collector.response(), target)
+            if collector.complete and out.rid is not None:
+                self._save(out.tr, out.rid, collector.response(), out.target)
                 collector.complete = False  # saved once
-        data = encoder.encode(events)
+        data = out.encoder.encode(events) if events else b""
         if data and self._output_chain is not None:
-            data = await self._output_chain.run(data, target.path, filter_headers(record))
+            data = await self._output_chain.run(data, out.target.path, filter_headers(out.record))
         if data:
-            await send({"type": "http.response.body", "body": data, "more_body": True})
+            if out.kept is not None:
+                out.kept.add(data)
+            await out.send({"type": "http.response.body", "body": data, "more_body": True})
+        if failed is not None:
+            raise UpstreamStreamError(failed.message, status=failed.status)
+
+
+@dataclass(slots=True)
+class _Out:
+    """What encoding a translated stream for the client needs, per stream."""
+
+    send: Send
+    encoder: Any
+    usage: ir.Usage
+    collector: Collector | None
+    rid: str | None
+    tr: Translation
+    target: Target
+    record: RequestRecord
+    kept: Kept | None
+
+
+async def _broken(
+    call: ModelCall,
+    committed: Committed,
+    err: PlanoError,
+    encoder: Any,
+    kept: Kept | None,
+    continuation: Continuation | None,
+) -> None:
+    """A translated stream broke: continued on a fallback, else its error event."""
+    record = call.record
+    if kept is not None and record.error_kind != "client_gone" and cut_kind(err) == "stream":
+        assert continuation is not None
+        if await continuation.run(call, committed, kept):
+            return
+    data = encoder.encode([ir.StreamError(err.message, err.status)])
+    await end_with(call.send, record, data, err)
 
 
 def target_of(up: Upstream, ours: RawHeaders, path: str) -> Target:
