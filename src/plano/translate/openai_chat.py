@@ -159,6 +159,16 @@ def _tools(value: Any) -> list[ir.Tool]:
     return tools
 
 
+def _response_format(doc: dict[str, Any]) -> dict[str, Any] | None:
+    fmt = opt_obj(doc, "response_format")
+    if fmt is not None:
+        opt_str(fmt, "type", "response_format")
+        schema = opt_obj(fmt, "json_schema", "response_format")
+        if schema is not None:
+            opt_obj(schema, "schema", "response_format.json_schema")
+    return fmt
+
+
 class ChatClient:
     """OpenAI Chat Completions as clients speak it to the gateway."""
 
@@ -181,7 +191,7 @@ class ChatClient:
             stop=stop_list(doc, "stop"),
             stream=doc.get("stream") is True,
             reasoning=ir.Reasoning(effort=effort) if effort is not None else None,
-            response_format=opt_obj(doc, "response_format"),
+            response_format=_response_format(doc),
             user=opt_str(doc, "user"),
             metadata=opt_obj(doc, "metadata"),
             stream_usage=opts is not None and opts.get("include_usage") is True,
