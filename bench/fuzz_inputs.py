@@ -7,7 +7,8 @@ Each case takes a valid request of the client's dialect (`tests/fuzz/bodies.py`)
 pair's model and a stream flag, picks one JSON path of it at random (top-level fields, nested
 members and array elements alike) and replaces the value there with a value of another type
 (null, bool, numbers huge and negative, strings, arrays, objects, 40 levels of nesting). A
-tenth of the cases mutate two paths. The gateway must answer each with anything but a 5xx of
+tenth of the cases mutate two paths, and a tenth go to the routing decision API
+(`/routing/v1/...`) instead. The gateway must answer each with anything but a 5xx of
 its own (the mock is never scripted to fail, so every 5xx counts). Prints the cases run, the
 status classes seen and the 5xx found, with the first few bodies that caused one; exits 1 if
 any. The run is deterministic for a seed.
@@ -50,7 +51,10 @@ def main() -> int:
             for _ in range(2 if rng.random() < 0.1 else 1):
                 doc = mutate(doc, rng.choice(leaves(doc)), rng.choice(WRONG_VALUES))
             body = orjson.dumps(doc)
-            status, answer = client.post(PATHS[pair.client], body)
+            path = PATHS[pair.client]
+            if rng.random() < 0.1:  # the routing decision API reads the same bodies
+                path = "/routing" + path
+            status, answer = client.post(path, body)
             statuses[f"{status // 100}xx"] += 1
             per_pair[pair.id] += 1
             if status >= 500:

@@ -25,10 +25,14 @@ def path_of(where: str, key: str | int) -> str:
     return f"{where}.{key}" if where else key
 
 
-def shape_error(path: str, expected: str) -> BadRequest:
+class ShapeError(BadRequest):
+    """A field of the request body has the wrong JSON type."""
+
+
+def shape_error(path: str, expected: str) -> ShapeError:
     """The 400 for a value of the wrong type at `path` (its `param` is the top-level field)."""
     top = path.split(".", 1)[0].split("[", 1)[0]
-    return BadRequest(f"{path}: expected {expected}", param=top or None)
+    return ShapeError(f"{path}: expected {expected}", param=top or None)
 
 
 def obj(value: Any, path: str) -> dict[str, Any]:
