@@ -23,11 +23,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fuzz.bodies import PATHS, SEEDS, WRONG_VALUES, body_for, leaves, mutate
+from tests.fuzz.bodies import PATHS, SEEDS, WRONG_VALUES, body_for, encode, leaves, mutate
 from tests.fuzz.harness import PAIRS, Client, fuzz_gateway
 
 
@@ -50,7 +48,7 @@ def main() -> int:
             doc = body_for(seed, pair.model, rng.random() < 0.5)
             for _ in range(2 if rng.random() < 0.1 else 1):
                 doc = mutate(doc, rng.choice(leaves(doc)), rng.choice(WRONG_VALUES))
-            body = orjson.dumps(doc)
+            body = encode(doc)
             path = PATHS[pair.client]
             if rng.random() < 0.1:  # the routing decision API reads the same bodies
                 path = "/routing" + path

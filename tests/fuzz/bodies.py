@@ -13,6 +13,7 @@ Used by `tests/fuzz/` (hypothesis picks the seed, the path and the value) and by
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any, Final
 
 PATHS: Final = {
@@ -205,6 +206,7 @@ WRONG_VALUES: Final[list[Any]] = [
     1.5,
     -(2**63),
     2**63 - 1,
+    10**30,
     1e308,
     "",
     "x",
@@ -246,6 +248,11 @@ def mutate(doc: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:
         target = target[key]
     target[path[-1]] = copy.deepcopy(value)
     return out
+
+
+def encode(doc: Any) -> bytes:
+    """The body's bytes (the standard library's encoder: orjson refuses integers past 64 bits)."""
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def body_for(doc: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
