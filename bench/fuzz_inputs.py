@@ -7,10 +7,11 @@ Each case takes a valid request of the client's dialect (`tests/fuzz/bodies.py`)
 pair's model and a stream flag, picks one JSON path of it at random (top-level fields, nested
 members and array elements alike) and replaces the value there with a value of another type
 (null, bool, numbers huge and negative, strings, arrays, objects, 40 levels of nesting). A
-tenth of the cases mutate two paths, and a tenth go to the routing decision API
-(`/routing/v1/...`) instead. The gateway must answer each with anything but a 5xx of
-its own (the mock is never scripted to fail, so every 5xx counts). Prints the cases run, the
-status classes seen and the 5xx found, with the first few bodies that caused one; exits 1 if
+tenth of the cases mutate two paths; a tenth go to the routing decision API (`/routing/v1/...`)
+instead, and a tenth to the agent listener (its orchestrator and its agent are the mock too).
+The gateway must answer each with anything but a 5xx of its own (the mock is never scripted to
+fail, so every 5xx counts). Prints the cases run, the status classes seen and the 5xx found,
+with the first few bodies that caused one; exits 1 if
 any. The run is deterministic for a seed.
 """
 
@@ -41,7 +42,7 @@ def main() -> int:
     found: list[tuple[str, int, bytes, bytes]] = []
     started = time.perf_counter()
     with fuzz_gateway() as (_mock, gw):
-        client = Client(gw.port())
+        client, agents = Client(gw.port()), Client(gw.port("agent"))
         for _ in range(args.cases):
             pair = rng.choice(PAIRS)
             seed = rng.choice(SEEDS[pair.client])
@@ -49,15 +50,19 @@ def main() -> int:
             for _ in range(2 if rng.random() < 0.1 else 1):
                 doc = mutate(doc, rng.choice(leaves(doc)), rng.choice(WRONG_VALUES))
             body = encode(doc)
-            path = PATHS[pair.client]
-            if rng.random() < 0.1:  # the routing decision API reads the same bodies
+            path, to = PATHS[pair.client], client
+            dice = rng.random()
+            if dice < 0.1:  # the routing decision API reads the same bodies
                 path = "/routing" + path
-            status, answer = client.post(path, body)
+            elif dice < 0.2:  # and so does the agent listener
+                to = agents
+            status, answer = to.post(path, body)
             statuses[f"{status // 100}xx"] += 1
             per_pair[pair.id] += 1
             if status >= 500:
                 found.append((pair.id, status, body, answer))
         client.close()
+        agents.close()
     elapsed = time.perf_counter() - started
     print(f"cases run: {args.cases} over {len(PAIRS)} client x upstream pairs (seed {args.seed})")
     print("per pair: " + ", ".join(f"{k} {v}" for k, v in sorted(per_pair.items())))

@@ -3,8 +3,10 @@
 The gateway has one provider per upstream dialect (the catalogue row the conformance matrix uses
 for each client × upstream pair), all pointing at one `plano mock-llm`. `PAIRS` lists the
 (client dialect, upstream dialect, model) triples; `Client.post` sends one body and returns the
-status and body. The mock answers 5xx only when scripted, and nothing here scripts it: every 5xx
-a fuzzer sees was made by the gateway.
+status and body. The agent listener (port `gw.port("agent")`) orchestrates between two agents;
+the orchestrator model and both agents are the same mock, whose every answer is a route to the
+first agent. The mock answers 5xx only when scripted, and nothing here scripts it: every 5xx a
+fuzzer sees was made by the gateway.
 """
 
 from __future__ import annotations
@@ -58,15 +60,26 @@ def config_text(base_url: str) -> str:
     )
     return (
         "version: v0.4.0\n"
+        f"agents:\n  - {{id: mock_agent, url: {base_url}}}\n"
+        f"  - {{id: other_agent, url: {base_url}}}\n"
         "listeners:\n"
         "  - {name: llm, type: model, address: 127.0.0.1, port: 0, timeout: 10s}\n"
+        "  - name: agents\n    type: agent\n    address: 127.0.0.1\n    port: 0\n"
+        "    router: plano_orchestrator_v1\n"
+        "    agents:\n      - {id: mock_agent, description: Answers everything., default: true}\n"
+        "      - {id: other_agent, description: Answers nothing.}\n"
         f"model_providers:\n{providers}"
+        f"  - model: openai/Plano-Orchestrator\n    access_key: sk-fuzz\n    base_url: {base_url}\n"
     )
+
+
+ROUTE: Final = '{"route": ["mock_agent"]}'
 
 
 @contextmanager
 def fuzz_gateway() -> Iterator[tuple[MockHandle, ThreadedGateway]]:
-    with run_mock_in_thread(chunks=2, max_recorded=0) as mock:
+    # Every answer routes to the first agent, so the orchestrator's answer is always usable.
+    with run_mock_in_thread(chunks=2, max_recorded=0, default_text=ROUTE) as mock:
         config = load_config_text(config_text(mock.base_url), source="fuzz.yaml", env={})
         with gateway_in_thread(config, telemetry=Telemetry()) as gw:
             yield mock, gw

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from plano.runtime.serve import ThreadedGateway
 from tests.fuzz.bodies import PATHS, SEEDS, WRONG_VALUES, body_for, encode, leaves, mutate
 from tests.fuzz.harness import PAIRS, Client, Pair, fuzz_gateway
 
@@ -32,11 +33,16 @@ VALUES = st.sampled_from(WRONG_VALUES) | _JSON
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
+def gw() -> Iterator[ThreadedGateway]:
     with fuzz_gateway() as (_mock, gw):
-        c = Client(gw.port())
-        yield c
-        c.close()
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def client(gw: ThreadedGateway) -> Iterator[Client]:
+    c = Client(gw.port())
+    yield c
+    c.close()
 
 
 def _check(client: Client, path: str, doc: dict[str, Any]) -> tuple[int, bytes]:
@@ -116,3 +122,29 @@ def test_the_bodies_that_got_a_500_get_a_400_in_the_clients_dialect(
         if "routing" in also:
             assert status == 400, (pair.id, answer)
             assert message in orjson.loads(answer)["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def agents(gw: ThreadedGateway) -> Iterator[Client]:
+    c = Client(gw.port("agent"))
+    yield c
+    c.close()
+
+
+@pytest.mark.parametrize("dialect", sorted(PATHS))
+def test_the_agent_listener_never_answers_a_5xx(dialect: str, agents: Client) -> None:
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        seed = data.draw(st.sampled_from(SEEDS[dialect]))
+        doc = body_for(seed, "openai/fuzz-openai", data.draw(st.booleans()))
+        doc = mutate(doc, data.draw(st.sampled_from(leaves(doc))), data.draw(VALUES))
+        _check(agents, PATHS[dialect], doc)
+
+    run()
