@@ -39,6 +39,7 @@ def main() -> int:
     rng = random.Random(args.seed)
     statuses: Counter[str] = Counter()
     per_pair: Counter[str] = Counter()
+    targets: Counter[str] = Counter()
     found: list[tuple[str, int, bytes, bytes]] = []
     started = time.perf_counter()
     with fuzz_gateway() as (_mock, gw):
@@ -50,12 +51,13 @@ def main() -> int:
             for _ in range(2 if rng.random() < 0.1 else 1):
                 doc = mutate(doc, rng.choice(leaves(doc)), rng.choice(WRONG_VALUES))
             body = encode(doc)
-            path, to = PATHS[pair.client], client
+            path, to, target = PATHS[pair.client], client, "model listener"
             dice = rng.random()
             if dice < 0.1:  # the routing decision API reads the same bodies
-                path = "/routing" + path
+                path, target = "/routing" + path, "routing API"
             elif dice < 0.2:  # and so does the agent listener
-                to = agents
+                to, target = agents, "agent listener"
+            targets[target] += 1
             status, answer = to.post(path, body)
             statuses[f"{status // 100}xx"] += 1
             per_pair[pair.id] += 1
@@ -66,6 +68,7 @@ def main() -> int:
     elapsed = time.perf_counter() - started
     print(f"cases run: {args.cases} over {len(PAIRS)} client x upstream pairs (seed {args.seed})")
     print("per pair: " + ", ".join(f"{k} {v}" for k, v in sorted(per_pair.items())))
+    print("targets: " + ", ".join(f"{k} {v}" for k, v in sorted(targets.items())))
     print("statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
     print(f"5xx found: {len(found)}   ({elapsed:.0f} s, {args.cases / elapsed:.0f} cases/s)")
     for pair_id, status, body, answer in found[: args.show]:
