@@ -8,7 +8,8 @@ pair's model and a stream flag, picks one JSON path of it at random (top-level f
 members and array elements alike) and replaces the value there with a value of another type
 (null, bool, numbers huge and negative, strings, arrays, objects, 40 levels of nesting). A
 tenth of the cases mutate two paths; a tenth go to the routing decision API (`/routing/v1/...`)
-instead, and a tenth to the agent listener (its orchestrator and its agent are the mock too).
+instead, and a tenth to the agent listener (its orchestrator and its agent are the mock too);
+a tenth of the Anthropic Messages cases go to `/v1/messages/count_tokens`.
 The gateway must answer each with anything but a 5xx of its own (the mock is never scripted to
 fail, so every 5xx counts). Prints the cases run, the status classes seen and the 5xx found,
 with the first few bodies that caused one; exits 1 if
@@ -26,7 +27,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fuzz.bodies import PATHS, SEEDS, WRONG_VALUES, body_for, encode, leaves, mutate
+from tests.fuzz.bodies import (
+    COUNT_PATH,
+    PATHS,
+    SEEDS,
+    WRONG_VALUES,
+    body_for,
+    encode,
+    leaves,
+    mutate,
+)
 from tests.fuzz.harness import PAIRS, Client, fuzz_gateway
 
 
@@ -57,6 +67,8 @@ def main() -> int:
                 path, target = "/routing" + path, "routing API"
             elif dice < 0.2:  # and so does the agent listener
                 to, target = agents, "agent listener"
+            elif dice < 0.3 and pair.client == "anthropic_messages":
+                path, target = COUNT_PATH, "count_tokens"
             targets[target] += 1
             status, answer = to.post(path, body)
             statuses[f"{status // 100}xx"] += 1

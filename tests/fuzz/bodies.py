@@ -22,6 +22,7 @@ PATHS: Final = {
     "openai_responses": "/v1/responses",
 }
 
+COUNT_PATH: Final = "/v1/messages/count_tokens"  # Anthropic clients count tokens here too
 _IMAGE: Final = "data:image/png;base64,iVBORw0KGgo="
 _SCHEMA: Final = {"type": "object", "properties": {"city": {"type": "string"}}}
 

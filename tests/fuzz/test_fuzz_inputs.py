@@ -13,7 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plano.runtime.serve import ThreadedGateway
-from tests.fuzz.bodies import PATHS, SEEDS, WRONG_VALUES, body_for, encode, leaves, mutate
+from tests.fuzz.bodies import (
+    COUNT_PATH,
+    PATHS,
+    SEEDS,
+    WRONG_VALUES,
+    body_for,
+    encode,
+    leaves,
+    mutate,
+)
 from tests.fuzz.harness import PAIRS, Client, Pair, fuzz_gateway
 
 EXAMPLES = 150  # per pair
@@ -66,8 +75,13 @@ def test_mutated_bodies_never_get_a_5xx(pair: Pair, client: Client) -> None:
         doc = body_for(seed, pair.model, data.draw(st.booleans()))
         for _ in range(data.draw(st.integers(1, 2))):
             doc = mutate(doc, data.draw(st.sampled_from(leaves(doc))), data.draw(VALUES))
-        routing = data.draw(st.integers(0, 9)) == 0  # the routing decision API, now and then
-        _check(client, ("/routing" if routing else "") + PATHS[pair.client], doc)
+        path = PATHS[pair.client]
+        where = data.draw(st.integers(0, 9))
+        if where == 0:  # the routing decision API, now and then
+            path = "/routing" + path
+        elif where == 1 and pair.client == "anthropic_messages":
+            path = COUNT_PATH
+        _check(client, path, doc)
 
     run()
 
