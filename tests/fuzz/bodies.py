@@ -4,7 +4,8 @@
 content blocks of each kind, tools, tool_choice, reasoning/thinking, sampling, metadata,
 response_format, input items). `leaves(doc)` lists every JSON path of a body (objects, arrays
 and scalars alike); `mutate(doc, path, value)` replaces the value at one path. `WRONG_VALUES`
-are the replacements: each JSON type, huge and negative numbers, and deep nesting.
+are the replacements: each JSON type, huge and negative numbers, and deep nesting; `DROP`
+removes the member or element instead.
 
 Used by `tests/fuzz/` (hypothesis picks the seed, the path and the value) and by
 `bench/fuzz_inputs.py` (a seeded `random.Random` does, for ≥ 10^5 cases).
@@ -198,7 +199,10 @@ def _deep(depth: int) -> Any:
     return value
 
 
-WRONG_VALUES: Final[list[Any]] = [
+# Not a value: `mutate` removes the member (or array element) at the path instead.
+DROP: Final = "\u0000plano-fuzz-drop"
+
+WRONG_VALUES: Final[tuple[Any, ...]] = (
     None,
     True,
     False,
@@ -220,7 +224,8 @@ WRONG_VALUES: Final[list[Any]] = [
     {"type": None},
     {"text": None},
     _deep(40),
-]
+    DROP,
+)
 
 Path = tuple[str | int, ...]
 
@@ -242,12 +247,15 @@ def leaves(doc: Any, prefix: Path = ()) -> list[Path]:
 
 
 def mutate(doc: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:
-    """A deep copy of `doc` with the value at `path` replaced by `value`."""
+    """A deep copy of `doc` with the value at `path` replaced by `value` (removed: `DROP`)."""
     out = copy.deepcopy(doc)
     target: Any = out
     for key in path[:-1]:
         target = target[key]
-    target[path[-1]] = copy.deepcopy(value)
+    if value == DROP:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = copy.deepcopy(value)
     return out
 
 

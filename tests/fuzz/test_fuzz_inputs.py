@@ -25,7 +25,7 @@ from tests.fuzz.bodies import (
 )
 from tests.fuzz.harness import PAIRS, Client, Pair, fuzz_gateway
 
-EXAMPLES = 150  # per pair
+EXAMPLES = 200  # per pair (and per agent-listener dialect)
 
 _JSON = st.recursive(
     st.none()
@@ -89,7 +89,7 @@ def test_mutated_bodies_never_get_a_5xx(pair: Pair, client: Client) -> None:
 # Bodies that got a 500 (issue 15, and what the fuzzers found), with the 400 message they get now,
 # and where: translated to every other upstream dialect; passed through as well when the gateway
 # itself reads the field (`stream`); at the routing decision API when the router reads it.
-ISSUE_CASES = [
+ISSUE_CASES: list[tuple[str, dict[str, Any], str, tuple[str, ...]]] = [
     (
         "anthropic_messages",
         {"system": [{"type": "text", "text": None}]},
@@ -113,7 +113,7 @@ ISSUE_CASES = [
     ("openai_responses", {"input": [1]}, "input[0]", ("routing",)),
     ("openai_chat", {"stream": "yes"}, "stream: expected a boolean", ("passthrough",)),
 ]
-_BASE = {
+_BASE: dict[str, dict[str, Any]] = {
     "openai_chat": {"messages": [{"role": "user", "content": "hi"}]},
     "anthropic_messages": {"max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
     "openai_responses": {"input": "hi"},
