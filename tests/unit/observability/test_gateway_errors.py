@@ -86,8 +86,8 @@ class Rig:
     def lines(self) -> tuple[str, dict[str, Any]]:
         for log in self.logs:
             log.close()
-        (text,) = self.text.getvalue().splitlines()
-        (line,) = self.json.getvalue().splitlines()
+        (text,) = self.text.getvalue().removesuffix("\n").split("\n")
+        (line,) = self.json.getvalue().removesuffix("\n").split("\n")
         return text, orjson.loads(line)
 
     def requests_counted(self, status_class: str) -> float:
@@ -154,3 +154,12 @@ def test_client_controlled_values_are_escaped_in_the_text_line() -> None:
     assert '/v1/chat/completions\\x0a[2026-01-01T00:00:00.000Z] \\"GET /forged\\" 200 ' in text
     assert "\\x1b[31m\\\\" in text
     assert doc["path"] == path  # JSON keeps the value, escaped by the encoder
+
+
+def test_the_clients_request_id_is_escaped_in_the_text_line() -> None:
+    rig = Rig(None)
+    rid = b'id" \r\nforged\x00\x85'  # header values are bytes (latin-1): \x85 is NEL
+    assert rig.post("/v1/chat/completions", CHAT, [(b"x-request-id", rid)]) == 200
+    text, doc = rig.lines()
+    assert text.endswith(' request_id=id\\" \\x0d\\x0aforged\\x00\\u0085')
+    assert doc["request_id"] == rid.decode("latin-1")
