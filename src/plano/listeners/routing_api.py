@@ -120,7 +120,10 @@ class Decide(Stage[RoutingCall]):
 
     async def __call__(self, call: RoutingCall) -> Outcome:
         record = call.record
-        check_conversation(call.doc, call.api)
+        try:
+            check_conversation(call.doc, call.api)
+        except ShapeError as err:
+            return err
         routed = await self._step.route(call.doc, call.api, call.scope["headers"])
         d = routed.decision
         note_served(record, routed)
