@@ -30,7 +30,7 @@ from plano.filters.types import (
     trace_context,
     with_traceparent,
 )
-from plano.http.headers import FRAMING, HOP_BY_HOP
+from plano.http.headers import FRAMING, HOP_BY_HOP, NOT_PROXIED, connection_named
 from plano.observability import names as n
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
@@ -55,6 +55,7 @@ DEFAULT_FILTER_TIMEOUT: Final = 30.0
 _NOT_PASSED: Final = (
     HOP_BY_HOP
     | FRAMING
+    | NOT_PROXIED
     | {
         b"host",
         b"content-type",
@@ -118,10 +119,20 @@ async def _traced(
 
 
 def passed_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
-    """The client headers a filter or agent receives (decoded once per request)."""
-    return [
-        (k.decode("latin-1"), v.decode("latin-1")) for k, v in raw if k.lower() not in _NOT_PASSED
-    ]
+    """The client headers a filter or agent receives (decoded once per request); the ones the
+    client's `Connection` header names are hop-by-hop and left out too."""
+    out = []
+    named: frozenset[bytes] = frozenset()
+    for k, v in raw:
+        key = k.lower()
+        if key in _NOT_PASSED:
+            if key == b"connection":
+                named |= connection_named(v)
+            continue
+        out.append((k.decode("latin-1"), v.decode("latin-1")))
+    if named:
+        out = [h for h in out if h[0].lower().encode("latin-1") not in named]
+    return out
 
 
 class FilterTable:

@@ -17,7 +17,7 @@ from typing import Final
 import orjson
 
 from plano.config import Config, ListenerConfig
-from plano.errors import FeatureNotAvailable, MethodNotAllowed, NotFound
+from plano.errors import FeatureNotAvailable, InternalError, MethodNotAllowed, NotFound
 from plano.filters.chain import FilterTable, compile_chain
 from plano.listeners.agent.listener import build_agent_listener
 from plano.listeners.asgi import send_bytes, send_error
@@ -332,6 +332,14 @@ class Gateway:
                 await route.handler(scope, receive, observed)
             else:
                 await self._no_route(scope, observed, table)
+        except Exception:
+            if record.status:  # the answer had begun: the server cuts the connection
+                raise
+            # A bug, not the client's doing: a 500 in the client's dialect, logged and counted
+            # with its status (the server's own last-resort 500 would leave the record at 0).
+            log.exception("unhandled error serving %s %r", method, path)
+            record.error_kind = "internal"
+            await send_error(observed, path, InternalError("internal error"))
         finally:
             telemetry.finish(record)
 

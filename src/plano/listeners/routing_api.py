@@ -34,6 +34,7 @@ from plano.listeners.types import RawHeaders, Receive, Route, Scope, Send
 from plano.observability.record import RequestRecord, RoutingNote
 from plano.providers.catalogue import Api
 from plano.routing.step import Routed, RoutingStep
+from plano.translate.shapes import ShapeError, array, obj, opt_str, path_of
 from plano.wire import anthropic_messages, openai_chat, openai_responses
 
 PREFIX: Final = "/routing"
@@ -93,8 +94,22 @@ class RoutingCall(Call):
 
     def failed(self, err: PlanoError) -> RawHeaders:
         self.record.router = note = RoutingNote(ROUTE_KIND)
-        note.outcome = BAD_REQUEST if isinstance(err, MalformedJson) else POLICY_ERROR
+        bad = isinstance(err, MalformedJson | ShapeError)
+        note.outcome = BAD_REQUEST if bad else POLICY_ERROR
         return []
+
+
+def check_conversation(doc: dict[str, Any], api: Api) -> None:
+    """The fields the router reads, of the JSON types their API documents: the model, and the
+    conversation (`messages`, or the Responses `input`) as an array of objects; `ShapeError`
+    (400) naming the path otherwise. What a router does not read is left to the model call."""
+    opt_str(doc, "model")
+    key = "input" if api is Api.OPENAI_RESPONSES else "messages"
+    items = doc.get(key)
+    if items is None or (isinstance(items, str) and api is Api.OPENAI_RESPONSES):
+        return
+    for i, item in enumerate(array(items, key)):
+        obj(item, path_of(key, i))
 
 
 class Decide(Stage[RoutingCall]):
@@ -105,6 +120,10 @@ class Decide(Stage[RoutingCall]):
 
     async def __call__(self, call: RoutingCall) -> Outcome:
         record = call.record
+        try:
+            check_conversation(call.doc, call.api)
+        except ShapeError as err:
+            return err
         routed = await self._step.route(call.doc, call.api, call.scope["headers"])
         d = routed.decision
         note_served(record, routed)

@@ -2,7 +2,9 @@
 
 Text lines look like Envoy's; JSON lines carry the same fields. No bodies and no header values
 are logged (so no credentials): only method, path, status, model, provider, timings, usage,
-sizes and the request id.
+sizes, upstream attempts and the request id. Values a client controls (the path, the model it
+named, its `x-request-id`) are escaped in text lines (`escape`): control and other non-printable
+characters, `"` and `\\`, so a request cannot forge or split a line. JSON escapes them itself.
 """
 
 from __future__ import annotations
@@ -45,6 +47,34 @@ class Clock:
         return f"{self._prefix}.{ms:03d}Z"
 
 
+_ESCAPES: Final = {
+    **{i: f"\\x{i:02x}" for i in range(0x20)},
+    0x7F: "\\x7f",
+    ord('"'): '\\"',
+    ord("\\"): "\\\\",
+}
+
+
+def escape(value: str) -> str:
+    """`value` safe inside a text line: control characters as `\\xHH`, other non-printable
+    ones as `\\uHHHH`/`\\UHHHHHHHH`, `"` and `\\` backslash-escaped; printable text as is."""
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return value
+    out = value.translate(_ESCAPES)
+    if out.isprintable():
+        return out
+    return "".join(c if c.isprintable() else _unicode_escape(c) for c in out)
+
+
+def _unicode_escape(c: str) -> str:
+    code = ord(c)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _text(value: str | None) -> str:
+    return escape(value) if value else "-"
+
+
 def fields(r: RequestRecord, clock: Clock) -> dict[str, object]:
     upstream_ms = _ms(r.upstream_done - r.upstream_sent) if r.upstream_done else None
     return {
@@ -61,6 +91,7 @@ def fields(r: RequestRecord, clock: Clock) -> dict[str, object]:
         "upstream_ms": upstream_ms,
         "overhead_ms": _ms(r.overhead_ns()),
         "upstream_status": r.upstream_status or None,
+        "attempts": r.attempts,
         "error": r.error_kind,
         "prompt_tokens": r.prompt_tokens,
         "completion_tokens": r.completion_tokens,
@@ -74,12 +105,13 @@ def fields(r: RequestRecord, clock: Clock) -> dict[str, object]:
 def text_line(r: RequestRecord, clock: Clock) -> str:
     upstream = _ms(r.upstream_done - r.upstream_sent) if r.upstream_done else "-"
     return (
-        f'[{clock.iso(r.wall_start)}] "{r.method} {r.path}" {r.status} {r.listener} '
-        f"model={r.model or '-'} provider={r.provider or '-'} stream={str(r.stream).lower()} "
-        f"duration_ms={_ms(r.end - r.start)} upstream_ms={upstream} "
-        f"overhead_ms={_ms(r.overhead_ns())} tokens={r.prompt_tokens or 0}/"
-        f"{r.completion_tokens or 0} error={r.error_kind or '-'} "
-        f"request_id={r.request_id or '-'}" + (" continued=true" if r.continued else "")
+        f'[{clock.iso(r.wall_start)}] "{escape(r.method)} {escape(r.path)}" {r.status} '
+        f"{escape(r.listener)} model={_text(r.model)} provider={_text(r.provider)} "
+        f"stream={str(r.stream).lower()} duration_ms={_ms(r.end - r.start)} "
+        f"upstream_ms={upstream} overhead_ms={_ms(r.overhead_ns())} "
+        f"tokens={r.prompt_tokens or 0}/{r.completion_tokens or 0} attempts={r.attempts} "
+        f"error={r.error_kind or '-'} request_id={_text(r.request_id)}"
+        + (" continued=true" if r.continued else "")
     )
 
 

@@ -64,7 +64,7 @@ def text_of(content: Any) -> tuple[str, bool]:
             texts.append(part)
         elif isinstance(part, dict):
             kind = part.get("type")
-            if kind in _TEXT_PARTS and isinstance(part.get("text"), str):
+            if isinstance(kind, str) and kind in _TEXT_PARTS and isinstance(part.get("text"), str):
                 texts.append(part["text"])
             elif kind not in ("tool_use", "tool_result", "function_call", "thinking"):
                 media = True
@@ -77,6 +77,11 @@ def conversation_of(doc: dict[str, Any], api: Api) -> Conversation:
     if api is Api.OPENAI_RESPONSES:
         return _responses(doc)
     return _chat(doc)
+
+
+def _items(value: Any) -> list[Any]:
+    """A list field as read for routing: anything else (a wrong type) reads as empty."""
+    return value if isinstance(value, list) else []
 
 
 def _tool_names(tools: Any) -> str:
@@ -94,7 +99,7 @@ def _tool_names(tools: Any) -> str:
 def _chat(doc: dict[str, Any]) -> Conversation:
     turns: list[Turn] = []
     system: list[str] = []
-    for m in doc.get("messages") or ():
+    for m in _items(doc.get("messages")):
         if not isinstance(m, dict):
             continue
         role = m.get("role")
@@ -109,7 +114,7 @@ def _chat(doc: dict[str, Any]) -> Conversation:
 def _messages(doc: dict[str, Any]) -> Conversation:
     turns: list[Turn] = []
     system, _ = text_of(doc.get("system"))
-    for m in doc.get("messages") or ():
+    for m in _items(doc.get("messages")):
         if not isinstance(m, dict):
             continue
         role = m.get("role")
@@ -130,7 +135,7 @@ def _responses(doc: dict[str, Any]) -> Conversation:
     items = doc.get("input")
     if isinstance(items, str):
         items = [{"role": "user", "content": items}]
-    for item in items or ():
+    for item in _items(items):
         if not isinstance(item, dict):
             continue
         kind = item.get("type", "message")

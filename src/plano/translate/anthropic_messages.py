@@ -16,6 +16,19 @@ import orjson
 from plano import ir
 from plano.errors import BadRequest, UpstreamProtocolError
 from plano.translate import anthropic_messages_stream as stream
+from plano.translate.shapes import (
+    array,
+    obj,
+    opt_bool,
+    opt_int,
+    opt_number,
+    opt_obj,
+    opt_str,
+    path_of,
+    req_str,
+    stop_list,
+    str_or,
+)
 
 DEFAULT_MAX_TOKENS: Final = 4096
 _EFFORT_BUDGET: Final = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
@@ -25,45 +38,51 @@ STOP_TO_IR: Final = stream.STOP_TO_IR
 # --- client side ------------------------------------------------------------------------------
 
 
-def _image(block: dict[str, Any]) -> ir.Image:
-    src = block.get("source") or {}
+def _image(block: dict[str, Any], where: str) -> ir.Image:
+    src = opt_obj(block, "source", where) or {}
+    at = path_of(where, "source")
     if src.get("type") == "base64":
-        return ir.Image(data=src.get("data"), media_type=src.get("media_type"))
+        return ir.Image(data=opt_str(src, "data", at), media_type=opt_str(src, "media_type", at))
     if src.get("type") == "url":
-        return ir.Image(url=src.get("url"))
-    raise BadRequest("image source must be base64 or url", param="messages")
+        return ir.Image(url=opt_str(src, "url", at))
+    raise BadRequest(f"{at}: image source must be base64 or url", param="messages")
 
 
-def _result_content(content: Any) -> list[ir.Text | ir.Image]:
+def _result_content(content: Any, where: str) -> list[ir.Text | ir.Image]:
     if content is None:
         return []
     if isinstance(content, str):
         return [ir.Text(content)]
     out: list[ir.Text | ir.Image] = []
-    for b in content:
+    for i, raw in enumerate(array(content, where)):
+        at = path_of(where, i)
+        b = obj(raw, at)
         if b.get("type") == "text":
-            out.append(ir.Text(b.get("text", ""), b.get("cache_control")))
+            out.append(ir.Text(req_str(b, "text", at), opt_obj(b, "cache_control", at)))
         elif b.get("type") == "image":
-            out.append(_image(b))
+            out.append(_image(b, at))
     return out
 
 
-def _block(b: Any) -> ir.Part:
-    kind = b.get("type") if isinstance(b, dict) else None
+def _block(raw: Any, where: str) -> ir.Part:
+    b = obj(raw, where)
+    kind = b.get("type")
     if kind == "text":
-        return ir.Text(str(b.get("text", "")), b.get("cache_control"))
+        return ir.Text(req_str(b, "text", where), opt_obj(b, "cache_control", where))
     if kind == "image":
-        return _image(b)
+        return _image(b, where)
     if kind == "tool_use":
-        args = orjson.dumps(b.get("input") or {}).decode()
-        return ir.ToolCall(str(b.get("id", "")), str(b.get("name", "")), args)
+        args = orjson.dumps(opt_obj(b, "input", where) or {}).decode()
+        return ir.ToolCall(str_or(b, "id", where), str_or(b, "name", where), args)
     if kind == "tool_result":
-        content = _result_content(b.get("content"))
-        return ir.ToolResult(str(b.get("tool_use_id", "")), content, b.get("is_error") is True)
+        content = _result_content(b.get("content"), path_of(where, "content"))
+        return ir.ToolResult(
+            str_or(b, "tool_use_id", where), content, opt_bool(b, "is_error", where) is True
+        )
     if kind == "thinking":
-        return ir.Thinking(str(b.get("thinking", "")), b.get("signature"))
+        return ir.Thinking(str_or(b, "thinking", where), opt_str(b, "signature", where))
     if kind == "redacted_thinking":
-        return ir.Thinking("", redacted=b.get("data"))
+        return ir.Thinking("", redacted=str_or(b, "data", where))
     raise BadRequest(f"content block type {kind!r} cannot be translated", param="messages")
 
 
@@ -71,14 +90,17 @@ def _messages(raw: Any) -> list[ir.Message]:
     if not isinstance(raw, list):
         raise BadRequest("`messages` must be a list", param="messages")
     out: list[ir.Message] = []
-    for m in raw:
-        role = m.get("role") if isinstance(m, dict) else None
+    for i, m in enumerate(raw):
+        where = path_of("messages", i)
+        role = obj(m, where).get("role")
         if role not in ("user", "assistant"):
-            raise BadRequest("message role must be user or assistant", param="messages")
+            raise BadRequest(f"{where}.role: must be user or assistant", param="messages")
         content = m.get("content")
-        blocks = (
-            [ir.Text(content)] if isinstance(content, str) else [_block(b) for b in content or ()]
-        )
+        at = path_of(where, "content")
+        if isinstance(content, str):
+            blocks: list[ir.Part] = [ir.Text(content)]
+        else:
+            blocks = [_block(b, path_of(at, j)) for j, b in enumerate(array(content, at))]
         rest: list[ir.Part] = []
         for part in blocks:
             if isinstance(part, ir.ToolResult):  # tool results leave the user turn, in order
@@ -95,41 +117,57 @@ def _system(raw: Any) -> list[ir.Message]:
         return []
     if isinstance(raw, str):
         return [ir.Message("system", [ir.Text(raw)])]
-    parts: list[ir.Part] = [ir.Text(b.get("text", ""), b.get("cache_control")) for b in raw]
+    parts: list[ir.Part] = []
+    for i, b in enumerate(array(raw, "system")):
+        where = path_of("system", i)
+        block = obj(b, where)
+        parts.append(ir.Text(req_str(block, "text", where), opt_obj(block, "cache_control", where)))
     return [ir.Message("system", parts)]
 
 
 def _tools(raw: Any) -> list[ir.Tool]:
     tools = []
-    for t in raw or ():
+    for i, item in enumerate(array(raw, "tools") if raw is not None else ()):
+        where = path_of("tools", i)
+        t = obj(item, where)
         if t.get("type") not in (None, "custom") or "name" not in t:
             raise BadRequest(f"tool type {t.get('type')!r} cannot be translated", param="tools")
-        schema = t.get("input_schema") or {"type": "object", "properties": {}}
+        schema = opt_obj(t, "input_schema", where) or {"type": "object", "properties": {}}
         tools.append(
             ir.Tool(
-                t["name"], t.get("description"), schema, t.get("strict"), t.get("cache_control")
+                str_or(t, "name", where),
+                opt_str(t, "description", where),
+                schema,
+                opt_bool(t, "strict", where),
+                opt_obj(t, "cache_control", where),
             )
         )
     return tools
 
 
 def _tool_choice(raw: Any) -> tuple[ir.ToolChoice | None, bool | None]:
-    if not isinstance(raw, dict):
+    if raw is None:
         return None, None
-    kind = raw.get("type")
-    parallel = False if raw.get("disable_parallel_tool_use") is True else None
-    mode = {"auto": "auto", "any": "required", "none": "none", "tool": "tool"}.get(kind or "")
+    choice = obj(raw, "tool_choice")
+    kind = choice.get("type")
+    disable = opt_bool(choice, "disable_parallel_tool_use", "tool_choice")
+    parallel = False if disable is True else None
+    mode = _CHOICES.get(kind) if isinstance(kind, str) else None
     if mode is None:
         raise BadRequest("tool_choice.type is not valid", param="tool_choice")
-    return ir.ToolChoice(mode, raw.get("name")), parallel  # type: ignore[arg-type]
+    return ir.ToolChoice(mode, opt_str(choice, "name", "tool_choice")), parallel  # type: ignore[arg-type]
+
+
+_CHOICES: Final = {"auto": "auto", "any": "required", "none": "none", "tool": "tool"}
 
 
 def _reasoning(raw: Any) -> ir.Reasoning | None:
-    if not isinstance(raw, dict):
+    if raw is None:
         return None
-    if raw.get("type") == "disabled":
+    thinking = obj(raw, "thinking")
+    if thinking.get("type") == "disabled":
         return ir.Reasoning(enabled=False)
-    return ir.Reasoning(budget_tokens=raw.get("budget_tokens"))
+    return ir.Reasoning(budget_tokens=opt_int(thinking, "budget_tokens", "thinking"))
 
 
 class MessagesClient:
@@ -140,7 +178,7 @@ class MessagesClient:
         if type(max_tokens) is not int or max_tokens < 1:
             raise BadRequest("max_tokens: Field required (a positive integer)", param="max_tokens")
         choice, parallel = _tool_choice(doc.get("tool_choice"))
-        metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else None
+        metadata = opt_obj(doc, "metadata")
         return ir.Request(
             model=str(doc.get("model") or ""),
             messages=_system(doc.get("system")) + _messages(doc.get("messages")),
@@ -148,13 +186,13 @@ class MessagesClient:
             tool_choice=choice,
             parallel_tool_calls=parallel,
             max_tokens=max_tokens,
-            temperature=doc.get("temperature"),
-            top_p=doc.get("top_p"),
-            top_k=doc.get("top_k"),
-            stop=list(doc.get("stop_sequences") or ()),
+            temperature=opt_number(doc, "temperature"),
+            top_p=opt_number(doc, "top_p"),
+            top_k=opt_int(doc, "top_k"),
+            stop=stop_list(doc, "stop_sequences"),
             stream=doc.get("stream") is True,
             reasoning=_reasoning(doc.get("thinking")),
-            user=metadata.get("user_id") if metadata else None,
+            user=opt_str(metadata, "user_id", "metadata") if metadata else None,
         )
 
     def encode_response(self, response: ir.Response) -> bytes:
@@ -316,10 +354,18 @@ class MessagesUpstream:
         content = doc.get("content")
         if doc.get("type") != "message" or not isinstance(content, list):
             raise UpstreamProtocolError("upstream reply is not an Anthropic message")
+        try:
+            blocks = [
+                _block(b, path_of("content", i))
+                for i, b in enumerate(content)
+                if not isinstance(b, dict) or b.get("type") != "tool_result"
+            ]
+        except BadRequest as exc:
+            raise UpstreamProtocolError(f"upstream message: {exc.message}") from None
         return ir.Response(
             id=str(doc.get("id", "")),
             model=str(doc.get("model", "")),
-            content=[_block(b) for b in content if b.get("type") != "tool_result"],
+            content=blocks,
             stop_reason=STOP_TO_IR.get(
                 doc.get("stop_reason") or "end_turn", ir.StopReason.END_TURN
             ),

@@ -66,7 +66,7 @@ def _clean(node: Any, defs: dict[str, Any], depth: int) -> dict[str, Any]:
         merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
         return _clean(merged, defs, depth + 1)
     all_of = node.get("allOf")
-    if isinstance(all_of, list) and len(all_of) == 1:
+    if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], dict):
         node = {**all_of[0], **{k: v for k, v in node.items() if k != "allOf"}}
     out = {k: v for k, v in node.items() if k in _KEPT}
     _type(node, out)

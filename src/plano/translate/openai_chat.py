@@ -17,6 +17,20 @@ import orjson
 from plano import ir
 from plano.errors import BadRequest, UpstreamProtocolError
 from plano.translate import openai_chat_stream as stream
+from plano.translate.shapes import (
+    array,
+    obj,
+    opt_bool,
+    opt_int,
+    opt_list,
+    opt_number,
+    opt_obj,
+    opt_str,
+    path_of,
+    req_str,
+    stop_list,
+    str_or,
+)
 
 FINISH_TO_IR: Final = {
     "stop": ir.StopReason.END_TURN,
@@ -31,71 +45,86 @@ FINISH_FROM_IR: Final = stream.FINISH_FROM_IR
 # --- client side: requests in, responses out --------------------------------------------------
 
 
-def _image_of(part: dict[str, Any]) -> ir.Image:
+def _image_of(part: dict[str, Any], where: str) -> ir.Image:
     spec = part.get("image_url")
     url = spec.get("url") if isinstance(spec, dict) else spec
     if not isinstance(url, str):
-        raise BadRequest("image_url.url must be a string", param="messages")
-    detail = spec.get("detail") if isinstance(spec, dict) else None
+        raise BadRequest(f"{where}.image_url.url: expected a string", param="messages")
+    detail = None
+    if isinstance(spec, dict):
+        detail = opt_str(spec, "detail", path_of(where, "image_url"))
     if url.startswith("data:") and ";base64," in url:
         head, data = url[5:].split(";base64,", 1)
         return ir.Image(data=data, media_type=head or None, detail=detail)
     return ir.Image(url=url, detail=detail)
 
 
-def _parts(content: Any, role: str) -> list[ir.Part]:
+def _parts(content: Any, role: str, where: str) -> list[ir.Part]:
     if content is None:
         return []
     if isinstance(content, str):
         return [ir.Text(content)] if content or role != "assistant" else []
     if not isinstance(content, list):
-        raise BadRequest("message content must be a string or a list of parts", param="messages")
+        raise BadRequest(f"{where}: expected a string or an array of parts", param="messages")
     out: list[ir.Part] = []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
+    for i, raw in enumerate(content):
+        at = path_of(where, i)
+        part = obj(raw, at)
+        kind = part.get("type")
         if kind == "text":
-            out.append(ir.Text(str(part.get("text", "")), part.get("cache_control")))
+            out.append(ir.Text(req_str(part, "text", at), opt_obj(part, "cache_control", at)))
         elif kind == "image_url":
-            out.append(_image_of(part))
+            out.append(_image_of(part, at))
         elif kind == "refusal":
-            out.append(ir.Refusal(str(part.get("refusal", ""))))
+            out.append(ir.Refusal(str_or(part, "refusal", at)))
         else:
             raise BadRequest(f"content part type {kind!r} is not supported", param="messages")
     return out
 
 
-def _message(msg: Any) -> ir.Message:
+def _message(msg: Any, where: str) -> ir.Message:
     if not isinstance(msg, dict):
-        raise BadRequest("each message must be an object", param="messages")
+        raise BadRequest(f"{where}: expected an object", param="messages")
     role = msg.get("role")
-    name = msg.get("name")
+    name = opt_str(msg, "name", where)
+    content = path_of(where, "content")
     if role in ("system", "developer"):
-        return ir.Message("system", _parts(msg.get("content"), "system"), name, role == "developer")
+        parts = _parts(msg.get("content"), "system", content)
+        return ir.Message("system", parts, name, role == "developer")
     if role == "user":
-        return ir.Message("user", _parts(msg.get("content"), "user"), name)
+        return ir.Message("user", _parts(msg.get("content"), "user", content), name)
     if role == "tool":
         call_id = msg.get("tool_call_id")
         if not isinstance(call_id, str):
             raise BadRequest("tool messages need a tool_call_id", param="messages")
-        parts = [p for p in _parts(msg.get("content"), "tool") if isinstance(p, ir.Text | ir.Image)]
-        return ir.Message("tool", [ir.ToolResult(call_id, parts)])
+        results = [
+            p
+            for p in _parts(msg.get("content"), "tool", content)
+            if isinstance(p, ir.Text | ir.Image)
+        ]
+        return ir.Message("tool", [ir.ToolResult(call_id, results)])
     if role == "assistant":
-        out: list[ir.Part] = []
-        reasoning = msg.get("reasoning_content")
-        if isinstance(reasoning, str) and reasoning:
-            out.append(ir.Thinking(reasoning))
-        out.extend(_parts(msg.get("content"), "assistant"))
-        if isinstance(msg.get("refusal"), str):
-            out.append(ir.Refusal(msg["refusal"]))
-        for call in msg.get("tool_calls") or ():
-            fn = call.get("function") if isinstance(call, dict) else None
-            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-                raise BadRequest("tool_calls need function.name", param="messages")
-            out.append(
-                ir.ToolCall(str(call.get("id", "")), fn["name"], fn.get("arguments") or "{}")
-            )
-        return ir.Message("assistant", out, name)
+        return _assistant(msg, where, name)
     raise BadRequest(f"unknown message role {role!r}", param="messages")
+
+
+def _assistant(msg: dict[str, Any], where: str, name: str | None) -> ir.Message:
+    out: list[ir.Part] = []
+    reasoning = msg.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        out.append(ir.Thinking(reasoning))
+    out.extend(_parts(msg.get("content"), "assistant", path_of(where, "content")))
+    if isinstance(msg.get("refusal"), str):
+        out.append(ir.Refusal(msg["refusal"]))
+    calls = path_of(where, "tool_calls")
+    for i, call in enumerate(opt_list(msg, "tool_calls", where)):
+        at = path_of(calls, i)
+        fn = obj(call, at).get("function")
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise BadRequest(f"{at}: tool calls need function.name", param="messages")
+        args = str_or(fn, "arguments", path_of(at, "function")) or "{}"
+        out.append(ir.ToolCall(str_or(call, "id", at), fn["name"], args))
+    return ir.Message("assistant", out, name)
 
 
 def _tool_choice(value: Any) -> ir.ToolChoice | None:
@@ -112,19 +141,32 @@ def _tool_choice(value: Any) -> ir.ToolChoice | None:
 
 def _tools(value: Any) -> list[ir.Tool]:
     tools = []
-    for tool in value or ():
-        fn = tool.get("function") if isinstance(tool, dict) else None
+    for i, tool in enumerate(array(value, "tools") if value is not None else ()):
+        where = path_of("tools", i)
+        fn = obj(tool, where).get("function")
         if tool.get("type") != "function" or not isinstance(fn, dict) or "name" not in fn:
             raise BadRequest("only function tools can be translated", param="tools")
-        params = fn.get("parameters") or {"type": "object", "properties": {}}
-        tools.append(ir.Tool(fn["name"], fn.get("description"), params, fn.get("strict")))
+        at = path_of(where, "function")
+        params = opt_obj(fn, "parameters", at) or {"type": "object", "properties": {}}
+        tools.append(
+            ir.Tool(
+                str_or(fn, "name", at),
+                opt_str(fn, "description", at),
+                params,
+                opt_bool(fn, "strict", at),
+            )
+        )
     return tools
 
 
-def _stop(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else [str(s) for s in value]
+def _response_format(doc: dict[str, Any]) -> dict[str, Any] | None:
+    fmt = opt_obj(doc, "response_format")
+    if fmt is not None:
+        opt_str(fmt, "type", "response_format")
+        schema = opt_obj(fmt, "json_schema", "response_format")
+        if schema is not None:
+            opt_obj(schema, "schema", "response_format.json_schema")
+    return fmt
 
 
 class ChatClient:
@@ -134,24 +176,25 @@ class ChatClient:
         messages = doc.get("messages")
         if not isinstance(messages, list) or not messages:
             raise BadRequest("`messages` must be a non-empty list", param="messages")
-        effort = doc.get("reasoning_effort")
-        opts = doc.get("stream_options")
+        effort = opt_str(doc, "reasoning_effort")
+        opts = opt_obj(doc, "stream_options")
+        max_tokens = opt_int(doc, "max_completion_tokens")
         return ir.Request(
             model=str(doc.get("model") or ""),
-            messages=[_message(m) for m in messages],
+            messages=[_message(m, path_of("messages", i)) for i, m in enumerate(messages)],
             tools=_tools(doc.get("tools")),
             tool_choice=_tool_choice(doc.get("tool_choice")),
-            parallel_tool_calls=doc.get("parallel_tool_calls"),
-            max_tokens=doc.get("max_completion_tokens") or doc.get("max_tokens"),
-            temperature=doc.get("temperature"),
-            top_p=doc.get("top_p"),
-            stop=_stop(doc.get("stop")),
+            parallel_tool_calls=opt_bool(doc, "parallel_tool_calls"),
+            max_tokens=max_tokens or opt_int(doc, "max_tokens"),
+            temperature=opt_number(doc, "temperature"),
+            top_p=opt_number(doc, "top_p"),
+            stop=stop_list(doc, "stop"),
             stream=doc.get("stream") is True,
-            reasoning=ir.Reasoning(effort=effort) if isinstance(effort, str) else None,
-            response_format=doc.get("response_format"),
-            user=doc.get("user"),
-            metadata=doc.get("metadata"),
-            stream_usage=isinstance(opts, dict) and opts.get("include_usage") is True,
+            reasoning=ir.Reasoning(effort=effort) if effort is not None else None,
+            response_format=_response_format(doc),
+            user=opt_str(doc, "user"),
+            metadata=opt_obj(doc, "metadata"),
+            stream_usage=opts is not None and opts.get("include_usage") is True,
         )
 
     def encode_response(self, response: ir.Response) -> bytes:
@@ -301,7 +344,12 @@ class ChatUpstream:
             raise UpstreamProtocolError("upstream chat completion has no choices")
         choice = choices[0]
         message = choice.get("message") or {}
-        parts = _message(dict(message, role="assistant")).content
+        if not isinstance(message, dict):
+            raise UpstreamProtocolError("upstream chat completion message is not an object")
+        try:
+            parts = _assistant(message, "choices[0].message", None).content
+        except BadRequest as exc:
+            raise UpstreamProtocolError(f"upstream chat completion: {exc.message}") from None
         return ir.Response(
             id=str(doc.get("id") or new_id("chatcmpl-")),
             model=str(doc.get("model") or ""),

@@ -18,27 +18,43 @@ import orjson
 from plano import ir
 from plano.errors import BadRequest, UpstreamProtocolError
 from plano.translate import openai_responses_stream as stream
+from plano.translate.shapes import (
+    array,
+    obj,
+    opt_bool,
+    opt_int,
+    opt_list,
+    opt_number,
+    opt_obj,
+    opt_str,
+    path_of,
+    req_str,
+    str_or,
+)
 
 # --- client side ------------------------------------------------------------------------------
 
 
-def _content(raw: Any, role: str) -> list[ir.Part]:
+def _content(raw: Any, where: str) -> list[ir.Part]:
     if isinstance(raw, str):
         return [ir.Text(raw)]
     out: list[ir.Part] = []
-    for part in raw or ():
-        kind = part.get("type") if isinstance(part, dict) else None
+    for i, item in enumerate(array(raw, where) if raw is not None else ()):
+        at = path_of(where, i)
+        part = obj(item, at)
+        kind = part.get("type")
         if kind in ("input_text", "output_text", "text"):
-            out.append(ir.Text(str(part.get("text", ""))))
+            out.append(ir.Text(req_str(part, "text", at)))
         elif kind == "refusal":
-            out.append(ir.Refusal(str(part.get("refusal", ""))))
+            out.append(ir.Refusal(str_or(part, "refusal", at)))
         elif kind == "input_image" and isinstance(part.get("image_url"), str):
             url: str = part["image_url"]
+            detail = opt_str(part, "detail", at)
             if url.startswith("data:") and ";base64," in url:
                 head, data = url[5:].split(";base64,", 1)
-                out.append(ir.Image(data=data, media_type=head or None, detail=part.get("detail")))
+                out.append(ir.Image(data=data, media_type=head or None, detail=detail))
             else:
-                out.append(ir.Image(url=url, detail=part.get("detail")))
+                out.append(ir.Image(url=url, detail=detail))
         else:
             raise BadRequest(f"input content type {kind!r} cannot be translated", param="input")
     return out
@@ -52,15 +68,15 @@ def _assistant(out: list[ir.Message]) -> ir.Message:
     return msg
 
 
-def _item(item: Any, out: list[ir.Message]) -> None:
+def _item(item: Any, out: list[ir.Message], where: str) -> None:
     if not isinstance(item, dict):
-        raise BadRequest("each input item must be an object", param="input")
+        raise BadRequest(f"{where}: expected an object", param="input")
     kind = item.get("type", "message")
     if kind == "message":
         role = item.get("role")
         if role not in ("user", "assistant", "system", "developer"):
             raise BadRequest(f"unknown input role {role!r}", param="input")
-        parts = _content(item.get("content"), role)
+        parts = _content(item.get("content"), path_of(where, "content"))
         if role == "assistant":
             _assistant(out).content.extend(parts)
         elif role in ("system", "developer"):
@@ -69,21 +85,32 @@ def _item(item: Any, out: list[ir.Message]) -> None:
             out.append(ir.Message("user", parts))
     elif kind == "function_call":
         call = ir.ToolCall(
-            str(item.get("call_id", "")), str(item.get("name", "")), item.get("arguments") or "{}"
+            str_or(item, "call_id", where),
+            str_or(item, "name", where),
+            str_or(item, "arguments", where) or "{}",
         )
         _assistant(out).content.append(call)
     elif kind == "function_call_output":
         output = item.get("output")
-        parts = [ir.Text(output)] if isinstance(output, str) else _content(output, "tool")
+        at = path_of(where, "output")
+        parts = [ir.Text(output)] if isinstance(output, str) else _content(output, at)
         result = ir.ToolResult(
-            str(item.get("call_id", "")), [p for p in parts if isinstance(p, ir.Text | ir.Image)]
+            str_or(item, "call_id", where), [p for p in parts if isinstance(p, ir.Text | ir.Image)]
         )
         out.append(ir.Message("tool", [result]))
     elif kind == "reasoning":
-        text = "".join(s.get("text", "") for s in item.get("summary") or () if isinstance(s, dict))
-        _assistant(out).content.append(ir.Thinking(text, item.get("encrypted_content")))
+        _assistant(out).content.append(_reasoning_item(item, where))
     else:
         raise BadRequest(f"input item type {kind!r} cannot be translated", param="input")
+
+
+def _reasoning_item(item: dict[str, Any], where: str) -> ir.Thinking:
+    texts = []
+    at = path_of(where, "summary")
+    for i, s in enumerate(opt_list(item, "summary", where)):
+        if isinstance(s, dict):
+            texts.append(str_or(s, "text", path_of(at, i)))
+    return ir.Thinking("".join(texts), opt_str(item, "encrypted_content", where))
 
 
 def input_messages(raw: Any) -> list[ir.Message]:
@@ -92,21 +119,29 @@ def input_messages(raw: Any) -> list[ir.Message]:
     if not isinstance(raw, list):
         raise BadRequest("`input` must be a string or a list of items", param="input")
     out: list[ir.Message] = []
-    for item in raw:
-        _item(item, out)
+    for i, item in enumerate(raw):
+        _item(item, out, path_of("input", i))
     return out
 
 
 def _tools(raw: Any) -> list[ir.Tool]:
     tools = []
-    for t in raw or ():
+    for i, t in enumerate(array(raw, "tools") if raw is not None else ()):
         if not isinstance(t, dict) or t.get("type") != "function" or "name" not in t:
             kind = t.get("type") if isinstance(t, dict) else None
             raise BadRequest(
                 f"tool type {kind!r} is only available on Responses upstreams", param="tools"
             )
-        params = t.get("parameters") or {"type": "object", "properties": {}}
-        tools.append(ir.Tool(t["name"], t.get("description"), params, t.get("strict")))
+        where = path_of("tools", i)
+        params = opt_obj(t, "parameters", where) or {"type": "object", "properties": {}}
+        tools.append(
+            ir.Tool(
+                str_or(t, "name", where),
+                opt_str(t, "description", where),
+                params,
+                opt_bool(t, "strict", where),
+            )
+        )
     return tools
 
 
@@ -121,13 +156,25 @@ def _tool_choice(raw: Any) -> ir.ToolChoice | None:
 
 
 def _format(text: Any) -> dict[str, Any] | None:
-    fmt = text.get("format") if isinstance(text, dict) else None
-    if not isinstance(fmt, dict) or fmt.get("type") == "text":
+    if text is None:
+        return None
+    fmt = opt_obj(obj(text, "text"), "format", "text")
+    if fmt is None or fmt.get("type") == "text":
         return None
     if fmt.get("type") == "json_schema":
         schema = {k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}
         return {"type": "json_schema", "json_schema": schema}
-    return {"type": str(fmt.get("type"))}
+    return {"type": str_or(fmt, "type", "text.format")}
+
+
+def _reasoning(raw: Any) -> ir.Reasoning | None:
+    if raw is None:
+        return None
+    reasoning = obj(raw, "reasoning")
+    return ir.Reasoning(
+        effort=opt_str(reasoning, "effort", "reasoning"),
+        summary=opt_str(reasoning, "summary", "reasoning"),
+    )
 
 
 class ResponsesClient:
@@ -135,31 +182,26 @@ class ResponsesClient:
 
     def parse_request(self, doc: dict[str, Any]) -> ir.Request:
         messages = input_messages(doc.get("input"))
-        instructions = doc.get("instructions")
-        if isinstance(instructions, str) and instructions:
+        instructions = opt_str(doc, "instructions")
+        if instructions:
             messages.insert(0, ir.Message("system", [ir.Text(instructions)]))
-        reasoning = doc.get("reasoning")
-        prev = doc.get("previous_response_id")
-        if prev is not None and not isinstance(prev, str):
-            raise BadRequest("previous_response_id must be a string", param="previous_response_id")
+        prev = opt_str(doc, "previous_response_id")
         return ir.Request(
             model=str(doc.get("model") or ""),
             messages=messages,
             tools=_tools(doc.get("tools")),
             tool_choice=_tool_choice(doc.get("tool_choice")),
-            parallel_tool_calls=doc.get("parallel_tool_calls"),
-            max_tokens=doc.get("max_output_tokens"),
-            temperature=doc.get("temperature"),
-            top_p=doc.get("top_p"),
+            parallel_tool_calls=opt_bool(doc, "parallel_tool_calls"),
+            max_tokens=opt_int(doc, "max_output_tokens"),
+            temperature=opt_number(doc, "temperature"),
+            top_p=opt_number(doc, "top_p"),
             stream=doc.get("stream") is True,
-            reasoning=ir.Reasoning(effort=reasoning.get("effort"), summary=reasoning.get("summary"))
-            if isinstance(reasoning, dict)
-            else None,
+            reasoning=_reasoning(doc.get("reasoning")),
             response_format=_format(doc.get("text")),
-            user=doc.get("user"),
-            metadata=doc.get("metadata"),
+            user=opt_str(doc, "user"),
+            metadata=opt_obj(doc, "metadata"),
             previous_response_id=prev,
-            store=doc.get("store"),
+            store=opt_bool(doc, "store"),
         )
 
     def encode_response(self, response: ir.Response) -> bytes:

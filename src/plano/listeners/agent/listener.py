@@ -71,10 +71,15 @@ class ChatView(SyncStage[AgentCall]):
         messages = doc.get("messages")
         if not isinstance(messages, list):
             return BadRequest("`messages` must be a list", param="messages")
-        record = call.record
-        record.stream = doc.get("stream") is True
+        stream = doc.get("stream")
+        if stream is not None and stream is not True and stream is not False:
+            return BadRequest("stream: expected a boolean", param="stream")
         model = doc.get("model")
-        call.model = record.requested_model = model if isinstance(model, str) else None
+        if model is not None and not isinstance(model, str):
+            return BadRequest("model: expected a string", param="model")
+        record = call.record
+        record.stream = stream is True
+        call.model = record.requested_model = model
         call.messages = messages
         call.base = doc
         return None

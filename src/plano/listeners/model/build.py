@@ -13,7 +13,7 @@ from typing import Any, Final, NamedTuple
 import orjson
 
 from plano.errors import BadRequest, Unauthorized
-from plano.http.headers import FRAMING, HOP_BY_HOP
+from plano.http.headers import FRAMING, HOP_BY_HOP, NOT_PROXIED, connection_named
 from plano.listeners.model import translation
 from plano.listeners.model.call import ModelCall
 from plano.listeners.pipeline import Outcome, SyncStage
@@ -27,10 +27,12 @@ from plano.routing.step import Routed, note_decision, resolve_routed
 from plano.upstream.clusters import Resolved
 from plano.upstream.request import Upstream
 
-# Never forwarded upstream: hop-by-hop, framing, and what we set ourselves.
+# Never forwarded upstream: hop-by-hop, framing, the client's cookies, and what we set ourselves
+# (plus, per request, the headers the client's `Connection` header names).
 _NOT_FORWARDED: Final = (
     HOP_BY_HOP
     | FRAMING
+    | NOT_PROXIED
     | {b"host", b"content-type", b"proxy-authorization", b"accept-encoding", b"expect"}
 )
 TRACE_HEADERS: Final = frozenset({b"traceparent", b"tracestate"})
@@ -180,8 +182,11 @@ class Builder:
         out: list[tuple[str, str]] = [("content-type", "application/json")]
         authorization = x_api_key = None
         client_id = False
+        hop: frozenset[bytes] = frozenset()
         for key, value in headers_in:
             if key in skipped:
+                if key == b"connection":
+                    hop |= connection_named(value)
                 continue
             if key in replaced:
                 if key == b"authorization":
@@ -193,6 +198,9 @@ class Builder:
                 record.request_id = value.decode("latin-1")
                 client_id = True
             out.append((key.decode("latin-1"), value.decode("latin-1")))
+        if hop:  # named hop-by-hop by the client's Connection header (its request id stays)
+            hop -= {b"x-request-id"}
+            out = [h for h in out if h[0].encode("latin-1") not in hop or h[0] == "content-type"]
         if not client_id:
             if record.request_id is None:
                 record.request_id = self._ids.new()
@@ -234,9 +242,12 @@ def decode_view(call: ModelCall) -> Outcome:
     requested = doc.get("model")
     if requested is not None and not isinstance(requested, str):
         return BadRequest("`model` must be a string", param="model")
+    stream = doc.get("stream")
+    if stream is not None and stream is not True and stream is not False:
+        return BadRequest("stream: expected a boolean", param="stream")
     record = call.record
     call.requested = record.requested_model = requested
-    call.stream = record.stream = doc.get("stream") is True
+    call.stream = record.stream = stream is True
     return None
 
 
