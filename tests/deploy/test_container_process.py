@@ -7,6 +7,7 @@ which this machine lacks; deploy/check builds the image where one answers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -52,12 +53,19 @@ class Entrypoint:
         self._reader.start()
 
     def close(self) -> None:
+        """Stop the gateway (SIGTERM, then SIGKILL of its whole process group, so no worker
+        outlives a failed test), then release the output pipe."""
         if self.proc.poll() is None:
-            self.proc.kill()
+            self.proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # workers left behind by a failure
         self.proc.wait(30)
         self._reader.join(30)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
+        if not self._reader.is_alive():
+            assert self.proc.stdout is not None
+            self.proc.stdout.close()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -112,6 +120,7 @@ def entrypoint(tmp_path: Path) -> Iterator[Entrypoint]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, for the cleanup in close()
     )
     started = Entrypoint(proc, port, admin_port)
     try:
