@@ -11,6 +11,7 @@ from typing import Final, Protocol
 
 from plano.config import Config, ListenerConfig, ModelProviderConfig
 from plano.config.resilience import DEFAULT_FALLBACK_ON, TimeoutsConfig
+from plano.errors import PlanoError
 from plano.providers.endpoints import origin
 from plano.upstream.balancer import Balancer
 from plano.upstream.breaker import Breaker
@@ -116,12 +117,15 @@ def _skippable(config: Config, resolve: Callable[[str], Resolved]) -> set[str]:
     """The providers a request may skip for a fallback: every candidate but the last of some
     list (a provider with `fallbacks`, an alias with `fallbacks`, and those lists but their
     last)."""
-    out: set[str] = set()
-    chains: list[tuple[str, ...]] = [(p.name, *p.fallbacks) for p in config.model_providers]
+    out = {p.name for p in config.model_providers if p.fallbacks}
+    chains = [p.fallbacks for p in config.model_providers]
     chains.extend((a.target, *a.fallbacks) for a in config.model_aliases.values())
     for chain in chains:
-        if len(chain) > 1:
-            out.update(resolve(name).cluster.name for name in chain[:-1])
+        for name in chain[:-1]:
+            try:
+                out.add(resolve(name).cluster.name)
+            except PlanoError:  # not a model this listener serves: nothing to skip
+                continue
     return out
 
 
