@@ -282,5 +282,6 @@ def test_a_reused_connection_closed_without_an_answer_is_not_resent(
         counted = metrics(gw)
     assert models_asked(upstream) == ["gpt-4o"] * (2 + retries)
     assert upstream.connections_accepted == accepted + retries  # only the counted retry
+    assert 'plano_upstream_resets_total{model="gpt-4o",provider="openai"} 1.0' in counted
     if retries:
         assert 'plano_upstream_retries_total{model="gpt-4o",provider="openai"} 1.0' in counted

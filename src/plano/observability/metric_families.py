@@ -172,6 +172,13 @@ class MetricFamilies:
             (n.LABEL_PROVIDER, n.LABEL_STATE),
             registry=reg,
         )
+        self.resets = Counter(
+            n.METRIC_RESETS,
+            "Attempts whose connection closed or reset before the answer (after the request was "
+            "written: never resent by the pool, retried only by the retry policy).",
+            pm,
+            registry=reg,
+        )
         self.ratelimit_backend_errors = Counter(
             n.METRIC_RATELIMIT_BACKEND_ERRORS,
             "Rate-limit decisions the backend could not make, by backend and the decision taken.",

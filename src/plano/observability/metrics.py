@@ -266,6 +266,9 @@ class PrometheusMetrics:
         level = ("closed", "open", "half_open").index(state)
         self.families.circuit_state.labels(provider).set(level)
 
+    def reset(self, provider: str, model: str) -> None:
+        self.families.resets.labels(provider, model).inc()
+
     def ratelimit_backend_error(self, backend: str, allowed: bool) -> None:
         self.families.ratelimit_backend_errors.labels(backend, "allow" if allowed else "deny").inc()
 

@@ -225,6 +225,8 @@ class Exchange:
                 got = await self._attempt(target, record, policy, i, deadline, last=not more)
             if isinstance(got, Committed):
                 return got
+            if got.outcome is Outcome.RESET and self._events is not None:
+                self._events.reset(up.resolved.cluster.provider, up.resolved.model_id)
             final = not retry.retriable(got.outcome, got.status) or n == retry.num_retries
             if got.stalled and more and retry.failover_on_stall:
                 final = final or "unavailable" in policy.fallback_on

@@ -57,6 +57,9 @@ class Events:
     def circuit(self, provider: str, state: str) -> None:
         self.seen.append(("circuit", provider, state))
 
+    def reset(self, provider: str, model: str) -> None:
+        self.seen.append(("reset", provider, model))
+
 
 def config(primary: str = "", *, fallback: bool = False, timeout: str = "20s") -> Any:
     second = (
