@@ -11,8 +11,12 @@ Three paths, chosen per request by the provider's policy (built once, `upstream.
 - **direct** (nothing configured for the provider): one send, the answer as it comes;
 - **inline first** (retries or fallbacks, but no balancer, breaker or extra timeouts): the first
   attempt is sent exactly like a direct call and only judged (`_judge_first`); nearly always
-  that check is all the resilience a request costs. A failed first attempt starts the loop;
-- **the loop** (`_run`): endpoint choice, breakers, first-byte limits, retries, fallbacks.
+  that check is all the resilience a request costs. A failed first attempt starts the loop, and
+  so does a provider whose circuit is not closed;
+- **the loop** (`_run`): provider circuits (`upstream.health`: an open provider is skipped while
+  a fallback is left), endpoint choice, breakers, first-byte and first-token limits
+  (`upstream.first_token`; a stall goes to the next fallback rather than a retry), retries,
+  fallbacks.
 
 Non-streamed answers (and every error answer) are read whole before they are judged, so a body
 that is cut, malformed or too slow is retried too. Transport failures arrive already mapped onto
