@@ -110,3 +110,16 @@ def test_a_late_first_token_fails_over_without_retrying(fallback: bool) -> None:
         assert isinstance(got, UpstreamTimeout) and got.phase == "first_token"
         assert len(rig.urls) == 3
     assert all(r.released for r in rig.transport.responses)
+
+
+def test_failover_on_stall_false_retries_the_stalled_provider_first() -> None:
+    gate = asyncio.Event()
+    cfg = config(
+        PRIMARY.replace("max_interval: 1ms}", "max_interval: 1ms, failover_on_stall: false}"),
+        fallback=True,
+    )
+    stalled = [MockReply(200, SSE, chunks=_stalled_after_role(gate)) for _ in range(3)]
+    rig = Rig(cfg, [*stalled, MockReply(200, SSE, chunks=[b"data: {}\n\n"])])
+    got = rig.commit_stream()
+    assert isinstance(got, tuple) and got[0] == 200
+    assert [u.split("/")[2] for u in rig.urls] == ["a.test"] * 3 + ["b.test"]
