@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
+import uvloop
 
 from plano.http import client as http1
 from plano.http.client import Http1Client, ServerDisconnected
@@ -84,7 +86,10 @@ def _get(client: Http1Client, port: int) -> asyncio.Future[bytes]:
     return asyncio.ensure_future(go())
 
 
-def test_a_pooled_connection_the_peer_closed_is_dropped_before_it_is_written() -> None:
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+def test_a_pooled_connection_the_peer_closed_is_dropped_before_it_is_written(
+    run: Callable[[Coroutine[Any, Any, None]], None],
+) -> None:
     up = Upstream(lambda n, i: OK)
     up.close_first = True  # the first connection closes after its answer, when told
 
@@ -105,7 +110,7 @@ def test_a_pooled_connection_the_peer_closed_is_dropped_before_it_is_written() -
         client.close()
 
     try:
-        asyncio.run(main())
+        run(main())
     finally:
         up.close()
     assert up.connections == 2
