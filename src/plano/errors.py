@@ -130,11 +130,12 @@ class GatewayFull(Overloaded):
     kind = "overloaded"
 
 
-TimeoutPhase = Literal["connect", "total", "read", "first_byte"]
+TimeoutPhase = Literal["connect", "total", "read", "first_byte", "first_token"]
 
 
 class UpstreamTimeout(PlanoError):
-    """A limit of the exchange ran out; `phase` says which (connect, total, read, first_byte)."""
+    """A limit of the exchange ran out; `phase` says which (connect, total, read, first_byte,
+    first_token)."""
 
     status = 504
     code = "upstream_timeout"

@@ -25,6 +25,7 @@ from plano.config.resilience import (
     DEFAULT_FALLBACK_ON,
     CircuitBreakersConfig,
     FallbackOn,
+    HealthConfig,
     LoadBalancing,
     OutlierDetectionConfig,
     OverloadConfig,
@@ -136,6 +137,7 @@ class ModelProviderConfig(StrictModel):
     load_balancing: LoadBalancing = "round_robin"
     outlier_detection: OutlierDetectionConfig | None = None
     circuit_breakers: CircuitBreakersConfig | None = None
+    health: HealthConfig = HealthConfig()  # the provider's own circuit, on by default
     validate_stream: bool = False  # check each streamed event is JSON before relaying it
     # A stream that breaks after it started is continued on a fallback (docs/resilience.md).
     stream_continuation: bool = True

@@ -42,6 +42,10 @@ class RetryPolicyConfig(StrictModel):
     max_interval: Duration = 5.0
     # A Retry-After longer than this is not waited for on this model (the next fallback serves).
     max_retry_after: Duration = 10.0
+    # A stall (no response head within `first_byte`, no first token within `first_token`) goes
+    # to the next fallback at once instead of being retried on the same silent provider; with
+    # no fallback left it is retried as `retry_on: timeout` says.
+    failover_on_stall: bool = True
 
     @model_validator(mode="after")
     def _intervals(self) -> RetryPolicyConfig:
@@ -56,6 +60,7 @@ class TimeoutsConfig(StrictModel):
 
     connect: Duration | None = None
     first_byte: Duration | None = None  # until the response head (and, unstreamed, the body)
+    first_token: Duration | None = None  # streamed: from the send until the first content event
     idle: Duration | None = None  # between two chunks of a stream
     total: Duration | None = None  # one attempt, head to last byte
 
@@ -75,6 +80,19 @@ class OutlierDetectionConfig(StrictModel):
     base_ejection_time: Duration = 30.0
     max_ejection_time: Duration = 300.0
     max_ejection_percent: Annotated[int, Field(ge=0, le=100)] = 50
+
+
+class HealthConfig(StrictModel):
+    """``model_providers[].health``: the provider's own circuit (on by default). After
+    ``consecutive_failures`` failed attempts in a row (5xx, connect errors, resets, timeouts) the
+    circuit opens: for ``open_for`` every request with a fallback left skips the provider. Then up
+    to ``half_open_probes`` requests at a time probe it: a success closes the circuit, a failure
+    opens it again. Per worker process."""
+
+    enabled: bool = True
+    consecutive_failures: Annotated[int, Field(ge=1)] = 3
+    open_for: Duration = 10.0
+    half_open_probes: Annotated[int, Field(ge=1)] = 1
 
 
 class CircuitBreakersConfig(StrictModel):
@@ -111,6 +129,7 @@ __all__ = [
     "DEFAULT_RETRY_ON",
     "CircuitBreakersConfig",
     "FallbackOn",
+    "HealthConfig",
     "LoadBalancing",
     "OutlierDetectionConfig",
     "OverloadConfig",

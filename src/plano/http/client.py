@@ -10,8 +10,11 @@ of the gateway's CPU per proxied request. This client does only what an upstream
   parser uvicorn uses), its body decoded from chunked framing and handed over as it arrives;
 - flow control: reading pauses while more than `HIGH_WATER` bytes wait for the consumer;
 - timeouts: connect, total (the whole exchange) and read (the longest silence between bytes);
-- a connection reused from the pool that dies before any byte of the response is retried once
-  on a fresh connection (the server closed it while idle; nothing was processed);
+- no request is ever sent twice: a pooled connection is checked before it is reused (closed
+  by the peer as the event loop saw it; after `PROBE_IDLE_S` idle, also one non-blocking peek
+  at the socket: end of stream or stray bytes) and dropped unused if the peer is gone
+  (`Http1Client.stale` counts those). Once the request was written, a connection that dies
+  without an answer is an error for the caller's retry policy (it may have been processed);
 - connections that cannot be reused (no keep-alive, body not read to the end, errors) are closed.
 
 Until the response head, errors surface as `TimeoutError`, `ConnectionError`/`OSError`,
@@ -22,6 +25,7 @@ client was given (`plano.upstream.lean` maps both onto `plano.errors`).
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections import deque
 from collections.abc import Sequence
@@ -55,6 +59,8 @@ __all__ = [
     "split_url",
 ]
 IDLE_KEEP_S: Final = 30.0  # pooled connections idle longer than this are closed
+PROBE_IDLE_S: Final = 1.0  # pooled connections idle this long are peeked at before reuse
+_PEEK: Final = socket.MSG_PEEK | socket.MSG_DONTWAIT
 MAX_IDLE_PER_HOST: Final = 256
 _URL_CACHE_MAX: Final = 4096
 
@@ -245,6 +251,29 @@ class Connection(asyncio.Protocol):
         """The exchange ended: back to the pool when it ended cleanly, closed otherwise."""
         self.pool.release(self)
 
+    def peer_gone(self) -> bool:
+        """Whether the peer closed this idle connection (or wrote on it, out of step), as the
+        socket says now, before the event loop noticed: one non-blocking peek."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return True
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        fd = sock.fileno()
+        if fd < 0:
+            return True
+        probe = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
+        try:
+            probe.recv(1, _PEEK)  # b"" (end of stream) or a byte: either way not reusable
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+        finally:
+            probe.detach()
+        return True
+
     def abort(self) -> None:
         self.reusable = False
         if not self.closed and self.transport is not None:
@@ -265,13 +294,18 @@ class Pool:
         self._ssl = ssl_context
         self.error_map = error_map
         self._idle: deque[Connection] = deque()
+        self.stale = 0  # idle connections found closed by the peer before reuse
 
     def take_idle(self, now: float) -> Connection | None:
         idle = self._idle
         while idle:
             conn = idle.pop()  # most recently used first: warmest, least likely stale
-            if not conn.closed and now - conn.idle_since < IDLE_KEEP_S:
-                return conn
+            if not conn.closed:
+                idle_for = now - conn.idle_since
+                if idle_for < PROBE_IDLE_S or (idle_for < IDLE_KEEP_S and not conn.peer_gone()):
+                    return conn
+                if idle_for < IDLE_KEEP_S:
+                    self.stale += 1
             conn.abort()
         return None
 
@@ -374,28 +408,26 @@ class Http1Client:
         target = self._target(url)
         pool = self._pool(target)
         head = _head(method, target, headers, len(body))
-        for attempt in (0, 1):
-            conn = pool.take_idle(loop.time()) if attempt == 0 else None
-            reused = conn is not None
-            if conn is None:
-                conn = await pool.connect(loop, connect_timeout)
-            if flight is not None:
-                flight.conn = conn
-                if flight.expired:
-                    conn.abort()
-                    raise TimeoutError
-            response = conn.start(head, body)
-            try:
-                await conn.headers()
-            except ServerDisconnected:
-                if reused and not conn.received:
-                    continue  # the server closed an idle connection: try a new one
-                raise
-            except BaseException:
+        conn = pool.take_idle(loop.time())
+        if conn is None:
+            conn = await pool.connect(loop, connect_timeout)
+        if flight is not None:
+            flight.conn = conn
+            if flight.expired:
                 conn.abort()
-                raise
-            return response, pool, conn
-        raise ServerDisconnected("upstream closed the connection")  # pragma: no cover
+                raise TimeoutError
+        response = conn.start(head, body)
+        try:
+            await conn.headers()
+        except BaseException:
+            conn.abort()  # written: whatever happened is the caller's to retry, or not
+            raise
+        return response, pool, conn
+
+    @property
+    def stale(self) -> int:
+        """Pooled connections dropped unused because the peer had closed them."""
+        return sum(pool.stale for pool in self._pools.values())
 
     def close(self) -> None:
         self.closed = True

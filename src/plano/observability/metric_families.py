@@ -147,6 +147,38 @@ class MetricFamilies:
             pm,
             registry=reg,
         )
+        self.first_token_timeouts = Counter(
+            n.METRIC_FIRST_TOKEN_TIMEOUTS,
+            "Streamed attempts abandoned because no first token came within first_token.",
+            pm,
+            registry=reg,
+        )
+        self.health_skips = Counter(
+            n.METRIC_HEALTH_SKIPS,
+            "Attempts not made because the provider's circuit was open (a fallback served).",
+            pm,
+            registry=reg,
+        )
+        self.circuit_state = Gauge(
+            n.METRIC_CIRCUIT_STATE,
+            "A provider's circuit: 0 closed, 1 open, 2 half-open (the highest of the workers).",
+            (n.LABEL_PROVIDER,),
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self.circuit_changes = Counter(
+            n.METRIC_CIRCUIT_CHANGES,
+            "Changes of a provider's circuit, by the state entered.",
+            (n.LABEL_PROVIDER, n.LABEL_STATE),
+            registry=reg,
+        )
+        self.resets = Counter(
+            n.METRIC_RESETS,
+            "Attempts whose connection closed or reset before the answer (after the request was "
+            "written: never resent by the pool, retried only by the retry policy).",
+            pm,
+            registry=reg,
+        )
         self.ratelimit_backend_errors = Counter(
             n.METRIC_RATELIMIT_BACKEND_ERRORS,
             "Rate-limit decisions the backend could not make, by backend and the decision taken.",

@@ -254,6 +254,21 @@ class PrometheusMetrics:
     def breaker_rejected(self, provider: str, model: str) -> None:
         self.families.breaker_rejections.labels(provider, model).inc()
 
+    def first_token_timeout(self, provider: str, model: str) -> None:
+        self.families.first_token_timeouts.labels(provider, model).inc()
+
+    def health_skipped(self, provider: str, model: str) -> None:
+        self.families.health_skips.labels(provider, model).inc()
+
+    def circuit(self, provider: str, state: str) -> None:
+        """A provider's circuit entered `state` (closed, open, half_open)."""
+        self.families.circuit_changes.labels(provider, state).inc()
+        level = ("closed", "open", "half_open").index(state)
+        self.families.circuit_state.labels(provider).set(level)
+
+    def reset(self, provider: str, model: str) -> None:
+        self.families.resets.labels(provider, model).inc()
+
     def ratelimit_backend_error(self, backend: str, allowed: bool) -> None:
         self.families.ratelimit_backend_errors.labels(backend, "allow" if allowed else "deny").inc()
 

@@ -12,8 +12,12 @@ Three paths, chosen per request by the provider's policy (built once, `upstream.
 - **direct** (nothing configured for the provider): one send, the answer as it comes;
 - **inline first** (retries or fallbacks, but no balancer, breaker or extra timeouts): the first
   attempt is sent exactly like a direct call and only judged (`_judge_first`); nearly always
-  that check is all the resilience a request costs. A failed first attempt starts the loop;
-- **the loop** (`_run`): endpoint choice, breakers, first-byte limits, retries, fallbacks.
+  that check is all the resilience a request costs. A failed first attempt starts the loop, and
+  so does a provider whose circuit is not closed;
+- **the loop** (`_run`): provider circuits (`upstream.health`: an open provider is skipped while
+  a fallback is left), endpoint choice, breakers, first-byte and first-token limits
+  (`upstream.first_token`; a stall goes to the next fallback rather than a retry), retries,
+  fallbacks.
 
 Non-streamed answers (and every error answer) are read whole before they are judged, so a body
 that is cut, malformed or too slow is retried too. Transport failures arrive already mapped onto
@@ -29,9 +33,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Final
 
-from plano.errors import Overloaded, PlanoError, UpstreamTimeout
+from plano.errors import Overloaded, PlanoError, UpstreamTimeout, UpstreamUnavailable
 from plano.observability.record import RequestRecord
 from plano.upstream.clusters import Resolved
+from plano.upstream.first_token import prime
 from plano.upstream.outcome import Failed, check_whole, fails_over
 from plano.upstream.policies import NO_POLICY, ClusterPolicy, ResilienceEvents
 from plano.upstream.request import Committed, Held, Rebuild, Upstream
@@ -113,6 +118,8 @@ class Exchange:
     async def _inline_first(
         self, up: Upstream, record: RequestRecord, requested: str | None, policy: ClusterPolicy
     ) -> Committed | PlanoError:
+        if policy.health is not None and policy.health.state:  # open or half-open: the loop
+            return await self._run(up, record, requested)
         record.attempts += 1
         resp: UpstreamResponse | None = None
         try:
@@ -124,6 +131,8 @@ class Exchange:
             if resp is not None:
                 resp.release()
             self._note(policy, 0, up, ok=False)
+            if policy.health is not None:
+                policy.health.failure()
             failed = Failed.of(err)
         if failed is None:
             assert resp is not None
@@ -143,6 +152,8 @@ class Exchange:
                 check_whole(status, await resp.read(), up)
             if policy.outlier is not None:
                 policy.outlier.success(0)
+            if policy.health is not None:
+                policy.health.success()
             return None
         await resp.read()
         held = Held()
@@ -210,12 +221,20 @@ class Exchange:
                 pending = None
                 tried = 1
             else:
+                if more and not self._admitted(up, policy):
+                    return UpstreamUnavailable(
+                        f"provider '{up.resolved.cluster.name}' skipped: its circuit is open"
+                    )
                 target, i = self._endpoint(up, policy, tried, record)
                 tried |= 1 << i
                 got = await self._attempt(target, record, policy, i, deadline, last=not more)
             if isinstance(got, Committed):
                 return got
+            if got.outcome is Outcome.RESET and self._events is not None:
+                self._events.reset(up.resolved.cluster.provider, up.resolved.model_id)
             final = not retry.retriable(got.outcome, got.status) or n == retry.num_retries
+            if got.stalled and more and retry.failover_on_stall:
+                final = final or "unavailable" in policy.fallback_on
             n += 1
             wait = 0.0
             if not final:
@@ -235,6 +254,15 @@ class Exchange:
                 self._events.retry(up.resolved.cluster.provider, up.resolved.model_id)
             if wait > 0:
                 await self._sleep(wait)
+
+    def _admitted(self, up: Upstream, policy: ClusterPolicy) -> bool:
+        """Whether the provider's circuit lets an attempt through that a fallback could serve."""
+        health = policy.health
+        if health is None or "unavailable" not in policy.fallback_on or health.admits():
+            return True
+        if self._events is not None:
+            self._events.health_skipped(up.resolved.cluster.provider, up.resolved.model_id)
+        return False
 
     def _endpoint(
         self, up: Upstream, policy: ClusterPolicy, tried: int, record: RequestRecord
@@ -268,19 +296,47 @@ class Exchange:
                 Outcome.CONNECT,
             )
         record.attempts += 1
-        remaining = max(0.001, deadline - asyncio.get_running_loop().time())
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        remaining = max(0.001, deadline - sent)
         limits = self._limits(policy, remaining)
+        head_limit = policy.first_byte
+        first_token = policy.first_token if up.stream else None
+        if first_token is not None:
+            head_limit = first_token if head_limit is None else min(head_limit, first_token)
+        priming = False
         try:
-            if policy.first_byte is None:  # the attempt's total deadline bounds it all
+            if head_limit is None:  # the attempt's total deadline bounds it all
                 resp = await self._send(held, up, limits)
             else:
-                async with asyncio.timeout(min(policy.first_byte, remaining)):
+                async with asyncio.timeout(min(head_limit, remaining)):
                     resp = await self._send(held, up, limits)
+            if first_token is not None and resp.status < 300 and resp.content_type == _SSE:
+                left = min(first_token, remaining) - (loop.time() - sent)
+                priming = True
+                async with asyncio.timeout(max(0.0, left)):
+                    resp = held.resp = await prime(resp)
         except (PlanoError, TimeoutError) as exc:
+            head = held.resp
             held.release()
             self._note(policy, i, up, ok=False)
-            return Failed.of(exc)
+            if policy.health is not None:
+                policy.health.failure()
+            if priming and isinstance(exc, TimeoutError):
+                return self._no_first_token(up, policy)
+            return Failed.of(exc, headless=head is None)
         return self._judge(resp, up, held, policy, i, last=last)
+
+    def _no_first_token(self, up: Upstream, policy: ClusterPolicy) -> Failed:
+        """A stream's head came, its first content did not in time: a stall, like no head."""
+        if self._events is not None:
+            self._events.first_token_timeout(up.resolved.cluster.provider, up.resolved.model_id)
+        failed = Failed(
+            UpstreamTimeout("upstream sent no first token in time", phase="first_token"),
+            Outcome.TIMEOUT,
+        )
+        failed.stalled = True
+        return failed
 
     async def _hold(self, up: Upstream, policy: ClusterPolicy, i: int) -> Held | None:
         """What the attempt takes (breaker slot, load count); None when the breaker is full."""
@@ -314,6 +370,12 @@ class Exchange:
         """An answer (head read, a body that is not a success stream read whole): to relay,
         or a failure that a retry or the next model may do better than."""
         status = resp.status
+        health = policy.health
+        if health is not None and status != 429:  # a 429 says nothing about health
+            if status >= 500:
+                health.failure()
+            else:
+                health.success()
         if status >= 500 or status in policy.retry.statuses or (status in _MAYBE and not last):
             self._note(policy, i, up, ok=status < 500)
             hint = retry_after_seconds(resp.header("retry-after"))

@@ -29,7 +29,7 @@ class Failed:
     """A failed attempt: an error, or an error response kept until it is known whether it is
     relayed (nothing left to try) or discarded (a retry or the next model follows)."""
 
-    __slots__ = ("body", "error", "held", "outcome", "retry_after", "status", "up")
+    __slots__ = ("body", "error", "held", "outcome", "retry_after", "stalled", "status", "up")
 
     def __init__(
         self,
@@ -49,15 +49,19 @@ class Failed:
         self.up = up
         self.body = body
         self.retry_after = retry_after
+        self.stalled = False  # no head within first_byte / no first token within first_token
 
     @classmethod
-    def of(cls, exc: PlanoError | TimeoutError) -> Failed:
-        """The attempt failed with `exc` (the transport's errors, mapped at its boundary)."""
+    def of(cls, exc: PlanoError | TimeoutError, *, headless: bool = False) -> Failed:
+        """The attempt failed with `exc` (the transport's errors, mapped at its boundary);
+        `headless`: no response head had arrived."""
         if isinstance(exc, TimeoutError):  # the first-byte limit ran out
-            return cls(
+            failed = cls(
                 UpstreamTimeout("upstream did not answer in time", phase="first_byte"),
                 Outcome.TIMEOUT,
             )
+            failed.stalled = headless
+            return failed
         if isinstance(exc, UpstreamTimeout):
             return cls(exc, Outcome.TIMEOUT)
         if isinstance(exc, UpstreamConnectFailed):  # the request never reached the upstream

@@ -11,10 +11,12 @@ from typing import Final, Protocol
 
 from plano.config import Config, ListenerConfig, ModelProviderConfig
 from plano.config.resilience import DEFAULT_FALLBACK_ON, TimeoutsConfig
+from plano.errors import PlanoError
 from plano.providers.endpoints import origin
 from plano.upstream.balancer import Balancer
 from plano.upstream.breaker import Breaker
 from plano.upstream.clusters import Cluster, Resolved
+from plano.upstream.health import Circuit
 from plano.upstream.outlier import OutlierState
 from plano.upstream.overload import OverloadGate
 from plano.upstream.ratelimit import RateLimiter, RateLimitEvents, build_ratelimiter
@@ -29,6 +31,10 @@ class ResilienceEvents(Protocol):
     def ejection(self, provider: str, model: str) -> None: ...
     def failover(self, provider: str, model: str) -> None: ...
     def breaker_rejected(self, provider: str, model: str) -> None: ...
+    def first_token_timeout(self, provider: str, model: str) -> None: ...
+    def health_skipped(self, provider: str, model: str) -> None: ...
+    def circuit(self, provider: str, state: str) -> None: ...
+    def reset(self, provider: str, model: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -47,6 +53,8 @@ class ClusterPolicy:
     fallbacks: tuple[Resolved, ...] = ()
     fallback_on: frozenset[str] = frozenset()
     continuation: bool = True  # `stream_continuation`: a broken stream goes on on a fallback
+    first_token: float | None = None  # streamed answers: until the first content event
+    health: Circuit | None = None  # the provider's own circuit
     # The first attempt needs none of the loop's machinery: it is sent like a direct call.
     inline_first: bool = field(init=False, default=False)
 
@@ -56,6 +64,7 @@ class ClusterPolicy:
             and self.breaker is None
             and self.first_byte is None
             and self.total is None
+            and self.first_token is None
         )
 
 
@@ -83,19 +92,43 @@ def build_resilience(
     ratelimit_events: RateLimitEvents | None = None,
 ) -> Resilience:
     by_name = {c.name: c for c in clusters}
-    policies: dict[str, ClusterPolicy] = {}
-    for p in config.model_providers:
-        cluster = by_name.get(p.name)
-        if cluster is not None and _configured(p, listener):
-            policies[p.name] = _policy(config, listener, p, cluster, resolve)
     aliases = {
         name: tuple(resolve(f) for f in spec.fallbacks)
         for name, spec in config.model_aliases.items()
         if spec.fallbacks
     }
+    skippable = _skippable(config, resolve)
+    on_change = events.circuit if events is not None else None
+    policies: dict[str, ClusterPolicy] = {}
+    for p in config.model_providers:
+        cluster = by_name.get(p.name)
+        if cluster is None:
+            continue
+        health = p.health.enabled and p.name in skippable
+        if health or _configured(p, listener):
+            policy = _policy(config, listener, p, cluster, resolve)
+            if health:
+                policy.health = Circuit(p.name, p.health, on_change)
+            policies[p.name] = policy
     gate = OverloadGate(listener.overload) if listener.overload is not None else None
     limiter = build_ratelimiter(config, ratelimit_events)
     return Resilience(policies, aliases, gate, limiter, events)
+
+
+def _skippable(config: Config, resolve: Callable[[str], Resolved]) -> set[str]:
+    """The providers a request may skip for a fallback: every candidate but the last of some
+    list (a provider with `fallbacks`, an alias with `fallbacks`, and those lists but their
+    last)."""
+    out = {p.name for p in config.model_providers if p.fallbacks}
+    chains = [p.fallbacks for p in config.model_providers]
+    chains.extend((a.target, *a.fallbacks) for a in config.model_aliases.values())
+    for chain in chains:
+        for name in chain[:-1]:
+            try:
+                out.add(resolve(name).cluster.name)
+            except PlanoError:  # not a model this listener serves: nothing to skip
+                continue
+    return out
 
 
 def _configured(p: ModelProviderConfig, listener: ListenerConfig) -> bool:
@@ -136,6 +169,7 @@ def _policy(
         connect=t.connect if t.connect is not None else config.overrides.upstream_connect_timeout,
         first_byte=t.first_byte,
         total=t.total,
+        first_token=t.first_token,
         guard=StreamGuard(t.idle, p.validate_stream) if t.idle or p.validate_stream else None,
         fallbacks=tuple(resolve(name) for name in p.fallbacks),
         fallback_on=frozenset(p.fallback_on),

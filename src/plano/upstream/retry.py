@@ -42,6 +42,7 @@ class RetryPolicy:
     base: float
     cap: float
     max_retry_after: float
+    failover_on_stall: bool = True
 
     @classmethod
     def of(cls, cfg: RetryPolicyConfig | None, listener_max_retries: int | None) -> RetryPolicy:
@@ -63,6 +64,7 @@ class RetryPolicy:
             base=cfg.base_interval,
             cap=cfg.max_interval,
             max_retry_after=cfg.max_retry_after,
+            failover_on_stall=cfg.failover_on_stall,
         )
 
     def retriable(self, outcome: Outcome, status: int = 0) -> bool:

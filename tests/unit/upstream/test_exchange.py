@@ -48,6 +48,18 @@ class Events:
     def breaker_rejected(self, provider: str, model: str) -> None:
         self.seen.append(("breaker_rejected", provider, model))
 
+    def first_token_timeout(self, provider: str, model: str) -> None:
+        self.seen.append(("first_token_timeout", provider, model))
+
+    def health_skipped(self, provider: str, model: str) -> None:
+        self.seen.append(("health_skipped", provider, model))
+
+    def circuit(self, provider: str, state: str) -> None:
+        self.seen.append(("circuit", provider, state))
+
+    def reset(self, provider: str, model: str) -> None:
+        self.seen.append(("reset", provider, model))
+
 
 def config(primary: str = "", *, fallback: bool = False, timeout: str = "20s") -> Any:
     second = (
@@ -85,7 +97,7 @@ class Rig:
         self.builder = Builder(models, RequestIds())
         self.events = Events()
         self.slept: list[float] = []
-        res = build_resilience(cfg, cfg.model_listener, clusters, models.resolve)
+        res = build_resilience(cfg, cfg.model_listener, clusters, models.resolve, self.events)
 
         async def sleep(seconds: float) -> None:
             self.slept.append(seconds)
@@ -109,7 +121,12 @@ class Rig:
             raise reply
         return reply
 
-    def commit(self, model: str = "gpt-4o") -> tuple[int, bytes] | PlanoError:
+    def commit_stream(self, model: str = "gpt-4o") -> tuple[int, bytes] | PlanoError:
+        return self.commit(model, stream=True)
+
+    def commit(
+        self, model: str = "gpt-4o", *, stream: bool = False
+    ) -> tuple[int, bytes] | PlanoError:
         async def main() -> tuple[int, bytes] | PlanoError:
             scope = {"headers": [], "path": "/v1/chat/completions", "plano.record": self.record}
             call = ModelCall(scope, _never, _never, Api.OPENAI_CHAT, RequestIds())
@@ -118,6 +135,7 @@ class Rig:
             )
             call.doc = orjson.loads(call.body)
             call.requested = model
+            call.stream = stream
             got = await self.exchange.commit(self.builder.first(call), self.record, model)
             if not isinstance(got, Committed):
                 return got
