@@ -11,9 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+import orjson
 import pytest
 
-from plano.upstream.continuation import CONTINUE_INSTRUCTION
+from plano import ir
+from plano.listeners.model.continuation import split_error_event
+from plano.listeners.model.continuation_prefix import Prefix, primary_usage, read_prefix
+from plano.translate.openai_responses_stream import ResponsesStreamEncoder
+from plano.upstream.continuation import CONTINUE_INSTRUCTION, continuation_doc
+from plano.wire.api import Api
 from tests.conftest import GatewayFactory
 from tests.faults.conftest import Leaks
 
@@ -271,3 +277,127 @@ def test_not_continued_ends_with_the_original_error(
         leaks.assert_none()
     assert events[-1].type == "error"
     assert len(upstream.requests) == 1
+
+
+def test_translated_stream_with_previous_response_id_carries_the_conversation(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    """The conversation loaded for `previous_response_id` goes to the fallback as `input` (the
+    fallback's provider could not resolve the gateway's id)."""
+    upstream.script(
+        {"model": "claude-sonnet-4-6", "text": "first answer", "chunks": 1},
+        {"model": "claude-sonnet-4-6", "text": FULL, "chunks": 60}
+        | {"fault": "disconnect_mid_stream", "fault_after_chunks": MESSAGES_AFTER_40},
+        rest(),
+    )
+    text = config(
+        "anthropic/claude-sonnet-4-6",
+        "openai/gpt-4o-mini",
+        upstream.base_url,
+        state="state_storage: {type: memory}\n",
+    )
+    with gateway(text) as gw:
+        leaks = Leaks(gw)
+        client = openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="k", max_retries=0)
+        first = client.responses.create(model="claude-sonnet-4-6", input="first question")
+        events = list(
+            client.responses.create(
+                model="claude-sonnet-4-6",
+                input="hi",
+                previous_response_id=first.id,
+                stream=True,
+            )
+        )
+        client.close()
+        leaks.assert_none()
+    asked = upstream.requests[2].body
+    assert "previous_response_id" not in asked
+    roles = [(i.get("role"), i.get("type")) for i in asked["input"]]
+    assert roles == [
+        ("user", "message"),
+        ("assistant", "message"),
+        ("user", "message"),
+        ("assistant", None),
+        ("user", None),
+    ]
+    assert asked["input"][1]["content"][0]["text"] == "first answer"
+    sent = asked["input"][-2]["content"]
+    assert_one_stream(events, sent + REST)
+
+
+# --- the pieces, on plain data ---------------------------------------------------------------
+
+
+def named(kind: str, seq: int, **doc: Any) -> bytes:
+    payload = orjson.dumps({"type": kind, "sequence_number": seq, **doc})
+    return b"event: " + kind.encode() + b"\ndata: " + payload + b"\n\n"
+
+
+def test_responses_prefix_and_request() -> None:
+    envelope = {"id": "resp_1", "model": "m", "created_at": 5, "error": None}
+    message = {"id": "msg_a", "type": "message", "role": "assistant", "content": []}
+    done = {"id": "rs_a", "type": "reasoning", "summary": []}
+    blocks = [
+        named("response.created", 0, response=envelope),
+        named("response.output_item.added", 1, output_index=0, item=done),
+        named("response.output_item.done", 2, output_index=0, item=done),
+        named("response.output_item.added", 3, output_index=1, item=message),
+        named("response.content_part.added", 4, output_index=1, content_index=0, part=PART),
+        named("response.output_text.delta", 5, output_index=1, content_index=0, delta="Hel"),
+        named("response.output_text.delta", 6, output_index=1, content_index=0, delta="lo"),
+    ]
+    assert split_error_event(b"".join(blocks)) is None  # `"error": null` is no error event
+    p = read_prefix(Api.OPENAI_RESPONSES, blocks)
+    assert p is not None and p.continuable
+    assert (p.id, p.model, p.created, p.seq, p.next_index) == ("resp_1", "m", 5, 7, 2)
+    assert (p.open_text, p.item_id, p.done, "".join(p.text)) == (1, "msg_a", [done], "Hello")
+    for cut_at in (2, 4):  # a reasoning item open; a message item whose text has not begun
+        early = read_prefix(Api.OPENAI_RESPONSES, blocks[:cut_at])
+        assert early is not None and not early.continuable
+    part_done = named("response.content_part.done", 7, output_index=1, content_index=0)
+    closed = read_prefix(Api.OPENAI_RESPONSES, [*blocks, part_done])
+    assert closed is not None and not closed.continuable  # the item is open, its text is not
+    failed = named("response.failed", 7, response={"error": {"message": "overloaded"}})
+    assert split_error_event(blocks[-1] + failed) == (blocks[-1], "overloaded")
+    err = named("error", 7, code="server_error", message="boom", param=None)
+    assert split_error_event(err) == (b"", "boom")
+    doc = {"model": "m", "input": "hi", "instructions": "be brief", "stream": True}
+    asked = continuation_doc(doc, "Hello ", prefill=True, api=Api.OPENAI_RESPONSES)
+    assert asked["input"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "Hello"},
+    ]
+    assert doc["input"] == "hi"  # the client's request is left as it was
+    estimated = primary_usage(Prefix(), doc, "Hello ")  # instructions + input, output
+    assert (estimated.input, estimated.output) == ((8 + 2 + 3) // 4, 2)
+
+
+PART = {"type": "output_text", "text": "", "annotations": []}
+
+
+def test_resumed_encoder_goes_on_with_the_numbers_and_the_open_part() -> None:
+    encoder = ResponsesStreamEncoder()
+    done = {"id": "rs_a", "type": "reasoning", "summary": []}
+    encoder.resume("resp_1", "m", 5, 7, [done], (1, "msg_a", ["Hel", "lo"]))
+    data = encoder.encode(
+        [
+            ir.TextDelta(1, " world"),
+            ir.BlockStop(1),
+            ir.BlockStart(2, "text"),
+            ir.TextDelta(2, "more"),
+            ir.MessageDelta(ir.StopReason.END_TURN, usage=ir.Usage(input=3, output=4)),
+            ir.MessageStop(),
+        ]
+    )
+    docs = [orjson.loads(line[6:]) for line in data.split(b"\n") if line.startswith(b"data: ")]
+    assert [d["sequence_number"] for d in docs] == list(range(7, 7 + len(docs)))
+    assert docs[0]["item_id"] == "msg_a" and docs[0]["output_index"] == 1
+    text_done = next(d for d in docs if d["type"] == "response.output_text.done")
+    assert (text_done["item_id"], text_done["text"]) == ("msg_a", "Hello world")
+    added = next(d for d in docs if d["type"] == "response.output_item.added")
+    assert added["output_index"] == 2
+    final = docs[-1]["response"]
+    assert final["id"] == "resp_1" and final["created_at"] == 5
+    assert [o["id"] for o in final["output"]] == ["rs_a", "msg_a", added["item"]["id"]]
+    assert final["usage"]["output_tokens"] == 4
+    assert [o["id"] for o in encoder.output] == ["rs_a", "msg_a", added["item"]["id"]]
