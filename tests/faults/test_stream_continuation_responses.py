@@ -253,6 +253,22 @@ def test_translated_stream_is_continued_on_a_chat_fallback(
     ]
 
 
+def test_continuation_that_breaks_ends_with_an_error_numbered_after_it(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    upstream.script(cut(), rest(fault="disconnect_mid_stream", fault_after_chunks=4 + 10))
+    with gateway(config("openai/gpt-4o", "openai/gpt-4o-mini", upstream.base_url)) as gw:
+        leaks = Leaks(gw)
+        events = events_of(gw)
+        leaks.assert_none()
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert events[-1].type == "error"
+    assert sum(1 for e in events if e.type == "response.created") == 1
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert "".join(deltas) == SENT + "".join(WORDS[40:50])
+    assert len(upstream.requests) == 2
+
+
 TOOL = [{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}]
 
 
