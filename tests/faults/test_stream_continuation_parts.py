@@ -61,7 +61,7 @@ def test_chat_prefix() -> None:
     called = read_prefix(Api.OPENAI_CHAT, [*blocks, tool])
     assert called is not None and not called.continuable
     assert read_prefix(Api.OPENAI_CHAT, [b"data: {cut\n\n"]) is None
-    assert read_prefix(Api.OPENAI_RESPONSES, blocks) is None  # not continued (yet)
+    assert read_prefix(Api.GEMINI, blocks) is None  # not a client API continuation reads
 
 
 def test_messages_prefix() -> None:

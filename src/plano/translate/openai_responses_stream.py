@@ -269,6 +269,41 @@ class ResponsesStreamEncoder:
         self._usage = ir.Usage()
         self._finished = False
 
+    @property
+    def output(self) -> list[dict[str, Any]]:
+        """The output items finished so far (all of them once the response completed)."""
+        return self._output
+
+    def resume(
+        self,
+        rid: str,
+        model: str,
+        created: int,
+        seq: int,
+        done: list[dict[str, Any]],
+        open_text: tuple[int, str, list[str]] | None,
+    ) -> None:
+        """Prime the encoder as a client's stream stands (mid-stream failover): its response,
+        the next `sequence_number`, the items it finished and the message whose `output_text`
+        part (content index 0) is still open (output index, item id, its text so far). Events
+        encoded next go on from there: no second `response.created`; a text block started at
+        that output index continues the open part."""
+        self._rid, self._model, self._created, self._seq = rid, model, created, seq
+        self._output = list(done)
+        if open_text is not None:
+            pos, item_id, pieces = open_text
+            self._pos[pos] = pos
+            self._items[pos] = {
+                "id": item_id,
+                "type": "message",
+                "status": "in_progress",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "", "annotations": []}],
+            }
+            self._pieces[pos] = list(pieces)
+            kind = "response.output_text.delta"
+            self._delta_head(pos, kind, item_id, '"content_index":0,', '"logprobs":[],')
+
     def _ev(self, kind: str, doc: dict[str, Any], out: list[bytes]) -> None:
         doc["type"] = kind
         doc["sequence_number"] = self._seq

@@ -29,17 +29,23 @@ CONTINUE_INSTRUCTION: Final = (
     "Your previous answer was cut off. Continue it from exactly where it stopped: write only "
     "the rest, without repeating any of it and without any preamble."
 )
-# Client APIs whose requests can carry the continuation (a `messages` list).
-CONTINUABLE: Final = frozenset({Api.OPENAI_CHAT, Api.ANTHROPIC_MESSAGES})
+# Client APIs whose requests can carry the continuation (a `messages` list, Responses `input`).
+CONTINUABLE: Final = frozenset({Api.OPENAI_CHAT, Api.ANTHROPIC_MESSAGES, Api.OPENAI_RESPONSES})
 
 
-def continuation_doc(doc: dict[str, Any], text: str, *, prefill: bool) -> dict[str, Any]:
-    """The client's request (chat or Messages shape) asking for the rest of `text`.
+def continuation_doc(
+    doc: dict[str, Any], text: str, *, prefill: bool, api: Api = Api.OPENAI_CHAT
+) -> dict[str, Any]:
+    """The client's request (chat or Messages shape, or a Responses request for `api`
+    OPENAI_RESPONSES: its `input` as a list of items) asking for the rest of `text`.
 
     A prefill loses its trailing whitespace (Anthropic refuses a final assistant turn that ends
     with it); the model writes that whitespace itself."""
-    messages = doc.get("messages")
+    key = "input" if api is Api.OPENAI_RESPONSES else "messages"
+    messages = doc.get(key)
     turns: list[Any] = list(messages) if isinstance(messages, list) else []
+    if isinstance(messages, str):  # Responses: `input` as one user message
+        turns.append({"role": "user", "content": messages})
     if prefill:
         if text.rstrip():
             turns.append({"role": "assistant", "content": text.rstrip()})
@@ -48,7 +54,7 @@ def continuation_doc(doc: dict[str, Any], text: str, *, prefill: bool) -> dict[s
             turns.append({"role": "assistant", "content": text})
         turns.append({"role": "user", "content": CONTINUE_INSTRUCTION})
     out = dict(doc)
-    out["messages"] = turns
+    out[key] = turns
     return out
 
 

@@ -1,6 +1,6 @@
 """Mid-stream failover, the response side: a stream that broke after part of the answer reached
-the client (OpenAI chat-completions and Anthropic Messages clients) goes on with a fallback
-model's continuation, so the client reads one well-formed stream.
+the client (OpenAI chat-completions, Anthropic Messages and OpenAI Responses clients) goes on
+with a fallback model's continuation, so the client reads one well-formed stream.
 
 While a stream is relayed, the relay keeps references to the whole events it sent (`Kept`, no
 copy, no decoding; at most `MAX_KEPT` bytes, past which the stream is not continued). When the
@@ -15,7 +15,10 @@ upstream fails, `Continuation.run`:
    stream goes on: same `id`, `created` and `model`, no second preamble (role chunk,
    `message_start`), the open text block continued and later blocks numbered after the
    client's, the final usage the sum of both attempts (the primary's share estimated from the
-   text when it was cut before reporting any);
+   text when it was cut before reporting any). A Responses client's encoder is primed with
+   the stream's response id, next `sequence_number`, finished items and open message item, so
+   the numbers go on without a gap and the open `output_text` part ends once, with the whole
+   text; a translated stream's conversation is then stored with the whole answer (`save`);
 
 and answers False when nothing of it reached the client (no fallback, a refused continuation,
 a fallback that failed before its first text): the caller then ends the stream with the
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
 import orjson
@@ -40,12 +43,14 @@ from plano.listeners.model.stream_cut import DRAINED, StreamDrained, end_cancell
 from plano.listeners.model.translation import SHAPE_ERRORS
 from plano.translate.anthropic_messages_stream import MessagesStreamDecoder, MessagesStreamEncoder
 from plano.translate.openai_chat_stream import ChatStreamDecoder, ChatStreamEncoder
+from plano.translate.openai_responses import output_items
+from plano.translate.openai_responses_stream import ResponsesStreamDecoder, ResponsesStreamEncoder
 from plano.upstream.clusters import Resolved
 from plano.upstream.continuation import continuation_doc, seed, takes_prefill
 from plano.upstream.exchange import Exchange
 from plano.upstream.request import Committed, Rebuild, Upstream
 from plano.upstream.transport import UpstreamResponse
-from plano.wire import anthropic_messages, openai_chat
+from plano.wire import anthropic_messages, openai_chat, openai_responses
 from plano.wire.api import Api
 
 MAX_KEPT: Final = 256 * 1024  # bytes of sent events kept per stream; beyond, no continuation
@@ -85,8 +90,9 @@ class UpstreamStreamError(PlanoError):
 
 
 def split_error_event(block: bytes) -> tuple[bytes, str] | None:
-    """A chat stream's in-stream error event in `block` (whole events): the events before it and
-    the upstream's message; None when there is none (the usual case costs one `find`)."""
+    """An in-stream error event in `block` (whole events; chat and Messages `{"error": ...}`,
+    Responses `error` and `response.failed`): the events before it and the upstream's message;
+    None when there is none (the usual case costs one `find`)."""
     if block.find(_ERROR_KEY) < 0:
         return None
     at = 0
@@ -96,10 +102,19 @@ def split_error_event(block: bytes) -> tuple[bytes, str] | None:
                 doc = orjson.loads(data)
             except orjson.JSONDecodeError:
                 continue
-            if isinstance(doc, dict) and "error" in doc and "choices" not in doc:
+            if not isinstance(doc, dict):
+                continue
+            kind = doc.get("type")
+            if kind == "response.failed":
+                err = (doc.get("response") or {}).get("error")
+            elif "error" in doc and "choices" not in doc:
                 err = doc["error"]
-                message = err.get("message") if isinstance(err, dict) else None
-                return block[:at], str(message or "upstream stream error")
+            elif kind == "error":  # Responses: code and message at the top
+                err = doc
+            else:
+                continue
+            message = err.get("message") if isinstance(err, dict) else None
+            return block[:at], str(message or "upstream stream error")
         at += len(event)
     return None
 
@@ -107,7 +122,9 @@ def split_error_event(block: bytes) -> tuple[bytes, str] | None:
 _ERROR_EVENT: Final = {
     Api.OPENAI_CHAT: openai_chat.stream_error_event,
     Api.ANTHROPIC_MESSAGES: anthropic_messages.stream_error_event,
+    Api.OPENAI_RESPONSES: openai_responses.stream_error_event,
 }
+Save = Callable[[list[dict[str, Any]]], None]  # stores a Responses conversation's whole output
 
 
 class Continuation:
@@ -124,9 +141,12 @@ class Continuation:
             return False
         return bool(self._exchange.continuation_targets(up, call.requested))
 
-    async def run(self, call: ModelCall, committed: Committed, kept: Kept) -> bool:
+    async def run(
+        self, call: ModelCall, committed: Committed, kept: Kept, save: Save | None = None
+    ) -> bool:
         """Continue the client's stream; False when nothing was sent (the caller ends the stream
-        with the original error)."""
+        with the original error). `save`: what stores a Responses conversation (translated
+        streams), given the whole answer's output items once it completed."""
         blocks = kept.blocks
         prefix = read_prefix(call.api, blocks) if blocks is not None else None
         if prefix is None or not prefix.continuable:
@@ -137,10 +157,11 @@ class Continuation:
             return False
         text = "".join(prefix.text)
         record = call.record
-        doc = up.doc
+        doc = _whole_conversation(up.doc, up.translation)
 
         def make(resolved: Resolved) -> Upstream:
-            asked = continuation_doc(doc, text, prefill=takes_prefill(resolved, call.api))
+            prefill = takes_prefill(resolved, call.api)
+            asked = continuation_doc(doc, text, prefill=prefill, api=call.api)
             return self._rebuild(seed(up, asked), resolved, record)
 
         got = await self._exchange.resume(targets, make, record)
@@ -150,16 +171,18 @@ class Continuation:
             if got.resp.status >= 300 or got.resp.content_type != _SSE:
                 return False
             call.upstream = got.up
-            return await self._stitch(call, got, prefix, primary_usage(prefix, doc, text))
+            usage = primary_usage(prefix, doc, text)
+            return await self._stitch(call, got, prefix, usage, save)
         finally:
             got.release()
 
     async def _stitch(
-        self, call: ModelCall, got: Committed, prefix: Prefix, primary: ir.Usage
+        self, call: ModelCall, got: Committed, prefix: Prefix, primary: ir.Usage, save: Save | None
     ) -> bool:
         """The fallback's stream, as the rest of the client's."""
         up, resp, record, send = got.up, got.resp, call.record, call.send
         decoder, encoder = _codecs(call.api, up, prefix)
+        error_event = _error_event(call.api, encoder)
         merged = _Merged(primary, prefix)
         chunks: AsyncIterator[bytes] = (
             resp.chunks() if got.guard is None else got.guard.chunks(resp)
@@ -187,11 +210,11 @@ class Continuation:
             resp.abort()
             if not sent:
                 return False
-            await end_with(send, record, _ERROR_EVENT[call.api](err), err)
+            await end_with(send, record, error_event(err), err)
             return True
         except asyncio.CancelledError:  # drain or shutdown while continuing
             resp.abort()
-            await end_cancelled(send, record, _ERROR_EVENT[call.api](StreamDrained(DRAINED)))
+            await end_cancelled(send, record, error_event(StreamDrained(DRAINED)))
             raise
         finally:
             watcher.cancel()
@@ -200,6 +223,8 @@ class Continuation:
         await send({"type": "http.response.body", "body": data})
         total = merged.total()
         record.note_usage(total.input, total.output, None)
+        if save is not None and isinstance(encoder, ResponsesStreamEncoder) and merged.stopped:
+            save(encoder.output)
         return True
 
 
@@ -211,10 +236,43 @@ async def _watch(call: ModelCall, resp: UpstreamResponse) -> None:
         resp.abort()
 
 
+def _whole_conversation(doc: dict[str, Any], tr: Any) -> dict[str, Any]:
+    """The request to continue: the client's, but a translated Responses request that named a
+    `previous_response_id` carries the conversation loaded for it instead (the fallback is
+    built afresh and could not load it again)."""
+    if tr is None or tr.request.previous_response_id is None:
+        return doc
+    out = {k: v for k, v in doc.items() if k != "previous_response_id"}
+    out["input"] = output_items(tr.history)
+    return out
+
+
+def _error_event(api: Api, encoder: Any) -> Callable[[PlanoError], bytes]:
+    """The continued stream's error event: a Responses one from its encoder (numbered after the
+    events before it), the dialect's otherwise."""
+    if api is not Api.OPENAI_RESPONSES:
+        return _ERROR_EVENT[api]
+
+    def event(err: PlanoError) -> bytes:
+        data: bytes = encoder.encode([ir.StreamError(err.message, err.status, err.code)])
+        return data
+
+    return event
+
+
 def _codecs(api: Api, up: Upstream, prefix: Prefix) -> tuple[Any, Any]:
     """The fallback's stream decoder, and the client's encoder primed as its stream stands."""
     tr = up.translation
     decoder: Any
+    if api is Api.OPENAI_RESPONSES:
+        decoder = tr.upstream.stream_decoder() if tr is not None else ResponsesStreamDecoder()
+        responses = ResponsesStreamEncoder()
+        opened = None
+        if prefix.open_text is not None:
+            opened = (prefix.open_text, prefix.item_id, prefix.text[prefix.open_from :])
+        created = prefix.created or 0
+        responses.resume(prefix.id, prefix.model, created, prefix.seq, prefix.done, opened)
+        return decoder, responses
     if api is Api.OPENAI_CHAT:
         decoder = tr.upstream.stream_decoder() if tr is not None else ChatStreamDecoder()
         opts = (up.doc or {}).get("stream_options")
@@ -238,12 +296,13 @@ class _Merged:
     client's, the usage summed with the primary's, the first error noted (what follows it is
     dropped)."""
 
-    __slots__ = ("error", "fallback", "index", "next", "open_text", "primary")
+    __slots__ = ("error", "fallback", "index", "next", "open_text", "primary", "stopped")
 
     def __init__(self, primary: ir.Usage, prefix: Prefix) -> None:
         self.primary = primary
         self.fallback = ir.Usage()
         self.error: str | None = None
+        self.stopped = False  # the fallback's answer ended (MessageStop)
         self.open_text = prefix.open_text  # the client's open text block, until one continues it
         self.next = prefix.next_index
         self.index: dict[int, int] = {}  # fallback block index -> client block index
@@ -272,6 +331,7 @@ class _Merged:
                 if self._block(ev):
                     out.append(ev)
             elif isinstance(ev, ir.MessageStop):
+                self.stopped = True
                 out.append(ev)
             else:
                 ev.index = self.index.get(ev.index, ev.index)

@@ -1,6 +1,8 @@
 """What a client has read of a broken stream, from the events the relay sent it (decoded only
 when the stream broke): the answer's text, its ids, whether it can be continued, and what the
-broken attempt was billed. One reader per client API that continuation serves."""
+broken attempt was billed. One reader per client API that continuation serves (a Responses
+stream also gives its next `sequence_number`, the output items it finished and the id of the
+message whose text part is open, to prime the encoder that writes the rest)."""
 
 from __future__ import annotations
 
@@ -27,8 +29,14 @@ class Prefix:
     finished: bool = False  # the answer's end (finish/stop reason) went out
     open_text: int | None = None  # the text block still open (Messages), continued by the rest
     open_other: bool = False  # another block still open (thinking): not continued
-    next_index: int = 0  # the next content block index (Messages)
+    next_index: int = 0  # the next content block index (Messages), output index (Responses)
     usage: ir.Usage = field(default_factory=ir.Usage)
+    # Responses: the next sequence_number, the items finished, the open message item's id and
+    # where its open text part's text starts in `text`
+    seq: int = 0
+    done: list[dict[str, Any]] = field(default_factory=list)
+    item_id: str = ""
+    open_from: int = 0
 
     @property
     def continuable(self) -> bool:
@@ -113,9 +121,54 @@ def _messages(doc: dict[str, Any], out: Prefix) -> None:
         out.finished = True
 
 
+def _responses(doc: dict[str, Any], out: Prefix) -> None:
+    seq = doc.get("sequence_number")
+    if isinstance(seq, int):
+        out.seq = max(out.seq, seq + 1)
+    kind = doc.get("type")
+    if kind == "response.output_text.delta":
+        if isinstance(doc.get("delta"), str):
+            out.text.append(doc["delta"])
+        return
+    index = doc.get("output_index")
+    if kind == "response.output_item.added":
+        item = doc.get("item") or {}
+        if isinstance(index, int):
+            out.next_index = max(out.next_index, index + 1)
+        if item.get("type") == "message":
+            out.item_id = str(item.get("id") or "")
+            out.open_other = True  # until its text part opens
+        elif item.get("type") == "reasoning":
+            out.open_other = True
+        else:  # a function call, a hosted tool's call
+            out.tools = True
+    elif kind == "response.content_part.added":
+        part = doc.get("part") or {}
+        if part.get("type") == "output_text" and doc.get("content_index") == 0:
+            out.open_text, out.open_other = index, False
+            out.open_from = len(out.text)
+            if isinstance(part.get("text"), str) and part["text"]:
+                out.text.append(part["text"])
+    elif kind in ("response.output_text.done", "response.content_part.done"):
+        out.open_text, out.open_other = None, True  # the item is still open, its text is not
+    elif kind == "response.output_item.done":
+        item = doc.get("item")
+        if isinstance(item, dict):
+            out.done.append(item)
+        out.open_text, out.open_other = None, False
+    elif kind == "response.created":
+        r = doc.get("response") or {}
+        out.id, out.model = str(r.get("id") or ""), str(r.get("model") or "")
+        created = r.get("created_at")
+        out.created = created if isinstance(created, int) else None
+    elif kind in ("response.completed", "response.incomplete", "response.failed", "error"):
+        out.finished = True
+
+
 _READERS: Final[dict[Api, Callable[[dict[str, Any], Prefix], None]]] = {
     Api.OPENAI_CHAT: _chat,
     Api.ANTHROPIC_MESSAGES: _messages,
+    Api.OPENAI_RESPONSES: _responses,
 }
 
 
@@ -129,8 +182,13 @@ def primary_usage(prefix: Prefix, doc: dict[str, Any] | None, text: str) -> ir.U
     reported = prefix.usage
     prompt = reported.input
     if prompt is None:
-        messages = doc.get("messages") if doc is not None else None
+        doc = doc or {}
+        messages = doc.get("messages", doc.get("input"))  # chat and Messages, or Responses
         chars = 0
+        if isinstance(doc.get("instructions"), str):  # Responses
+            chars += len(doc["instructions"])
+        if isinstance(messages, str):
+            chars += len(messages)
         for m in messages if isinstance(messages, list) else ():
             content = m.get("content") if isinstance(m, dict) else None
             if isinstance(content, str):

@@ -21,7 +21,7 @@ from plano.errors import PlanoError, UpstreamProtocolError
 from plano.filters.chain import Chain
 from plano.listeners.asgi import send_bytes, send_error
 from plano.listeners.model.call import ModelCall
-from plano.listeners.model.continuation import Continuation, Kept, UpstreamStreamError
+from plano.listeners.model.continuation import Continuation, Kept, Save, UpstreamStreamError
 from plano.listeners.model.filtered import filter_headers
 from plano.listeners.model.stream_cut import (
     DRAINED,
@@ -45,7 +45,7 @@ from plano.state.conversations import ConversationStore
 from plano.translate import error_message
 from plano.translate.collect import Collector, events_of
 from plano.translate.openai_responses import output_items
-from plano.translate.openai_responses_stream import response_id
+from plano.translate.openai_responses_stream import parts_of_item, response_id
 from plano.upstream.request import Committed, Upstream
 from plano.upstream.stream_guard import StreamGuard
 from plano.upstream.transport import UpstreamResponse
@@ -127,6 +127,17 @@ class TranslatedExchange:
             return
         convo = [*tr.history, ir.Message("assistant", list(resp.content))]
         self._store.save(rid, output_items(convo), target.model_name, target.provider)
+
+    def _saver(self, tr: Translation, rid: str, target: Target) -> Save:
+        """What stores a continued stream's conversation: the whole answer, from the output
+        items the client's encoder finished (the fallback's `target` is not known here; the
+        conversation is recorded under the model the client's stream started on)."""
+
+        def save(items: list[dict[str, Any]]) -> None:
+            parts = [p for item in items for p in parts_of_item(item)]
+            self._save(tr, rid, ir.Response(rid, target.model_id, parts), target)
+
+        return save
 
     async def _error(
         self,
@@ -272,7 +283,8 @@ class TranslatedExchange:
             # the upstream failed mid-stream: continued on a fallback, or its error event
             resp.abort()  # never hand a broken connection back to the pool
             watcher.cancel()  # a continuation watches the client itself
-            await _broken(call, committed, err, encoder, kept, continuation)
+            save = self._saver(tr, rid, target) if keep and rid is not None else None
+            await _broken(call, committed, err, encoder, kept, continuation, save)
         except asyncio.CancelledError:  # drain or shutdown: the error event, then go on
             resp.abort()
             data = encoder.encode([ir.StreamError(DRAINED, StreamDrained.status)])
@@ -340,12 +352,13 @@ async def _broken(
     encoder: Any,
     kept: Kept | None,
     continuation: Continuation | None,
+    save: Save | None = None,
 ) -> None:
     """A translated stream broke: continued on a fallback, else its error event."""
     record = call.record
     if kept is not None and record.error_kind != "client_gone" and cut_kind(err) == "stream":
         assert continuation is not None
-        if await continuation.run(call, committed, kept):
+        if await continuation.run(call, committed, kept, save):
             return
     data = encoder.encode([ir.StreamError(err.message, err.status)])
     await end_with(call.send, record, data, err)
