@@ -81,10 +81,12 @@ def test_up_logs_down_in_background(tmp_path: Path, upstream: Any, env: dict[str
         assert "plano is up" in started.stdout
         assert chat(port).choices[0].message.content
         assert upstream.requests[0].headers["authorization"] == "Bearer sk-from-dotenv"
-        again = plano("up", str(cfg), env=env)
-        assert again.returncode == 1 and "already running" in again.stderr
+        again = plano("up", str(cfg), "--workers", "1", env=env)  # over a running one: upgrade
+        assert again.returncode == 0, again.stderr
+        assert "upgraded from pid" in again.stdout
+        assert chat(port).choices[0].message.content
         logs = plano("logs", env=env)
-        assert "plano ready" in logs.stdout
+        assert logs.stdout.count("plano ready") == 2
     finally:
         stopped = plano("down", env=env)
     assert stopped.returncode == 0 and "stopped" in stopped.stdout

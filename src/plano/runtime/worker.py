@@ -8,7 +8,7 @@ queued in the slot's sockets wait for its replacement.
 Two more inherited pipes: `ready`, on which the worker writes one line (`ready <description>`)
 once it serves, then closes; and `lifeline`, whose write end only the supervisor holds. EOF on the
 lifeline means the supervisor is gone: the worker drains and exits, so it is never an orphan
-holding the ports. PR_SET_PDEATHSIG (Linux) is a backstop for the same.
+holding the ports. PR_SET_PDEATHSIG (Linux, SIGUSR2) is a backstop meaning the same.
 
 Signals: SIGTERM/SIGINT drain for `server.drain_timeout` (a second one forces); SIGUSR1 retires
 (reload, upgrade): stop accepting, let in-flight requests and streams finish for up to
@@ -41,6 +41,7 @@ log = logging.getLogger("plano")
 
 ENV: Final = "PLANO_WORKER"
 RETIRE_SIGNAL: Final = signal.SIGUSR1
+PARENT_DEATH_SIGNAL: Final = signal.SIGUSR2  # means what EOF on the lifeline means
 _PR_SET_PDEATHSIG: Final = 1
 
 
@@ -102,7 +103,7 @@ class WorkerSpec:
         ]
 
 
-def set_parent_death_signal(sig: int = signal.SIGTERM) -> None:
+def set_parent_death_signal(sig: int = PARENT_DEATH_SIGNAL) -> None:
     """Ask Linux to send `sig` when the parent dies (best effort; nothing elsewhere)."""
     if not sys.platform.startswith("linux"):
         return
@@ -144,6 +145,12 @@ class _Lifecycle:
             self.server.retire(self.reload_drain)
         else:  # pragma: no cover - make_server always gives a LeanServer today
             self.server.handle_exit(signum, frame)
+
+    def on_parent_death(self, signum: int, frame: FrameType | None) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.on_supervisor_gone)
+        else:
+            self.on_supervisor_gone()
 
     def on_supervisor_gone(self) -> None:
         if not self.retiring and not self.stopping:
@@ -203,6 +210,7 @@ def run(spec: WorkerSpec) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, life.on_stop)
     signal.signal(RETIRE_SIGNAL, life.on_retire)
+    signal.signal(PARENT_DEATH_SIGNAL, life.on_parent_death)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     sockets = [b.sock for b in bound] + ([admin.sock] if admin is not None else [])
     # As in run_worker: what lives as long as the worker leaves the collector's generations.
