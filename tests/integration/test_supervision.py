@@ -177,3 +177,27 @@ def test_down_stops_workers_of_a_killed_supervisor(
         list(stream)  # its worker was stopped: the stream ends early
     client.close()
     assert "not running" in plano("down", env=env).stdout
+
+
+def test_ctrl_c_to_the_process_group_drains_in_flight_stream(
+    tmp_path: Path, upstream: Any, env: dict[str, str], gateways: Started
+) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path / "c.yaml", upstream, port)
+    gw = gateways([str(cfg), "--workers", "2"], env)
+    upstream.script({"text": "a b c d e f g h", "chunks": 8, "chunk_delay_ms": 250})
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
+    it = iter(
+        client.chat.completions.create(
+            model="gpt-4o", stream=True, messages=[{"role": "user", "content": "hi"}]
+        )
+    )
+    first = next(it)
+    # What a terminal does on Ctrl-C: SIGINT to every process of the group. The supervisor
+    # also sends SIGTERM to its workers; neither turns the drain into a forced exit.
+    os.killpg(gw.pid, signal.SIGINT)
+    rest = list(it)
+    client.close()
+    parts = [c.choices[0].delta.content or "" for c in [first, *rest] if c.choices]
+    assert "".join(parts) == "a b c d e f g h"
+    assert gw.proc.wait(timeout=30) == 0

@@ -123,19 +123,26 @@ class _Lifecycle:
         self.reload_drain = reload_drain
         self.retiring = False
         self.stopping = False
+        self.received: set[int] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def on_stop(self, signum: int, frame: FrameType | None) -> None:
-        if self.retiring and not self.stopping:
+        """SIGTERM/SIGINT. A signal seen before forces (Ctrl-C twice); another kind while
+        already stopping is ignored (Ctrl-C reaches the supervisor too, which sends SIGTERM)."""
+        repeated = signum in self.received
+        self.received.add(signum)
+        if repeated:
+            self.server.handle_exit(signum, frame)  # already exiting: this forces
+        elif self.retiring and not self.stopping:
             # Leaving for a successor already: SIGTERM cuts the rest of the drain to drain_timeout.
             self.stopping = True
             if self._loop is not None:
                 self._loop.call_soon_threadsafe(
                     self._loop.call_later, self.drain, self.server.handle_exit, signum, None
                 )
-            return
-        self.stopping = True
-        self.server.handle_exit(signum, frame)
+        elif not self.stopping:
+            self.stopping = True
+            self.server.handle_exit(signum, frame)
 
     def on_retire(self, signum: int, frame: FrameType | None) -> None:
         if self.retiring or self.stopping:
