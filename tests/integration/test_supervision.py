@@ -115,6 +115,19 @@ def test_queued_connection_waits_for_the_replacement(
     gw.wait_line("serves again")
 
 
+def test_replacement_runs_its_generations_config_not_the_edited_file(
+    tmp_path: Path, upstream: Any, env: dict[str, str], gateways: Started
+) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path / "c.yaml", upstream, port)
+    gw = gateways([str(cfg), "--workers", "1"], env)
+    cfg.write_text("version: v0.4.0\nlisteners: []\nmodel_providers:\n  - model: nomodel\n")
+    [victim] = children(gw.pid)
+    os.kill(victim, signal.SIGKILL)
+    gw.wait_line("serves again")  # edited, not reloaded: the replacement still starts
+    assert chat(port).choices[0].message.content
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sighup_reloads(
     tmp_path: Path, upstream: Any, env: dict[str, str], gateways: Started, workers: str

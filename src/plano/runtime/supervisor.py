@@ -25,15 +25,17 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from plano.config import Config, ConfigError, format_report, load_config
+from plano.config import Config, ConfigError, format_report, load_config_text
 from plano.listeners.admin import AdminSettings, admin_conflict
 from plano.observability import multiproc
 from plano.runtime import runstate
@@ -159,6 +161,8 @@ class Supervisor:
         self._tasks: set[asyncio.Future[None]] = set()
         self._lifeline_r, self._lifeline_w = os.pipe()
         self._metrics: multiproc.MetricsDir | None = None
+        self._snapshots = Path(tempfile.mkdtemp(prefix="plano-config-"))
+        self.snapshot = self._snapshots / "none.yaml"
         self._inherit: dict[str, object] | None = None
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -178,6 +182,7 @@ class Supervisor:
             os.close(self._lifeline_r)
             os.close(self._lifeline_w)
             self._metrics.close()
+            shutil.rmtree(self._snapshots, ignore_errors=True)
 
     async def _main(self) -> int:
         loop = asyncio.get_running_loop()
@@ -186,6 +191,12 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGHUP, self._spawn_task, self._reload, "SIGHUP")
         loop.add_signal_handler(signal.SIGUSR2, self._spawn_task, self._upgrade)
         loop.add_signal_handler(signal.SIGCHLD, self._reap)
+        # Load again from the file's text (snapshotted for the workers): the config they run.
+        config, snapshot, error = self._load(1)
+        if config is None or snapshot is None:
+            self.opts.announce(f"error: {error}")
+            return 1
+        self.config, self.snapshot = config, snapshot
         try:
             self._bind_initial()
         except BindError as exc:
@@ -193,7 +204,7 @@ class Supervisor:
             return 1
         self._claim_record()
         self.generation = 1
-        workers = [self._spawn(i, 1, self.config) for i in range(self.n)]
+        workers = [self._spawn(i, 1, self.config, self.snapshot) for i in range(self.n)]
         self.current = list(workers)
         self._write_record()
         error = await self._await_ready(workers, READY_TIMEOUT)
@@ -250,10 +261,11 @@ class Supervisor:
 
     # -- workers ---------------------------------------------------------------------------
 
-    def _spawn(self, slot: int, generation: int, config: Config) -> Worker:
+    def _spawn(self, slot: int, generation: int, config: Config, snapshot: Path) -> Worker:
         read_fd, write_fd = os.pipe()
         spec = WorkerSpec(
-            config=str(self.opts.config_path),
+            config=str(snapshot),
+            source=str(self.opts.config_path),
             slot=slot,
             generation=generation,
             max_body_bytes=self.opts.max_body_bytes,
@@ -321,7 +333,7 @@ class Supervisor:
         if self.stopping or self.handed_over or self.current[slot] is not None:
             return
         try:
-            worker = self._spawn(slot, self.generation, self.config)
+            worker = self._spawn(slot, self.generation, self.config, self.snapshot)
         except OSError as exc:
             log.error("cannot start a worker for slot %d: %s", slot, exc)
             loop = asyncio.get_running_loop()
@@ -409,23 +421,28 @@ class Supervisor:
 
     # -- reload ----------------------------------------------------------------------------
 
-    def _load(self) -> tuple[Config | None, str | None]:
+    def _load(self, generation: int) -> tuple[Config | None, Path | None, str | None]:
+        """The config file validated, and a snapshot of its text for `generation`'s workers;
+        or why not."""
         path = self.opts.config_path
         try:
-            config = load_config(path)
+            text = path.read_text(encoding="utf-8")
+            config = load_config_text(text, source=str(path), base_dir=path.parent)
         except ConfigError as err:
-            return None, format_report(err.problems, ())
-        except OSError as exc:
-            return None, f"{path}: cannot read: {exc.strerror}"
+            return None, None, format_report(err.problems, ())
+        except (OSError, UnicodeDecodeError) as exc:
+            return None, None, f"{path}: cannot read: {exc}"
         if config.missing_env:
             names = ", ".join(f"${var} (used at {where})" for where, var in config.missing_env)
-            return None, f"{path}: missing environment variables: {names}"
+            return None, None, f"{path}: missing environment variables: {names}"
         conflict = admin_conflict(config, self.opts.admin, self.n)
         if conflict is not None:
-            return None, conflict
+            return None, None, conflict
         if self.n > 1 and any(lc.port == 0 for lc in config.listeners):
-            return None, "port 0 (any free port) needs --workers 1: workers must share a port"
-        return config, None
+            return None, None, "port 0 (any free port) needs --workers 1: workers must share a port"
+        snapshot = self._snapshots / f"generation-{generation}.yaml"
+        snapshot.write_text(text, encoding="utf-8")
+        return config, snapshot, None
 
     async def _reload(self, reason: str) -> None:
         async with self._lock():
@@ -434,8 +451,9 @@ class Supervisor:
             self.reload_seq += 1
             seq = self.reload_seq
             log.info("reload (%s): reading %s", reason, self.opts.config_path)
-            config, error = self._load()
-            if config is None or error is not None:
+            generation = self.generation + 1
+            config, snapshot, error = self._load(generation)
+            if config is None or snapshot is None:
                 self._refuse(seq, error or "cannot load the config")
                 return
             for warning in config.warnings:
@@ -445,9 +463,8 @@ class Supervisor:
             except BindError as exc:
                 self._refuse(seq, exc.strerror or str(exc))
                 return
-            generation = self.generation + 1
             try:
-                new = [self._spawn(i, generation, config) for i in range(self.n)]
+                new = [self._spawn(i, generation, config, snapshot) for i in range(self.n)]
             except OSError as exc:
                 self.table.close(added)
                 self._refuse(seq, f"cannot start workers: {exc}")
@@ -463,7 +480,7 @@ class Supervisor:
             self.current = list(new)
             self.delay = [BACKOFF_START] * self.n
             self.generation = generation
-            self.config = config
+            self.config, self.snapshot = config, snapshot
             for w in old:
                 w.retiring = True
                 w.signal(RETIRE_SIGNAL)

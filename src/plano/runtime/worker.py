@@ -27,12 +27,13 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Final
 
 import uvloop
 
-from plano.config import load_config
+from plano.config import load_config_text
 from plano.http.server import LeanServer
 from plano.listeners.app import build_app
 from plano.runtime.serve import BoundAdmin, BoundListener, HttpServer, describe, make_server
@@ -47,7 +48,8 @@ _PR_SET_PDEATHSIG: Final = 1
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    config: str
+    config: str  # the supervisor's snapshot of the config text this generation was loaded from
+    source: str  # the config file it came from (messages, and where `.env` is looked for)
     slot: int
     generation: int
     max_body_bytes: int
@@ -61,6 +63,7 @@ class WorkerSpec:
         return json.dumps(
             {
                 "config": self.config,
+                "source": self.source,
                 "slot": self.slot,
                 "generation": self.generation,
                 "max_body_bytes": self.max_body_bytes,
@@ -77,6 +80,7 @@ class WorkerSpec:
         d = json.loads(raw)
         return cls(
             config=str(d["config"]),
+            source=str(d["source"]),
             slot=int(d["slot"]),
             generation=int(d["generation"]),
             max_body_bytes=int(d["max_body_bytes"]),
@@ -193,7 +197,10 @@ def run(spec: WorkerSpec) -> int:
         level=logging.DEBUG if spec.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    config = load_config(spec.config)
+    # The snapshot, not the file: a replacement worker runs its generation's config even if
+    # the file was edited since (that takes a reload).
+    text = Path(spec.config).read_text(encoding="utf-8")
+    config = load_config_text(text, source=spec.source, base_dir=Path(spec.source).parent)
     bound = []
     for lc in config.listeners:
         fd = spec.listeners.get(lc.name)

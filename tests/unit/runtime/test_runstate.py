@@ -53,7 +53,7 @@ def test_is_worker_looks_at_the_command_line() -> None:
 
 
 def test_worker_spec_round_trip() -> None:
-    spec = WorkerSpec("/c.yaml", 1, 2, 1000, {"llm": 5}, 6, 7, 8, verbose=True)
+    spec = WorkerSpec("/s.yaml", "/c.yaml", 1, 2, 1000, {"llm": 5}, 6, 7, 8, verbose=True)
     assert WorkerSpec.from_env(spec.to_env()) == spec
     assert spec.fds() == (5, 6, 7, 8)
     assert "plano.runtime.worker" in spec.argv()
