@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from tests.integration.gateway_procs import (
@@ -92,3 +93,31 @@ def test_a_failed_upgrade_leaves_the_old_gateway_serving(
     assert record(env)["pid"] == old["pid"]
     assert running(old["pid"])
     assert chat(port).choices[0].message.content
+
+
+def test_down_during_the_old_generations_drain_stops_both_supervisors(
+    tmp_path: Path, upstream: Any, env: dict[str, str]
+) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path / "c.yaml", upstream, port)
+    assert plano("up", str(cfg), "--workers", "1", env=env).returncode == 0
+    old = record(env)
+    upstream.script({"text": "x " * 400, "chunks": 400, "chunk_delay_ms": 100})
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
+    stream = iter(
+        client.chat.completions.create(
+            model="gpt-4o", stream=True, messages=[{"role": "user", "content": "hi"}]
+        )
+    )
+    next(stream)
+    assert plano("up", str(cfg), "--workers", "1", env=env).returncode == 0
+    new = record(env)
+    assert new["predecessor"] == old["pid"]
+    assert running(old["pid"])  # still draining the stream (reload_drain_timeout: 300 s)
+    next(stream)  # and the stream goes on
+    down = plano("down", env=env)
+    assert down.returncode == 0 and "stopped" in down.stdout, down.stdout
+    assert not running(old["pid"]) and not running(new["pid"])
+    with pytest.raises(openai.APIError):
+        list(stream)  # cut by the stop (drain_timeout), not left running
+    client.close()

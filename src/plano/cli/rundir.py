@@ -80,19 +80,24 @@ def stop(pid: int, seconds: float) -> bool:
 
 def stop_gateway(record: RunRecord, seconds: float) -> tuple[bool, list[int]]:
     """Stop the supervisor of `record` and every worker it recorded: SIGTERM the supervisor (or,
-    when it is gone, its surviving workers), wait up to `seconds` for all of them, then SIGKILL
-    the stragglers. Returns (stopped by itself, pids killed)."""
+    when it is gone, its surviving workers) and a predecessor still draining after a rolling
+    upgrade, wait up to `seconds` for all of them, then SIGKILL the stragglers. Returns
+    (stopped by itself, pids killed)."""
     workers = [pid for pid in record.workers if runstate.is_worker(pid)]
+    supervisors = [record.pid]
+    if record.predecessor and runstate.is_supervisor(record.predecessor):
+        supervisors.append(record.predecessor)
+        _signal(record.predecessor, signal.SIGTERM)
     if alive(record.pid):
         os.kill(record.pid, signal.SIGTERM)
     else:
         for pid in workers:
             _signal(pid, signal.SIGTERM)
-    pids = [record.pid, *workers]
+    pids = [*supervisors, *workers]
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and any(_running(p, p != record.pid) for p in pids):
+    while time.monotonic() < deadline and any(_running(p, p not in supervisors) for p in pids):
         time.sleep(0.05)
-    killed = [p for p in pids if _running(p, p != record.pid)]
+    killed = [p for p in pids if _running(p, p not in supervisors)]
     for pid in killed:
         _signal(pid, signal.SIGKILL)
     return not killed, killed

@@ -1,6 +1,7 @@
 """Files a running supervisor shares with the CLI in its run directory (`$PLANO_HOME/run`).
 
-- `plano.pid`: the run record (supervisor pid, config, ports, worker pids, generation), written by
+- `plano.pid`: the run record (supervisor pid, config, ports, worker pids, generation, and the
+  predecessor still draining after a rolling upgrade), written by
   the supervisor when it starts and whenever its workers change; `plano down` and `plano reload`
   find the gateway through it, even a stale one whose workers outlived a killed supervisor.
 - `reload.json`: the outcome of the latest reload (`seq`, generation, ok, error text, time).
@@ -33,6 +34,7 @@ class RunRecord:
     ports: list[int]
     workers: list[int] = field(default_factory=list)
     generation: int = 0
+    predecessor: int = 0  # after a rolling upgrade: the old supervisor, while it drains
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -60,6 +62,7 @@ def read_record(run_dir: Path) -> RunRecord | None:
             [int(p) for p in raw["ports"]],
             [int(p) for p in raw.get("workers", [])],
             int(raw.get("generation", 0)),
+            int(raw.get("predecessor", 0)),
         )
     except (ValueError, KeyError, TypeError):
         return None
@@ -74,6 +77,7 @@ def write_record(run_dir: Path, record: RunRecord) -> None:
             "ports": record.ports,
             "workers": record.workers,
             "generation": record.generation,
+            "predecessor": record.predecessor,
         },
     )
 
@@ -109,6 +113,18 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def is_supervisor(pid: int) -> bool:
+    """True if `pid` is a live `plano up` process (a recycled pid is not mistaken for one)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    named = any(
+        a in (b"plano", b"planoai") or a.endswith((b"/plano", b"/planoai")) for a in cmdline
+    )
+    return named and b"up" in cmdline
 
 
 def is_worker(pid: int) -> bool:

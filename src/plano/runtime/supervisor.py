@@ -653,8 +653,13 @@ class Supervisor:
                 ports=[lc.port for lc in self.config.listeners],
                 workers=sorted(self.procs),
                 generation=self.generation,
+                predecessor=self._predecessor(),
             ),
         )
+
+    def _predecessor(self) -> int:
+        pid = self._inherit.get("from") if self._inherit else None
+        return pid if isinstance(pid, int) and runstate.alive(pid) else 0
 
     def _clear_record(self) -> None:
         if self.owns_record and self.opts.run_dir is not None:
