@@ -18,6 +18,9 @@ from typing import Any
 
 import openai
 
+import plano as plano_pkg
+
+SRC = str(Path(plano_pkg.__file__).resolve().parents[1])
 WAIT = 90.0  # generous bound for anything a test waits for (a slow, shared CI host)
 
 
@@ -33,6 +36,8 @@ def make_env(home: Path) -> dict[str, str]:
     e["PLANO_HOME"] = str(home)
     e["PLANO_ADMIN_PORT"] = str(free_port())  # not the fixed default: tests may run side by side
     e["PLANO_ACCESS_LOG"] = "off"
+    # Subprocesses import the same tree as the tests, whatever their working directory.
+    e["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, e.get("PYTHONPATH")]))
     return e
 
 

@@ -16,7 +16,10 @@ from typing import Any
 import openai
 import pytest
 
+import plano
+
 pytestmark = pytest.mark.integration
+SRC = str(Path(plano.__file__).resolve().parents[1])
 
 
 def free_port() -> int:
@@ -44,6 +47,8 @@ def env(tmp_path: Path) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     e["PLANO_HOME"] = str(tmp_path / "home")
     e["PLANO_ADMIN_PORT"] = str(free_port())  # not the fixed default: tests may run side by side
+    # Subprocesses import the same tree as the tests, whatever their working directory.
+    e["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, e.get("PYTHONPATH")]))
     return e
 
 
