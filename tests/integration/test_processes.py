@@ -16,7 +16,10 @@ from typing import Any
 import openai
 import pytest
 
+import plano
+
 pytestmark = pytest.mark.integration
+SRC = str(Path(plano.__file__).resolve().parents[1])
 
 
 def free_port() -> int:
@@ -44,6 +47,8 @@ def env(tmp_path: Path) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     e["PLANO_HOME"] = str(tmp_path / "home")
     e["PLANO_ADMIN_PORT"] = str(free_port())  # not the fixed default: tests may run side by side
+    # Subprocesses import the same tree as the tests, whatever their working directory.
+    e["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, e.get("PYTHONPATH")]))
     return e
 
 
@@ -81,10 +86,12 @@ def test_up_logs_down_in_background(tmp_path: Path, upstream: Any, env: dict[str
         assert "plano is up" in started.stdout
         assert chat(port).choices[0].message.content
         assert upstream.requests[0].headers["authorization"] == "Bearer sk-from-dotenv"
-        again = plano("up", str(cfg), env=env)
-        assert again.returncode == 1 and "already running" in again.stderr
+        again = plano("up", str(cfg), "--workers", "1", env=env)  # over a running one: upgrade
+        assert again.returncode == 0, again.stderr
+        assert "upgraded from pid" in again.stdout
+        assert chat(port).choices[0].message.content
         logs = plano("logs", env=env)
-        assert "plano ready" in logs.stdout
+        assert logs.stdout.count("plano ready") == 2
     finally:
         stopped = plano("down", env=env)
     assert stopped.returncode == 0 and "stopped" in stopped.stdout

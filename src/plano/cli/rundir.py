@@ -1,14 +1,17 @@
-"""Where a background gateway keeps its pid file and log: `$PLANO_HOME/run` (default ~/.plano)."""
+"""Where a gateway keeps its run record, status files and log: `$PLANO_HOME/run` (default
+~/.plano). The file formats are `plano.runtime.runstate`'s (the supervisor writes them)."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from plano.runtime import runstate
+from plano.runtime.runstate import RunRecord
 
 
 def home() -> Path:
@@ -28,42 +31,23 @@ def log_file() -> Path:
 
 
 def pid_file() -> Path:
-    return run_dir() / "plano.pid"
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    pid: int
-    config: str
-    ports: list[int]
+    return run_dir() / runstate.RECORD
 
 
 def read_record() -> RunRecord | None:
-    try:
-        raw = json.loads(pid_file().read_text())
-        return RunRecord(int(raw["pid"]), str(raw["config"]), [int(p) for p in raw["ports"]])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    return runstate.read_record(run_dir())
 
 
 def write_record(record: RunRecord) -> None:
-    pid_file().write_text(
-        json.dumps({"pid": record.pid, "config": record.config, "ports": record.ports})
-    )
+    runstate.write_record(run_dir(), record)
 
 
 def clear_record() -> None:
-    pid_file().unlink(missing_ok=True)
+    runstate.clear_record(run_dir())
 
 
 def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return runstate.alive(pid)
 
 
 def start_detached(cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -92,3 +76,37 @@ def stop(pid: int, seconds: float) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def stop_gateway(record: RunRecord, seconds: float) -> tuple[bool, list[int]]:
+    """Stop the supervisor of `record` and every worker it recorded: SIGTERM the supervisor (or,
+    when it is gone, its surviving workers) and a predecessor still draining after a rolling
+    upgrade, wait up to `seconds` for all of them, then SIGKILL the stragglers. Returns
+    (stopped by itself, pids killed)."""
+    workers = [pid for pid in record.workers if runstate.is_worker(pid)]
+    supervisors = [record.pid]
+    if record.predecessor and runstate.is_supervisor(record.predecessor):
+        supervisors.append(record.predecessor)
+        _signal(record.predecessor, signal.SIGTERM)
+    if alive(record.pid):
+        os.kill(record.pid, signal.SIGTERM)
+    else:
+        for pid in workers:
+            _signal(pid, signal.SIGTERM)
+    pids = [*supervisors, *workers]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(_running(p, p not in supervisors) for p in pids):
+        time.sleep(0.05)
+    killed = [p for p in pids if _running(p, p not in supervisors)]
+    for pid in killed:
+        _signal(pid, signal.SIGKILL)
+    return not killed, killed
+
+
+def _running(pid: int, worker: bool) -> bool:
+    return runstate.is_worker(pid) if worker else alive(pid)
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)

@@ -1,5 +1,8 @@
 """`plano up [FILE]`: start the gateway, in the background by default, like the original.
 
+Over a running gateway (recorded in the run directory), it does a rolling upgrade instead: the
+running supervisor starts the new one on its sockets and retires once that one serves.
+
 Without FILE it looks in `--path` for `config.yaml` then `plano_config.yaml`; with neither, it
 synthesises a zero-config gateway from provider keys in the environment.
 """
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -26,8 +30,10 @@ from plano.config import (
 )
 from plano.listeners.admin import ENV_ADDRESS, ENV_PORT, AdminSettings, admin_settings
 from plano.listeners.app import DEFAULT_MAX_BODY_BYTES, access_log_format
+from plano.runtime import runstate
 
 HEALTH_WAIT_SECONDS = 60.0
+UPGRADE_WAIT_SECONDS = 180.0
 
 
 def find_config(file: str | None, path: str) -> Path | None:
@@ -72,9 +78,14 @@ def load_or_exit(config_path: Path) -> Config:
 @click.option("--foreground", is_flag=True, help="Stay attached; log to the terminal.")
 @click.option(
     "--workers",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Worker processes sharing the ports (default: CPU count).",
+)
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Reload when the config file changes (its content is checked once a second).",
 )
 @click.option(
     "--listener-port",
@@ -113,6 +124,7 @@ def up(
     search_path: str,
     foreground: bool,
     workers: int | None,
+    watch: bool,
     listener_port: int,
     max_body_bytes: int | None,
     admin_port: str | None,
@@ -140,9 +152,9 @@ def up(
         os.environ.get("PLANO_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
     )
     if foreground:
-        _serve_foreground(config, config_path, n, body_limit, admin, verbose)
+        _serve_foreground(config, config_path, n, body_limit, admin, verbose, watch)
     else:
-        _start_background(config, config_path, n, body_limit, admin, verbose)
+        _start_background(config, config_path, n, body_limit, admin, verbose, watch)
 
 
 def _write_zero_config(port: int) -> Path:
@@ -160,6 +172,7 @@ def _serve_foreground(
     body_limit: int,
     admin: AdminSettings | None,
     verbose: bool,
+    watch: bool,
 ) -> None:
     from plano.runtime.workers import serve
 
@@ -181,6 +194,9 @@ def _serve_foreground(
             max_body_bytes=body_limit,
             announce=announce,
             admin=admin,
+            run_dir=rundir.run_dir(),
+            watch=watch,
+            verbose=verbose,
         )
     )
 
@@ -192,15 +208,8 @@ def _start_background(
     body_limit: int,
     admin: AdminSettings | None,
     verbose: bool,
+    watch: bool,
 ) -> None:
-    record = rundir.read_record()
-    if record is not None and rundir.alive(record.pid):
-        click.echo(
-            f"plano is already running (pid {record.pid}, config {record.config}); "
-            "run `plano down` first",
-            err=True,
-        )
-        sys.exit(1)
     log_path = rundir.log_file()
     cmd = [
         sys.executable,
@@ -220,9 +229,14 @@ def _start_background(
         cmd += ["--admin-address", admin.address]
     if verbose:
         cmd.append("-v")
+    if watch:
+        cmd.append("--watch")
+    record = rundir.read_record()
+    if record is not None and rundir.alive(record.pid):
+        _upgrade(record, cmd, config, admin)
+        return
     proc = rundir.start_detached(cmd, log_path)
     ports = [lc.port for lc in config.listeners]
-    rundir.write_record(rundir.RunRecord(proc.pid, str(config_path.resolve()), ports))
     if not _wait_healthy(proc, ports):
         click.echo(f"plano failed to start; last lines of {log_path}:", err=True)
         click.echo(_tail(log_path, 20), err=True)
@@ -230,12 +244,56 @@ def _start_background(
             proc.terminate()
         rundir.clear_record()
         sys.exit(1)
+    click.echo(
+        f"plano is up (pid {proc.pid}): {_names(config, admin)}\n"
+        "logs: plano logs -f    stop: plano down"
+    )
+
+
+def _names(config: Config, admin: AdminSettings | None) -> str:
     names = ", ".join(
         f"{lc.name} ({lc.type}) http://{lc.address}:{lc.port}" for lc in config.listeners
     )
     if admin is not None:
         names += f"; metrics http://{admin.address}:{admin.port}/metrics"
-    click.echo(f"plano is up (pid {proc.pid}): {names}\nlogs: plano logs -f    stop: plano down")
+    return names
+
+
+def _upgrade(
+    record: runstate.RunRecord, cmd: list[str], config: Config, admin: AdminSettings | None
+) -> None:
+    """Rolling upgrade: the running supervisor starts `cmd` (a fresh interpreter) on its sockets
+    and retires once the new one serves; see docs/operations.md."""
+    run = rundir.run_dir()
+    seq = time.time_ns()
+    runstate.write_json(run / runstate.UPGRADE_REQUEST, {"seq": seq, "argv": cmd})
+    click.echo(f"plano is running (pid {record.pid}): rolling upgrade to {cmd[4]}", err=True)
+    os.kill(record.pid, signal.SIGUSR2)
+    deadline = time.monotonic() + UPGRADE_WAIT_SECONDS
+    status = None
+    while status is None and time.monotonic() < deadline:
+        found = runstate.read_json(run / runstate.UPGRADE_STATUS)
+        if found is not None and found.get("seq") == seq:
+            status = found
+        elif not rundir.alive(record.pid):
+            click.echo(f"plano (pid {record.pid}) exited during the upgrade", err=True)
+            sys.exit(1)
+        else:
+            time.sleep(0.1)
+    if status is None:
+        click.echo(f"no answer from plano (pid {record.pid}) within {UPGRADE_WAIT_SECONDS:.0f} s",
+                   err=True)  # fmt: skip
+        sys.exit(1)
+    if not status.get("ok"):
+        click.echo(
+            f"upgrade failed, pid {record.pid} keeps serving: {status.get('error')}", err=True
+        )
+        click.echo(f"see {rundir.log_file()}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"plano is up (pid {status.get('new_pid')}, upgraded from pid {record.pid}, which drains "
+        f"and exits): {_names(config, admin)}"
+    )
 
 
 def _wait_healthy(proc: subprocess.Popen[bytes], ports: list[int]) -> bool:

@@ -493,8 +493,10 @@ class HttpConnection(asyncio.Protocol):
         self.close(linger=True, linger_seconds=REFUSED_LINGER_SECONDS)
 
     def shutdown(self) -> None:
-        """Server drain: close now if idle, else after the response in flight."""
-        if self.active is None:
+        """Server drain: close now if idle, else after the response in flight. A connection
+        that has not begun a request yet was accepted just before the drain: its request is
+        likely on its way, so it is served (and the connection closed after it)."""
+        if self.active is None and self.message_no > 0:
             self.close()
 
     def close(self, linger: bool = False, linger_seconds: float = LINGER_SECONDS) -> None:

@@ -199,6 +199,13 @@ class LeanServer:
             self.force_exit = True
         self.should_exit = True
 
+    def retire(self, drain_seconds: float) -> None:
+        """Leave for a successor (reload, upgrade): stop accepting, close idle connections, and
+        let in-flight requests and streams finish for up to `drain_seconds`. Callable from any
+        thread and from a signal handler; a later `handle_exit` forces as usual."""
+        self.drain_seconds = drain_seconds
+        self.should_exit = True
+
     @property
     def connections(self) -> frozenset[HttpConnection]:
         """The open client connections (for introspection and tests)."""
