@@ -87,7 +87,7 @@ class HealthConfig(StrictModel):
     ``consecutive_failures`` failed attempts in a row (5xx, connect errors, resets, timeouts) the
     circuit opens: for ``open_for`` every request with a fallback left skips the provider. Then up
     to ``half_open_probes`` requests at a time probe it: a success closes the circuit, a failure
-    opens it again. Per worker process."""
+    opens it again. Shared by the workers of one gateway run (docs/resilience.md)."""
 
     enabled: bool = True
     consecutive_failures: Annotated[int, Field(ge=1)] = 3

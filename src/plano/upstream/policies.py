@@ -16,7 +16,7 @@ from plano.providers.endpoints import origin
 from plano.upstream.balancer import Balancer
 from plano.upstream.breaker import Breaker
 from plano.upstream.clusters import Cluster, Resolved
-from plano.upstream.health import Circuit
+from plano.upstream.health import Circuit, build_circuit
 from plano.upstream.outlier import OutlierState
 from plano.upstream.overload import OverloadGate
 from plano.upstream.ratelimit import RateLimiter, RateLimitEvents, build_ratelimiter
@@ -108,7 +108,7 @@ def build_resilience(
         if health or _configured(p, listener):
             policy = _policy(config, listener, p, cluster, resolve)
             if health:
-                policy.health = Circuit(p.name, p.health, on_change)
+                policy.health = build_circuit(p.name, p.health, on_change)
             policies[p.name] = policy
     gate = OverloadGate(listener.overload) if listener.overload is not None else None
     limiter = build_ratelimiter(config, ratelimit_events)
