@@ -101,11 +101,11 @@ def load_all(
     """Load every gateway at once for `seconds` (with `turns`, taking turns on the core for that
     many seconds each); CPU µs per request of each."""
     results: dict[str, loadgen.WrkResult] = {}
-    before = {name: procs.cpu_seconds(service.pid) for name, (service, _) in gateways.items()}
+    # `plano up` serves from its worker process, a child of the supervisor it starts.
+    pids = {name: procs.serving_pid(service.pid) for name, (service, _) in gateways.items()}
+    before = {name: procs.cpu_seconds(pid) for name, pid in pids.items()}
     done = threading.Event()
-    rotation = threading.Thread(
-        target=take_turns, args=([s.pid for s, _ in gateways.values()], turns, done)
-    )
+    rotation = threading.Thread(target=take_turns, args=(list(pids.values()), turns, done))
     if turns:
         rotation.start()
 
@@ -127,7 +127,7 @@ def load_all(
         res = results[name]
         if res.errors:
             raise RuntimeError(f"{name}: {res.errors} failed requests\n{service.log_tail()}")
-        out[name] = (procs.cpu_seconds(service.pid) - before[name]) / res.requests * 1e6
+        out[name] = (procs.cpu_seconds(pids[name]) - before[name]) / res.requests * 1e6
     return out
 
 

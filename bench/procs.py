@@ -108,6 +108,23 @@ def wait_line(service: Service, prefix: str, timeout: float = 60.0) -> str:
     )
 
 
+def serving_pid(pid: int) -> int:
+    """The process doing the work: `plano up` runs a supervisor whose one worker (a child whose
+    command line names `plano.runtime.worker`) serves; any other service serves itself."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return pid
+    for child in children:
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"plano.runtime.worker" in cmdline:
+            return int(child)
+    return pid
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads) so far."""
     try:

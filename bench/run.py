@@ -122,7 +122,7 @@ def measure(
     target: Target, upstream: Service, script: Path, *, conns: int, seconds: float, rnd: int
 ) -> Run:
     stream = script.name == "stream.lua"
-    proxy_pid = target.service.pid if target.service else None
+    proxy_pid = procs.serving_pid(target.service.pid) if target.service else None
     cores0 = cpustat.busy_seconds()
     up0 = procs.cpu_seconds(upstream.pid)
     px0 = procs.cpu_seconds(proxy_pid) if proxy_pid else 0.0

@@ -173,7 +173,12 @@ class Supervisor:
     # -- the run ---------------------------------------------------------------------------
 
     def run(self) -> int:
-        self._metrics = multiproc.MetricsDir.prepare()
+        # Several workers share one metrics view through prometheus-client's multiprocess mode.
+        # One worker keeps in-process metrics unless the directory is given: multiprocess mode
+        # roughly doubles the CPU a request costs (docs/performance.md); the price is that a
+        # reload starts that worker's counters again, which Prometheus reads as a reset.
+        if self.n > 1 or os.environ.get(multiproc.ENV):
+            self._metrics = multiproc.MetricsDir.prepare()
         try:
             with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
                 return runner.run(self._main())
@@ -181,7 +186,8 @@ class Supervisor:
             self.table.close_all()
             os.close(self._lifeline_r)
             os.close(self._lifeline_w)
-            self._metrics.close()
+            if self._metrics is not None:
+                self._metrics.close()
             shutil.rmtree(self._snapshots, ignore_errors=True)
 
     async def _main(self) -> int:
