@@ -24,6 +24,7 @@ from plano.filters.http_filter import HttpFilter
 from plano.filters.mcp_filter import McpFilter
 from plano.filters.types import (
     Filter,
+    FilterContext,
     FilterFailed,
     FilterRejected,
     Headers,
@@ -39,6 +40,7 @@ from plano.upstream.transport import Transport
 __all__ = [
     "Chain",
     "Filter",
+    "FilterContext",
     "FilterFailed",
     "FilterRejected",
     "FilterTable",
@@ -86,13 +88,18 @@ class Chain:
         *,
         telemetry: Telemetry | None = None,
         record: RequestRecord | None = None,
+        ctx: FilterContext | None = None,
     ) -> bytes:
+        """`body` through every filter in order. `ctx` is the request's filter context (one per
+        request, shared by its input and output chains); a fresh one when not given."""
+        if ctx is None:
+            ctx = FilterContext(record)
         if telemetry is None or record is None or not telemetry.traced:
             for f in self.filters:
-                body = await f.apply(body, path, headers)
+                body = await f.apply(body, path, headers, ctx)
             return body
         for f in self.filters:
-            body = await _traced(f, body, path, headers, telemetry, record)
+            body = await _traced(f, body, path, headers, ctx, telemetry, record)
         return body
 
     async def close(self) -> None:
@@ -101,12 +108,18 @@ class Chain:
 
 
 async def _traced(
-    f: Filter, body: bytes, path: str, headers: Headers, telemetry: Telemetry, record: RequestRecord
+    f: Filter,
+    body: bytes,
+    path: str,
+    headers: Headers,
+    ctx: FilterContext,
+    telemetry: Telemetry,
+    record: RequestRecord,
 ) -> bytes:
     span = telemetry.child(record, f.span_name, n.SERVICE_FILTER)
     attributes: dict[str, str | int] = {n.ATTR_FILTER_ID: f.id}
     try:
-        out = await f.apply(body, path, with_traceparent(headers, span.traceparent))
+        out = await f.apply(body, path, with_traceparent(headers, span.traceparent), ctx)
     except FilterRejected as err:
         attributes[n.ATTR_HTTP_STATUS] = err.status
         span.end(error=err.code, attributes=attributes)

@@ -15,7 +15,7 @@ from typing import Final
 
 from plano.config.sections import FilterConfig
 from plano.errors import PlanoError, UpstreamConnectFailed
-from plano.filters.types import FilterFailed, FilterRejected, Headers
+from plano.filters.types import FilterContext, FilterFailed, FilterRejected, Headers
 from plano.observability import names as n
 from plano.upstream.retry import Outcome, RetryPolicy
 from plano.upstream.transport import Limits, Transport, exchange
@@ -41,7 +41,7 @@ class HttpFilter:
         self._fixed = (*_FIXED, ("x-arch-upstream", config.id))
         self._retry = RetryPolicy.of(config.retry_policy, 0) if config.retry_policy else None
 
-    async def apply(self, body: bytes, path: str, headers: Headers) -> bytes:
+    async def apply(self, body: bytes, path: str, headers: Headers, ctx: FilterContext) -> bytes:
         policy = self._retry
         if policy is None:  # the default: one call, never retried (it may not be idempotent)
             return await self._call(body, path, headers)

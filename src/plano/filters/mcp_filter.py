@@ -26,7 +26,13 @@ from urllib.parse import urlsplit
 import orjson
 
 from plano.config.sections import FilterConfig
-from plano.filters.types import FilterFailed, FilterRejected, Headers, trace_context
+from plano.filters.types import (
+    FilterContext,
+    FilterFailed,
+    FilterRejected,
+    Headers,
+    trace_context,
+)
 from plano.observability import names as n
 
 if TYPE_CHECKING:
@@ -47,7 +53,7 @@ class McpFilter:
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def apply(self, body: bytes, path: str, headers: Headers) -> bytes:
+    async def apply(self, body: bytes, path: str, headers: Headers, ctx: FilterContext) -> bytes:
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:

@@ -4,12 +4,14 @@ context a filter receives (`chain` builds the filters; the filters import only t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
+from plano.embedding.memo import EmbeddingMemo
 from plano.errors import PlanoError
 from plano.observability import names as n
+from plano.observability.record import RequestRecord
 
 Headers = Sequence[tuple[str, str]]
 
@@ -51,13 +53,32 @@ class FilterFailed(PlanoError):
         self.answered = answered  # the filter's own HTTP status, when it answered 5xx
 
 
+class FilterContext:
+    """What the filters of one request share, beside the body: the request's telemetry `record`
+    (verdicts go there: span attributes, metrics), its `embeddings` (one vector per text for the
+    guard, the router and agent selection) and `state`, per-request data a built-in filter keeps
+    from the input chain to the output chain (PII placeholders to restore). Created once per
+    request; nothing in it outlives the request."""
+
+    __slots__ = ("embeddings", "record", "state")
+
+    def __init__(
+        self, record: RequestRecord | None = None, embeddings: EmbeddingMemo | None = None
+    ) -> None:
+        self.record = record
+        self.embeddings = embeddings if embeddings is not None else EmbeddingMemo()
+        self.state: dict[str, Any] = {}
+
+
 class Filter(Protocol):
     """One compiled filter: body bytes in, new body bytes out."""
 
     id: str
     span_name: str  # the child span of one call, built at config load
 
-    async def apply(self, body: bytes, path: str, headers: Headers) -> bytes: ...
+    async def apply(
+        self, body: bytes, path: str, headers: Headers, ctx: FilterContext
+    ) -> bytes: ...
 
     async def close(self) -> None: ...
 

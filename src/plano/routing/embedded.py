@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
+from plano.embedding.model import MiniLM
+from plano.embedding.shared import PROCESS_MODEL, SharedModel
 from plano.routing.conversation import Conversation
 from plano.routing.decision import RouteChoice, RouterFailed
-from plano.routing.embedder import MiniLM
 from plano.routing.preferences import PreferenceSet
 
 if TYPE_CHECKING:
@@ -31,27 +31,6 @@ DEFAULT_THRESHOLD: Final = 0.175
 _ROUTE_CACHE_LIMIT: Final = 256  # distinct inline preference sets kept
 
 
-class SharedModel:
-    """A lazily loaded embedder, loaded at most once even when asked from many threads."""
-
-    def __init__(self, factory: Callable[[], MiniLM] = MiniLM) -> None:
-        self._factory = factory
-        self._model: MiniLM | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> MiniLM:
-        model = self._model
-        if model is None:
-            with self._lock:
-                if self._model is None:
-                    self._model = self._factory()
-                model = self._model
-        return model
-
-
-_PROCESS_MODEL: Final = SharedModel()
-
-
 class EmbeddedRouter:
     kind: Final = "embedded"
 
@@ -59,7 +38,7 @@ class EmbeddedRouter:
         self, *, threshold: float = DEFAULT_THRESHOLD, model: SharedModel | None = None
     ) -> None:
         self._threshold = threshold
-        self._model = model or _PROCESS_MODEL
+        self._model = model or PROCESS_MODEL
         self._routes: dict[str, npt.NDArray[np.float32]] = {}
 
     async def select(

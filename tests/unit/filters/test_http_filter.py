@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from plano.config.sections import FilterConfig
-from plano.filters.chain import FilterFailed, FilterRejected
+from plano.filters.chain import FilterContext, FilterFailed, FilterRejected
 from plano.filters.http_filter import HttpFilter
 from plano.upstream.lean import LeanTransport
 
@@ -33,7 +33,7 @@ async def with_filter(handler: Handler, body: bytes, *, deadline: float = 5.0) -
         timeout=deadline,
     )
     try:
-        return await f.apply(body, "/v1/chat/completions", [("x-client", "1")])
+        return await f.apply(body, "/v1/chat/completions", [("x-client", "1")], FilterContext())
     finally:
         await client.close()
         await runner.cleanup()

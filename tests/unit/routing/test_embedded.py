@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from plano.embedding.model import EmbedderUnavailable, MiniLM, model_file, verified_bytes
+from plano.embedding.shared import SharedModel
 from plano.routing.conversation import Conversation, Turn
-from plano.routing.embedded import DEFAULT_THRESHOLD, EmbeddedRouter, SharedModel
-from plano.routing.embedder import EmbedderUnavailable, MiniLM, model_file, verified_bytes
+from plano.routing.embedded import DEFAULT_THRESHOLD, EmbeddedRouter
 from plano.routing.preferences import Preference, PreferenceSet
 
 DATA = Path(__file__).parents[2] / "data" / "routing_labelled.json"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from plano.errors import PlanoError
+from plano.filters.types import FilterContext
 from plano.listeners.pipeline import Call
 from plano.listeners.types import RawHeaders, Receive, RequestIds, Scope, Send
 from plano.routing.step import Routed
@@ -16,9 +17,11 @@ from plano.wire.api import Api
 class ModelCall(Call):
     """View (decoded once): `requested` model and `stream`. Working state, in stage order:
     `routed` (the routing step's decision), `upstream` (the request built for the chosen
-    model), `committed` (the answer the exchange chose; also `held`, released at the end)."""
+    model), `committed` (the answer the exchange chose; also `held`, released at the end).
+    `filters` is the request's filter context, created when a chain first needs it and shared
+    by the input and output chains (and its embeddings by the router)."""
 
-    __slots__ = ("committed", "ids", "requested", "routed", "stream", "upstream")
+    __slots__ = ("committed", "filters", "ids", "requested", "routed", "stream", "upstream")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, api: Api, ids: RequestIds):
         super().__init__(scope, receive, send, api)
@@ -29,6 +32,14 @@ class ModelCall(Call):
         self.routed: Routed | None = None
         self.upstream: Upstream | None = None
         self.committed: Committed | None = None
+        self.filters: FilterContext | None = None
+
+    def filter_context(self) -> FilterContext:
+        """The request's filter context (created on first use)."""
+        ctx = self.filters
+        if ctx is None:
+            ctx = self.filters = FilterContext(self.record)
+        return ctx
 
     def request_id(self) -> str:
         """The client's `x-request-id` once the request was built, else one of ours."""

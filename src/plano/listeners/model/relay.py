@@ -155,18 +155,19 @@ class Relay(Stage[ModelCall]):
         usage = StreamUsage()
         send = call.send
         split = SseSplitter()
+        ctx = call.filter_context()
         async for chunk in resp.chunks():
             if not record.upstream_first_chunk:
                 record.upstream_first_chunk = time.perf_counter_ns()
             usage.feed(chunk)
             block = split.feed(chunk)
-            out = await chain.run(block, call.path, headers) if block else b""
+            out = await chain.run(block, call.path, headers, ctx=ctx) if block else b""
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
         record.upstream_done = time.perf_counter_ns()
         rest = split.close()
         if rest:
-            rest = await chain.run(rest, call.path, headers)
+            rest = await chain.run(rest, call.path, headers, ctx=ctx)
         await send({"type": "http.response.body", "body": rest})
         _note_stream_usage(record, usage)
 

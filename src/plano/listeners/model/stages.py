@@ -48,7 +48,12 @@ class InputFilters(Stage[ModelCall]):
         record = call.record
         before = call.body
         body = await self.chain.run(
-            before, call.path, filter_headers(record), telemetry=self._telemetry, record=record
+            before,
+            call.path,
+            filter_headers(record),
+            telemetry=self._telemetry,
+            record=record,
+            ctx=call.filter_context(),
         )
         if body is not before and body != before:
             call.body = body

@@ -1,0 +1,1 @@
+"""Agentic signals: pure analysers over a conversation (no I/O, no async)."""
