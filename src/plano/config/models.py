@@ -37,8 +37,8 @@ from plano.config.resilience import (
 from plano.config.sections import (
     AgentConfig,
     AliasMap,
+    AnyFilterConfig,
     EndpointMap,
-    FilterConfig,
     MetricsSourceConfig,
     ModelAliasConfig,
     OverridesConfig,
@@ -164,7 +164,7 @@ class Config(StrictModel):
     model_providers: tuple[ModelProviderConfig, ...] = ()
     model_aliases: AliasMap = Field(default_factory=FrozenDict)
     agents: tuple[AgentConfig, ...] = ()
-    filters: tuple[FilterConfig, ...] = ()
+    filters: tuple[AnyFilterConfig, ...] = ()
     endpoints: EndpointMap = Field(default_factory=FrozenDict)
     overrides: OverridesConfig = OverridesConfig()
     prompt_caching: PromptCachingConfig = PromptCachingConfig()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
 from plano.config.fieldtypes import (
     Duration,
@@ -20,6 +20,7 @@ from plano.config.fieldtypes import (
     StrMap,
     freeze_mapping,
 )
+from plano.config.guards import GuardFilterConfig, PiiFilterConfig
 from plano.config.resilience import RetryPolicyConfig
 
 DEFAULT_ORCHESTRATOR_MODEL = "Plano-Orchestrator"
@@ -52,6 +53,20 @@ class FilterConfig(StrictModel):
         if isinstance(data, dict) and data.get("tool") is None and "id" in data:
             return {**data, "tool": data["id"]}
         return data
+
+
+def _filter_type(data: Any) -> str:
+    """The discriminator of a ``filters[]`` entry (``mcp`` when the entry names no type)."""
+    value = data.get("type", "mcp") if isinstance(data, dict) else getattr(data, "type", "mcp")
+    return value if value in ("guard", "pii") else "service"
+
+
+AnyFilterConfig = Annotated[
+    Annotated[FilterConfig, Tag("service")]
+    | Annotated[GuardFilterConfig, Tag("guard")]
+    | Annotated[PiiFilterConfig, Tag("pii")],
+    Discriminator(_filter_type),
+]
 
 
 class EndpointConfig(StrictModel):

@@ -18,7 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from plano.config.sections import AgentConfig, FilterConfig
+from plano.config.guards import GuardFilterConfig, PiiFilterConfig
+from plano.config.sections import AgentConfig, AnyFilterConfig, FilterConfig
 from plano.errors import PlanoError
 from plano.filters.http_filter import HttpFilter
 from plano.filters.mcp_filter import McpFilter
@@ -153,13 +154,13 @@ class FilterTable:
 
     def __init__(
         self,
-        filters: Iterable[FilterConfig],
+        filters: Iterable[AnyFilterConfig],
         agents: Iterable[AgentConfig],
         transport: Transport,
         *,
         timeout: float = DEFAULT_FILTER_TIMEOUT,
     ) -> None:
-        self._configs: dict[str, FilterConfig] = {}
+        self._configs: dict[str, AnyFilterConfig] = {}
         for a in agents:  # the original lets a chain name an agent; it is then an MCP filter
             self._configs[a.id] = FilterConfig(id=a.id, url=a.url)
         for f in filters:
@@ -182,7 +183,9 @@ class FilterTable:
             await f.close()
 
 
-def _build(config: FilterConfig, transport: Transport, timeout: float) -> Filter:
+def _build(config: AnyFilterConfig, transport: Transport, timeout: float) -> Filter:
+    if isinstance(config, GuardFilterConfig | PiiFilterConfig):
+        raise KeyError(f"filter '{config.id}': built-in '{config.type}' filters are not built yet")
     if config.type == "http":
         return HttpFilter(config, transport, timeout=timeout)
     return McpFilter(config, timeout=timeout)
