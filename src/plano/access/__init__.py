@@ -1,0 +1,1 @@
+"""Access: gateway keys, budgets, and cost accounting (prices → USD per request)."""
