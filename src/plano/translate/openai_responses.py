@@ -17,6 +17,7 @@ import orjson
 
 from plano import ir
 from plano.errors import BadRequest, UpstreamProtocolError
+from plano.translate import openai_responses_items as resp_items
 from plano.translate import openai_responses_stream as stream
 from plano.translate.shapes import (
     array,
@@ -213,10 +214,10 @@ class ResponsesClient:
 
 def response_doc(response: ir.Response) -> dict[str, Any]:
     """A whole `response` object; ids of the output items are derived from the response id."""
-    rid = stream.response_id(response.id)
-    output = [stream.output_item(p, f"{i}_{rid[5:]}") for i, p in enumerate(response.content)]
-    status, incomplete = stream.status_of(response.stop_reason)
-    return stream.envelope(
+    rid = resp_items.response_id(response.id)
+    output = [resp_items.output_item(p, f"{i}_{rid[5:]}") for i, p in enumerate(response.content)]
+    status, incomplete = resp_items.status_of(response.stop_reason)
+    return resp_items.envelope(
         rid,
         response.model,
         response.created or int(time.time()),
@@ -243,7 +244,7 @@ def output_items(messages: list[ir.Message]) -> list[dict[str, Any]]:
                     )
         elif m.role == "assistant":
             for j, p in enumerate(m.content):
-                item = stream.output_item(p, f"{i}_{j}")
+                item = resp_items.output_item(p, f"{i}_{j}")
                 if item is not None:
                     items.append(item)
         else:
@@ -309,13 +310,13 @@ class ResponsesUpstream:
             raise UpstreamProtocolError("upstream reply is not an OpenAI response object")
         parts: list[ir.Part] = []
         for item in output:
-            parts.extend(stream.parts_of_item(item))
+            parts.extend(resp_items.parts_of_item(item))
         return ir.Response(
             id=str(doc.get("id", "")),
             model=str(doc.get("model", "")),
             content=parts,
-            stop_reason=stream.stop_of(doc, parts),
-            usage=stream.usage_of(doc.get("usage")),
+            stop_reason=resp_items.stop_of(doc, parts),
+            usage=resp_items.usage_of(doc.get("usage")),
             created=doc.get("created_at"),
         )
 

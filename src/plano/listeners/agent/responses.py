@@ -39,7 +39,7 @@ from plano.state.conversations import ConversationStore
 from plano.state.deadline import time_left
 from plano.translate.collect import Collector, events_of
 from plano.translate.openai_responses import output_items
-from plano.translate.openai_responses_stream import response_id
+from plano.translate.openai_responses_items import response_id
 from plano.upstream.transport import UpstreamResponse
 from plano.wire.api import Api
 

@@ -45,7 +45,7 @@ from plano.state.conversations import ConversationStore
 from plano.translate import error_message
 from plano.translate.collect import Collector, events_of
 from plano.translate.openai_responses import output_items
-from plano.translate.openai_responses_stream import parts_of_item, response_id
+from plano.translate.openai_responses_items import parts_of_item, response_id
 from plano.upstream.request import Committed, Upstream
 from plano.upstream.stream_guard import StreamGuard
 from plano.upstream.transport import UpstreamResponse
