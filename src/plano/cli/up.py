@@ -31,6 +31,7 @@ from plano.config import (
 from plano.listeners.admin import ENV_ADDRESS, ENV_PORT, AdminSettings, admin_settings
 from plano.listeners.app import DEFAULT_MAX_BODY_BYTES, access_log_format
 from plano.runtime import runstate
+from plano.runtime.cpus import available_cpus
 
 HEALTH_WAIT_SECONDS = 60.0
 UPGRADE_WAIT_SECONDS = 180.0
@@ -80,7 +81,7 @@ def load_or_exit(config_path: Path) -> Config:
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker processes sharing the ports (default: CPU count).",
+    help="Worker processes sharing the ports (default: the CPUs this process may use).",
 )
 @click.option(
     "--watch",
@@ -147,7 +148,7 @@ def up(
     if config_path is None:
         config_path = _write_zero_config(listener_port)
     config = load_or_exit(config_path)
-    n = workers if workers is not None else (os.cpu_count() or 1)
+    n = workers if workers is not None else available_cpus()
     body_limit = max_body_bytes or int(
         os.environ.get("PLANO_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
     )
