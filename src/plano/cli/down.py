@@ -15,13 +15,16 @@ STOP_SECONDS = 12.0  # the supervisor's own deadline is drain_timeout (8 s) + 1.
 
 
 @click.command()
-def down() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Say which processes are stopped.")
+def down(verbose: bool) -> None:
     """Stop the gateway started by `plano up`."""
     record = rundir.read_record()
     if record is None:
         click.echo("plano is not running")
         return
     workers = [pid for pid in record.workers if runstate.is_worker(pid)]
+    if verbose:
+        click.echo(f"supervisor {record.pid}; workers {', '.join(map(str, workers)) or 'none'}")
     if not rundir.alive(record.pid) and not workers:
         rundir.clear_record()
         click.echo("plano is not running")

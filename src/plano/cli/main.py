@@ -16,10 +16,13 @@ from plano.cli.up import up
 from plano.cli.validate import validate
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(__version__, prog_name="plano")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Plano: the dataplane between your apps, agents and LLM providers."""
+    if ctx.invoked_subcommand is None:  # bare `plano` / `planoai`: the help, and success
+        click.echo(ctx.get_help())
 
 
 for command in (init, up, down, reload, logs, validate, demo, mock_llm, trace):
