@@ -2,7 +2,8 @@
 
 The log file holds two kinds of lines: access-log lines (one per request, text or JSON) and the
 gateway's own log records (`<date> <time> LEVEL logger: message`, tracebacks on the lines after).
-As the original's `logs`, the default shows the requests, plus gateway warnings and errors so a
+As the original's `logs`, the default shows the requests, plus the gateway's lifecycle lines
+(ready, reload, upgrade, workers: logger `plano` at INFO) and every warning and error, so a
 problem is never hidden; `--debug` shows every gateway line too.
 """
 
@@ -18,13 +19,14 @@ import click
 
 from plano.cli import rundir
 
-_RECORD: Final = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ([A-Z]+) ")
+_RECORD: Final = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ([A-Z]+) (\S+?):? ")
 _SHOWN_LEVELS: Final = frozenset({"WARNING", "ERROR", "CRITICAL"})
+_LIFECYCLE: Final = "plano"  # the logger of starts, reloads, upgrades and workers
 
 
 class LineFilter:
     """Which lines to print: every one with `debug`, else all but the gateway's records below
-    WARNING (with their continuation lines)."""
+    WARNING other than the lifecycle ones (with their continuation lines)."""
 
     def __init__(self, debug: bool) -> None:
         self._debug = debug
@@ -35,7 +37,8 @@ class LineFilter:
             return True
         m = _RECORD.match(line)
         if m is not None:
-            self._showing = m.group(1) in _SHOWN_LEVELS
+            level, logger = m.groups()
+            self._showing = level in _SHOWN_LEVELS or (level == "INFO" and logger == _LIFECYCLE)
             return self._showing
         if line.startswith(("[", "{")):  # an access-log line (text or JSON)
             self._showing = True
