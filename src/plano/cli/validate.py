@@ -26,6 +26,6 @@ def validate(file: str) -> None:
     listeners = ", ".join(
         f"{lc.name} ({lc.type}) {lc.address}:{lc.port}" for lc in config.listeners
     )
-    click.echo(
-        f"{file}: valid — {len(config.model_providers)} model providers; listeners: {listeners}"
-    )
+    yours = sum(1 for p in config.model_providers if not p.internal)  # not the router's own
+    plural = "" if yours == 1 else "s"
+    click.echo(f"{file}: valid — {yours} model provider{plural}; listeners: {listeners}")
