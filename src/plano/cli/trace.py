@@ -90,13 +90,27 @@ def listen(
     if foreground:
         _listen_foreground(host, grpc_port, http_port, capacity, pid_path)
         return
-    record = read_record()
-    if record is not None and rundir.alive(record.pid):
+    record, started = start_receiver(host, grpc_port, http_port, capacity)
+    if not started:
         click.echo(
             f"the trace receiver is already running (pid {record.pid}, gRPC "
             f"{record.host}:{record.grpc_port}, HTTP {record.host}:{record.http_port})"
         )
         return
+    click.echo(
+        f"trace receiver up (pid {record.pid}): OTLP gRPC {host}:{record.grpc_port}, "
+        f"OTLP HTTP + query {host}:{record.http_port}\n"
+        "see traces: plano trace    stop: plano trace down"
+    )
+
+
+def start_receiver(
+    host: str, grpc_port: int, http_port: int, capacity: int = 50
+) -> tuple[ReceiverRecord, bool]:
+    """The running receiver, started in the background if there is none (then True)."""
+    record = read_record()
+    if record is not None and rundir.alive(record.pid):
+        return record, False
     pid_file().unlink(missing_ok=True)
     log_path = rundir.log_file().with_name("trace.log")
     cmd = [
@@ -124,14 +138,9 @@ def listen(
             if proc.poll() is None:
                 proc.terminate()
             tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
-            click.echo("the trace receiver failed to start:\n" + "\n".join(tail), err=True)
-            sys.exit(1)
+            raise click.ClickException("the trace receiver failed to start:\n" + "\n".join(tail))
         time.sleep(0.05)
-    click.echo(
-        f"trace receiver up (pid {proc.pid}): OTLP gRPC {host}:{record.grpc_port}, "
-        f"OTLP HTTP + query {host}:{record.http_port}\n"
-        "see traces: plano trace    stop: plano trace down"
-    )
+    return record, True
 
 
 def _listen_foreground(

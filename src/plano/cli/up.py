@@ -32,6 +32,7 @@ from plano.listeners.admin import ENV_ADDRESS, ENV_PORT, AdminSettings, admin_se
 from plano.listeners.app import DEFAULT_MAX_BODY_BYTES, access_log_format
 from plano.runtime import runstate
 from plano.runtime.cpus import available_cpus
+from plano.runtime.local_tracing import ENV as LOCAL_TRACING_ENV
 
 HEALTH_WAIT_SECONDS = 60.0
 UPGRADE_WAIT_SECONDS = 180.0
@@ -119,6 +120,18 @@ def load_or_exit(config_path: Path) -> Config:
     default=None,
     help="Access log format, one line per request on the log (default text; env PLANO_ACCESS_LOG).",
 )
+@click.option(
+    "--with-tracing",
+    is_flag=True,
+    help="Start the local trace receiver and trace every request to it (see `plano trace`).",
+)
+@click.option(
+    "--tracing-port",
+    type=click.IntRange(1, 65535),
+    default=4317,
+    show_default=True,
+    help="OTLP/gRPC port of the local trace receiver (with --with-tracing).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def up(
     file: str | None,
@@ -131,6 +144,8 @@ def up(
     admin_port: str | None,
     admin_address: str | None,
     access_log: str | None,
+    with_tracing: bool,
+    tracing_port: int,
     verbose: bool,
 ) -> None:
     """Start Plano with FILE (or a config found in --path, or zero-config)."""
@@ -148,6 +163,8 @@ def up(
     if config_path is None:
         config_path = _write_zero_config(listener_port)
     config = load_or_exit(config_path)
+    if with_tracing:
+        _start_local_tracing(tracing_port)
     n = workers if workers is not None else available_cpus()
     body_limit = max_body_bytes or int(
         os.environ.get("PLANO_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
@@ -156,6 +173,17 @@ def up(
         _serve_foreground(config, config_path, n, body_limit, admin, verbose, watch)
     else:
         _start_background(config, config_path, n, body_limit, admin, verbose, watch)
+
+
+def _start_local_tracing(grpc_port: int) -> None:
+    """Start (or find) the local receiver; workers read its endpoint from the environment."""
+    from plano.cli.trace import DEFAULT_HTTP_PORT, start_receiver
+
+    http_port = DEFAULT_HTTP_PORT if grpc_port == 4317 else 0  # else any free port (recorded)
+    record, started = start_receiver("127.0.0.1", grpc_port, http_port)
+    os.environ[LOCAL_TRACING_ENV] = f"http://127.0.0.1:{record.grpc_port}"
+    what = "started" if started else "running"
+    click.echo(f"trace receiver {what} (gRPC :{record.grpc_port}); see traces: plano trace")
 
 
 def _write_zero_config(port: int) -> Path:

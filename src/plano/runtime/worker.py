@@ -36,6 +36,7 @@ import uvloop
 from plano.config import load_config_text
 from plano.http.server import LeanServer
 from plano.listeners.app import build_app
+from plano.runtime.local_tracing import with_local_tracing
 from plano.runtime.serve import BoundAdmin, BoundListener, HttpServer, describe, make_server
 
 log = logging.getLogger("plano")
@@ -201,6 +202,7 @@ def run(spec: WorkerSpec) -> int:
     # the file was edited since (that takes a reload).
     text = Path(spec.config).read_text(encoding="utf-8")
     config = load_config_text(text, source=spec.source, base_dir=Path(spec.source).parent)
+    config = with_local_tracing(config, os.environ)
     bound = []
     for lc in config.listeners:
         fd = spec.listeners.get(lc.name)
