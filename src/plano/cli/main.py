@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 import click
 
 from plano import __version__
+from plano.cli.cli_agent import cli_agent
 from plano.cli.demo import demo
 from plano.cli.down import down
 from plano.cli.init import init
@@ -15,8 +18,21 @@ from plano.cli.trace import trace
 from plano.cli.up import up
 from plano.cli.validate import validate
 
+_ALIASES: Final = {"cli_agent": "cli-agent"}  # the original's spelling -> ours
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
+
+class _Group(click.Group):
+    """The command group; the original's spellings of renamed commands still work."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, _ALIASES.get(cmd_name, cmd_name))
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    invoke_without_command=True,
+)
 @click.version_option(__version__, prog_name="plano")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -25,7 +41,7 @@ def cli(ctx: click.Context) -> None:
         click.echo(ctx.get_help())
 
 
-for command in (init, up, down, reload, logs, validate, demo, mock_llm, trace):
+for command in (init, up, down, reload, logs, validate, demo, mock_llm, trace, cli_agent):
     cli.add_command(command)
 
 
