@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from plano.cli import rundir
+from plano.cli import docker_mode, rundir
 from plano.runtime import runstate
 
 STOP_SECONDS = 12.0  # the supervisor's own deadline is drain_timeout (8 s) + 1.5 s
@@ -16,8 +16,14 @@ STOP_SECONDS = 12.0  # the supervisor's own deadline is drain_timeout (8 s) + 1.
 
 @click.command()
 @click.option("-v", "--verbose", is_flag=True, help="Say which processes are stopped.")
-def down(verbose: bool) -> None:
+@click.option(
+    "--docker", "in_docker", is_flag=True, help="Stop the container `plano up --docker` ran."
+)
+def down(verbose: bool, in_docker: bool) -> None:
     """Stop the gateway started by `plano up`."""
+    if in_docker:
+        docker_mode.down()
+        return
     record = rundir.read_record()
     if record is None:
         click.echo("plano is not running")

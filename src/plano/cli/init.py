@@ -8,7 +8,6 @@ its shape; only the environment variables it names have to be set.
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -19,9 +18,9 @@ import click
 
 from plano.cli.init_wizard import Answers, ask, render
 from plano.config import ConfigError, format_report, load_config_text
+from plano.config.env import variables_in
 
 DEFAULT_OUTPUT: Final = "config.yaml"
-_ENV_NAME: Final = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 
 CLEAN: Final = """\
 version: v0.4.0
@@ -64,13 +63,8 @@ def templates() -> dict[str, Template]:
 
 
 def env_names(text: str) -> list[str]:
-    """The environment variables a config names (`$NAME` or `${NAME}`) outside comments."""
-    names: set[str] = set()
-    for line in text.splitlines():
-        code = line.split(" #", 1)[0]
-        if not code.lstrip().startswith("#"):
-            names.update(_ENV_NAME.findall(code))
-    return sorted(names)
+    """The environment variables a config names in its values."""
+    return variables_in(text)
 
 
 def check(text: str, source: str) -> None:

@@ -17,7 +17,7 @@ from typing import Final
 
 import click
 
-from plano.cli import rundir
+from plano.cli import docker_mode, rundir
 
 _RECORD: Final = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ([A-Z]+) (\S+?):? ")
 _SHOWN_LEVELS: Final = frozenset({"WARNING", "ERROR", "CRITICAL"})
@@ -61,8 +61,14 @@ def selected(lines: Iterable[str], keep: LineFilter) -> Iterator[str]:
     help="How many of the last lines to show first.",
 )
 @click.option("--debug", is_flag=True, help="Also the gateway's info and debug lines.")
-def logs(follow: bool, lines: int, debug: bool) -> None:
+@click.option(
+    "--docker", "in_docker", is_flag=True, help="The log of `plano up --docker`'s container."
+)
+def logs(follow: bool, lines: int, debug: bool, in_docker: bool) -> None:
     """Print the requests and the gateway's warnings (~/.plano/run/logs/plano.log)."""
+    if in_docker:
+        docker_mode.logs(follow, lines)
+        return
     path = rundir.log_file()
     if not path.exists():
         click.echo(f"no log yet at {path}")

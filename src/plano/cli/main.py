@@ -7,6 +7,7 @@ from typing import Final
 import click
 
 from plano import __version__
+from plano.cli.build import build
 from plano.cli.cli_agent import cli_agent
 from plano.cli.demo import demo
 from plano.cli.down import down
@@ -41,7 +42,19 @@ def cli(ctx: click.Context) -> None:
         click.echo(ctx.get_help())
 
 
-for command in (init, up, down, reload, logs, validate, demo, mock_llm, trace, cli_agent):
+for command in (
+    init,
+    up,
+    down,
+    reload,
+    logs,
+    validate,
+    demo,
+    mock_llm,
+    trace,
+    cli_agent,
+    build,
+):
     cli.add_command(command)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from plano.cli import rundir
+from plano.cli import docker_mode, rundir
 from plano.config import (
     Config,
     ConfigError,
@@ -132,6 +132,12 @@ def load_or_exit(config_path: Path) -> Config:
     show_default=True,
     help="OTLP/gRPC port of the local trace receiver (with --with-tracing).",
 )
+@click.option(
+    "--docker",
+    "in_docker",
+    is_flag=True,
+    help="Run the container image instead (PLANO_DOCKER_IMAGE, default plano:local).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def up(
     file: str | None,
@@ -146,6 +152,7 @@ def up(
     access_log: str | None,
     with_tracing: bool,
     tracing_port: int,
+    in_docker: bool,
     verbose: bool,
 ) -> None:
     """Start Plano with FILE (or a config found in --path, or zero-config)."""
@@ -163,6 +170,13 @@ def up(
     if config_path is None:
         config_path = _write_zero_config(listener_port)
     config = load_or_exit(config_path)
+    if in_docker:
+        if with_tracing or foreground or watch:
+            raise click.UsageError(
+                "--docker runs detached; drop --with-tracing/--foreground/--watch"
+            )
+        docker_mode.up(config, config_path, workers)
+        return
     if with_tracing:
         _start_local_tracing(tracing_port)
     n = workers if workers is not None else available_cpus()

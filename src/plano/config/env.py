@@ -102,3 +102,25 @@ def resolve_env(env: Mapping[str, str] | None, base_dir: Path | None) -> dict[st
     if env is not None:
         return dict(env)
     return {**read_dotenv(base_dir), **os.environ}
+
+
+def variables_in(text: str) -> list[str]:
+    """The environment variables a YAML config refers to in its values (comments and keys
+    aside), sorted; none when the text is not YAML."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return []
+    names: set[str] = set()
+    stack: list[Any] = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            names.update(references(node))
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return sorted(names)
