@@ -6,6 +6,7 @@ may speak) come from :mod:`plano.providers.catalogue`; nothing about vendors is 
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 
 from plano.config.context import LoadContext
@@ -62,6 +63,16 @@ def _prefix_rules(ctx: LoadContext, i: int, p: ModelProviderConfig) -> None:
             ctx.error((*loc, "base_url"), f"base_url is required for provider '{p.provider}'")
         return
     prefix = p.model.split("/", 1)[0]
+    close = difflib.get_close_matches(
+        prefix, [*catalogue.BY_PREFIX, *catalogue.PREFIX_ALIASES], n=1, cutoff=0.7
+    )
+    if close and not p.base_url and p.provider_interface is None:  # most likely a typo
+        ctx.error(
+            (*loc, "model"),
+            f"'{prefix}' is not a built-in provider (did you mean '{close[0]}'?); a provider of"
+            " your own needs base_url and provider_interface",
+        )
+        return
     if not p.base_url:
         ctx.error(
             (*loc, "base_url"),

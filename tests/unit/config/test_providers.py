@@ -308,3 +308,17 @@ def test_declared_orchestrator_is_not_duplicated() -> None:
         + "routing_preferences: [{name: c, description: d, models: [plano/Plano-Orchestrator]}]\n"
     )
     assert [p.name for p in cfg.model_providers if p.internal] == ["arch-function"]
+
+
+def test_misspelt_builtin_prefix_suggests_the_right_one() -> None:
+    found = provider_errors(
+        "{model: opeanai/gpt-4o}",
+        "{model: antropic/claude-sonnet-4-5}",
+        "{model: opeanai/m, base_url: 'http://x', provider_interface: openai}",  # meant: its own
+    )
+    assert [(p.path, p.line) for p in found] == [
+        ("model_providers[0].model", 4),
+        ("model_providers[1].model", 5),
+    ]
+    assert "did you mean 'openai'?" in found[0].message
+    assert "did you mean 'anthropic'?" in found[1].message
