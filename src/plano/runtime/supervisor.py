@@ -39,19 +39,18 @@ from plano.config import Config, ConfigError, format_report, load_config_text
 from plano.listeners.admin import AdminSettings, admin_conflict
 from plano.observability import multiproc
 from plano.runtime import runstate
+from plano.runtime.run_records import RunRecords
 from plano.runtime.serve import BindError
 from plano.runtime.sockets import SocketTable, wanted
 from plano.runtime.worker import ENV as WORKER_ENV
 from plano.runtime.worker import RETIRE_SIGNAL, WorkerSpec
+from plano.runtime.worker_handle import BACKOFF_START, Worker, backoff, consume_outcome
 
 log = logging.getLogger("plano")
 
 INHERIT_ENV: Final = "PLANO_INHERIT"  # set by a supervisor handing its sockets to its successor
 READY_TIMEOUT: Final = 120.0  # a worker must serve within this after it was started
 UPGRADE_TIMEOUT: Final = 150.0  # a successor supervisor must serve within this
-BACKOFF_START: Final = 0.5
-BACKOFF_MAX: Final = 30.0
-BACKOFF_RESET: Final = 60.0  # a worker that stayed up this long resets its slot's backoff
 KILL_MARGIN: Final = 1.5  # after the drain time, before stragglers get SIGKILL
 
 
@@ -65,79 +64,6 @@ class Options:
     run_dir: Path | None = None
     watch: bool = False
     verbose: bool = False
-
-
-class WorkerFailed(Exception):
-    pass
-
-
-class Worker:
-    """One worker process as the supervisor sees it."""
-
-    def __init__(
-        self,
-        proc: subprocess.Popen[bytes],
-        slot: int,
-        generation: int,
-        config: Config,
-        ready_fd: int,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self.proc = proc
-        self.pid = proc.pid
-        self.slot = slot
-        self.generation = generation
-        self.config = config
-        self.started = time.monotonic()
-        self.retiring = False
-        self.ready: asyncio.Future[str] = loop.create_future()
-        self.exited: asyncio.Future[int] = loop.create_future()
-        for fut in (self.ready, self.exited):
-            fut.add_done_callback(_consume)
-        self._fd = ready_fd
-        self._buf = b""
-        self._loop = loop
-        os.set_blocking(ready_fd, False)
-        loop.add_reader(ready_fd, self._readable)
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self._fd, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        self._buf += data
-        if b"\n" in self._buf and not self.ready.done():
-            line = self._buf.split(b"\n", 1)[0].decode(errors="replace")
-            self.ready.set_result(line.removeprefix("ready "))
-        if not data:
-            self._close_pipe()
-            if not self.ready.done():
-                self.ready.set_exception(WorkerFailed(f"worker {self.pid} exited before serving"))
-
-    def _close_pipe(self) -> None:
-        if self._fd >= 0:
-            self._loop.remove_reader(self._fd)
-            os.close(self._fd)
-            self._fd = -1
-
-    def reaped(self, code: int) -> None:
-        self._close_pipe()
-        if not self.ready.done():
-            self.ready.set_exception(WorkerFailed(f"worker {self.pid} exited with {code}"))
-        if not self.exited.done():
-            self.exited.set_result(code)
-
-    def signal(self, sig: int) -> None:
-        if not self.exited.done():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, sig)
-
-
-def _consume(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()  # retrieved: no "exception was never retrieved" noise
 
 
 class Supervisor:
@@ -154,7 +80,6 @@ class Supervisor:
         self.stopping = False
         self.handed_over = False
         self.reload_seq = 0
-        self.owns_record = False
         self.table = SocketTable(self.n)
         self.successor: subprocess.Popen[bytes] | None = None
         self.successor_exited: asyncio.Future[int] | None = None
@@ -169,6 +94,10 @@ class Supervisor:
         raw = os.environ.pop(INHERIT_ENV, None)
         if raw:
             self._inherit = json.loads(raw)
+        predecessor = self._inherit.get("from") if self._inherit else None
+        self.records = RunRecords(
+            opts.run_dir, opts.config_path, predecessor if isinstance(predecessor, int) else None
+        )
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -208,11 +137,11 @@ class Supervisor:
         except BindError as exc:
             self.opts.announce(f"error: {exc.strerror}")
             return 1
-        self._claim_record()
+        self.records.claim()
         self.generation = 1
         workers = [self._spawn(i, 1, self.config, self.snapshot) for i in range(self.n)]
         self.current = list(workers)
-        self._write_record()
+        self.records.write(self.config, sorted(self.procs), self.generation, self.handed_over)
         error = await self._await_ready(workers, READY_TIMEOUT)
         if error is not None and not self.stopping:
             await self._terminate(workers, signal.SIGKILL, 5.0)
@@ -221,14 +150,14 @@ class Supervisor:
             self.opts.announce(
                 f"error: a worker failed to start{detail}: {error}; see the log above"
             )
-            self._clear_record()
+            self.records.clear()
             return 1
         if not self.stopping:
             described = workers[0].ready.result()
             plural = "worker" if self.n == 1 else "workers"
             self.opts.announce(f"plano ready (pid {os.getpid()}, {self.n} {plural}): {described}")
             self._tell_predecessor()
-            self._write_record()
+            self.records.write(self.config, sorted(self.procs), self.generation, self.handed_over)
             if self.opts.watch:
                 self._spawn_task(self._watch_file)
             await self._stop.wait()
@@ -316,7 +245,7 @@ class Supervisor:
                 self._schedule_respawn(worker, code)
         elif worker.retiring:
             log.info("worker %d (generation %d) finished draining", worker.pid, worker.generation)
-        self._write_record()
+        self.records.write(self.config, sorted(self.procs), self.generation, self.handed_over)
 
     def _schedule_respawn(self, worker: Worker, code: int) -> None:
         slot = worker.slot
@@ -343,7 +272,7 @@ class Supervisor:
             self.respawns[slot] = loop.call_later(self.delay[slot], self._respawn, slot)
             return
         self.current[slot] = worker
-        self._write_record()
+        self.records.write(self.config, sorted(self.procs), self.generation, self.handed_over)
 
         def ready(fut: asyncio.Future[str]) -> None:
             if not fut.cancelled() and fut.exception() is None:
@@ -420,7 +349,7 @@ class Supervisor:
         drain = self.config.server.drain_timeout
         await self._terminate(list(self.procs.values()), signal.SIGTERM, drain + KILL_MARGIN)
         self._reap()
-        self._clear_record()
+        self.records.clear()
 
     # -- reload ----------------------------------------------------------------------------
 
@@ -487,8 +416,8 @@ class Supervisor:
             for w in old:
                 w.retiring = True
                 w.signal(RETIRE_SIGNAL)
-            self._write_record()
-            self._status(runstate.RELOAD_STATUS, seq, None)
+            self.records.write(self.config, sorted(self.procs), self.generation, self.handed_over)
+            self.records.status(runstate.RELOAD_STATUS, seq, self.generation, None)
             log.info(
                 "reload: generation %d serves %s; generation %d drains (up to %.0f s). "
                 "The admin listener and --workers are command-line settings: changing them "
@@ -504,7 +433,7 @@ class Supervisor:
         log.error(
             "reload refused; generation %d keeps serving:\n%s", self.generation, error.rstrip()
         )
-        self._status(runstate.RELOAD_STATUS, seq, error)
+        self.records.status(runstate.RELOAD_STATUS, seq, self.generation, error)
 
     async def _close_after(self, old: list[Worker]) -> None:
         """Once the retired generation is gone, close the sockets no live worker needs."""
@@ -550,13 +479,15 @@ class Supervisor:
             error = await self._hand_over(argv)
             if error is not None:
                 log.error("upgrade failed; this supervisor keeps serving: %s", error)
-                self._status(runstate.UPGRADE_STATUS, seq, error)
+                self.records.status(runstate.UPGRADE_STATUS, seq, self.generation, error)
                 return
             assert self.successor is not None
             # The successor holds the sockets now and names itself in the record: this
             # supervisor retires its workers and exits.
             self.handed_over = True
-            self._status(runstate.UPGRADE_STATUS, seq, None, new_pid=self.successor.pid)
+            self.records.status(
+                runstate.UPGRADE_STATUS, seq, self.generation, None, new_pid=self.successor.pid
+            )
         log.info("upgrade: supervisor %d serves; this generation drains", self.successor.pid)
         self._cancel_respawns()
         self.table.close_all()
@@ -590,7 +521,7 @@ class Supervisor:
             os.close(write_fd)
         log.info("upgrade: started supervisor %d; waiting until it serves", self.successor.pid)
         ready: asyncio.Future[bytes] = loop.create_future()
-        ready.add_done_callback(_consume)
+        ready.add_done_callback(consume_outcome)
         buf = bytearray()
 
         def readable() -> None:
@@ -625,70 +556,6 @@ class Supervisor:
         if done:
             return f"the new supervisor exited with {code} before it served; see the log"
         return f"the new supervisor did not serve within {UPGRADE_TIMEOUT:.0f} s"
-
-    # -- run directory ---------------------------------------------------------------------
-
-    def _claim_record(self) -> None:
-        run_dir = self.opts.run_dir
-        if run_dir is None:
-            return
-        record = runstate.read_record(run_dir)
-        predecessor = self._inherit.get("from") if self._inherit else None
-        if (
-            record is None
-            or record.pid in (os.getpid(), predecessor)
-            or not runstate.alive(record.pid)
-        ):
-            self.owns_record = True
-        else:
-            log.warning(
-                "another gateway (pid %d) is recorded in %s: `plano reload`/`plano down` "
-                "will not reach this one",
-                record.pid,
-                run_dir,
-            )
-
-    def _write_record(self) -> None:
-        if not self.owns_record or self.opts.run_dir is None or self.handed_over:
-            return
-        runstate.write_record(
-            self.opts.run_dir,
-            runstate.RunRecord(
-                pid=os.getpid(),
-                config=str(self.opts.config_path.resolve()),
-                ports=[lc.port for lc in self.config.listeners],
-                workers=sorted(self.procs),
-                generation=self.generation,
-                predecessor=self._predecessor(),
-            ),
-        )
-
-    def _predecessor(self) -> int:
-        pid = self._inherit.get("from") if self._inherit else None
-        return pid if isinstance(pid, int) and runstate.alive(pid) else 0
-
-    def _clear_record(self) -> None:
-        if self.owns_record and self.opts.run_dir is not None:
-            runstate.clear_record(self.opts.run_dir, os.getpid())
-
-    def _status(self, name: str, seq: int, error: str | None, **extra: object) -> None:
-        if self.opts.run_dir is None or not self.owns_record:
-            return
-        runstate.write_status(
-            self.opts.run_dir / name,
-            seq=seq,
-            generation=self.generation,
-            error=error,
-            pid=os.getpid(),
-            **extra,
-        )
-
-
-def backoff(current: float, lived: float) -> tuple[float, float]:
-    """(wait before this replacement, wait before the next one) for a slot whose worker died
-    after `lived` seconds: 0.5 s doubling to 30 s, back to 0.5 s after a worker stayed up 60 s."""
-    delay = BACKOFF_START if lived >= BACKOFF_RESET else current
-    return delay, min(delay * 2, BACKOFF_MAX)
 
 
 def _digest(path: Path) -> str | None:

@@ -6,8 +6,8 @@ import signal
 import socket
 from types import FrameType
 
-from plano.runtime.supervisor import BACKOFF_MAX, backoff
 from plano.runtime.worker import _Lifecycle
+from plano.runtime.worker_handle import BACKOFF_MAX, backoff
 
 
 class FakeServer:
