@@ -118,9 +118,11 @@ def test_cost_on_spans_logs_and_metrics(upstream: Any, gateway: Any, prices: Pat
     gpt = CATALOGUE["openai"]["models"]["gpt-4o"]["cost"]
     claude = CATALOGUE["anthropic"]["models"]["claude-sonnet-4"]["cost"]
     bills: list[float | None] = []
-    with gateway(config(upstream, prices), telemetry=telemetry) as gw:
-        oa = openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="c", max_retries=0)
-        ant = anthropic.Anthropic(base_url=gw.url(), api_key="c", max_retries=0)
+    with (
+        gateway(config(upstream, prices), telemetry=telemetry) as gw,
+        openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="c", max_retries=0) as oa,
+        anthropic.Anthropic(base_url=gw.url(), api_key="c", max_retries=0) as ant,
+    ):
         hi: Any = [{"role": "user", "content": "what does this cost?"}]
 
         upstream.script(
