@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from plano.config.access import ListenerTlsConfig, ModelPriceConfig, PricingConfig
 from plano.config.fieldtypes import (
     Address,
     Duration,
@@ -85,6 +86,7 @@ class ListenerConfig(StrictModel):
     agents: tuple[AgentRefConfig, ...] = ()
     input_filters: tuple[str, ...] = ()
     output_filters: tuple[str, ...] = ()
+    tls: ListenerTlsConfig | None = None  # ours: TLS termination (docs/access.md)
 
     @model_validator(mode="before")
     @classmethod
@@ -141,6 +143,7 @@ class ModelProviderConfig(StrictModel):
     validate_stream: bool = False  # check each streamed event is JSON before relaying it
     # A stream that breaks after it started is continued on a fallback (docs/resilience.md).
     stream_continuation: bool = True
+    pricing: ModelPriceConfig | None = None  # ours: this model's price (docs/access.md, Costs)
 
     @property
     def interface_prefix(self) -> str:
@@ -180,6 +183,7 @@ class Config(StrictModel):
     prompt_guards: PromptGuardsConfig | None = None
     routing_preferences: tuple[RoutingPreferenceConfig, ...] = ()
     model_metrics_sources: tuple[MetricsSourceConfig, ...] = ()
+    pricing: PricingConfig | None = None  # ours: prices for cost accounting (docs/access.md)
     # Set by the loader, not read from YAML:
     declared_version: str = ""
     source: str = "<string>"
