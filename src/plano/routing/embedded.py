@@ -102,7 +102,8 @@ class EmbeddedRouter:
     ) -> npt.NDArray[np.float32]:
         if memo is not None:
             return memo.embed_sync([text])[0]
-        return model.embed([text])[0]
+        row: npt.NDArray[np.float32] = model.embed([text])[0]
+        return row
 
     def index(self, model: MiniLM, prefs: PreferenceSet) -> RouteIndex:
         """The vectors of `prefs`, computed on first use (blocking)."""

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from plano.config import PreferenceRouterConfig
+    from plano.config.sections import PreferenceRouterConfig
 
 DEFAULT_THRESHOLD: Final = 0.2
 DEFAULT_MARGIN: Final = 0.1

@@ -75,7 +75,7 @@ class TopicBank:
 
 def _embed(model: MiniLM, topics: tuple[Topic, ...]) -> BankVectors:
     texts = [s for t in topics for s in (*t.labels, *t.examples)]
-    rows = []
+    rows: list[npt.NDArray[np.float32]] = []
     for start in range(0, len(texts), 32):  # short batches: little padding per batch
         rows.extend(model.embed(texts[start : start + 32]))
     labels, examples = [], []
