@@ -50,9 +50,7 @@ class Tally:
         acc = self.right / self.total if self.total else 0.0
         prec = self.none_right / self.none_said if self.none_said else 1.0
         rec = self.none_right / self.none_wanted if self.none_wanted else 1.0
-        return (
-            f"| {name} | {self.total} | {self.right} | {acc:.3f} | {prec:.3f} | {rec:.3f} |"
-        )
+        return f"| {name} | {self.total} | {self.right} | {acc:.3f} | {prec:.3f} | {rec:.3f} |"
 
 
 def load_sets(part: str) -> list[dict[str, Any]]:
@@ -67,8 +65,13 @@ def load_sets(part: str) -> list[dict[str, Any]]:
 def preference_set(routes: list[dict[str, Any]]) -> PreferenceSet:
     return PreferenceSet.of(
         [
-            Preference(r["name"], r["description"], (f"m/{r['name']}",), "none",
-                       tuple(r.get("examples", ())))  # fmt: skip
+            Preference(
+                r["name"],
+                r["description"],
+                (f"m/{r['name']}",),
+                "none",
+                tuple(r.get("examples", ())),
+            )
             for r in routes
         ]
     )

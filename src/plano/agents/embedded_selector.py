@@ -31,11 +31,11 @@ from plano.agents.selector import (
     SelectionUnreachable,
 )
 from plano.config import Config
+from plano.embedding.memo import EmbeddingMemo
 from plano.errors import ModelNotFound
 from plano.providers.catalogue import Api
 from plano.routing.conversation import conversation_of
 from plano.routing.decision import RouterFailed
-from plano.embedding.memo import EmbeddingMemo
 from plano.routing.embedded import EmbeddedRouter, RouterSettings
 from plano.routing.preferences import Preference, PreferenceSet
 from plano.routing.resolve import ModelTable

@@ -28,8 +28,8 @@ import orjson
 from plano.agents.prompt import AgentRoute
 from plano.agents.selector import AgentSelector
 from plano.codec.sse import SseDecoder
-from plano.errors import PlanoError, UpstreamConnectFailed, UpstreamTimeout
 from plano.embedding.memo import EmbeddingMemo
+from plano.errors import PlanoError, UpstreamConnectFailed, UpstreamTimeout
 from plano.filters.chain import Chain, FilterRejected, with_traceparent
 from plano.filters.types import FilterContext
 from plano.observability import names as n

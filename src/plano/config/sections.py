@@ -241,10 +241,11 @@ class PreferenceRouterConfig(StrictModel):
 
     type: Literal["auto", "orchestrator", "embedded"] = "auto"
     timeout: Duration = 5.0  # orchestrator call
-    no_match_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.3  # best route cosine floor
-    no_match_margin: Annotated[float, Field(ge=-1, le=1)] = 0.0  # route vs "other" anchors
+    # The embedded router's defaults are those of `routing/no_route.py` (a test checks).
+    no_match_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.2  # best route cosine floor
+    no_match_margin: Annotated[float, Field(ge=-1, le=1)] = 0.1  # route vs "other" anchors
     topic_bank: bool = True  # borrow example requests from the built-in topic bank
-    topic_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.6  # route claims a bank topic
+    topic_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.55  # route claims a bank topic
     other_anchors: tuple[Phrase, ...] = ()  # texts meaning "no route fits"
 
 
