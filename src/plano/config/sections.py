@@ -246,6 +246,7 @@ class PreferenceRouterConfig(StrictModel):
     no_match_margin: Annotated[float, Field(ge=-1, le=1)] = 0.1  # route vs "other" anchors
     topic_bank: bool = True  # borrow example requests from the built-in topic bank
     topic_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.55  # route claims a bank topic
+    topic_near_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.4  # unclaimed, not "other"
     other_anchors: tuple[Phrase, ...] = ()  # texts meaning "no route fits"
 
 

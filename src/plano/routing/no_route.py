@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 DEFAULT_THRESHOLD: Final = 0.2
 DEFAULT_MARGIN: Final = 0.1
 DEFAULT_TOPIC_THRESHOLD: Final = 0.55
+DEFAULT_TOPIC_NEAR: Final = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class RouterSettings:
     topic_threshold: float = DEFAULT_TOPIC_THRESHOLD
     use_bank: bool = True
     other_anchors: tuple[str, ...] = ()
+    topic_near: float = DEFAULT_TOPIC_NEAR
 
     @classmethod
     def of(cls, rc: PreferenceRouterConfig) -> RouterSettings:
@@ -42,11 +44,14 @@ class RouterSettings:
             rc.topic_threshold,
             rc.topic_bank,
             rc.other_anchors,
+            rc.topic_near_threshold,
         )
 
     @property
     def index(self) -> IndexSettings:
-        return IndexSettings(self.topic_threshold, self.use_bank, self.other_anchors)
+        return IndexSettings(
+            self.topic_threshold, self.use_bank, self.other_anchors, self.topic_near
+        )
 
 
 def decide(

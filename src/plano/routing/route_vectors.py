@@ -5,8 +5,9 @@ description, each clause of a description of several clauses, `name: description
 the `examples:` the user wrote. From the built-in topic bank (`topic_bank`), a route then claims
 every topic whose labels resemble one of its seeds (cosine at least `topic_threshold`, and more
 than any other route's); the claimed topics' example requests become more vectors of the route.
-The examples of topics no route claims, and the user's `other_anchors`, are the "other" vectors:
-requests about something else.
+The examples of topics no route claims nor comes near (`topic_near`), and the user's
+`other_anchors`, are the "other" vectors: requests about something else. (A topic near a route
+but not claimed, e.g. "travel" for a route about flight bookings, is evidence neither way.)
 
 A request scores each route by its best cosine with the route's vectors (nearest neighbour);
 `no_route.decide` turns the scores into a route or none. Everything here runs once per route set
@@ -38,6 +39,7 @@ class IndexSettings:
     topic_threshold: float  # a route claims a bank topic at this label cosine or above
     use_bank: bool
     other_anchors: tuple[str, ...]  # extra "something else" texts
+    topic_near: float = 1.0  # an unclaimed topic this close to a route is not "other" either
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +90,15 @@ def build_index(
     other: list[npt.NDArray[np.float32]] = [rows[i] for i in range(at, len(flat))]
     claimed: list[list[str]] = [[] for _ in seeds]
     if settings.use_bank and bank is not None:
-        owners = claim_topics(bank, [np.stack(g) for g in groups], settings.topic_threshold)
-        for topic, examples, owner in zip(bank.topics, bank.examples, owners, strict=True):
+        seed_mats = [np.stack(g) for g in groups]
+        owners = claim_topics(bank, seed_mats, settings.topic_threshold)
+        for topic, labels, examples, owner in zip(
+            bank.topics, bank.labels, bank.examples, owners, strict=True
+        ):
             if owner is None:
-                other.extend(examples)
+                near = max(float((labels @ s.T).max()) for s in seed_mats)
+                if near < settings.topic_near:
+                    other.extend(examples)
             else:
                 groups[owner].extend(examples)
                 claimed[owner].append(topic.labels[0])
