@@ -8,7 +8,10 @@ of routing. The router's bare `select` time (embedding + scoring, no HTTP) is me
 and its time when the request's text is already in the request's `EmbeddingMemo` (the guard
 embedded it first): then routing is a matrix-vector product on the event loop.
 
-    .venv/bin/python bench/router_latency.py [--requests 300]
+    .venv/bin/python bench/router_latency.py [--requests 300] [--no-memo]
+
+Before / after a change: run it alternately with `PYTHONPATH=<other tree>/src --no-memo` and
+with this tree's `src`, same machine, back to back (the machine's load moves the absolute numbers).
 """
 
 from __future__ import annotations
@@ -112,6 +115,7 @@ def memo_select(routes: list[dict[str, str]], prompts: list[str], n: int) -> lis
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--no-memo", action="store_true", help="skip the memo path (older trees)")
     args = ap.parse_args()
     sets: list[dict[str, Any]] = json.loads(DATA.read_text())["sets"]
     routes = sets[0]["routes"]  # the issue-17 route set: code generation, summarization, ...
@@ -135,6 +139,8 @@ def main() -> None:
     print(f"added by routing (p50 diff):            {routed_ms - plain:.3f} ms")
     print(f"bare select p50 / p95:                  {statistics.median(select):.3f} / "
           f"{statistics.quantiles(select, n=20)[18]:.3f} ms")  # fmt: skip
+    if args.no_memo:
+        return
     shared = memo_select(routes, prompts, n)
     print(f"select, text already embedded (memo):   {statistics.median(shared):.3f} / "
           f"{statistics.quantiles(shared, n=20)[18]:.3f} ms")  # fmt: skip
