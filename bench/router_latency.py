@@ -4,7 +4,9 @@ Two in-process gateways in front of the same fake upstream: one with `routing_pr
 (embedded MiniLM router) and one without. Each gets the same sequential requests, with prompts
 drawn from the labelled routing set; the gateway's own `x-plano-overhead-ms` header (time spent in
 the gateway, upstream wait excluded) is collected, and the difference of the medians is the cost
-of routing. The router's bare `select` time (embedding + scoring, no HTTP) is measured as well,
+of routing. The CPU time the process spends per request is compared as well: the routing work
+is CPU on one thread, so its CPU time is what it adds on an idle machine, whatever the load of
+a shared one. The router's bare `select` time (embedding + scoring, no HTTP) is measured as well,
 and its time when the request's text is already in the request's `EmbeddingMemo` (the guard
 embedded it first): then routing is a matrix-vector product on the event loop.
 
@@ -121,6 +123,7 @@ def main() -> None:
     routes = sets[0]["routes"]  # the issue-17 route set: code generation, summarization, ...
     prompts = [p for s in sets for p, _ in s["prompts"]]
     n = args.requests
+    cpu_ms: dict[bool, float] = {}  # CPU time of this process per request (client included)
     with run_mock_in_thread() as mock:
         results = {}
         for routed in (False, True):
@@ -129,7 +132,9 @@ def main() -> None:
             )
             with gateway_in_thread(cfg) as gw:
                 overheads(gw.url(), prompts, 20)  # warm-up (and model load when routed)
+                cpu = time.process_time()
                 results[routed] = overheads(gw.url(), prompts, n)
+                cpu_ms[routed] = (time.process_time() - cpu) * 1000 / n
     select = bare_select(routes, prompts, n)
     plain, routed_ms = statistics.median(results[False]), statistics.median(results[True])
     p95 = {k: statistics.quantiles(v, n=20)[18] for k, v in results.items()}
@@ -137,6 +142,7 @@ def main() -> None:
     print(f"gateway overhead p50 / p95, no routing: {plain:.3f} / {p95[False]:.3f} ms")
     print(f"gateway overhead p50 / p95, embedded:   {routed_ms:.3f} / {p95[True]:.3f} ms")
     print(f"added by routing (p50 diff):            {routed_ms - plain:.3f} ms")
+    print(f"added CPU time per request (mean diff): {cpu_ms[True] - cpu_ms[False]:.3f} ms")
     print(f"bare select p50 / p95:                  {statistics.median(select):.3f} / "
           f"{statistics.quantiles(select, n=20)[18]:.3f} ms")  # fmt: skip
     if args.no_memo:
