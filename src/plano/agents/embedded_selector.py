@@ -1,9 +1,11 @@
 """Agent selection by description with the embedded router, and the choice of backend.
 
 `EmbeddedSelector` offers each agent to the routing package's `EmbeddedRouter` as a route named
-after the agent id with the agent's description (the router represents a route by the mean of
-its name and description embeddings). The latest user text decides; below the router's
-no-match threshold nothing fits and the listener's default agent serves. The MiniLM model is the
+after the agent id with the agent's description, so an agent is represented as a route is (its
+name, description and clauses, and the example requests of the topic-bank topics it claims; see
+`routing/route_vectors.py`). The latest user text decides, embedded once per request through the
+request's `EmbeddingMemo` (shared with guard filters); when no agent fits (no-route decision of
+`routing/no_route.py`) the listener's default agent serves. The MiniLM model is the
 one the model-routing code uses: loaded lazily, once per worker process, in a worker thread, and
 inference runs off the event loop.
 
@@ -29,11 +31,12 @@ from plano.agents.selector import (
     SelectionUnreachable,
 )
 from plano.config import Config
+from plano.embedding.memo import EmbeddingMemo
 from plano.errors import ModelNotFound
 from plano.providers.catalogue import Api
 from plano.routing.conversation import conversation_of
 from plano.routing.decision import RouterFailed
-from plano.routing.embedded import EmbeddedRouter
+from plano.routing.embedded import EmbeddedRouter, RouterSettings
 from plano.routing.preferences import Preference, PreferenceSet
 from plano.routing.resolve import ModelTable
 from plano.upstream.transport import Transport
@@ -64,11 +67,15 @@ class EmbeddedSelector:
         return prefs
 
     async def select(
-        self, messages: Sequence[Any], routes: Sequence[AgentRoute], headers: Headers
+        self,
+        messages: Sequence[Any],
+        routes: Sequence[AgentRoute],
+        headers: Headers,
+        memo: EmbeddingMemo | None = None,
     ) -> list[str]:
         conversation = conversation_of({"messages": list(messages)}, Api.OPENAI_CHAT)
         try:
-            choice = await self._router.select(self.preferences(routes), conversation)
+            choice = await self._router.select(self.preferences(routes), conversation, (), memo)
         except RouterFailed as err:
             raise SelectionFailed(f"Failed to determine route: {err.message}") from None
         return [] if choice.route is None else [choice.route]
@@ -90,15 +97,19 @@ class FallbackSelector:
         self._warned = False
 
     async def select(
-        self, messages: Sequence[Any], routes: Sequence[AgentRoute], headers: Headers
+        self,
+        messages: Sequence[Any],
+        routes: Sequence[AgentRoute],
+        headers: Headers,
+        memo: EmbeddingMemo | None = None,
     ) -> list[str]:
         try:
-            return await self.primary.select(messages, routes, headers)
+            return await self.primary.select(messages, routes, headers, memo)
         except SelectionUnreachable as err:
             if not self._warned:  # once per worker: no log line per request while it is down
                 self._warned = True
                 log.warning("orchestrator unreachable, the embedded router stands in: %s", err)
-            return await self.secondary.select(messages, routes, headers)
+            return await self.secondary.select(messages, routes, headers, memo)
 
 
 def build_selector(
@@ -107,7 +118,7 @@ def build_selector(
     """The agent selector the config asks for (see the module docstring)."""
     rc = config.routing.router
     overrides = config.overrides
-    embedded = EmbeddedSelector(EmbeddedRouter(threshold=rc.no_match_threshold))
+    embedded = EmbeddedSelector(EmbeddedRouter(RouterSettings.of(rc)))
     if rc.type == "embedded":
         return embedded
     try:

@@ -28,8 +28,10 @@ import orjson
 from plano.agents.prompt import AgentRoute
 from plano.agents.selector import AgentSelector
 from plano.codec.sse import SseDecoder
+from plano.embedding.memo import EmbeddingMemo
 from plano.errors import PlanoError, UpstreamConnectFailed, UpstreamTimeout
 from plano.filters.chain import Chain, FilterRejected, with_traceparent
+from plano.filters.types import FilterContext
 from plano.observability import names as n
 from plano.observability.record import RequestRecord, RoutingNote
 from plano.observability.telemetry import NO_SPAN, SubSpan, Telemetry
@@ -124,14 +126,19 @@ class AgentPipeline:
         return NO_SPAN if record is None else self._telemetry.child(record, name, service)
 
     async def plan(
-        self, messages: Sequence[Any], headers: Headers, record: RequestRecord | None = None
+        self,
+        messages: Sequence[Any],
+        headers: Headers,
+        record: RequestRecord | None = None,
+        memo: EmbeddingMemo | None = None,
     ) -> list[AgentTarget]:
-        """Agents to run, in order. One agent: no model call. None fits: the default agent."""
+        """Agents to run, in order. One agent: no model call. None fits: the default agent.
+        `memo` holds the request's embeddings (shared by the embedded selector and filters)."""
         if self.fallback is None:
             raise AgentChainError(f"agent listener '{self.listener}' offers no agents", 400)
         if record is None or not self._telemetry.traced:
             start = time.perf_counter_ns()
-            picked, fallback = await self._pick(messages, headers)
+            picked, fallback = await self._pick(messages, headers, memo)
             if record is not None:
                 self._note(record, picked, fallback, start)
             return picked
@@ -140,7 +147,7 @@ class AgentPipeline:
         attributes: dict[str, Any] = {n.ATTR_SELECTION_LISTENER: self.listener}
         try:
             picked, fallback = await self._pick(
-                messages, with_traceparent(headers, span.traceparent)
+                messages, with_traceparent(headers, span.traceparent), memo
             )
         except AgentChainError as err:
             span.end(error=err.code, attributes=attributes)
@@ -166,14 +173,14 @@ class AgentPipeline:
         note.fallback = fallback
 
     async def _pick(
-        self, messages: Sequence[Any], headers: Headers
+        self, messages: Sequence[Any], headers: Headers, memo: EmbeddingMemo | None = None
     ) -> tuple[list[AgentTarget], bool]:
         """The agents to run, and whether the router named none (the default agent runs)."""
         assert self.fallback is not None
         if len(self.targets) == 1 or self._selector is None:
             return [self.fallback], False
         try:
-            ids = await self._selector.select(messages, self.routes, headers)
+            ids = await self._selector.select(messages, self.routes, headers, memo)
         except PlanoError as err:
             raise AgentChainError(err.message, 500, ["orchestrator"]) from err
         picked = []
@@ -193,14 +200,17 @@ class AgentPipeline:
         messages: list[Any],
         headers: Headers,
         record: RequestRecord | None = None,
+        memo: EmbeddingMemo | None = None,
     ) -> list[Any]:
-        """The conversation after the agent's input filters (unchanged when it has none)."""
+        """The conversation after the agent's input filters (unchanged when it has none);
+        `memo`: the request's embeddings, shared with the selection."""
         if target.chain is None:
             return messages
         body = orjson.dumps({"model": model, "messages": messages})
         try:
+            ctx = FilterContext(record, memo)
             out = await target.chain.run(
-                body, FILTER_PATH, headers, telemetry=self._telemetry, record=record
+                body, FILTER_PATH, headers, telemetry=self._telemetry, record=record, ctx=ctx
             )
         except FilterRejected as err:
             raise AgentClientError(err.filter_id, err.status, err.body) from err

@@ -12,7 +12,7 @@ embedded MiniLM router, with no model call; `build_selector` there chooses the b
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -28,6 +28,9 @@ from plano.errors import PlanoError
 from plano.providers.catalogue import Api
 from plano.routing.resolve import Resolved
 from plano.upstream.transport import Limits, Transport, exchange
+
+if TYPE_CHECKING:
+    from plano.embedding.memo import EmbeddingMemo
 
 Headers = Sequence[tuple[str, str]]
 
@@ -50,7 +53,11 @@ class AgentSelector(Protocol):
         ...
 
     async def select(
-        self, messages: Sequence[Any], routes: Sequence[AgentRoute], headers: Headers
+        self,
+        messages: Sequence[Any],
+        routes: Sequence[AgentRoute],
+        headers: Headers,
+        memo: EmbeddingMemo | None = None,
     ) -> list[str]:
         """Agent ids, best first; an empty list means "none fits" (the default agent serves)."""
         ...
@@ -99,7 +106,11 @@ class OrchestratorSelector:
         )
 
     async def select(
-        self, messages: Sequence[Any], routes: Sequence[AgentRoute], headers: Headers
+        self,
+        messages: Sequence[Any],
+        routes: Sequence[AgentRoute],
+        headers: Headers,
+        memo: EmbeddingMemo | None = None,
     ) -> list[str]:
         body = self.request_body(messages, routes)
         sent = [*self._fixed, *headers]

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    AfterValidator,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    model_validator,
+)
 
 from plano.config.fieldtypes import (
     Duration,
@@ -225,12 +232,22 @@ class RoutingBudgetConfig(StrictModel):
     record_counterfactual: bool = False
 
 
+Phrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
 class PreferenceRouterConfig(StrictModel):
-    """Which backend picks the route (``routing.router``; an extension of this implementation)."""
+    """Which backend picks the route (``routing.router``; an extension of this implementation).
+    The other keys tune the embedded router (see docs/routing.md, "Embedded router")."""
 
     type: Literal["auto", "orchestrator", "embedded"] = "auto"
     timeout: Duration = 5.0  # orchestrator call
-    no_match_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.175  # embedded router cosine
+    # The embedded router's defaults are those of `routing/no_route.py` (a test checks).
+    no_match_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.2  # best route cosine floor
+    no_match_margin: Annotated[float, Field(ge=-1, le=1)] = 0.1  # route vs "other" anchors
+    topic_bank: bool = True  # borrow example requests from the built-in topic bank
+    topic_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.55  # route claims a bank topic
+    topic_near_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.4  # unclaimed, not "other"
+    other_anchors: tuple[Phrase, ...] = ()  # texts meaning "no route fits"
 
 
 class RoutingConfig(StrictModel):
@@ -274,6 +291,8 @@ class RoutingPreferenceConfig(StrictModel):
     description: str
     models: Annotated[tuple[str, ...], Field(min_length=1)]
     selection_policy: SelectionPolicyConfig | None = None
+    # Ours: example requests of this route, extra vectors for the embedded router.
+    examples: tuple[Phrase, ...] = ()
 
 
 class CostMetricsSourceConfig(StrictModel):

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from plano.errors import InternalError
 from plano.routing.conversation import Conversation
 from plano.routing.preferences import PreferenceSet
+
+if TYPE_CHECKING:
+    from plano.embedding.memo import EmbeddingMemo
 
 
 class RouterFailed(InternalError):
@@ -40,6 +43,7 @@ class Router(Protocol):
         prefs: PreferenceSet,
         conversation: Conversation,
         headers: Sequence[tuple[str, str]] = (),
+        memo: EmbeddingMemo | None = None,
     ) -> RouteChoice: ...
 
 
@@ -74,8 +78,9 @@ class FallbackRouter:
         prefs: PreferenceSet,
         conversation: Conversation,
         headers: Sequence[tuple[str, str]] = (),
+        memo: EmbeddingMemo | None = None,
     ) -> RouteChoice:
         try:
-            return await self.primary.select(prefs, conversation, headers)
+            return await self.primary.select(prefs, conversation, headers, memo)
         except RouterUnreachable:
-            return await self.secondary.select(prefs, conversation, headers)
+            return await self.secondary.select(prefs, conversation, headers, memo)

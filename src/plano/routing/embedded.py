@@ -1,11 +1,13 @@
 """The embedded router: route by sentence-embedding similarity, on CPU, with no network.
 
-Each route is represented by the mean of the embeddings of its name and its description (the
-variant that scored best in our offline measurements). A request's latest user text is embedded
-and compared by cosine; below `no_match_threshold` nothing matches and the default (requested)
-model serves. The model is loaded lazily, once per worker process, and shared by every router of
-the process; route vectors are computed once per preference set and cached. Inference (~5–8 ms)
-runs in a worker thread so the event loop keeps serving other requests meanwhile.
+Each route is a set of vectors (`route_vectors`: its name, description and its clauses, the
+user's `examples:`, and the example requests of the built-in topic bank it claims); a request
+scores each route by its nearest vector and `no_route.decide` picks the route or none. The model
+is loaded lazily, once per worker process, and shared (guard, router, agent selection); the
+vectors of a preference set are computed once (at startup for configured preferences) and cached.
+A request's text is embedded once per request through its `EmbeddingMemo` when one is given: if
+the guard already embedded it, routing costs a matrix-vector product on the event loop;
+otherwise the inference runs in a worker thread so the loop keeps serving.
 """
 
 from __future__ import annotations
@@ -15,19 +17,24 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
+from plano.embedding.memo import EmbeddingMemo
 from plano.embedding.model import MiniLM
 from plano.embedding.shared import PROCESS_MODEL, SharedModel
 from plano.routing.conversation import Conversation
 from plano.routing.decision import RouteChoice, RouterFailed
+from plano.routing.no_route import DEFAULT_THRESHOLD, RouterSettings, decide
 from plano.routing.preferences import PreferenceSet
+from plano.routing.route_vectors import RouteIndex, build_index
+from plano.routing.topic_bank import PROCESS_BANK, TopicBank
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+__all__ = ["DEFAULT_THRESHOLD", "EmbeddedRouter", "RouterSettings"]
+
 log = logging.getLogger("plano.routing")
 
-DEFAULT_THRESHOLD: Final = 0.175
 _ROUTE_CACHE_LIMIT: Final = 256  # distinct inline preference sets kept
 
 
@@ -35,60 +42,77 @@ class EmbeddedRouter:
     kind: Final = "embedded"
 
     def __init__(
-        self, *, threshold: float = DEFAULT_THRESHOLD, model: SharedModel | None = None
+        self,
+        settings: RouterSettings | None = None,
+        *,
+        model: SharedModel | None = None,
+        bank: TopicBank | None = None,
     ) -> None:
-        self._threshold = threshold
+        self.settings = settings or RouterSettings()
         self._model = model or PROCESS_MODEL
-        self._routes: dict[str, npt.NDArray[np.float32]] = {}
+        self._bank = bank or PROCESS_BANK
+        self._indexes: dict[str, RouteIndex] = {}
 
     async def select(
         self,
         prefs: PreferenceSet,
         conversation: Conversation,
         headers: Sequence[tuple[str, str]] = (),
+        memo: EmbeddingMemo | None = None,
     ) -> RouteChoice:
         text = conversation.last_user_text
         if not text.strip() or not prefs:
             return RouteChoice(None, "embedded:no_text")
+        index = self._indexes.get(prefs.key)
+        vector = memo.get(text) if memo is not None else None
         try:
-            return await asyncio.to_thread(self.select_sync, prefs, text)
+            if index is not None and vector is not None:  # nothing to compute: stay on the loop
+                return decide(prefs, index, vector, self.settings)
+            return await asyncio.to_thread(self.select_sync, prefs, text, memo)
         except RouterFailed:
             raise
         except Exception as exc:  # onnxruntime / tokenizer errors
             raise RouterFailed(f"embedded router failed: {type(exc).__name__}") from None
 
-    async def warm_up(self) -> None:
-        """Load the model in a worker thread (startup), so the first request does not pay it."""
+    async def warm_up(self, prefs: PreferenceSet | None = None) -> None:
+        """Load the model and compute the vectors of `prefs` in a worker thread (startup), so the
+        first request pays neither."""
         try:
-            await asyncio.to_thread(self._model.get)
+            await asyncio.to_thread(self._warm_sync, prefs)
         except Exception as exc:  # reported again, as a routing failure, when a request needs it
             log.warning("embedded router: model not loaded: %s", exc)
 
-    def select_sync(self, prefs: PreferenceSet, text: str) -> RouteChoice:
+    def _warm_sync(self, prefs: PreferenceSet | None) -> None:
+        model = self._model.get()
+        if prefs:
+            self.index(model, prefs)
+        model.embed(["warm up the inference session"])
+
+    def select_sync(
+        self, prefs: PreferenceSet, text: str, memo: EmbeddingMemo | None = None
+    ) -> RouteChoice:
         """Best route for `text` (blocking; the CPU work)."""
         model = self._model.get()
-        routes = self._route_vectors(model, prefs)
-        query = model.embed([text])[0]
-        scores = routes @ query
-        best = int(scores.argmax())
-        score = float(scores[best])
-        if score < self._threshold:
-            return RouteChoice(None, "embedded:below_threshold", score)
-        return RouteChoice(prefs.routes[best].name, "embedded", score)
+        index = self.index(model, prefs)
+        query = self._embed(model, text, memo)
+        return decide(prefs, index, query, self.settings)
 
-    def _route_vectors(self, model: MiniLM, prefs: PreferenceSet) -> npt.NDArray[np.float32]:
-        cached = self._routes.get(prefs.routes_text)
+    def _embed(
+        self, model: MiniLM, text: str, memo: EmbeddingMemo | None
+    ) -> npt.NDArray[np.float32]:
+        if memo is not None:
+            return memo.embed_sync([text])[0]
+        row: npt.NDArray[np.float32] = model.embed([text])[0]
+        return row
+
+    def index(self, model: MiniLM, prefs: PreferenceSet) -> RouteIndex:
+        """The vectors of `prefs`, computed on first use (blocking)."""
+        cached = self._indexes.get(prefs.key)
         if cached is not None:
             return cached
-        import numpy as np
-
-        names = model.embed([r.name.replace("_", " ").replace("-", " ") for r in prefs.routes])
-        descs = model.embed([r.description for r in prefs.routes])
-        both = (names + descs) / 2
-        mean: npt.NDArray[np.float32] = (
-            both / np.maximum(np.linalg.norm(both, axis=1, keepdims=True), 1e-12)
-        ).astype(np.float32)
-        if len(self._routes) >= _ROUTE_CACHE_LIMIT:
-            self._routes.clear()
-        self._routes[prefs.routes_text] = mean
-        return mean
+        bank = self._bank.vectors(model) if self.settings.use_bank else None
+        index = build_index(model, prefs, self.settings.index, bank)
+        if len(self._indexes) >= _ROUTE_CACHE_LIMIT:
+            self._indexes.clear()
+        self._indexes[prefs.key] = index
+        return index

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
@@ -25,6 +25,9 @@ from plano.routing.decision import RouteChoice, RouterFailed, RouterUnreachable
 from plano.routing.preferences import PreferenceSet
 from plano.upstream.clusters import Cluster
 from plano.upstream.transport import Limits, Transport, exchange
+
+if TYPE_CHECKING:
+    from plano.embedding.memo import EmbeddingMemo
 
 log = logging.getLogger("plano.routing")
 
@@ -167,6 +170,7 @@ class OrchestratorRouter:
         prefs: PreferenceSet,
         conversation: Conversation,
         headers: Sequence[tuple[str, str]] = (),
+        memo: EmbeddingMemo | None = None,  # unused: the router model reads text
     ) -> RouteChoice:
         body = self.request_body(prefs, conversation)
         sent = (*self._headers, *headers)

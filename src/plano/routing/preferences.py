@@ -60,6 +60,7 @@ class Preference:
     description: str
     models: tuple[str, ...]  # as written
     prefer: Prefer = "none"
+    examples: tuple[str, ...] = ()  # ours: example requests for the embedded router
 
     def ranked(self, metrics: ModelMetrics) -> tuple[str, ...]:
         if self.prefer == "none" or len(self.models) < 2:
@@ -84,6 +85,7 @@ class PreferenceSet:
     routes: tuple[Preference, ...]
     by_name: Mapping[str, Preference]
     routes_text: str  # one JSON object per line, spaced as the original's router prompt
+    key: str  # what the embedded router's vectors depend on (routes text and examples)
 
     @classmethod
     def of(cls, routes: Sequence[Preference]) -> PreferenceSet:
@@ -91,7 +93,9 @@ class PreferenceSet:
         for r in routes:
             by_name.setdefault(r.name, r)
         text = "\n".join(_route_line(r) for r in routes)
-        return cls(tuple(routes), by_name, text)
+        examples = [r.examples for r in routes]
+        key = text + "\n" + orjson.dumps(examples).decode() if any(examples) else text
+        return cls(tuple(routes), by_name, text, key)
 
     def __bool__(self) -> bool:
         return bool(self.routes)
@@ -113,6 +117,7 @@ def from_config(prefs: Sequence[RoutingPreferenceConfig]) -> PreferenceSet:
                 p.description,
                 p.models,
                 p.selection_policy.prefer if p.selection_policy else "none",
+                p.examples,
             )
             for p in prefs
         ]
@@ -143,8 +148,20 @@ def from_request(raw: Any) -> PreferenceSet:
                 f"{where}.models must be a non-empty list of model names",
                 param="routing_preferences",
             )
-        out.append(Preference(name, desc, tuple(models), _prefer(item.get("selection_policy"))))
+        prefer = _prefer(item.get("selection_policy"))
+        out.append(Preference(name, desc, tuple(models), prefer, _examples(item, where)))
     return PreferenceSet.of(out)
+
+
+def _examples(item: dict[str, Any], where: str) -> tuple[str, ...]:
+    examples = item.get("examples", ())
+    if not isinstance(examples, list | tuple) or not all(
+        isinstance(e, str) and e.strip() for e in examples
+    ):
+        raise BadRequest(
+            f"{where}.examples must be a list of non-empty strings", param="routing_preferences"
+        )
+    return tuple(examples)
 
 
 def _prefer(policy: Any) -> Prefer:

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from plano.access.pricing import PriceTable
 from plano.config import Config, RoutingBudgetConfig
+from plano.embedding.memo import EmbeddingMemo
 from plano.errors import ModelNotFound
 from plano.observability import names as n
 from plano.observability.record import RequestRecord, RoutingNote
@@ -32,7 +33,7 @@ from plano.routing.decision import (
     Router,
     RouterFailed,
 )
-from plano.routing.embedded import EmbeddedRouter
+from plano.routing.embedded import EmbeddedRouter, RouterSettings
 from plano.routing.metrics_sources import MetricsFeeds
 from plano.routing.orchestrator import OrchestratorRouter
 from plano.routing.preferences import ModelMetrics, PreferenceSet, from_config, from_request
@@ -128,8 +129,13 @@ class RoutingStep:
         return await self.route(request_object(body), api, headers)
 
     async def route(
-        self, doc: dict[str, Any], api: Api, headers: Sequence[tuple[bytes, bytes]]
+        self,
+        doc: dict[str, Any],
+        api: Api,
+        headers: Sequence[tuple[bytes, bytes]],
+        memo: EmbeddingMemo | None = None,
     ) -> Routed:
+        """Decide for one request; `memo` is the request's embeddings (shared with the guard)."""
         inline = doc.pop("routing_preferences", None)
         prefs = from_request(inline) if inline is not None else self._prefs
         requested = doc.get("model") if isinstance(doc.get("model"), str) else None
@@ -148,7 +154,7 @@ class RoutingStep:
         note = RoutingNote("llm")
         started = time.perf_counter_ns()
         decision, binding = await self._decide(
-            prefs, conv, requested or "", hdr, session, key, prefix, pct, note
+            prefs, conv, requested or "", hdr, session, key, prefix, pct, note, memo
         )
         if decision.reason == "not_user_turn":
             note.skip = "not_user_turn"
@@ -181,6 +187,7 @@ class RoutingStep:
         prefix: str,
         pct: float | None,
         note: RoutingNote,
+        memo: EmbeddingMemo | None = None,
     ) -> tuple[Decision, Binding | None]:
         now = time.time()
         binding = await self._binding(key, note) if key is not None else None
@@ -198,7 +205,7 @@ class RoutingStep:
                     binding.anchor_model, (binding.anchor_model,), binding.route_name, why,
                     session, pinned=True,
                 ), binding  # fmt: skip
-        choice = await self._select(prefs, conv, hdr)
+        choice = await self._select(prefs, conv, hdr, memo)
         pref = prefs.by_name.get(choice.route) if choice.route else None
         if pref is None:
             reason = {"error": "router_error", "no_preferences": "no_preferences"}.get(
@@ -296,7 +303,11 @@ class RoutingStep:
         return replace(d, model=candidate, reason=result.reason, pinned=True, switched=True)
 
     async def _select(
-        self, prefs: PreferenceSet, conv: Conversation, hdr: Mapping[bytes, bytes]
+        self,
+        prefs: PreferenceSet,
+        conv: Conversation,
+        hdr: Mapping[bytes, bytes],
+        memo: EmbeddingMemo | None = None,
     ) -> RouteChoice:
         if not prefs:
             return RouteChoice(None, "no_preferences")
@@ -306,7 +317,7 @@ class RoutingStep:
             if k in _FORWARDED_TO_ROUTER
         ]
         try:
-            return await self.router.select(prefs, conv, forwarded)
+            return await self.router.select(prefs, conv, forwarded, memo)
         except RouterFailed as err:
             log.warning("router failed, using the requested model: %s", err.message)
             return RouteChoice(None, "error")
@@ -324,7 +335,7 @@ class RoutingStep:
         """Start fetching the metrics sources and warming the embedded model (in the background)."""
         self._feeds.start()
         if self._prefs and isinstance(self.router, EmbeddedRouter):
-            self._warmup = asyncio.ensure_future(self.router.warm_up())
+            self._warmup = asyncio.ensure_future(self.router.warm_up(self._prefs))
 
     async def _metrics(self) -> ModelMetrics:
         """The metrics, once their first fetch is over (warns about models without data)."""
@@ -379,7 +390,7 @@ def build_router(config: Config, clusters: Sequence[Cluster], transport: Transpo
     rc = config.routing.router
     model_id = config.overrides.routing_model_id
     target = next((c for c in clusters if c.model_id == model_id and not c.internal), None)
-    embedded = EmbeddedRouter(threshold=rc.no_match_threshold)
+    embedded = EmbeddedRouter(RouterSettings.of(rc))
     if rc.type == "orchestrator" or (rc.type == "auto" and target is not None):
         target = target or next((c for c in clusters if c.model_id == model_id), None)
         if target is not None:

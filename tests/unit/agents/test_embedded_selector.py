@@ -63,7 +63,9 @@ class Scripted:
         self.outcome = outcome
         self.calls = 0
 
-    async def select(self, messages: Sequence[Any], routes: Any, headers: Any) -> list[str]:
+    async def select(
+        self, messages: Sequence[Any], routes: Any, headers: Any, memo: Any = None
+    ) -> list[str]:
         self.calls += 1
         if isinstance(self.outcome, Exception):
             raise self.outcome

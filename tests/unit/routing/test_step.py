@@ -30,6 +30,7 @@ class ScriptedRouter:
         prefs: PreferenceSet,
         conversation: Conversation,
         headers: Sequence[tuple[str, str]] = (),
+        memo: object = None,
     ) -> RouteChoice:
         self.calls.append((prefs, conversation))
         answer = self.answers.pop(0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from plano.agents.orchestration import AgentTarget
+from plano.embedding.memo import EmbeddingMemo
 from plano.listeners.model.translation import Translation
 from plano.listeners.pipeline import Call
 from plano.listeners.types import Receive, Scope, Send
@@ -16,7 +17,7 @@ class AgentCall(Call):
     in, the `model` the client named. Working state: the agents' `headers`, the `plan` (agents in
     order), and `tr` for a Responses client (its request decoded into the IR)."""
 
-    __slots__ = ("base", "headers", "messages", "model", "plan", "tr")
+    __slots__ = ("base", "embeddings", "headers", "messages", "model", "plan", "tr")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, api: Api) -> None:
         super().__init__(scope, receive, send, api)
@@ -26,3 +27,4 @@ class AgentCall(Call):
         self.headers: list[tuple[str, str]] = []
         self.plan: list[AgentTarget] = []
         self.tr: Translation | None = None
+        self.embeddings = EmbeddingMemo()  # one request's embeddings: selection and filters

@@ -119,7 +119,7 @@ class PlanAgents(Stage[AgentCall]):
 
     async def __call__(self, call: AgentCall) -> Outcome:
         ids = [(k, v) for k, v in call.headers if k.lower() in _IDS]
-        call.plan = await self._agents.plan(call.messages, ids, call.record)
+        call.plan = await self._agents.plan(call.messages, ids, call.record, call.embeddings)
         call.record.route = ",".join(a.id for a in call.plan)
         return None
 
@@ -149,7 +149,9 @@ class RunAgents(Stage[AgentCall]):
         out = [*call.headers, ("content-type", "application/json")]
         last = len(call.plan) - 1
         for i, target in enumerate(call.plan):
-            messages = await agents.run_filters(target, call.model, messages, call.headers, record)
+            messages = await agents.run_filters(
+                target, call.model, messages, call.headers, record, call.embeddings
+            )
             body = orjson.dumps({**call.base, "messages": messages})
             record.attempts += 1
             async with agents.call(target, path, body, out, record) as resp:

@@ -83,7 +83,8 @@ class Route(Stage[ModelCall]):
         if not wants_routing(self._step, call.body):
             return None
         if not self._telemetry.traced:
-            call.routed = await self._step.route(call.doc, call.api, call.scope["headers"])
+            memo = call.filter_context().embeddings  # the guard's embeddings, if it ran
+            call.routed = await self._step.route(call.doc, call.api, call.scope["headers"], memo)
             return None
         call.routed = await self._traced(call)
         return None
@@ -99,7 +100,8 @@ class Route(Stage[ModelCall]):
         requested = call.doc.get("model")
         started = time.perf_counter_ns()
         try:
-            routed = await self._step.route(call.doc, call.api, headers)
+            memo = call.filter_context().embeddings
+            routed = await self._step.route(call.doc, call.api, headers, memo)
         except PlanoError as err:
             span.end(error=err.kind)
             raise
