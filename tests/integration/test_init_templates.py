@@ -76,8 +76,13 @@ def test_offline_template_serves_through_mock_llm(tmp_path: Path) -> None:
             reply = client.chat.completions.create(
                 model="fast", messages=[{"role": "user", "content": ask}]
             )
-    assert reply.model in ("gpt-4o", "gpt-4o-mini")
+            chat = client.chat.completions.create(
+                model="fast",
+                messages=[{"role": "user", "content": "what's a good name for a cat?"}],
+            )
+    assert reply.model == "gpt-4o"  # the template's code-generation route
     assert ask[:30] in (reply.choices[0].message.content or "")
+    assert chat.model == "gpt-4o-mini"  # no route fits: the alias the client named
 
 
 def test_existing_file_is_kept_without_force(tmp_path: Path) -> None:
