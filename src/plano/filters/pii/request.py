@@ -17,7 +17,7 @@ from plano.filters.pii.detect import Detector
 from plano.filters.pii.mask import mask
 from plano.filters.pii.session import PLACEHOLDER, Session
 
-TEXT_ROOTS: Final = ("messages", "system", "input", "instructions", "prompt")
+TEXT_ROOTS: Final = ("instructions", "system", "messages", "input", "prompt")
 # Keys whose strings are no text the model reads as the user wrote it (ids, names of tools, media,
 # signed reasoning a provider checks).
 SKIPPED: Final = frozenset(

@@ -10,16 +10,15 @@ ends it. Every other event gets the placeholders it carries whole replaced.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable
 from typing import Any, Final
 
 import orjson
 
+from plano.codec.sse_scan import event_data, event_lines, split_events
 from plano.filters.pii.restore import StreamRestorer
 from plano.filters.pii.session import Session, restore_text
 
-_EVENT_END: Final = re.compile(rb"\r?\n\r?\n")
 _ESCAPED_KEYS: Final = frozenset({"arguments", "partial_json"})
 _TEXT_DONE: Final = {
     "response.output_text.done": ("output_text", "response.output_text.delta"),
@@ -69,26 +68,15 @@ class SseRestorer:
 
     def feed(self, block: bytes) -> bytes:
         out: list[bytes] = []
-        pos = 0
-        for m in _EVENT_END.finditer(block):
-            self._event(block[pos : m.end()], out)
-            pos = m.end()
-        if pos < len(block):
-            self._event(block[pos:], out)
+        for event in split_events(block):
+            self._event(event, out)
         return b"".join(out)
 
     def _event(self, raw: bytes, out: list[bytes]) -> None:
-        name: str | None = None
-        data: list[bytes] = []
-        for line in raw.splitlines():
-            if line.startswith(b"data:"):
-                data.append(line[5:].removeprefix(b" "))
-            elif line.startswith(b"event:"):
-                name = line[6:].strip().decode("utf-8", "replace")
-        if not data:
+        payload = event_data(raw)
+        if payload is None:
             out.append(raw)
             return
-        payload = b"\n".join(data)
         if payload == b"[DONE]":
             self._chat_end(out)
             out.append(raw)
@@ -102,6 +90,7 @@ class SseRestorer:
             out.append(raw)
             return
         maybe = b"<" in payload or b"\\u003c" in payload
+        name = _event_name(raw) if raw.startswith(b"event") else None
         if self._rewrite(doc, name, out, maybe):
             out.append(_encode(name, doc))
         else:
@@ -258,6 +247,13 @@ class SseRestorer:
             elif key[0] == "f":
                 doc = {"type": "response.function_call_arguments.done", "output_index": key[1]}
                 self._responses_end(doc, "response.function_call_arguments.done", name, out)
+
+
+def _event_name(raw: bytes) -> str | None:
+    for line in event_lines(raw):
+        if line.startswith(b"event:"):
+            return line[6:].strip().decode("utf-8", "replace")
+    return None
 
 
 def _block_delta(index: Any, delta: dict[str, Any]) -> dict[str, Any]:
