@@ -15,6 +15,8 @@ import pytest
 
 from plano.mock.testing import MockHandle, run_mock_in_thread
 from tests.conftest import GatewayFactory
+from tests.integration.test_agents import post
+from tests.integration.test_filters import agent_config
 from tests.integration.test_metrics import scrape_until, value
 from tests.integration.test_tracing import Receiver, env, receiver  # noqa: F401 (fixtures)
 
@@ -238,3 +240,27 @@ tracing:
     assert {s["name"] for s in spans} >= {"pii_filter (pii)"}
     dumped = json.dumps(spans)
     assert all(v not in dumped for v in (EMAIL, PHONE, "Alice Martin"))
+
+
+def test_agent_input_filter(echo: MockHandle, gateway: GatewayFactory) -> None:
+    """On an agent listener's input chain: the agent never sees the PII; a block is a 400."""
+    with run_mock_in_thread(default_text="agent says hi") as agent:
+        text = agent_config(
+            echo,
+            agent.base_url,
+            "  - {id: pii, type: pii, entities: {email: redact, secret: block}}",
+            "pii",
+        )
+        with gateway(text) as g:
+            url = g.url("agent") + "/v1/chat/completions"
+            ok, _ = post(
+                url, {"model": "gpt-4o", "messages": [{"role": "user", "content": PROMPT}]}
+            )
+            bad, body = post(
+                url, {"model": "gpt-4o", "messages": [{"role": "user", "content": KEY}]}
+            )
+        (seen,) = agent.requests
+    assert ok == 200
+    assert seen.body["messages"][-1]["content"] == f"Mail <EMAIL_1>, call {PHONE}."
+    assert bad == 400
+    assert "secret" in json.dumps(body) and KEY not in json.dumps(body)

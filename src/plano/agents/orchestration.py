@@ -28,7 +28,7 @@ import orjson
 from plano.agents.prompt import AgentRoute
 from plano.agents.selector import AgentSelector
 from plano.codec.sse import SseDecoder
-from plano.errors import PlanoError, UpstreamConnectFailed, UpstreamTimeout
+from plano.errors import BadRequest, PlanoError, UpstreamConnectFailed, UpstreamTimeout
 from plano.filters.chain import Chain, FilterRejected, with_traceparent
 from plano.observability import names as n
 from plano.observability.record import RequestRecord, RoutingNote
@@ -204,6 +204,8 @@ class AgentPipeline:
             )
         except FilterRejected as err:
             raise AgentClientError(err.filter_id, err.status, err.body) from err
+        except BadRequest:  # a built-in filter's own 400 (a PII block), in the client's dialect
+            raise
         except PlanoError as err:
             raise AgentChainError(err.message, 502, [*target.chain.ids, target.id]) from err
         try:
