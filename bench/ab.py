@@ -2,6 +2,7 @@
 
     python bench/ab.py tracing     [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py resilience  [--rounds 12] [--duration 3] [--stream]
+    python bench/ab.py pii         [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py tree --base-src OTHER/src   [--rounds 12] [--duration 3] [--stream]
 
 Every variant is a Plano (one worker) on core 0; all of them serve load at the same time, each
@@ -19,6 +20,8 @@ Variants:
   exported over OTLP/gRPC to `plano trace listen`, which runs on core 1);
 - resilience: `off` (the bench's provider only), `configured` (retries and a fallback model on
   the same upstream: every request takes the resilience path and succeeds on its first attempt).
+- pii: `off` (no filter), `pii` (a `type: pii` filter with every entity, in the listener's input
+  and output chains; the bench's request holds no PII, as most requests: the cost of looking);
 - tree: the same config served by two source trees: `off` and `control` run the tree at
   `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`.
   What a refactoring of the request path costs, with nothing else changed.
@@ -52,6 +55,12 @@ RESILIENCE: Final = {
     "control": "",
     "configured": targets.RESILIENCE_EXTRA,
 }
+PII: Final = {
+    "off": "",
+    "control": "",
+    "pii": "filters:\n  - {{id: pii, type: pii, names: [Alice Martin]}}\n",
+}
+PII_CHAINS: Final = "    input_filters: [pii]\n    output_filters: [pii]\n"
 TREE: Final = {"off": "", "control": "", "this": ""}
 THIS_SRC: Final = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -62,6 +71,8 @@ def start_gateway(
     port = procs.free_port()
     config = log_dir / f"plano_{name.strip('%')}.yaml"
     text = targets.GATEWAY_CONFIG + extra.replace("{grpc}", "{{grpc}}")
+    if "type: pii" in extra:  # the listener's chains name the filter
+        text = text.replace("    port: {port}\n", "    port: {port}\n" + PII_CHAINS, 1)
     config.write_text(
         text.format(port=port, upstream=upstream, key=targets.UPSTREAM_KEY).replace(
             "{grpc}", str(grpc)
@@ -133,7 +144,7 @@ def load_all(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("feature", choices=["tracing", "resilience", "tree"])
+    parser.add_argument("feature", choices=["tracing", "resilience", "pii", "tree"])
     parser.add_argument("--base-src", help="tree: the src/ directory `off` and `control` run")
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=float, default=3.0)
@@ -151,7 +162,9 @@ def main() -> int:
         return 2
     if args.feature == "tree" and not args.base_src:
         parser.error("tree needs --base-src")
-    variants = {"tracing": TRACING, "resilience": RESILIENCE, "tree": TREE}[args.feature]
+    variants = {"tracing": TRACING, "resilience": RESILIENCE, "pii": PII, "tree": TREE}[
+        args.feature
+    ]
     with tempfile.TemporaryDirectory(prefix="plano-ab-") as tmp:
         log_dir = Path(tmp)
         upstream, upstream_port = targets.start_upstream(log_dir, 20, None)

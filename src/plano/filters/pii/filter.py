@@ -52,7 +52,10 @@ class PiiFilter:
         except orjson.JSONDecodeError:
             return body  # not ours to judge: the listener answers 400
         if not _is_request(doc):
-            return self._output(body, state) if state is not None else body
+            if state is None or not self._restore or not state["session"].originals:
+                return body
+            state["output"] = True
+            return restore_whole(body, state["session"], doc)
         if state is None:
             state = ctx.state[self._key] = {"session": Session()}
         session: Session = state["session"]

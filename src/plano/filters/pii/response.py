@@ -45,14 +45,16 @@ def restore_doc(node: Any, originals: dict[str, str], escaped: bool = False) -> 
     return node
 
 
-def restore_whole(body: bytes, session: Session) -> bytes:
-    """A whole JSON response with its placeholders restored (unchanged when it has none)."""
+def restore_whole(body: bytes, session: Session, doc: Any = None) -> bytes:
+    """A whole JSON response with its placeholders restored (unchanged when it has none);
+    `doc`: the body, already decoded."""
     if b"<" not in body and b"\\u003c" not in body:
         return body
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body
+    if doc is None:
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return body
     return orjson.dumps(restore_doc(doc, session.originals))
 
 
