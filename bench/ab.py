@@ -21,7 +21,8 @@ Variants:
 - resilience: `off` (the bench's provider only), `configured` (retries and a fallback model on
   the same upstream: every request takes the resilience path and succeeds on its first attempt).
 - pii: `off` (no filter), `pii` (a `type: pii` filter with every entity, in the listener's input
-  and output chains; the bench's request holds no PII, as most requests: the cost of looking);
+  and output chains; the bench's request holds no PII, as most requests: the cost of looking),
+  `plumbing` (the same filter looking for nothing: chains, JSON decoding, the walk over texts);
 - tree: the same config served by two source trees: `off` and `control` run the tree at
   `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`.
   What a refactoring of the request path costs, with nothing else changed.
@@ -58,6 +59,7 @@ RESILIENCE: Final = {
 PII: Final = {
     "off": "",
     "control": "",
+    "plumbing": "filters:\n  - {{id: pii, type: pii, entities: {{}}}}\n",
     "pii": "filters:\n  - {{id: pii, type: pii, names: [Alice Martin]}}\n",
 }
 PII_CHAINS: Final = "    input_filters: [pii]\n    output_filters: [pii]\n"
