@@ -20,9 +20,9 @@ from plano.filters.pii import patterns as p
 
 Span = tuple[int, int, str]  # start, end, entity
 
-_DIGIT: Final = re.compile(r"\d")
-# what every secret pattern begins with: one search tells whether any of them can match
-_SECRET_HINT: Final = re.compile(r"-----BEGIN|eyJ|sk-|A[KS]IA|gh[pousr]_|github_pat_|xox|Bearer")
+_DIGITS: Final = "0123456789"
+# one of these is in every secret the patterns find (single characters are found fastest)
+_SECRET_HINTS: Final = ("-", "_", "J", "B", "IA")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +110,7 @@ class Detector:
         for pat in self._patterns:
             if pat.entity == "secret":
                 if secrets is None:
-                    secrets = _SECRET_HINT.search(text) is not None
+                    secrets = any(map(text.__contains__, _SECRET_HINTS))
                 if not secrets:
                     continue
             if pat.digits:
@@ -142,9 +142,9 @@ class Detector:
 
 
 def _digit_count(text: str) -> int:
-    if _DIGIT.search(text) is None:
+    if not any(map(text.__contains__, _DIGITS)):  # `in` is far cheaper than a regex scan
         return 0
-    return sum(map(text.count, "0123456789"))
+    return sum(map(text.count, _DIGITS))
 
 
 def _anchored(pat: Pattern, text: str) -> Iterator[re.Match[str]]:
