@@ -42,8 +42,13 @@ class PiiFilter:
     def run(self, body: bytes, ctx: FilterContext) -> bytes:
         """`apply`, synchronously (it never waits)."""
         state = ctx.state.get(self._key)
-        if state is not None and state.get("output"):  # the output side already started
-            return self._output(body, state)
+        if state is not None:
+            if not self._restore or not state["session"].originals:
+                # nothing to restore; and a second pass over the request would find nothing
+                # the first one did not already rewrite
+                return body
+            if state.get("output"):  # the output side already started
+                return self._output(body, state)
         head = body.lstrip()[:1]
         if head != b"{":
             return self._output(body, state) if state is not None else body
@@ -52,7 +57,7 @@ class PiiFilter:
         except orjson.JSONDecodeError:
             return body  # not ours to judge: the listener answers 400
         if not _is_request(doc):
-            if state is None or not self._restore or not state["session"].originals:
+            if state is None:
                 return body
             state["output"] = True
             return restore_whole(body, state["session"], doc)
