@@ -106,16 +106,18 @@ class SseRestorer:
         if isinstance(doc.get("choices"), list):
             return self._chat(doc)
         kind = doc.get("type")
+        if not isinstance(kind, str):
+            kind = None
         if kind == "content_block_delta":
             return self._anthropic_delta(doc)
         if kind == "content_block_stop":
-            self._anthropic_end(doc.get("index", 0), name, out)
+            self._anthropic_end(_index(doc, "index"), name, out)
             return False
         if kind == "response.output_text.delta":
-            key = ("r", doc.get("output_index"), doc.get("content_index"))
+            key = ("r", _index(doc, "output_index"), _index(doc, "content_index"))
             return self._delta(doc, "delta", key, False)
         if kind == "response.function_call_arguments.delta":
-            return self._delta(doc, "delta", ("f", doc.get("output_index")), True)
+            return self._delta(doc, "delta", ("f", _index(doc, "output_index")), True)
         if kind in _TEXT_DONE:
             self._responses_end(doc, kind, name, out)
         elif kind in _ENDS:
@@ -143,16 +145,17 @@ class SseRestorer:
         for choice in doc["choices"]:
             if not isinstance(choice, dict):
                 continue
-            idx = choice.get("index", 0)
+            idx = _index(choice, "index")
             delta = choice.get("delta")
             if not isinstance(delta, dict):
                 delta = None
             if delta is not None:
                 changed |= self._delta(delta, "content", ("c", idx), False)
-                for call in delta.get("tool_calls") or ():
+                calls = delta.get("tool_calls")
+                for call in calls if isinstance(calls, list) else ():
                     fn = call.get("function") if isinstance(call, dict) else None
                     if isinstance(fn, dict):
-                        key = ("t", idx, call.get("index", 0))
+                        key = ("t", idx, _index(call, "index"))
                         changed |= self._delta(fn, "arguments", key, True)
             if choice.get("finish_reason") is not None:
                 changed |= self._chat_choice_end(choice, idx)
@@ -170,7 +173,9 @@ class SseRestorer:
             changed = True
         for key in self._text.pending():
             if isinstance(key, tuple) and key[0] == "t" and key[1] == idx:
-                calls = delta.setdefault("tool_calls", [])
+                calls = delta.get("tool_calls")
+                if not isinstance(calls, list):
+                    calls = delta["tool_calls"] = []
                 calls.append({"index": key[2], "function": {"arguments": self._text.flush(key)}})
                 changed = True
         return changed
@@ -199,7 +204,7 @@ class SseRestorer:
         delta = doc.get("delta")
         if not isinstance(delta, dict):
             return False
-        key = ("b", doc.get("index", 0))
+        key = ("b", _index(doc, "index"))
         if delta.get("type") == "text_delta":
             return self._delta(delta, "text", key, False)
         if delta.get("type") == "input_json_delta":
@@ -222,9 +227,9 @@ class SseRestorer:
         self, doc: dict[str, Any], kind: str, name: str | None, out: list[bytes]
     ) -> None:
         if kind == "response.output_text.done":
-            key: Hashable = ("r", doc.get("output_index"), doc.get("content_index"))
+            key: Hashable = ("r", _index(doc, "output_index"), _index(doc, "content_index"))
         else:
-            key = ("f", doc.get("output_index"))
+            key = ("f", _index(doc, "output_index"))
         tail = self._text.flush(key)
         if tail:
             delta_type = _TEXT_DONE[kind][1]
@@ -256,6 +261,12 @@ def _event_name(raw: bytes) -> str | None:
         if line.startswith(b"event:"):
             return line[6:].strip().decode("utf-8", "replace")
     return None
+
+
+def _index(doc: dict[str, Any], field: str) -> int | str | None:
+    """A position field of an event (`index`, `output_index`...), when it is one."""
+    value = doc.get(field, 0 if field == "index" else None)
+    return value if isinstance(value, int | str) else None
 
 
 def _block_delta(index: Any, delta: dict[str, Any]) -> dict[str, Any]:
