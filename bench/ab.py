@@ -4,6 +4,7 @@
     python bench/ab.py resilience  [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py cost        [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py tls         [--rounds 12] [--duration 3] [--stream]
+    python bench/ab.py pii         [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py tree --base-src OTHER/src   [--rounds 12] [--duration 3] [--stream]
 
 Every variant is a Plano (one worker) on core 0; all of them serve load at the same time, each
@@ -26,6 +27,9 @@ Variants:
 - tls: `off` (plain HTTP), `tls` (the listener terminates TLS 1.3 with a self-signed P-256
   certificate made at start; wrk keeps its connections alive, so this is the per-byte cost plus
   one handshake per connection);
+- pii: `off` (no filter), `pii` (a `type: pii` filter with every entity, in the listener's input
+  and output chains; the bench's request holds no PII, as most requests: the cost of looking),
+  `plumbing` (the same filter looking for nothing: chains, JSON decoding, the walk over texts);
 - tree: the same config served by two source trees: `off` and `control` run the tree at
   `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`.
   What a refactoring of the request path costs, with nothing else changed.
@@ -67,6 +71,13 @@ COST: Final = {
 }
 TLS_MARK: Final = "<tls>"
 TLS: Final = {"off": "", "control": "", "tls": TLS_MARK}
+PII: Final = {
+    "off": "",
+    "control": "",
+    "plumbing": "filters:\n  - {{id: pii, type: pii, entities: {{}}}}\n",
+    "pii": "filters:\n  - {{id: pii, type: pii, names: [Alice Martin]}}\n",
+}
+PII_CHAINS: Final = "    input_filters: [pii]\n    output_filters: [pii]\n"
 TREE: Final = {"off": "", "control": "", "this": ""}
 THIS_SRC: Final = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -84,6 +95,8 @@ def start_gateway(
         text, scheme = targets.GATEWAY_CONFIG.replace(line, line + tls), "https"
     else:
         text = targets.GATEWAY_CONFIG + extra.replace("{grpc}", "{{grpc}}")
+    if "type: pii" in extra:  # the listener's chains name the filter
+        text = text.replace("    port: {port}\n", "    port: {port}\n" + PII_CHAINS, 1)
     config.write_text(
         text.format(port=port, upstream=upstream, key=targets.UPSTREAM_KEY).replace(
             "{grpc}", str(grpc)
@@ -168,7 +181,7 @@ def load_all(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("feature", choices=["tracing", "resilience", "cost", "tls", "tree"])
+    parser.add_argument("feature", choices=["tracing", "resilience", "cost", "tls", "pii", "tree"])
     parser.add_argument("--base-src", help="tree: the src/ directory `off` and `control` run")
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=float, default=3.0)
@@ -191,6 +204,7 @@ def main() -> int:
         "resilience": RESILIENCE,
         "cost": COST,
         "tls": TLS,
+        "pii": PII,
         "tree": TREE,
     }[args.feature]
     with tempfile.TemporaryDirectory(prefix="plano-ab-") as tmp:

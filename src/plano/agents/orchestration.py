@@ -29,7 +29,7 @@ from plano.agents.prompt import AgentRoute
 from plano.agents.selector import AgentSelector
 from plano.codec.sse import SseDecoder
 from plano.embedding.memo import EmbeddingMemo
-from plano.errors import PlanoError, UpstreamConnectFailed, UpstreamTimeout
+from plano.errors import BadRequest, PlanoError, UpstreamConnectFailed, UpstreamTimeout
 from plano.filters.chain import Chain, FilterRejected, with_traceparent
 from plano.filters.types import FilterContext
 from plano.observability import names as n
@@ -214,6 +214,8 @@ class AgentPipeline:
             )
         except FilterRejected as err:
             raise AgentClientError(err.filter_id, err.status, err.body) from err
+        except BadRequest:  # a built-in filter's own 400 (a PII block), in the client's dialect
+            raise
         except PlanoError as err:
             raise AgentChainError(err.message, 502, [*target.chain.ids, target.id]) from err
         try:

@@ -23,6 +23,7 @@ from plano.config.sections import AgentConfig, AnyFilterConfig, FilterConfig
 from plano.errors import PlanoError
 from plano.filters.http_filter import HttpFilter
 from plano.filters.mcp_filter import McpFilter
+from plano.filters.pii.filter import PiiFilter
 from plano.filters.types import (
     Filter,
     FilterContext,
@@ -184,8 +185,10 @@ class FilterTable:
 
 
 def _build(config: AnyFilterConfig, transport: Transport, timeout: float) -> Filter:
-    if isinstance(config, GuardFilterConfig | PiiFilterConfig):
+    if isinstance(config, GuardFilterConfig):
         raise KeyError(f"filter '{config.id}': built-in '{config.type}' filters are not built yet")
+    if isinstance(config, PiiFilterConfig):
+        return PiiFilter(config)
     if config.type == "http":
         return HttpFilter(config, transport, timeout=timeout)
     return McpFilter(config, timeout=timeout)

@@ -197,6 +197,12 @@ class MetricFamilies:
             (n.LABEL_OUTCOME,),
             registry=reg,
         )
+        self.pii_entities = Counter(
+            n.METRIC_PII_ENTITIES,
+            "PII found in requests by PII filters, by filter id, entity type and action taken.",
+            (n.LABEL_FILTER, n.LABEL_ENTITY, n.LABEL_ACTION),
+            registry=reg,
+        )
         self.build_info = Gauge(
             n.METRIC_BUILD_INFO,
             "Always 1; the label carries the gateway version.",

@@ -242,6 +242,10 @@ class PrometheusMetrics:
             self._acc.labelled(cache_errors, r.session_cache_error).n += 1
         if r.router is not None:
             self.routing.record(r.router)
+        if r.pii_found is not None:
+            pii = self.families.pii_entities
+            for labels, found in r.pii_found.items():
+                self._acc.labelled(pii, *labels).n += found
         if self._timer is None and self.multiprocess:
             self._schedule_flush()
 

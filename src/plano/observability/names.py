@@ -66,6 +66,7 @@ ATTR_SELECTION_MS: Final = "selection.determination_ms"
 ATTR_SELECTION_BACKEND: Final = "plano.selection.backend"
 ATTR_AGENT_ID: Final = "plano.agent.id"
 ATTR_FILTER_ID: Final = "plano.filter.id"
+ATTR_PII_PREFIX: Final = "plano.pii."  # + entity: occurrences a PII filter found (no values)
 # Span event marking the first token handed to the client (streams), like the original's.
 EVENT_TTFT: Final = "llm.time_to_first_token"
 # W3C trace context headers, received from clients and sent to every upstream.
@@ -106,6 +107,7 @@ METRIC_BUILD_INFO: Final = "plano_build_info"
 METRIC_ROUTING_DECISIONS: Final = "plano_routing_decisions_total"
 METRIC_SESSION_CACHE_ERRORS: Final = "plano_session_cache_errors_total"
 METRIC_POSTHOG_EVENTS: Final = "plano_posthog_events_total"
+METRIC_PII_ENTITIES: Final = "plano_pii_entities_total"
 METRIC_PROMPT_CACHE: Final = "brightstaff_prompt_cache_requests_total"
 METRIC_ROUTER_DECISIONS: Final = "brightstaff_router_decisions_total"
 METRIC_ROUTER_DURATION: Final = "brightstaff_router_decision_duration_seconds"
@@ -135,6 +137,9 @@ LABEL_FALLBACK: Final = "fallback"
 LABEL_EVENT: Final = "event"
 LABEL_KEY: Final = "key"
 LABEL_TEAM: Final = "team"
+LABEL_FILTER: Final = "filter"
+LABEL_ENTITY: Final = "entity"
+LABEL_ACTION: Final = "action"
 
 # Values of `brightstaff_session_binding_events_total{event}`.
 BINDING_REFRESH: Final = "refresh"

@@ -303,7 +303,7 @@ class OtelTracing:
         first = r.downstream_first_chunk or r.upstream_first_chunk
         extra = (
             self._extra_attributes(r, head)
-            if self._prefixes or (r.router is not None and r.router.span)
+            if self._prefixes or (r.router is not None and r.router.span) or r.pii_found
             else None
         )
         if r.prompt_tokens is not None or r.completion_tokens is not None:
@@ -395,6 +395,10 @@ class OtelTracing:
             for key, value in r.router.span.items():
                 if key not in static and key not in extra:  # static and header ones are kept
                     extra[key] = value
+        if r.pii_found:
+            for (_, entity, _), found in r.pii_found.items():
+                key = n.ATTR_PII_PREFIX + entity
+                extra[key] = extra.get(key, 0) + found
         taken = head.keys
         return self._encoder.attributes(
             SPAN_ATTRIBUTE, {k: v for k, v in extra.items() if k not in taken}

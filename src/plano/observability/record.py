@@ -66,6 +66,7 @@ class RequestRecord:
         "model",
         "overhead",
         "path",
+        "pii_found",
         "prompt_tokens",
         "provider",
         "request_body",
@@ -153,6 +154,9 @@ class RequestRecord:
         # The request body as sent upstream (after input filters), kept only when a PostHog
         # exporter captures messages (`$ai_input`); None otherwise.
         self.request_body: bytes | None = None
+        # PII filters: occurrences found, by (filter id, entity, action); counts only, never
+        # values (span attributes `plano.pii.<entity>`, metric `plano_pii_entities_total`).
+        self.pii_found: dict[tuple[str, str, str], int] | None = None
 
     def note_usage(
         self,

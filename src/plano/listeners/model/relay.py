@@ -106,7 +106,9 @@ class Relay(Stage[ModelCall]):
         record.upstream_done = time.perf_counter_ns()
         if resp.status < 300:
             if self.output is not None:
-                data = await self.output.run(data, call.path, filter_headers(record))
+                data = await self.output.run(
+                    data, call.path, filter_headers(record), ctx=call.filter_context()
+                )
             if b'"usage"' in data:
                 note_usage(record, data)
         headers.append(overhead_header(record, record.upstream_done))

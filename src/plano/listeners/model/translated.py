@@ -19,6 +19,7 @@ import orjson
 from plano import ir
 from plano.errors import PlanoError, UpstreamProtocolError
 from plano.filters.chain import Chain
+from plano.filters.types import FilterContext
 from plano.listeners.asgi import send_bytes, send_error
 from plano.listeners.model.call import ModelCall
 from plano.listeners.model.continuation import Continuation, Kept, Save, UpstreamStreamError
@@ -111,14 +112,15 @@ class TranslatedExchange:
         A PlanoError raised here means no byte reached the client yet."""
         resp, record, send = committed.resp, call.record, call.send
         tr: Translation = committed.up.translation
+        ctx = call.filter_context() if self._output_chain is not None else None
         if resp.status >= 300:
             await self._error(send, target.path, resp, target, record)
         elif resp.content_type == "application/json":
-            await self._whole(send, resp, tr, target, record)
+            await self._whole(send, resp, tr, target, record, ctx)
         elif tr.request.stream:
             await self._stream(call, committed, tr, target, continuation)
         else:  # a stream-only provider's stream, folded back into one answer
-            await self._fold(send, resp, tr, target, record, committed.guard)
+            await self._fold(send, resp, tr, target, record, committed.guard, ctx)
 
     def _save(self, tr: Translation, rid: str, resp: ir.Response, target: Target) -> None:
         if self._store is None or tr.client_api is not Api.OPENAI_RESPONSES:
@@ -165,9 +167,10 @@ class TranslatedExchange:
         tr: Translation,
         target: Target,
         record: RequestRecord,
+        ctx: FilterContext | None = None,
     ) -> None:
         response = await self._parse_whole(resp, tr, record)
-        await self._answer(send, response, tr, target, record)
+        await self._answer(send, response, tr, target, record, ctx)
 
     async def _fold(
         self,
@@ -177,6 +180,7 @@ class TranslatedExchange:
         target: Target,
         record: RequestRecord,
         guard: StreamGuard | None,
+        ctx: FilterContext | None = None,
     ) -> None:
         decoder = tr.upstream.stream_decoder()
         collector = Collector()
@@ -189,7 +193,7 @@ class TranslatedExchange:
         record.upstream_done = time.perf_counter_ns()
         if collector.error is not None:
             raise UpstreamStatus(collector.error.status, collector.error.message, ())
-        await self._answer(send, collector.response(), tr, target, record)
+        await self._answer(send, collector.response(), tr, target, record, ctx)
 
     async def _answer(
         self,
@@ -198,6 +202,7 @@ class TranslatedExchange:
         tr: Translation,
         target: Target,
         record: RequestRecord,
+        ctx: FilterContext | None = None,
     ) -> None:
         """A whole answer to the client: one body, or its events for a streaming client whose
         upstream ignored `stream`."""
@@ -213,7 +218,7 @@ class TranslatedExchange:
             out = tr.client.encode_response(response)
             headers = [_JSON, *target.ours]
         if self._output_chain is not None:
-            out = await self._output_chain.run(out, target.path, filter_headers(record))
+            out = await self._output_chain.run(out, target.path, filter_headers(record), ctx=ctx)
         headers.append(overhead_header(record, record.upstream_done))
         await send_bytes(send, 200, headers, out)
 
@@ -255,10 +260,8 @@ class TranslatedExchange:
         headers = [*_SSE, *target.ours, overhead_header(record, record.upstream_headers)]
         self._telemetry.stream_started(record)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        kept = None
-        if continuation is not None and self._output_chain is None:
-            kept = Kept() if continuation.wanted(call, committed.up) else None
-        out = _Out(send, encoder, usage, collector, rid, tr, target, record, kept)
+        kept = self._kept(call, committed, continuation)
+        out = _Out(send, encoder, usage, collector, rid, tr, target, record, kept, call.filters)
         state = {"done": False}
         watcher = asyncio.ensure_future(close_on_disconnect(call.receive, resp, state, record))
         try:
@@ -296,6 +299,18 @@ class TranslatedExchange:
             if not record.continued:
                 note_usage(record, usage)
 
+    def _kept(
+        self, call: ModelCall, committed: Committed, continuation: Continuation | None
+    ) -> Kept | None:
+        """What a continuation of this stream keeps (nothing with an output chain, which gets
+        the request's filter context for the whole stream instead)."""
+        if self._output_chain is not None:
+            call.filter_context()
+            return None
+        if continuation is not None and continuation.wanted(call, committed.up):
+            return Kept()
+        return None
+
     async def _emit(self, events: list[ir.Event], out: _Out) -> None:
         """Encode decoded upstream events for the client; an upstream error among them ends the
         relay (raised, after the events before it) so the stream is continued or cut alike."""
@@ -321,7 +336,9 @@ class TranslatedExchange:
                 collector.complete = False  # saved once
         data = out.encoder.encode(events) if events else b""
         if data and self._output_chain is not None:
-            data = await self._output_chain.run(data, out.target.path, filter_headers(out.record))
+            data = await self._output_chain.run(
+                data, out.target.path, filter_headers(out.record), ctx=out.ctx
+            )
         if data:
             if out.kept is not None:
                 out.kept.add(data)
@@ -343,6 +360,7 @@ class _Out:
     target: Target
     record: RequestRecord
     kept: Kept | None
+    ctx: FilterContext | None = None  # the request's filter context
 
 
 async def _broken(
