@@ -230,6 +230,11 @@ class PrometheusMetrics:
             self._acc.labelled(cache_errors, r.session_cache_error).n += 1
         if r.router is not None:
             self.routing.record(r.router)
+        if r.guards is not None:
+            for g in r.guards:
+                self._acc.labelled(
+                    self.families.guard_verdicts, g.filter, g.verdict, g.source
+                ).n += 1
         if self._timer is None and self.multiprocess:
             self._schedule_flush()
 

