@@ -19,6 +19,7 @@ Variants:
   exported over OTLP/gRPC to `plano trace listen`, which runs on core 1);
 - resilience: `off` (the bench's provider only), `configured` (retries and a fallback model on
   the same upstream: every request takes the resilience path and succeeds on its first attempt).
+- guard: `off`, `guard` (`prompt_guards`: the built-in guard embeds and scores every request).
 - tree: the same config served by two source trees: `off` and `control` run the tree at
   `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`.
   What a refactoring of the request path costs, with nothing else changed.
@@ -53,6 +54,13 @@ RESILIENCE: Final = {
     "configured": targets.RESILIENCE_EXTRA,
 }
 TREE: Final = {"off": "", "control": "", "this": ""}
+# The built-in guard in front of the input chain (issue 17): embedding + head on every request.
+GUARD: Final = {
+    "off": "",
+    "control": "",
+    "guard": "prompt_guards:\n  input_guards:\n    jailbreak:\n"
+    "      on_exception: {{message: blocked}}\n",
+}
 THIS_SRC: Final = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -133,7 +141,7 @@ def load_all(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("feature", choices=["tracing", "resilience", "tree"])
+    parser.add_argument("feature", choices=["tracing", "resilience", "tree", "guard"])
     parser.add_argument("--base-src", help="tree: the src/ directory `off` and `control` run")
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=float, default=3.0)
@@ -151,7 +159,9 @@ def main() -> int:
         return 2
     if args.feature == "tree" and not args.base_src:
         parser.error("tree needs --base-src")
-    variants = {"tracing": TRACING, "resilience": RESILIENCE, "tree": TREE}[args.feature]
+    variants = {"tracing": TRACING, "resilience": RESILIENCE, "tree": TREE, "guard": GUARD}[
+        args.feature
+    ]
     with tempfile.TemporaryDirectory(prefix="plano-ab-") as tmp:
         log_dir = Path(tmp)
         upstream, upstream_port = targets.start_upstream(log_dir, 20, None)

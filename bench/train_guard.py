@@ -96,9 +96,25 @@ def tricky() -> list[dict[str, Any]]:
     return [json.loads(line) for line in TRICKY.read_text("utf-8").splitlines() if line.strip()]
 
 
+_CACHE: dict[str, Path] = {}  # "dir": --cache, a directory keeping embeddings between runs
+
+
 def embed(model: MiniLM, texts: list[str]) -> F32:
-    out = [model.embed(texts[i : i + 64]) for i in range(0, len(texts), 64)]
-    return np.concatenate(out).astype(np.float32)
+    """The embeddings of `texts` (from the cache directory when it has them)."""
+    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+    cached = _CACHE["dir"] / f"{key}.npy" if "dir" in _CACHE else None
+    if cached is not None and cached.exists():
+        loaded: F32 = np.load(cached)
+        return loaded
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # batches of like length
+    rows = np.concatenate(
+        [model.embed([texts[j] for j in order[i : i + 32]]) for i in range(0, len(texts), 32)]
+    )
+    out = np.empty_like(rows)
+    out[order] = rows
+    if cached is not None:
+        np.save(cached, out.astype(np.float32))
+    return out.astype(np.float32)
 
 
 def fit(x: F32, y: F64, l2: float = L2, steps: int = 30) -> tuple[F64, float]:
@@ -147,7 +163,11 @@ def pick_threshold(p_benign: F64) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--cache", type=Path, help="keep embeddings here between runs")
     args = ap.parse_args()
+    if args.cache is not None:
+        args.cache.mkdir(parents=True, exist_ok=True)
+        _CACHE["dir"] = args.cache
     y_tr, y_ho = yanis()
     train = slabs("train") + slabs("validation") + y_tr + seed_taxonomy()
     held = {"s-labs test": slabs("test"), "yanismiraoui 30%": y_ho, "jb-mini": jb_mini()}

@@ -87,7 +87,9 @@ def test_long_text_is_read_in_windows_short_text_whole() -> None:
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 ROLE = st.sampled_from(["user", "assistant", "tool", "system", "function", 3, None])
