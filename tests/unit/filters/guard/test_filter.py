@@ -104,15 +104,19 @@ def test_what_is_not_inspected_is_not_judged() -> None:
 
 
 def test_a_long_tool_result_is_read_in_windows() -> None:
-    filler = "The quarterly report shows steady growth in all regions. " * 60
+    filler = "The quarterly report shows steady growth in all regions. " * 30
     body = {
         "messages": [
             {"role": "user", "content": "summarise the file"},
             {"role": "assistant", "content": None, "tool_calls": [{"id": "c"}]},
-            {"role": "tool", "tool_call_id": "c", "content": filler + INJECTED + filler},
+            {"role": "tool", "tool_call_id": "c", "content": filler + ATTACK + ". " + filler},
         ]
     }
     with pytest.raises(GuardBlocked):
-        run(body, "/v1/chat/completions")
-    with pytest.raises(GuardBlocked):
-        run(body, "/v1/chat/completions", rules=False, threshold=0.5, max_chunks=32)
+        run(body, "/v1/chat/completions")  # the rules read the whole text
+    head_only = {"rules": False, "action": "flag"}
+    _, first = run(body, "/v1/chat/completions", max_chunks=1, **head_only)
+    _, every = run(body, "/v1/chat/completions", max_chunks=32, **head_only)
+    (one,), (all_,) = first.guards or [], every.guards or []
+    assert all_.score > one.score  # only a window over the middle sees the injection
+    assert all_.score >= 0.5
