@@ -232,7 +232,7 @@ def second_opinion_config(upstream: Any, guard_model: MockHandle, **so: Any) -> 
     )
     so = {"model": "openai/llama-guard", "when": "always", **so}
     text = config(upstream, filters=guard_filter(second_opinion=so), chain="jb")
-    return text.replace("default: true}}\n", "default: true}}\n" + providers + "\n", 1)
+    return text.replace("default: true}\n", "default: true}\n" + providers + "\n", 1)
 
 
 def test_the_second_opinion_decides_and_failing_it_is_open_by_default(
@@ -284,7 +284,7 @@ listeners:
 {PROMPT_GUARDS}
 """
         with gateway(text) as gw:
-            url = gw.url("agents") + "/v1/chat/completions"
+            url = gw.url("agent") + "/v1/chat/completions"
             bad, body = post(url, {"messages": [{"role": "user", "content": ATTACKS[0]}]})
             ok, _ = post(url, {"messages": [{"role": "user", "content": BENIGN[0]}]})
         assert bad == 400
