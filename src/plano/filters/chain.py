@@ -14,6 +14,7 @@ request's `_meta` (mcp). With tracing off the loop is the plain one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -21,7 +22,7 @@ from typing import Final
 from plano.config.guards import GuardFilterConfig, PiiFilterConfig
 from plano.config.sections import AgentConfig, AnyFilterConfig, FilterConfig, PromptGuardsConfig
 from plano.errors import PlanoError
-from plano.filters.guard import build_guard, prompt_guard
+from plano.filters.guard import GuardFilter, build_guard, prompt_guard, warm_up
 from plano.filters.http_filter import HttpFilter
 from plano.filters.mcp_filter import McpFilter
 from plano.filters.types import (
@@ -178,6 +179,7 @@ class FilterTable:
         self._transport = transport
         self._timeout = timeout
         self._built: dict[str, Filter] = {}
+        self._warmup: asyncio.Future[None] | None = None
 
     def get(self, filter_id: str) -> Filter:
         built = self._built.get(filter_id)
@@ -190,11 +192,18 @@ class FilterTable:
             )
         return built
 
+    async def start(self) -> None:
+        """At startup: load the embedder in the background when a guard is in use."""
+        if any(isinstance(f, GuardFilter) for f in self._built.values()):
+            self._warmup = asyncio.ensure_future(warm_up())
+
     def input_ids(self, ids: Sequence[str]) -> tuple[str, ...]:
         """An input chain's filter ids: the `prompt_guards` guard (if configured) first."""
         return (*self._front, *ids)
 
     async def close(self) -> None:
+        if self._warmup is not None:
+            await self._warmup  # a model load cannot be interrupted; it ends on its own
         for f in self._built.values():
             await f.close()
 

@@ -363,6 +363,8 @@ class Gateway:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self.state.transport.start()
+                if self.state.filters is not None:
+                    await self.state.filters.start()
                 if self.state.routing is not None:
                     await self.state.routing.start()
                 await send({"type": "lifespan.startup.complete"})

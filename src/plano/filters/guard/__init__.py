@@ -8,6 +8,8 @@ worker's shared MiniLM). See `filter` for what a request goes through.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from functools import cache
 from typing import Final
@@ -15,6 +17,7 @@ from typing import Final
 from plano.config.guards import GuardFilterConfig
 from plano.config.sections import PromptGuardsConfig
 from plano.embedding.model import model_file
+from plano.embedding.shared import PROCESS_MODEL
 from plano.filters.guard.filter import GuardBlocked, GuardFilter
 from plano.filters.guard.head import Head, load_head
 from plano.filters.guard.rules import rules_for
@@ -22,7 +25,16 @@ from plano.filters.guard.second_opinion import SecondOpinion
 from plano.upstream.clusters import Cluster
 from plano.upstream.transport import Transport
 
-__all__ = ["PROMPT_GUARD_ID", "GuardBlocked", "GuardFilter", "build_guard", "prompt_guard"]
+__all__ = [
+    "PROMPT_GUARD_ID",
+    "GuardBlocked",
+    "GuardFilter",
+    "build_guard",
+    "prompt_guard",
+    "warm_up",
+]
+
+log = logging.getLogger("plano.guard")
 
 # The id of the guard that `prompt_guards.input_guards.jailbreak` puts in front of input chains.
 PROMPT_GUARD_ID: Final = "prompt_guards.jailbreak"
@@ -65,3 +77,11 @@ def prompt_guard(config: PromptGuardsConfig | None) -> GuardFilterConfig | None:
         return None
     message = config.input_guards.jailbreak.on_exception.message
     return GuardFilterConfig(id=PROMPT_GUARD_ID, type="guard", action="block", message=message)
+
+
+async def warm_up() -> None:
+    """Load the embedder in a worker thread at startup, so the first request does not pay it."""
+    try:
+        await asyncio.to_thread(PROCESS_MODEL.get)
+    except Exception as exc:  # reported again, as a filter failure, when a request needs it
+        log.warning("guard: embedding model not loaded: %s", exc)
