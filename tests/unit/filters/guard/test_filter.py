@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plano.config.guards import GuardFilterConfig
 from plano.filters.guard import build_guard
@@ -120,3 +122,31 @@ def test_a_long_tool_result_is_read_in_windows() -> None:
     (one,), (all_,) = first.guards or [], every.guards or []
     assert all_.score > one.score  # only a window over the middle sees the injection
     assert all_.score >= 0.5
+
+
+BODY = st.one_of(
+    st.binary(max_size=200),
+    st.builds(
+        lambda role, content: orjson.dumps({"messages": [{"role": role, "content": content}]}),
+        st.sampled_from(["user", "tool", "assistant", "system"]),
+        st.one_of(
+            st.text(max_size=200),
+            st.lists(
+                st.fixed_dictionaries({"type": st.just("text"), "text": st.text(max_size=50)}),
+                max_size=3,
+            ),
+        ),
+    ),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(BODY, st.sampled_from(["/v1/chat/completions", "/v1/messages", "/v1/responses"]))
+def test_any_body_passes_changed_or_blocked_never_fails(raw: bytes, path: str) -> None:
+    config = GuardFilterConfig(id="g", type="guard", action="redact")
+    guard = build_guard(config, MockTransport(_unused))
+    try:
+        out = asyncio.run(guard.apply(raw, path, (), FilterContext()))
+    except GuardBlocked:
+        return
+    assert out is raw or orjson.loads(out)
