@@ -118,8 +118,14 @@ def check_blocks_and_passes(gw: Any, upstream: MockHandle) -> None:
 def test_prompt_guards_blocks_jailbreaks_in_each_dialect(
     upstream: MockHandle, gateway: GatewayFactory
 ) -> None:
-    with gateway(config(upstream, guards=PROMPT_GUARDS)) as gw:
+    with gateway(config(upstream, guards=PROMPT_GUARDS)) as gw, oa_client(gw) as c:
         check_blocks_and_passes(gw, upstream)
+        with pytest.raises(openai.BadRequestError) as err:  # a stream is refused before it starts
+            c.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": ATTACKS[1]}], stream=True
+            )
+    assert err.value.body["message"] == BLOCKED  # type: ignore[index]
+    assert len(upstream.requests) == 4
 
 
 def test_a_guard_filter_blocks_jailbreaks_in_each_dialect(
