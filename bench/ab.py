@@ -30,6 +30,7 @@ Variants:
 - pii: `off` (no filter), `pii` (a `type: pii` filter with every entity, in the listener's input
   and output chains; the bench's request holds no PII, as most requests: the cost of looking),
   `plumbing` (the same filter looking for nothing: chains, JSON decoding, the walk over texts);
+- guard: `off`, `guard` (`prompt_guards`: the built-in guard embeds and scores every request).
 - tree: the same config served by two source trees: `off` and `control` run the tree at
   `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`.
   What a refactoring of the request path costs, with nothing else changed.
@@ -79,6 +80,13 @@ PII: Final = {
 }
 PII_CHAINS: Final = "    input_filters: [pii]\n    output_filters: [pii]\n"
 TREE: Final = {"off": "", "control": "", "this": ""}
+# The built-in guard in front of the input chain (issue 17): embedding + head on every request.
+GUARD: Final = {
+    "off": "",
+    "control": "",
+    "guard": "prompt_guards:\n  input_guards:\n    jailbreak:\n"
+    "      on_exception: {{message: blocked}}\n",
+}
 THIS_SRC: Final = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -181,7 +189,9 @@ def load_all(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("feature", choices=["tracing", "resilience", "cost", "tls", "pii", "tree"])
+    parser.add_argument(
+        "feature", choices=["tracing", "resilience", "cost", "tls", "pii", "guard", "tree"]
+    )
     parser.add_argument("--base-src", help="tree: the src/ directory `off` and `control` run")
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=float, default=3.0)
@@ -205,6 +215,7 @@ def main() -> int:
         "cost": COST,
         "tls": TLS,
         "pii": PII,
+        "guard": GUARD,
         "tree": TREE,
     }[args.feature]
     with tempfile.TemporaryDirectory(prefix="plano-ab-") as tmp:

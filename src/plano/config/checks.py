@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from plano.config.access import check_pricing, check_tls
 from plano.config.context import LoadContext
 from plano.config.fieldtypes import shown_url
+from plano.config.guards import GuardFilterConfig
 from plano.config.model_checks import (
     check_aliases,
     check_fallbacks,
@@ -115,6 +116,29 @@ def _filter_references(ctx: LoadContext, cfg: Config) -> None:
                     )
 
 
+def _guard_filters(ctx: LoadContext, cfg: Config) -> None:
+    """A guard inspects requests (never responses), and its second opinion names a model."""
+    guards = {f.id for f in cfg.filters if isinstance(f, GuardFilterConfig)}
+    for i, listener in enumerate(cfg.listeners):
+        for j, fid in enumerate(listener.output_filters):
+            if fid in guards:
+                ctx.error(
+                    ("listeners", i, "output_filters", j),
+                    f"filter '{fid}' is a guard: it inspects requests (user text, tool results);"
+                    " put it in input_filters",
+                )
+    names = {p.name for p in cfg.model_providers} | {p.model for p in cfg.model_providers}
+    names |= {p.model_id for p in cfg.model_providers}
+    for i, f in enumerate(cfg.filters):
+        so = f.second_opinion if isinstance(f, GuardFilterConfig) else None
+        if so is not None and so.model not in names:
+            ctx.error(
+                ("filters", i, "second_opinion", "model"),
+                f"second_opinion.model '{so.model}' is not a configured model"
+                f" (configured: {listing(sorted(names))})",
+            )
+
+
 def _endpoints(ctx: LoadContext, cfg: Config) -> None:
     for name in cfg.endpoints:
         if not _ENDPOINT_NAME.match(name):
@@ -209,6 +233,7 @@ _RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], Rule], ...] = (
     (("pricing",), (), lambda ctx, cfg: check_pricing(ctx, cfg.pricing)),
     (("agents", "filters"), (), _unique_ids),
     (("listeners",), ("agents", "filters"), _filter_references),
+    (("filters",), ("listeners", "model_providers"), _guard_filters),
     (("endpoints", "overrides"), (), _endpoints),
     (("prompt_targets",), ("endpoints", "agents"), _prompt_targets),
     (("state_storage",), (), _storage),

@@ -6,11 +6,38 @@ they have no ``url``. The guard filter also backs the original's ``prompt_guards
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from plano.config.fieldtypes import StrictModel
+from plano.config.fieldtypes import Duration, StrictModel
+
+GuardInspect = Literal["user", "tool_results", "system_prompt_extraction"]
+DEFAULT_GUARD_MESSAGE = (
+    "This request was blocked: it looks like a jailbreak or prompt-injection attempt."
+)
+DEFAULT_REDACTED = "[tool output removed: it contained instructions aimed at the assistant]"
+Probability = Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+class GuardSecondOpinionConfig(StrictModel):
+    """A guard model served OpenAI-compatibly (a configured `model_providers` entry), asked with
+    a Llama-Guard-style prompt; its "safe" / "unsafe" answer decides."""
+
+    model: str  # a configured model (provider/model, its bare id or its name)
+    when: Literal["uncertain", "always"] = "uncertain"
+    # Head scores in [uncertain_from, uncertain_to) are uncertain (with `when: uncertain`).
+    uncertain_from: Probability = 0.35
+    uncertain_to: Probability = 0.97
+    timeout: Duration = 5.0
+    on_failure: Literal["open", "closed"] = "open"  # open: the head's verdict stands
+
+    @model_validator(mode="after")
+    def _band(self) -> GuardSecondOpinionConfig:
+        if self.uncertain_from >= self.uncertain_to:
+            raise ValueError("uncertain_from must be below uncertain_to")
+        return self
+
 
 PiiEntity = Literal["email", "phone", "card", "iban", "ip", "secret", "name"]
 PiiAction = Literal["redact", "mask", "block"]
@@ -32,6 +59,16 @@ class GuardFilterConfig(StrictModel):
 
     id: str
     type: Literal["guard"]
+    # The head's score at or above which a text is an attack (default: the shipped head's own,
+    # chosen for a false-positive rate ≤ 2 % on our hand-written benign set).
+    threshold: Probability | None = None
+    action: Literal["block", "flag", "redact"] = "block"
+    message: str = DEFAULT_GUARD_MESSAGE
+    inspect: tuple[GuardInspect, ...] = ("user", "tool_results", "system_prompt_extraction")
+    rules: bool = True  # our precompiled pre-rules (override, extraction, role-play phrases)
+    second_opinion: GuardSecondOpinionConfig | None = None
+    redacted: str = DEFAULT_REDACTED  # the placeholder of a removed tool result (`redact`)
+    max_chunks: Annotated[int, Field(ge=1, le=32)] = 4  # windows embedded per long text
 
 
 class PiiFilterConfig(StrictModel):

@@ -34,13 +34,22 @@ def _known_keys() -> tuple[str, ...]:
     return tuple(sorted(names - LOADER_FIELDS))
 
 
-def unknown_key_message(key: object) -> str:
+def unknown_key_message(key: object, owner: object = None) -> str:
+    """`unknown key 'x'` with a hint: a close known key, or, when `x` is a key of some other
+    entry (e.g. `url` on a built-in `type: guard` filter), that it is not allowed here."""
     message = f"unknown key '{key}'"
     if isinstance(key, str):
+        if key in _known_keys():
+            where = f"in a 'type: {owner}' filter" if owner in _BUILT_IN_FILTERS else "here"
+            return f"{message} (not allowed {where})"
         close = difflib.get_close_matches(key, _known_keys(), n=1, cutoff=0.75)
         if close:
             message += f" (did you mean '{close[0]}'?)"
     return message
+
+
+# Tags of the built-in filters in the `filters[]` union (they run in the gateway: no url).
+_BUILT_IN_FILTERS = ("guard", "pii")
 
 
 def _discriminator(err: Any) -> str:
@@ -51,7 +60,7 @@ def _message(err: Any) -> str:
     kind = err["type"]
     loc = err["loc"]
     if kind == "extra_forbidden":
-        return unknown_key_message(loc[-1] if loc else "?")
+        return unknown_key_message(loc[-1] if loc else "?", loc[-2] if len(loc) > 1 else None)
     if kind == "missing":
         return f"missing required key '{loc[-1]}'" if loc else "missing required key"
     if kind == "literal_error":

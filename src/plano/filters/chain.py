@@ -14,13 +14,15 @@ request's `_meta` (mcp). With tracing off the loop is the plain one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from plano.config.guards import GuardFilterConfig, PiiFilterConfig
-from plano.config.sections import AgentConfig, AnyFilterConfig, FilterConfig
+from plano.config.sections import AgentConfig, AnyFilterConfig, FilterConfig, PromptGuardsConfig
 from plano.errors import PlanoError
+from plano.filters.guard import GuardFilter, build_guard, prompt_guard, warm_up
 from plano.filters.http_filter import HttpFilter
 from plano.filters.mcp_filter import McpFilter
 from plano.filters.pii.filter import PiiFilter
@@ -37,6 +39,7 @@ from plano.http.headers import FRAMING, HOP_BY_HOP, NOT_PROXIED, connection_name
 from plano.observability import names as n
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
+from plano.upstream.clusters import Cluster
 from plano.upstream.transport import Transport
 
 __all__ = [
@@ -160,15 +163,24 @@ class FilterTable:
         transport: Transport,
         *,
         timeout: float = DEFAULT_FILTER_TIMEOUT,
+        clusters: Sequence[Cluster] = (),
+        prompt_guards: PromptGuardsConfig | None = None,
     ) -> None:
         self._configs: dict[str, AnyFilterConfig] = {}
         for a in agents:  # the original lets a chain name an agent; it is then an MCP filter
             self._configs[a.id] = FilterConfig(id=a.id, url=a.url)
         for f in filters:
             self._configs[f.id] = f
+        # `prompt_guards.input_guards.jailbreak`: a guard in front of every input chain.
+        guard = prompt_guard(prompt_guards)
+        self._front: tuple[str, ...] = () if guard is None else (guard.id,)
+        if guard is not None:
+            self._configs[guard.id] = guard
+        self._clusters = clusters
         self._transport = transport
         self._timeout = timeout
         self._built: dict[str, Filter] = {}
+        self._warmup: asyncio.Future[None] | None = None
 
     def get(self, filter_id: str) -> Filter:
         built = self._built.get(filter_id)
@@ -176,17 +188,32 @@ class FilterTable:
             config = self._configs.get(filter_id)
             if config is None:
                 raise KeyError(f"filter '{filter_id}' is not defined in filters or agents")
-            built = self._built[filter_id] = _build(config, self._transport, self._timeout)
+            built = self._built[filter_id] = _build(
+                config, self._transport, self._timeout, self._clusters
+            )
         return built
 
+    async def start(self) -> None:
+        """At startup: load the embedder in the background when a guard is in use."""
+        if any(isinstance(f, GuardFilter) for f in self._built.values()):
+            self._warmup = asyncio.ensure_future(warm_up())
+
+    def input_ids(self, ids: Sequence[str]) -> tuple[str, ...]:
+        """An input chain's filter ids: the `prompt_guards` guard (if configured) first."""
+        return (*self._front, *ids)
+
     async def close(self) -> None:
+        if self._warmup is not None:
+            await self._warmup  # a model load cannot be interrupted; it ends on its own
         for f in self._built.values():
             await f.close()
 
 
-def _build(config: AnyFilterConfig, transport: Transport, timeout: float) -> Filter:
+def _build(
+    config: AnyFilterConfig, transport: Transport, timeout: float, clusters: Sequence[Cluster]
+) -> Filter:
     if isinstance(config, GuardFilterConfig):
-        raise KeyError(f"filter '{config.id}': built-in '{config.type}' filters are not built yet")
+        return build_guard(config, transport, clusters)
     if isinstance(config, PiiFilterConfig):
         return PiiFilter(config)
     if config.type == "http":

@@ -28,7 +28,7 @@ class FilterRejected(PlanoError):
         self.status = status
         self.body = body
 
-    def own_body(self) -> bytes:
+    def own_body(self) -> bytes | None:
         """The original's body for a rejected model-listener request."""
         return orjson.dumps(
             {

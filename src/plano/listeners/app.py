@@ -146,7 +146,13 @@ def build_app(
         models,
         transport,
         telemetry,
-        FilterTable(config.filters, config.agents, transport),
+        FilterTable(
+            config.filters,
+            config.agents,
+            transport,
+            clusters=clusters,
+            prompt_guards=config.prompt_guards,
+        ),
         build_step(config, clusters, transport, costs.table),
         build_conversations(config.state_storage),
         max_body_bytes,
@@ -218,7 +224,7 @@ class _Parts:
             models_body=models_body(self.clusters),
             telemetry=telemetry,
             conversations=self.conversations,
-            input_chain=compile_chain(lc.input_filters, self.filters),
+            input_chain=compile_chain(self.filters.input_ids(lc.input_filters), self.filters),
             output_chain=compile_chain(lc.output_filters, self.filters),
             resilience=resilience,
             routing=self.routing,
@@ -365,6 +371,8 @@ class Gateway:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self.state.transport.start()
+                if self.state.filters is not None:
+                    await self.state.filters.start()
                 if self.state.routing is not None:
                     await self.state.routing.start()
                 await send({"type": "lifespan.startup.complete"})

@@ -103,7 +103,15 @@ def fields(r: RequestRecord, clock: Clock) -> dict[str, object]:
         "bytes_out": r.bytes_out,
         "request_id": r.request_id,
         "continued": r.continued,
+        "guard": _guard(r),
     }
+
+
+def _guard(r: RequestRecord) -> str | None:
+    """The guard verdicts as `filter:verdict`, comma-separated (None: no guard ran)."""
+    if not r.guards:
+        return None
+    return ",".join(f"{g.filter}:{g.verdict}" for g in r.guards)
 
 
 def text_line(r: RequestRecord, clock: Clock) -> str:
@@ -116,6 +124,7 @@ def text_line(r: RequestRecord, clock: Clock) -> str:
         f"tokens={r.prompt_tokens or 0}/{r.completion_tokens or 0} attempts={r.attempts} "
         f"error={r.error_kind or '-'} request_id={_text(r.request_id)}"
         + (" continued=true" if r.continued else "")
+        + (f" guard={escape(_guard(r) or '')}" if r.guards else "")
     )
 
 

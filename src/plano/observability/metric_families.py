@@ -132,6 +132,12 @@ class MetricFamilies:
         self.ratelimited_requests = Counter(
             n.METRIC_RATELIMITED, "Requests refused by a rate limit (429).", pm, registry=reg
         )
+        self.guard_verdicts = Counter(
+            n.METRIC_GUARD_VERDICTS,
+            "Guard filter verdicts (pass, flag, block, redact), by filter and what decided.",
+            (n.LABEL_FILTER, n.LABEL_VERDICT, n.LABEL_SOURCE),
+            registry=reg,
+        )
         self.routing_decisions = Counter(
             n.METRIC_ROUTING_DECISIONS,
             "Preference-routing decisions, by outcome (routed, no_route, router_error, pinned...).",

@@ -246,6 +246,11 @@ class PrometheusMetrics:
             pii = self.families.pii_entities
             for labels, found in r.pii_found.items():
                 self._acc.labelled(pii, *labels).n += found
+        if r.guards is not None:
+            for g in r.guards:
+                self._acc.labelled(
+                    self.families.guard_verdicts, g.filter, g.verdict, g.source
+                ).n += 1
         if self._timer is None and self.multiprocess:
             self._schedule_flush()
 

@@ -20,6 +20,7 @@ SERVICE_INBOUND: Final = "plano(inbound)"
 SPAN_ROUTING: Final = "routing"  # the routing step (the router model's call is its child)
 SPAN_HTTP_FILTER: Final = "execute_raw_filter ({})"
 SPAN_MCP_FILTER: Final = "execute_mcp_filter_raw ({})"
+SPAN_GUARD_FILTER: Final = "guard ({})"  # a built-in guard filter (runs in the gateway)
 SPAN_AGENT: Final = "{} {}"  # agent id, API path: `flight_agent /v1/chat/completions`
 # The agent-selection span is named after the agent listener (as the original renames it).
 
@@ -67,6 +68,12 @@ ATTR_SELECTION_BACKEND: Final = "plano.selection.backend"
 ATTR_AGENT_ID: Final = "plano.agent.id"
 ATTR_FILTER_ID: Final = "plano.filter.id"
 ATTR_PII_PREFIX: Final = "plano.pii."  # + entity: occurrences a PII filter found (no values)
+# The guard filter's verdict on the request (the last guard of the chain that inspected it).
+ATTR_GUARD_VERDICT: Final = "plano.guard.verdict"
+ATTR_GUARD_SCORE: Final = "plano.guard.score"
+ATTR_GUARD_RULE: Final = "plano.guard.rule"
+ATTR_GUARD_SOURCE: Final = "plano.guard.source"
+ATTR_GUARD_FILTER: Final = "plano.guard.filter"
 # Span event marking the first token handed to the client (streams), like the original's.
 EVENT_TTFT: Final = "llm.time_to_first_token"
 # W3C trace context headers, received from clients and sent to every upstream.
@@ -95,6 +102,7 @@ METRIC_ERRORS: Final = "plano_request_errors_total"
 METRIC_RETRIES: Final = "plano_upstream_retries_total"
 METRIC_EJECTIONS: Final = "plano_upstream_ejections_total"
 METRIC_RATELIMITED: Final = "plano_ratelimited_requests_total"
+METRIC_GUARD_VERDICTS: Final = "plano_guard_verdicts_total"
 METRIC_FAILOVERS: Final = "plano_upstream_failovers_total"
 METRIC_BREAKER_REJECTIONS: Final = "plano_upstream_breaker_rejections_total"
 METRIC_FIRST_TOKEN_TIMEOUTS: Final = "plano_upstream_first_token_timeouts_total"
@@ -140,6 +148,8 @@ LABEL_TEAM: Final = "team"
 LABEL_FILTER: Final = "filter"
 LABEL_ENTITY: Final = "entity"
 LABEL_ACTION: Final = "action"
+LABEL_VERDICT: Final = "verdict"
+LABEL_SOURCE: Final = "source"
 
 # Values of `brightstaff_session_binding_events_total{event}`.
 BINDING_REFRESH: Final = "refresh"

@@ -33,7 +33,7 @@ from plano.observability.otlp_encoding import (
     status_field,
     varint,
 )
-from plano.observability.record import RequestRecord
+from plano.observability.record import GuardNote, RequestRecord
 from plano.observability.span_render import PER_REQUEST, PendingSpan, usage_attributes
 
 # The W3C grammar exactly as the SDK's TraceContextTextMapPropagator checks it (same regex, same
@@ -303,7 +303,7 @@ class OtelTracing:
         first = r.downstream_first_chunk or r.upstream_first_chunk
         extra = (
             self._extra_attributes(r, head)
-            if self._prefixes or (r.router is not None and r.router.span) or r.pii_found
+            if self._prefixes or (r.router is not None and r.router.span) or r.pii_found or r.guards
             else None
         )
         if r.prompt_tokens is not None or r.completion_tokens is not None:
@@ -399,6 +399,8 @@ class OtelTracing:
             for (_, entity, _), found in r.pii_found.items():
                 key = n.ATTR_PII_PREFIX + entity
                 extra[key] = extra.get(key, 0) + found
+        if r.guards:
+            guard_attributes(r.guards[-1], extra)
         taken = head.keys
         return self._encoder.attributes(
             SPAN_ATTRIBUTE, {k: v for k, v in extra.items() if k not in taken}
@@ -495,6 +497,16 @@ class OtelTracing:
             error or "",
         )
         self._queue.add(child.service, data)
+
+
+def guard_attributes(g: GuardNote, into: dict[str, Any]) -> None:
+    """A guard verdict as request-span attributes."""
+    into[n.ATTR_GUARD_FILTER] = g.filter
+    into[n.ATTR_GUARD_VERDICT] = g.verdict
+    into[n.ATTR_GUARD_SOURCE] = g.source
+    into[n.ATTR_GUARD_SCORE] = round(g.score, 4)
+    if g.rule:
+        into[n.ATTR_GUARD_RULE] = g.rule
 
 
 def span_name(r: RequestRecord) -> str:

