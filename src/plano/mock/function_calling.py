@@ -27,52 +27,11 @@ import orjson
 from plano.mock.script import ReplySpec, ToolCallSpec
 
 _WORD: Final = re.compile(r"[a-z0-9]+")
-_STOP: Final = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "is",
-        "are",
-        "was",
-        "be",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "for",
-        "and",
-        "or",
-        "me",
-        "my",
-        "i",
-        "you",
-        "it",
-        "what",
-        "whats",
-        "how",
-        "can",
-        "could",
-        "please",
-        "get",
-        "set",
-        "do",
-        "does",
-        "with",
-        "this",
-        "that",
-        "there",
-        "here",
-        "give",
-        "tell",
-        "show",
-        "about",
-        "from",
-        "by",
-        "as",
-    ]
+_STOP_WORDS: Final = (
+    "a an the is are was be to of in on at for and or me my i you it what whats how can could"
+    " please get set do does with this that there here give tell show about from by as"
 )
+_STOP: Final = frozenset(_STOP_WORDS.split())
 _NUMBER: Final = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
 _PLACE: Final = re.compile(r"\b(?:in|for|at|near)\s+([A-Z][\w'\-]*(?:(?:,\s*|\s+)[A-Z][\w'\-]*)*)")
 _ID: Final = re.compile(r"\b([A-Za-z][\w\-]*\d[\w\-]*|\d+[A-Za-z][\w\-]*)\b")
