@@ -41,6 +41,7 @@ _YES: Final = re.compile(r"\b(yes|true|confirm(?:ed)?|sure)\b", re.I)
 _NO: Final = re.compile(r"\b(no|false|don't|do not)\b", re.I)
 _EXACT: Final = re.compile(r'reply with exactly "([^"]+)"')
 _ARCH_TOOLS: Final = re.compile(r"<tools>\n(.*?)\n</tools>", re.S)
+_CALLED: Final = re.compile(r'<tool_call>\s*\{"name":\s*"([^"]+)"')
 _TOKEN: Final = re.compile(r"\w+|\s+|[^\w\s]")
 _PLACE_WORDS: Final = ("location", "city", "place", "town", "country", "address")
 
@@ -94,6 +95,13 @@ class Conversation:
         self.user = "\n".join(users)
         self.last = users[-1] if users else ""
         self.asked = len(ms) > 1 and any(m.get("role") == "assistant" for m in ms[:-1])
+        self.called: str | None = None  # the last tool called earlier (follow-ups keep to it)
+        for m in ms:
+            found = (
+                _CALLED.search(_text(m.get("content"))) if m.get("role") == "assistant" else None
+            )
+            if found:
+                self.called = found.group(1)
 
 
 def pick(tools: Sequence[dict[str, Any]], conv: Conversation) -> dict[str, Any] | None:
@@ -104,6 +112,8 @@ def pick(tools: Sequence[dict[str, Any]], conv: Conversation) -> dict[str, Any] 
         overlap = len(said & words)
         if overlap > score:
             best, score = t, overlap
+    if best is None and conv.called is not None:
+        best = next((t for t in tools if t["name"] == conv.called), None)
     return best
 
 
@@ -169,8 +179,8 @@ def native_spec(body: dict[str, Any], spec: ReplySpec) -> ReplySpec:
         return spec
     conv = Conversation(messages)
     tool = pick(tools, conv)
-    if tool is None:
-        exact = _EXACT.search(conv.system)
+    if tool is None:  # Anthropic carries the system prompt beside the messages
+        exact = _EXACT.search(conv.system + " " + _text(body.get("system")))
         return replace(spec, text=exact.group(1)) if exact else spec
     found, missing = arguments(tool, conv)
     if missing:
