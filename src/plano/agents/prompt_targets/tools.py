@@ -114,40 +114,10 @@ def tool_of(name: str, description: str, parameters: Sequence[Parameter]) -> dic
     }
 
 
-def substitute_env(value: str, env: Mapping[str, str]) -> str:
-    """`$VAR` and `${VAR}` replaced from `env` (unset: left as written, like the original's
-    native mode)."""
-    out: list[str] = []
-    i, n = 0, len(value)
-    while i < n:
-        c = value[i]
-        if c != "$" or i + 1 >= n:
-            out.append(c)
-            i += 1
-            continue
-        if value[i + 1] == "{":
-            end = value.find("}", i + 2)
-            name = value[i + 2 : end] if end > 0 else ""
-            stop = end + 1
-        else:
-            j = i + 1
-            while j < n and (value[j].isalnum() or value[j] == "_"):
-                j += 1
-            name, stop = value[i + 1 : j], j
-        if name and name in env:
-            out.append(env[name])
-            i = stop
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
-
-
 def _endpoint(
     t: PromptTargetConfig,
     endpoints: Mapping[str, EndpointConfig],
     agents: Mapping[str, str],
-    env: Mapping[str, str],
 ) -> Endpoint | None:
     ref = t.endpoint
     if ref is None:
@@ -169,7 +139,8 @@ def _endpoint(
         host_header=host_header,
         path=ref.path if ref.path.startswith("/") else "/" + ref.path,
         method=ref.http_method,
-        headers=tuple((k, substitute_env(v, env)) for k, v in dict(ref.http_headers).items()),
+        # `$VAR` in http_headers was substituted when the config was loaded.
+        headers=tuple(dict(ref.http_headers).items()),
         connect_timeout=(
             float(ec.connect_timeout) if ec is not None and ec.connect_timeout is not None else None
         ),
@@ -193,7 +164,6 @@ class TargetTable:
 def build_targets(
     targets: Sequence[PromptTargetConfig],
     endpoints: Mapping[str, EndpointConfig],
-    env: Mapping[str, str],
     agents: Mapping[str, str] | None = None,
 ) -> TargetTable:
     out = []
@@ -207,7 +177,7 @@ def build_targets(
                 dispatch=t.auto_llm_dispatch_on_response,
                 system_prompt=t.system_prompt,
                 parameters=params,
-                endpoint=_endpoint(t, endpoints, agents or {}, env),
+                endpoint=_endpoint(t, endpoints, agents or {}),
                 tool=tool_of(t.name, t.description, params),
             )
         )

@@ -15,9 +15,6 @@ with it as context. Both model calls run the model listener's pipeline in-proces
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-
 from plano.agents.prompt_targets.arch_function import is_arch_function
 from plano.agents.prompt_targets.tools import TargetTable, build_targets
 from plano.config import Config, ListenerConfig
@@ -96,14 +93,11 @@ def build_prompt_listener(
     connect_timeout: float,
     max_body_bytes: int,
     telemetry: Telemetry,
-    env: Mapping[str, str] | None = None,
 ) -> PromptListener:
     """Compile one prompt listener: its targets, the function-calling backend, and the model
     pipeline both model calls go through."""
     agents = {a.id: str(a.url) for a in config.agents}
-    table = build_targets(
-        config.prompt_targets, config.endpoints, os.environ if env is None else env, agents
-    )
+    table = build_targets(config.prompt_targets, config.endpoints, agents)
     model = ModelListener(
         models,
         transport,
