@@ -92,9 +92,12 @@ class Conversation:
             for m in ms
             if m.get("role") == "user" and not _text(m.get("content")).startswith("<tool_")
         ]
+        self.users = users
         self.user = "\n".join(users)
         self.last = users[-1] if users else ""
-        self.asked = len(ms) > 1 and any(m.get("role") == "assistant" for m in ms[:-1])
+        replies = [_text(m.get("content")) for m in ms if m.get("role") == "assistant"]
+        self.asked = bool(replies) and replies[-1].rstrip().endswith("?")
+        self.question = replies[-1].lower() if self.asked else ""
         self.called: str | None = None  # the last tool called earlier (follow-ups keep to it)
         for m in ms:
             found = (
@@ -104,22 +107,30 @@ class Conversation:
                 self.called = found.group(1)
 
 
-def pick(tools: Sequence[dict[str, Any]], conv: Conversation) -> dict[str, Any] | None:
-    said = _words(conv.user)
+def _best(tools: Sequence[dict[str, Any]], text: str) -> dict[str, Any] | None:
+    said = _words(text)
     best, score = None, 0
     for t in tools:
         words = _words(t["name"].replace("_", " ") + " " + str(t.get("description", "")))
         overlap = len(said & words)
         if overlap > score:
             best, score = t, overlap
+    return best
+
+
+def pick(tools: Sequence[dict[str, Any]], conv: Conversation) -> dict[str, Any] | None:
+    """The tool the latest user message is about; an answer to our question keeps to the tool
+    the conversation was about, a follow-up after a call keeps to the called tool."""
+    best = _best(tools, conv.last)
+    if best is None and conv.asked:
+        best = _best(tools, conv.user)
     if best is None and conv.called is not None:
         best = next((t for t in tools if t["name"] == conv.called), None)
     return best
 
 
-def _value(name: str, p: dict[str, Any], conv: Conversation, numbers: list[str]) -> Any:
+def _value(name: str, p: dict[str, Any], conv: Conversation, text: str, numbers: list[str]) -> Any:
     kind = str(p.get("type", "str")).lower()
-    text = conv.user
     for option in p.get("enum") or ():
         if re.search(rf"\b{re.escape(str(option))}\b", text, re.I):
             return option
@@ -144,8 +155,9 @@ def _value(name: str, p: dict[str, Any], conv: Conversation, numbers: list[str])
     if found is None:
         q = _QUOTED.search(text)
         found = (q.group(1) or q.group(2)) if q else None
-    if found is None and conv.asked and 0 < len(conv.last.split()) <= 5:
-        found = conv.last.strip(" .!?")
+    asked_for = str(p.get("description") or name).lower().rstrip(".") in conv.question
+    if found is None and asked_for and text is conv.last and 0 < len(text.split()) <= 5:
+        found = text.strip(" .!?")  # the whole answer to our question about this parameter
     return found
 
 
@@ -154,16 +166,16 @@ def arguments(tool: dict[str, Any], conv: Conversation) -> tuple[dict[str, Any],
     props = tool.get("properties") or {}
     required = set(tool.get("required") or ())
     required |= {k for k, v in props.items() if isinstance(v, dict) and v.get("required") is True}
-    numbers = _NUMBER.findall(conv.user)
     found: dict[str, Any] = {}
-    missing = []
-    for name, p in props.items():
-        value = _value(name, p if isinstance(p, dict) else {}, conv, numbers)
-        if value is not None:
-            found[name] = value
-        elif name in required:
-            missing.append(name)
-    return found, missing
+    for text in reversed(conv.users):  # the latest message first
+        numbers = _NUMBER.findall(text)
+        for name, p in props.items():
+            if name not in found:
+                value = _value(name, p if isinstance(p, dict) else {}, conv, text, numbers)
+                if value is not None:
+                    found[name] = value
+    missing = [name for name in props if name in required and name not in found]
+    return {k: found[k] for k in props if k in found}, missing
 
 
 def _question(tool: dict[str, Any], missing: Sequence[str]) -> str:
