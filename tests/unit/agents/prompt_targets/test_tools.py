@@ -59,3 +59,18 @@ def test_targets_become_tools_and_endpoints() -> None:
     assert endpoint.path == "/weather" and endpoint.method == "POST"
     assert endpoint.host_header == "api.internal"
     assert dict(endpoint.headers) == {"Authorization": "Bearer s3cret", "X-Other": ""}
+
+
+def test_an_unknown_function_calling_model_is_a_config_error() -> None:
+    import pytest
+
+    from plano.config import ConfigError
+
+    bad = CONFIG + "overrides: {function_calling_model: openai/nope}\n"
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(bad, source="t.yaml", env={})
+    assert "overrides.function_calling_model" in str(caught.value)
+    ok = CONFIG + "overrides: {function_calling_model: gpt-4o, function_calling_backend: tools}\n"
+    assert (
+        load_config_text(ok, source="t.yaml", env={}).overrides.function_calling_model == "gpt-4o"
+    )
