@@ -119,13 +119,14 @@ def request_body(
     optimize_context: bool = False,
     prefill: str = PREFILL,
     agent: bool = False,
+    system: str | None = None,
 ) -> dict[str, Any] | None:
     """The chat request to Arch-Function, or None when the conversation does not end with a
-    user turn (nothing to detect)."""
+    user turn (nothing to detect). `system` is `system_prompt(tools)` when built beforehand."""
     rewritten = rewrite(messages, optimize_context=optimize_context)
     if not rewritten or rewritten[-1]["role"] != "user":
         return None
-    system = system_prompt(tools)
+    system = system if system is not None else system_prompt(tools)
     history = truncate(system, rewritten)
     return {
         "model": model,

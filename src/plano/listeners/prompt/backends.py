@@ -33,11 +33,14 @@ class FunctionCallingFailed(PlanoError):
 
 
 class FunctionCaller(Protocol):
+    """Asks the function-calling model about a conversation, offering the targets' tools (bound
+    at config load)."""
+
     kind: str
     model: str
 
     async def detect(
-        self, messages: Sequence[Any], tools: Sequence[Any], headers: RawHeaders, rec: RequestRecord
+        self, messages: Sequence[Any], headers: RawHeaders, rec: RequestRecord
     ) -> Detection: ...
 
 
@@ -75,27 +78,36 @@ class ArchFunction:
     kind = "arch_function"
 
     def __init__(
-        self, inner: InnerModel, model: str, *, optimize_context: bool, agent: bool
+        self,
+        inner: InnerModel,
+        model: str,
+        tools: Sequence[Any],
+        *,
+        optimize_context: bool,
+        agent: bool,
     ) -> None:
         self._inner = inner
         self.model = model
+        self._tools = tools
+        self._system = arch_function.system_prompt(tools)  # built once
         self._optimize = optimize_context
         self._agent = agent
 
-    def _body(self, tools: Sequence[Any], messages: Sequence[Any], prefill: str) -> Any:
+    def _body(self, messages: Sequence[Any], prefill: str) -> Any:
         return arch_function.request_body(
             self.model,
-            tools,
+            self._tools,
             messages,
             optimize_context=self._optimize,
             prefill=prefill,
             agent=self._agent,
+            system=self._system,
         )
 
     async def detect(
-        self, messages: Sequence[Any], tools: Sequence[Any], headers: RawHeaders, rec: RequestRecord
+        self, messages: Sequence[Any], headers: RawHeaders, rec: RequestRecord
     ) -> Detection:
-        body = self._body(tools, messages, arch_function.PREFILL)
+        body = self._body(messages, arch_function.PREFILL)
         if body is None:
             return Detection()
         choice = _choice(await self._inner.complete(body, headers, rec))
@@ -113,11 +125,10 @@ class ArchFunction:
         names = flagged(text, tokens, len(text) - len(content), args)
         if not names:
             return found
-        return await self._clarify(tools, messages, headers, rec, names)
+        return await self._clarify(messages, headers, rec, names)
 
     async def _clarify(
         self,
-        tools: Sequence[Any],
         messages: Sequence[Any],
         headers: RawHeaders,
         rec: RequestRecord,
@@ -125,7 +136,7 @@ class ArchFunction:
     ) -> Detection:
         """Asked again with the clarification prefill: the model must ask, not call."""
         prefill = arch_function.CLARIFY_PREFILL
-        body = self._body(tools, messages, prefill)
+        body = self._body(messages, prefill)
         choice = _choice(await self._inner.complete(body, headers, rec))
         obj, fenced = arch_function.parse_answer(_content(choice), prefill)
         again = arch_function.detection(obj, fenced)
@@ -136,13 +147,14 @@ class ArchFunction:
 class NativeTools:
     kind = "tools"
 
-    def __init__(self, inner: InnerModel, model: str) -> None:
+    def __init__(self, inner: InnerModel, model: str, tools: Sequence[Any]) -> None:
         self._inner = inner
         self.model = model
+        self._tools = tools
 
     async def detect(
-        self, messages: Sequence[Any], tools: Sequence[Any], headers: RawHeaders, rec: RequestRecord
+        self, messages: Sequence[Any], headers: RawHeaders, rec: RequestRecord
     ) -> Detection:
-        body = native.request_body(self.model, tools, messages)
+        body = native.request_body(self.model, self._tools, messages)
         choice = _choice(await self._inner.complete(body, headers, rec))
         return native.detection(choice.get("message"))

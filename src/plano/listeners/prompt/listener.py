@@ -34,7 +34,9 @@ from plano.upstream.transport import Transport
 from plano.wire import openai_chat
 
 
-def function_caller(config: Config, models: ModelTable, inner: InnerModel) -> FunctionCaller:
+def function_caller(
+    config: Config, models: ModelTable, inner: InnerModel, table: TargetTable
+) -> FunctionCaller:
     """The backend the config asks for: `overrides.function_calling_model` (default
     Arch-Function), asked with the Arch-Function protocol when its name is one of
     Arch-Function's (or `function_calling_backend: arch_function`), else with native tools."""
@@ -46,10 +48,11 @@ def function_caller(config: Config, models: ModelTable, inner: InnerModel) -> Fu
         return ArchFunction(
             inner,
             wanted,
+            list(table.tools),
             optimize_context=o.optimize_context_window,
             agent=o.use_agent_orchestrator,
         )
-    return NativeTools(inner, wanted)
+    return NativeTools(inner, wanted, list(table.tools))
 
 
 class PromptListener:
@@ -110,7 +113,7 @@ def build_prompt_listener(
     inner = InnerModel(model)
     return PromptListener(
         table,
-        function_caller(config, models, inner),
+        function_caller(config, models, inner, table),
         inner,
         models,
         transport,

@@ -64,11 +64,11 @@ class DetectIntent(Stage[PromptCall]):
 
     def __init__(self, caller: FunctionCaller, table: TargetTable, telemetry: Telemetry) -> None:
         self._caller = caller
-        self._tools = list(table.tools)
+        self._offered = bool(table.tools)
         self._telemetry = telemetry
 
     async def __call__(self, call: PromptCall) -> Outcome:
-        if not self._tools or replies.last_user_index(call.messages) < 0:
+        if not self._offered or replies.last_user_index(call.messages) < 0:
             return None
         record = call.record
         span = self._telemetry.child(record, n.SPAN_INTENT, n.SERVICE_PROMPT)
@@ -81,7 +81,7 @@ class DetectIntent(Stage[PromptCall]):
             n.ATTR_PROMPT_MODEL: self._caller.model,
         }
         try:
-            found = await self._caller.detect(call.messages, self._tools, headers, sub)
+            found = await self._caller.detect(call.messages, headers, sub)
         except PlanoError as err:
             span.end(error=err.code, attributes=attributes)
             raise
