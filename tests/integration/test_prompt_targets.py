@@ -459,3 +459,51 @@ def test_demo_functions_runs_offline(tmp_path: object) -> None:
     assert "assistant: Seattle: light rain" in out
     assert "They follow the docs." in out
     assert len([ln for ln in out.splitlines() if "prompt_listener" in ln]) == 3
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_default_llm_may_speak_another_dialect(
+    gateway: GatewayFactory, upstream: MockHandle, api: tuple[Api, str], stream: bool
+) -> None:
+    served, host = api
+    text = config(upstream, host).replace(
+        "default: true}\n  - {model: openai/Arch-Function", "}\n  - {model: openai/Arch-Function"
+    )
+    text = text.replace(
+        "claude-sonnet-4-6, access_key: sk-ant, base_url: " + upstream.base_url + "}",
+        "claude-sonnet-4-6, access_key: sk-ant, base_url: "
+        + upstream.base_url
+        + ", default: true}",
+    )
+    upstream.script({"model": "claude-sonnet-4-6", "text": "Rain in Seattle, from Claude."})
+    with start(gateway, text) as gw:
+        c = client(gw)
+        if stream:
+            chunks = list(
+                c.chat.completions.create(model="x", messages=user(WEATHER_Q), stream=True)
+            )
+            assert [ch.model for ch in chunks[:2]] == ["Arch-Function", "Arch-Function"]
+            answer = "".join(ch.choices[0].delta.content or "" for ch in chunks[2:] if ch.choices)
+        else:
+            reply = c.chat.completions.create(model="x", messages=user(WEATHER_Q))
+            answer = reply.choices[0].message.content or ""
+            assert "x-arch-state" in (reply.metadata or {})  # type: ignore[attr-defined]
+    assert answer == "Rain in Seattle, from Claude."
+    assert len(served.seen) == 1
+    (final,) = [r for r in upstream.requests if r.path.endswith("/messages")]
+    assert final.body["system"] == "You are a weather expert."
+    assert final.body["messages"][-1]["content"][0]["text"].endswith(json.dumps(FORECAST))
+
+
+def test_unreachable_endpoint_is_a_502(gateway: GatewayFactory, upstream: MockHandle) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        host = f"127.0.0.1:{s.getsockname()[1]}"
+    with (
+        start(gateway, config(upstream, host)) as gw,
+        pytest.raises(openai.APIStatusError) as caught,
+    ):
+        client(gw).chat.completions.create(model="gpt-4o", messages=user(WEATHER_Q))
+    assert caught.value.status_code == 502
