@@ -434,6 +434,13 @@ def test_metrics_and_spans(
     assert "plano.prompt_target.arguments" not in endpoint["attributes"]
     assert "prompt_llm" in named
     assert served.seen[0]["headers"]["traceparent"].split("-")[2] == endpoint["span_id"]
+    fc = next(r for r in upstream.requests if r.body.get("model") == "Arch-Function")
+    assert fc.headers["traceparent"] == f"00-{CLIENT_TRACE}-{intent['span_id']}-01"
+    assert (
+        intent["parent_span_id"]
+        == endpoint["parent_span_id"]
+        == named["prompt_llm"]["parent_span_id"]
+    )
 
 
 def test_demo_functions_runs_offline(tmp_path: object) -> None:
