@@ -436,6 +436,8 @@ def test_metrics_and_spans(
     assert served.seen[0]["headers"]["traceparent"].split("-")[2] == endpoint["span_id"]
     fc = next(r for r in upstream.requests if r.body.get("model") == "Arch-Function")
     assert fc.headers["traceparent"] == f"00-{CLIENT_TRACE}-{intent['span_id']}-01"
+    llm = next(r for r in upstream.requests if r.body.get("model") == "gpt-4o")
+    assert llm.headers["traceparent"] == f"00-{CLIENT_TRACE}-{named['prompt_llm']['span_id']}-01"
     assert (
         intent["parent_span_id"]
         == endpoint["parent_span_id"]

@@ -94,10 +94,17 @@ class Respond(Stage[PromptCall]):
         if self._model is None:
             doc.pop("model")
         send = self._wrap(call, body)
-        span = self._telemetry.child(call.record, n.SPAN_PROMPT_LLM, n.SERVICE_PROMPT, "internal")
+        record = call.record
+        span = self._telemetry.child(record, n.SPAN_PROMPT_LLM, n.SERVICE_PROMPT)
         headers = [(k.encode(), v.encode()) for k, v in call.headers]
-        await self._inner.run(doc, headers, call.record, send)
-        span.end(attributes={n.ATTR_PROMPT_OUTCOME: outcome})
+        ours = record.traceparent
+        if span.traceparent is not None:  # the LLM joins the trace under this span
+            record.traceparent = span.traceparent
+        try:
+            await self._inner.run(doc, headers, record, send)
+        finally:
+            record.traceparent = ours
+            span.end(attributes={n.ATTR_PROMPT_OUTCOME: outcome})
         return DONE
 
     async def _as_is(self, call: PromptCall, body: bytes) -> None:
