@@ -115,3 +115,28 @@ def test_sample_serves_a_completed_call(
     if json.dumps(FORECAST) not in text:
         final = [r.body for r in upstream.requests if r.body.get("model") != "Arch-Function"]
         assert json.dumps(FORECAST) in final[-1]["messages"][-1]["content"]
+
+
+def test_demo_functions_runs_offline(tmp_path: object) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["PLANO_HOME"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "plano", "demo", "functions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "assistant: Could you tell me the number of days for the request?" in out
+    assert "weather API calls so far: 0" in out
+    assert "weather API received: POST /weather {'location': 'Seattle', 'days': 3}" in out
+    assert "assistant: Seattle: light rain" in out
+    assert "They follow the docs." in out
+    assert len([ln for ln in out.splitlines() if "prompt_listener" in ln]) == 3

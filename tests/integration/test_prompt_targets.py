@@ -17,7 +17,6 @@ from plano.mock.testing import MockHandle
 from plano.runtime.serve import ThreadedGateway
 from tests.conftest import GatewayFactory
 from tests.integration.services import aiohttp_in_thread
-from tests.integration.test_agent_spans import CLIENT_TP, CLIENT_TRACE, MemorySender
 
 pytestmark = pytest.mark.integration
 
@@ -398,76 +397,6 @@ def test_bad_input_is_a_400(
             urllib.request.urlopen(req, timeout=10)
     assert caught.value.code == 400
     assert json.loads(caught.value.read())["error"]["type"] == "invalid_request_error"
-
-
-def test_metrics_and_spans(
-    gateway: GatewayFactory, upstream: MockHandle, api: tuple[Api, str]
-) -> None:
-    from plano.config.sections import TracingConfig
-    from plano.observability.metrics import build_metrics
-    from plano.observability.telemetry import Telemetry
-    from plano.observability.tracing import build_tracing
-
-    served, host = api
-    sender = MemorySender()
-    tracing = build_tracing(TracingConfig(random_sampling=100), {}, sender=sender)
-    metrics = build_metrics([])
-    telemetry = Telemetry(metrics=metrics, tracing=tracing)
-    with gateway(config(upstream, host), env={"WEATHER_TOKEN": "t"}, telemetry=telemetry) as gw:
-        c = client(gw)
-        c.chat.completions.create(
-            model="gpt-4o", messages=user(WEATHER_Q), extra_headers={"traceparent": CLIENT_TP}
-        )
-        c.chat.completions.create(model="gpt-4o", messages=user("What is the weather?"))
-    metrics.flush()
-    body = metrics.render()[0].decode()
-    assert (
-        'plano_prompt_target_calls_total{outcome="called",target="get_current_weather"} 1.0' in body
-    )
-    assert 'outcome="clarification",target="-"} 1.0' in body
-    spans = [s for s in sender.spans() if s["trace_id"] == CLIENT_TRACE]
-    named = {s["name"]: s for s in spans}
-    intent = named["function_calling"]
-    endpoint = named["prompt_target get_current_weather"]
-    assert intent["attributes"]["plano.function_calling.backend"] == "arch_function"
-    assert endpoint["attributes"]["plano.prompt_target.parameters"] == "location,days"
-    assert "plano.prompt_target.arguments" not in endpoint["attributes"]
-    assert "prompt_llm" in named
-    assert served.seen[0]["headers"]["traceparent"].split("-")[2] == endpoint["span_id"]
-    fc = next(r for r in upstream.requests if r.body.get("model") == "Arch-Function")
-    assert fc.headers["traceparent"] == f"00-{CLIENT_TRACE}-{intent['span_id']}-01"
-    llm = next(r for r in upstream.requests if r.body.get("model") == "gpt-4o")
-    assert llm.headers["traceparent"] == f"00-{CLIENT_TRACE}-{named['prompt_llm']['span_id']}-01"
-    assert (
-        intent["parent_span_id"]
-        == endpoint["parent_span_id"]
-        == named["prompt_llm"]["parent_span_id"]
-    )
-
-
-def test_demo_functions_runs_offline(tmp_path: object) -> None:
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env["PLANO_HOME"] = str(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-m", "plano", "demo", "functions"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
-    assert "assistant: Could you tell me the number of days for the request?" in out
-    assert "weather API calls so far: 0" in out
-    assert "weather API received: POST /weather {'location': 'Seattle', 'days': 3}" in out
-    assert "assistant: Seattle: light rain" in out
-    assert "They follow the docs." in out
-    assert len([ln for ln in out.splitlines() if "prompt_listener" in ln]) == 3
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -88,10 +88,12 @@ class Respond(Stage[PromptCall]):
             if call.tool_call is None:  # a default target answers a chat completion
                 context = replies.api_answer(body)[1]
         system = target.system_prompt if target is not None and target.system_prompt else None
+        # The default provider answers (the original's rule); without one, the client's model.
+        model = self._model or call.record.requested_model
         doc = replies.llm_request(
-            call.doc, call.messages, self._model or "", system or self._system, context
+            call.doc, call.messages, model or "", system or self._system, context
         )
-        if self._model is None:
+        if model is None:
             doc.pop("model")
         send = self._wrap(call, body)
         record = call.record
