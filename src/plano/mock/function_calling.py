@@ -61,13 +61,32 @@ def _text(content: object) -> str:
 
 
 def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    tools = body.get("tools")
     out = []
-    for t in body.get("tools") or ():
+    for t in tools if isinstance(tools, list) else ():
         fn = t.get("function", t) if isinstance(t, dict) else None
         if isinstance(fn, dict) and isinstance(fn.get("name"), str):
             schema = fn.get("parameters") or fn.get("input_schema") or {}
-            out.append({"name": fn["name"], "description": fn.get("description", ""), **schema})
+            out.append(_tool(fn, schema))
     return out
+
+
+def _tool(fn: dict[str, Any], schema: object) -> dict[str, Any]:
+    """A tool as the mock reads it: name, description, properties (objects), required names."""
+    schema = schema if isinstance(schema, dict) else {}
+    props = schema.get("properties")
+    props = (
+        {k: v for k, v in props.items() if isinstance(v, dict)} if isinstance(props, dict) else {}
+    )
+    required = schema.get("required")
+    names = {r for r in required if isinstance(r, str)} if isinstance(required, list) else set()
+    names |= {k for k, v in props.items() if v.get("required") is True}
+    return {
+        "name": fn["name"],
+        "description": str(fn.get("description") or ""),
+        "properties": props,
+        "required": sorted(names),
+    }
 
 
 def _arch_tools(system: str) -> list[dict[str, Any]]:
@@ -79,7 +98,7 @@ def _arch_tools(system: str) -> list[dict[str, Any]]:
         except orjson.JSONDecodeError:
             continue
         if isinstance(fn, dict) and isinstance(fn.get("name"), str):
-            out.append({**fn.get("parameters", {}), **fn})
+            out.append(_tool(fn, fn.get("parameters")))
     return out
 
 
@@ -131,7 +150,8 @@ def pick(tools: Sequence[dict[str, Any]], conv: Conversation) -> dict[str, Any] 
 
 def _value(name: str, p: dict[str, Any], conv: Conversation, text: str, numbers: list[str]) -> Any:
     kind = str(p.get("type", "str")).lower()
-    for option in p.get("enum") or ():
+    enum = p.get("enum")
+    for option in enum if isinstance(enum, list) else ():
         if re.search(rf"\b{re.escape(str(option))}\b", text, re.I):
             return option
     if kind in ("int", "integer", "float", "number"):
@@ -163,15 +183,14 @@ def _value(name: str, p: dict[str, Any], conv: Conversation, text: str, numbers:
 
 def arguments(tool: dict[str, Any], conv: Conversation) -> tuple[dict[str, Any], list[str]]:
     """The values found for the tool's parameters, and the required ones not found."""
-    props = tool.get("properties") or {}
-    required = set(tool.get("required") or ())
-    required |= {k for k, v in props.items() if isinstance(v, dict) and v.get("required") is True}
+    props = tool["properties"]
+    required = set(tool["required"])
     found: dict[str, Any] = {}
     for text in reversed(conv.users):  # the latest message first
         numbers = _NUMBER.findall(text)
         for name, p in props.items():
             if name not in found:
-                value = _value(name, p if isinstance(p, dict) else {}, conv, text, numbers)
+                value = _value(name, p, conv, text, numbers)
                 if value is not None:
                     found[name] = value
     missing = [name for name in props if name in required and name not in found]
@@ -215,7 +234,7 @@ def arch_answer(body: dict[str, Any], spec: ReplySpec) -> tuple[str, str] | None
     tools = _arch_tools(conv.system)
     tool = pick(tools, conv)
     if spec.tool_calls and not prefill.rstrip().endswith('"required_functions":'):
-        calls = [{"name": c.name, "arguments": orjson.loads(c.arguments)} for c in spec.tool_calls]
+        calls = [{"name": c.name, "arguments": _json(c.arguments)} for c in spec.tool_calls]
         answer: dict[str, Any] = {"tool_calls": calls}
     elif tool is None:
         answer = {"response": "I can only help with the tasks I have functions for."}
@@ -232,6 +251,13 @@ def arch_answer(body: dict[str, Any], spec: ReplySpec) -> tuple[str, str] | None
         else:
             answer = {"tool_calls": [{"name": tool["name"], "arguments": found}]}
     return prefill, "```json\n" + orjson.dumps(answer).decode() + "\n```"
+
+
+def _json(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
 
 
 def arch_spec(body: dict[str, Any], spec: ReplySpec) -> ReplySpec | None:

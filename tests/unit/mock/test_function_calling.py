@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from plano.mock.function_calling import learned, logprobs
 from plano.mock.script import ReplySpec, ToolCallSpec
 
@@ -129,3 +132,31 @@ def test_logprobs_are_spread_only_on_uncertain_values() -> None:
     unsure = [t["token"] for t in tokens if len(t["top_logprobs"]) > 1]
     assert unsure == ["Paris"]
     assert all(len(t["top_logprobs"]) == 1 for t in logprobs(text, text, []))
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=10), c, max_size=3),
+    max_leaves=15,
+)
+MESSAGES = st.lists(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["system", "user", "assistant", "tool"]), "content": JSONISH}
+    ),
+    max_size=4,
+)
+
+
+@given(st.one_of(JSONISH, st.fixed_dictionaries({"tools": JSONISH, "messages": MESSAGES})))
+def test_any_request_body_is_answered(body: Any) -> None:
+    out = learned(body, ReplySpec())
+    assert isinstance(out, ReplySpec)
+
+
+@given(MESSAGES, st.text(max_size=40))
+def test_any_arch_conversation_is_answered(messages: list[Any], user_text: str) -> None:
+    tools = "\n".join(json.dumps(t["function"]) for t in TOOLS)
+    system = {"role": "system", "content": f"<tools>\n{tools}\n</tools>"}
+    body = {"messages": [system, *messages, u(user_text), {"role": "assistant", "content": "x"}]}
+    out = learned(body, ReplySpec())
+    assert out.text is not None
