@@ -72,17 +72,9 @@ def rewrite(messages: Sequence[Any], *, optimize_context: bool = False) -> list[
         if not isinstance(m, dict):
             continue
         role = m.get("role")
-        if role == "assistant" and m.get("tool_calls"):
-            parts = []
-            for c in m["tool_calls"]:
-                fn = c.get("function", {}) if isinstance(c, dict) else {}
-                names[str(c.get("id"))] = str(fn.get("name", ""))
-                args = fn.get("arguments", {})
-                if isinstance(args, str):
-                    with contextlib.suppress(orjson.JSONDecodeError):
-                        args = orjson.loads(args)
-                call = orjson.dumps({"name": fn.get("name"), "arguments": args}).decode()
-                parts.append(f"<tool_call>\n{call}\n</tool_call>")
+        calls = m.get("tool_calls")
+        if role == "assistant" and isinstance(calls, list) and calls:
+            parts = [_tool_call_text(c, names) for c in calls if isinstance(c, dict)]
             out.append({"role": "assistant", "content": "\n".join(parts)})
         elif role == "tool":
             if optimize_context:
@@ -95,6 +87,22 @@ def rewrite(messages: Sequence[Any], *, optimize_context: bool = False) -> list[
         elif role in ("user", "assistant"):
             out.append({"role": role, "content": _text(m.get("content"))})
     return out
+
+
+def _tool_call_text(call: dict[str, Any], names: dict[str, str]) -> str:
+    """An assistant tool call as Arch-Function's `<tool_call>` text (its name noted by id)."""
+    fn = call.get("function")
+    fn = fn if isinstance(fn, dict) else {}
+    names[str(call.get("id"))] = str(fn.get("name", ""))
+    args = fn.get("arguments", {})
+    if isinstance(args, str):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            args = orjson.loads(args)
+    try:
+        text = orjson.dumps({"name": fn.get("name"), "arguments": args}).decode()
+    except TypeError:  # not JSON-serialisable: cannot come from a JSON request, but be safe
+        text = "{}"
+    return f"<tool_call>\n{text}\n</tool_call>"
 
 
 def truncate(system: str, messages: list[dict[str, Any]], budget: int = MAX_TOKENS) -> list[Any]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,3 +52,27 @@ def test_llm_request_drops_tool_traffic_and_adds_context() -> None:
 def test_enrich_only_touches_chat_completions() -> None:
     assert replies.enrich(b"not json", {"a": "b"}) == b"not json"
     assert json.loads(replies.enrich(b'{"choices": []}', {"a": "b"}))["metadata"] == {"a": "b"}
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=10), c, max_size=3),
+    max_leaves=12,
+)
+MESSAGE = st.fixed_dictionaries(
+    {"role": st.sampled_from(["system", "user", "assistant", "tool", "x"])},
+    optional={"content": JSONISH, "tool_calls": JSONISH, "tool_call_id": JSONISH},
+)
+
+
+@given(st.lists(MESSAGE, max_size=5), st.dictionaries(st.text(max_size=8), JSONISH, max_size=3))
+def test_any_client_conversation_builds_requests(messages: list[Any], base: dict[str, Any]) -> None:
+    from plano.agents.prompt_targets import arch_function, native
+
+    tools = [{"type": "function", "function": {"name": "w", "description": "d"}}]
+    arch_function.request_body("m", tools, messages)
+    arch_function.request_body("m", tools, messages, optimize_context=True)
+    native.request_body("m", tools, messages)
+    out = replies.llm_request(base, messages, "m", "sys", "ctx")
+    assert out["model"] == "m" and out["messages"][0] == {"role": "system", "content": "sys"}
+    replies.with_state(messages, replies.state_messages(base))
