@@ -12,7 +12,7 @@ from plano.agents.prompt_targets.tools import Target, TargetTable
 from plano.errors import PlanoError
 from plano.listeners.pipeline import Outcome, Stage
 from plano.listeners.prompt.call import PromptCall
-from plano.listeners.prompt.respond import clarify
+from plano.listeners.prompt.respond import Outcomes, clarify
 from plano.observability import names as n
 from plano.observability.telemetry import Telemetry
 from plano.upstream.transport import Limits, Transport, exchange, where
@@ -35,9 +35,9 @@ class CheckCall(Stage[PromptCall]):
     """The first tool call checked against its target's parameters; a missing required value or
     one that does not fit becomes a question to the user, not a call."""
 
-    def __init__(self, table: TargetTable, telemetry: Telemetry) -> None:
+    def __init__(self, table: TargetTable, outcomes: Outcomes) -> None:
         self._table = table
-        self._telemetry = telemetry
+        self._outcomes = outcomes
 
     async def __call__(self, call: PromptCall) -> Outcome:
         calls = call.detection.calls
@@ -55,7 +55,7 @@ class CheckCall(Stage[PromptCall]):
             call.tool_call = first
             call.arguments = checked.arguments
             return None
-        return await clarify(call, self._telemetry, question(target, checked), "invalid_arguments")
+        return await clarify(call, self._outcomes, question(target, checked), "invalid_arguments")
 
 
 def question(target: Target, invalid: Invalid) -> str:

@@ -25,7 +25,7 @@ from plano.listeners.prompt.backends import ArchFunction, FunctionCaller, Native
 from plano.listeners.prompt.call import PromptCall
 from plano.listeners.prompt.endpoint import DEFAULT_TIMEOUT, CallEndpoint, CheckCall
 from plano.listeners.prompt.inner import InnerModel
-from plano.listeners.prompt.respond import Clarify, Respond
+from plano.listeners.prompt.respond import Clarify, Outcomes, Respond
 from plano.listeners.prompt.stages import ChatView, DetectIntent, SubCallHeaders
 from plano.listeners.types import RequestIds, Route
 from plano.observability.telemetry import Telemetry
@@ -70,16 +70,17 @@ class PromptListener:
         trace_values: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        outcomes = Outcomes(telemetry)
         stages: list[AnyStage[PromptCall]] = [
             ReadBody(max_body_bytes),
             DecodeJson(),
             ChatView(),
             SubCallHeaders(RequestIds()),
             DetectIntent(caller, table, telemetry),
-            Clarify(telemetry),
-            CheckCall(table, telemetry),
+            Clarify(outcomes),
+            CheckCall(table, outcomes),
             CallEndpoint(transport, telemetry, trace_values, timeout),
-            Respond(inner, models, system_prompt, telemetry),
+            Respond(inner, models, system_prompt, telemetry, outcomes),
         ]
         self.chat = Pipeline(PromptCall, stages)
 

@@ -4,6 +4,7 @@ its two prepended stream chunks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from plano.agents.prompt_targets import replies
@@ -20,19 +21,24 @@ SSE_CT: Final = (b"content-type", b"text/event-stream")
 _SSE: Final = b"text/event-stream"
 
 
-def note(call: PromptCall, telemetry: Telemetry, outcome: str) -> None:
-    """The request's outcome, for `plano_prompt_target_calls_total`."""
-    call.outcome = outcome
-    name = call.target.name if call.target is not None else "-"
-    call.record.route = name
-    count = getattr(telemetry.metrics, "prompt_target", None)
-    if count is not None:
-        count(name, outcome)
+class Outcomes:
+    """Counts each request's outcome per target (`plano_prompt_target_calls_total`) when the
+    metrics sink has the family (the Prometheus one); looked up once, at config load."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self._count: Callable[[str, str], None] | None = getattr(
+            telemetry.metrics, "prompt_target", None
+        )
+
+    def note(self, call: PromptCall, outcome: str) -> None:
+        call.outcome = outcome
+        if self._count is not None:
+            self._count(call.target.name if call.target is not None else "-", outcome)
 
 
-async def clarify(call: PromptCall, telemetry: Telemetry, text: str, outcome: str) -> Outcome:
+async def clarify(call: PromptCall, outcomes: Outcomes, text: str, outcome: str) -> Outcome:
     """A question back to the user instead of a call."""
-    note(call, telemetry, outcome)
+    outcomes.note(call, outcome)
     raw = call.detection.raw or text
     if call.stream:
         await send_bytes(call.send, 200, [SSE_CT], replies.clarification_stream(raw, text))
@@ -46,15 +52,15 @@ class Clarify(Stage[PromptCall]):
     """The function-calling model asked back (a required value is missing, or a value it gave
     was a guess): its question is the answer."""
 
-    def __init__(self, telemetry: Telemetry) -> None:
-        self._telemetry = telemetry
+    def __init__(self, outcomes: Outcomes) -> None:
+        self._outcomes = outcomes
 
     async def __call__(self, call: PromptCall) -> Outcome:
         found = call.detection
         if not found.clarification:
             return None
         outcome = "hallucination" if found.hallucinated else "clarification"
-        return await clarify(call, self._telemetry, found.clarification, outcome)
+        return await clarify(call, self._outcomes, found.clarification, outcome)
 
 
 class Respond(Stage[PromptCall]):
@@ -68,8 +74,10 @@ class Respond(Stage[PromptCall]):
         models: ModelTable,
         system_prompt: str | None,
         telemetry: Telemetry,
+        outcomes: Outcomes,
     ) -> None:
         self._inner = inner
+        self._outcomes = outcomes
         default = models.default
         self._model = f"{default.provider}/{default.model_id}" if default is not None else None
         self._system = system_prompt
@@ -78,7 +86,7 @@ class Respond(Stage[PromptCall]):
     async def __call__(self, call: PromptCall) -> Outcome:
         target, body = call.target, call.api_body
         outcome = "called" if call.tool_call is not None else "default" if target else "no_intent"
-        note(call, self._telemetry, outcome)
+        self._outcomes.note(call, outcome)
         if target is not None and body is not None and not target.dispatch:
             await self._as_is(call, body)
             return DONE
