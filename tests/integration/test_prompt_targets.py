@@ -29,6 +29,7 @@ class Api:
 
     def __init__(self) -> None:
         self.seen: list[dict[str, Any]] = []
+        self.fail_status = 500
 
     def app(self) -> web.Application:
         async def handle(request: web.Request) -> web.Response:
@@ -44,7 +45,7 @@ class Api:
                 }
             )
             if request.path == "/fail":
-                return web.Response(status=500, text="database is down")
+                return web.Response(status=self.fail_status, text="database is down")
             if request.path == "/default_target":
                 return web.json_response(chat_completion("app-model", "I am the default target."))
             return web.json_response(FORECAST)
@@ -295,6 +296,19 @@ def test_endpoint_error_is_passed_on(
     assert "upstream application error" in message and "status=500" in message
     assert "database is down" in message
     assert [s["path"] for s in served.seen] == ["/fail"]
+
+
+def test_endpoint_client_error_keeps_its_status(
+    gateway: GatewayFactory, upstream: MockHandle, api: tuple[Api, str]
+) -> None:
+    served, host = api
+    served.fail_status = 404
+    with (
+        start(gateway, config(upstream, host)) as gw,
+        pytest.raises(openai.NotFoundError) as caught,
+    ):
+        client(gw).chat.completions.create(model="gpt-4o", messages=user("Report the backlog"))
+    assert "status=404" in caught.value.body["message"]  # type: ignore[index]
 
 
 def test_hallucinated_value_asks_instead_of_calling(

@@ -113,11 +113,11 @@ class CallEndpoint(Stage[PromptCall]):
             span.end(error=err.code, attributes=attributes)
             raise
         attributes[n.ATTR_HTTP_STATUS] = status
-        if status != 200:
+        if not 200 <= status < 300:
             span.end(error="upstream_status", attributes=attributes)
             text = body[:2048].decode("utf-8", "replace")
             return EndpointError(
-                status,
+                status if status >= 400 else 502,  # a redirect or 1xx is no answer either
                 f"upstream application error host={where(req.url)}, path={req.path},"
                 f" status={status}, body={text}",
             )

@@ -16,7 +16,6 @@ from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.wire import openai_chat
 
-SSE_CT: Final = (b"content-type", b"text/event-stream")
 _SUBCALL: Final = frozenset({b"authorization", b"x-api-key", b"x-request-id"})
 
 
