@@ -2,7 +2,7 @@
 
 When no reply is scripted (neither `text` nor `tool_calls` from a spec, header or option):
 
-- a request with `tools` (OpenAI chat or Anthropic Messages shape) is answered as a tool-calling
+- a request with tools (OpenAI chat, Anthropic, Gemini or Bedrock shape) is answered as a tool-calling
   model would: the tool whose name and description share the most words with the user's text is
   called with values found by simple patterns (enum values, numbers, yes/no, a capitalised place
   after "in"/"for"/"at", an id with digits, a three-letter code, a quoted string, or the whole
@@ -60,15 +60,57 @@ def _text(content: object) -> str:
     return ""
 
 
-def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+def _declared(body: dict[str, Any]) -> list[Any]:
+    """The function declarations of any dialect: OpenAI `tools[].function`, Anthropic
+    `tools[]`, Gemini `tools[].functionDeclarations[]`, Bedrock `toolConfig.tools[].toolSpec`."""
     tools = body.get("tools")
-    out = []
+    config = body.get("toolConfig")
+    if isinstance(config, dict) and isinstance(config.get("tools"), list):
+        tools = [t.get("toolSpec") for t in config["tools"] if isinstance(t, dict)]
+    out: list[Any] = []
     for t in tools if isinstance(tools, list) else ():
-        fn = t.get("function", t) if isinstance(t, dict) else None
+        decls = t.get("functionDeclarations") if isinstance(t, dict) else None
+        if isinstance(decls, list):
+            out.extend(decls)
+        elif isinstance(t, dict):
+            out.append(t.get("function", t))
+    return out
+
+
+def _tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for fn in _declared(body):
         if isinstance(fn, dict) and isinstance(fn.get("name"), str):
-            schema = fn.get("parameters") or fn.get("input_schema") or {}
+            schema = fn.get("parameters") or fn.get("input_schema") or fn.get("inputSchema") or {}
+            if isinstance(schema, dict) and isinstance(schema.get("json"), dict):
+                schema = schema["json"]  # Bedrock
             out.append(_tool(fn, schema))
     return out
+
+
+def _messages(body: dict[str, Any]) -> list[Any] | None:
+    """The conversation as role/content messages (Gemini `contents` with `parts` too)."""
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        return messages
+    contents = body.get("contents")
+    if not isinstance(contents, list):
+        return None
+    roles = {"model": "assistant"}
+    return [
+        {"role": roles.get(str(c.get("role")), "user"), "content": c.get("parts")}
+        for c in contents
+        if isinstance(c, dict)
+    ]
+
+
+def _system(body: dict[str, Any]) -> str:
+    """A system prompt carried beside the messages (Anthropic, Bedrock, Gemini)."""
+    system = body.get("system")
+    instruction = body.get("systemInstruction") or body.get("system_instruction")
+    if isinstance(instruction, dict):
+        system = instruction.get("parts")
+    return _text(system)
 
 
 def _tool(fn: dict[str, Any], schema: object) -> dict[str, Any]:
@@ -205,13 +247,13 @@ def _question(tool: dict[str, Any], missing: Sequence[str]) -> str:
 
 def native_spec(body: dict[str, Any], spec: ReplySpec) -> ReplySpec:
     tools = _tools(body)
-    messages = body.get("messages")
-    if not tools or not isinstance(messages, list):
+    messages = _messages(body)
+    if not tools or messages is None:
         return spec
     conv = Conversation(messages)
     tool = pick(tools, conv)
-    if tool is None:  # Anthropic carries the system prompt beside the messages
-        exact = _EXACT.search(conv.system + " " + _text(body.get("system")))
+    if tool is None:
+        exact = _EXACT.search(conv.system + " " + _system(body))
         return replace(spec, text=exact.group(1)) if exact else spec
     found, missing = arguments(tool, conv)
     if missing:

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import orjson
-
 from plano.config.sections import (
     EndpointConfig,
     PromptParameterConfig,
@@ -98,6 +96,38 @@ class Target:
         return tuple(p.name for p in self.parameters)
 
 
+_JSON_SCHEMA: Final = {
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "str": "string",
+    "list": "array",
+    "dict": "object",
+}
+
+
+def json_schema_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
+    """A tool with JSON Schema parameter types (`integer`, `string`...), as providers' native
+    tool calling expects: the original's own type names, `required` flags and free-text
+    `format` are what Arch-Function reads, not JSON Schema."""
+    fn = tool["function"]
+    properties = {}
+    for name, p in fn["parameters"]["properties"].items():
+        prop: dict[str, Any] = {"type": _JSON_SCHEMA[p["type"]]}
+        described = p["description"]
+        if "format" in p:
+            described = f"{described} (format: {p['format']})"
+        prop["description"] = described
+        for key in ("enum", "default"):
+            if key in p:
+                prop[key] = p[key]
+        if prop["type"] == "array":
+            prop["items"] = {}
+        properties[name] = prop
+    parameters = {**fn["parameters"], "properties": properties}
+    return {"type": "function", "function": {**fn, "parameters": parameters}}
+
+
 def tool_of(name: str, description: str, parameters: Sequence[Parameter]) -> dict[str, Any]:
     """The OpenAI tool a target is offered as (types in the original's normalised names)."""
     return {
@@ -154,8 +184,9 @@ class TargetTable:
         self.by_name: dict[str, Target] = {t.name: t for t in targets}
         self.default = next((t for t in targets if t.default), None)
         callable_ = [t for t in targets if not t.default]
+        # As Arch-Function reads them, and with JSON Schema types for native tool calling.
         self.tools: tuple[Mapping[str, Any], ...] = tuple(t.tool for t in callable_)
-        self.tools_json = orjson.dumps(list(self.tools))
+        self.schema_tools = tuple(json_schema_tool(t) for t in self.tools)
 
     def __bool__(self) -> bool:
         return bool(self.by_name)

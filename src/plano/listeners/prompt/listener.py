@@ -52,7 +52,7 @@ def function_caller(
             optimize_context=o.optimize_context_window,
             agent=o.use_agent_orchestrator,
         )
-    return NativeTools(inner, wanted, list(table.tools))
+    return NativeTools(inner, wanted, list(table.schema_tools))
 
 
 class PromptListener:

@@ -74,3 +74,15 @@ def test_an_unknown_function_calling_model_is_a_config_error() -> None:
     assert (
         load_config_text(ok, source="t.yaml", env={}).overrides.function_calling_model == "gpt-4o"
     )
+
+
+def test_native_tools_use_json_schema_types() -> None:
+    config = load_config_text(CONFIG, source="t.yaml", env={})
+    table = build_targets(config.prompt_targets, config.endpoints)
+    (tool,) = table.schema_tools
+    props = tool["function"]["parameters"]["properties"]
+    assert props["city"] == {"type": "string", "description": "The city (format: City, State)"}
+    assert props["days"] == {"type": "integer", "description": "Days", "default": 1}
+    assert props["unit"]["type"] == "string" and props["unit"]["enum"] == ["c", "f"]
+    assert tool["function"]["parameters"]["required"] == ["city"]
+    assert table.tools[0]["function"]["parameters"]["properties"]["city"]["type"] == "str"
