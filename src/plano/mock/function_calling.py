@@ -2,8 +2,9 @@
 
 When no reply is scripted (neither `text` nor `tool_calls` from a spec, header or option):
 
-- a request with tools (OpenAI chat, Anthropic, Gemini or Bedrock shape) is answered as a tool-calling
-  model would: the tool whose name and description share the most words with the user's text is
+- a request with tools (OpenAI chat, Anthropic, Gemini or Bedrock shape) is answered as a
+  tool-calling model would: the tool whose name and description share the most words with the
+  user's text is
   called with values found by simple patterns (enum values, numbers, yes/no, a capitalised place
   after "in"/"for"/"at", an id with digits, a three-letter code, a quoted string, or the whole
   answer to our previous question); a missing required value gets a question back; no tool fits:
