@@ -4,11 +4,11 @@ When no reply is scripted (neither `text` nor `tool_calls` from a spec, header o
 
 - a request with tools (OpenAI chat, Anthropic, Gemini or Bedrock shape) is answered as a
   tool-calling model would: the tool whose name and description share the most words with the
-  user's text is
-  called with values found by simple patterns (enum values, numbers, yes/no, a capitalised place
-  after "in"/"for"/"at", an id with digits, a three-letter code, a quoted string, or the whole
-  answer to our previous question); a missing required value gets a question back; no tool fits:
-  the reply a system message asks for (`reply with exactly "X"`), else the default text;
+  latest user message is called with values found by simple patterns (enum values, numbers,
+  yes/no, a capitalised place after "in"/"for"/"at", an id with digits, a three-letter code, a
+  quoted string, or the whole answer to our previous question); a missing required value gets
+  a question back; no tool fits: the reply a system message asks for (`reply with exactly
+  "X"`), else the default text;
 - a request in the Arch-Function protocol (a system prompt with a `<tools>` block, and the
   answer prefilled as the last, assistant message) is answered in Arch-Function's JSON shapes,
   continuing the prefill; a scripted `tool_calls` reply is written as its `{"tool_calls": ...}`
