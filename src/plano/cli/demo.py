@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from plano.cli.demo_agents import demo_agents
+from plano.cli.demo_functions import demo_functions
 from plano.config import load_config_text
 from plano.mock.testing import run_mock_in_thread
 from plano.observability.access_log import AccessLog
@@ -38,7 +39,8 @@ model_aliases:
 @click.group(invoke_without_command=True)
 @click.pass_context
 def demo(ctx: click.Context) -> None:
-    """Run a request through Plano offline and show what happened (`demo agents`: the agents)."""
+    """Run a request through Plano offline and show what happened (`demo agents`: the agents;
+    `demo functions`: prompt targets)."""
     if ctx.invoked_subcommand is not None:
         return
     import openai
@@ -109,3 +111,4 @@ def _show_upstream(requests: Any) -> None:
 
 
 demo.add_command(demo_agents)
+demo.add_command(demo_functions)

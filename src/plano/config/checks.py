@@ -178,6 +178,21 @@ def _prompt_targets(ctx: LoadContext, cfg: Config) -> None:
             )
 
 
+def _function_calling_model(ctx: LoadContext, cfg: Config) -> None:
+    wanted = cfg.overrides.function_calling_model
+    if wanted is None:
+        return
+    declared = {p.name for p in cfg.model_providers}
+    declared |= {f"{p.provider}/{p.model_id}" for p in cfg.model_providers}
+    declared |= {p.model_id for p in cfg.model_providers}
+    if wanted not in declared:
+        ctx.error(
+            ("overrides", "function_calling_model"),
+            f"function_calling_model '{wanted}' is not a configured model; declare it under"
+            " model_providers",
+        )
+
+
 def _storage(ctx: LoadContext, cfg: Config) -> None:
     storage = cfg.state_storage
     if storage is not None and storage.type == "postgres" and not storage.connection_string:
@@ -236,6 +251,7 @@ _RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], Rule], ...] = (
     (("filters",), ("listeners", "model_providers"), _guard_filters),
     (("endpoints", "overrides"), (), _endpoints),
     (("prompt_targets",), ("endpoints", "agents"), _prompt_targets),
+    (("overrides",), ("model_providers",), _function_calling_model),
     (("state_storage",), (), _storage),
     (("tracing",), (), _tracing),
     (("routing",), ("model_metrics_sources",), _routing),

@@ -117,6 +117,13 @@ class OverridesConfig(StrictModel):
     llm_routing_model: str | None = None
     agent_orchestration_model: str | None = None
     orchestrator_model_context_length: Annotated[int, Field(ge=1)] = 8192
+    # Prompt targets (ours, not the original's): the model that detects intent and extracts
+    # parameters (default Arch-Function), how it is asked (auto: the Arch-Function protocol for
+    # an Arch-Function name, native tool calling otherwise), and whether spans carry argument
+    # values (names only by default).
+    function_calling_model: str | None = None
+    function_calling_backend: Literal["auto", "arch_function", "tools"] = "auto"
+    trace_prompt_arguments: bool = False
 
     @property
     def routing_model_id(self) -> str:

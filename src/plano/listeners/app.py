@@ -18,11 +18,12 @@ import orjson
 
 from plano.access.cost import CostMeter, build_meter
 from plano.config import Config, ListenerConfig
-from plano.errors import FeatureNotAvailable, InternalError, MethodNotAllowed, NotFound
+from plano.errors import InternalError, MethodNotAllowed, NotFound
 from plano.filters.chain import FilterTable, compile_chain
 from plano.listeners.agent.listener import build_agent_listener
 from plano.listeners.asgi import send_bytes, send_error
 from plano.listeners.model.listener import ModelListener
+from plano.listeners.prompt.listener import build_prompt_listener
 from plano.listeners.routing_api import routing_routes
 from plano.listeners.types import Message, Receive, Route, Scope, Send
 from plano.observability.access_log import AccessLog
@@ -174,7 +175,15 @@ def build_app(
                 conversations=parts.conversations,
             ).routes()
         else:
-            routes = _not_yet(lc)
+            routes = build_prompt_listener(
+                lc,
+                config,
+                models,
+                transport,
+                connect_timeout=_connect_timeout(config),
+                max_body_bytes=max_body_bytes,
+                telemetry=telemetry,
+            ).routes()
         listeners.append(ListenerRoutes(lc, routes))
     return AppState(
         config,
@@ -232,21 +241,6 @@ class _Parts:
         ).routes()
         routes.update(routing_routes(self.routing, self.max_body_bytes))
         return routes
-
-
-def _not_yet(lc: ListenerConfig) -> dict[tuple[str, str], Route]:
-    """Prompt listeners bind and answer health checks; their API comes later."""
-    what = "prompt targets"
-
-    async def unavailable(scope: Scope, receive: Receive, send: Send) -> None:
-        err = FeatureNotAvailable(
-            f"listener '{lc.name}' is a {lc.type} listener; {what} are "
-            "not available in this build yet"
-        )
-        await send_error(send, scope["path"], err)
-
-    paths = ("/v1/chat/completions", "/v1/messages", "/v1/responses")
-    return {("POST", p): Route("prompt_chat", unavailable) for p in paths}
 
 
 def _trace_headers(scope: Scope) -> tuple[str | None, str | None]:

@@ -12,6 +12,7 @@ from plano.mock.anthropic_messages import AnthropicMessages
 from plano.mock.bedrock_converse import BedrockConverse
 from plano.mock.dialect import Dialect
 from plano.mock.faults import rejects_prefill
+from plano.mock.function_calling import learned
 from plano.mock.gemini import Gemini
 from plano.mock.openai_chat import DEFAULT_CHUNKS, OpenAIChat, models_list
 from plano.mock.openai_responses import OpenAIResponses
@@ -134,6 +135,7 @@ class MockApp:
             spec = from_headers.over(spec)
         if scripted is not None:
             spec = scripted.over(spec)
+        spec = learned(req.body, spec)
         reply = self._build(dialect, req, spec)
         return reply, spec if spec.needs_async else None
 

@@ -20,6 +20,7 @@ import orjson
 
 from plano.codec.sse import DONE, encode_event
 from plano.mock.dialect import MockIds, body_model
+from plano.mock.function_calling import logprobs
 from plano.mock.request import MockRequest
 from plano.mock.response import EVENT_STREAM, Reply
 from plano.mock.script import ReplySpec, ToolCallSpec
@@ -71,6 +72,9 @@ class OpenAIChat:
             finish=finish,
             usage=_usage(body, spec, text, calls),
             thinking=spec.thinking,
+            logprobs=logprobs(text, text, spec.uncertain or ())
+            if body.get("logprobs") is True and text
+            else None,
         )
         if body.get("stream") is True:
             opts = body.get("stream_options")
@@ -107,6 +111,7 @@ class Answer:
     finish: str
     usage: dict[str, Any]
     thinking: str | None = None  # sent as ``reasoning_content`` (vLLM / DeepSeek extension)
+    logprobs: list[dict[str, Any]] | None = None  # per-token, when the request asks for them
 
 
 def completion(answer: Answer) -> dict[str, Any]:
@@ -131,7 +136,12 @@ def completion(answer: Answer) -> dict[str, Any]:
         "created": int(time.time()),
         "model": answer.model,
         "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": answer.finish}
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None if answer.logprobs is None else {"content": answer.logprobs},
+                "finish_reason": answer.finish,
+            }
         ],
         "usage": answer.usage,
         "service_tier": "default",

@@ -67,6 +67,8 @@ class ReplySpec:
     fault: Fault | None = None
     fault_after_chunks: int | None = None
     message: str | None = None  # error message for a non-2xx status
+    # Parameter names whose values get high-entropy logprobs (a "hallucinated" value).
+    uncertain: tuple[str, ...] | None = None
     model: str | None = None  # scripted specs only: match requests for this model
     times: int = 1  # scripted specs only: requests it answers; 0 = every matching request
 
@@ -124,6 +126,8 @@ class ReplySpec:
                 value = dict(value)
             elif f.name == "tool_calls":
                 value = [{"name": t.name, "arguments": t.arguments} for t in value]
+            elif f.name == "uncertain":
+                value = list(value)
             elif f.name == "usage":
                 value = {"prompt_tokens": value[0], "completion_tokens": value[1]}
             out[f.name] = value
@@ -243,6 +247,12 @@ def _tool_calls(name: str, value: object) -> tuple[ToolCallSpec, ...]:
     return tuple(calls)
 
 
+def _names(name: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{name}: expected a list of parameter names")
+    return tuple(value)
+
+
 def _usage(name: str, value: object) -> tuple[int, int]:
     if not isinstance(value, Mapping):
         raise SpecError(f"{name}: expected {{prompt_tokens, completion_tokens}}")
@@ -291,6 +301,7 @@ _PARSERS: Final[dict[str, Any]] = {
     "fault": _fault,
     "fault_after_chunks": _int,
     "message": _str,
+    "uncertain": _names,
     "model": _str,
     "times": _int,
 }

@@ -209,6 +209,13 @@ class MetricFamilies:
             (n.LABEL_FILTER, n.LABEL_ENTITY, n.LABEL_ACTION),
             registry=reg,
         )
+        self.prompt_target_calls = Counter(
+            n.METRIC_PROMPT_TARGET_CALLS,
+            "Prompt-listener requests, by prompt target and outcome (called, clarification,"
+            " default, no_intent, endpoint_error, ...).",
+            (n.LABEL_TARGET, n.LABEL_OUTCOME),
+            registry=reg,
+        )
         self.build_info = Gauge(
             n.METRIC_BUILD_INFO,
             "Always 1; the label carries the gateway version.",

@@ -293,6 +293,10 @@ class PrometheusMetrics:
     def ratelimit_backend_error(self, backend: str, allowed: bool) -> None:
         self.families.ratelimit_backend_errors.labels(backend, "allow" if allowed else "deny").inc()
 
+    def prompt_target(self, target: str, outcome: str) -> None:
+        """A prompt-listener request ended in `outcome` for `target` (`-` when none)."""
+        self._acc.labelled(self.families.prompt_target_calls, target, outcome).n += 1
+
     # -- flushing and exposition --------------------------------------------------------------
 
     def flush(self) -> None:

@@ -170,3 +170,17 @@ ATTR_SWITCH_COST: Final = "plano.switch.cost_in_usd"
 ATTR_SWITCH_CEILING: Final = "plano.switch.overhead_ceiling_in_usd"
 ATTR_SWITCH_DECISION: Final = "plano.switch.decision"
 ATTR_SWITCH_COUNTERFACTUAL: Final = "plano.switch.counterfactual_route"
+
+# Prompt listener (prompt targets / function calling).
+SERVICE_PROMPT: Final = "plano(prompt)"
+SPAN_INTENT: Final = "function_calling"  # the function-calling model's call (intent detection)
+SPAN_PROMPT_ENDPOINT: Final = "prompt_target {}"  # the target's endpoint call, by target name
+SPAN_PROMPT_LLM: Final = "prompt_llm"  # the final LLM call with the API result as context
+ATTR_PROMPT_TARGET: Final = "plano.prompt_target.name"
+ATTR_PROMPT_PARAMETERS: Final = "plano.prompt_target.parameters"  # names, comma-separated
+ATTR_PROMPT_ARGUMENTS: Final = "plano.prompt_target.arguments"  # JSON, only when configured
+ATTR_PROMPT_OUTCOME: Final = "plano.prompt_target.outcome"
+ATTR_PROMPT_BACKEND: Final = "plano.function_calling.backend"
+ATTR_PROMPT_MODEL: Final = "plano.function_calling.model"
+METRIC_PROMPT_TARGET_CALLS: Final = "plano_prompt_target_calls_total"
+LABEL_TARGET: Final = "target"

@@ -43,6 +43,13 @@ listeners:
     input_filters: [guard]
     output_filters: [guard]
     overload: {max_concurrent_requests: 100}
+  - {name: prompts, type: prompt, address: 127.0.0.1, port: 10000}
+endpoints:
+  app: {endpoint: "127.0.0.1:9"}
+prompt_targets:
+  - name: weather
+    description: Weather.
+    endpoint: {name: app, path: /weather}
 filters:
   - {id: guard, url: "http://127.0.0.1:9", type: http}
 model_providers:
@@ -99,6 +106,20 @@ def test_configured_features_add_their_stages_in_order() -> None:
     responses = full["model POST /v1/responses"]
     assert responses.index("ContinueConversation") == responses.index("Build") + 1
     assert "CountTokens" in full["model POST /v1/messages/count_tokens"]
+
+
+def test_the_prompt_listener_is_a_pipeline_of_its_stages() -> None:
+    assert pipelines(FULL)["prompt POST /v1/chat/completions"] == [
+        "ReadBody",
+        "DecodeJson",
+        "ChatView",
+        "SubCallHeaders",
+        "DetectIntent",
+        "Clarify",
+        "CheckCall",
+        "CallEndpoint",
+        "Respond",
+    ]
 
 
 def test_every_listener_shares_the_decode_stages() -> None:
