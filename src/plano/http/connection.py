@@ -24,11 +24,11 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final, cast
-from urllib.parse import unquote
 
 import httptools
 
 from plano.http.cycle import Cycle, error_response
+from plano.http.request_head import Reject, address, chunked_only, decode_path, split_absolute
 
 log = logging.getLogger("plano")
 
@@ -117,39 +117,6 @@ class Shared:
             self.all_done.set()
 
 
-class _Reject(Exception):
-    """Raised in a parser callback: answer with `status` and close."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-def _address(info: Any) -> tuple[str, int] | None:
-    if isinstance(info, tuple) and len(info) >= 2:
-        return (str(info[0]), int(info[1]))
-    return None
-
-
-def _split_absolute(url: bytes) -> tuple[bytes, bytes]:
-    try:  # absolute-form (`http://host/p?q`) or `*`
-        parsed = httptools.parse_url(url)
-    except httptools.HttpParserInvalidURLError:
-        return url, b""
-    return parsed.path or b"/", parsed.query or b""
-
-
-def _chunked_only(values: list[bytes]) -> bool:
-    """Transfer-Encoding says exactly `chunked` (any case, blanks and empty list items aside)."""
-    codings = [c.strip().lower() for c in b",".join(values).split(b",")]
-    return [c for c in codings if c] == [b"chunked"]
-
-
-def _decode_path(raw_path: bytes) -> str:
-    """Percent-escapes and UTF-8 decoded, as ASGI wants `path` (the rare, slow case)."""
-    return unquote(raw_path.decode("utf-8", "replace"))
-
-
 class HttpConnection(asyncio.Protocol):
     """One client connection: parse, queue, run one cycle at a time, keep alive or close."""
 
@@ -189,10 +156,10 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport's interface without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
-        self.server_addr = _address(transport.get_extra_info("sockname"))
+        self.server_addr = address(transport.get_extra_info("sockname"))
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = "https"
-        self.client_addr = _address(transport.get_extra_info("peername"))
+        self.client_addr = address(transport.get_extra_info("peername"))
         shared = self.shared
         limit = shared.max_connections
         if limit is not None and len(shared.connections) >= limit and not shared.draining:
@@ -234,10 +201,10 @@ class HttpConnection(asyncio.Protocol):
             self.stopped = True  # what follows the head is not HTTP/1.1 (or a body we skip)
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
-            if not isinstance(cause, _Reject):
+            if not isinstance(cause, Reject):
                 log.error("HTTP parser callback failed", exc_info=cause)
             self.shared.counters.bad_requests += 1
-            self.reject(cause.status if isinstance(cause, _Reject) else 400)
+            self.reject(cause.status if isinstance(cause, Reject) else 400)
         except httptools.HttpParserError:
             self.shared.counters.bad_requests += 1
             self.reject(400)
@@ -274,7 +241,7 @@ class HttpConnection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self.url += url
         if len(self.url) > MAX_URL_BYTES:
-            raise _Reject(414)
+            raise Reject(414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
@@ -289,30 +256,30 @@ class HttpConnection(asyncio.Protocol):
                 self.te.append(value)
         self.head_size += len(name) + len(value)
         if len(headers) > MAX_HEADERS or self.head_size > MAX_HEAD_BYTES:
-            raise _Reject(431)
+            raise Reject(431)
 
     def on_headers_complete(self) -> None:
         self.in_head = False
         self.head_begun = False
         if self.closed:
             return  # pipelined after a request that closed the connection
-        if self.te is not None and not _chunked_only(self.te):
-            raise _Reject(501)  # a coding we would have to undo (gzip, ...) or do not know
+        if self.te is not None and not chunked_only(self.te):
+            raise Reject(501)  # a coding we would have to undo (gzip, ...) or do not know
         self.body_deadline = self.loop.time() + self.shared.body_timeout
         parser = self.parser
         upgrade = parser.should_upgrade()
         if upgrade and any(n in _UPGRADE_BODY_HEADERS and v != b"0" for n, v in self.headers):
-            raise _Reject(501)  # we would not see the body: llhttp hands it over as upgrade data
+            raise Reject(501)  # we would not see the body: llhttp hands it over as upgrade data
         method_b = parser.get_method()
         version = parser.get_http_version()
         url = self.url
         if url[:1] == b"/":
             raw_path, _, query = url.partition(b"?")
         else:
-            raw_path, query = _split_absolute(url)
+            raw_path, query = split_absolute(url)
         path = raw_path.decode("latin-1")
         if not (path.isascii() and "%" not in path):
-            path = _decode_path(raw_path)
+            path = decode_path(raw_path)
         scope = {
             "type": "http",
             "asgi": ASGI_VERSION,
