@@ -7,8 +7,10 @@ thread from the `Item` its `write` queued (see `posthog`), and encoded once per 
 Properties: `$ai_trace_id` / `$ai_span_id` (the request span's W3C ids, hex), `$ai_parent_id`
 (the client's span, when it sent a `traceparent`), `$ai_model`, `$ai_provider`, `$ai_latency`
 and `$ai_time_to_first_token` (seconds), `$ai_stream`, `$ai_input_tokens`, `$ai_output_tokens`,
-`$ai_http_status`, `$ai_is_error` (+ `$ai_error`, the error kind) and, with `capture_messages`,
-`$ai_input`. `distinct_id` is the value of the `distinct_id_header` request header, else the trace
+`$ai_http_status`, `$ai_is_error` (+ `$ai_error`, the error kind), with `capture_messages`
+`$ai_input` and, for a request analysed for agentic signals, `$ai_signals_quality`,
+`$ai_signals_quality_score`, `$ai_signals_flagged`, `$ai_signals_categories` (instances per
+`layer.category`) and `$ai_signals_types` (the signal types found). `distinct_id` is the value of the `distinct_id_header` request header, else the trace
 id with `$process_person_profile: false` (an anonymous event: PostHog makes no person for it).
 """
 
@@ -20,6 +22,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
+
+from plano.observability.signals_note import SignalsNote
 
 EVENT: Final = "$ai_generation"
 MAX_DISTINCT_ID: Final = 200  # characters kept of a distinct-id header value
@@ -42,6 +46,7 @@ Item = tuple[
     int,  # wall-clock start (time_ns)
     Sequence[tuple[bytes, bytes]],  # the client's request headers
     bytes | None,  # the request body, when captured
+    SignalsNote | None,  # agentic signals, when the request was analysed
 ]
 
 
@@ -85,6 +90,7 @@ def build_event(item: Item) -> Event:
         wall_start,
         headers,
         body,
+        signals,
     ) = item
     trace_id, span_id = tp[3:35], tp[36:52]
     status = status or upstream_status
@@ -110,6 +116,8 @@ def build_event(item: Item) -> Event:
         props["$ai_output_tokens"] = completion
     if failed and error_kind is not None:
         props["$ai_error"] = error_kind
+    if signals is not None:
+        props.update(signals.posthog_properties())
     return Event(props, trace_id, _iso(wall_start + max(end - start, 0)), headers, body)
 
 

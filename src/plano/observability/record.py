@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from plano.observability.signals_note import SignalsNote
 
 
 class RoutingNote:
@@ -51,6 +54,7 @@ class RequestRecord:
         "client_api",
         "completion_tokens",
         "continued",
+        "conversation",
         "downstream_first_chunk",
         "end",
         "error_kind",
@@ -72,6 +76,7 @@ class RequestRecord:
         "routing",
         "session_cache_error",
         "session_id",
+        "signals",
         "span",
         "start",
         "status",
@@ -134,6 +139,11 @@ class RequestRecord:
         # The request body as sent upstream (after input filters), kept only when a PostHog
         # exporter captures messages (`$ai_input`); None otherwise.
         self.request_body: bytes | None = None
+        # Agentic signals (only when they are on): the request's conversation as the listener
+        # kept it for the analysis after the response (a reference, not a copy: see
+        # `listeners.signals_stage`), and what the analysis found (`SignalsNote`).
+        self.conversation: object | None = None
+        self.signals: SignalsNote | None = None
 
     def note_usage(self, prompt: int | None, completion: int | None, cached: int | None) -> None:
         """The token counts the upstream reported (None: not reported)."""
