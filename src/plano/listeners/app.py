@@ -23,6 +23,7 @@ from plano.listeners.agent.listener import build_agent_listener
 from plano.listeners.asgi import send_bytes, send_error
 from plano.listeners.model.listener import ModelListener
 from plano.listeners.routing_api import routing_routes
+from plano.listeners.signals_stage import Signals, build_signals
 from plano.listeners.types import Message, Receive, Route, Scope, Send
 from plano.observability.access_log import AccessLog
 from plano.observability.access_log import Format as AccessLogFormat
@@ -136,6 +137,8 @@ def build_app(
     aliases = {name: alias.target for name, alias in config.model_aliases.items()}
     models = ModelTable(clusters, aliases)
     transport = transport if transport is not None else LeanTransport()
+    overrides = config.overrides
+    signals = build_signals(overrides.disable_signals, overrides.signals_sample_rate, telemetry)
     parts = _Parts(
         config,
         clusters,
@@ -146,6 +149,7 @@ def build_app(
         build_step(config, clusters, transport),
         build_conversations(config.state_storage),
         max_body_bytes,
+        signals,
     )
     listeners = []
     for lc in config.listeners:
@@ -162,6 +166,7 @@ def build_app(
                 max_body_bytes=max_body_bytes,
                 telemetry=telemetry,
                 conversations=parts.conversations,
+                conversation=signals.agent_stage() if signals is not None else None,
             ).routes()
         else:
             routes = _not_yet(lc)
@@ -193,6 +198,7 @@ class _Parts:
     routing: RoutingStep
     conversations: ConversationStore | None
     max_body_bytes: int
+    signals: Signals | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def model_routes(self, lc: ListenerConfig) -> dict[tuple[str, str], Route]:
@@ -218,6 +224,7 @@ class _Parts:
             resilience=resilience,
             routing=self.routing,
             keep_body=captures_messages(config.tracing, os.environ),  # PostHog `$ai_input`
+            conversation=self.signals.model_stage() if self.signals is not None else None,
         ).routes()
         routes.update(routing_routes(self.routing, self.max_body_bytes))
         return routes

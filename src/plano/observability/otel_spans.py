@@ -280,7 +280,7 @@ class OtelTracing:
         r = record
         if r.handler in _UNTRACED_HANDLERS:
             return
-        key = (
+        key: tuple[Any, ...] = (
             r.listener_type,
             r.method,
             r.path,
@@ -509,4 +509,3 @@ def _flagged_name(r: RequestRecord) -> str:
     """`span_name`, with ` 🚩` when the request's signals are concerning (reference §9.3)."""
     note = r.signals
     return span_name(r) + n.SIGNALS_FLAG if note is not None and note.flagged else span_name(r)
-

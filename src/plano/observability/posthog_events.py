@@ -10,8 +10,9 @@ and `$ai_time_to_first_token` (seconds), `$ai_stream`, `$ai_input_tokens`, `$ai_
 `$ai_http_status`, `$ai_is_error` (+ `$ai_error`, the error kind), with `capture_messages`
 `$ai_input` and, for a request analysed for agentic signals, `$ai_signals_quality`,
 `$ai_signals_quality_score`, `$ai_signals_flagged`, `$ai_signals_categories` (instances per
-`layer.category`) and `$ai_signals_types` (the signal types found). `distinct_id` is the value of the `distinct_id_header` request header, else the trace
-id with `$process_person_profile: false` (an anonymous event: PostHog makes no person for it).
+`layer.category`) and `$ai_signals_types` (the signal types found).
+`distinct_id` is the value of the `distinct_id_header` request header, else the trace id with
+`$process_person_profile: false` (an anonymous event: PostHog makes no person for it).
 """
 
 from __future__ import annotations

@@ -1,0 +1,272 @@
+"""Agentic signals, off the hot path: keep the request's conversation, analyse it after the answer.
+
+`ModelConversation` / `AgentConversation` (pipeline stages, compiled to None when
+`overrides.disable_signals` is true) note on the request's record a reference to its conversation
+(the decoded body's messages, or for a Responses request continued from stored state the restored
+IR turns; never a copy), for the sampled share of requests (`overrides.signals_sample_rate`,
+decided by request id so a given request always lands the same way). When the request has ended,
+`Telemetry.finish` counts its metrics at once and hands the record to the `SignalsWorker`
+(`Deferral`): it queues it and, a few milliseconds later or as soon as `BATCH` records wait, runs
+the analysers (`plano.signals.analyse`, pure Python) over each queued conversation in one run on
+the event loop, between requests, leaves a `SignalsNote` on the record and completes its
+telemetry (span, access-log line, PostHog event, signal counters). The client's answer is never
+held: by then its last byte has been sent. The queue is bounded (`MAX_QUEUE`): when full, a new
+record is completed at once without analysis and counted (`plano_signals_skipped_total`). At
+shutdown `flush` analyses and completes everything still queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Final
+
+from plano import ir
+from plano.listeners.agent.call import AgentCall
+from plano.listeners.model.call import ModelCall
+from plano.listeners.pipeline import Outcome, SyncStage
+from plano.observability.record import RequestRecord
+from plano.observability.signals_note import SignalsNote, metadata_json
+from plano.observability.telemetry import Telemetry
+from plano.signals import SignalReport, analyse, from_anthropic, from_responses
+from plano.translate.openai_chat import ChatUpstream
+from plano.wire.api import Api
+
+log = logging.getLogger("plano.signals")
+
+MAX_QUEUE: Final = 1024  # records waiting for analysis, at most
+BATCH: Final = 32  # records analysed in one run on the loop (a run stays ~10 ms at most)
+DELAY: Final = 0.002  # seconds the first queued record waits for others to join its batch
+_HASH_SPACE: Final = 1 << 32
+
+# What a stage keeps on `record.conversation`: the client dialect's shape and its parts, as
+# references into the decoded body (or the restored IR turns).
+Kept = tuple[str, Any, Any]
+_CHAT: Final = ChatUpstream()
+
+
+class Sampler:
+    """Whether a request is analysed: all of them at rate 1, none at 0, else the share of
+    request ids whose CRC-32 falls under the rate (deterministic per request id)."""
+
+    __slots__ = ("_bound", "_rate")
+
+    def __init__(self, rate: float) -> None:
+        self._rate = rate
+        self._bound = int(rate * _HASH_SPACE)
+
+    def __call__(self, request_id: str | None) -> bool:
+        if self._rate >= 1.0:
+            return True
+        if self._bound <= 0 or not request_id:
+            return False
+        return zlib.crc32(request_id.encode()) < self._bound
+
+
+class ModelConversation(SyncStage[ModelCall]):
+    """Model listener: keep the request's conversation (chat `messages`, Messages `messages` and
+    `system`, Responses `input`, or the whole restored conversation after ContinueConversation)."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        self._sampler = sampler
+
+    def __call__(self, call: ModelCall) -> Outcome:
+        record = call.record
+        if not self._sampler(record.request_id):
+            return None
+        doc, api = call.doc, call.api
+        if api is Api.OPENAI_CHAT:
+            record.conversation = ("openai", doc.get("messages"), None)
+        elif api is Api.ANTHROPIC_MESSAGES:
+            record.conversation = ("anthropic", doc.get("messages"), doc.get("system"))
+        else:
+            up = call.upstream
+            tr = up.translation if up is not None else None
+            if tr is not None and tr.request.previous_response_id is not None:
+                record.conversation = ("ir", tr.request.messages, None)
+            else:
+                record.conversation = ("responses", doc.get("input"), None)
+        return None
+
+
+class AgentConversation(SyncStage[AgentCall]):
+    """Agent listener: keep the conversation the agents get (chat messages; a Responses
+    request's are rebuilt as chat messages, restored turns included; Messages as sent)."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        self._sampler = sampler
+
+    def __call__(self, call: AgentCall) -> Outcome:
+        record = call.record
+        if not self._sampler(record.request_id):
+            return None
+        if call.api is Api.ANTHROPIC_MESSAGES:
+            record.conversation = ("anthropic", call.messages, call.doc.get("system"))
+        else:
+            record.conversation = ("openai", call.messages, None)
+        return None
+
+
+def chat_messages(kept: Kept) -> list[Any]:
+    """The kept conversation as OpenAI chat messages (what `analyse` reads)."""
+    shape, first, second = kept
+    if shape == "openai":
+        return first if isinstance(first, list) else []
+    if shape == "anthropic":
+        return from_anthropic(first, second) if isinstance(first, list) else []
+    if shape == "responses":
+        return from_responses(first)
+    if shape == "ir":
+        built = _CHAT.build_request(ir.Request(model="", messages=first), "")
+        messages: list[Any] = built["messages"]
+        return messages
+    return []
+
+
+def note_of(report: SignalReport) -> SignalsNote:
+    """The report as plain data for the telemetry sinks."""
+    return SignalsNote(
+        quality=report.quality,
+        score=round(report.quality_score, 2),
+        turn_count=report.turn_count,
+        efficiency=round(report.efficiency_score, 4),
+        flagged=report.flagged,
+        categories=tuple(
+            (c.layer, c.category, c.count, c.severity) for c in report.categories if c.count > 0
+        ),
+        instances=tuple(
+            (s.type, s.message_index, round(s.confidence, 4), s.snippet, metadata_json(s.metadata))
+            for s in report.signals
+        ),
+    )
+
+
+class SignalsWorker:
+    """The `Deferral` of `Telemetry`: a bounded queue of ended requests, analysed in batches on
+    the event loop, each then completed (`Telemetry.complete`). Event-loop use only."""
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        *,
+        max_queue: int = MAX_QUEUE,
+        batch: int = BATCH,
+        delay: float = DELAY,
+        analyser: Callable[[list[Any]], SignalReport] = analyse,
+    ) -> None:
+        self._telemetry = telemetry
+        self._max_queue = max_queue
+        self._batch = batch
+        self._delay = delay
+        self._analyse = analyser
+        self._queue: deque[RequestRecord] = deque()
+        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._soon = False  # the scheduled run is the next one on the loop (a full batch)
+        self._skipped: Callable[[str], None] | None = getattr(
+            telemetry.metrics, "signals_skipped", None
+        )
+
+    def take(self, record: RequestRecord) -> bool:
+        """Queue an ended request for analysis (True), or leave it to be completed at once:
+        no answer was given (status 0 or an error), or the queue is full (counted)."""
+        status = record.status
+        if not status or status >= 400:
+            return False
+        queue = self._queue
+        if len(queue) >= self._max_queue:
+            self._skip("queue_full")
+            return False
+        queue.append(record)
+        if len(queue) >= self._batch:
+            if not self._soon:  # a full batch waits: run it next
+                self._schedule(now=True)
+        elif self._timer is None:
+            self._schedule(now=False)
+        return True
+
+    def _schedule(self, *, now: bool) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (direct use): analyse at once
+            self.flush()
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._soon = now
+        self._timer = loop.call_soon(self._run) if now else loop.call_later(self._delay, self._run)
+
+    def _run(self) -> None:
+        self._timer = None
+        self._soon = False
+        self._drain(self._batch)
+        if self._queue:
+            self._schedule(now=len(self._queue) >= self._batch)
+
+    def _drain(self, limit: int) -> None:
+        queue, complete = self._queue, self._telemetry.complete
+        while queue and limit > 0:
+            limit -= 1
+            record = queue.popleft()
+            try:
+                self.analyse(record)
+            finally:
+                complete(record)
+
+    def analyse(self, record: RequestRecord) -> None:
+        """Analyse the record's kept conversation into `record.signals` (and drop the
+        reference); a conversation the analysers cannot read is skipped and counted."""
+        kept = record.conversation
+        record.conversation = None
+        if kept is None:
+            return
+        try:
+            messages = chat_messages(kept)  # type: ignore[arg-type]
+            if not messages:
+                return
+            record.signals = note_of(self._analyse(messages))
+        except Exception:
+            log.exception("signals analysis failed for request %s", record.request_id)
+            self._skip("error")
+
+    def _skip(self, reason: str) -> None:
+        if self._skipped is not None:
+            self._skipped(reason)
+
+    def flush(self) -> None:
+        """Analyse and complete everything queued now (shutdown, drain)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._soon = False
+        self._drain(len(self._queue))
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+
+class Signals:
+    """What one worker's config makes of agentic signals: the sampler the stages share and
+    the worker the telemetry defers to."""
+
+    def __init__(self, telemetry: Telemetry, rate: float) -> None:
+        self.worker = SignalsWorker(telemetry)
+        self.sampler = Sampler(rate)
+        telemetry.defer_with(self.worker)
+
+    def model_stage(self) -> ModelConversation:
+        return ModelConversation(self.sampler)
+
+    def agent_stage(self) -> AgentConversation:
+        return AgentConversation(self.sampler)
+
+
+def build_signals(disabled: bool, rate: float, telemetry: Telemetry) -> Signals | None:
+    """None (no stage, no worker: zero cost) when `overrides.disable_signals` is true or
+    `overrides.signals_sample_rate` is 0."""
+    if disabled or rate <= 0:
+        return None
+    return Signals(telemetry, rate)
