@@ -1,0 +1,63 @@
+"""Stagnation: a conversation that drags on, and messages that repeat earlier ones."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from plano.signals.lexicon import Lexicon
+from plano.signals.report import Signal
+from plano.signals.taxonomy import DRAGGING, REPETITION
+from plano.signals.text import jaccard
+from plano.signals.utterance import Utterance
+
+BASELINE_TURNS: Final = 5
+DECAY: Final = 0.25  # the original's code (its docs say 0.3)
+DRAGGING_BELOW: Final = 0.5
+REPEAT_MIN_TOKENS: Final = 5
+REPEAT_LOOKBACK: Final = 2
+EXACT_REPEAT: Final = 0.95
+NEAR_REPEAT: Final = 0.85
+
+
+def efficiency(user_turns: int) -> float:
+    """1 up to 5 user turns, then 1 / (1 + 0.25 · (turns − 5))."""
+    if user_turns <= BASELINE_TURNS:
+        return 1.0
+    return 1.0 / (1.0 + DECAY * (user_turns - BASELINE_TURNS))
+
+
+def dragging(humans: list[Utterance]) -> list[Signal]:
+    score = efficiency(len(humans))
+    if score >= DRAGGING_BELOW:
+        return []
+    last = humans[-1]
+    meta = {"user_turns": len(humans), "efficiency": round(score, 4), "baseline": BASELINE_TURNS}
+    return [Signal(DRAGGING, last.index, round(1.0 - score, 4), last.snippet(), meta)]
+
+
+def repetition(messages: list[Utterance], lex: Lexicon, role: str) -> list[Signal]:
+    """Each message of one role vs the previous two of that role (with ≥5 tokens each)."""
+    out: list[Signal] = []
+    previous: list[tuple[Utterance, frozenset[str]]] = []
+    for utt in messages:
+        if len(utt.full.tokens) < REPEAT_MIN_TOKENS:
+            continue
+        if role == "human" and utt.starts_with_any(lex.positive_prefixes):
+            continue
+        grams = utt.full.trigrams()
+        best: tuple[float, Utterance] | None = None
+        for earlier, earlier_grams in previous:
+            score = 1.0 if earlier.full.joined == utt.full.joined else jaccard(grams, earlier_grams)
+            if score >= NEAR_REPEAT and (best is None or score > best[0]):
+                best = (score, earlier)
+        if best is not None:
+            kind = "exact" if best[0] >= EXACT_REPEAT else "near_duplicate"
+            meta = {
+                "role": role,
+                "kind": kind,
+                "similar_to": best[1].index,
+                "similarity": round(best[0], 4),
+            }
+            out.append(Signal(REPETITION, utt.index, round(best[0], 4), utt.snippet(), meta))
+        previous = [*previous[-(REPEAT_LOOKBACK - 1) :], (utt, grams)]
+    return out

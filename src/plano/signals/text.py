@@ -1,0 +1,117 @@
+"""Text normalisation shared by the analysers: folding, truncation, tokens, trigrams."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Final
+
+MAX_CHARS: Final = 2000
+_HEAD_CHARS: Final = MAX_CHARS // 5  # head 20 %, tail the rest
+
+_FOLD: Final = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u0060": "'",
+        "\u00b4": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u2033": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\u2026": "...",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u202f": " ",
+        "\u3002": ".",
+        "\uff01": "!",
+        "\uff1f": "?",
+        "\uff0c": ",",
+    }
+)
+_WORD: Final = re.compile(r"[^\W_]+")
+
+
+def truncate(text: str) -> str:
+    """Texts over 2000 characters keep their first 20 % and last 80 % (joined by a space)."""
+    if len(text) <= MAX_CHARS:
+        return text
+    tail = MAX_CHARS - _HEAD_CHARS - 1
+    return f"{text[:_HEAD_CHARS]} {text[-tail:]}"
+
+
+def fold(text: str) -> str:
+    """Unicode punctuation folded to ASCII and whitespace collapsed (case kept)."""
+    return " ".join(text.translate(_FOLD).split())
+
+
+def tokens_of(text: str) -> tuple[str, ...]:
+    """Lower-case word tokens; apostrophes are dropped first so "don't" and "dont" agree."""
+    return tuple(_WORD.findall(text.lower().replace("'", "")))
+
+
+def trigrams(text: str) -> frozenset[str]:
+    return frozenset(text[i : i + 3] for i in range(len(text) - 2))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter)
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """One message, normalised: `raw` is folded (case kept), `tokens` lower-case words."""
+
+    raw: str
+    tokens: tuple[str, ...]
+    joined: str
+    freq: dict[str, int]
+    norm: float
+
+    @classmethod
+    def of(cls, text: str) -> Text:
+        raw = fold(truncate(text))
+        tokens = tokens_of(raw)
+        freq = dict(Counter(tokens))
+        norm = math.sqrt(sum(v * v for v in freq.values()))
+        return cls(raw, tokens, " ".join(tokens), freq, norm)
+
+    def trigrams(self) -> frozenset[str]:
+        return trigrams(self.joined)
+
+
+_CODE_FENCE: Final = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.DOTALL)
+_INLINE_CODE: Final = re.compile(r"`[^`\n]*`")
+_LOG_LINE: Final = re.compile(
+    r"""^\s*(?:
+        \d{4}-\d\d-\d\d | \[?\d\d:\d\d:\d\d | traceback\b | file\ " | at\ [\w.$<>]+\(
+        | \[?(?:error|warn|warning|info|debug|fatal|critical|trace)\]?[:\]\s]
+        | [\w.]*(?:error|exception|warning):
+        | \$[ ] | >>>[ ] | \#[ ]
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def strip_code(text: str) -> str:
+    """The prose of a message: fenced and inline code and log-looking lines removed."""
+    if "`" in text or "~~~" in text:
+        text = _INLINE_CODE.sub(" ", _CODE_FENCE.sub(" ", text))
+    if "\n" not in text:
+        return "" if _LOG_LINE.match(text) and len(text) > 40 else text
+    return "\n".join(line for line in text.splitlines() if not _LOG_LINE.match(line))
