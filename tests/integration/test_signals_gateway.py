@@ -98,7 +98,7 @@ def responses_items(*, escalate: bool = True) -> list[dict[str, Any]]:
     return out
 
 
-WHERE = {"listener": "llm", "model": "mistral/mistral-large", "route": "default", "agent": ""}
+WHERE = {"listener": "llm", "model": "mistral/mistral-large", "route": "exact", "agent": ""}
 
 
 def config(upstream: Any, extra: str = "") -> str:
@@ -183,7 +183,7 @@ def test_chat_messages_and_responses_carry_signals(
     upstream: Any, gateway: GatewayFactory, sinks: Sinks
 ) -> None:
     upstream.script({"text": "ok"}, {"text": "ok"}, {"text": "ok"}, {"text": "ok"})
-    where = {"listener": "llm", "model": "mistral/mistral-large", "route": "default", "agent": ""}
+    where = {"listener": "llm", "model": "mistral/mistral-large", "route": "exact", "agent": ""}
     extra = "state_storage: {type: memory}\n"
     with gateway(config(upstream, extra), telemetry=sinks.telemetry) as gw:
         with openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="k", max_retries=0) as c:
@@ -233,7 +233,7 @@ def test_pleasant_conversation_has_no_negative_signal_and_no_flag(
         with openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="k", max_retries=0) as c:
             c.chat.completions.create(model="mistral-large", messages=PLEASANT)  # type: ignore[arg-type]
         s = scrape_until(gw.admin_url, lambda s: sum(
-            counted(s, q, listener="llm", model="mistral/mistral-large", route="default", agent="")
+            counted(s, q, listener="llm", model="mistral/mistral-large", route="exact", agent="")
             for q in ("severe", "poor", "neutral", "good", "excellent")) == 1)  # fmt: skip
     (span,) = by_path(sinks.request_spans(), "/v1/chat/completions")
     a = span["attributes"]
