@@ -6,9 +6,10 @@
 IR turns; never a copy), for the sampled share of requests (`overrides.signals_sample_rate`,
 decided by request id so a given request always lands the same way). When the request has ended,
 `Telemetry.finish` counts its metrics at once and hands the record to the `SignalsWorker`
-(`Deferral`): it queues it and, a few milliseconds later or as soon as `BATCH` records wait, runs
-the analysers (`plano.signals.analyse`, pure Python) over each queued conversation in one run on
-the event loop, between requests, leaves a `SignalsNote` on the record and completes its
+(`Deferral`): it queues it and, once the event loop has run the callbacks that were ready (so
+the answers just sent are on their way), runs the analysers (`plano.signals.analyse`, pure
+Python) over the queued conversations in one run (`BATCH` at most, then the loop serves others
+before the next run), leaves a `SignalsNote` on each record and completes its
 telemetry (span, access-log line, PostHog event, signal counters). The client's answer is never
 held: by then its last byte has been sent. The queue is bounded (`MAX_QUEUE`): when full, a new
 record is completed at once without analysis and counted (`plano_signals_skipped_total`). At
@@ -39,7 +40,7 @@ log = logging.getLogger("plano.signals")
 
 MAX_QUEUE: Final = 1024  # records waiting for analysis, at most
 BATCH: Final = 32  # records analysed in one run on the loop (a run stays ~10 ms at most)
-DELAY: Final = 0.002  # seconds the first queued record waits for others to join its batch
+DELAY: Final = 0.0  # seconds the first queued record waits for others (0: the next iteration)
 _HASH_SPACE: Final = 1 << 32
 
 # What a stage keeps on `record.conversation`: the client dialect's shape and its parts, as
@@ -146,7 +147,12 @@ def note_of(report: SignalReport) -> SignalsNote:
 
 class SignalsWorker:
     """The `Deferral` of `Telemetry`: a bounded queue of ended requests, analysed in batches on
-    the event loop, each then completed (`Telemetry.complete`). Event-loop use only."""
+    the event loop, each then completed (`Telemetry.complete`). Event-loop use only.
+
+    A batch is what ended while the loop ran one iteration (`delay` 0: the run is scheduled with
+    `call_soon`, after the callbacks already ready, so the answers those requests sent are on
+    their way first) or within `delay` seconds; a run analyses at most `batch` records and
+    schedules the next for the rest."""
 
     def __init__(
         self,
@@ -163,8 +169,8 @@ class SignalsWorker:
         self._delay = delay
         self._analyse = analyser
         self._queue: deque[RequestRecord] = deque()
-        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
-        self._soon = False  # the scheduled run is the next one on the loop (a full batch)
+        self._timer: asyncio.Handle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop `_timer` runs on
         self._skipped: Callable[[str], None] | None = getattr(
             telemetry.metrics, "signals_skipped", None
         )
@@ -180,30 +186,26 @@ class SignalsWorker:
             self._skip("queue_full")
             return False
         queue.append(record)
-        if len(queue) >= self._batch:
-            if not self._soon:  # a full batch waits: run it next
-                self._schedule(now=True)
-        elif self._timer is None:
-            self._schedule(now=False)
+        self._schedule()
         return True
 
-    def _schedule(self, *, now: bool) -> None:
+    def _schedule(self) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop (direct use): analyse at once
             self.flush()
             return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._soon = now
-        self._timer = loop.call_soon(self._run) if now else loop.call_later(self._delay, self._run)
+        if self._timer is not None and self._loop is loop:
+            return  # a run is due on this loop
+        self._loop = loop
+        delay = self._delay
+        self._timer = loop.call_later(delay, self._run) if delay > 0 else loop.call_soon(self._run)
 
     def _run(self) -> None:
         self._timer = None
-        self._soon = False
         self._drain(self._batch)
         if self._queue:
-            self._schedule(now=len(self._queue) >= self._batch)
+            self._schedule()
 
     def _drain(self, limit: int) -> None:
         queue, complete = self._queue, self._telemetry.complete
@@ -240,7 +242,6 @@ class SignalsWorker:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._soon = False
         self._drain(len(self._queue))
 
     @property

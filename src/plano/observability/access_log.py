@@ -115,9 +115,10 @@ def text_line(r: RequestRecord, clock: Clock) -> str:
         f"stream={str(r.stream).lower()} duration_ms={_ms(r.end - r.start)} "
         f"upstream_ms={upstream} overhead_ms={_ms(r.overhead_ns())} "
         f"tokens={r.prompt_tokens or 0}/{r.completion_tokens or 0} attempts={r.attempts} "
-        f"error={r.error_kind or '-'} request_id={_text(r.request_id)}"
-        + (" continued=true" if r.continued else "")
+        f"error={r.error_kind or '-'}"
         + (_signals_text(r) if r.signals is not None else "")
+        + f" request_id={_text(r.request_id)}"
+        + (" continued=true" if r.continued else "")
     )
 
 
