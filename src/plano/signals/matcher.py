@@ -89,10 +89,12 @@ class PhraseList:
         """The earliest phrase matching `text`; exact hits right after a `guard` word don't count.
 
         A fuzzy hit also needs the message and the phrase to agree on negation, so "that's right"
-        is never taken for "that's not right".
+        is never taken for "that's not right", and no fuzzy hit is taken from a message that
+        contains a `guard` word at all ("explain how it works" is not "it works").
         """
         best = self._exact(text, guard)
-        if not self.fuzzy or (best is not None and best[0] == 0):
+        fuzzy_allowed = self.fuzzy and not (guard and guard.intersection(text.tokens))
+        if not fuzzy_allowed or (best is not None and best[0] == 0):
             return self._result(best, "exact")
         fuzzy = self._fuzzy(text, best[0] if best else len(self._phrases))
         if fuzzy is not None:
@@ -145,12 +147,24 @@ class PhraseList:
             if phrase.negated != negated or not (i < limit and (found is None or i < found[0])):
                 continue
             score = dot / (text.norm * phrase.norm)
-            if score >= COSINE_THRESHOLD and self._covers(phrase, content):
+            if (
+                score >= COSINE_THRESHOLD
+                and self._covers(phrase, content)
+                and _in_order(phrase.tokens, text.tokens)
+            ):
                 found = (i, score, "cosine")
         return found
 
     @staticmethod
     def _covers(phrase: _Phrase, content: frozenset[str]) -> bool:
         """Cosine hits need every content word of the phrase and at most one content word more
-        (the original has no such guard: "got it, thank you" came out as "you got it wrong")."""
+        (the original has no such guard: "got it, thank you" came out as "you got it wrong");
+        the phrase's words must also appear in the phrase's order (checked by the caller)."""
         return phrase.content <= content and len(content - phrase.content) <= MAX_EXTRA_CONTENT
+
+
+def _in_order(needle: tuple[str, ...], haystack: tuple[str, ...]) -> bool:
+    """`needle` is a subsequence of `haystack` ("i really dont understand" has "i dont
+    understand"; "i meant no harm" does not have "no i meant")."""
+    rest = iter(haystack)
+    return all(token in rest for token in needle)

@@ -1,6 +1,6 @@
 """Build corpus.jsonl / corpus_holdout.jsonl from the hand-written corpus.txt / holdout.txt.
 
-    python tests/data/signals/build_corpus.py
+    PYTHONPATH=src python tests/data/signals/build_corpus.py
 
 Each output line: {"id", "shape", "messages", "expected": [leaf types], "quality"}.
 """
@@ -12,25 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from plano.signals import LEAF_TYPES
+
 HERE = Path(__file__).parent
 SOURCES = {"corpus.txt": "corpus.jsonl", "holdout.txt": "corpus_holdout.jsonl"}
-LEAVES = {
-    leaf.rsplit(".", 1)[1]: leaf
-    for leaf in (
-        "interaction.misalignment.correction interaction.misalignment.rephrase "
-        "interaction.misalignment.clarification interaction.stagnation.dragging "
-        "interaction.stagnation.repetition interaction.disengagement.negative_stance "
-        "interaction.disengagement.escalation interaction.disengagement.quit "
-        "interaction.satisfaction.gratitude interaction.satisfaction.confirmation "
-        "interaction.satisfaction.success execution.failure.invalid_args "
-        "execution.failure.tool_not_found execution.failure.auth_misuse "
-        "execution.failure.state_error execution.failure.bad_query execution.loops.retry "
-        "execution.loops.parameter_drift execution.loops.oscillation "
-        "environment.exhaustion.rate_limit environment.exhaustion.api_error "
-        "environment.exhaustion.timeout environment.exhaustion.network "
-        "environment.exhaustion.malformed_response environment.exhaustion.context_overflow"
-    ).split()
-}
+LEAVES = {leaf.rsplit(".", 1)[1]: leaf for leaf in LEAF_TYPES}
 
 
 def _openai(lines: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -59,10 +45,11 @@ def _sharegpt(lines: list[tuple[str, str]]) -> list[dict[str, Any]]:
     names = {"U": "human", "A": "gpt", "C": "function_call", "O": "observation"}
     out: list[dict[str, Any]] = []
     for kind, text in lines:
+        value = text
         if kind == "C":
             name, _, args = text.partition(" ")
-            text = json.dumps({"name": name, "arguments": json.loads(args or "{}")})
-        out.append({"from": names[kind], "value": text})
+            value = json.dumps({"name": name, "arguments": json.loads(args or "{}")})
+        out.append({"from": names[kind], "value": value})
     return out
 
 
@@ -73,7 +60,8 @@ def parse(text: str) -> list[dict[str, Any]]:
         fields = [f.strip() for f in header.split("|")]
         conv_id, expected, quality = fields[:3]
         shape = fields[3] if len(fields) > 3 else "openai"
-        lines = [(ln[0], ln[3:].replace("\\n", "\n")) for ln in body if ln[:3] in ("U: ", "A: ", "C: ", "O: ")]  # fmt: skip
+        kept = [ln for ln in body if ln[:3] in ("U: ", "A: ", "C: ", "O: ")]
+        lines = [(ln[0], ln[3:].replace("\\n", "\n")) for ln in kept]
         leaves = [] if expected == "-" else [LEAVES[e.strip()] for e in expected.split(",")]
         messages = _sharegpt(lines) if shape == "sharegpt" else _openai(lines)
         records.append({"id": conv_id, "shape": shape, "messages": messages,
