@@ -10,6 +10,7 @@ from plano.cli.down import down
 from plano.cli.logs import logs
 from plano.cli.mock_llm import mock_llm
 from plano.cli.reload import reload
+from plano.cli.signals import signals
 from plano.cli.trace import trace
 from plano.cli.up import up
 from plano.cli.validate import validate
@@ -21,7 +22,7 @@ def cli() -> None:
     """Plano: the dataplane between your apps, agents and LLM providers."""
 
 
-for command in (up, down, reload, logs, validate, demo, mock_llm, trace):
+for command in (up, down, reload, logs, validate, demo, mock_llm, trace, signals):
     cli.add_command(command)
 
 

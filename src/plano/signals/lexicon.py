@@ -45,22 +45,27 @@ class Lexicon:
 @functools.cache
 def lexicon() -> Lexicon:
     s = _sections("phrases.txt")
+    stop = frozenset(s["stopword"])
+
+    def phrases(name: str) -> PhraseList:
+        return PhraseList(s[name], stopwords=stop)
+
     return Lexicon(
-        correction=PhraseList(s["correction"]),
-        rephrase=PhraseList(s["rephrase"]),
-        clarification=PhraseList(s["clarification"]),
-        escalation=PhraseList(s["escalation"]),
-        quit=PhraseList(s["quit"]),
-        profanity=PhraseList(s["profanity"]),
-        complaint=PhraseList(s["complaint"]),
-        gratitude=PhraseList(s["gratitude"]),
-        confirmation=PhraseList(s["confirmation"]),
-        success=PhraseList(s["success"]),
+        correction=phrases("correction"),
+        rephrase=phrases("rephrase"),
+        clarification=phrases("clarification"),
+        escalation=phrases("escalation"),
+        quit=phrases("quit"),
+        profanity=phrases("profanity"),
+        complaint=phrases("complaint"),
+        gratitude=phrases("gratitude"),
+        confirmation=phrases("confirmation"),
+        success=phrases("success"),
         positive_prefixes=tuple(
             tuple(p.lower().replace("'", "").split()) for p in s["positive_prefix"]
         ),
         confirmation_words=frozenset(s["confirmation_word"]),
-        stopwords=frozenset(s["stopword"]),
+        stopwords=stop,
     )
 
 

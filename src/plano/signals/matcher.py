@@ -20,6 +20,7 @@ from plano.signals.text import Text, jaccard, tokens_of, trigrams
 
 JACCARD_THRESHOLD: Final = 0.65
 COSINE_THRESHOLD: Final = 0.60
+MAX_EXTRA_CONTENT: Final = 1
 NEGATIONS: Final = frozenset(
     {"not", "no", "never", "dont", "doesnt", "didnt", "isnt", "wasnt", "arent", "cant", "hardly"}
     | {"wont", "wouldnt", "couldnt", "shouldnt", "nothing", "nor", "without"}
@@ -43,15 +44,23 @@ class _Phrase:
     grams: frozenset[str]
     norm: float
     negated: bool
+    content: frozenset[str]
 
 
 class PhraseList:
     """An ordered phrase list; `match` returns the earliest phrase that matches, if any."""
 
-    __slots__ = ("_by_first", "_by_size", "_index", "_phrases", "_sizes", "fuzzy")
+    __slots__ = ("_by_first", "_by_size", "_index", "_phrases", "_sizes", "_stopwords", "fuzzy")
 
-    def __init__(self, phrases: Iterable[str], *, fuzzy: bool = True) -> None:
+    def __init__(
+        self,
+        phrases: Iterable[str],
+        *,
+        stopwords: frozenset[str] = frozenset(),
+        fuzzy: bool = True,
+    ) -> None:
         self.fuzzy = fuzzy
+        self._stopwords = stopwords
         self._phrases: list[_Phrase] = []
         for text in phrases:
             tokens = tokens_of(text)
@@ -61,7 +70,8 @@ class PhraseList:
             norm = math.sqrt(sum(v * v for v in counts.values()))
             negated = any(t in NEGATIONS for t in tokens)
             grams = trigrams(" ".join(tokens))
-            self._phrases.append(_Phrase(text, tokens, grams, norm, negated))
+            content = frozenset(t for t in tokens if t not in stopwords)
+            self._phrases.append(_Phrase(text, tokens, grams, norm, negated, content))
         self._by_first: dict[str, list[int]] = defaultdict(list)
         self._index: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for i, phrase in enumerate(self._phrases):
@@ -79,10 +89,12 @@ class PhraseList:
         """The earliest phrase matching `text`; exact hits right after a `guard` word don't count.
 
         A fuzzy hit also needs the message and the phrase to agree on negation, so "that's right"
-        is never taken for "that's not right".
+        is never taken for "that's not right", and no fuzzy hit is taken from a message that
+        contains a `guard` word at all ("explain how it works" is not "it works").
         """
         best = self._exact(text, guard)
-        if not self.fuzzy or (best is not None and best[0] == 0):
+        fuzzy_allowed = self.fuzzy and not (guard and guard.intersection(text.tokens))
+        if not fuzzy_allowed or (best is not None and best[0] == 0):
             return self._result(best, "exact")
         fuzzy = self._fuzzy(text, best[0] if best else len(self._phrases))
         if fuzzy is not None:
@@ -129,11 +141,30 @@ class PhraseList:
         for token, count in text.freq.items():
             for i, pcount in self._index.get(token, ()):
                 dots[i] += count * pcount
+        content = frozenset(t for t in text.freq if t not in self._stopwords)
         for i, dot in dots.items():
-            if self._phrases[i].negated != negated:
+            phrase = self._phrases[i]
+            if phrase.negated != negated or not (i < limit and (found is None or i < found[0])):
                 continue
-            if i < limit and (found is None or i < found[0]):
-                score = dot / (text.norm * self._phrases[i].norm)
-                if score >= COSINE_THRESHOLD:
-                    found = (i, score, "cosine")
+            score = dot / (text.norm * phrase.norm)
+            if (
+                score >= COSINE_THRESHOLD
+                and self._covers(phrase, content)
+                and _in_order(phrase.tokens, text.tokens)
+            ):
+                found = (i, score, "cosine")
         return found
+
+    @staticmethod
+    def _covers(phrase: _Phrase, content: frozenset[str]) -> bool:
+        """Cosine hits need every content word of the phrase and at most one content word more
+        (the original has no such guard: "got it, thank you" came out as "you got it wrong");
+        the phrase's words must also appear in the phrase's order (checked by the caller)."""
+        return phrase.content <= content and len(content - phrase.content) <= MAX_EXTRA_CONTENT
+
+
+def _in_order(needle: tuple[str, ...], haystack: tuple[str, ...]) -> bool:
+    """`needle` is a subsequence of `haystack` ("i really dont understand" has "i dont
+    understand"; "i meant no harm" does not have "no i meant")."""
+    rest = iter(haystack)
+    return all(token in rest for token in needle)

@@ -18,7 +18,6 @@ _FOLD: Final = str.maketrans(
         "\u201a": "'",
         "\u201b": "'",
         "\u2032": "'",
-        "\u0060": "'",
         "\u00b4": "'",
         "\u201c": '"',
         "\u201d": '"',
@@ -108,8 +107,15 @@ _LOG_LINE: Final = re.compile(
 )
 
 
+_QUOTED: Final = re.compile(r'"[^"\n]{1,80}"')
+
+
 def strip_code(text: str) -> str:
-    """The prose of a message: fenced and inline code and log-looking lines removed."""
+    """The prose of a message: fenced and inline code, log-looking lines and short double-quoted
+    spans removed (a phrase the user mentions is not a phrase the user says)."""
+    text = text.translate(_FOLD)
+    if '"' in text:
+        text = _QUOTED.sub(" ", text)
     if "`" in text or "~~~" in text:
         text = _INLINE_CODE.sub(" ", _CODE_FENCE.sub(" ", text))
     if "\n" not in text:
