@@ -2,6 +2,7 @@
 
     python bench/ab.py tracing     [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py resilience  [--rounds 12] [--duration 3] [--stream]
+    python bench/ab.py signals     [--rounds 12] [--duration 3] [--stream] [--conversation 10]
     python bench/ab.py tree --base-src OTHER/src   [--rounds 12] [--duration 3] [--stream]
 
 Every variant is a Plano (one worker) on core 0; all of them serve load at the same time, each
@@ -19,6 +20,9 @@ Variants:
   exported over OTLP/gRPC to `plano trace listen`, which runs on core 1);
 - resilience: `off` (the bench's provider only), `configured` (retries and a fallback model on
   the same upstream: every request takes the resilience path and succeeds on its first attempt).
+- signals: `off` (`overrides.disable_signals: true`), `on` (every request analysed for agentic
+  signals, within the default time budget `signals_cpu_budget` 0.05), `unbounded` (every request
+  analysed, budget 1.0: the analysers' whole cost), over 10-turn conversations (`--conversation`);
 - tree: the same config served by two source trees: `off` and `control` run the tree at
   `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`.
   What a refactoring of the request path costs, with nothing else changed.
@@ -53,6 +57,12 @@ RESILIENCE: Final = {
     "configured": targets.RESILIENCE_EXTRA,
 }
 TREE: Final = {"off": "", "control": "", "this": ""}
+SIGNALS: Final = {
+    "off": "overrides: {disable_signals: true}\n",
+    "control": "overrides: {disable_signals: true}\n",
+    "on": "overrides: {signals_sample_rate: 1.0}\n",  # the default budget (5 % of the time)
+    "unbounded": "overrides: {signals_sample_rate: 1.0, signals_cpu_budget: 1.0}\n",
+}
 THIS_SRC: Final = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -133,7 +143,14 @@ def load_all(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("feature", choices=["tracing", "resilience", "tree"])
+    parser.add_argument("feature", choices=["tracing", "resilience", "tree", "signals"])
+    parser.add_argument(
+        "--conversation",
+        type=int,
+        default=None,
+        metavar="TURNS",
+        help="user turns in each request's conversation (default: 10 for signals, else 1)",
+    )
     parser.add_argument("--base-src", help="tree: the src/ directory `off` and `control` run")
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=float, default=3.0)
@@ -151,7 +168,10 @@ def main() -> int:
         return 2
     if args.feature == "tree" and not args.base_src:
         parser.error("tree needs --base-src")
-    variants = {"tracing": TRACING, "resilience": RESILIENCE, "tree": TREE}[args.feature]
+    variants = {"tracing": TRACING, "resilience": RESILIENCE, "tree": TREE, "signals": SIGNALS}[
+        args.feature
+    ]
+    turns = args.conversation or (10 if args.feature == "signals" else 1)
     with tempfile.TemporaryDirectory(prefix="plano-ab-") as tmp:
         log_dir = Path(tmp)
         upstream, upstream_port = targets.start_upstream(log_dir, 20, None)
@@ -174,7 +194,7 @@ def main() -> int:
                 if args.feature == "tree":
                     src = THIS_SRC if name == "this" else str(Path(args.base_src).resolve())
                 gateways[name] = start_gateway(name, extra, log_dir, upstream_port, grpc, src)
-            script = loadgen.write_lua(log_dir, args.stream)
+            script = loadgen.write_lua(log_dir, args.stream, turns)
             load_all(gateways, script, 2, args.turns)  # warm-up
             per_request: dict[str, list[float]] = {name: [] for name in gateways}
             for round_no in range(args.rounds):

@@ -101,9 +101,12 @@ def responses_items(*, escalate: bool = True) -> list[dict[str, Any]]:
 WHERE = {"listener": "llm", "model": "mistral/mistral-large", "route": "exact", "agent": ""}
 
 
-def config(upstream: Any, extra: str = "") -> str:
+def config(upstream: Any, extra: str = "", overrides: str = "") -> str:
+    """The gateway under test; the analysis gets the whole worker's time (no skips on a busy
+    test machine: the budget has its own unit tests)."""
     return f"""
 version: v0.4.0
+overrides: {{signals_cpu_budget: 1.0{overrides}}}
 listeners:
   - {{name: llm, type: model, address: 127.0.0.1, port: 0, timeout: 10s}}
 model_providers:
@@ -255,8 +258,9 @@ def test_pleasant_conversation_has_no_negative_signal_and_no_flag(
 def test_disable_signals_yields_no_signals(
     upstream: Any, gateway: GatewayFactory, sinks: Sinks
 ) -> None:
-    extra = "overrides: {disable_signals: true}\n"
-    with gateway(config(upstream, extra), telemetry=sinks.telemetry) as gw:
+    with gateway(
+        config(upstream, overrides=", disable_signals: true"), telemetry=sinks.telemetry
+    ) as gw:
         with openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="k", max_retries=0) as c:
             c.chat.completions.create(model="mistral-large", messages=chat_conversation())  # type: ignore[arg-type]
         s = scrape_until(gw.admin_url, lambda s: value(
@@ -274,9 +278,10 @@ def test_disable_signals_yields_no_signals(
 def test_sample_rate_zero_analyses_nothing(
     upstream: Any, gateway: GatewayFactory, sinks: Sinks
 ) -> None:
-    extra = "overrides: {signals_sample_rate: 0}\n"
     with (
-        gateway(config(upstream, extra), telemetry=sinks.telemetry) as gw,
+        gateway(
+            config(upstream, overrides=", signals_sample_rate: 0"), telemetry=sinks.telemetry
+        ) as gw,
         openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="k", max_retries=0) as c,
     ):
         c.chat.completions.create(model="mistral-large", messages=chat_conversation())  # type: ignore[arg-type]
@@ -291,6 +296,7 @@ def test_agent_listener_conversation_carries_signals(gateway: GatewayFactory, si
 version: v0.3.0
 agents: [{{id: helper, url: {agent_url}}}]
 model_providers: [{{model: openai/gpt-4o, access_key: k, base_url: {agent_url}, default: true}}]
+overrides: {{signals_cpu_budget: 1.0}}
 listeners:
   - {{type: agent, name: desk, address: 127.0.0.1, port: 0,
       agents: [{{id: helper, description: Helps., default: true}}]}}

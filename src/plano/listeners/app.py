@@ -138,7 +138,12 @@ def build_app(
     models = ModelTable(clusters, aliases)
     transport = transport if transport is not None else LeanTransport()
     overrides = config.overrides
-    signals = build_signals(overrides.disable_signals, overrides.signals_sample_rate, telemetry)
+    signals = build_signals(
+        overrides.disable_signals,
+        overrides.signals_sample_rate,
+        telemetry,
+        overrides.signals_cpu_budget,
+    )
     parts = _Parts(
         config,
         clusters,

@@ -12,14 +12,16 @@ Python) over the queued conversations in one run (`BATCH` at most, then the loop
 before the next run), leaves a `SignalsNote` on each record and completes its
 telemetry (span, access-log line, PostHog event, signal counters). The client's answer is never
 held: by then its last byte has been sent. The queue is bounded (`MAX_QUEUE`): when full, a new
-record is completed at once without analysis and counted (`plano_signals_skipped_total`). At
-shutdown `flush` analyses and completes everything still queued.
+record is completed at once without analysis and counted (`plano_signals_skipped_total`); so is
+one that would exceed the time budget (`overrides.signals_cpu_budget`, the share of the worker's
+time the analysis may take). At shutdown `flush` analyses and completes everything still queued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -40,6 +42,7 @@ log = logging.getLogger("plano.signals")
 
 MAX_QUEUE: Final = 1024  # records waiting for analysis, at most
 BATCH: Final = 32  # records analysed in one run on the loop (a run stays ~10 ms at most)
+BURST: Final = 0.25  # seconds of analysis the time budget allows at once (then its share)
 DELAY: Final = 0.0  # seconds the first queued record waits for others (0: the next iteration)
 _HASH_SPACE: Final = 1 << 32
 
@@ -145,6 +148,29 @@ def note_of(report: SignalReport) -> SignalsNote:
     )
 
 
+class Budget:
+    """The share of the worker's time the analysis may take: a credit of `burst` seconds that
+    refills at `share` seconds per second and each analysis spends (`share` 0.05: at most 5 %
+    of the time on average, however slow the analysers or heavy the traffic)."""
+
+    __slots__ = ("_burst", "_credit", "_last", "_share")
+
+    def __init__(self, share: float, burst: float = BURST) -> None:
+        self._share = share
+        self._burst = burst
+        self._credit = burst
+        self._last = time.perf_counter()
+
+    def allows(self) -> bool:
+        now = time.perf_counter()
+        self._credit = min(self._burst, self._credit + (now - self._last) * self._share)
+        self._last = now
+        return self._credit > 0
+
+    def spend(self, seconds: float) -> None:
+        self._credit -= seconds
+
+
 class SignalsWorker:
     """The `Deferral` of `Telemetry`: a bounded queue of ended requests, analysed in batches on
     the event loop, each then completed (`Telemetry.complete`). Event-loop use only.
@@ -162,8 +188,11 @@ class SignalsWorker:
         batch: int = BATCH,
         delay: float = DELAY,
         analyser: Callable[[list[Any]], SignalReport] = analyse,
+        budget: float = 1.0,
+        burst: float = BURST,
     ) -> None:
         self._telemetry = telemetry
+        self._budget = Budget(budget, burst) if budget < 1.0 else None  # 1: no limit
         self._max_queue = max_queue
         self._batch = batch
         self._delay = delay
@@ -209,11 +238,19 @@ class SignalsWorker:
 
     def _drain(self, limit: int) -> None:
         queue, complete = self._queue, self._telemetry.complete
+        budget = self._budget
         while queue and limit > 0:
             limit -= 1
             record = queue.popleft()
             try:
-                self.analyse(record)
+                if budget is None or budget.allows():
+                    started = time.perf_counter()
+                    self.analyse(record)
+                    if budget is not None:
+                        budget.spend(time.perf_counter() - started)
+                else:
+                    record.conversation = None
+                    self._skip("budget")
             finally:
                 complete(record)
 
@@ -253,8 +290,8 @@ class Signals:
     """What one worker's config makes of agentic signals: the sampler the stages share and
     the worker the telemetry defers to."""
 
-    def __init__(self, telemetry: Telemetry, rate: float) -> None:
-        self.worker = SignalsWorker(telemetry)
+    def __init__(self, telemetry: Telemetry, rate: float, budget: float = 1.0) -> None:
+        self.worker = SignalsWorker(telemetry, budget=budget)
         self.sampler = Sampler(rate)
         telemetry.defer_with(self.worker)
 
@@ -265,9 +302,11 @@ class Signals:
         return AgentConversation(self.sampler)
 
 
-def build_signals(disabled: bool, rate: float, telemetry: Telemetry) -> Signals | None:
+def build_signals(
+    disabled: bool, rate: float, telemetry: Telemetry, budget: float = 1.0
+) -> Signals | None:
     """None (no stage, no worker: zero cost) when `overrides.disable_signals` is true or
-    `overrides.signals_sample_rate` is 0."""
+    `overrides.signals_sample_rate` is 0; `budget` is `overrides.signals_cpu_budget`."""
     if disabled or rate <= 0:
         return None
-    return Signals(telemetry, rate)
+    return Signals(telemetry, rate, budget)

@@ -206,7 +206,7 @@ class MetricFamilies:
         )
         self.signals_skipped = Counter(
             n.METRIC_SIGNALS_SKIPPED,
-            "Requests not analysed for signals, by reason (queue_full, error).",
+            "Requests not analysed for signals, by reason (queue_full, budget, error).",
             (n.LABEL_REASON,),
             registry=reg,
         )

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from plano import ir
 from plano.listeners.signals_stage import (
+    Budget,
     Sampler,
     SignalsWorker,
     build_signals,
@@ -165,6 +166,25 @@ def test_an_analyser_failure_is_counted_and_the_request_still_completed() -> Non
     assert record.signals is None
     s = samples(metrics)
     assert s[("plano_signals_skipped_total", frozenset({("reason", "error")}))] == 1
+
+
+def test_the_time_budget_refills_at_its_share_and_is_spent_by_analyses() -> None:
+    budget = Budget(0.5, burst=1.0)
+    assert budget.allows()
+    budget.spend(3.0)  # far beyond the burst: refills at 0.5 s per second
+    assert not budget.allows()
+
+
+def test_past_the_time_budget_requests_are_completed_unanalysed_and_counted() -> None:
+    telemetry, seen, metrics, worker = rig(budget=0.05, burst=0.0)
+    telemetry.finish(ended())  # no event loop: handled at once
+    (record,) = seen.records
+    assert record.signals is None and record.conversation is None
+    s = samples(metrics)
+    assert s[("plano_signals_skipped_total", frozenset({("reason", "budget")}))] == 1
+    unlimited = rig(budget=1.0, burst=0.0)
+    unlimited[0].finish(ended())
+    assert unlimited[1].records[0].signals is not None
 
 
 def test_without_a_deferral_a_kept_conversation_is_dropped_and_completed() -> None:
