@@ -58,11 +58,13 @@ RESILIENCE: Final = {
 }
 TREE: Final = {"off": "", "control": "", "this": ""}
 SIGNALS: Final = {
-    "off": "overrides: {disable_signals: true}\n",
-    "control": "overrides: {disable_signals: true}\n",
-    "on": "overrides: {signals_sample_rate: 1.0}\n",  # the default budget (5 % of the time)
-    "unbounded": "overrides: {signals_sample_rate: 1.0, signals_cpu_budget: 1.0}\n",
+    "off": "overrides:\n  disable_signals: true\n",
+    "control": "overrides:\n  disable_signals: true\n",
+    "on": "overrides:\n  signals_sample_rate: 1.0\n",  # the default budget (5 % of the time)
+    "unbounded": "overrides:\n  signals_sample_rate: 1.0\n  signals_cpu_budget: 1.0\n",
 }
+# `PLANO_SIGNALS_THREAD=0 python bench/ab.py signals`: the analysis runs on the event loop
+# instead of the analysis thread.
 THIS_SRC: Final = str(Path(__file__).resolve().parents[1] / "src")
 
 

@@ -7,9 +7,10 @@ IR turns; never a copy), for the sampled share of requests (`overrides.signals_s
 decided by request id so a given request always lands the same way). When the request has ended,
 `Telemetry.finish` counts its metrics at once and hands the record to the `SignalsWorker`
 (`Deferral`): it queues it and, once the event loop has run the callbacks that were ready (so
-the answers just sent are on their way), runs the analysers (`plano.signals.analyse`, pure
-Python) over the queued conversations in one run (`BATCH` at most, then the loop serves others
-before the next run), leaves a `SignalsNote` on each record and completes its
+the answers just sent are on their way), hands the queued conversations (`BATCH` at most) to one
+analysis thread that runs the analysers (`plano.signals.analyse`, pure Python; or runs them on
+the loop itself, `PLANO_SIGNALS_THREAD=0`). Back on the loop it leaves a `SignalsNote` on each
+record and completes its
 telemetry (span, access-log line, PostHog event, signal counters). The client's answer is never
 held: by then its last byte has been sent. The queue is bounded (`MAX_QUEUE`): when full, a new
 record is completed at once without analysis and counted (`plano_signals_skipped_total`); so is
@@ -21,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import zlib
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 
 from plano import ir
@@ -190,8 +193,14 @@ class SignalsWorker:
         analyser: Callable[[list[Any]], SignalReport] = analyse,
         budget: float = 1.0,
         burst: float = BURST,
+        thread: bool = False,
     ) -> None:
         self._telemetry = telemetry
+        # In a thread: the loop hands each batch's conversations to one analysis thread and
+        # completes the records when it is done (the loop then waits at most the interpreter's
+        # switch interval for the GIL, instead of a whole analysis).
+        self._pool = ThreadPoolExecutor(1, "plano-signals") if thread else None
+        self._inflight: tuple[list[RequestRecord], Future[list[Outcome3]]] | None = None
         self._budget = Budget(budget, burst) if budget < 1.0 else None  # 1: no limit
         self._max_queue = max_queue
         self._batch = batch
@@ -232,7 +241,59 @@ class SignalsWorker:
 
     def _run(self) -> None:
         self._timer = None
-        self._drain(self._batch)
+        if self._pool is None:
+            self._drain(self._batch)
+        elif self._inflight is None:
+            self._dispatch()
+            return  # the batch in flight schedules the next run when it lands
+        else:
+            return
+        if self._queue:
+            self._schedule()
+
+    def _dispatch(self) -> None:
+        """Thread mode: hand the next batch (within the budget) to the analysis thread."""
+        assert self._pool is not None
+        queue, complete, budget = self._queue, self._telemetry.complete, self._budget
+        batch: list[RequestRecord] = []
+        while queue and len(batch) < self._batch:
+            record = queue.popleft()
+            if budget is None or budget.allows():
+                batch.append(record)
+            else:
+                record.conversation = None
+                self._skip("budget")
+                complete(record)
+        if not batch:
+            return
+        kept = [r.conversation for r in batch]
+        future = self._pool.submit(_analyse_all, self._analyse, kept)
+        self._inflight = (batch, future)
+        loop = self._loop
+        assert loop is not None
+        future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._landed))
+
+    def _landed(self) -> None:
+        """Thread mode, on the loop: complete the batch the thread analysed."""
+        inflight = self._inflight
+        if inflight is None:  # already landed by `flush`
+            return
+        self._inflight = None
+        batch, future = inflight
+        try:
+            results = future.result()
+        except Exception:
+            log.exception("signals analysis thread failed")
+            results = [(None, True, 0.0)] * len(batch)
+        complete, budget = self._telemetry.complete, self._budget
+        for record, (note, failed, seconds) in zip(batch, results, strict=True):
+            record.conversation = None
+            record.signals = note
+            if failed:
+                self._skip("error")
+            if budget is not None:
+                budget.spend(seconds)
+            complete(record)
         if self._queue:
             self._schedule()
 
@@ -279,6 +340,9 @@ class SignalsWorker:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._inflight is not None:
+            self._inflight[1].exception()  # wait for the batch in flight (bounded: one batch)
+            self._landed()
         self._drain(len(self._queue))
 
     @property
@@ -286,12 +350,38 @@ class SignalsWorker:
         return len(self._queue)
 
 
+# What the analysis thread returns per conversation: the note (None: nothing to analyse or
+# failed), whether it failed, and the seconds it took.
+Outcome3 = tuple[SignalsNote | None, bool, float]
+
+
+def _analyse_all(analyser: Callable[[list[Any]], SignalReport], kept: list[Any]) -> list[Outcome3]:
+    """The analysis thread's work for one batch: pure, touches no record and no sink."""
+    out: list[Outcome3] = []
+    for one in kept:
+        started = time.perf_counter()
+        note: SignalsNote | None = None
+        failed = False
+        try:
+            messages = chat_messages(one) if one is not None else []
+            if messages:
+                note = note_of(analyser(messages))
+        except Exception:
+            log.exception("signals analysis failed")
+            failed = True
+        out.append((note, failed, time.perf_counter() - started))
+    return out
+
+
 class Signals:
     """What one worker's config makes of agentic signals: the sampler the stages share and
     the worker the telemetry defers to."""
 
     def __init__(self, telemetry: Telemetry, rate: float, budget: float = 1.0) -> None:
-        self.worker = SignalsWorker(telemetry, budget=budget)
+        # In a thread by default (measured: the same CPU per request, a lower p99 at one
+        # connection); `PLANO_SIGNALS_THREAD=0` analyses on the loop (bench comparisons).
+        thread = os.environ.get("PLANO_SIGNALS_THREAD", "1") != "0"
+        self.worker = SignalsWorker(telemetry, budget=budget, thread=thread)
         self.sampler = Sampler(rate)
         telemetry.defer_with(self.worker)
 

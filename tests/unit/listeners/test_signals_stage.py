@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
@@ -93,8 +94,9 @@ def test_a_request_sampled_at_a_rate_is_sampled_at_any_higher_rate(
         assert Sampler(high)(rid)
 
 
-def test_requests_are_completed_after_their_batch_is_analysed() -> None:
-    _, seen, metrics, worker = rig()
+@pytest.mark.parametrize("thread", [False, True], ids=["on-the-loop", "in-a-thread"])
+def test_requests_are_completed_after_their_batch_is_analysed(thread: bool) -> None:
+    _, seen, metrics, worker = rig(thread=thread)
 
     async def serve() -> None:
         seen.done = asyncio.get_running_loop().create_future()
@@ -142,8 +144,9 @@ def test_a_full_queue_completes_new_requests_unanalysed_and_counts_them() -> Non
     assert s[("plano_signals_skipped_total", frozenset({("reason", "queue_full")}))] == 3
 
 
-def test_close_flushes_what_waits_before_the_sinks_close() -> None:
-    telemetry, seen, _, worker = rig(delay=3600.0)  # never runs on its own in this test
+@pytest.mark.parametrize("thread", [False, True], ids=["on-the-loop", "in-a-thread"])
+def test_close_flushes_what_waits_before_the_sinks_close(thread: bool) -> None:
+    telemetry, seen, _, worker = rig(delay=3600.0, thread=thread)  # never runs on its own
 
     async def serve() -> None:
         telemetry.finish(ended())
@@ -176,7 +179,7 @@ def test_the_time_budget_refills_at_its_share_and_is_spent_by_analyses() -> None
 
 
 def test_past_the_time_budget_requests_are_completed_unanalysed_and_counted() -> None:
-    telemetry, seen, metrics, worker = rig(budget=0.05, burst=0.0)
+    telemetry, seen, metrics, _ = rig(budget=0.05, burst=0.0)
     telemetry.finish(ended())  # no event loop: handled at once
     (record,) = seen.records
     assert record.signals is None and record.conversation is None
@@ -268,3 +271,18 @@ def test_any_client_body_is_analysed_or_skipped_never_raised(
     assert record.signals is None or record.signals.quality in (
         "excellent", "good", "neutral", "poor", "severe",
     )  # fmt: skip
+
+
+def test_in_a_thread_a_batch_in_flight_is_landed_by_close() -> None:
+    telemetry, seen, _, worker = rig(thread=True)
+
+    async def serve() -> None:
+        for _ in range(3):
+            telemetry.finish(ended())
+        await asyncio.sleep(0)  # yield once: the run queued first hands the batch to the thread
+        assert worker.pending == 0  # all three are in flight
+        telemetry.close()  # waits for the batch in flight, then completes everything
+        assert len(seen.records) == 3
+
+    asyncio.run(serve())
+    assert all(r.signals is not None for r in seen.records)
