@@ -33,7 +33,7 @@ def analyse(
     """
     lex = lexicon()
     rows = to_rows(messages, shape)[-MAX_MESSAGES:]
-    humans_at = [(pos, Utterance.of(r)) for pos, r in enumerate(rows) if r.role == HUMAN]
+    humans_at = [(pos, Utterance.of(r, lex)) for pos, r in enumerate(rows) if r.role == HUMAN]
     humans = [u for _, u in humans_at]
     gpts = [Utterance.of(r) for r in rows if r.role == GPT and r.text]
     found = [
@@ -42,7 +42,7 @@ def analyse(
         *repetition(humans, lex, HUMAN),
         *repetition(gpts, lex, GPT),
         *disengagement(humans, lex),
-        *satisfaction(humans, lex),
+        *satisfaction(humans),
         *observation_signals(rows),
         *loop_signals(rows),
     ]

@@ -31,7 +31,7 @@ _SHAREGPT_ROLES: Final[Mapping[str, str]] = {
     "observation": OBSERVATION,
     "tool": OBSERVATION,
 }
-_TEXT_PART_TYPES: Final = frozenset({"text", "input_text", "output_text"})
+_TEXT_PART_TYPES: Final = ("text", "input_text", "output_text")  # a tuple: `in` never hashes
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +58,10 @@ def content_text(content: Any) -> str:
         if isinstance(part, str):
             texts.append(part)
         elif isinstance(part, Mapping):
-            if part.get("type", "text") in _TEXT_PART_TYPES and isinstance(part.get("text"), str):
+            kind = part.get("type", "text")
+            if kind in _TEXT_PART_TYPES and isinstance(part.get("text"), str):
                 texts.append(part["text"])
-            elif part.get("type") == "tool_result":
+            elif kind == "tool_result":
                 texts.append(content_text(part.get("content")))
     return "\n".join(t for t in texts if t)
 

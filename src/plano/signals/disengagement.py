@@ -6,7 +6,6 @@ import re
 from typing import Final
 
 from plano.signals.lexicon import Lexicon
-from plano.signals.matcher import CONDITIONALS, NEGATIONS
 from plano.signals.misalignment import phrase_signal
 from plano.signals.report import Signal
 from plano.signals.taxonomy import (
@@ -24,7 +23,6 @@ CAPS_MIN_RATIO: Final = 0.8
 ACRONYM_MAX_LETTERS: Final = 4
 _LETTER_RUN: Final = re.compile(r"[^\W\d_]+")
 _PUNCT: Final = re.compile(r"\?\?|!!|[?!]{3,}")
-_SATISFACTION_GUARD: Final = NEGATIONS | CONDITIONALS
 
 
 def shouting(text: str, common_words: frozenset[str]) -> float | None:
@@ -56,32 +54,32 @@ def disengagement(humans: list[Utterance], lex: Lexicon) -> list[Signal]:
         if punct and not utt.starts_with_any(lex.positive_prefixes):
             meta = {"indicator": "punctuation", "marks": "".join(punct)[:20]}
             out.append(Signal(NEGATIVE_STANCE, utt.index, 0.7, utt.snippet(), meta))
-        escalation = lex.escalation.match(utt.prose)
+        escalation = utt.hits.get("escalation")
         if escalation is not None:
             out.append(phrase_signal(ESCALATION, utt, escalation))
-        quit_ = lex.quit.match(utt.prose, guard=CONDITIONALS)
+        quit_ = utt.hits.get("quit")
         if quit_ is not None:
             out.append(phrase_signal(QUIT, utt, quit_))
-        profanity = lex.profanity.match(utt.prose)
+        profanity = utt.hits.get("profanity")
         if profanity is not None:
             out.append(phrase_signal(NEGATIVE_STANCE, utt, profanity, indicator="profanity"))
         elif escalation is None:
-            complaint = lex.complaint.match(utt.prose, guard=CONDITIONALS)
+            complaint = utt.hits.get("complaint")
             if complaint is not None:
                 out.append(phrase_signal(NEGATIVE_STANCE, utt, complaint, indicator="complaint"))
     return out
 
 
-def satisfaction(humans: list[Utterance], lex: Lexicon) -> list[Signal]:
+def satisfaction(humans: list[Utterance]) -> list[Signal]:
     """Gratitude, confirmation and success: at most one of each per user message."""
     out: list[Signal] = []
     for utt in humans:
-        for kind, phrases in (
-            (GRATITUDE, lex.gratitude),
-            (CONFIRMATION, lex.confirmation),
-            (SUCCESS, lex.success),
+        for kind, name in (
+            (GRATITUDE, "gratitude"),
+            (CONFIRMATION, "confirmation"),
+            (SUCCESS, "success"),
         ):
-            match = phrases.match(utt.prose, guard=_SATISFACTION_GUARD)
+            match = utt.hits.get(name)
             if match is not None:
                 out.append(phrase_signal(kind, utt, match))
     return out

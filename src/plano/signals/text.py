@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 MAX_CHARS: Final = 2000
 _HEAD_CHARS: Final = MAX_CHARS // 5  # head 20 %, tail the rest
@@ -62,7 +62,7 @@ def tokens_of(text: str) -> tuple[str, ...]:
 
 
 def trigrams(text: str) -> frozenset[str]:
-    return frozenset(text[i : i + 3] for i in range(len(text) - 2))
+    return frozenset({text[i : i + 3] for i in range(len(text) - 2)})
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -81,6 +81,7 @@ class Text:
     joined: str
     freq: dict[str, int]
     norm: float
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, text: str) -> Text:
@@ -91,7 +92,10 @@ class Text:
         return cls(raw, tokens, " ".join(tokens), freq, norm)
 
     def trigrams(self) -> frozenset[str]:
-        return trigrams(self.joined)
+        grams = self.memo.get("trigrams")
+        if grams is None:
+            grams = self.memo["trigrams"] = trigrams(self.joined)
+        return grams
 
 
 _CODE_FENCE: Final = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.DOTALL)
