@@ -2,30 +2,63 @@
 
     PYTHONPATH=src python bench/signals_cost.py [--rounds 7] [--seconds 1.0]
 
-Three conversations of 10 user turns (20 messages plus tool calls where noted): a pleasant chat,
-a troubled support chat (correction, escalation, shouting), and a coding agent with tool calls
-and failing observations; plus one with 2000-character assistant answers. Each is analysed in a
-loop for `--seconds` of CPU time per round; the median over rounds of CPU µs per conversation
-(the thread's own CPU time, so a busy machine's time-sharing does not count) is printed.
+Conversations of 10 user turns: a pleasant chat, a troubled support chat (correction,
+escalation, shouting), a coding agent with tool calls and failing tool results, and the same
+agent with 2000-character answers. Three costs each: "cold" (nothing cached: every message
+normalised and matched), "new turn" (the history is cached from the previous request and the
+last user message is new: what a chat client resending its history costs per request) and
+"repeated" (the same conversation again, all cached). Each runs in a loop for a share of
+`--seconds` of CPU time per round; printed are the medians over rounds of CPU µs per
+conversation (the thread's own CPU time, so a busy machine's time-sharing does not count) and
+the ratio to `json.loads` of the request body carrying the conversation, measured in the same
+round (a machine-independent yardstick: the gateway parses that body anyway).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 from plano.signals import analyse
+from plano.signals.observations import scan
+from plano.signals.utterance import assistant_features, user_features
+
+_QUESTIONS = (
+    "What's a good first trip to Japan for two weeks in April?",
+    "How many days should we spend in Kyoto?",
+    "Is the JR pass still worth it after the price increase?",
+    "Which neighbourhood in Tokyo is best for a family with kids?",
+    "Can you suggest a day trip from Osaka?",
+    "What should we eat in Hiroshima?",
+    "How early do we need to book the ryokan in Hakone?",
+    "Do we need cash or are cards accepted everywhere?",
+    "What's the etiquette at an onsen?",
+    "Thanks, that's exactly what I needed!",
+)
+_ANSWERS = (
+    "Tokyo, Hakone, Kyoto, Nara, Osaka and Hiroshima make a classic first route for two weeks.",
+    "Four days in Kyoto gives you time for the temples, Arashiyama and a day in Nara.",
+    "For Tokyo-Kyoto-Hiroshima and back it is roughly break-even; buy single tickets otherwise.",
+    "Asakusa or Ueno are calmer and close to parks, museums and the zoo.",
+    "Nara is 45 minutes away: deer park, Todai-ji and the old merchant streets.",
+    "Okonomiyaki, Hiroshima style with noodles, and oysters on Miyajima.",
+    "Two to three months ahead for April weekends; weekdays are easier.",
+    "Cards are widely accepted now, but keep some cash for small shops and shrines.",
+    "Wash before entering, no swimsuits, keep the small towel out of the water.",
+    "You're welcome, have a wonderful trip!",
+)
 
 
 def _pleasant() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for n in range(10):
-        out.append({"role": "user", "content": f"Could you tell me more about topic {n}, please?"})
-        out.append({"role": "assistant", "content": f"Topic {n} is about several things. " * 4})
-    out[-2]["content"] = "Thanks, that's exactly what I needed!"
+    for question, answer in zip(_QUESTIONS, _ANSWERS, strict=True):
+        out.append({"role": "user", "content": question})
+        out.append({"role": "assistant", "content": answer})
     return out
 
 
@@ -49,10 +82,24 @@ def _troubled() -> list[dict[str, Any]]:
     return out
 
 
+_TASKS = (
+    "Run the unit tests for the parser module.",
+    "The date tests fail on leap years, fix parse_date.",
+    "Add a regression test for February 29.",
+    "Now run the whole suite again.",
+    "Why is test_timezone flaky on CI?",
+    "Pin the tzdata package to the version CI uses.",
+    "Update the changelog with both fixes.",
+    "Run the linter on the changed files.",
+    "Commit with a message that mentions the issue number.",
+    "Push the branch and open a draft pull request.",
+)
+
+
 def _agent(answer_chars: int = 120) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for n in range(10):
-        out.append({"role": "user", "content": f"Now fix failing test number {n} in the suite."})
+        out.append({"role": "user", "content": _TASKS[n]})
         args = json.dumps({"command": f"pytest tests/test_{n}.py"})
         fn = {"name": "run_shell", "arguments": args}
         call = {"id": f"c{n}", "type": "function", "function": fn}
@@ -73,15 +120,40 @@ CASES = {
 }
 
 
-def measure(messages: list[dict[str, Any]], seconds: float) -> float:
-    analyse(messages)  # warm-up (phrase lists compile on first use)
+def measure(fn: Callable[[], object], seconds: float) -> float:
+    fn()  # warm-up (phrase lists compile on first use)
     n = 0
     start = time.thread_time()
     deadline = start + seconds
     while time.thread_time() < deadline:
-        analyse(messages)
+        fn()
         n += 1
     return (time.thread_time() - start) / n * 1e6
+
+
+def _clear() -> None:
+    user_features.cache_clear()
+    assistant_features.cache_clear()
+    scan.cache_clear()
+
+
+def _cold(messages: list[dict[str, Any]]) -> None:
+    _clear()
+    analyse(messages)
+
+
+def _new_turn(messages: list[dict[str, Any]]) -> Callable[[], object]:
+    """The history is cached (as after the previous request); the last user message is new."""
+    counter = itertools.count()
+    last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
+
+    def run() -> object:
+        fresh = list(messages)
+        text = f"{messages[last_user]['content']} (take {next(counter)})"
+        fresh[last_user] = {"role": "user", "content": text}
+        return analyse(fresh)
+
+    return run
 
 
 def main() -> None:
@@ -89,13 +161,32 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=1.0)
     args = parser.parse_args()
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     analyse([{"role": "user", "content": "hello"}])
-    print(f"first call (compiles the lists): {(time.perf_counter() - t0) * 1e3:.1f} ms")
+    print(f"first call (compiles the lists): {(time.thread_time() - t0) * 1e3:.1f} ms CPU")
+    print("µs of CPU per conversation (median of rounds); in brackets: × json.loads of its body")
+    print(f"{'conversation':<26} {'cold':>16} {'new turn':>16} {'repeated':>16}")
     for name, messages in CASES.items():
-        samples = [measure(messages, args.seconds) for _ in range(args.rounds)]
-        print(f"{name:<28} median {statistics.median(samples):8.1f} µs/conversation "
-              f"(min {min(samples):.1f}, max {max(samples):.1f})")  # fmt: skip
+        body = json.dumps({"model": "m", "messages": messages})
+        cols: dict[str, list[float]] = {"cold": [], "new": [], "same": []}
+        ratios: dict[str, list[float]] = {"cold": [], "new": [], "same": []}
+        runs: dict[str, Callable[[], object]] = {
+            "cold": lambda messages=messages: _cold(messages),
+            "new": _new_turn(messages),
+            "same": lambda messages=messages: analyse(messages),
+        }
+        for _ in range(args.rounds):
+            # the yardstick, measured beside it: json.loads of the request body that carries it
+            reference = measure(lambda body=body: json.loads(body), args.seconds / 4)
+            for key, run in runs.items():
+                cost = measure(run, args.seconds / 3)
+                cols[key].append(cost)
+                ratios[key].append(cost / reference)
+        cells = [
+            f"{statistics.median(cols[k]):7.1f} ({statistics.median(ratios[k]):4.1f}×)"
+            for k in ("cold", "new", "same")
+        ]
+        print(f"{name:<26} " + " ".join(f"{c:>16}" for c in cells))
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def lexicon() -> Lexicon:
     s = _sections("phrases.txt")
     stop = frozenset(s["stopword"])
     return Lexicon(
-        book=PhraseBook({name: s[name] for name in PHRASE_LISTS}, stopwords=stop),
+        book=PhraseBook({name: s[name] for name in PHRASE_LISTS}, stopwords=stop, guards=GUARDS),
         positive_prefixes=tuple(
             tuple(p.lower().replace("'", "").split()) for p in s["positive_prefix"]
         ),

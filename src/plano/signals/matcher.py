@@ -67,7 +67,11 @@ class PhraseBook:
     """
 
     def __init__(
-        self, lists: Mapping[str, Iterable[str]], *, stopwords: frozenset[str] = frozenset()
+        self,
+        lists: Mapping[str, Iterable[str]],
+        *,
+        stopwords: frozenset[str] = frozenset(),
+        guards: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self._stopwords = stopwords
         self._phrases: list[_Phrase] = []
@@ -75,11 +79,16 @@ class PhraseBook:
             for text in phrases:
                 self._add(name, text)
         self.names = tuple(lists)
-        self._by_first: dict[str, list[int]] = defaultdict(list)
+        self._all_names = frozenset(self.names)
+        self._guards: Mapping[str, frozenset[str]] = dict(guards or {})
+        self._guard_words: frozenset[str] = frozenset().union(*self._guards.values())
+        # first token → second token ("" for one-token phrases) → phrase indexes
+        self._by_first: dict[str, dict[str, list[int]]] = {}
         self._by_content: dict[str, list[int]] = defaultdict(list)
         self._no_content: list[int] = []
         for i, phrase in enumerate(self._phrases):
-            self._by_first[" ".join(phrase.tokens[:2])].append(i)
+            second = phrase.tokens[1] if len(phrase.tokens) > 1 else ""
+            self._by_first.setdefault(phrase.tokens[0], {}).setdefault(second, []).append(i)
             for token in phrase.content:
                 self._by_content[token].append(i)
             if not phrase.content:
@@ -112,13 +121,19 @@ class PhraseBook:
     def match_all(
         self, text: Text, guards: Mapping[str, frozenset[str]] | None = None
     ) -> dict[str, Match]:
-        """The earliest matching phrase of each list that has one."""
-        guards = guards or {}
+        """The earliest matching phrase of each list that has one (`guards`: per list, the
+        words that void an exact hit right before it; default: those given at construction)."""
+        if guards is None:
+            guards, guard_words = self._guards, self._guard_words
+        else:
+            guard_words = frozenset().union(*guards.values())
         best: _Best = {}
         self._exact(text, guards, best)
-        fuzzy_for = frozenset(
-            name for name in self.names if not guards.get(name, _NO_GUARD).intersection(text.tokens)
-        )
+        fuzzy_for = self._all_names
+        if not guard_words.isdisjoint(text.tokens):
+            fuzzy_for = frozenset(
+                name for name in self.names if guards.get(name, _NO_GUARD).isdisjoint(text.tokens)
+            )
         if fuzzy_for and text.tokens:
             negated = any(t in NEGATIONS for t in text.tokens)
             self._trigram_layer(text, fuzzy_for, negated, best)
@@ -135,10 +150,15 @@ class PhraseBook:
     def _exact(self, text: Text, guards: Mapping[str, frozenset[str]], best: _Best) -> None:
         tokens = text.tokens
         by_first = self._by_first
+        last = len(tokens) - 1
         for pos, token in enumerate(tokens):
-            # phrases are indexed by their first two tokens (one-token phrases by that token)
-            pair = f"{token} {tokens[pos + 1]}" if pos + 1 < len(tokens) else ""
-            for i in (*by_first.get(token, ()), *by_first.get(pair, ())):
+            seconds = by_first.get(token)
+            if seconds is None:
+                continue
+            candidates = seconds.get("", [])
+            if pos < last and tokens[pos + 1] in seconds:
+                candidates = [*candidates, *seconds[tokens[pos + 1]]]
+            for i in candidates:
                 phrase = self._phrases[i]
                 if (
                     not self._better(best, i)

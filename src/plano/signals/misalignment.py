@@ -50,8 +50,7 @@ def semantic_rephrase(prev: Utterance, cur: Utterance, lex: Lexicon) -> Signal |
         return None
     if b[0] in lex.confirmation_words or a[0] in lex.confirmation_words:
         return None
-    content_a = {t for t in a if t not in lex.stopwords}
-    content_b = {t for t in b if t not in lex.stopwords}
+    content_a, content_b = prev.features.content, cur.features.content
     if len(content_a) < SEMANTIC_MIN_CONTENT or len(content_b) < SEMANTIC_MIN_CONTENT:
         return None
     shared = content_a & content_b

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 MAX_CHARS: Final = 2000
 _HEAD_CHARS: Final = MAX_CHARS // 5  # head 20 %, tail the rest
@@ -72,30 +71,43 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return inter / (len(a) + len(b) - inter)
 
 
-@dataclass(frozen=True, slots=True)
 class Text:
-    """One message, normalised: `raw` is folded (case kept), `tokens` lower-case words."""
+    """One message, normalised: `raw` is folded (case kept), `tokens` lower-case words.
 
-    raw: str
-    tokens: tuple[str, ...]
-    joined: str
-    freq: dict[str, int]
-    norm: float
-    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    Token frequencies, their norm and the trigram set are computed on first use.
+    """
+
+    __slots__ = ("_freq", "_grams", "_norm", "joined", "raw", "tokens")
+
+    def __init__(self, raw: str, tokens: tuple[str, ...]) -> None:
+        self.raw = raw
+        self.tokens = tokens
+        self.joined = " ".join(tokens)
+        self._freq: dict[str, int] | None = None
+        self._norm = -1.0
+        self._grams: frozenset[str] | None = None
 
     @classmethod
     def of(cls, text: str) -> Text:
         raw = fold(truncate(text))
-        tokens = tokens_of(raw)
-        freq = dict(Counter(tokens))
-        norm = math.sqrt(sum(v * v for v in freq.values()))
-        return cls(raw, tokens, " ".join(tokens), freq, norm)
+        return cls(raw, tokens_of(raw))
+
+    @property
+    def freq(self) -> dict[str, int]:
+        if self._freq is None:
+            self._freq = Counter(self.tokens)
+        return self._freq
+
+    @property
+    def norm(self) -> float:
+        if self._norm < 0:
+            self._norm = math.sqrt(sum(v * v for v in self.freq.values()))
+        return self._norm
 
     def trigrams(self) -> frozenset[str]:
-        grams = self.memo.get("trigrams")
-        if grams is None:
-            grams = self.memo["trigrams"] = trigrams(self.joined)
-        return grams
+        if self._grams is None:
+            self._grams = trigrams(self.joined)
+        return self._grams
 
 
 _CODE_FENCE: Final = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.DOTALL)

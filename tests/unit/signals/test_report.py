@@ -79,3 +79,19 @@ def test_pleasant_conversation_has_no_negative_signals() -> None:
     }
     assert not report.flagged and report.quality == "good"
     assert report.category("interaction", "satisfaction").count == 2
+
+
+def test_cached_per_text_features_do_not_change_results() -> None:
+    from plano.signals.observations import scan
+    from plano.signals.utterance import assistant_features, user_features
+
+    first = analyse(BAD)
+    again = analyse(BAD)  # every text now comes from the caches
+    assert again == first
+    user_features.cache_clear()
+    assistant_features.cache_clear()
+    scan.cache_clear()
+    assert analyse(BAD) == first
+    # the same text at another position keeps its own message index
+    moved = analyse([a("Hello"), a("How can I help?"), *BAD])
+    assert [s.message_index - 2 for s in moved.signals] == [s.message_index for s in first.signals]
