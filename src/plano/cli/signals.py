@@ -80,7 +80,7 @@ def signals(file: IO[str], as_json: bool, only_flagged: bool) -> None:
     Each line: {"id", "messages": [{"from", "value"}]} (replay format), {"messages": [OpenAI
     messages]}, or a bare array of OpenAI messages. Exits 1 if a line is not a conversation.
     """
-    name = "<stdin>" if file.name == "<stdin>" else file.name
+    name = str(getattr(file, "name", "<stdin>"))
     bad: list[str] = []
     summary = _Summary()
     for conv in _conversations(file, name, bad):

@@ -33,16 +33,16 @@ def analyse(
     """
     lex = lexicon()
     rows = to_rows(messages, shape)[-MAX_MESSAGES:]
-    humans_at = [(pos, Utterance.of(r)) for pos, r in enumerate(rows) if r.role == HUMAN]
+    humans_at = [(pos, Utterance.user(r)) for pos, r in enumerate(rows) if r.role == HUMAN]
     humans = [u for _, u in humans_at]
-    gpts = [Utterance.of(r) for r in rows if r.role == GPT and r.text]
+    gpts = [Utterance.assistant(r) for r in rows if r.role == GPT and r.text]
     found = [
         *misalignment(humans_at, lex),
         *dragging(humans),
-        *repetition(humans, lex, HUMAN),
-        *repetition(gpts, lex, GPT),
-        *disengagement(humans, lex),
-        *satisfaction(humans, lex),
+        *repetition(humans, HUMAN),
+        *repetition(gpts, GPT),
+        *disengagement(humans),
+        *satisfaction(humans),
         *observation_signals(rows),
         *loop_signals(rows),
     ]

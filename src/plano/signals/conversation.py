@@ -6,10 +6,11 @@ Rows keep the index of the input message they came from, so a signal points at t
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeGuard
 
 HUMAN: Final = "human"
 GPT: Final = "gpt"
@@ -31,7 +32,7 @@ _SHAREGPT_ROLES: Final[Mapping[str, str]] = {
     "observation": OBSERVATION,
     "tool": OBSERVATION,
 }
-_TEXT_PART_TYPES: Final = frozenset({"text", "input_text", "output_text"})
+_TEXT_PART_TYPES: Final = ("text", "input_text", "output_text")  # a tuple: `in` never hashes
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,15 +59,27 @@ def content_text(content: Any) -> str:
         if isinstance(part, str):
             texts.append(part)
         elif isinstance(part, Mapping):
-            if part.get("type", "text") in _TEXT_PART_TYPES and isinstance(part.get("text"), str):
+            kind = part.get("type", "text")
+            if kind in _TEXT_PART_TYPES and isinstance(part.get("text"), str):
                 texts.append(part["text"])
-            elif part.get("type") == "tool_result":
+            elif kind == "tool_result":
                 texts.append(content_text(part.get("content")))
     return "\n".join(t for t in texts if t)
 
 
 def canonical_args(arguments: Any) -> str:
     """Tool-call arguments as canonical JSON (sorted keys) when they parse, else the raw text."""
+    if isinstance(arguments, str):
+        return _canonical_text(arguments)
+    return _canonical(arguments)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_text(arguments: str) -> str:
+    return _canonical(arguments)
+
+
+def _canonical(arguments: Any) -> str:
     value = arguments
     if isinstance(arguments, str):
         try:
@@ -79,10 +92,14 @@ def canonical_args(arguments: Any) -> str:
         return str(value)
 
 
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _openai_rows(messages: Sequence[Any]) -> list[Row]:
     rows: list[Row] = []
     for index, message in enumerate(messages):
-        if not isinstance(message, Mapping):
+        if not _is_mapping(message):
             continue
         role = _OPENAI_ROLES.get(str(message.get("role", "")))
         if role is None:
@@ -96,10 +113,10 @@ def _openai_rows(messages: Sequence[Any]) -> list[Row]:
         calls = message.get("tool_calls")
         legacy = message.get("function_call")
         if not isinstance(calls, list):
-            calls = [{"function": legacy}] if isinstance(legacy, Mapping) else []
+            calls = [{"function": legacy}] if _is_mapping(legacy) else []
         for call in calls:
-            function = call.get("function") if isinstance(call, Mapping) else None
-            if isinstance(function, Mapping):
+            function = call.get("function") if _is_mapping(call) else None
+            if _is_mapping(function):
                 rows.append(_call_row(function.get("name"), function.get("arguments"), index))
     return rows
 

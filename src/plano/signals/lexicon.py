@@ -6,8 +6,9 @@ import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Final
 
-from plano.signals.matcher import PhraseList
+from plano.signals.matcher import CONDITIONALS, NEGATIONS, PhraseBook
 
 
 def _sections(name: str) -> dict[str, list[str]]:
@@ -25,18 +26,32 @@ def _sections(name: str) -> dict[str, list[str]]:
     return sections
 
 
+PHRASE_LISTS: Final = (
+    "correction",
+    "rephrase",
+    "clarification",
+    "escalation",
+    "quit",
+    "profanity",
+    "complaint",
+    "gratitude",
+    "confirmation",
+    "success",
+)
+_SATISFACTION_GUARD: Final = NEGATIONS | CONDITIONALS
+# Exact hits right after one of these words don't count for the list ("if it doesn't work").
+GUARDS: Final[dict[str, frozenset[str]]] = {
+    "quit": CONDITIONALS,
+    "complaint": CONDITIONALS,
+    "gratitude": _SATISFACTION_GUARD,
+    "confirmation": _SATISFACTION_GUARD,
+    "success": _SATISFACTION_GUARD,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Lexicon:
-    correction: PhraseList
-    rephrase: PhraseList
-    clarification: PhraseList
-    escalation: PhraseList
-    quit: PhraseList
-    profanity: PhraseList
-    complaint: PhraseList
-    gratitude: PhraseList
-    confirmation: PhraseList
-    success: PhraseList
+    book: PhraseBook
     positive_prefixes: tuple[tuple[str, ...], ...]
     confirmation_words: frozenset[str]
     stopwords: frozenset[str]
@@ -46,21 +61,8 @@ class Lexicon:
 def lexicon() -> Lexicon:
     s = _sections("phrases.txt")
     stop = frozenset(s["stopword"])
-
-    def phrases(name: str) -> PhraseList:
-        return PhraseList(s[name], stopwords=stop)
-
     return Lexicon(
-        correction=phrases("correction"),
-        rephrase=phrases("rephrase"),
-        clarification=phrases("clarification"),
-        escalation=phrases("escalation"),
-        quit=phrases("quit"),
-        profanity=phrases("profanity"),
-        complaint=phrases("complaint"),
-        gratitude=phrases("gratitude"),
-        confirmation=phrases("confirmation"),
-        success=phrases("success"),
+        book=PhraseBook({name: s[name] for name in PHRASE_LISTS}, stopwords=stop, guards=GUARDS),
         positive_prefixes=tuple(
             tuple(p.lower().replace("'", "").split()) for p in s["positive_prefix"]
         ),

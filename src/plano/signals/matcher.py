@@ -1,10 +1,11 @@
 """The phrase matcher: exact token sequence, else char-trigram Jaccard, else token cosine.
 
 The fuzzy layers compare the whole message with the phrase (as the original does), so they only
-fire on short messages that are essentially the phrase (a typo, a dropped word). Everything is
-indexed when the list is built: exact matching looks phrases up by their first token, the Jaccard
-layer only visits phrases whose trigram count could reach the threshold, and the cosine layer only
-visits phrases that share a token with the message.
+fire on short messages that are essentially the phrase (a typo, a dropped or added word). All
+phrase lists live in one `PhraseBook`, so a message is scanned once for every list: exact
+matching looks phrases up by their first token, the Jaccard layer only visits phrases whose
+trigram count could reach the threshold, and the cosine layer only visits phrases whose content
+words the message has.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -27,6 +28,7 @@ NEGATIONS: Final = frozenset(
 )
 # Words that make what follows hypothetical ("if it works", "how it works").
 CONDITIONALS: Final = frozenset({"if", "whether", "unless", "how", "until", "once"})
+_NO_GUARD: Final[frozenset[str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,127 +42,184 @@ class Match:
 @dataclass(frozen=True, slots=True)
 class _Phrase:
     text: str
+    list_name: str
     tokens: tuple[str, ...]
     grams: frozenset[str]
     norm: float
     negated: bool
     content: frozenset[str]
+    freq: dict[str, int]
 
 
-class PhraseList:
-    """An ordered phrase list; `match` returns the earliest phrase that matches, if any."""
+# Per list name: (global index of the best phrase so far, score, method, exact start).
+_Best = dict[str, tuple[int, float, str, int]]
 
-    __slots__ = ("_by_first", "_by_size", "_index", "_phrases", "_sizes", "_stopwords", "fuzzy")
+
+class PhraseBook:
+    """Named, ordered phrase lists; `match_all` reports the earliest matching phrase per list.
+
+    Exact hits right after a list's guard word don't count; a fuzzy hit needs the message and
+    the phrase to agree on negation ("that's right" is never "that's not right"), and no fuzzy
+    hit is taken for a list from a message containing one of its guard words at all ("explain
+    how it works" is not "it works"). Cosine hits need every content word of the phrase, at
+    most one content word more, and the phrase's word order (the original has no such guards:
+    "got it, thank you" came out as "you got it wrong").
+    """
 
     def __init__(
         self,
-        phrases: Iterable[str],
+        lists: Mapping[str, Iterable[str]],
         *,
         stopwords: frozenset[str] = frozenset(),
-        fuzzy: bool = True,
+        guards: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
-        self.fuzzy = fuzzy
         self._stopwords = stopwords
         self._phrases: list[_Phrase] = []
-        for text in phrases:
-            tokens = tokens_of(text)
-            if not tokens:
-                continue
-            counts = Counter(tokens)
-            norm = math.sqrt(sum(v * v for v in counts.values()))
-            negated = any(t in NEGATIONS for t in tokens)
-            grams = trigrams(" ".join(tokens))
-            content = frozenset(t for t in tokens if t not in stopwords)
-            self._phrases.append(_Phrase(text, tokens, grams, norm, negated, content))
-        self._by_first: dict[str, list[int]] = defaultdict(list)
-        self._index: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for name, phrases in lists.items():
+            for text in phrases:
+                self._add(name, text)
+        self.names = tuple(lists)
+        self._all_names = frozenset(self.names)
+        self._guards: Mapping[str, frozenset[str]] = dict(guards or {})
+        self._guard_words: frozenset[str] = frozenset().union(*self._guards.values())
+        # first token → second token ("" for one-token phrases) → phrase indexes
+        self._by_first: dict[str, dict[str, list[int]]] = {}
+        self._by_content: dict[str, list[int]] = defaultdict(list)
+        self._no_content: list[int] = []
         for i, phrase in enumerate(self._phrases):
-            self._by_first[phrase.tokens[0]].append(i)
-            for token, count in Counter(phrase.tokens).items():
-                self._index[token].append((i, count))
-        order = sorted(range(len(self._phrases)), key=lambda i: len(self._phrases[i].grams))
-        self._by_size = order
-        self._sizes = [len(self._phrases[i].grams) for i in order]
+            second = phrase.tokens[1] if len(phrase.tokens) > 1 else ""
+            self._by_first.setdefault(phrase.tokens[0], {}).setdefault(second, []).append(i)
+            for token in phrase.content:
+                self._by_content[token].append(i)
+            if not phrase.content:
+                self._no_content.append(i)
+        self._max_content = max((len(p.content) for p in self._phrases), default=0)
+        self._by_size = sorted(range(len(self._phrases)), key=lambda i: len(self._phrases[i].grams))
+        self._sizes = [len(self._phrases[i].grams) for i in self._by_size]
+
+    def _add(self, name: str, text: str) -> None:
+        tokens = tokens_of(text)
+        if not tokens:
+            return
+        counts = Counter(tokens)
+        self._phrases.append(
+            _Phrase(
+                text=text,
+                list_name=name,
+                tokens=tokens,
+                grams=trigrams(" ".join(tokens)),
+                norm=math.sqrt(sum(v * v for v in counts.values())),
+                negated=any(t in NEGATIONS for t in tokens),
+                content=frozenset(t for t in tokens if t not in self._stopwords),
+                freq=dict(counts),
+            )
+        )
+
+    def size(self, name: str) -> int:
+        return sum(1 for p in self._phrases if p.list_name == name)
+
+    def match_all(
+        self, text: Text, guards: Mapping[str, frozenset[str]] | None = None
+    ) -> dict[str, Match]:
+        """The earliest matching phrase of each list that has one (`guards`: per list, the
+        words that void an exact hit right before it; default: those given at construction)."""
+        if guards is None:
+            guards, guard_words = self._guards, self._guard_words
+        else:
+            guard_words = frozenset().union(*guards.values())
+        best: _Best = {}
+        self._exact(text, guards, best)
+        fuzzy_for = self._all_names
+        if not guard_words.isdisjoint(text.tokens):
+            fuzzy_for = frozenset(
+                name for name in self.names if guards.get(name, _NO_GUARD).isdisjoint(text.tokens)
+            )
+        if fuzzy_for and text.tokens:
+            negated = any(t in NEGATIONS for t in text.tokens)
+            self._trigram_layer(text, fuzzy_for, negated, best)
+            self._cosine_layer(text, fuzzy_for, negated, best)
+        return {
+            name: Match(self._phrases[i].text, score, method, start)
+            for name, (i, score, method, start) in best.items()
+        }
+
+    def _better(self, best: _Best, i: int) -> bool:
+        current = best.get(self._phrases[i].list_name)
+        return current is None or i < current[0]
+
+    def _exact(self, text: Text, guards: Mapping[str, frozenset[str]], best: _Best) -> None:
+        tokens = text.tokens
+        by_first = self._by_first
+        last = len(tokens) - 1
+        for pos, token in enumerate(tokens):
+            seconds = by_first.get(token)
+            if seconds is None:
+                continue
+            candidates = seconds.get("", [])
+            if pos < last and tokens[pos + 1] in seconds:
+                candidates = [*candidates, *seconds[tokens[pos + 1]]]
+            for i in candidates:
+                phrase = self._phrases[i]
+                if (
+                    not self._better(best, i)
+                    or tokens[pos : pos + len(phrase.tokens)] != phrase.tokens
+                ):
+                    continue
+                if pos > 0 and tokens[pos - 1] in guards.get(phrase.list_name, _NO_GUARD):
+                    continue
+                best[phrase.list_name] = (i, 1.0, "exact", pos)
+
+    def _trigram_layer(self, text: Text, names: frozenset[str], negated: bool, best: _Best) -> None:
+        if not self._sizes or len(text.joined) - 2 > self._sizes[-1] / JACCARD_THRESHOLD:
+            return  # more distinct trigrams than any phrase could share
+        grams = text.trigrams()
+        lo = bisect.bisect_left(self._sizes, len(grams) * JACCARD_THRESHOLD)
+        hi = bisect.bisect_right(self._sizes, len(grams) / JACCARD_THRESHOLD)
+        for i in self._by_size[lo:hi]:
+            phrase = self._phrases[i]
+            if phrase.list_name not in names or phrase.negated != negated:
+                continue
+            if self._better(best, i):
+                score = jaccard(grams, phrase.grams)
+                if score >= JACCARD_THRESHOLD:
+                    best[phrase.list_name] = (i, score, "trigram", -1)
+
+    def _cosine_layer(self, text: Text, names: frozenset[str], negated: bool, best: _Best) -> None:
+        content = frozenset(t for t in text.freq if t not in self._stopwords)
+        if len(content) > self._max_content + MAX_EXTRA_CONTENT:
+            return
+        hits: dict[int, int] = defaultdict(int)
+        for token in content:
+            for i in self._by_content.get(token, ()):
+                hits[i] += 1
+        candidates = [i for i, n in hits.items() if n == len(self._phrases[i].content)]
+        if len(content) <= MAX_EXTRA_CONTENT:
+            candidates += self._no_content
+        for i in candidates:
+            phrase = self._phrases[i]
+            if phrase.list_name not in names or phrase.negated != negated:
+                continue
+            if len(content) - len(phrase.content) > MAX_EXTRA_CONTENT or not self._better(best, i):
+                continue
+            dot = sum(text.freq.get(t, 0) * c for t, c in phrase.freq.items())
+            score = dot / (text.norm * phrase.norm)
+            if score >= COSINE_THRESHOLD and _in_order(phrase.tokens, text.tokens):
+                best[phrase.list_name] = (i, score, "cosine", -1)
+
+
+class PhraseList:
+    """One ordered list (a book with a single list), for callers that need just one."""
+
+    __slots__ = ("_book",)
+
+    def __init__(self, phrases: Iterable[str], *, stopwords: frozenset[str] = frozenset()) -> None:
+        self._book = PhraseBook({"": phrases}, stopwords=stopwords)
 
     def __len__(self) -> int:
-        return len(self._phrases)
+        return self._book.size("")
 
-    def match(self, text: Text, *, guard: frozenset[str] = frozenset()) -> Match | None:
-        """The earliest phrase matching `text`; exact hits right after a `guard` word don't count.
-
-        A fuzzy hit also needs the message and the phrase to agree on negation, so "that's right"
-        is never taken for "that's not right", and no fuzzy hit is taken from a message that
-        contains a `guard` word at all ("explain how it works" is not "it works").
-        """
-        best = self._exact(text, guard)
-        fuzzy_allowed = self.fuzzy and not (guard and guard.intersection(text.tokens))
-        if not fuzzy_allowed or (best is not None and best[0] == 0):
-            return self._result(best, "exact")
-        fuzzy = self._fuzzy(text, best[0] if best else len(self._phrases))
-        if fuzzy is not None:
-            return Match(self._phrases[fuzzy[0]].text, fuzzy[1], fuzzy[2], -1)
-        return self._result(best, "exact")
-
-    def _result(self, best: tuple[int, int] | None, method: str) -> Match | None:
-        if best is None:
-            return None
-        return Match(self._phrases[best[0]].text, 1.0, method, best[1])
-
-    def _exact(self, text: Text, guard: frozenset[str]) -> tuple[int, int] | None:
-        tokens = text.tokens
-        best: tuple[int, int] | None = None
-        for pos, token in enumerate(tokens):
-            for i in self._by_first.get(token, ()):
-                if best is not None and i >= best[0]:
-                    break
-                ptoks = self._phrases[i].tokens
-                if tokens[pos : pos + len(ptoks)] != ptoks:
-                    continue
-                if pos > 0 and tokens[pos - 1] in guard:
-                    continue
-                best = (i, pos)
-        return best
-
-    def _fuzzy(self, text: Text, limit: int) -> tuple[int, float, str] | None:
-        """The earliest phrase (index < limit) within the Jaccard or cosine threshold."""
-        found: tuple[int, float, str] | None = None
-        negated = any(t in NEGATIONS for t in text.tokens)
-        if text.joined and len(text.joined) < 3 * max(self._sizes or [0]):
-            grams = text.trigrams()
-            size = len(grams)
-            lo = bisect.bisect_left(self._sizes, math.ceil(size * JACCARD_THRESHOLD) - 1)
-            hi = bisect.bisect_right(self._sizes, size / JACCARD_THRESHOLD + 1)
-            for i in self._by_size[lo:hi]:
-                if self._phrases[i].negated != negated:
-                    continue
-                if i < limit and (found is None or i < found[0]):
-                    score = jaccard(grams, self._phrases[i].grams)
-                    if score >= JACCARD_THRESHOLD:
-                        found = (i, score, "trigram")
-        dots: dict[int, int] = defaultdict(int)
-        for token, count in text.freq.items():
-            for i, pcount in self._index.get(token, ()):
-                dots[i] += count * pcount
-        content = frozenset(t for t in text.freq if t not in self._stopwords)
-        for i, dot in dots.items():
-            phrase = self._phrases[i]
-            if phrase.negated != negated or not (i < limit and (found is None or i < found[0])):
-                continue
-            score = dot / (text.norm * phrase.norm)
-            if (
-                score >= COSINE_THRESHOLD
-                and self._covers(phrase, content)
-                and _in_order(phrase.tokens, text.tokens)
-            ):
-                found = (i, score, "cosine")
-        return found
-
-    @staticmethod
-    def _covers(phrase: _Phrase, content: frozenset[str]) -> bool:
-        """Cosine hits need every content word of the phrase and at most one content word more
-        (the original has no such guard: "got it, thank you" came out as "you got it wrong");
-        the phrase's words must also appear in the phrase's order (checked by the caller)."""
-        return phrase.content <= content and len(content - phrase.content) <= MAX_EXTRA_CONTENT
+    def match(self, text: Text, *, guard: frozenset[str] = _NO_GUARD) -> Match | None:
+        return self._book.match_all(text, {"": guard}).get("")
 
 
 def _in_order(needle: tuple[str, ...], haystack: tuple[str, ...]) -> bool:

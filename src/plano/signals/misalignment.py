@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from plano.signals.lexicon import Lexicon
-from plano.signals.matcher import Match, PhraseList
+from plano.signals.matcher import Match
 from plano.signals.report import Signal
 from plano.signals.taxonomy import CLARIFICATION, CORRECTION, REPHRASE
 from plano.signals.utterance import Utterance
@@ -25,16 +25,12 @@ def phrase_signal(kind: str, utt: Utterance, match: Match, **extra: object) -> S
 
 def misalignment(humans: list[tuple[int, Utterance]], lex: Lexicon) -> list[Signal]:
     """`humans` holds (row position, utterance) of every user message, in order."""
-    lists: tuple[tuple[str, PhraseList], ...] = (
-        (CORRECTION, lex.correction),
-        (REPHRASE, lex.rephrase),
-        (CLARIFICATION, lex.clarification),
-    )
+    lists = ((CORRECTION, "correction"), (REPHRASE, "rephrase"), (CLARIFICATION, "clarification"))
     out: list[Signal] = []
     for n, (pos, utt) in enumerate(humans):
         hit: Signal | None = None
-        for kind, phrases in lists:
-            match = phrases.match(utt.prose)
+        for kind, name in lists:
+            match = utt.hits.get(name)
             if match is not None:
                 hit = phrase_signal(kind, utt, match)
                 break
@@ -54,8 +50,7 @@ def semantic_rephrase(prev: Utterance, cur: Utterance, lex: Lexicon) -> Signal |
         return None
     if b[0] in lex.confirmation_words or a[0] in lex.confirmation_words:
         return None
-    content_a = {t for t in a if t not in lex.stopwords}
-    content_b = {t for t in b if t not in lex.stopwords}
+    content_a, content_b = prev.features.content, cur.features.content
     if len(content_a) < SEMANTIC_MIN_CONTENT or len(content_b) < SEMANTIC_MIN_CONTENT:
         return None
     shared = content_a & content_b

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 from plano.signals.conversation import FUNCTION_CALL, OBSERVATION, Row
 from plano.signals.lexicon import observation_patterns
 from plano.signals.report import Signal
 from plano.signals.text import truncate
+from plano.signals.utterance import CACHE_TEXTS
 
 CONFIDENCE: Final[dict[str, float]] = {"execution": 0.9, "environment": 0.95}
 SNIPPET_CONTEXT: Final = 40
@@ -22,7 +24,6 @@ def _snippet(text: str, start: int, end: int) -> str:
 
 def observation_signals(rows: list[Row]) -> list[Signal]:
     """Per tool result and layer, the first leaf (in data-file order) with a matching pattern."""
-    layers = observation_patterns()
     out: list[Signal] = []
     last_tool = ""
     for row in rows:
@@ -31,14 +32,22 @@ def observation_signals(rows: list[Row]) -> list[Signal]:
             continue
         if row.role != OBSERVATION or not row.text:
             continue
-        text = truncate(row.text)
-        for layer in ("execution", "environment"):
-            for leaf, pattern in layers.get(layer, ()):
-                found = pattern.search(text)
-                if found is None:
-                    continue
-                meta = {"tool": last_tool, "matched": found.group(0).lower()}
-                snippet = _snippet(text, found.start(), found.end())
-                out.append(Signal(leaf, row.index, CONFIDENCE[layer], snippet, meta))
-                break
+        for leaf, layer, snippet, matched in scan(row.text):
+            meta = {"tool": last_tool, "matched": matched}
+            out.append(Signal(leaf, row.index, CONFIDENCE[layer], snippet, meta))
     return out
+
+
+@functools.lru_cache(maxsize=CACHE_TEXTS)
+def scan(text: str) -> tuple[tuple[str, str, str, str], ...]:
+    """(leaf, layer, snippet, matched text) per layer with a match, for one tool result."""
+    text = truncate(text)
+    found: list[tuple[str, str, str, str]] = []
+    for layer, patterns in observation_patterns().items():
+        for leaf, pattern in patterns:
+            hit = pattern.search(text)
+            if hit is not None:
+                snippet = _snippet(text, hit.start(), hit.end())
+                found.append((leaf, layer, snippet, hit.group(0).lower()))
+                break
+    return tuple(found)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,11 +38,11 @@ class Signal:
 
     @property
     def layer(self) -> str:
-        return self.type.split(".", 1)[0]
+        return _layer_category(self.type)[0]
 
     @property
     def category(self) -> str:
-        return self.type.split(".", 2)[1]
+        return _layer_category(self.type)[1]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -138,6 +139,12 @@ class SignalReport:
             },
             "flagged": self.flagged,
         }
+
+
+@functools.lru_cache(maxsize=64)
+def _layer_category(leaf: str) -> tuple[str, str]:
+    layer, category, *_ = [*leaf.split(".", 2), "", ""]
+    return layer, category
 
 
 def empty_categories() -> tuple[CategoryResult, ...]:

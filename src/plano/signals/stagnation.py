@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from plano.signals.lexicon import Lexicon
 from plano.signals.report import Signal
 from plano.signals.taxonomy import DRAGGING, REPETITION
-from plano.signals.text import jaccard
+from plano.signals.text import Text, jaccard
 from plano.signals.utterance import Utterance
 
 BASELINE_TURNS: Final = 5
@@ -35,19 +34,18 @@ def dragging(humans: list[Utterance]) -> list[Signal]:
     return [Signal(DRAGGING, last.index, round(1.0 - score, 4), last.snippet(), meta)]
 
 
-def repetition(messages: list[Utterance], lex: Lexicon, role: str) -> list[Signal]:
+def repetition(messages: list[Utterance], role: str) -> list[Signal]:
     """Each message of one role vs the previous two of that role (with ≥5 tokens each)."""
     out: list[Signal] = []
-    previous: list[tuple[Utterance, frozenset[str]]] = []
+    previous: list[Utterance] = []
     for utt in messages:
         if len(utt.full.tokens) < REPEAT_MIN_TOKENS:
             continue
-        if role == "human" and utt.starts_with_any(lex.positive_prefixes):
+        if utt.features.positive_start:
             continue
-        grams = utt.full.trigrams()
         best: tuple[float, Utterance] | None = None
-        for earlier, earlier_grams in previous:
-            score = 1.0 if earlier.full.joined == utt.full.joined else jaccard(grams, earlier_grams)
+        for earlier in previous:
+            score = _similarity(utt.full, earlier.full)
             if score >= NEAR_REPEAT and (best is None or score > best[0]):
                 best = (score, earlier)
         if best is not None:
@@ -59,5 +57,19 @@ def repetition(messages: list[Utterance], lex: Lexicon, role: str) -> list[Signa
                 "similarity": round(best[0], 4),
             }
             out.append(Signal(REPETITION, utt.index, round(best[0], 4), utt.snippet(), meta))
-        previous = [*previous[-(REPEAT_LOOKBACK - 1) :], (utt, grams)]
+        previous = [*previous[-(REPEAT_LOOKBACK - 1) :], utt]
     return out
+
+
+def _similarity(a: Text, b: Text) -> float:
+    """Trigram Jaccard, skipped (0) when the sizes alone rule out NEAR_REPEAT: J ≤ |A| / |B|,
+    and a text of n characters has at most n − 2 distinct trigrams."""
+    if a.joined == b.joined:
+        return 1.0
+    b_grams = b.trigrams()
+    if len(a.joined) - 2 < NEAR_REPEAT * len(b_grams):
+        return 0.0
+    a_grams = a.trigrams()
+    if len(b_grams) < NEAR_REPEAT * len(a_grams):
+        return 0.0
+    return jaccard(a_grams, b_grams)

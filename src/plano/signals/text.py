@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
 from typing import Final
 
 MAX_CHARS: Final = 2000
@@ -62,7 +61,7 @@ def tokens_of(text: str) -> tuple[str, ...]:
 
 
 def trigrams(text: str) -> frozenset[str]:
-    return frozenset(text[i : i + 3] for i in range(len(text) - 2))
+    return frozenset({text[i : i + 3] for i in range(len(text) - 2)})
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -72,26 +71,43 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return inter / (len(a) + len(b) - inter)
 
 
-@dataclass(frozen=True, slots=True)
 class Text:
-    """One message, normalised: `raw` is folded (case kept), `tokens` lower-case words."""
+    """One message, normalised: `raw` is folded (case kept), `tokens` lower-case words.
 
-    raw: str
-    tokens: tuple[str, ...]
-    joined: str
-    freq: dict[str, int]
-    norm: float
+    Token frequencies, their norm and the trigram set are computed on first use.
+    """
+
+    __slots__ = ("_freq", "_grams", "_norm", "joined", "raw", "tokens")
+
+    def __init__(self, raw: str, tokens: tuple[str, ...]) -> None:
+        self.raw = raw
+        self.tokens = tokens
+        self.joined = " ".join(tokens)
+        self._freq: dict[str, int] | None = None
+        self._norm = -1.0
+        self._grams: frozenset[str] | None = None
 
     @classmethod
     def of(cls, text: str) -> Text:
         raw = fold(truncate(text))
-        tokens = tokens_of(raw)
-        freq = dict(Counter(tokens))
-        norm = math.sqrt(sum(v * v for v in freq.values()))
-        return cls(raw, tokens, " ".join(tokens), freq, norm)
+        return cls(raw, tokens_of(raw))
+
+    @property
+    def freq(self) -> dict[str, int]:
+        if self._freq is None:
+            self._freq = Counter(self.tokens)
+        return self._freq
+
+    @property
+    def norm(self) -> float:
+        if self._norm < 0:
+            self._norm = math.sqrt(sum(v * v for v in self.freq.values()))
+        return self._norm
 
     def trigrams(self) -> frozenset[str]:
-        return trigrams(self.joined)
+        if self._grams is None:
+            self._grams = trigrams(self.joined)
+        return self._grams
 
 
 _CODE_FENCE: Final = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.DOTALL)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from plano.signals import analyse
-from plano.signals.disengagement import shouting
 from plano.signals.lexicon import lexicon
 from plano.signals.stagnation import efficiency
 from plano.signals.taxonomy import (
@@ -35,6 +34,7 @@ from plano.signals.taxonomy import (
     TIMEOUT,
     TOOL_NOT_FOUND,
 )
+from plano.signals.utterance import shouting
 from tests.unit.signals.conv import a, call, chat, obs, u
 
 
