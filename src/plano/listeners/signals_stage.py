@@ -14,8 +14,8 @@ record and completes its
 telemetry (span, access-log line, PostHog event, signal counters). The client's answer is never
 held: by then its last byte has been sent. The queue is bounded (`MAX_QUEUE`): when full, a new
 record is completed at once without analysis and counted (`plano_signals_skipped_total`); so is
-one that would exceed the time budget (`overrides.signals_cpu_budget`, the share of the worker's
-time the analysis may take). At shutdown `flush` analyses and completes everything still queued.
+one that would exceed the CPU budget (`overrides.signals_cpu_budget`, the share of the worker's
+CPU time the analysis may take). At shutdown `flush` analyses and completes everything still queued.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ log = logging.getLogger("plano.signals")
 
 MAX_QUEUE: Final = 1024  # records waiting for analysis, at most
 BATCH: Final = 32  # records analysed in one run on the loop (a run stays ~10 ms at most)
-BURST: Final = 0.25  # seconds of analysis the time budget allows at once (then its share)
+BURST: Final = 0.25  # CPU seconds of analysis the budget allows at once (then its share)
 DELAY: Final = 0.0  # seconds the first queued record waits for others (0: the next iteration)
 _HASH_SPACE: Final = 1 << 32
 
@@ -152,9 +152,11 @@ def note_of(report: SignalReport) -> SignalsNote:
 
 
 class Budget:
-    """The share of the worker's time the analysis may take: a credit of `burst` seconds that
-    refills at `share` seconds per second and each analysis spends (`share` 0.05: at most 5 %
-    of the time on average, however slow the analysers or heavy the traffic)."""
+    """The share of the worker's CPU time the analysis may take: a credit of `burst` CPU
+    seconds that refills by `share` of every CPU second the process uses (serving and analysing)
+    and that each analysis spends (its thread's CPU time). With `share` 0.05 the analysis takes
+    at most about 5 % of the worker's CPU, however slow the analysers, heavy the traffic or
+    crowded the core."""
 
     __slots__ = ("_burst", "_credit", "_last", "_share")
 
@@ -162,10 +164,10 @@ class Budget:
         self._share = share
         self._burst = burst
         self._credit = burst
-        self._last = time.perf_counter()
+        self._last = time.process_time()
 
     def allows(self) -> bool:
-        now = time.perf_counter()
+        now = time.process_time()
         self._credit = min(self._burst, self._credit + (now - self._last) * self._share)
         self._last = now
         return self._credit > 0
@@ -305,10 +307,10 @@ class SignalsWorker:
             record = queue.popleft()
             try:
                 if budget is None or budget.allows():
-                    started = time.perf_counter()
+                    started = time.thread_time()
                     self.analyse(record)
                     if budget is not None:
-                        budget.spend(time.perf_counter() - started)
+                        budget.spend(time.thread_time() - started)
                 else:
                     record.conversation = None
                     self._skip("budget")
@@ -351,7 +353,7 @@ class SignalsWorker:
 
 
 # What the analysis thread returns per conversation: the note (None: nothing to analyse or
-# failed), whether it failed, and the seconds it took.
+# failed), whether it failed, and the CPU seconds it took.
 Outcome3 = tuple[SignalsNote | None, bool, float]
 
 
@@ -359,7 +361,7 @@ def _analyse_all(analyser: Callable[[list[Any]], SignalReport], kept: list[Any])
     """The analysis thread's work for one batch: pure, touches no record and no sink."""
     out: list[Outcome3] = []
     for one in kept:
-        started = time.perf_counter()
+        started = time.thread_time()
         note: SignalsNote | None = None
         failed = False
         try:
@@ -369,7 +371,7 @@ def _analyse_all(analyser: Callable[[list[Any]], SignalReport], kept: list[Any])
         except Exception:
             log.exception("signals analysis failed")
             failed = True
-        out.append((note, failed, time.perf_counter() - started))
+        out.append((note, failed, time.thread_time() - started))
     return out
 
 
