@@ -45,7 +45,7 @@ log = logging.getLogger("plano.signals")
 
 MAX_QUEUE: Final = 1024  # records waiting for analysis, at most
 BATCH: Final = 32  # records analysed in one run on the loop (a run stays ~10 ms at most)
-BURST: Final = 0.25  # CPU seconds of analysis the budget allows at once (then its share)
+BURST: Final = 0.05  # CPU seconds of analysis the budget allows at once (then its share)
 DELAY: Final = 0.0  # seconds the first queued record waits for others (0: the next iteration)
 _HASH_SPACE: Final = 1 << 32
 
