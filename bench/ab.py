@@ -21,7 +21,7 @@ Variants:
 - resilience: `off` (the bench's provider only), `configured` (retries and a fallback model on
   the same upstream: every request takes the resilience path and succeeds on its first attempt).
 - signals: `off` (`overrides.disable_signals: true`), `on` (every request analysed for agentic
-  signals, within the default time budget `signals_cpu_budget` 0.05), `unbounded` (every request
+  signals, within the default CPU budget `signals_cpu_budget` 0.02), `unbounded` (every request
   analysed, budget 1.0: the analysers' whole cost), over 10-turn conversations (`--conversation`);
 - tree: the same config served by two source trees: `off` and `control` run the tree at
   `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`.
@@ -60,7 +60,7 @@ TREE: Final = {"off": "", "control": "", "this": ""}
 SIGNALS: Final = {
     "off": "overrides:\n  disable_signals: true\n",
     "control": "overrides:\n  disable_signals: true\n",
-    "on": "overrides:\n  signals_sample_rate: 1.0\n",  # the default budget (5 % of the time)
+    "on": "overrides:\n  signals_sample_rate: 1.0\n",  # the default budget (2 % of the CPU)
     "unbounded": "overrides:\n  signals_sample_rate: 1.0\n  signals_cpu_budget: 1.0\n",
 }
 # `PLANO_SIGNALS_THREAD=0 python bench/ab.py signals`: the analysis runs on the event loop

@@ -4,7 +4,7 @@
 
 Four gateways (one worker each, core 0) serve the same 10-turn conversation body: `off`
 (`disable_signals: true`), `control` (a second `off`: the noise), `on` (every request analysed
-in the analysis thread, within the default time budget) and `on-loop` (the same, analysed on the
+in the analysis thread, within the default CPU budget) and `on-loop` (the same, analysed on the
 event loop: `PLANO_SIGNALS_THREAD=0`). Each round loads each gateway alone, one connection,
 in turn (the order rotates); the medians of each variant's p50 and p99 over the rounds are printed.
 """
