@@ -23,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 import zlib
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 
 from plano import ir
@@ -201,8 +201,8 @@ class SignalsWorker:
         # In a thread: the loop hands each batch's conversations to one analysis thread and
         # completes the records when it is done (the loop then waits at most the interpreter's
         # switch interval for the GIL, instead of a whole analysis).
-        self._pool = ThreadPoolExecutor(1, "plano-signals") if thread else None
-        self._inflight: tuple[list[RequestRecord], Future[list[Outcome3]]] | None = None
+        self._thread = thread
+        self._inflight: _Batch | None = None
         self._budget = Budget(budget, burst) if budget < 1.0 else None  # 1: no limit
         self._max_queue = max_queue
         self._batch = batch
@@ -243,7 +243,7 @@ class SignalsWorker:
 
     def _run(self) -> None:
         self._timer = None
-        if self._pool is None:
+        if not self._thread:
             self._drain(self._batch)
         elif self._inflight is None:
             self._dispatch()
@@ -254,41 +254,38 @@ class SignalsWorker:
             self._schedule()
 
     def _dispatch(self) -> None:
-        """Thread mode: hand the next batch (within the budget) to the analysis thread."""
-        assert self._pool is not None
+        """Thread mode: hand the next batch (within the budget) to a thread of the loop's
+        default executor (so a loop that shuts down waits for it and lands it first)."""
         queue, complete, budget = self._queue, self._telemetry.complete, self._budget
-        batch: list[RequestRecord] = []
-        while queue and len(batch) < self._batch:
+        records: list[RequestRecord] = []
+        while queue and len(records) < self._batch:
             record = queue.popleft()
             if budget is None or budget.allows():
-                batch.append(record)
+                records.append(record)
             else:
                 record.conversation = None
                 self._skip("budget")
                 complete(record)
-        if not batch:
+        if not records:
             return
-        kept = [r.conversation for r in batch]
-        future = self._pool.submit(_analyse_all, self._analyse, kept)
-        self._inflight = (batch, future)
         loop = self._loop
         assert loop is not None
-        future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._landed))
+        batch = self._inflight = _Batch(records)
+        try:
+            work = loop.run_in_executor(None, batch.run, self._analyse)
+        except RuntimeError:  # the executor is shutting down: analyse here
+            batch.run(self._analyse)
+            self._landed(batch)
+            return
+        work.add_done_callback(lambda _: self._landed(batch))
 
-    def _landed(self) -> None:
+    def _landed(self, batch: _Batch) -> None:
         """Thread mode, on the loop: complete the batch the thread analysed."""
-        inflight = self._inflight
-        if inflight is None:  # already landed by `flush`
+        if self._inflight is not batch:  # already landed by `flush`
             return
         self._inflight = None
-        batch, future = inflight
-        try:
-            results = future.result()
-        except Exception:
-            log.exception("signals analysis thread failed")
-            results = [(None, True, 0.0)] * len(batch)
         complete, budget = self._telemetry.complete, self._budget
-        for record, (note, failed, seconds) in zip(batch, results, strict=True):
+        for record, (note, failed, seconds) in zip(batch.records, batch.results, strict=True):
             record.conversation = None
             record.signals = note
             if failed:
@@ -342,9 +339,10 @@ class SignalsWorker:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._inflight is not None:
-            self._inflight[1].exception()  # wait for the batch in flight (bounded: one batch)
-            self._landed()
+        batch = self._inflight
+        if batch is not None:
+            batch.done.wait()  # the batch in flight (bounded: one batch's analysis)
+            self._landed(batch)
         self._drain(len(self._queue))
 
     @property
@@ -373,6 +371,25 @@ def _analyse_all(analyser: Callable[[list[Any]], SignalReport], kept: list[Any])
             failed = True
         out.append((note, failed, time.thread_time() - started))
     return out
+
+
+class _Batch:
+    """Conversations handed to the analysis thread, and what it found (`results`, one per
+    record, set before `done`)."""
+
+    __slots__ = ("done", "kept", "records", "results")
+
+    def __init__(self, records: list[RequestRecord]) -> None:
+        self.records = records
+        self.kept = [r.conversation for r in records]
+        self.results: list[Outcome3] = [(None, True, 0.0)] * len(records)
+        self.done = threading.Event()
+
+    def run(self, analyser: Callable[[list[Any]], SignalReport]) -> None:
+        try:
+            self.results = _analyse_all(analyser, self.kept)
+        finally:
+            self.done.set()
 
 
 class Signals:
