@@ -7,15 +7,15 @@ IR turns; never a copy), for the sampled share of requests (`overrides.signals_s
 decided by request id so a given request always lands the same way). When the request has ended,
 `Telemetry.finish` counts its metrics at once and hands the record to the `SignalsWorker`
 (`Deferral`): it queues it and, once the event loop has run the callbacks that were ready (so
-the answers just sent are on their way), hands the queued conversations (`BATCH` at most) to one
-analysis thread that runs the analysers (`plano.signals.analyse`, pure Python; or runs them on
-the loop itself, `PLANO_SIGNALS_THREAD=0`). Back on the loop it leaves a `SignalsNote` on each
-record and completes its
-telemetry (span, access-log line, PostHog event, signal counters). The client's answer is never
-held: by then its last byte has been sent. The queue is bounded (`MAX_QUEUE`): when full, a new
-record is completed at once without analysis and counted (`plano_signals_skipped_total`); so is
-one that would exceed the CPU budget (`overrides.signals_cpu_budget`, the share of the worker's
-CPU time the analysis may take). At shutdown `flush` analyses and completes everything still queued.
+the answers just sent are on their way), hands the queued conversations (`BATCH` at most) to a
+thread of the loop's default executor, one batch at a time, which runs the analysers
+(`plano.signals.analyse`, pure Python; `PLANO_SIGNALS_THREAD=0` runs them on the loop itself).
+Back on the loop it leaves a `SignalsNote` on each record and completes its telemetry (span,
+access-log line, PostHog event, signal counters). The client's answer is never held: by then
+its last byte has been sent. The queue is bounded (`MAX_QUEUE`): when full, a new record is
+completed at once without analysis and counted (`plano_signals_skipped_total`); so is one that
+would exceed the CPU budget (`overrides.signals_cpu_budget`, the share of the worker's CPU time
+the analysis may take). At shutdown `flush` analyses and completes everything still queued.
 """
 
 from __future__ import annotations
