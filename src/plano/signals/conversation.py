@@ -70,11 +70,18 @@ def content_text(content: Any) -> str:
 def canonical_args(arguments: Any) -> str:
     """Tool-call arguments as canonical JSON (sorted keys) when they parse, else the raw text."""
     if isinstance(arguments, str):
-        return _canonical_text(arguments)
+        return (
+            _canonical_text(arguments)
+            if len(arguments) <= _CACHE_ARGS_UP_TO
+            else _canonical(arguments)
+        )
     return _canonical(arguments)
 
 
-@functools.lru_cache(maxsize=4096)
+_CACHE_ARGS_UP_TO: Final = 2000
+
+
+@functools.lru_cache(maxsize=1024)
 def _canonical_text(arguments: str) -> str:
     return _canonical(arguments)
 

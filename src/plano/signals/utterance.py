@@ -19,7 +19,10 @@ from plano.signals.matcher import Match
 from plano.signals.text import Text, strip_code, truncate
 
 SNIPPET_CHARS: Final = 100
-CACHE_TEXTS: Final = 4096
+# Bounded caches keyed by the (truncated, ≤ 2000 characters) text: a 2000-character text with its
+# trigram set takes about 110 kB, so the worst case is about 85 MB per process, a few MB typically.
+USER_TEXTS: Final = 512
+ASSISTANT_TEXTS: Final = 256
 CAPS_MIN_LETTERS: Final = 10
 CAPS_MIN_RATIO: Final = 0.8
 ACRONYM_MAX_LETTERS: Final = 4
@@ -64,7 +67,7 @@ def _snippet(text: Text) -> str:
     return raw if len(raw) <= SNIPPET_CHARS else raw[: SNIPPET_CHARS - 1] + "…"
 
 
-@functools.lru_cache(maxsize=CACHE_TEXTS)
+@functools.lru_cache(maxsize=USER_TEXTS)
 def user_features(text: str) -> Features:
     lex = lexicon()
     prose_text = strip_code(truncate(text))
@@ -83,7 +86,7 @@ def user_features(text: str) -> Features:
     )
 
 
-@functools.lru_cache(maxsize=CACHE_TEXTS)
+@functools.lru_cache(maxsize=ASSISTANT_TEXTS)
 def assistant_features(text: str) -> Features:
     full = Text.of(text)
     return Features(full, full, _NO_HITS, None, "", False, frozenset(), _snippet(full))
@@ -100,11 +103,11 @@ class Utterance:
 
     @classmethod
     def user(cls, row: Row) -> Utterance:
-        return cls(row, user_features(row.text))
+        return cls(row, user_features(truncate(row.text)))
 
     @classmethod
     def assistant(cls, row: Row) -> Utterance:
-        return cls(row, assistant_features(row.text))
+        return cls(row, assistant_features(truncate(row.text)))
 
     @property
     def index(self) -> int:
