@@ -16,6 +16,7 @@ REPEAT_MIN_TOKENS: Final = 5
 REPEAT_LOOKBACK: Final = 2
 EXACT_REPEAT: Final = 0.95
 NEAR_REPEAT: Final = 0.85
+MAX_REMEMBERED: Final = 8
 
 
 def efficiency(user_turns: int) -> float:
@@ -62,6 +63,17 @@ def repetition(messages: list[Utterance], role: str) -> list[Signal]:
 
 
 def _similarity(a: Text, b: Text) -> float:
+    """Trigram Jaccard, remembered on `a` (texts are cached across requests, and a resent
+    history compares the same pairs again)."""
+    known = a.similar.get(b)
+    if known is None:
+        if len(a.similar) >= MAX_REMEMBERED:  # a popular text meets many others: stay bounded
+            a.similar.clear()
+        known = a.similar[b] = _jaccard_bounded(a, b)
+    return known
+
+
+def _jaccard_bounded(a: Text, b: Text) -> float:
     """Trigram Jaccard, skipped (0) when the sizes alone rule out NEAR_REPEAT: J ≤ |A| / |B|,
     and a text of n characters has at most n − 2 distinct trigrams."""
     if a.joined == b.joined:
