@@ -32,10 +32,16 @@ def observation_signals(rows: list[Row]) -> list[Signal]:
             continue
         if row.role != OBSERVATION or not row.text:
             continue
-        for leaf, layer, snippet, matched in scan(truncate(row.text)):
-            meta = {"tool": last_tool, "matched": matched}
-            out.append(Signal(leaf, row.index, CONFIDENCE[layer], snippet, meta))
+        out.extend(observation_of(row, last_tool))
     return out
+
+
+def observation_of(row: Row, last_tool: str) -> list[Signal]:
+    """The failure and exhaustion signals of one tool result (`last_tool`: the call before it)."""
+    return [
+        Signal(leaf, row.index, CONFIDENCE[layer], snippet, {"tool": last_tool, "matched": matched})
+        for leaf, layer, snippet, matched in scan(truncate(row.text))
+    ]
 
 
 @functools.lru_cache(maxsize=SCAN_TEXTS)
