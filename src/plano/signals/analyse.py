@@ -85,7 +85,7 @@ def _keys(rows: list[Row]) -> list[int]:
     keys: list[int] = []
     key = 0
     for row in rows:
-        key = hash((key, row.role, row.text, row.tool_name, row.tool_args, row.index))
+        key = hash((key, row.role, row.text, row.tool_name, row.tool_args, row.message_index))
         keys.append(key)
     return keys
 

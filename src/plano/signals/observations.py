@@ -39,7 +39,13 @@ def observation_signals(rows: list[Row]) -> list[Signal]:
 def observation_of(row: Row, last_tool: str) -> list[Signal]:
     """The failure and exhaustion signals of one tool result (`last_tool`: the call before it)."""
     return [
-        Signal(leaf, row.index, CONFIDENCE[layer], snippet, {"tool": last_tool, "matched": matched})
+        Signal(
+            leaf,
+            row.message_index,
+            CONFIDENCE[layer],
+            snippet,
+            {"tool": last_tool, "matched": matched},
+        )
         for leaf, layer, snippet, matched in scan(truncate(row.text))
     ]
 

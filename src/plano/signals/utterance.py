@@ -111,7 +111,7 @@ class Utterance:
 
     @property
     def index(self) -> int:
-        return self.row.index
+        return self.row.message_index
 
     @property
     def prose(self) -> Text:
