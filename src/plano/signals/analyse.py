@@ -10,6 +10,7 @@ dragging and the scores are computed from the state at the end.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -30,7 +31,9 @@ from plano.signals.utterance import Utterance
 
 MAX_MESSAGES: Final = 100
 STATES: Final = 1024  # cached fold states (one per recently analysed conversation)
-LOOK_BACK: Final = 8  # how many rows shorter than the request a cached prefix may be
+LOOK_BACK: Final = 8
+COMPACT_ARGS: Final = 256
+SNIPPET: Final = 100  # how many rows shorter than the request a cached prefix may be
 _ORDER: Final = {leaf: n for n, leaf in enumerate(LEAF_TYPES)}
 
 
@@ -111,11 +114,20 @@ def _step(state: _State, pos: int, row: Row) -> _State:
                       state.recent_user, recent, state.last_tool, state.calls)  # fmt: skip
     signals, last_tool, calls = state.signals, state.last_tool, state.calls
     if row.role == FUNCTION_CALL:
-        last_tool, calls = row.tool_name, (*calls, row)
+        last_tool, calls = row.tool_name, (*calls, _compact(row))
     elif row.role == OBSERVATION and row.text:
         signals = (*signals, *observation_of(row, last_tool))
     return _State(state.rows + 1, signals, state.user_turns, state.last_user, state.recent_user,
                   state.recent_assistant, last_tool, calls)  # fmt: skip
+
+
+def _compact(call: Row) -> Row:
+    """A tool call as the loop detector needs it, small enough to keep in a cached state: the
+    snippet, and long arguments replaced by a digest (equality is all that matters)."""
+    args = call.tool_args
+    if len(args) > COMPACT_ARGS:
+        args = "blake2b:" + hashlib.blake2b(args.encode(), digest_size=16).hexdigest()
+    return Row(call.role, call.text[:SNIPPET], call.message_index, call.tool_name, args)
 
 
 def analyse(
