@@ -37,6 +37,8 @@ def shouting(text: str, common_words: frozenset[str]) -> float | None:
     Short all-caps words that are not common words ("AWS", "HTTP", "GCP") are acronyms and are
     left out of both counts, so a polite question full of acronyms is not shouting.
     """
+    if sum(map(str.isupper, text)) < CAPS_MIN_LETTERS * CAPS_MIN_RATIO:
+        return None  # fewer than 8 capitals in all: cannot be 80 % of 10 counted letters
     letters = upper = 0
     for word in _LETTER_RUN.findall(text):
         if len(word) <= ACRONYM_MAX_LETTERS and word.isupper() and word.lower() not in common_words:
