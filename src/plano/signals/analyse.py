@@ -127,7 +127,9 @@ def _compact(call: Row) -> Row:
     args = call.tool_args
     if len(args) > COMPACT_ARGS:
         args = "blake2b:" + hashlib.blake2b(args.encode(), digest_size=16).hexdigest()
-    return Row(call.role, call.text[:SNIPPET], call.message_index, call.tool_name, args)
+    return Row(
+        call.role, call.text[:SNIPPET], call.message_index, call.tool_name[:COMPACT_ARGS], args
+    )
 
 
 def analyse(
