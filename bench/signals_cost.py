@@ -5,13 +5,14 @@
 Conversations of 10 user turns: a pleasant chat, a troubled support chat (correction,
 escalation, shouting), a coding agent with tool calls and failing tool results, and the same
 agent with 2000-character answers. Three costs each: "cold" (nothing cached: every message
-normalised and matched), "new turn" (the history is cached from the previous request and the
-last user message is new: what a chat client resending its history costs per request) and
-"repeated" (the same conversation again, all cached). Each runs in a loop for a share of
-`--seconds` of CPU time per round; printed are the medians over rounds of CPU µs per
-conversation (the thread's own CPU time, so a busy machine's time-sharing does not count) and
-the ratio to `json.loads` of the request body carrying the conversation, measured in the same
-round (a machine-independent yardstick: the gateway parses that body anyway).
+normalised and matched), "new turn" (the previous request, everything before the last user
+message, was analysed; this one adds a new user message, as a chat client resending its history
+does; the figure includes the cache hit of the previous request) and "repeated" (the same
+conversation again). Each runs in a loop for a share of `--seconds` of CPU time per round;
+printed are the medians over rounds of CPU µs per conversation (the thread's own CPU time, so a
+busy machine's time-sharing does not count) and the ratio to `json.loads` of the request body
+carrying the conversation, measured in the same round (a machine-independent yardstick: the
+gateway parses that body anyway).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from plano.signals import analyse
+from plano.signals.analyse import clear_state_cache
 from plano.signals.observations import scan
 from plano.signals.utterance import assistant_features, user_features
 
@@ -132,6 +134,7 @@ def measure(fn: Callable[[], object], seconds: float) -> float:
 
 
 def _clear() -> None:
+    clear_state_cache()
     user_features.cache_clear()
     assistant_features.cache_clear()
     scan.cache_clear()
@@ -143,15 +146,16 @@ def _cold(messages: list[dict[str, Any]]) -> None:
 
 
 def _new_turn(messages: list[dict[str, Any]]) -> Callable[[], object]:
-    """The history is cached (as after the previous request); the last user message is new."""
-    counter = itertools.count()
+    """The previous request (everything before the last user message) was analysed; this one
+    adds a new user message and the assistant's answer, as a chat client resending its history."""
     last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    previous, tail = messages[:last_user], messages[last_user + 1 :]
+    counter = itertools.count()
 
     def run() -> object:
-        fresh = list(messages)
+        analyse(previous)  # a cache hit when warm; it keeps the previous state recently used
         text = f"{messages[last_user]['content']} (take {next(counter)})"
-        fresh[last_user] = {"role": "user", "content": text}
-        return analyse(fresh)
+        return analyse([*previous, {"role": "user", "content": text}, *tail])
 
     return run
 

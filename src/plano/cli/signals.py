@@ -51,7 +51,8 @@ def render_report(conv_id: Any, report: SignalReport) -> str:
     flag = f" {FLAG}" if report.flagged else ""
     head = (
         f"{conv_id}: quality {report.quality} (score {report.quality_score:.1f}), "
-        f"{report.turn_count} user turns, efficiency {report.efficiency_score:.2f}{flag}"
+        f"{report.turn_count} user turn{'' if report.turn_count == 1 else 's'}, "
+        f"efficiency {report.efficiency_score:.2f}{flag}"
     )
     lines = [head]
     for s in report.signals:

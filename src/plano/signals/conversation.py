@@ -9,8 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeGuard
+from typing import Any, Final, Literal, NamedTuple, TypeGuard
 
 HUMAN: Final = "human"
 GPT: Final = "gpt"
@@ -35,21 +34,22 @@ _SHAREGPT_ROLES: Final[Mapping[str, str]] = {
 _TEXT_PART_TYPES: Final = ("text", "input_text", "output_text")  # a tuple: `in` never hashes
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     """One analysed row: `role` is human | gpt | function_call | observation."""
 
     role: str
     text: str
-    index: int
+    message_index: int  # position of the message in the caller's list
     tool_name: str = ""
     tool_args: str = ""
 
 
 def content_text(content: Any) -> str:
     """The text of an OpenAI / Anthropic / Responses content value (string or list of parts)."""
-    if isinstance(content, str):
+    if type(content) is str:
         return content
+    if content is None:
+        return ""
     if isinstance(content, Mapping):
         content = [content]
     if not isinstance(content, list):
@@ -70,11 +70,18 @@ def content_text(content: Any) -> str:
 def canonical_args(arguments: Any) -> str:
     """Tool-call arguments as canonical JSON (sorted keys) when they parse, else the raw text."""
     if isinstance(arguments, str):
-        return _canonical_text(arguments)
+        return (
+            _canonical_text(arguments)
+            if len(arguments) <= _CACHE_ARGS_UP_TO
+            else _canonical(arguments)
+        )
     return _canonical(arguments)
 
 
-@functools.lru_cache(maxsize=4096)
+_CACHE_ARGS_UP_TO: Final = 2000
+
+
+@functools.lru_cache(maxsize=1024)
 def _canonical_text(arguments: str) -> str:
     return _canonical(arguments)
 

@@ -33,7 +33,9 @@ def loop_signals(rows: list[Row]) -> list[Signal]:
         distinct = len({c.tool_args for c in run})
         kind = RETRY if distinct == 1 else PARAMETER_DRIFT
         meta = {"tool": run[0].tool_name, "calls": len(run), "distinct_arguments": distinct}
-        out.append(Signal(kind, run[MIN_RUN - 1].index, CONFIDENCE, run[-1].text[:100], meta))
+        out.append(
+            Signal(kind, run[MIN_RUN - 1].message_index, CONFIDENCE, run[-1].text[:100], meta)
+        )
     out.extend(_oscillations(calls))
     return out
 
@@ -55,6 +57,6 @@ def _oscillations(calls: list[Row]) -> list[Signal]:
             continue
         a, b = names[lo], names[lo + 1]
         meta = {"tools": [a, b], "cycles": (hi - lo) // 2}
-        index = calls[lo + 2 * MIN_CYCLES - 1].index
+        index = calls[lo + 2 * MIN_CYCLES - 1].message_index
         out.append(Signal(OSCILLATION, index, CONFIDENCE, f"{a} → {b} → {a} → {b}", meta))
     return out

@@ -23,24 +23,35 @@ def phrase_signal(kind: str, utt: Utterance, match: Match, **extra: object) -> S
     return Signal(kind, utt.index, round(match.score, 4), utt.snippet(), meta)
 
 
+_LISTS: Final = (
+    (CORRECTION, "correction"),
+    (REPHRASE, "rephrase"),
+    (CLARIFICATION, "clarification"),
+)
+
+
 def misalignment(humans: list[tuple[int, Utterance]], lex: Lexicon) -> list[Signal]:
     """`humans` holds (row position, utterance) of every user message, in order."""
-    lists = ((CORRECTION, "correction"), (REPHRASE, "rephrase"), (CLARIFICATION, "clarification"))
     out: list[Signal] = []
     for n, (pos, utt) in enumerate(humans):
-        hit: Signal | None = None
-        for kind, name in lists:
-            match = utt.hits.get(name)
-            if match is not None:
-                hit = phrase_signal(kind, utt, match)
-                break
-        if hit is None and n > 0:
-            prev_pos, prev = humans[n - 1]
-            if pos - prev_pos <= SEMANTIC_LOOKBACK:
-                hit = semantic_rephrase(prev, utt, lex)
+        hit = misalignment_of(pos, utt, humans[n - 1] if n else None, lex)
         if hit is not None:
             out.append(hit)
     return out
+
+
+def misalignment_of(
+    pos: int, utt: Utterance, previous: tuple[int, Utterance] | None, lex: Lexicon
+) -> Signal | None:
+    """At most one misalignment signal for the user message at row `pos`; `previous` is the
+    user message before it (row position, utterance), if any."""
+    for kind, name in _LISTS:
+        match = utt.hits.get(name)
+        if match is not None:
+            return phrase_signal(kind, utt, match)
+    if previous is not None and pos - previous[0] <= SEMANTIC_LOOKBACK:
+        return semantic_rephrase(previous[1], utt, lex)
+    return None
 
 
 def semantic_rephrase(prev: Utterance, cur: Utterance, lex: Lexicon) -> Signal | None:

@@ -9,10 +9,10 @@ from plano.signals.conversation import FUNCTION_CALL, OBSERVATION, Row
 from plano.signals.lexicon import observation_patterns
 from plano.signals.report import Signal
 from plano.signals.text import truncate
-from plano.signals.utterance import CACHE_TEXTS
 
 CONFIDENCE: Final[dict[str, float]] = {"execution": 0.9, "environment": 0.95}
 SNIPPET_CONTEXT: Final = 40
+SCAN_TEXTS: Final = 2048  # cached results by truncated text (≤ 2000 characters each)
 
 
 def _snippet(text: str, start: int, end: int) -> str:
@@ -32,16 +32,27 @@ def observation_signals(rows: list[Row]) -> list[Signal]:
             continue
         if row.role != OBSERVATION or not row.text:
             continue
-        for leaf, layer, snippet, matched in scan(row.text):
-            meta = {"tool": last_tool, "matched": matched}
-            out.append(Signal(leaf, row.index, CONFIDENCE[layer], snippet, meta))
+        out.extend(observation_of(row, last_tool))
     return out
 
 
-@functools.lru_cache(maxsize=CACHE_TEXTS)
+def observation_of(row: Row, last_tool: str) -> list[Signal]:
+    """The failure and exhaustion signals of one tool result (`last_tool`: the call before it)."""
+    return [
+        Signal(
+            leaf,
+            row.message_index,
+            CONFIDENCE[layer],
+            snippet,
+            {"tool": last_tool, "matched": matched},
+        )
+        for leaf, layer, snippet, matched in scan(truncate(row.text))
+    ]
+
+
+@functools.lru_cache(maxsize=SCAN_TEXTS)
 def scan(text: str) -> tuple[tuple[str, str, str, str], ...]:
-    """(leaf, layer, snippet, matched text) per layer with a match, for one tool result."""
-    text = truncate(text)
+    """(leaf, layer, snippet, matched text) per layer that matches a (truncated) tool result."""
     found: list[tuple[str, str, str, str]] = []
     for layer, patterns in observation_patterns().items():
         for leaf, pattern in patterns:

@@ -16,6 +16,7 @@ REPEAT_MIN_TOKENS: Final = 5
 REPEAT_LOOKBACK: Final = 2
 EXACT_REPEAT: Final = 0.95
 NEAR_REPEAT: Final = 0.85
+MAX_REMEMBERED: Final = 8
 
 
 def efficiency(user_turns: int) -> float:
@@ -25,43 +26,63 @@ def efficiency(user_turns: int) -> float:
     return 1.0 / (1.0 + DECAY * (user_turns - BASELINE_TURNS))
 
 
-def dragging(humans: list[Utterance]) -> list[Signal]:
-    score = efficiency(len(humans))
-    if score >= DRAGGING_BELOW:
+def dragging(user_turns: int, last: Utterance | None) -> list[Signal]:
+    """One signal at the last user message when efficiency drops below 0.5."""
+    score = efficiency(user_turns)
+    if score >= DRAGGING_BELOW or last is None:
         return []
-    last = humans[-1]
-    meta = {"user_turns": len(humans), "efficiency": round(score, 4), "baseline": BASELINE_TURNS}
+    meta = {"user_turns": user_turns, "efficiency": round(score, 4), "baseline": BASELINE_TURNS}
     return [Signal(DRAGGING, last.index, round(1.0 - score, 4), last.snippet(), meta)]
 
 
 def repetition(messages: list[Utterance], role: str) -> list[Signal]:
     """Each message of one role vs the previous two of that role (with ≥5 tokens each)."""
     out: list[Signal] = []
-    previous: list[Utterance] = []
+    previous: tuple[Utterance, ...] = ()
     for utt in messages:
-        if len(utt.full.tokens) < REPEAT_MIN_TOKENS:
-            continue
-        if utt.features.positive_start:
-            continue
-        best: tuple[float, Utterance] | None = None
-        for earlier in previous:
-            score = _similarity(utt.full, earlier.full)
-            if score >= NEAR_REPEAT and (best is None or score > best[0]):
-                best = (score, earlier)
-        if best is not None:
-            kind = "exact" if best[0] >= EXACT_REPEAT else "near_duplicate"
-            meta = {
-                "role": role,
-                "kind": kind,
-                "similar_to": best[1].index,
-                "similarity": round(best[0], 4),
-            }
-            out.append(Signal(REPETITION, utt.index, round(best[0], 4), utt.snippet(), meta))
-        previous = [*previous[-(REPEAT_LOOKBACK - 1) :], utt]
+        found, previous = repetition_of(utt, previous, role)
+        if found is not None:
+            out.append(found)
     return out
 
 
+def repetition_of(
+    utt: Utterance, previous: tuple[Utterance, ...], role: str
+) -> tuple[Signal | None, tuple[Utterance, ...]]:
+    """The repetition signal of `utt` against `previous` (the last eligible messages of its
+    role, oldest first), and the new `previous`."""
+    if len(utt.full.tokens) < REPEAT_MIN_TOKENS or utt.features.positive_start:
+        return None, previous
+    best: tuple[float, Utterance] | None = None
+    for earlier in previous:
+        score = _similarity(utt.full, earlier.full)
+        if score >= NEAR_REPEAT and (best is None or score > best[0]):
+            best = (score, earlier)
+    found: Signal | None = None
+    if best is not None:
+        kind = "exact" if best[0] >= EXACT_REPEAT else "near_duplicate"
+        meta = {
+            "role": role,
+            "kind": kind,
+            "similar_to": best[1].index,
+            "similarity": round(best[0], 4),
+        }
+        found = Signal(REPETITION, utt.index, round(best[0], 4), utt.snippet(), meta)
+    return found, (*previous[-(REPEAT_LOOKBACK - 1) :], utt)
+
+
 def _similarity(a: Text, b: Text) -> float:
+    """Trigram Jaccard, remembered on `a` (texts are cached across requests, and a resent
+    history compares the same pairs again)."""
+    known = a.similar.get(b)
+    if known is None:
+        if len(a.similar) >= MAX_REMEMBERED:  # a popular text meets many others: stay bounded
+            a.similar.clear()
+        known = a.similar[b] = _jaccard_bounded(a, b)
+    return known
+
+
+def _jaccard_bounded(a: Text, b: Text) -> float:
     """Trigram Jaccard, skipped (0) when the sizes alone rule out NEAR_REPEAT: J ≤ |A| / |B|,
     and a text of n characters has at most n − 2 distinct trigrams."""
     if a.joined == b.joined:

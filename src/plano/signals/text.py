@@ -77,7 +77,7 @@ class Text:
     Token frequencies, their norm and the trigram set are computed on first use.
     """
 
-    __slots__ = ("_freq", "_grams", "_norm", "joined", "raw", "tokens")
+    __slots__ = ("_freq", "_grams", "_norm", "joined", "raw", "similar", "tokens")
 
     def __init__(self, raw: str, tokens: tuple[str, ...]) -> None:
         self.raw = raw
@@ -86,6 +86,8 @@ class Text:
         self._freq: dict[str, int] | None = None
         self._norm = -1.0
         self._grams: frozenset[str] | None = None
+        # repetition scores against earlier texts (identity-keyed; at most a few entries)
+        self.similar: dict[Text, float] = {}
 
     @classmethod
     def of(cls, text: str) -> Text:

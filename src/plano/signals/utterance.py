@@ -19,7 +19,10 @@ from plano.signals.matcher import Match
 from plano.signals.text import Text, strip_code, truncate
 
 SNIPPET_CHARS: Final = 100
-CACHE_TEXTS: Final = 4096
+# Bounded caches keyed by the (truncated, ≤ 2000 characters) text: a 2000-character text with its
+# trigram set takes about 110 kB, so the worst case is about 85 MB per process, a few MB typically.
+USER_TEXTS: Final = 512
+ASSISTANT_TEXTS: Final = 256
 CAPS_MIN_LETTERS: Final = 10
 CAPS_MIN_RATIO: Final = 0.8
 ACRONYM_MAX_LETTERS: Final = 4
@@ -34,6 +37,8 @@ def shouting(text: str, common_words: frozenset[str]) -> float | None:
     Short all-caps words that are not common words ("AWS", "HTTP", "GCP") are acronyms and are
     left out of both counts, so a polite question full of acronyms is not shouting.
     """
+    if sum(map(str.isupper, text)) < CAPS_MIN_LETTERS * CAPS_MIN_RATIO:
+        return None  # fewer than 8 capitals in all: cannot be 80 % of 10 counted letters
     letters = upper = 0
     for word in _LETTER_RUN.findall(text):
         if len(word) <= ACRONYM_MAX_LETTERS and word.isupper() and word.lower() not in common_words:
@@ -64,7 +69,7 @@ def _snippet(text: Text) -> str:
     return raw if len(raw) <= SNIPPET_CHARS else raw[: SNIPPET_CHARS - 1] + "…"
 
 
-@functools.lru_cache(maxsize=CACHE_TEXTS)
+@functools.lru_cache(maxsize=USER_TEXTS)
 def user_features(text: str) -> Features:
     lex = lexicon()
     prose_text = strip_code(truncate(text))
@@ -83,7 +88,7 @@ def user_features(text: str) -> Features:
     )
 
 
-@functools.lru_cache(maxsize=CACHE_TEXTS)
+@functools.lru_cache(maxsize=ASSISTANT_TEXTS)
 def assistant_features(text: str) -> Features:
     full = Text.of(text)
     return Features(full, full, _NO_HITS, None, "", False, frozenset(), _snippet(full))
@@ -100,15 +105,15 @@ class Utterance:
 
     @classmethod
     def user(cls, row: Row) -> Utterance:
-        return cls(row, user_features(row.text))
+        return cls(row, user_features(truncate(row.text)))
 
     @classmethod
     def assistant(cls, row: Row) -> Utterance:
-        return cls(row, assistant_features(row.text))
+        return cls(row, assistant_features(truncate(row.text)))
 
     @property
     def index(self) -> int:
-        return self.row.index
+        return self.row.message_index
 
     @property
     def prose(self) -> Text:

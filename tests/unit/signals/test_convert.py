@@ -63,7 +63,7 @@ def test_tool_calls_become_rows_with_the_message_index() -> None:
         {"function": {"name": "a", "arguments": '{"x": 1}'}},
         {"function": {"name": "b", "arguments": "not json"}}]}  # fmt: skip
     rows = to_rows([{"role": "system", "content": "s"}, msg, {"role": "tool", "content": "r"}])
-    assert [(r.role, r.index) for r in rows] == [
+    assert [(r.role, r.message_index) for r in rows] == [
         ("gpt", 1), (FUNCTION_CALL, 1), (FUNCTION_CALL, 1), (OBSERVATION, 2)]  # fmt: skip
     assert rows[1].tool_args == '{"x":1}' and rows[2].tool_args == "not json"
 
@@ -75,7 +75,7 @@ def test_sharegpt_rows() -> None:
          {"from": "observation", "value": "ok"}],
         "sharegpt",
     )  # fmt: skip
-    assert [(r.role, r.index, r.tool_name) for r in rows] == [
+    assert [(r.role, r.message_index, r.tool_name) for r in rows] == [
         ("human", 1, ""), (FUNCTION_CALL, 2, "f"), (OBSERVATION, 3, "")]  # fmt: skip
 
 

@@ -241,3 +241,15 @@ def test_last_hundred_messages_only() -> None:
     messages = [u("No, I meant the other thing entirely"), *chat(*(["ok"] * 60))]
     assert CORRECTION not in analyse(messages).types()
     assert CORRECTION in analyse(messages[:99]).types()
+
+
+def test_loops_with_long_arguments() -> None:
+    big, other = "x" * 5000, "x" * 4999 + "y"
+    same = [call("write_file", path="a", content=big) for _ in range(3)]
+    assert analyse(same).types() == {RETRY}
+    drift = [*same[:2], call("write_file", path="a", content=other)]
+    assert analyse(drift).types() == {PARAMETER_DRIFT}
+    # continuing a cached conversation keeps the distinction
+    assert analyse([*same[:2], call("write_file", path="a", content=other)]).types() == {
+        PARAMETER_DRIFT
+    }
