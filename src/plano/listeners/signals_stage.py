@@ -217,18 +217,13 @@ class SignalsWorker:
 
     def take(self, record: RequestRecord) -> bool:
         """Queue an ended request for analysis (True), or leave it to be completed at once:
-        no answer was given (status 0 or an error), the queue is full or the CPU budget is
-        spent (both counted)."""
+        no answer was given (status 0 or an error), or the queue is full (counted)."""
         status = record.status
         if not status or status >= 400:
             return False
         queue = self._queue
         if len(queue) >= self._max_queue:
             self._skip("queue_full")
-            return False
-        budget = self._budget
-        if budget is not None and not budget.allows():  # spent: no deferral at all
-            self._skip("budget")
             return False
         queue.append(record)
         self._schedule()
