@@ -5,6 +5,7 @@
     python bench/ab.py cost        [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py tls         [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py pii         [--rounds 12] [--duration 3] [--stream]
+    python bench/ab.py signals     [--rounds 12] [--duration 3] [--stream] [--conversation 10]
     python bench/ab.py tree --base-src OTHER/src   [--rounds 12] [--duration 3] [--stream]
 
 Every variant is a Plano (one worker) on core 0; all of them serve load at the same time, each
@@ -31,6 +32,9 @@ Variants:
   and output chains; the bench's request holds no PII, as most requests: the cost of looking),
   `plumbing` (the same filter looking for nothing: chains, JSON decoding, the walk over texts);
 - guard: `off`, `guard` (`prompt_guards`: the built-in guard embeds and scores every request).
+- signals: `off` (`overrides.disable_signals: true`), `on` (every request analysed for agentic
+  signals, within the default CPU budget `signals_cpu_budget` 0.02), `unbounded` (every request
+  analysed, budget 1.0: the analysers' whole cost), over 10-turn conversations (`--conversation`);
 - tree: the same config served by two source trees: `off` and `control` run the tree at
   `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`.
   What a refactoring of the request path costs, with nothing else changed.
@@ -87,6 +91,14 @@ GUARD: Final = {
     "guard": "prompt_guards:\n  input_guards:\n    jailbreak:\n"
     "      on_exception: {{message: blocked}}\n",
 }
+SIGNALS: Final = {
+    "off": "overrides:\n  disable_signals: true\n",
+    "control": "overrides:\n  disable_signals: true\n",
+    "on": "overrides:\n  signals_sample_rate: 1.0\n",  # the default budget (2 % of the CPU)
+    "unbounded": "overrides:\n  signals_sample_rate: 1.0\n  signals_cpu_budget: 1.0\n",
+}
+# `PLANO_SIGNALS_THREAD=0 python bench/ab.py signals`: the analysis runs on the event loop
+# instead of the analysis thread.
 THIS_SRC: Final = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -190,7 +202,15 @@ def load_all(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "feature", choices=["tracing", "resilience", "cost", "tls", "pii", "guard", "tree"]
+        "feature",
+        choices=["tracing", "resilience", "cost", "tls", "pii", "guard", "signals", "tree"],
+    )
+    parser.add_argument(
+        "--conversation",
+        type=int,
+        default=None,
+        metavar="TURNS",
+        help="user turns in each request's conversation (default: 10 for signals, else 1)",
     )
     parser.add_argument("--base-src", help="tree: the src/ directory `off` and `control` run")
     parser.add_argument("--rounds", type=int, default=12)
@@ -216,8 +236,10 @@ def main() -> int:
         "tls": TLS,
         "pii": PII,
         "guard": GUARD,
+        "signals": SIGNALS,
         "tree": TREE,
     }[args.feature]
+    turns = args.conversation or (10 if args.feature == "signals" else 1)
     with tempfile.TemporaryDirectory(prefix="plano-ab-") as tmp:
         log_dir = Path(tmp)
         upstream, upstream_port = targets.start_upstream(log_dir, 20, None)
@@ -240,7 +262,7 @@ def main() -> int:
                 if args.feature == "tree":
                     src = THIS_SRC if name == "this" else str(Path(args.base_src).resolve())
                 gateways[name] = start_gateway(name, extra, log_dir, upstream_port, grpc, src)
-            script = loadgen.write_lua(log_dir, args.stream)
+            script = loadgen.write_lua(log_dir, args.stream, turns)
             load_all(gateways, script, 2, args.turns)  # warm-up
             per_request: dict[str, list[float]] = {name: [] for name in gateways}
             for round_no in range(args.rounds):

@@ -28,12 +28,35 @@ USER_PROMPT: Final = (
 )
 
 
-def chat_body(stream: bool) -> bytes:
-    """A chat request of about 600 bytes: a system and a user message plus common options."""
+# A support conversation's earlier turns (user, assistant), for `chat_body(turns=N)`: N - 1 of
+# them, cycled, precede the final user message.
+EARLIER_TURNS: Final = (
+    ("Do you sell replacement batteries for the drill I bought?",
+     "Yes: the 18 V pack fits every drill of that range; it is listed under accessories."),
+    ("How long does a full charge take with the standard charger?",
+     "About an hour with the standard charger, and roughly 35 minutes with the fast one."),
+    ("Can I return the charger if I buy the fast one instead?",
+     "Unopened items can be returned within 30 days; the support team arranges the pickup."),
+    ("Is the fast charger compatible with the older 14 V packs as well?",
+     "It is not: the 14 V packs need the charger that came with them."),
+    ("What about the warranty on the drill itself, is it two years?",
+     "The drill has a three-year warranty once registered on the brand's site."),
+)  # fmt: skip
+
+
+def chat_body(stream: bool, turns: int = 1) -> bytes:
+    """A chat request of about 600 bytes: a system and a user message plus common options;
+    with `turns` > 1, a conversation of that many user turns (the earlier ones answered)."""
+    earlier: list[dict[str, str]] = []
+    for i in range(max(turns, 1) - 1):
+        question, answer = EARLIER_TURNS[i % len(EARLIER_TURNS)]
+        earlier.append({"role": "user", "content": question})
+        earlier.append({"role": "assistant", "content": answer})
     body: dict[str, object] = {
         "model": MODEL,
         "messages": [
             {"role": "system", "content": SYSTEM_PROMPT},
+            *earlier,
             {"role": "user", "content": USER_PROMPT},
         ],
         "temperature": 0.2,
@@ -45,8 +68,8 @@ def chat_body(stream: bool) -> bytes:
     return orjson.dumps(body)
 
 
-def write_lua(directory: Path, stream: bool) -> Path:
-    body = chat_body(stream).decode()
+def write_lua(directory: Path, stream: bool, turns: int = 1) -> Path:
+    body = chat_body(stream, turns).decode()
     if "]==]" in body:
         raise ValueError("body cannot be embedded in a Lua long string")
     script = (

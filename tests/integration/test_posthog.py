@@ -131,6 +131,12 @@ def test_generations_reach_posthog(
         "$ai_input_tokens": answer.usage.prompt_tokens,
         "$ai_output_tokens": answer.usage.completion_tokens,
         "$ai_input": MESSAGES,
+        # Agentic signals (on by default): the analysis of the request's conversation.
+        "$ai_signals_quality": "neutral",
+        "$ai_signals_quality_score": 50.0,
+        "$ai_signals_flagged": False,
+        "$ai_signals_categories": {},
+        "$ai_signals_types": [],
     }
     assert 0 < props["$ai_latency"] < 5
     # The second project: no header configured, no capture.

@@ -15,6 +15,7 @@ from plano.cli.init import init
 from plano.cli.logs import logs
 from plano.cli.mock_llm import mock_llm
 from plano.cli.reload import reload
+from plano.cli.signals import signals
 from plano.cli.trace import trace
 from plano.cli.up import up
 from plano.cli.validate import validate
@@ -54,6 +55,7 @@ for command in (
     trace,
     cli_agent,
     build,
+    signals,
 ):
     cli.add_command(command)
 

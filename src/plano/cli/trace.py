@@ -2,7 +2,7 @@
 
     plano trace listen [--foreground]          # receiver on 127.0.0.1:4317 (gRPC), :4318 (HTTP)
     plano trace [last|any|TRACE_ID|SHORT_ID] [--filter GLOB]... [--where KEY=VALUE]...
-                [--model GLOB] [--status CODE|error] [--since 5m] [--limit N] [--list]
+                [--flagged] [--model GLOB] [--status CODE|error] [--since 5m] [--limit N] [--list]
                 [--json] [-v] [--no-interactive]
     plano trace down
 
@@ -240,6 +240,12 @@ def fetch(params: list[tuple[str, str]]) -> list[dict[str, Any]]:
     metavar="KEY=VALUE",
     help="Only traces with a span whose attribute KEY equals VALUE; repeatable (all must hold).",
 )
+@click.option(
+    "--flagged",
+    is_flag=True,
+    help="Only traces with a request flagged by agentic signals (🚩: poor or severe quality, "
+    "disengagement, stagnation, tool failures or loops).",
+)
 @click.option("--model", help="Only traces with a span whose model matches this glob.")
 @click.option("--status", help="Only traces with this HTTP status code, or 'error'.")
 @click.option("--since", help="Only traces started within this long: 30s, 5m, 2h, 1d.")
@@ -254,6 +260,7 @@ def show(
     target: str,
     filters: tuple[str, ...],
     wheres: tuple[str, ...],
+    flagged: bool,
     model: str | None,
     status: str | None,
     since: str | None,
@@ -284,6 +291,8 @@ def show(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--where") from None
         params.append(("where", f"{key}={value}"))
+    if flagged:
+        params.append(("flagged", "1"))
     if model:
         params.append(("model", model))
     if status:
@@ -311,7 +320,7 @@ def show(
         trees = (render_tree(t, click.style, verbose, patterns) for t in traces)
         click.echo("\n\n".join(trees), nl=bool(traces))
     if not traces:
-        if by_id and not (wheres or model or status or since):
+        if by_id and not (wheres or flagged or model or status or since):
             click.echo(
                 f"no trace {target.lower()} in the receiver (it keeps only the most recent "
                 "traces; `plano trace any --list` shows them)",

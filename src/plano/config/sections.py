@@ -112,6 +112,10 @@ class OverridesConfig(StrictModel):
     optimize_context_window: bool = False
     use_agent_orchestrator: bool = False
     disable_signals: bool = False
+    # Ours: the share of requests analysed for agentic signals (by request id, deterministic).
+    signals_sample_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    # Ours: the share of a worker's CPU time signal analysis may take (beyond: skipped, counted).
+    signals_cpu_budget: Annotated[float, Field(gt=0.0, le=1.0)] = 0.02
     upstream_connect_timeout: Duration = 5.0
     upstream_tls_ca_path: str = "/etc/ssl/certs/ca-certificates.crt"
     llm_routing_model: str | None = None

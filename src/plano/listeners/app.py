@@ -25,6 +25,7 @@ from plano.listeners.asgi import send_bytes, send_error
 from plano.listeners.model.listener import ModelListener
 from plano.listeners.prompt.listener import build_prompt_listener
 from plano.listeners.routing_api import routing_routes
+from plano.listeners.signals_stage import Signals, build_signals
 from plano.listeners.types import Message, Receive, Route, Scope, Send
 from plano.observability.access_log import AccessLog
 from plano.observability.access_log import Format as AccessLogFormat
@@ -141,6 +142,13 @@ def build_app(
     models = ModelTable(clusters, aliases)
     transport = transport if transport is not None else LeanTransport()
     costs = build_meter(config)
+    overrides = config.overrides
+    signals = build_signals(
+        overrides.disable_signals,
+        overrides.signals_sample_rate,
+        telemetry,
+        overrides.signals_cpu_budget,
+    )
     parts = _Parts(
         config,
         clusters,
@@ -157,6 +165,7 @@ def build_app(
         build_step(config, clusters, transport, costs.table),
         build_conversations(config.state_storage),
         max_body_bytes,
+        signals,
     )
     listeners = []
     for lc in config.listeners:
@@ -173,6 +182,7 @@ def build_app(
                 max_body_bytes=max_body_bytes,
                 telemetry=telemetry,
                 conversations=parts.conversations,
+                conversation=signals.agent_stage() if signals is not None else None,
             ).routes()
         else:
             routes = build_prompt_listener(
@@ -213,6 +223,7 @@ class _Parts:
     routing: RoutingStep
     conversations: ConversationStore | None
     max_body_bytes: int
+    signals: Signals | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def model_routes(self, lc: ListenerConfig) -> dict[tuple[str, str], Route]:
@@ -238,6 +249,7 @@ class _Parts:
             resilience=resilience,
             routing=self.routing,
             keep_body=captures_messages(config.tracing, os.environ),  # PostHog `$ai_input`
+            conversation=self.signals.model_stage() if self.signals is not None else None,
         ).routes()
         routes.update(routing_routes(self.routing, self.max_body_bytes))
         return routes

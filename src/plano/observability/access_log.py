@@ -2,9 +2,11 @@
 
 Text lines look like Envoy's; JSON lines carry the same fields. No bodies and no header values
 are logged (so no credentials): only method, path, status, model, provider, timings, usage,
-sizes, upstream attempts and the request id. Values a client controls (the path, the model it
-named, its `x-request-id`) are escaped in text lines (`escape`): control and other non-printable
-characters, `"` and `\\`, so a request cannot forge or split a line. JSON escapes them itself.
+sizes, upstream attempts, the request id and, for requests analysed for agentic signals, their
+quality and flag (JSON: the compact `signals` field, with counts and types, never a snippet).
+Values a client controls (the path, the model it named, its `x-request-id`) are escaped in text
+lines (`escape`): control and other non-printable characters, `"` and `\\`, so a request cannot
+forge or split a line. JSON escapes them itself.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def _text(value: str | None) -> str:
 
 def fields(r: RequestRecord, clock: Clock) -> dict[str, object]:
     upstream_ms = _ms(r.upstream_done - r.upstream_sent) if r.upstream_done else None
-    return {
+    out: dict[str, object] = {
         "time": clock.iso(r.wall_start),
         "listener": r.listener,
         "method": r.method,
@@ -105,6 +107,9 @@ def fields(r: RequestRecord, clock: Clock) -> dict[str, object]:
         "continued": r.continued,
         "guard": _guard(r),
     }
+    if r.signals is not None:  # analysed for agentic signals: the compact report
+        out["signals"] = r.signals.log_field()
+    return out
 
 
 def _guard(r: RequestRecord) -> str | None:
@@ -122,10 +127,18 @@ def text_line(r: RequestRecord, clock: Clock) -> str:
         f"stream={str(r.stream).lower()} duration_ms={_ms(r.end - r.start)} "
         f"upstream_ms={upstream} overhead_ms={_ms(r.overhead_ns())} "
         f"tokens={r.prompt_tokens or 0}/{r.completion_tokens or 0} attempts={r.attempts} "
-        f"error={r.error_kind or '-'} request_id={_text(r.request_id)}"
+        f"error={r.error_kind or '-'}"
+        + (_signals_text(r) if r.signals is not None else "")
+        + f" request_id={_text(r.request_id)}"
         + (" continued=true" if r.continued else "")
         + (f" guard={escape(_guard(r) or '')}" if r.guards else "")
     )
+
+
+def _signals_text(r: RequestRecord) -> str:
+    note = r.signals
+    assert note is not None
+    return f" signals={note.quality}" + (" flagged=true" if note.flagged else "")
 
 
 class AccessLog:

@@ -216,6 +216,25 @@ class MetricFamilies:
             (n.LABEL_TARGET, n.LABEL_OUTCOME),
             registry=reg,
         )
+        where = (n.LABEL_LISTENER, n.LABEL_MODEL, n.LABEL_ROUTE, n.LABEL_AGENT)
+        self.signals = Counter(
+            n.METRIC_SIGNALS,
+            "Agentic signal instances found in analysed conversations, by layer and category.",
+            (n.LABEL_LAYER, n.LABEL_CATEGORY, *where),
+            registry=reg,
+        )
+        self.signals_conversations = Counter(
+            n.METRIC_SIGNALS_CONVERSATIONS,
+            "Conversations analysed for agentic signals, by quality bucket.",
+            (n.LABEL_QUALITY, *where),
+            registry=reg,
+        )
+        self.signals_skipped = Counter(
+            n.METRIC_SIGNALS_SKIPPED,
+            "Requests not analysed for signals, by reason (queue_full, budget, error).",
+            (n.LABEL_REASON,),
+            registry=reg,
+        )
         self.build_info = Gauge(
             n.METRIC_BUILD_INFO,
             "Always 1; the label carries the gateway version.",

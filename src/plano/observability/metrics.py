@@ -254,6 +254,32 @@ class PrometheusMetrics:
         if self._timer is None and self.multiprocess:
             self._schedule_flush()
 
+    # -- agentic signals (listeners' signals worker) ---------------------------------------
+
+    def signals_observed(self, record: RequestRecord) -> None:
+        """Count an analysed request: its quality bucket, and its instances per category.
+        Labels: listener, the canonical model that served, the route (how the model was chosen)
+        on model listeners, the agents on agent listeners (config names, a bounded set)."""
+        note = record.signals
+        if note is None:
+            return
+        r = record
+        by_agent = r.listener_type == "agent"
+        route = r.route or ""
+        where = (r.listener, r.model or "", "" if by_agent else route, route if by_agent else "")
+        acc, f = self._acc, self.families
+        acc.labelled(f.signals_conversations, note.quality, *where).n += 1
+        for layer, category, count, _ in note.categories:
+            acc.labelled(f.signals, layer, category, *where).n += count
+        if self._timer is None and self.multiprocess:
+            self._schedule_flush()
+
+    def signals_skipped(self, reason: str) -> None:
+        """A request was not analysed (`queue_full`, `error`)."""
+        self._acc.labelled(self.families.signals_skipped, reason).n += 1
+        if self._timer is None and self.multiprocess:
+            self._schedule_flush()
+
     # -- fed by features that come later (retries, outlier ejection, rate limits) -------------
 
     def retry(self, provider: str, model: str) -> None:

@@ -184,3 +184,32 @@ ATTR_PROMPT_BACKEND: Final = "plano.function_calling.backend"
 ATTR_PROMPT_MODEL: Final = "plano.function_calling.model"
 METRIC_PROMPT_TARGET_CALLS: Final = "plano_prompt_target_calls_total"
 LABEL_TARGET: Final = "target"
+# Agentic signals (reference §9.3) on the request span: the report's summary, per category
+# `signals.<layer>.<category>.count|.severity` (only categories that fired), one event per signal
+# instance named `signal.<layer>.<category>.<leaf>`, and the flag appended to a concerning
+# request span's name.
+ATTR_SIGNALS_QUALITY: Final = "signals.quality"
+ATTR_SIGNALS_QUALITY_SCORE: Final = "signals.quality_score"
+ATTR_SIGNALS_TURN_COUNT: Final = "signals.turn_count"
+ATTR_SIGNALS_EFFICIENCY: Final = "signals.efficiency_score"
+ATTR_SIGNALS_CATEGORY: Final = "signals.{}.{}.{}"  # layer, category, count|severity
+EVENT_SIGNAL: Final = "signal.{}"  # the signal's type, `layer.category.leaf`
+ATTR_SIGNAL_TYPE: Final = "signal.type"
+ATTR_SIGNAL_MESSAGE_INDEX: Final = "signal.message_index"
+ATTR_SIGNAL_CONFIDENCE: Final = "signal.confidence"
+ATTR_SIGNAL_SNIPPET: Final = "signal.snippet"
+ATTR_SIGNAL_METADATA: Final = "signal.metadata"
+SIGNALS_FLAG: Final = " \U0001f6a9"  # appended to a flagged request span's name
+METRIC_SIGNALS: Final = "plano_signals_total"
+METRIC_SIGNALS_CONVERSATIONS: Final = "plano_signals_conversations_total"
+METRIC_SIGNALS_SKIPPED: Final = "plano_signals_skipped_total"
+LABEL_LAYER: Final = "layer"
+LABEL_CATEGORY: Final = "category"
+LABEL_QUALITY: Final = "quality"
+LABEL_AGENT: Final = "agent"
+# PostHog `$ai_generation` properties of an analysed request.
+POSTHOG_SIGNALS_QUALITY: Final = "$ai_signals_quality"
+POSTHOG_SIGNALS_SCORE: Final = "$ai_signals_quality_score"
+POSTHOG_SIGNALS_FLAGGED: Final = "$ai_signals_flagged"
+POSTHOG_SIGNALS_CATEGORIES: Final = "$ai_signals_categories"
+POSTHOG_SIGNALS_TYPES: Final = "$ai_signals_types"

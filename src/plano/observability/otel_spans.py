@@ -34,7 +34,12 @@ from plano.observability.otlp_encoding import (
     varint,
 )
 from plano.observability.record import GuardNote, RequestRecord
-from plano.observability.span_render import PER_REQUEST, PendingSpan, usage_attributes
+from plano.observability.span_render import (
+    PER_REQUEST,
+    PendingSpan,
+    signals_fields,
+    usage_attributes,
+)
 
 # The W3C grammar exactly as the SDK's TraceContextTextMapPropagator checks it (same regex, same
 # rejections); `parse_traceparent` is tested against the propagator. Calling the propagator
@@ -280,7 +285,7 @@ class OtelTracing:
         r = record
         if r.handler in _UNTRACED_HANDLERS:
             return
-        key = (
+        key: tuple[Any, ...] = (
             r.listener_type,
             r.method,
             r.path,
@@ -297,6 +302,9 @@ class OtelTracing:
             r.error_kind,
             r.continued and r.attempts,
         )
+        note = r.signals
+        if note is not None:  # a flagged request's span name ends with the flag
+            key = (*key, note.flagged)
         head = self._heads.get(key)
         if head is None:
             head = self._head(r, key)
@@ -311,6 +319,9 @@ class OtelTracing:
                 r.prompt_tokens, r.completion_tokens, r.cache_write_tokens, r.cost
             )
             extra = usage if extra is None else extra + usage
+        if note is not None:
+            at = r.wall_start + ((r.end or time.perf_counter_ns()) - r.start)
+            extra = (extra or b"") + signals_fields(self._encoder, note, at)
         # Only values here: the tuple is encoded with its batch (`render_span`), and a tuple
         # of plain values drops out of the garbage collector's sight while it waits.
         self._queue.add(
@@ -371,7 +382,7 @@ class OtelTracing:
         encoder = self._encoder
         head = _Head(
             service,
-            name_and_kind(span_name(r), SpanKind.SERVER)
+            name_and_kind(_flagged_name(r), SpanKind.SERVER)
             + status_field(_ERROR if failed else 0, (error_kind or "") if failed else "")
             + encoder.attributes(SPAN_ATTRIBUTE, attributes),
             # Keys encoded here or per request by `finish`: extra attributes never repeat them.
@@ -518,3 +529,9 @@ def span_name(r: RequestRecord) -> str:
     if r.model and requested not in (r.model, r.upstream_model):
         return f"{r.method} {r.path} {requested} -> {r.model}"
     return f"{r.method} {r.path} {requested}"
+
+
+def _flagged_name(r: RequestRecord) -> str:
+    """`span_name`, with ` 🚩` when the request's signals are concerning (reference §9.3)."""
+    note = r.signals
+    return span_name(r) + n.SIGNALS_FLAG if note is not None and note.flagged else span_name(r)

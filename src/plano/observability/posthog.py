@@ -236,6 +236,7 @@ class PosthogExporter:
                 r.request_headers,
                 body,
                 r.cost,
+                r.signals,
             )
         )
         if len(queue) == self._max_batch:

@@ -8,9 +8,12 @@ Properties: `$ai_trace_id` / `$ai_span_id` (the request span's W3C ids, hex), `$
 (the client's span, when it sent a `traceparent`), `$ai_model`, `$ai_provider`, `$ai_latency`
 and `$ai_time_to_first_token` (seconds), `$ai_stream`, `$ai_input_tokens`, `$ai_output_tokens`,
 `$ai_http_status`, `$ai_input_cost_usd` / `$ai_output_cost_usd` / `$ai_total_cost_usd` (when
-the model has a price), `$ai_is_error` (+ `$ai_error`, the error kind) and, with `capture_messages`,
-`$ai_input`. `distinct_id` is the value of the `distinct_id_header` request header, else the trace
-id with `$process_person_profile: false` (an anonymous event: PostHog makes no person for it).
+the model has a price), `$ai_is_error` (+ `$ai_error`, the error kind), with `capture_messages`
+`$ai_input` and, for a request analysed for agentic signals, `$ai_signals_quality`,
+`$ai_signals_quality_score`, `$ai_signals_flagged`, `$ai_signals_categories` (instances per
+`layer.category`) and `$ai_signals_types` (the signal types found).
+`distinct_id` is the value of the `distinct_id_header` request header, else the trace id with
+`$process_person_profile: false` (an anonymous event: PostHog makes no person for it).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
+
+from plano.observability.signals_note import SignalsNote
 
 EVENT: Final = "$ai_generation"
 MAX_DISTINCT_ID: Final = 200  # characters kept of a distinct-id header value
@@ -44,6 +49,7 @@ Item = tuple[
     Sequence[tuple[bytes, bytes]],  # the client's request headers
     bytes | None,  # the request body, when captured
     tuple[float, float, float, float, float] | None,  # cost: input, output, cache r/w, total
+    SignalsNote | None,  # agentic signals, when the request was analysed
 ]
 
 
@@ -88,6 +94,7 @@ def build_event(item: Item) -> Event:
         headers,
         body,
         cost,
+        signals,
     ) = item
     trace_id, span_id = tp[3:35], tp[36:52]
     status = status or upstream_status
@@ -117,6 +124,8 @@ def build_event(item: Item) -> Event:
         props["$ai_total_cost_usd"] = cost[4]
     if failed and error_kind is not None:
         props["$ai_error"] = error_kind
+    if signals is not None:
+        props.update(signals.posthog_properties())
     return Event(props, trace_id, _iso(wall_start + max(end - start, 0)), headers, body)
 
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from plano.observability.signals_note import SignalsNote
 
 
 class RoutingNote:
@@ -70,6 +73,7 @@ class RequestRecord:
         "client_api",
         "completion_tokens",
         "continued",
+        "conversation",
         "cost",
         "cost_usd",
         "downstream_first_chunk",
@@ -96,6 +100,7 @@ class RequestRecord:
         "routing",
         "session_cache_error",
         "session_id",
+        "signals",
         "span",
         "start",
         "status",
@@ -112,7 +117,9 @@ class RequestRecord:
         "wall_start",
     )
 
-    def __init__(self, listener: str, listener_type: str, method: str, path: str) -> None:
+    def __init__(  # noqa: PLR0915 - one flat assignment per field, nothing else
+        self, listener: str, listener_type: str, method: str, path: str
+    ) -> None:
         self.listener = listener  # listener name from the config
         self.listener_type = listener_type  # model | agent | prompt | admin
         self.method = method
@@ -176,6 +183,11 @@ class RequestRecord:
         # values (span attributes `plano.pii.<entity>`, metric `plano_pii_entities_total`).
         self.pii_found: dict[tuple[str, str, str], int] | None = None
         self.guards: list[GuardNote] | None = None  # guard filters' verdicts, in chain order
+        # Agentic signals (only when they are on): the request's conversation as the listener
+        # kept it for the analysis after the response (a reference, not a copy: see
+        # `listeners.signals_stage`), and what the analysis found (`SignalsNote`).
+        self.conversation: object | None = None
+        self.signals: SignalsNote | None = None
 
     def note_usage(
         self,

@@ -13,7 +13,15 @@ import struct
 from typing import Final
 
 from plano.observability import names as n
-from plano.observability.otlp_encoding import AttributeKey, event_field, event_prefix, pack_times
+from plano.observability.otlp_encoding import (
+    SPAN_ATTRIBUTE,
+    AttributeKey,
+    OtlpEncoder,
+    event_field,
+    event_prefix,
+    pack_times,
+)
+from plano.observability.signals_note import SignalsNote
 
 # The attributes whose values change from request to request, their encodings prepared.
 _K_DURATION: Final = AttributeKey(n.ATTR_LLM_DURATION_MS)
@@ -148,4 +156,14 @@ def render_span(span: bytes | PendingSpan) -> bytes:
         event_attributes: list[bytes] = []
         _K_TTFT_EVENT.put_int(event_attributes, ttft_ms)
         add(event_field(_TTFT_EVENT_NAME, start + ttft, b"".join(event_attributes)))
+    return b"".join(parts)
+
+
+def signals_fields(encoder: OtlpEncoder, note: SignalsNote, at: int) -> bytes:
+    """A request span's agentic-signals fields (reference §9.3): the report's attributes and one
+    `signal.<type>` event per instance, at `at` (wall ns: the request's end), encoded to be
+    appended to the span's other fields."""
+    parts = [encoder.attributes(SPAN_ATTRIBUTE, note.span_attributes())]
+    for name, attributes in note.span_events():
+        parts.append(encoder.event(name, at, attributes))
     return b"".join(parts)

@@ -38,6 +38,16 @@ class RecordSink(Protocol):
     def write(self, record: RequestRecord) -> None: ...
 
 
+class Deferral(Protocol):
+    """Work that must end before a record's spans and log lines are written (the listeners'
+    agentic-signals worker): `take` keeps a record (True) and later calls `Telemetry.complete`
+    with it; False leaves it to be completed at once. `flush` completes everything kept."""
+
+    def take(self, record: RequestRecord) -> bool: ...
+
+    def flush(self) -> None: ...
+
+
 class SubSpan(Protocol):
     """A sub-call's span (`otel_spans.ChildSpan`): send `traceparent` (when not None) on the
     sub-call, then `end()` once."""
@@ -84,6 +94,13 @@ class Telemetry:
         self.tracing = tracing
         self._records = tuple(records)
         self._start_child = getattr(tracing, "start_child", None)
+        self._deferral: Deferral | None = None
+        self._signals_observed = getattr(metrics, "signals_observed", None)
+
+    def defer_with(self, deferral: Deferral | None) -> None:
+        """Records that carry a `conversation` go to `deferral` when they finish; their spans,
+        log lines and signal counts are written when it calls `complete` (None: never)."""
+        self._deferral = deferral
 
     @property
     def traced(self) -> bool:
@@ -123,6 +140,17 @@ class Telemetry:
             record.end = time.perf_counter_ns()
         if self.metrics is not None:
             self.metrics.request_finished(record)
+        if record.conversation is not None:
+            deferral = self._deferral
+            if deferral is not None and deferral.take(record):
+                return
+            record.conversation = None
+        self.complete(record)
+
+    def complete(self, record: RequestRecord) -> None:
+        """Write the finished record's span and log lines (after the deferred work, if any)."""
+        if record.signals is not None and self._signals_observed is not None:
+            self._signals_observed(record)
         if self.tracing is not None:
             self.tracing.finish(record)
         if record.handler != "healthz":  # probes would drown the access log
@@ -130,7 +158,10 @@ class Telemetry:
                 sink.write(record)
 
     def close(self) -> None:
-        """Flush and stop every sink that buffers (called at worker shutdown)."""
+        """Flush and stop every sink that buffers (called at worker shutdown), after the
+        deferred records were completed."""
+        if self._deferral is not None:
+            self._deferral.flush()
         for sink in (self.metrics, self.tracing, *self._records):
             close = getattr(sink, "close", None)
             if close is not None:

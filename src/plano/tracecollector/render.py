@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+from plano.observability.names import ATTR_SIGNALS_QUALITY
+
 Style = Callable[..., str]  # click.style's shape: style(text, fg=..., bold=...)
 
 _SINCE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -19,6 +21,13 @@ _SERVICE_COLOURS: Final = {
     "plano(orchestrator)": "blue",
     "plano(filter)": "yellow",
     "plano(agent)": "green",
+}
+_QUALITY_COLOURS: Final = {
+    "excellent": "green",
+    "good": "green",
+    "neutral": "white",
+    "poor": "yellow",
+    "severe": "red",
 }
 _HIDDEN_ATTRIBUTES: Final = frozenset({"service.name.override"})
 # Envoy-style edge spans (`plano(inbound)`, `plano(outbound)`) show only these unless verbose.
@@ -132,6 +141,9 @@ def _span_lines(
     parts = [name, service, _ms(span["start_ns"], span["end_ns"])]
     if code is not None:
         parts.append(style(str(code), fg="red" if failed else "green"))
+    quality = span["attributes"].get(ATTR_SIGNALS_QUALITY)
+    if isinstance(quality, str):
+        parts.append(_quality(quality, style))
     lines = [prefix + branch + "  ".join(parts)]
     if failed:
         why = span["status_message"] or span["attributes"].get("plano.error.kind") or "error"
@@ -188,8 +200,14 @@ def render_tree(
     return "\n".join(lines)
 
 
+def _quality(quality: str, style: Style) -> str:
+    """`signals=poor`, coloured by the agentic-signals quality bucket."""
+    return style(f"signals={quality}", fg=_QUALITY_COLOURS.get(quality, "white"))
+
+
 def render_list(traces: Sequence[Mapping[str, Any]], style: Style = plain) -> str:
-    """One line per trace: short id, time, duration, spans, status, root span name."""
+    """One line per trace: short id, time, duration, spans, status, root span name (a flagged
+    request's ends with 🚩) and its agentic-signals quality, when analysed."""
     lines = []
     for t in traces:
         failed = any(_failed(s) for s in t["spans"])
@@ -199,6 +217,10 @@ def render_list(traces: Sequence[Mapping[str, Any]], style: Style = plain) -> st
             if isinstance(s["attributes"].get("http.status_code"), int)
         ]
         status = str(codes[0]) if codes else ("error" if failed else "-")
+        qualities = [
+            q for s in t["spans"] if isinstance(q := s["attributes"].get(ATTR_SIGNALS_QUALITY), str)
+        ]
+        signals = [_quality(qualities[0], style)] if qualities else []
         lines.append(
             "  ".join(
                 [
@@ -208,6 +230,7 @@ def render_list(traces: Sequence[Mapping[str, Any]], style: Style = plain) -> st
                     f"{t['span_count']:>3} spans",
                     style(f"{status:>5}", fg="red" if failed else "green"),
                     t["root"],
+                    *signals,
                 ]
             )
         )

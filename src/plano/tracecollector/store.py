@@ -18,6 +18,8 @@ from typing import Any, Final
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from plano.observability.names import SIGNALS_FLAG
+
 DEFAULT_CAPACITY: Final = 50
 MAX_SPANS_PER_TRACE: Final = 500
 OVERRIDE_KEY: Final = "service.name.override"
@@ -134,6 +136,7 @@ class TraceQuery:
     limit: int = 20
     # (attribute key, value as text): every pair is on some span of the trace
     where: tuple[tuple[str, str], ...] = ()
+    flagged: bool = False  # only traces with a span flagged by agentic signals (🚩)
 
     def matches(self, trace: Mapping[str, Any]) -> bool:
         if self.trace_id and not trace["trace_id"].startswith(self.trace_id):
@@ -146,6 +149,8 @@ class TraceQuery:
         for key, value in self.where:
             if not any(_attribute_is(s, key, value) for s in spans):
                 return False
+        if self.flagged and not any(is_flagged(s) for s in spans):
+            return False
         return not self.status or any(_status_matches(s, self.status) for s in spans)
 
 
@@ -169,6 +174,11 @@ def _attribute_is(span: Span, key: str, value: str) -> bool:
     if isinstance(found, bool):
         return attribute_text(found) == value.lower()
     return attribute_text(found) == value
+
+
+def is_flagged(span: Span) -> bool:
+    """The gateway flagged the span's conversation (its name ends with the 🚩)."""
+    return str(span["name"]).endswith(SIGNALS_FLAG)
 
 
 def _model_matches(span: Span, pattern: str) -> bool:

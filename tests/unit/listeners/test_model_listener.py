@@ -217,6 +217,7 @@ def test_the_default_config_compiles_only_the_stages_it_uses() -> None:
         "Decode",
         "Route",
         "Build",
+        "ModelConversation",  # agentic signals are on by default (reference §9.3)
         "Send",
         "Relay",
         "RememberTurn",

@@ -82,6 +82,7 @@ def test_a_bare_model_route_compiles_only_what_it_uses() -> None:
         "Decode",
         "Route",
         "Build",
+        "ModelConversation",  # agentic signals are on by default (reference §9.3)
         "Send",
         "Relay",
         "RememberTurn",
@@ -98,6 +99,7 @@ def test_configured_features_add_their_stages_in_order() -> None:
         "InputFilters",
         "Route",
         "Build",
+        "ModelConversation",
         "RateLimit",
         "Send",
         "Relay",

@@ -3,9 +3,10 @@
 Each route is a pipeline (`listeners.pipeline`), compiled once:
 
     /v1/chat/completions, /v1/messages:
-        ReadBody → DecodeJson → ChatView → AgentHeaders → PlanAgents → RunAgents(RelayAsIs)
+        ReadBody → DecodeJson → ChatView → AgentHeaders → [AgentConversation] → PlanAgents
+        → RunAgents(RelayAsIs)
     /v1/responses:
-        ReadBody → DecodeJson → ResponsesView → AgentHeaders → PlanAgents
+        ReadBody → DecodeJson → ResponsesView → AgentHeaders → [AgentConversation] → PlanAgents
         → RunAgents(RelayAsResponses)
 
 `PlanAgents` lets the agent pipeline pick the agents (one agent: no model call). `RunAgents` runs
@@ -203,16 +204,17 @@ class AgentListener:
         conversations: ConversationStore | None,
         telemetry: Telemetry,
         timeout: float | None = None,
+        conversation: AnyStage[AgentCall] | None = None,
     ) -> None:
         head = ReadBody(max_body_bytes), DecodeJson()
-        plan = AgentHeaders(RequestIds()), PlanAgents(agents)
-        chat: list[AnyStage[AgentCall]] = [
+        plan = [AgentHeaders(RequestIds()), conversation, PlanAgents(agents)]
+        chat: list[AnyStage[AgentCall] | None] = [
             *head,
             ChatView(),
             *plan,
             RunAgents(agents, RelayAsIs(), None),
         ]
-        responses: list[AnyStage[AgentCall]] = [
+        responses: list[AnyStage[AgentCall] | None] = [
             *head,
             ResponsesView(conversations, timeout),
             *plan,
@@ -247,6 +249,7 @@ def build_agent_listener(
     max_body_bytes: int,
     telemetry: Telemetry | None = None,
     conversations: ConversationStore | None = None,
+    conversation: AnyStage[AgentCall] | None = None,
 ) -> AgentListener:
     """Compile one agent listener: its agents, their filter chains and the selector."""
     urls = {a.id: str(a.url) for a in config.agents}
@@ -275,4 +278,5 @@ def build_agent_listener(
         conversations=conversations,
         telemetry=telemetry,
         timeout=listener.timeout,
+        conversation=conversation,
     )

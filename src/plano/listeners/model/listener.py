@@ -5,7 +5,8 @@ not use is `None` and left out. Per request, top to bottom:
 
     ReadBody → Decode (JSON object, then the view: model, stream)
     → InputFilters → KeepBody → Route
-    → Build (resolve the model, the upstream request) → ContinueConversation → RateLimit
+    → Build (resolve the model, the upstream request) → ContinueConversation
+    → ModelConversation (agentic signals: analysed after the answer) → RateLimit
     → Send (the exchange: retries, endpoints, fallbacks; first attempt inline)
     → Relay (passthrough bytes or translation; output filters) → RememberTurn
 
@@ -67,6 +68,7 @@ class ModelListener:
         conversations: ConversationStore | None = None,
         resilience: Resilience | None = None,
         keep_body: bool = False,
+        conversation: AnyStage[ModelCall] | None = None,
     ) -> None:
         self._ids = ids = RequestIds()
         builder = Builder(models, ids)
@@ -95,6 +97,7 @@ class ModelListener:
         self._limit = RateLimit(r.limiter) if r is not None and r.limiter is not None else None
         self._count = CountTokens(translated)
         self._continue = ContinueConversation(conversations, builder, timeout)
+        self._conversation = conversation  # agentic signals: keep it for the analysis
         self._tail: list[AnyStage[ModelCall] | None] = [
             Send(exchange),
             Relay(telemetry, translated, output_chain, Continuation(exchange, builder.rebuild)),
@@ -106,6 +109,7 @@ class ModelListener:
         """The stages of one proxy route, in order."""
         middle: list[AnyStage[ModelCall] | None] = [
             self._continue if api is Api.OPENAI_RESPONSES else None,
+            self._conversation if path != COUNT_PATH else None,
             self._limit,
             self._count if path == COUNT_PATH else None,
         ]

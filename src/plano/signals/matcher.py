@@ -1,0 +1,229 @@
+"""The phrase matcher: exact token sequence, else char-trigram Jaccard, else token cosine.
+
+The fuzzy layers compare the whole message with the phrase (as the original does), so they only
+fire on short messages that are essentially the phrase (a typo, a dropped or added word). All
+phrase lists live in one `PhraseBook`, so a message is scanned once for every list: exact
+matching looks phrases up by their first token, the Jaccard layer only visits phrases whose
+trigram count could reach the threshold, and the cosine layer only visits phrases whose content
+words the message has.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from plano.signals.text import Text, jaccard, tokens_of, trigrams
+
+JACCARD_THRESHOLD: Final = 0.65
+COSINE_THRESHOLD: Final = 0.60
+MAX_EXTRA_CONTENT: Final = 1
+NEGATIONS: Final = frozenset(
+    {"not", "no", "never", "dont", "doesnt", "didnt", "isnt", "wasnt", "arent", "cant", "hardly"}
+    | {"wont", "wouldnt", "couldnt", "shouldnt", "nothing", "nor", "without"}
+)
+# Words that make what follows hypothetical ("if it works", "how it works").
+CONDITIONALS: Final = frozenset({"if", "whether", "unless", "how", "until", "once"})
+_NO_GUARD: Final[frozenset[str]] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    phrase: str
+    score: float
+    method: str  # exact | trigram | cosine
+    start: int  # token offset of an exact match, -1 for fuzzy ones
+
+
+@dataclass(frozen=True, slots=True)
+class _Phrase:
+    text: str
+    list_name: str
+    tokens: tuple[str, ...]
+    grams: frozenset[str]
+    norm: float
+    negated: bool
+    content: frozenset[str]
+    freq: dict[str, int]
+
+
+# Per list name: (global index of the best phrase so far, score, method, exact start).
+_Best = dict[str, tuple[int, float, str, int]]
+
+
+class PhraseBook:
+    """Named, ordered phrase lists; `match_all` reports the earliest matching phrase per list.
+
+    Exact hits right after a list's guard word don't count; a fuzzy hit needs the message and
+    the phrase to agree on negation ("that's right" is never "that's not right"), and no fuzzy
+    hit is taken for a list from a message containing one of its guard words at all ("explain
+    how it works" is not "it works"). Cosine hits need every content word of the phrase, at
+    most one content word more, and the phrase's word order (the original has no such guards:
+    "got it, thank you" came out as "you got it wrong").
+    """
+
+    def __init__(
+        self,
+        lists: Mapping[str, Iterable[str]],
+        *,
+        stopwords: frozenset[str] = frozenset(),
+        guards: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
+        self._stopwords = stopwords
+        self._phrases: list[_Phrase] = []
+        for name, phrases in lists.items():
+            for text in phrases:
+                self._add(name, text)
+        self.names = tuple(lists)
+        self._all_names = frozenset(self.names)
+        self._guards: Mapping[str, frozenset[str]] = dict(guards or {})
+        self._guard_words: frozenset[str] = frozenset().union(*self._guards.values())
+        # first token → second token ("" for one-token phrases) → phrase indexes
+        self._by_first: dict[str, dict[str, list[int]]] = {}
+        self._by_content: dict[str, list[int]] = defaultdict(list)
+        self._no_content: list[int] = []
+        for i, phrase in enumerate(self._phrases):
+            second = phrase.tokens[1] if len(phrase.tokens) > 1 else ""
+            self._by_first.setdefault(phrase.tokens[0], {}).setdefault(second, []).append(i)
+            for token in phrase.content:
+                self._by_content[token].append(i)
+            if not phrase.content:
+                self._no_content.append(i)
+        self._max_content = max((len(p.content) for p in self._phrases), default=0)
+        self._by_size = sorted(range(len(self._phrases)), key=lambda i: len(self._phrases[i].grams))
+        self._sizes = [len(self._phrases[i].grams) for i in self._by_size]
+
+    def _add(self, name: str, text: str) -> None:
+        tokens = tokens_of(text)
+        if not tokens:
+            return
+        counts = Counter(tokens)
+        self._phrases.append(
+            _Phrase(
+                text=text,
+                list_name=name,
+                tokens=tokens,
+                grams=trigrams(" ".join(tokens)),
+                norm=math.sqrt(sum(v * v for v in counts.values())),
+                negated=any(t in NEGATIONS for t in tokens),
+                content=frozenset(t for t in tokens if t not in self._stopwords),
+                freq=dict(counts),
+            )
+        )
+
+    def size(self, name: str) -> int:
+        return sum(1 for p in self._phrases if p.list_name == name)
+
+    def match_all(
+        self, text: Text, guards: Mapping[str, frozenset[str]] | None = None
+    ) -> dict[str, Match]:
+        """The earliest matching phrase of each list that has one (`guards`: per list, the
+        words that void an exact hit right before it; default: those given at construction)."""
+        if guards is None:
+            guards, guard_words = self._guards, self._guard_words
+        else:
+            guard_words = frozenset().union(*guards.values())
+        best: _Best = {}
+        self._exact(text, guards, best)
+        fuzzy_for = self._all_names
+        if not guard_words.isdisjoint(text.tokens):
+            fuzzy_for = frozenset(
+                name for name in self.names if guards.get(name, _NO_GUARD).isdisjoint(text.tokens)
+            )
+        if fuzzy_for and text.tokens:
+            negated = any(t in NEGATIONS for t in text.tokens)
+            self._trigram_layer(text, fuzzy_for, negated, best)
+            self._cosine_layer(text, fuzzy_for, negated, best)
+        return {
+            name: Match(self._phrases[i].text, score, method, start)
+            for name, (i, score, method, start) in best.items()
+        }
+
+    def _better(self, best: _Best, i: int) -> bool:
+        current = best.get(self._phrases[i].list_name)
+        return current is None or i < current[0]
+
+    def _exact(self, text: Text, guards: Mapping[str, frozenset[str]], best: _Best) -> None:
+        tokens = text.tokens
+        by_first = self._by_first
+        last = len(tokens) - 1
+        for pos, token in enumerate(tokens):
+            seconds = by_first.get(token)
+            if seconds is None:
+                continue
+            candidates = seconds.get("", [])
+            if pos < last and tokens[pos + 1] in seconds:
+                candidates = [*candidates, *seconds[tokens[pos + 1]]]
+            for i in candidates:
+                phrase = self._phrases[i]
+                if (
+                    not self._better(best, i)
+                    or tokens[pos : pos + len(phrase.tokens)] != phrase.tokens
+                ):
+                    continue
+                if pos > 0 and tokens[pos - 1] in guards.get(phrase.list_name, _NO_GUARD):
+                    continue
+                best[phrase.list_name] = (i, 1.0, "exact", pos)
+
+    def _trigram_layer(self, text: Text, names: frozenset[str], negated: bool, best: _Best) -> None:
+        if not self._sizes or len(text.joined) - 2 > self._sizes[-1] / JACCARD_THRESHOLD:
+            return  # more distinct trigrams than any phrase could share
+        grams = text.trigrams()
+        lo = bisect.bisect_left(self._sizes, len(grams) * JACCARD_THRESHOLD)
+        hi = bisect.bisect_right(self._sizes, len(grams) / JACCARD_THRESHOLD)
+        for i in self._by_size[lo:hi]:
+            phrase = self._phrases[i]
+            if phrase.list_name not in names or phrase.negated != negated:
+                continue
+            if self._better(best, i):
+                score = jaccard(grams, phrase.grams)
+                if score >= JACCARD_THRESHOLD:
+                    best[phrase.list_name] = (i, score, "trigram", -1)
+
+    def _cosine_layer(self, text: Text, names: frozenset[str], negated: bool, best: _Best) -> None:
+        content = frozenset(t for t in text.freq if t not in self._stopwords)
+        if len(content) > self._max_content + MAX_EXTRA_CONTENT:
+            return
+        hits: dict[int, int] = defaultdict(int)
+        for token in content:
+            for i in self._by_content.get(token, ()):
+                hits[i] += 1
+        candidates = [i for i, n in hits.items() if n == len(self._phrases[i].content)]
+        if len(content) <= MAX_EXTRA_CONTENT:
+            candidates += self._no_content
+        for i in candidates:
+            phrase = self._phrases[i]
+            if phrase.list_name not in names or phrase.negated != negated:
+                continue
+            if len(content) - len(phrase.content) > MAX_EXTRA_CONTENT or not self._better(best, i):
+                continue
+            dot = sum(text.freq.get(t, 0) * c for t, c in phrase.freq.items())
+            score = dot / (text.norm * phrase.norm)
+            if score >= COSINE_THRESHOLD and _in_order(phrase.tokens, text.tokens):
+                best[phrase.list_name] = (i, score, "cosine", -1)
+
+
+class PhraseList:
+    """One ordered list (a book with a single list), for callers that need just one."""
+
+    __slots__ = ("_book",)
+
+    def __init__(self, phrases: Iterable[str], *, stopwords: frozenset[str] = frozenset()) -> None:
+        self._book = PhraseBook({"": phrases}, stopwords=stopwords)
+
+    def __len__(self) -> int:
+        return self._book.size("")
+
+    def match(self, text: Text, *, guard: frozenset[str] = _NO_GUARD) -> Match | None:
+        return self._book.match_all(text, {"": guard}).get("")
+
+
+def _in_order(needle: tuple[str, ...], haystack: tuple[str, ...]) -> bool:
+    """`needle` is a subsequence of `haystack` ("i really dont understand" has "i dont
+    understand"; "i meant no harm" does not have "no i meant")."""
+    rest = iter(haystack)
+    return all(token in rest for token in needle)

@@ -1,0 +1,83 @@
+"""Category severities, the quality score and bucket, and the 🚩 rule (the original's code)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Final
+
+from plano.signals.report import CategoryResult, Signal
+from plano.signals.taxonomy import CATEGORIES, ESCALATION, QUIT
+
+BASE_SCORE: Final = 50.0
+SATISFACTION_WEIGHT: Final = 20.0
+MISALIGNMENT_RATE: Final = 0.3
+BUCKETS: Final = ((75.0, "excellent"), (60.0, "good"), (40.0, "neutral"), (25.0, "poor"))
+
+
+def severity(count: int) -> int:
+    """0 for none, 1 for 1–2, 2 for 3–4, 3 for five or more."""
+    if count == 0:
+        return 0
+    if count <= 2:
+        return 1
+    if count <= 4:
+        return 2
+    return 3
+
+
+def categories(signals: Sequence[Signal]) -> tuple[CategoryResult, ...]:
+    counts = Counter((s.layer, s.category) for s in signals)
+    return tuple(
+        CategoryResult(layer, cat, counts[(layer, cat)], severity(counts[(layer, cat)]))
+        for layer, cat in CATEGORIES
+    )
+
+
+def _by_name(results: Sequence[CategoryResult]) -> dict[str, CategoryResult]:
+    return {r.category: r for r in results}
+
+
+def _satisfaction_bonus(count: int) -> float:
+    if count == 0:
+        return 0.0
+    return SATISFACTION_WEIGHT * (0.6 if count == 1 else 0.8 if count == 2 else 0.95)
+
+
+def quality(
+    signals: Sequence[Signal], results: Sequence[CategoryResult], user_turns: int
+) -> tuple[str, float]:
+    """(bucket, score). Escalation, quit, or severity 3 of disengagement / stagnation: severe, 0."""
+    cat = _by_name(results)
+    if (
+        any(s.type in (ESCALATION, QUIT) for s in signals)
+        or cat["disengagement"].severity >= 3
+        or cat["stagnation"].severity >= 3
+    ):
+        return "severe", 0.0
+    score = BASE_SCORE + _satisfaction_bonus(cat["satisfaction"].count)
+    score -= 10.0 * cat["disengagement"].severity
+    misalignment = cat["misalignment"]
+    if misalignment.severity > 0 and misalignment.count / max(user_turns, 1) > MISALIGNMENT_RATE:
+        score -= 15.0
+    if cat["stagnation"].count > 2:
+        score -= 8.0 * cat["stagnation"].severity
+    score -= 8.0 * cat["failure"].count + 5.0 * cat["loops"].count
+    score -= 3.0 * cat["exhaustion"].count
+    score = min(100.0, max(0.0, score))
+    for floor, bucket in BUCKETS:
+        if score >= floor:
+            return bucket, score
+    return "severe", score
+
+
+def flagged(bucket: str, results: Sequence[CategoryResult]) -> bool:
+    """🚩: quality poor or severe, any disengagement, stagnation count > 2, any failure or loop."""
+    cat = _by_name(results)
+    return (
+        bucket in ("poor", "severe")
+        or cat["disengagement"].count > 0
+        or cat["stagnation"].count > 2
+        or cat["failure"].count > 0
+        or cat["loops"].count > 0
+    )

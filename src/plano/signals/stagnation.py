@@ -1,0 +1,96 @@
+"""Stagnation: a conversation that drags on, and messages that repeat earlier ones."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from plano.signals.report import Signal
+from plano.signals.taxonomy import DRAGGING, REPETITION
+from plano.signals.text import Text, jaccard
+from plano.signals.utterance import Utterance
+
+BASELINE_TURNS: Final = 5
+DECAY: Final = 0.25  # the original's code (its docs say 0.3)
+DRAGGING_BELOW: Final = 0.5
+REPEAT_MIN_TOKENS: Final = 5
+REPEAT_LOOKBACK: Final = 2
+EXACT_REPEAT: Final = 0.95
+NEAR_REPEAT: Final = 0.85
+MAX_REMEMBERED: Final = 8
+
+
+def efficiency(user_turns: int) -> float:
+    """1 up to 5 user turns, then 1 / (1 + 0.25 · (turns − 5))."""
+    if user_turns <= BASELINE_TURNS:
+        return 1.0
+    return 1.0 / (1.0 + DECAY * (user_turns - BASELINE_TURNS))
+
+
+def dragging(user_turns: int, last: Utterance | None) -> list[Signal]:
+    """One signal at the last user message when efficiency drops below 0.5."""
+    score = efficiency(user_turns)
+    if score >= DRAGGING_BELOW or last is None:
+        return []
+    meta = {"user_turns": user_turns, "efficiency": round(score, 4), "baseline": BASELINE_TURNS}
+    return [Signal(DRAGGING, last.index, round(1.0 - score, 4), last.snippet(), meta)]
+
+
+def repetition(messages: list[Utterance], role: str) -> list[Signal]:
+    """Each message of one role vs the previous two of that role (with ≥5 tokens each)."""
+    out: list[Signal] = []
+    previous: tuple[Utterance, ...] = ()
+    for utt in messages:
+        found, previous = repetition_of(utt, previous, role)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def repetition_of(
+    utt: Utterance, previous: tuple[Utterance, ...], role: str
+) -> tuple[Signal | None, tuple[Utterance, ...]]:
+    """The repetition signal of `utt` against `previous` (the last eligible messages of its
+    role, oldest first), and the new `previous`."""
+    if len(utt.full.tokens) < REPEAT_MIN_TOKENS or utt.features.positive_start:
+        return None, previous
+    best: tuple[float, Utterance] | None = None
+    for earlier in previous:
+        score = _similarity(utt.full, earlier.full)
+        if score >= NEAR_REPEAT and (best is None or score > best[0]):
+            best = (score, earlier)
+    found: Signal | None = None
+    if best is not None:
+        kind = "exact" if best[0] >= EXACT_REPEAT else "near_duplicate"
+        meta = {
+            "role": role,
+            "kind": kind,
+            "similar_to": best[1].index,
+            "similarity": round(best[0], 4),
+        }
+        found = Signal(REPETITION, utt.index, round(best[0], 4), utt.snippet(), meta)
+    return found, (*previous[-(REPEAT_LOOKBACK - 1) :], utt)
+
+
+def _similarity(a: Text, b: Text) -> float:
+    """Trigram Jaccard, remembered on `a` (texts are cached across requests, and a resent
+    history compares the same pairs again)."""
+    known = a.similar.get(b)
+    if known is None:
+        if len(a.similar) >= MAX_REMEMBERED:  # a popular text meets many others: stay bounded
+            a.similar.clear()
+        known = a.similar[b] = _jaccard_bounded(a, b)
+    return known
+
+
+def _jaccard_bounded(a: Text, b: Text) -> float:
+    """Trigram Jaccard, skipped (0) when the sizes alone rule out NEAR_REPEAT: J ≤ |A| / |B|,
+    and a text of n characters has at most n − 2 distinct trigrams."""
+    if a.joined == b.joined:
+        return 1.0
+    b_grams = b.trigrams()
+    if len(a.joined) - 2 < NEAR_REPEAT * len(b_grams):
+        return 0.0
+    a_grams = a.trigrams()
+    if len(b_grams) < NEAR_REPEAT * len(a_grams):
+        return 0.0
+    return jaccard(a_grams, b_grams)

@@ -1,0 +1,98 @@
+"""Continuing from a cached prefix state gives exactly the from-scratch report."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plano.signals import analyse
+from plano.signals.analyse import clear_state_cache
+from plano.signals.observations import scan
+from plano.signals.report import SignalReport
+from plano.signals.utterance import assistant_features, user_features
+from tests.unit.signals.conv import a, call, obs, u
+
+analyse_module = importlib.import_module(
+    "plano.signals.analyse"
+)  # the package exports the function
+DATA = Path(__file__).parents[2] / "data" / "signals"
+
+
+def cold(messages: list[dict[str, Any]], shape: Any = "openai") -> SignalReport:
+    clear_state_cache()
+    user_features.cache_clear()
+    assistant_features.cache_clear()
+    scan.cache_clear()
+    report = analyse(messages, shape=shape)
+    clear_state_cache()
+    return report
+
+
+def test_every_prefix_of_the_corpus_matches_a_cold_analysis() -> None:
+    lines = (DATA / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    for line in lines[::3]:
+        record = json.loads(line)
+        messages, shape = record["messages"], record["shape"]
+        warm = []
+        clear_state_cache()
+        for n in range(1, len(messages) + 1):
+            warm.append(analyse(messages[:n], shape=shape))  # each continues the previous
+        for n, report in enumerate(warm, start=1):
+            assert report == cold(messages[:n], shape), (record["id"], n)
+
+
+def test_a_changed_history_is_not_taken_from_the_cache() -> None:
+    first = [u("Book a table for two"), a("Booked for four."), u("No, I meant two")]
+    analyse(first)
+    edited = [u("Book a table for two"), a("Booked for two."), u("Thanks, that worked")]
+    assert analyse(edited) == cold(edited)
+    assert "interaction.misalignment.correction" not in analyse(edited).types()
+
+
+pieces = st.sampled_from(
+    [
+        u("No, I meant the other file"),
+        u("please reset my home router now"),
+        u("WHY IS THIS STILL BROKEN"),
+        u("thanks, that worked"),
+        a("Restart the router and wait two minutes please."),
+        call("search", q="x"),
+        call("search", q="y"),
+        call("fetch"),
+        obs("HTTP 429 Too Many Requests"),
+        obs("ok"),
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(pieces, max_size=16))
+def test_random_conversations_grow_like_cold_ones(messages: list[dict[str, Any]]) -> None:
+    clear_state_cache()
+    warm = [analyse(messages[:n]) for n in range(len(messages) + 1)]
+    for n, report in enumerate(warm):
+        assert report == cold(messages[:n])
+
+
+def test_a_new_turn_only_folds_the_new_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    history = [u("Find flights to Oslo"), call("search", q="OSL"), obs("2 results"), a("Two.")]
+    clear_state_cache()
+    analyse(history)
+    steps: list[int] = []
+    real_step = analyse_module._step
+
+    def counting_step(state: Any, pos: int, row: Any) -> Any:
+        steps.append(pos)
+        return real_step(state, pos, row)
+
+    monkeypatch.setattr(analyse_module, "_step", counting_step)
+    analyse([*history, u("And to Bergen?")])
+    assert steps == [4]
+    analyse([*history, u("And to Bergen?")])  # the same request again: nothing to fold
+    assert steps == [4]
