@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from plano.config.access import AccessConfig
 from plano.config.fieldtypes import (
     Address,
     Duration,
@@ -180,6 +181,7 @@ class Config(StrictModel):
     prompt_guards: PromptGuardsConfig | None = None
     routing_preferences: tuple[RoutingPreferenceConfig, ...] = ()
     model_metrics_sources: tuple[MetricsSourceConfig, ...] = ()
+    access: AccessConfig = AccessConfig()  # ours: gateway keys
     # Set by the loader, not read from YAML:
     declared_version: str = ""
     source: str = "<string>"

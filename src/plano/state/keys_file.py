@@ -1,0 +1,156 @@
+"""The file key store, for a single box: one JSON document, shared by every worker on it.
+
+Every operation takes an exclusive `fcntl` lock on `<path>.lock`, reads the document, and (for a
+change) writes it to a temporary file in the same directory and renames it over the old one, so a
+reader never sees half a file and two workers never both pass the last cent of a budget. The
+blocking work runs in a thread, off the event loop. A worker notices another's change by the
+file's mtime/size; it rereads only then.
+
+    {"keys": {"<id>": {...KeyRecord...}}, "spend": {"<id>|<period>": 0.0123}}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from plano.state.keys import KeyRecord, KeyStoreError
+
+T = TypeVar("T")
+Doc = dict[str, Any]
+
+
+class FileKeyStore:
+    backend = "file"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._seen: tuple[int, int] | None = None
+        self._doc: Doc = {}
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _read(self) -> Doc:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return {"keys": {}, "spend": {}}
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp != self._seen:
+            try:
+                doc = orjson.loads(self.path.read_bytes())
+            except orjson.JSONDecodeError as exc:
+                raise KeyStoreError(f"key file {self.path} is not valid JSON") from exc
+            if not isinstance(doc, dict):
+                raise KeyStoreError(f"key file {self.path} is not a JSON object")
+            doc.setdefault("keys", {})
+            doc.setdefault("spend", {})
+            self._doc, self._seen = doc, stamp
+        return self._doc
+
+    def _write(self, doc: Doc) -> None:
+        data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        self._seen = None  # reread on the next read: mtime granularity may hide our own write
+
+    def _run(self, fn: Callable[[Doc], T], write: bool) -> T:
+        with self._locked():
+            doc = self._read()
+            result = fn(doc)
+            if write:
+                self._write(doc)
+            return result
+
+    async def _do(self, fn: Callable[[Doc], T], write: bool = False) -> T:
+        try:
+            return await asyncio.to_thread(self._run, fn, write)
+        except OSError as exc:
+            raise KeyStoreError(f"key file {self.path}: {exc.strerror}") from exc
+
+    async def create(self, record: KeyRecord) -> None:
+        def add(doc: Doc) -> None:
+            if record.id in doc["keys"]:
+                raise KeyStoreError(f"key id {record.id} exists")
+            doc["keys"][record.id] = record.to_doc()
+
+        await self._do(add, write=True)
+
+    async def get(self, key_id: str) -> KeyRecord | None:
+        def one(doc: Doc) -> KeyRecord | None:
+            found = doc["keys"].get(key_id)
+            return KeyRecord.from_doc(found) if found is not None else None
+
+        return await self._do(one)
+
+    async def list(self) -> list[KeyRecord]:
+        def every(doc: Doc) -> list[KeyRecord]:
+            return sorted(
+                (KeyRecord.from_doc(d) for d in doc["keys"].values()), key=lambda r: r.created_at
+            )
+
+        return await self._do(every)
+
+    async def put(self, record: KeyRecord) -> None:
+        def replace(doc: Doc) -> None:
+            doc["keys"][record.id] = record.to_doc()
+
+        await self._do(replace, write=True)
+
+    async def reserve(self, key_id: str, period: str, amount: float, limit: float) -> bool:
+        slot = f"{key_id}|{period}"
+        passed = False
+
+        def take(doc: Doc) -> None:
+            nonlocal passed
+            now = float(doc["spend"].get(slot, 0.0))
+            if now < limit:
+                doc["spend"][slot] = now + amount
+                passed = True
+
+        await self._do(take, write=True)
+        return passed
+
+    async def adjust(self, key_id: str, period: str, delta: float) -> float:
+        slot = f"{key_id}|{period}"
+
+        def move(doc: Doc) -> float:
+            value = max(0.0, float(doc["spend"].get(slot, 0.0)) + delta)
+            doc["spend"][slot] = value
+            return value
+
+        return await self._do(move, write=True)
+
+    async def spent(self, key_id: str, period: str) -> float:
+        slot = f"{key_id}|{period}"
+        return await self._do(lambda doc: float(doc["spend"].get(slot, 0.0)))
+
+    async def close(self) -> None:
+        return None
