@@ -45,16 +45,21 @@ class RoutingNote:
 class RequestRecord:
     __slots__ = (
         "attempts",
+        "billed",
         "bytes_in",
         "bytes_out",
+        "cache_write_tokens",
         "cached_tokens",
         "client_api",
         "completion_tokens",
         "continued",
+        "cost",
+        "cost_usd",
         "downstream_first_chunk",
         "end",
         "error_kind",
         "handler",
+        "key_name",
         "listener",
         "listener_type",
         "method",
@@ -76,6 +81,7 @@ class RequestRecord:
         "start",
         "status",
         "stream",
+        "team",
         "traceparent",
         "tracestate",
         "upstream_done",
@@ -118,7 +124,19 @@ class RequestRecord:
         self.error_kind: str | None = None  # timeout, connect, upstream_status, stream, client...
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
-        self.cached_tokens: int | None = None
+        self.cached_tokens: int | None = None  # prompt tokens read from the provider's cache
+        self.cache_write_tokens: int | None = None  # prompt tokens written to it (Anthropic)
+        # Earlier attempts that billed tokens before the one that answered (a stream cut and
+        # continued elsewhere): (canonical model, prompt, completion, cache_read, cache_write).
+        self.billed: list[tuple[str, int | None, int | None, int | None, int | None]] | None = None
+        # What the request cost, set by the cost meter (`plano.access.cost`) just before the
+        # sinks see the record: the total USD (None: no price or no usage) and its split
+        # (input, output, cache_read, cache_write, total) summed over billed attempts.
+        self.cost_usd: float | None = None
+        self.cost: tuple[float, float, float, float, float] | None = None
+        # The gateway key that made the request and its team (set by access control).
+        self.key_name: str | None = None
+        self.team: str | None = None
         self.attempts = 0  # upstream attempts made
         self.continued = False  # a broken stream went on with a fallback's continuation
         self.bytes_in = 0
@@ -135,11 +153,35 @@ class RequestRecord:
         # exporter captures messages (`$ai_input`); None otherwise.
         self.request_body: bytes | None = None
 
-    def note_usage(self, prompt: int | None, completion: int | None, cached: int | None) -> None:
-        """The token counts the upstream reported (None: not reported)."""
+    def note_usage(
+        self,
+        prompt: int | None,
+        completion: int | None,
+        cached: int | None,
+        cache_write: int | None = None,
+    ) -> None:
+        """The token counts the upstream reported (None: not reported); `prompt` is the whole
+        input, cache reads (`cached`) and writes included."""
         self.prompt_tokens = prompt
         self.completion_tokens = completion
         self.cached_tokens = cached
+        self.cache_write_tokens = cache_write
+
+    def note_billed(
+        self,
+        model: str,
+        prompt: int | None,
+        completion: int | None,
+        cached: int | None = None,
+        cache_write: int | None = None,
+    ) -> None:
+        """An earlier attempt billed these tokens on `model` (it is charged besides the
+        attempt whose usage `note_usage` keeps)."""
+        entry = (model, prompt, completion, cached, cache_write)
+        if self.billed is None:
+            self.billed = [entry]
+        else:
+            self.billed.append(entry)
 
     def overhead_ns(self) -> int:
         """Time the gateway itself added: total minus the time spent waiting on the upstream.

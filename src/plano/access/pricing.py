@@ -1,0 +1,163 @@
+"""Model prices and what a request cost (USD), built once at config load.
+
+Prices are USD per million tokens, as the models.dev catalogue writes them. A `PriceTable` has
+two layers: fixed prices (the config's `model_providers[].pricing` and the `pricing.path` file)
+and a feed (a `model_metrics_sources` cost catalogue, refreshed at run time). A fixed price wins.
+Lookups try the canonical `provider/model` name first, then the bare model id.
+
+Usage convention (the IR's): `prompt` is the whole input, cache reads and cache writes included;
+`cache_read` and `cache_write` are the parts of it served from / written to the provider's cache.
+Cost = (prompt - cache_read - cache_write) x input + cache_read x cache_read price + cache_write x
+cache_write price + completion x output, per million; a missing cache price is the input price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+MILLION: Final = 1_000_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """USD per million tokens (cache prices: None when the catalogue has none)."""
+
+    input_per_mtok: float
+    output_per_mtok: float
+    cache_read_per_mtok: float | None = None
+    cache_write_per_mtok: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCounts:
+    """What the upstream reported for one attempt (None: not reported)."""
+
+    prompt: int | None = None  # whole input, cache reads and writes included
+    completion: int | None = None
+    cache_read: int | None = None
+    cache_write: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCost:
+    """USD, split as billed: uncached input, output, cache reads, cache writes, and the total."""
+
+    input_usd: float
+    output_usd: float
+    cache_read_usd: float
+    cache_write_usd: float
+    total_usd: float
+
+    def as_tuple(self) -> tuple[float, float, float, float, float]:
+        """(input, output, cache_read, cache_write, total): what a `RequestRecord` keeps."""
+        return (
+            self.input_usd,
+            self.output_usd,
+            self.cache_read_usd,
+            self.cache_write_usd,
+            self.total_usd,
+        )
+
+    def __add__(self, other: RequestCost) -> RequestCost:
+        return RequestCost(
+            self.input_usd + other.input_usd,
+            self.output_usd + other.output_usd,
+            self.cache_read_usd + other.cache_read_usd,
+            self.cache_write_usd + other.cache_write_usd,
+            self.total_usd + other.total_usd,
+        )
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def parse_models_dev(doc: Any) -> dict[str, ModelPrice]:
+    """`{provider: {models: {id: {cost: {input, output, cache_read, cache_write}}}}}` ->
+    prices keyed `provider/id` and (first seen) bare `id`. Entries without input and output
+    prices are skipped; anything that is not the expected shape is ignored."""
+    out: dict[str, ModelPrice] = {}
+    if not isinstance(doc, dict):
+        return out
+    for provider, entry in doc.items():
+        models = entry.get("models") if isinstance(entry, dict) else None
+        if not isinstance(models, dict):
+            continue
+        for model_id, model in models.items():
+            cost = model.get("cost") if isinstance(model, dict) else None
+            if not isinstance(cost, dict):
+                continue
+            inp, outp = _num(cost.get("input")), _num(cost.get("output"))
+            if inp is None or outp is None:
+                continue
+            read, write = _num(cost.get("cache_read")), _num(cost.get("cache_write"))
+            price = ModelPrice(inp, outp, read, write)
+            out[f"{provider}/{model_id}"] = price
+            out.setdefault(str(model_id), price)
+    return out
+
+
+class PriceTable:
+    """Prices by model name; `cost` turns reported usage into USD. Built once at config load."""
+
+    __slots__ = ("_feed", "_fixed")
+
+    def __init__(
+        self,
+        fixed: Mapping[str, ModelPrice] | None = None,
+        feed: Mapping[str, ModelPrice] | None = None,
+    ) -> None:
+        self._fixed: dict[str, ModelPrice] = dict(fixed or {})
+        self._feed: dict[str, ModelPrice] = dict(feed or {})
+
+    def __bool__(self) -> bool:
+        return bool(self._fixed or self._feed)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._feed, **self._fixed})
+
+    def set_feed(self, prices: Mapping[str, ModelPrice]) -> None:
+        """Replace the fed prices (a metrics source's fetch); fixed prices keep winning."""
+        self._feed = dict(prices)
+
+    def price(self, model: str) -> ModelPrice | None:
+        """The price of `model` (canonical `provider/model`, falling back to the bare id)."""
+        fixed, feed = self._fixed, self._feed
+        found = fixed.get(model) or feed.get(model)
+        if found is None:
+            bare = model.partition("/")[2]
+            if bare:
+                found = fixed.get(bare) or feed.get(bare)
+        return found
+
+    def cost(self, model: str, usage: UsageCounts) -> RequestCost | None:
+        """What `usage` cost on `model`; None when the model has no price."""
+        price = self.price(model)
+        return None if price is None else cost_of(price, usage)
+
+    def estimate(self, model: str, prompt_tokens: int, max_output_tokens: int) -> float:
+        """An upper estimate (USD) for a reservation: every prompt token at the full input
+        price and `max_output_tokens` at the output price. 0.0 when the model has no price."""
+        price = self.price(model)
+        if price is None:
+            return 0.0
+        return (
+            max(prompt_tokens, 0) * price.input_per_mtok
+            + max(max_output_tokens, 0) * price.output_per_mtok
+        ) / MILLION
+
+
+def cost_of(price: ModelPrice, usage: UsageCounts) -> RequestCost:
+    """The module docstring's formula; unreported counts are 0."""
+    read = max(usage.cache_read or 0, 0)
+    write = max(usage.cache_write or 0, 0)
+    fresh = max((usage.prompt or 0) - read - write, 0)
+    inp = fresh * price.input_per_mtok / MILLION
+    out = max(usage.completion or 0, 0) * price.output_per_mtok / MILLION
+    read_rate = price.cache_read_per_mtok
+    write_rate = price.cache_write_per_mtok
+    read_usd = read * (price.input_per_mtok if read_rate is None else read_rate) / MILLION
+    write_usd = write * (price.input_per_mtok if write_rate is None else write_rate) / MILLION
+    return RequestCost(inp, out, read_usd, write_usd, inp + out + read_usd + write_usd)
