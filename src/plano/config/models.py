@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from plano.config.access import AccessConfig
+from plano.config.keys import AccessConfig
 from plano.config.fieldtypes import (
     Address,
     Duration,

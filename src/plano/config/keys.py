@@ -1,4 +1,4 @@
-"""Config of the access layer (`access:`): gateway keys (`access.keys`).
+"""Config of gateway keys (`access.keys`; the section `access:` is `AccessConfig`).
 
 ```yaml
 access:
