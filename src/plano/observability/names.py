@@ -144,3 +144,9 @@ ATTR_SWITCH_COST: Final = "plano.switch.cost_in_usd"
 ATTR_SWITCH_CEILING: Final = "plano.switch.overhead_ceiling_in_usd"
 ATTR_SWITCH_DECISION: Final = "plano.switch.decision"
 ATTR_SWITCH_COUNTERFACTUAL: Final = "plano.switch.counterfactual_route"
+
+# Gateway keys (`access.keys`).
+METRIC_KEY_REQUESTS: Final = "plano_key_requests_total"
+METRIC_KEY_BUDGET_ALERTS: Final = "plano_key_budget_alerts_total"
+LABEL_KEY_NAME: Final = "key"
+LABEL_KEY_TEAM: Final = "team"

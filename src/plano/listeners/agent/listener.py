@@ -3,7 +3,7 @@
 Each route is a pipeline (`listeners.pipeline`), compiled once:
 
     /v1/chat/completions, /v1/messages:
-        ReadBody → DecodeJson → ChatView → AgentHeaders → PlanAgents → RunAgents(RelayAsIs)
+        ReadBody → DecodeJson → [Authenticate: gateway keys] → ChatView → AgentHeaders → PlanAgents → RunAgents(RelayAsIs)
     /v1/responses:
         ReadBody → DecodeJson → ResponsesView → AgentHeaders → PlanAgents
         → RunAgents(RelayAsResponses)
@@ -21,6 +21,7 @@ from typing import Any, Final, Protocol
 
 import orjson
 
+from plano.access.keys_access import KeyAccess
 from plano.agents.embedded_selector import build_selector
 from plano.agents.orchestration import (
     AgentPipeline,
@@ -37,6 +38,7 @@ from plano.http.headers import FRAMING, HOP_BY_HOP
 from plano.listeners.agent.call import AgentCall
 from plano.listeners.agent.responses import RelayAsResponses, ResponsesView
 from plano.listeners.asgi import header
+from plano.listeners.model.access import Authenticate
 from plano.listeners.model.relay import STREAM_ERROR
 from plano.listeners.model.stream_cut import DRAINED, StreamDrained, end_cancelled, end_with
 from plano.listeners.pipeline import (
@@ -201,8 +203,9 @@ class AgentListener:
         conversations: ConversationStore | None,
         telemetry: Telemetry,
         timeout: float | None = None,
+        keys: KeyAccess | None = None,
     ) -> None:
-        head = ReadBody(max_body_bytes), DecodeJson()
+        head = (ReadBody(max_body_bytes), DecodeJson(), *([Authenticate(keys)] if keys else []))
         plan = AgentHeaders(RequestIds()), PlanAgents(agents)
         chat: list[AnyStage[AgentCall]] = [
             *head,
@@ -245,6 +248,7 @@ def build_agent_listener(
     max_body_bytes: int,
     telemetry: Telemetry | None = None,
     conversations: ConversationStore | None = None,
+    keys: KeyAccess | None = None,
 ) -> AgentListener:
     """Compile one agent listener: its agents, their filter chains and the selector."""
     urls = {a.id: str(a.url) for a in config.agents}
@@ -273,4 +277,5 @@ def build_agent_listener(
         conversations=conversations,
         telemetry=telemetry,
         timeout=listener.timeout,
+        keys=keys,
     )

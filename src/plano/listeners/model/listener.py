@@ -3,9 +3,10 @@
 Each route is a pipeline of stages, compiled once here from the config; a stage the config does
 not use is `None` and left out. Per request, top to bottom:
 
-    ReadBody → Decode (JSON object, then the view: model, stream)
+    ReadBody → Decode (JSON object, then the view: model, stream) → Authenticate (gateway keys)
     → InputFilters → KeepBody → Route
-    → Build (resolve the model, the upstream request) → ContinueConversation → RateLimit
+    → Build (resolve the model, the upstream request) → Authorize (key: model, budget)
+    → ContinueConversation → RateLimit
     → Send (the exchange: retries, endpoints, fallbacks; first attempt inline)
     → Relay (passthrough bytes or translation; output filters) → RememberTurn
 
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from plano.access.keys_access import KeyAccess
 from plano.filters.chain import Chain
+from plano.listeners.model.access import Authenticate, Authorize
 from plano.listeners.model.build import Build, Builder, Decode
 from plano.listeners.model.call import ModelCall
 from plano.listeners.model.continuation import Continuation
@@ -67,6 +70,7 @@ class ModelListener:
         conversations: ConversationStore | None = None,
         resilience: Resilience | None = None,
         keep_body: bool = False,
+        keys: KeyAccess | None = None,
     ) -> None:
         self._ids = ids = RequestIds()
         builder = Builder(models, ids)
@@ -87,10 +91,12 @@ class ModelListener:
             ReadBody(max_body_bytes),
             DecodeJson(),
             Decode(),
+            Authenticate(keys) if keys is not None else None,
             InputFilters(input_chain, telemetry) if input_chain is not None else None,
             KeepBody() if keep_body else None,
             route,
             Build(builder),
+            Authorize(keys) if keys is not None else None,
         ]
         self._limit = RateLimit(r.limiter) if r is not None and r.limiter is not None else None
         self._count = CountTokens(translated)

@@ -1,0 +1,93 @@
+"""Gateway keys on the model listener: `Authenticate` right after the view is decoded (before
+input filters), `Authorize` once the model that will serve is known (after Build).
+
+- `Authenticate`: a valid, live key or 401 (in the client's dialect); the header that carried it
+  is removed from the request, so nothing after (filters, `passthrough_auth`, forwarded headers)
+  ever sees it; the key's rate limits (429 with Retry-After); `record.key_name/team` set.
+- `Authorize`: the key's models checked against the names the request goes by (403), then the
+  key's budget reserved from an estimate (429 when spent). Which names count: the model the
+  client asked for (a model, alias or wildcard name), the canonical `provider/model` and bare id
+  that will serve it; when preference routing chose the model, the route's name and the chosen
+  model instead of the requested one (a router never leads a key to a model it may not use).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from plano.access.keys_access import ALLOWED, Admitted, KeyAccess
+from plano.errors import PlanoError
+from plano.listeners.model.call import ModelCall
+from plano.listeners.pipeline import Call, Outcome, Stage
+from plano.listeners.types import Scope
+from plano.observability.record import RequestRecord
+from plano.upstream.ratelimit import estimate_tokens
+
+KEY: Final = "plano.key"  # the admitted key, in the request's scope
+_MAX_TOKENS: Final = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+class Authenticate(Stage[Call]):
+    """Also the agent listener's first stage after decoding (keys, header, rate limits)."""
+
+    def __init__(self, access: KeyAccess) -> None:
+        self._access = access
+
+    async def __call__(self, call: Call) -> Outcome:
+        scope = call.scope
+        got = await self._access.admit(scope["headers"])
+        if isinstance(got, PlanoError):
+            return got
+        admit(call.scope, call.record, got)
+        doc = call.doc
+        return await self._access.limit(got.key, lambda: estimate_tokens(doc))
+
+
+def admit(scope: Scope, record: RequestRecord, got: Admitted) -> None:
+    """Note the key and take its header out of the request."""
+    headers = list(scope["headers"])
+    del headers[got.header]
+    scope["headers"] = headers
+    record.request_headers = headers
+    scope[KEY] = got
+    r = got.key.record
+    record.key_name = r.name
+    record.team = r.team
+
+
+def max_tokens(doc: dict[str, Any]) -> int | None:
+    for name in _MAX_TOKENS:
+        value = doc.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+class Authorize(Stage[ModelCall]):
+    def __init__(self, access: KeyAccess) -> None:
+        self._access = access
+
+    async def __call__(self, call: ModelCall) -> Outcome:
+        got: Admitted = call.scope[KEY]
+        key, access = got.key, self._access
+        up = call.upstream
+        assert up is not None
+        r = up.resolved
+        routed = call.routed
+        if routed is not None and routed.decision.model:
+            names: tuple[str | None, ...] = (routed.decision.route, r.name, r.model_id)
+        else:
+            names = (call.requested, r.name, r.model_id)
+        refused = access.allows(key, names)
+        if refused is not None:
+            return refused
+        if key.record.budget_usd is not None:
+            doc = call.doc
+            amount = access.budgets.estimate(r.name, estimate_tokens(doc), max_tokens(doc))
+            res = await access.reserve(key, amount)
+            if isinstance(res, PlanoError):
+                return res
+            if res is not None:
+                access.hold(call.record, res)
+        access.count(key, ALLOWED)
+        return None
