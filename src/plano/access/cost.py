@@ -16,7 +16,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from plano.access.pricing import PriceTable, RequestCost, UsageCounts
+from plano.access.pricing import (
+    ModelPrice,
+    PriceTable,
+    RequestCost,
+    UsageCounts,
+    parse_models_dev,
+)
+from plano.config import Config
+from plano.config.access import ModelPriceConfig, read_price_file, resolve
 from plano.observability.record import RequestRecord
 
 log = logging.getLogger("plano.access")
@@ -72,3 +80,29 @@ class CostMeter:
         if total is not None:
             record.cost = total.as_tuple()
             record.cost_usd = total.total_usd
+
+
+def _price(p: ModelPriceConfig) -> ModelPrice:
+    return ModelPrice(
+        p.input_per_mtok, p.output_per_mtok, p.cache_read_per_mtok, p.cache_write_per_mtok
+    )
+
+
+def build_prices(config: Config) -> PriceTable:
+    """The fixed prices of a config: the `pricing.file` catalogue, then `pricing.models`, then
+    `model_providers[].pricing` (by canonical `provider/model`), each winning over the one
+    before. A cost `model_metrics_sources` entry feeds the table at run time (`set_feed`)."""
+    fixed: dict[str, ModelPrice] = {}
+    pricing = config.pricing
+    if pricing is not None:
+        if pricing.file is not None:  # checked at load; a file gone since then is a load error
+            fixed.update(parse_models_dev(read_price_file(resolve(config.source, pricing.file))))
+        fixed.update((name, _price(p)) for name, p in pricing.models.items())
+    for mp in config.model_providers:
+        if mp.pricing is not None:
+            fixed[f"{mp.provider}/{mp.model_id}"] = _price(mp.pricing)
+    return PriceTable(fixed)
+
+
+def build_meter(config: Config) -> CostMeter:
+    return CostMeter(build_prices(config))

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from plano.config.access import check_pricing, check_tls
 from plano.config.context import LoadContext
 from plano.config.fieldtypes import shown_url
 from plano.config.model_checks import (
@@ -204,6 +205,8 @@ def _routing(ctx: LoadContext, cfg: Config) -> None:
 _RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], Rule], ...] = (
     (("listeners",), (), _listener_identity),
     (("listeners",), (), _listener_usage),
+    (("listeners",), (), lambda ctx, cfg: check_tls(ctx, cfg.listeners)),
+    (("pricing",), (), lambda ctx, cfg: check_pricing(ctx, cfg.pricing)),
     (("agents", "filters"), (), _unique_ids),
     (("listeners",), ("agents", "filters"), _filter_references),
     (("endpoints", "overrides"), (), _endpoints),

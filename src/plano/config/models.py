@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from plano.config.keys import AccessConfig
+from plano.config.access import ListenerTlsConfig, ModelPriceConfig, PricingConfig
 from plano.config.fieldtypes import (
     Address,
     Duration,
@@ -21,6 +21,7 @@ from plano.config.fieldtypes import (
     StrictModel,
     StrMap,
 )
+from plano.config.keys import AccessConfig
 from plano.config.problems import Problem
 from plano.config.resilience import (
     DEFAULT_FALLBACK_ON,
@@ -86,6 +87,7 @@ class ListenerConfig(StrictModel):
     agents: tuple[AgentRefConfig, ...] = ()
     input_filters: tuple[str, ...] = ()
     output_filters: tuple[str, ...] = ()
+    tls: ListenerTlsConfig | None = None  # ours: TLS termination (docs/access.md)
 
     @model_validator(mode="before")
     @classmethod
@@ -142,6 +144,7 @@ class ModelProviderConfig(StrictModel):
     validate_stream: bool = False  # check each streamed event is JSON before relaying it
     # A stream that breaks after it started is continued on a fallback (docs/resilience.md).
     stream_continuation: bool = True
+    pricing: ModelPriceConfig | None = None  # ours: this model's price (docs/access.md, Costs)
 
     @property
     def interface_prefix(self) -> str:
@@ -181,7 +184,8 @@ class Config(StrictModel):
     prompt_guards: PromptGuardsConfig | None = None
     routing_preferences: tuple[RoutingPreferenceConfig, ...] = ()
     model_metrics_sources: tuple[MetricsSourceConfig, ...] = ()
-    access: AccessConfig = AccessConfig()  # ours: gateway keys
+    pricing: PricingConfig | None = None  # ours: prices for cost accounting (docs/access.md)
+    access: AccessConfig = AccessConfig()  # ours: gateway keys (docs/access-keys.md)
     # Set by the loader, not read from YAML:
     declared_version: str = ""
     source: str = "<string>"

@@ -16,6 +16,7 @@ from typing import Final
 
 import orjson
 
+from plano.access.cost import CostMeter, build_meter
 from plano.config import Config, ListenerConfig
 from plano.errors import FeatureNotAvailable, InternalError, MethodNotAllowed, NotFound
 from plano.filters.chain import FilterTable, compile_chain
@@ -76,6 +77,8 @@ class AppState:
     conversations: ConversationStore | None = None
     # Closed at shutdown after the transport (rate-limit stores).
     closers: tuple[Callable[[], Awaitable[None]], ...] = ()
+    # Prices each finished request before telemetry sees it (`plano.access.cost`).
+    costs: CostMeter | None = None
 
 
 def models_body(clusters: tuple[Cluster, ...]) -> bytes:
@@ -136,6 +139,7 @@ def build_app(
     aliases = {name: alias.target for name, alias in config.model_aliases.items()}
     models = ModelTable(clusters, aliases)
     transport = transport if transport is not None else LeanTransport()
+    costs = build_meter(config)
     parts = _Parts(
         config,
         clusters,
@@ -143,7 +147,7 @@ def build_app(
         transport,
         telemetry,
         FilterTable(config.filters, config.agents, transport),
-        build_step(config, clusters, transport),
+        build_step(config, clusters, transport, costs.table),
         build_conversations(config.state_storage),
         max_body_bytes,
     )
@@ -177,6 +181,7 @@ def build_app(
         parts.routing,
         parts.conversations,
         tuple(parts.closers),
+        costs,
     )
 
 
@@ -282,6 +287,7 @@ class Gateway:
     def __init__(self, state: AppState, ports: Mapping[int, ListenerRoutes]) -> None:
         self.state = state
         self._telemetry = state.telemetry
+        self._settle = state.costs.settle if state.costs is not None else None
         self._tables: dict[int, _Table] = {}
         for port, lr in ports.items():
             routes = dict(lr.routes)
@@ -341,6 +347,8 @@ class Gateway:
             record.error_kind = "internal"
             await send_error(observed, path, InternalError("internal error"))
         finally:
+            if self._settle is not None:
+                self._settle(record)  # the cost is final here, before any sink reads it
             telemetry.finish(record)
 
     async def _no_route(self, scope: Scope, send: Send, table: _Table) -> None:

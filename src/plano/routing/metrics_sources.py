@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 
 import orjson
 
+from plano.access.pricing import parse_models_dev
 from plano.config import Config
 from plano.config.sections import CostMetricsSourceConfig, LatencyMetricsSourceConfig
 from plano.errors import PlanoError
@@ -44,25 +45,6 @@ Source = CostMetricsSourceConfig | LatencyMetricsSourceConfig
 
 def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
-def parse_models_dev(doc: Any) -> dict[str, Price]:
-    out: dict[str, Price] = {}
-    if not isinstance(doc, dict):
-        return out
-    for provider, entry in doc.items():
-        models = entry.get("models") if isinstance(entry, dict) else None
-        for model_id, model in (models or {}).items():
-            cost = model.get("cost") if isinstance(model, dict) else None
-            if not isinstance(cost, dict):
-                continue
-            inp, outp = _num(cost.get("input")), _num(cost.get("output"))
-            if inp is None or outp is None:
-                continue
-            price = Price(inp, outp, _num(cost.get("cache_read")))
-            out[f"{provider}/{model_id}"] = price
-            out.setdefault(model_id, price)
-    return out
 
 
 def parse_digitalocean(doc: Any) -> dict[str, Price]:
@@ -185,4 +167,4 @@ class MetricsFeeds:
             self.metrics.latency = parse_prometheus(doc)
             return
         parse = parse_models_dev if source.provider == "models.dev" else parse_digitalocean
-        self.metrics.cost = _aliased(parse(doc), dict(source.model_aliases))
+        self.metrics.set_cost(_aliased(parse(doc), dict(source.model_aliases)))

@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
+from plano.access.pricing import ModelPrice, PriceTable
 from plano.config import RoutingPreferenceConfig
 from plano.errors import BadRequest
 
@@ -23,24 +24,30 @@ Prefer = Literal["none", "cheapest", "fastest"]
 _PREFER: Final = frozenset({"none", "cheapest", "fastest"})
 
 
-@dataclass(frozen=True, slots=True)
-class Price:
-    """USD per million tokens."""
-
-    input: float
-    output: float
-    cache_read: float | None = None
+Price = ModelPrice  # USD per million tokens (`plano.access.pricing`, shared with cost accounting)
 
 
 @dataclass(slots=True)
 class ModelMetrics:
-    """What the metrics sources know, keyed by model name (`provider/model` and bare id)."""
+    """What the metrics sources know, keyed by model name (`provider/model` and bare id).
+
+    `prices`, when set, is the cost meter's table (the config's prices); a cost source's fetch
+    is fed into it too, and `price` then asks it, so routing and cost accounting agree."""
 
     cost: dict[str, Price] = field(default_factory=dict)
     latency: dict[str, float] = field(default_factory=dict)
+    prices: PriceTable | None = None
 
     def price(self, model: str) -> Price | None:
+        if self.prices is not None:
+            return self.prices.price(model)
         return self.cost.get(model) or self.cost.get(model.partition("/")[2] or model)
+
+    def set_cost(self, prices: dict[str, Price]) -> None:
+        """A cost source's fetch."""
+        self.cost = prices
+        if self.prices is not None:
+            self.prices.set_feed(prices)
 
     def latency_of(self, model: str) -> float | None:
         found = self.latency.get(model)
@@ -67,7 +74,7 @@ class Preference:
 
 
 def _cost(p: Price | None) -> float | None:
-    return None if p is None else p.input + p.output
+    return None if p is None else p.input_per_mtok + p.output_per_mtok
 
 
 @dataclass(frozen=True, slots=True)

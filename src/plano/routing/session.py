@@ -103,7 +103,8 @@ def cached_rate(metrics: ModelMetrics, model: str, discount: float) -> float | N
     price = metrics.price(model)
     if price is None:
         return None
-    return price.cache_read if price.cache_read is not None else price.input * discount
+    read = price.cache_read_per_mtok
+    return read if read is not None else price.input_per_mtok * discount
 
 
 def grow_baseline(b: Binding, metrics: ModelMetrics, context_tokens: int, discount: float) -> None:
@@ -136,9 +137,8 @@ def gate(
     if cand is None or anchor_cached is None or cand_cached is None:
         return GateResult(True, "no_pricing")
     warm = min(candidate_warm_tokens, context_tokens)
-    cost = (
-        (context_tokens - warm) * cand.input + warm * cand_cached - context_tokens * anchor_cached
-    ) / MILLION
+    fresh = (context_tokens - warm) * cand.input_per_mtok
+    cost = (fresh + warm * cand_cached - context_tokens * anchor_cached) / MILLION
     if cost <= 0:
         return GateResult(True, "free", cost)
     if b.switch_spend_usd + cost <= pct / 100.0 * b.baseline_usd:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from plano.access.pricing import PriceTable
 from plano.config import Config, RoutingBudgetConfig
 from plano.errors import ModelNotFound
 from plano.observability import names as n
@@ -404,9 +405,16 @@ def build_cache(config: Config) -> SessionCache:
     return MemorySessionCache(config.routing.session_max_entries)
 
 
-def build_step(config: Config, clusters: Sequence[Cluster], transport: Transport) -> RoutingStep:
+def build_step(
+    config: Config,
+    clusters: Sequence[Cluster],
+    transport: Transport,
+    prices: PriceTable | None = None,
+) -> RoutingStep:
+    """`prices`: the cost meter's table, shared so a cost feed prices requests too."""
     router = build_router(config, clusters, transport)
-    return RoutingStep(config, router, build_cache(config), transport=transport)
+    metrics = ModelMetrics(prices=prices)
+    return RoutingStep(config, router, build_cache(config), metrics, transport=transport)
 
 
 def wants_routing(step: RoutingStep | None, body: bytes) -> bool:

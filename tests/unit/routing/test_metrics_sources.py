@@ -35,7 +35,7 @@ def test_digitalocean_prices_are_per_token() -> None:
     }
     table = parse_digitalocean(doc)
     price = table["meta/llama3.3-70b-instruct"]
-    assert price.input == pytest.approx(0.65) and price.cache_read is None
+    assert price.input_per_mtok == pytest.approx(0.65) and price.cache_read_per_mtok is None
     assert "no-pricing" not in table
 
 

@@ -7,9 +7,9 @@ from plano.routing.session import Binding, gate, grow_baseline, parse_pct
 
 METRICS = ModelMetrics(
     cost={
-        "anchor": Price(input=3.0, output=15.0, cache_read=0.3),
-        "cheap": Price(input=0.1, output=0.4),
-        "pricey": Price(input=15.0, output=75.0),
+        "anchor": Price(3.0, 15.0, 0.3),
+        "cheap": Price(0.1, 0.4),
+        "pricey": Price(15.0, 75.0),
     }
 )
 

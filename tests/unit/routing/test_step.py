@@ -199,8 +199,8 @@ def test_budget_gate_span_attributes(counterfactual: bool) -> None:
     s = step(ScriptedRouter("code", "chat"), extra)
     s.metrics.cost.update(
         {
-            "openai/gpt-4o": Price(input=2.5, output=10.0, cache_read=1.25),
-            "openai/gpt-4o-mini": Price(input=150.0, output=600.0),
+            "openai/gpt-4o": Price(2.5, 10.0, 1.25),
+            "openai/gpt-4o-mini": Price(150.0, 600.0),
         }
     )
     text = "please write a tokenizer for a small language " * 40
