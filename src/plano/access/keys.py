@@ -49,7 +49,11 @@ def parse_key(token: str) -> tuple[str, str] | None:
     if not token.startswith(PREFIX) or len(token) > _MAX_LEN:
         return None
     key_id = token[3 : 3 + _ID_LEN]
-    if len(key_id) != _ID_LEN or not _HEX.issuperset(key_id) or token[3 + _ID_LEN : 4 + _ID_LEN] != "-":
+    if (
+        len(key_id) != _ID_LEN
+        or not _HEX.issuperset(key_id)
+        or token[3 + _ID_LEN : 4 + _ID_LEN] != "-"
+    ):
         return None
     secret = token[4 + _ID_LEN :]
     return (key_id, secret) if secret else None

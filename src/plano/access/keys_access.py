@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Final, Protocol
 
-from plano.access.budget import Budgets, BudgetExhausted, Reservation
+from plano.access.budget import BudgetExhausted, Budgets, Reservation
 from plano.access.keys import KeyHeaders, parse_key, secret_matches
 from plano.access.keys_cache import KeyCache
 from plano.access.keys_policy import AccessKey
-from plano.observability.record import RequestRecord
 from plano.errors import Forbidden, Overloaded, PlanoError, RateLimited, Unauthorized
+from plano.observability.record import RequestRecord
 from plano.state.keys import KeyStoreError
 from plano.state.ratelimit_memory import RateLimitStore
 from plano.state.ratelimit_redis import RateLimitBackendError
@@ -145,6 +145,12 @@ class KeyAccess:
         if isinstance(got, BudgetExhausted):
             self.count(key, BUDGET_EXHAUSTED)
         return got
+
+    async def close(self) -> None:
+        await self.budgets.drain()
+        await self.cache.store.close()
+        if self._limits is not None:
+            await self._limits.close()
 
     def hold(self, record: RequestRecord, res: Reservation) -> None:
         self._held[id(record)] = res

@@ -15,7 +15,7 @@ from typing import Any, Final
 from plano.access.budget import period_label
 from plano.access.keys import format_key, hash_secret, new_id, new_secret
 from plano.errors import BadRequest, NotFound
-from plano.state.keys import KeyRecord, KeyStore, now
+from plano.state.keys import KeyRecord, KeyStore, Period, now
 
 _RELATIVE: Final = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNIT: Final = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -77,7 +77,7 @@ def spec_from(doc: Any, at: float) -> KeyRecord:
         models = [m.strip() for m in models.split(",") if m.strip()]
     if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
         raise BadRequest("models: expected a list of model names, aliases or globs")
-    period = doc.get("period") or "month"
+    period: Period = doc.get("period") or "month"
     if period not in PERIODS:
         raise BadRequest("period: expected day, month or total", param="period")
     alert = _positive(doc, "alert_at", float)

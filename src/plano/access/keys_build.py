@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from plano.access.budget import BudgetEvents, Budgets, Pricing
+from plano.access.cost import CostMeter
 from plano.access.keys import KeyHeaders
 from plano.access.keys_access import KeyAccess, KeyEvents
 from plano.access.keys_cache import KeyCache
 from plano.config import Config
 from plano.config.keys import KeysConfig
+from plano.observability.key_metrics import KeyMetrics
+from plano.observability.metrics import PrometheusMetrics
 from plano.state.keys import KeyStore
 from plano.state.keys_file import FileKeyStore
 from plano.state.keys_memory import MemoryKeyStore
@@ -30,9 +33,7 @@ def _limits(config: Config) -> RateLimitStore:
     """Key rate limits share the `ratelimits` engine's backend (`ratelimit_backend`)."""
     backend = config.ratelimit_backend
     if backend.type == "redis":
-        return RedisRateLimitStore(
-            backend.url, prefix=backend.key_prefix, timeout=backend.timeout
-        )
+        return RedisRateLimitStore(backend.url, prefix=backend.key_prefix, timeout=backend.timeout)
     return MemoryRateLimitStore()
 
 
@@ -55,3 +56,17 @@ def build_key_access(
         _limits(config),
         events,
     )
+
+
+def build_keys(
+    config: Config, costs: CostMeter | None, metrics: object, store: KeyStore | None = None
+) -> KeyAccess | None:
+    """The worker's key access with its telemetry, its budgets settled by the cost meter."""
+    if not config.access.keys.enabled:
+        return None
+    events = KeyMetrics(metrics) if isinstance(metrics, PrometheusMetrics) else None
+    prices = costs.table if costs is not None else None
+    access = build_key_access(config, prices, events, events, store)
+    if access is not None and costs is not None:
+        costs.subscribe(access.finished)
+    return access

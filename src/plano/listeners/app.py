@@ -17,6 +17,8 @@ from typing import Final
 import orjson
 
 from plano.access.cost import CostMeter, build_meter
+from plano.access.keys_access import KeyAccess
+from plano.access.keys_build import build_keys
 from plano.config import Config, ListenerConfig
 from plano.errors import FeatureNotAvailable, InternalError, MethodNotAllowed, NotFound
 from plano.filters.chain import FilterTable, compile_chain
@@ -79,6 +81,7 @@ class AppState:
     closers: tuple[Callable[[], Awaitable[None]], ...] = ()
     # Prices each finished request before telemetry sees it (`plano.access.cost`).
     costs: CostMeter | None = None
+    keys: KeyAccess | None = None  # gateway keys (`access.keys`), with the admin API
 
 
 def models_body(clusters: tuple[Cluster, ...]) -> bytes:
@@ -150,7 +153,10 @@ def build_app(
         build_step(config, clusters, transport, costs.table),
         build_conversations(config.state_storage),
         max_body_bytes,
+        keys=build_keys(config, costs, telemetry.metrics),
     )
+    if parts.keys is not None:
+        parts.closers.append(parts.keys.close)
     listeners = []
     for lc in config.listeners:
         routes: dict[tuple[str, str], Route]
@@ -166,6 +172,7 @@ def build_app(
                 max_body_bytes=max_body_bytes,
                 telemetry=telemetry,
                 conversations=parts.conversations,
+                keys=parts.keys,
             ).routes()
         else:
             routes = _not_yet(lc)
@@ -182,6 +189,7 @@ def build_app(
         parts.conversations,
         tuple(parts.closers),
         costs,
+        parts.keys,
     )
 
 
@@ -199,6 +207,7 @@ class _Parts:
     conversations: ConversationStore | None
     max_body_bytes: int
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    keys: KeyAccess | None = None
 
     def model_routes(self, lc: ListenerConfig) -> dict[tuple[str, str], Route]:
         """A model listener's routes, the routing decision API's among them."""
@@ -223,6 +232,7 @@ class _Parts:
             resilience=resilience,
             routing=self.routing,
             keep_body=captures_messages(config.tracing, os.environ),  # PostHog `$ai_input`
+            keys=self.keys,
         ).routes()
         routes.update(routing_routes(self.routing, self.max_body_bytes))
         return routes

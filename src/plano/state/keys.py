@@ -10,6 +10,7 @@ atomic step in every backend), `adjust` moves it by the difference once the real
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -81,3 +82,8 @@ class KeyStore(Protocol):
     async def spent(self, key_id: str, period: str) -> float: ...
 
     async def close(self) -> None: ...
+
+
+def now() -> float:
+    """Wall-clock seconds (creation, expiry and revocation times are epoch seconds)."""
+    return time.time()

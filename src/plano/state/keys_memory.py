@@ -45,4 +45,3 @@ class MemoryKeyStore:
 
     async def close(self) -> None:
         return None
-

@@ -64,12 +64,11 @@ class PostgresKeyStore:
                 )
                 try:
                     await pool
-                    async with pool.acquire(timeout=cap) as conn:
-                        # Two gateways starting at once: one creates, the other waits for it.
-                        async with conn.transaction():
-                            await conn.execute("SELECT pg_advisory_xact_lock(7262111)")
-                            for statement in _SCHEMA:
-                                await conn.execute(statement)
+                    # Two gateways starting at once: one creates, the other waits for it.
+                    async with pool.acquire(timeout=cap) as conn, conn.transaction():
+                        await conn.execute("SELECT pg_advisory_xact_lock(7262111)")
+                        for statement in _SCHEMA:
+                            await conn.execute(statement)
                 except BaseException:
                     pool.terminate()
                     raise

@@ -3,7 +3,8 @@
 Each route is a pipeline (`listeners.pipeline`), compiled once:
 
     /v1/chat/completions, /v1/messages:
-        ReadBody → DecodeJson → [Authenticate: gateway keys] → ChatView → AgentHeaders → PlanAgents → RunAgents(RelayAsIs)
+        ReadBody → DecodeJson → [Authenticate: gateway keys] → ChatView → AgentHeaders
+        → PlanAgents → RunAgents(RelayAsIs)
     /v1/responses:
         ReadBody → DecodeJson → ResponsesView → AgentHeaders → PlanAgents
         → RunAgents(RelayAsResponses)
@@ -205,7 +206,9 @@ class AgentListener:
         timeout: float | None = None,
         keys: KeyAccess | None = None,
     ) -> None:
-        head = (ReadBody(max_body_bytes), DecodeJson(), *([Authenticate(keys)] if keys else []))
+        head: list[AnyStage[AgentCall]] = [ReadBody(max_body_bytes), DecodeJson()]
+        if keys is not None:
+            head.append(Authenticate(keys))
         plan = AgentHeaders(RequestIds()), PlanAgents(agents)
         chat: list[AnyStage[AgentCall]] = [
             *head,

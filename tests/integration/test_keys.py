@@ -1,0 +1,168 @@
+"""Gateway keys end to end with the official SDKs: 401/403/429 in each client's dialect, both
+key headers, passthrough_auth never seeing the gateway key, revocation, rotation, the admin API."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from tests.conftest import GatewayFactory
+from tests.integration.keys_support import ADMIN_TOKEN, admin, ask, create_key, keys_config
+
+pytestmark = pytest.mark.integration
+
+
+def test_requests_without_a_valid_key_get_401_in_their_dialect(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    with gateway(keys_config(upstream)) as gw:
+        for bad in ("totally-bogus", "pk-0123456789ab-nope", "pk-"):
+            with pytest.raises(openai.AuthenticationError) as oe:
+                ask(gw.url(), bad)
+            assert oe.value.status_code == 401
+            assert oe.value.body["type"] == "invalid_request_error" or oe.value.body["code"]
+        with anthropic.Anthropic(base_url=gw.url(), api_key="nope", max_retries=0) as ac:
+            with pytest.raises(anthropic.AuthenticationError) as ae:
+                ac.messages.create(
+                    model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+                )
+        assert ae.value.body["type"] == "error"
+        assert ae.value.body["error"]["type"] == "authentication_error"
+    assert upstream.requests == []  # nothing reached the provider
+
+
+def test_a_key_works_with_bearer_and_x_api_key(upstream: Any, gateway: GatewayFactory) -> None:
+    with gateway(keys_config(upstream)) as gw:
+        _, key = create_key(gw.admin_url, name="team-a", team="a")
+        assert ask(gw.url(), key).choices[0].message.content
+        with anthropic.Anthropic(base_url=gw.url(), api_key=key, max_retries=0) as ac:
+            msg = ac.messages.create(
+                model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+            )
+        assert msg.content
+        seen = upstream.requests
+        assert len(seen) == 2
+        for r in seen:
+            assert r.headers["authorization"] == "Bearer sk-provider"
+            assert key not in str(r.headers)
+
+
+def test_a_key_restricted_to_one_model_gets_403_on_another(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    with gateway(keys_config(upstream)) as gw:
+        _, key = create_key(gw.admin_url, models=["openai/gpt-4o"])
+        assert ask(gw.url(), key, "gpt-4o").choices  # bare id of an allowed model
+        assert ask(gw.url(), key, "smart").choices  # an alias that resolves to it
+        with pytest.raises(openai.PermissionDeniedError) as e:
+            ask(gw.url(), key, "gpt-4o-mini")
+        assert "may not use this model" in e.value.message
+        with anthropic.Anthropic(base_url=gw.url(), api_key=key, max_retries=0) as ac:
+            with pytest.raises(anthropic.PermissionDeniedError) as ae:
+                ac.messages.create(
+                    model="gpt-4o-mini", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+                )
+        assert ae.value.body["error"]["type"] == "permission_error"
+        assert len(upstream.requests) == 2
+        _, globbed = create_key(gw.admin_url, models=["openai/gpt-4o*"])
+        assert ask(gw.url(), globbed, "gpt-4o-mini").choices
+
+
+def test_passthrough_auth_never_forwards_the_gateway_key(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    with gateway(keys_config(upstream)) as gw:
+        _, key = create_key(gw.admin_url)
+        ask(gw.url(), key, "gpt-4.1", extra_headers={"x-api-key": "sk-client-own"})
+        got = upstream.requests[-1]
+        assert got.headers["authorization"] == "Bearer sk-client-own"
+        assert all(key not in v and "pk-" not in v for v in got.headers.values())
+        upstream.clear()
+        # The gateway key alone: the provider gets no credential at all, never the key.
+        ask(gw.url(), key, "gpt-4.1")
+        got = upstream.requests[-1]
+        assert all(key not in v for v in got.headers.values())
+
+
+def test_revoke_and_rotate_through_the_admin_api(upstream: Any, gateway: GatewayFactory) -> None:
+    with gateway(keys_config(upstream)) as gw:
+        key_id, key = create_key(gw.admin_url, name="rotating")
+        assert ask(gw.url(), key).choices
+        status, doc = admin(gw.admin_url, "POST", f"/admin/keys/{key_id}/rotate")
+        assert status == 200 and doc["key"] != key and doc["key"].startswith(f"pk-{key_id}-")
+        new = doc["key"]
+        assert ask(gw.url(), new).choices
+        _refused_within(gw.url(), key, 5.0)
+        status, doc = admin(gw.admin_url, "DELETE", f"/admin/keys/{key_id}")
+        assert status == 200 and doc["revoked_at"]
+        _refused_within(gw.url(), new, 5.0)
+        status, listing = admin(gw.admin_url, "GET", "/admin/keys")
+        assert status == 200 and [k["id"] for k in listing["data"]] == [key_id]
+        assert "secret_hash" not in listing["data"][0] and "key" not in listing["data"][0]
+
+
+def _refused_within(base: str, key: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            ask(base, key)
+        except openai.AuthenticationError:
+            return
+        assert time.monotonic() < deadline, "the key still works"
+
+
+def test_admin_api_needs_the_admin_token(upstream: Any, gateway: GatewayFactory) -> None:
+    with gateway(keys_config(upstream)) as gw:
+        assert admin(gw.admin_url, "GET", "/admin/keys", token=None)[0] == 401
+        assert admin(gw.admin_url, "GET", "/admin/keys", token=ADMIN_TOKEN + "x")[0] == 401
+        status, doc = admin(gw.admin_url, "POST", "/admin/keys", {"name": "x", "rpm": -1})
+        assert status == 400 and "rpm" in doc["error"]["message"]
+        assert admin(gw.admin_url, "GET", "/admin/keys/0123456789ab")[0] == 404
+        # Never on a public listener.
+        req = urllib.request.Request(gw.url() + "/admin/keys", method="GET")
+        req.add_header("authorization", f"Bearer {ADMIN_TOKEN}")
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=30)
+        with e.value:
+            assert e.value.code == 404
+
+
+def test_rate_limit_per_key_gives_429_with_retry_after(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    with gateway(keys_config(upstream)) as gw:
+        _, key = create_key(gw.admin_url, rpm=2)
+        _, other = create_key(gw.admin_url, name="other", rpm=2)
+        ask(gw.url(), key)
+        ask(gw.url(), key)
+        with pytest.raises(openai.RateLimitError) as e:
+            ask(gw.url(), key)
+        assert int(e.value.response.headers["retry-after"]) >= 1
+        assert ask(gw.url(), other).choices  # each key has its own bucket
+        assert len(upstream.requests) == 3
+
+
+def test_budget_stops_the_key_after_the_request_that_crossed_it(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    # gpt-4o costs $1000/$2000 per M tokens: the mock's usage makes each request cost cents.
+    with gateway(keys_config(upstream)) as gw:
+        key_id, key = create_key(gw.admin_url, budget=0.05, period="day", alert_at=0.5)
+        served = 0
+        with pytest.raises(openai.RateLimitError) as e:
+            for _ in range(100):
+                ask(gw.url(), key, max_tokens=5)
+                served += 1
+        assert "budget" in e.value.message
+        assert served >= 1
+        status, shown = admin(gw.admin_url, "GET", f"/admin/keys/{key_id}")
+        one = shown["spent_usd"] / served
+        assert shown["spent_usd"] >= 0.05
+        assert shown["spent_usd"] <= 0.05 + one + 1e-9
+        assert len(upstream.requests) == served
