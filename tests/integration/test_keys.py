@@ -27,11 +27,13 @@ def test_requests_without_a_valid_key_get_401_in_their_dialect(
                 ask(gw.url(), bad)
             assert oe.value.status_code == 401
             assert oe.value.body["type"] == "invalid_request_error" or oe.value.body["code"]
-        with anthropic.Anthropic(base_url=gw.url(), api_key="nope", max_retries=0) as ac:
-            with pytest.raises(anthropic.AuthenticationError) as ae:
-                ac.messages.create(
-                    model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "x"}]
-                )
+        with (
+            anthropic.Anthropic(base_url=gw.url(), api_key="nope", max_retries=0) as ac,
+            pytest.raises(anthropic.AuthenticationError) as ae,
+        ):
+            ac.messages.create(
+                model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+            )
         assert ae.value.body["type"] == "error"
         assert ae.value.body["error"]["type"] == "authentication_error"
     assert upstream.requests == []  # nothing reached the provider
@@ -63,11 +65,13 @@ def test_a_key_restricted_to_one_model_gets_403_on_another(
         with pytest.raises(openai.PermissionDeniedError) as e:
             ask(gw.url(), key, "gpt-4o-mini")
         assert "may not use this model" in e.value.message
-        with anthropic.Anthropic(base_url=gw.url(), api_key=key, max_retries=0) as ac:
-            with pytest.raises(anthropic.PermissionDeniedError) as ae:
-                ac.messages.create(
-                    model="gpt-4o-mini", max_tokens=5, messages=[{"role": "user", "content": "x"}]
-                )
+        with (
+            anthropic.Anthropic(base_url=gw.url(), api_key=key, max_retries=0) as ac,
+            pytest.raises(anthropic.PermissionDeniedError) as ae,
+        ):
+            ac.messages.create(
+                model="gpt-4o-mini", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+            )
         assert ae.value.body["error"]["type"] == "permission_error"
         assert len(upstream.requests) == 2
         _, globbed = create_key(gw.admin_url, models=["openai/gpt-4o*"])
@@ -162,6 +166,7 @@ def test_budget_stops_the_key_after_the_request_that_crossed_it(
         assert "budget" in e.value.message
         assert served >= 1
         status, shown = admin(gw.admin_url, "GET", f"/admin/keys/{key_id}")
+        assert status == 200
         one = shown["spent_usd"] / served
         assert shown["spent_usd"] >= 0.05
         assert shown["spent_usd"] <= 0.05 + one + 1e-9

@@ -8,6 +8,7 @@ from plano.access.keys import KeyHeaders
 from plano.access.keys_access import KeyAccess, KeyEvents
 from plano.access.keys_cache import KeyCache
 from plano.config import Config
+from plano.config.access import resolve
 from plano.config.keys import KeysConfig
 from plano.observability.key_metrics import KeyMetrics
 from plano.observability.metrics import PrometheusMetrics
@@ -19,13 +20,14 @@ from plano.state.ratelimit_memory import MemoryRateLimitStore, RateLimitStore
 from plano.state.ratelimit_redis import RedisRateLimitStore
 
 
-def build_key_store(cfg: KeysConfig) -> KeyStore:
+def build_key_store(cfg: KeysConfig, source: str = "<string>") -> KeyStore:
+    """The configured store (a relative file path is relative to the config file)."""
     if cfg.store == "postgres":
         assert cfg.dsn is not None
         return PostgresKeyStore(cfg.dsn, call_timeout=cfg.call_timeout)
     if cfg.store == "file":
         assert cfg.path is not None
-        return FileKeyStore(cfg.path)
+        return FileKeyStore(resolve(source, cfg.path))
     return MemoryKeyStore()
 
 
@@ -48,7 +50,7 @@ def build_key_access(
     cfg = config.access.keys
     if not cfg.enabled:
         return None
-    store = store if store is not None else build_key_store(cfg)
+    store = store if store is not None else build_key_store(cfg, config.source)
     return KeyAccess(
         KeyCache(store, cfg.cache_ttl),
         KeyHeaders(cfg.header),

@@ -7,6 +7,7 @@ import click
 from plano import __version__
 from plano.cli.demo import demo
 from plano.cli.down import down
+from plano.cli.keys import keys
 from plano.cli.logs import logs
 from plano.cli.mock_llm import mock_llm
 from plano.cli.reload import reload
@@ -21,7 +22,7 @@ def cli() -> None:
     """Plano: the dataplane between your apps, agents and LLM providers."""
 
 
-for command in (up, down, reload, logs, validate, demo, mock_llm, trace):
+for command in (up, down, reload, logs, validate, demo, mock_llm, trace, keys):
     cli.add_command(command)
 
 
