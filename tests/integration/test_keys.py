@@ -12,6 +12,7 @@ import anthropic
 import openai
 import pytest
 
+from plano.mock.script import ReplySpec
 from tests.conftest import GatewayFactory
 from tests.integration.keys_support import ADMIN_TOKEN, admin, ask, create_key, keys_config
 
@@ -155,19 +156,26 @@ def test_rate_limit_per_key_gives_429_with_retry_after(
 def test_budget_stops_the_key_after_the_request_that_crossed_it(
     upstream: Any, gateway: GatewayFactory
 ) -> None:
-    # gpt-4o costs $1000/$2000 per M tokens: the mock's usage makes each request cost cents.
+    # gpt-4o costs $1000/$2000 per M tokens: 10 + 10 tokens cost $0.03; a $0.05 budget serves
+    # two requests (the second crosses it), then refuses without calling the provider.
+    upstream.script(ReplySpec(usage=(10, 10), times=0))
     with gateway(keys_config(upstream)) as gw:
         key_id, key = create_key(gw.admin_url, budget=0.05, period="day", alert_at=0.5)
-        served = 0
+        assert ask(gw.url(), key).choices
+        assert ask(gw.url(), key).choices
         with pytest.raises(openai.RateLimitError) as e:
-            for _ in range(100):
-                ask(gw.url(), key, max_tokens=5)
-                served += 1
+            ask(gw.url(), key)
         assert "budget" in e.value.message
-        assert served >= 1
-        status, shown = admin(gw.admin_url, "GET", f"/admin/keys/{key_id}")
-        assert status == 200
-        one = shown["spent_usd"] / served
-        assert shown["spent_usd"] >= 0.05
-        assert shown["spent_usd"] <= 0.05 + one + 1e-9
-        assert len(upstream.requests) == served
+        assert len(upstream.requests) == 2
+        deadline = time.monotonic() + 30
+        while True:  # settled in the background, after each answer
+            status, shown = admin(gw.admin_url, "GET", f"/admin/keys/{key_id}")
+            assert status == 200
+            if shown["spent_usd"] == pytest.approx(0.06):
+                break
+            assert time.monotonic() < deadline, shown
+        with urllib.request.urlopen(f"{gw.admin_url}/metrics", timeout=10) as resp:
+            metrics = resp.read().decode()
+    assert 'plano_key_requests_total{key="k",outcome="allowed",team=""} 2.0' in metrics
+    assert 'plano_key_requests_total{key="k",outcome="budget_exhausted",team=""} 1.0' in metrics
+    assert 'plano_key_budget_alerts_total{key="k",team=""} 1.0' in metrics

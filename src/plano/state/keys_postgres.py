@@ -31,14 +31,15 @@ _SCHEMA: Final = (
 )
 _RESERVE: Final = (
     f"INSERT INTO {_SPEND} AS s (key_id, period, spent) "
-    "SELECT $1, $2, $3 WHERE 0 < $4::double precision "
+    "SELECT $1, $2, $3::double precision WHERE 0 < $4::double precision "
     "ON CONFLICT (key_id, period) DO UPDATE SET spent = s.spent + EXCLUDED.spent "
     "WHERE s.spent < $4 RETURNING s.spent"
 )
 _ADJUST: Final = (
-    f"INSERT INTO {_SPEND} AS s (key_id, period, spent) VALUES ($1, $2, GREATEST($3, 0)) "
-    "ON CONFLICT (key_id, period) DO UPDATE SET spent = GREATEST(s.spent + $3, 0) "
-    "RETURNING s.spent"
+    f"INSERT INTO {_SPEND} AS s (key_id, period, spent) "
+    "VALUES ($1, $2, GREATEST($3::double precision, 0)) "
+    "ON CONFLICT (key_id, period) DO UPDATE "
+    "SET spent = GREATEST(s.spent + $3::double precision, 0) RETURNING s.spent"
 )
 
 
