@@ -92,8 +92,9 @@ class Budgets:
         period = period_label(key.period, self._clock())
         if await self._store.reserve(key.id, period, amount, limit):
             return Reservation(key, period, amount)
+        per = "in total" if key.period == "total" else f"per {key.period}"
         return BudgetExhausted(
-            f"the budget of key '{key.name}' (${limit:g} per {key.period}) is spent;"
+            f"the budget of key '{key.name}' (${limit:g} {per}) is spent;"
             " requests are refused until the next period or a higher budget",
             headers=(("retry-after", str(RETRY_AFTER_DAY)),),
         )
