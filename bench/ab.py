@@ -3,6 +3,7 @@
     python bench/ab.py tracing     [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py resilience  [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py tree --base-src OTHER/src   [--rounds 12] [--duration 3] [--stream]
+    python bench/ab.py keys        [--rounds 12] [--duration 3] [--stream]
 
 Every variant is a Plano (one worker) on core 0; all of them serve load at the same time, each
 from its own wrk (32 connections), while the fake upstream, the wrks and the trace receiver share
@@ -19,6 +20,10 @@ Variants:
   exported over OTLP/gRPC to `plano trace listen`, which runs on core 1);
 - resilience: `off` (the bench's provider only), `configured` (retries and a fallback model on
   the same upstream: every request takes the resilience path and succeeds on its first attempt).
+- keys: `off` (no keys), `on` (gateway keys with a file store, one cached key on every request,
+  prices for the model so each request is costed), `budget` (the same key with a budget: a
+  reservation before and a settlement after every request, in the key file); every variant gets
+  the same `Authorization: Bearer pk-...` header (the ones without keys ignore it).
 - tree: the same config served by two source trees: `off` and `control` run the tree at
   `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`.
   What a refactoring of the request path costs, with nothing else changed.
@@ -53,6 +58,40 @@ RESILIENCE: Final = {
     "configured": targets.RESILIENCE_EXTRA,
 }
 TREE: Final = {"off": "", "control": "", "this": ""}
+_KEYS_ON: Final = """    pricing: {{input_per_mtok: 2.5, output_per_mtok: 10}}
+access:
+  keys: {{enabled: true, store: file, path: KEYFILE}}
+"""
+KEYS: Final = {
+    "off": "",
+    "control": "",
+    "on": _KEYS_ON.replace("KEYFILE", "{keyfile}"),
+    "budget": _KEYS_ON.replace("KEYFILE", "{keyfile_budget}"),
+}
+BENCH_KEY_ID: Final = "0123456789ab"
+BENCH_SECRET: Final = "bench-secret-not-for-production-use-000000000"
+
+
+def write_key_files(log_dir: Path) -> dict[str, str]:
+    """Key files with the bench's key (without and with a budget); their paths by placeholder."""
+    import hashlib
+    import json
+
+    out = {}
+    for name, budget in (("keyfile", None), ("keyfile_budget", 1e9)):
+        record = {
+            "id": BENCH_KEY_ID,
+            "name": "bench",
+            "secret_hash": hashlib.sha256(BENCH_SECRET.encode()).hexdigest(),
+            "budget_usd": budget,
+            "period": "total",
+        }
+        path = log_dir / f"{name}.json"
+        path.write_text(json.dumps({"keys": {BENCH_KEY_ID: record}, "spend": {}}))
+        out[name] = str(path)
+    return out
+
+
 THIS_SRC: Final = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -61,6 +100,8 @@ def start_gateway(
 ) -> tuple[procs.Service, str]:
     port = procs.free_port()
     config = log_dir / f"plano_{name.strip('%')}.yaml"
+    if "{keyfile" in extra:
+        extra = extra.format(**write_key_files(log_dir))
     text = targets.GATEWAY_CONFIG + extra.replace("{grpc}", "{{grpc}}")
     config.write_text(
         text.format(port=port, upstream=upstream, key=targets.UPSTREAM_KEY).replace(
@@ -133,7 +174,7 @@ def load_all(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("feature", choices=["tracing", "resilience", "tree"])
+    parser.add_argument("feature", choices=["tracing", "resilience", "tree", "keys"])
     parser.add_argument("--base-src", help="tree: the src/ directory `off` and `control` run")
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=float, default=3.0)
@@ -151,7 +192,9 @@ def main() -> int:
         return 2
     if args.feature == "tree" and not args.base_src:
         parser.error("tree needs --base-src")
-    variants = {"tracing": TRACING, "resilience": RESILIENCE, "tree": TREE}[args.feature]
+    variants = {"tracing": TRACING, "resilience": RESILIENCE, "tree": TREE, "keys": KEYS}[
+        args.feature
+    ]
     with tempfile.TemporaryDirectory(prefix="plano-ab-") as tmp:
         log_dir = Path(tmp)
         upstream, upstream_port = targets.start_upstream(log_dir, 20, None)
@@ -175,6 +218,9 @@ def main() -> int:
                     src = THIS_SRC if name == "this" else str(Path(args.base_src).resolve())
                 gateways[name] = start_gateway(name, extra, log_dir, upstream_port, grpc, src)
             script = loadgen.write_lua(log_dir, args.stream)
+            if args.feature == "keys":  # the bench's gateway key, for every variant
+                key = f"pk-{BENCH_KEY_ID}-{BENCH_SECRET}"
+                script.write_text(script.read_text().replace("client-key", key))
             load_all(gateways, script, 2, args.turns)  # warm-up
             per_request: dict[str, list[float]] = {name: [] for name in gateways}
             for round_no in range(args.rounds):

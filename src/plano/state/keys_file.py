@@ -2,7 +2,9 @@
 
 Every operation takes an exclusive `fcntl` lock on `<path>.lock`, reads the document, and (for a
 change) writes it to a temporary file in the same directory and renames it over the old one, so a
-reader never sees half a file and two workers never both pass the last cent of a budget. The
+reader never sees half a file and two workers never both pass the last cent of a budget. Key
+changes are flushed to disk (fsync) before the rename; spend updates, one or two per request, are
+not (a power cut may lose the last moments of spend, never a key or a half-written file). The
 blocking work runs in a thread, off the event loop. A worker notices another's change by the
 file's mtime/size; it rereads only then.
 
@@ -26,6 +28,7 @@ from plano.state.keys import KeyRecord, KeyStoreError
 
 T = TypeVar("T")
 Doc = dict[str, Any]
+_UNCHANGED: Any = object()  # what an operation returns when it changed nothing
 
 
 class FileKeyStore:
@@ -65,14 +68,15 @@ class FileKeyStore:
             self._doc, self._seen = doc, stamp
         return self._doc
 
-    def _write(self, doc: Doc) -> None:
+    def _write(self, doc: Doc, durable: bool) -> None:
         data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+                if durable:  # key changes; spend updates skip the disk flush (see above)
+                    f.flush()
+                    os.fsync(f.fileno())
             os.chmod(tmp, 0o600)
             os.replace(tmp, self.path)
         except BaseException:
@@ -81,17 +85,17 @@ class FileKeyStore:
             raise
         self._seen = None  # reread on the next read: mtime granularity may hide our own write
 
-    def _run(self, fn: Callable[[Doc], T], write: bool) -> T:
+    def _run(self, fn: Callable[[Doc], T], write: bool, durable: bool) -> T:
         with self._locked():
             doc = self._read()
             result = fn(doc)
-            if write:
-                self._write(doc)
+            if write and result is not _UNCHANGED:
+                self._write(doc, durable)
             return result
 
-    async def _do(self, fn: Callable[[Doc], T], write: bool = False) -> T:
+    async def _do(self, fn: Callable[[Doc], T], write: bool = False, durable: bool = True) -> T:
         try:
-            return await asyncio.to_thread(self._run, fn, write)
+            return await asyncio.to_thread(self._run, fn, write, durable)
         except OSError as exc:
             raise KeyStoreError(f"key file {self.path}: {exc.strerror}") from exc
 
@@ -126,17 +130,15 @@ class FileKeyStore:
 
     async def reserve(self, key_id: str, period: str, amount: float, limit: float) -> bool:
         slot = f"{key_id}|{period}"
-        passed = False
 
-        def take(doc: Doc) -> None:
-            nonlocal passed
+        def take(doc: Doc) -> object:
             now = float(doc["spend"].get(slot, 0.0))
-            if now < limit:
-                doc["spend"][slot] = now + amount
-                passed = True
+            if now >= limit:
+                return _UNCHANGED
+            doc["spend"][slot] = now + amount
+            return True
 
-        await self._do(take, write=True)
-        return passed
+        return await self._do(take, write=True, durable=False) is True
 
     async def adjust(self, key_id: str, period: str, delta: float) -> float:
         slot = f"{key_id}|{period}"
@@ -146,7 +148,7 @@ class FileKeyStore:
             doc["spend"][slot] = value
             return value
 
-        return await self._do(move, write=True)
+        return await self._do(move, write=True, durable=False)
 
     async def spent(self, key_id: str, period: str) -> float:
         slot = f"{key_id}|{period}"
