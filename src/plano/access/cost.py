@@ -2,9 +2,10 @@
 
 `CostMeter.settle(record)` runs in the app's request wrapper just before `Telemetry.finish`
 hands the record to the sinks (metrics, span, access log, PostHog), so every sink reads the same
-`record.cost_usd` / `record.cost`. It prices each billed attempt (`record.billed`: an attempt
-cut mid-stream and continued elsewhere is billed by the provider that served it) and the
-answering attempt (`record.model` with the record's token counts), sums them, then calls every
+`record.cost_usd` / `record.cost`. It prices the answering attempt (`record.model` with the
+record's token counts) or, when attempts were noted one by one (`record.billed`: a stream cut
+mid-way and continued elsewhere is billed by each provider for its part), each of them on its
+own model, and sums them; then it calls every
 subscriber with the record (`subscribe`: e.g. settling a gateway key's budget). Subscribers run on
 the event loop and must not block: they schedule their I/O and return.
 
@@ -48,12 +49,12 @@ class CostMeter:
 
     def settle(self, record: RequestRecord) -> None:
         """Set `record.cost_usd` and `record.cost`, then notify the subscribers."""
-        if record.model is not None and (
+        if record.billed:
+            self._price(record, None)
+        elif record.model is not None and (
             record.prompt_tokens is not None or record.completion_tokens is not None
         ):
             self._price(record, record.model)
-        elif record.billed:
-            self._price(record, None)
         for fn in self._subscribers:
             try:
                 fn(record)

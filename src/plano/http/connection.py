@@ -159,6 +159,7 @@ class HttpConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport = cast(asyncio.Transport, None)
         self.server_addr: tuple[str, int] | None = None
+        self.scheme = "http"
         self.client_addr: tuple[str, int] | None = None
         self.closed = False  # closed by us or by the peer: nothing more is written
         self.stopped = False  # input is no longer parsed (bad request, upgrade)
@@ -189,6 +190,8 @@ class HttpConnection(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport's interface without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
         self.server_addr = _address(transport.get_extra_info("sockname"))
+        if transport.get_extra_info("sslcontext") is not None:
+            self.scheme = "https"
         self.client_addr = _address(transport.get_extra_info("peername"))
         shared = self.shared
         limit = shared.max_connections
@@ -315,7 +318,7 @@ class HttpConnection(asyncio.Protocol):
             "asgi": ASGI_VERSION,
             "http_version": version,
             "method": _METHODS.get(method_b) or method_b.decode("ascii"),
-            "scheme": "http",
+            "scheme": self.scheme,
             "path": path,
             "raw_path": raw_path,
             "query_string": query,

@@ -25,7 +25,8 @@ import asyncio
 import logging
 import resource
 import socket
-from collections.abc import Awaitable, Callable
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
 from types import FrameType
 from typing import TypeVar
 
@@ -152,7 +153,9 @@ class LeanServer:
         max_connections: int | None = None,
         drain_seconds: float = 8.0,
         on_started: Callable[[], None] | None = None,
+        tls: Mapping[int, ssl.SSLContext] | None = None,
     ) -> None:
+        """`tls`: server contexts by listening port (those ports serve HTTPS)."""
         for name, value in (
             ("keep_alive_timeout", keep_alive_timeout),
             ("header_timeout", header_timeout),
@@ -171,6 +174,7 @@ class LeanServer:
         self.counters = Counters()  # refusals and timeouts, for metrics (plain ints)
         self.drain_seconds = drain_seconds
         self.on_started = on_started
+        self.tls: Mapping[int, ssl.SSLContext] = tls or {}
         self.started = False
         self.force_exit = False
         self._should_exit = False
@@ -251,7 +255,18 @@ class LeanServer:
 
         try:
             for sock in sockets:
-                servers.append(await loop.create_server(factory, sock=sock, backlog=2048))
+                ctx = self.tls.get(sock.getsockname()[1]) if self.tls else None
+                if ctx is None:
+                    server = await loop.create_server(factory, sock=sock, backlog=2048)
+                else:  # HTTPS: a handshake gets the time a request head gets
+                    server = await loop.create_server(
+                        factory,
+                        sock=sock,
+                        backlog=2048,
+                        ssl=ctx,
+                        ssl_handshake_timeout=self.header_timeout,
+                    )
+                servers.append(server)
             self.started = True
             if self.on_started is not None:
                 self.on_started()

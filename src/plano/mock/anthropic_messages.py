@@ -12,7 +12,8 @@ pieces; ``input_json_delta`` fragments of the arguments), then ``message_delta``
 ``event: error`` carrying ``overloaded_error``, as Anthropic does when it is overloaded mid-stream.
 
 Usage: the spec's ``prompt_tokens`` is the whole prompt; ``cached_tokens`` of it are reported as
-``cache_read_input_tokens`` and the rest as ``input_tokens`` (Anthropic counts them apart).
+``cache_read_input_tokens``, ``cache_write_tokens`` as ``cache_creation_input_tokens`` and the
+rest as ``input_tokens`` (Anthropic counts them apart).
 Requests are checked as Anthropic does: ``model``, ``max_tokens`` and ``messages`` are required.
 """
 
@@ -182,9 +183,10 @@ def usage(
         out_chars += sum(len(c.name) + len(c.arguments) for c in calls)
         prompt, output = (chars + 3) // 4, (out_chars + 3) // 4
     cached = min(spec.cached_tokens or 0, prompt)
+    written = min(spec.cache_write_tokens or 0, prompt - cached)
     return {
-        "input_tokens": prompt - cached,
-        "cache_creation_input_tokens": 0,
+        "input_tokens": prompt - cached - written,
+        "cache_creation_input_tokens": written,
         "cache_read_input_tokens": cached,
         "output_tokens": output,
         "service_tier": "standard",

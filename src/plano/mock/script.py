@@ -61,6 +61,7 @@ class ReplySpec:
     finish_reason: str | None = None
     usage: tuple[int, int] | None = None  # (prompt_tokens, completion_tokens)
     cached_tokens: int | None = None  # prompt tokens served from the provider's cache
+    cache_write_tokens: int | None = None  # prompt tokens written to it (Anthropic's usage only)
     thinking: str | None = None  # reasoning text, sent before the answer where the API has it
     retry_after: str | None = None
     fault: Fault | None = None
@@ -284,6 +285,7 @@ _PARSERS: Final[dict[str, Any]] = {
     "finish_reason": _str,
     "usage": _usage,
     "cached_tokens": _int,
+    "cache_write_tokens": _int,
     "thinking": _str,
     "retry_after": _retry_after,
     "fault": _fault,
@@ -308,5 +310,6 @@ _HEADERS: Final = {
     "x-mock-error-message": "message",
     "x-mock-thinking": "thinking",
     "x-mock-cached-tokens": "cached_tokens",
+    "x-mock-cache-write-tokens": "cache_write_tokens",
 }
 """Request headers that carry reply directives, and the spec field each one sets."""

@@ -95,6 +95,10 @@ def fields(r: RequestRecord, clock: Clock) -> dict[str, object]:
         "error": r.error_kind,
         "prompt_tokens": r.prompt_tokens,
         "completion_tokens": r.completion_tokens,
+        "cached_tokens": r.cached_tokens,
+        "cost_usd": r.cost_usd,
+        "key": r.key_name,
+        "team": r.team,
         "bytes_in": r.bytes_in,
         "bytes_out": r.bytes_out,
         "request_id": r.request_id,
@@ -112,6 +116,7 @@ def text_line(r: RequestRecord, clock: Clock) -> str:
         f"tokens={r.prompt_tokens or 0}/{r.completion_tokens or 0} attempts={r.attempts} "
         f"error={r.error_kind or '-'} request_id={_text(r.request_id)}"
         + (" continued=true" if r.continued else "")
+        + (f" cost_usd={r.cost_usd:.6g}" if r.cost_usd is not None else "")
     )
 
 

@@ -25,7 +25,7 @@ class Count:
 
     def __init__(self, child: Incrementable) -> None:
         self.child = child
-        self.n = 0
+        self.n: float = 0  # an int, but for USD counters
 
     def flush(self) -> None:
         if self.n:

@@ -95,6 +95,12 @@ class MetricFamilies:
             (*pm, n.LABEL_KIND),
             registry=reg,
         )
+        self.cost = Counter(
+            n.METRIC_COST,
+            "USD the upstreams billed, from their reported usage and the price table.",
+            (*pm, n.LABEL_KEY, n.LABEL_TEAM),
+            registry=reg,
+        )
         self.usage_missing = Counter(
             n.METRIC_USAGE_MISSING,
             "Successful upstream responses without a usage block (token counts unknown).",

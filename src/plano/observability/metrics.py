@@ -220,6 +220,10 @@ class PrometheusMetrics:
                 route.overhead.observe(r.overhead_ns() / _NS)
         else:
             route.overhead.observe(r.overhead_ns() / _NS)
+        if r.cost_usd is not None:
+            labels = (r.provider or UNKNOWN, r.upstream_model or r.model or UNKNOWN)
+            cost = self._acc.labelled(self.families.cost, *labels, r.key_name or "", r.team or "")
+            cost.n += r.cost_usd
         if r.error_kind is not None:
             errors = self._errors.get((r.listener, r.provider, r.error_kind)) or self._error(r)
             errors.n += 1

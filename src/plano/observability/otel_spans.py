@@ -34,7 +34,7 @@ from plano.observability.otlp_encoding import (
     varint,
 )
 from plano.observability.record import RequestRecord
-from plano.observability.span_render import PER_REQUEST, PendingSpan
+from plano.observability.span_render import PER_REQUEST, PendingSpan, usage_attributes
 
 # The W3C grammar exactly as the SDK's TraceContextTextMapPropagator checks it (same regex, same
 # rejections); `parse_traceparent` is tested against the propagator. Calling the propagator
@@ -306,6 +306,11 @@ class OtelTracing:
             if self._prefixes or (r.router is not None and r.router.span)
             else None
         )
+        if r.prompt_tokens is not None or r.completion_tokens is not None:
+            usage = usage_attributes(
+                r.prompt_tokens, r.completion_tokens, r.cache_write_tokens, r.cost
+            )
+            extra = usage if extra is None else extra + usage
         # Only values here: the tuple is encoded with its batch (`render_span`), and a tuple
         # of plain values drops out of the garbage collector's sight while it waits.
         self._queue.add(

@@ -40,6 +40,7 @@ SPAN_ATTRIBUTE: Final = b"\x4a"  # `Span.attributes` (field 9)
 _STR_HEAD: Final = tuple(bytes((0x12, n + 2, 0x0A, n)) for n in range(126))
 _INT_SMALL: Final = tuple(bytes((0x12, 0x02, 0x18, n)) for n in range(128))
 _pack_fixed64 = struct.Struct("<Q").pack
+_pack_double = struct.Struct("<d").pack
 _pack_fixed32 = struct.Struct("<I").pack
 _pack_double = struct.Struct("<d").pack
 # `start_time_unix_nano` and `end_time_unix_nano` of a `Span`: pack_times(0x39, start, 0x41, end).
@@ -168,6 +169,9 @@ class AttributeKey:
             parts += (self._int2, _BYTE[(value & 0x7F) | 0x80], _BYTE[value >> 7])
         else:
             parts.append(int_attribute(self.key, value, self._tag))
+
+    def put_double(self, parts: list[bytes], value: float) -> None:
+        parts += (self._double, _pack_double(value))
 
     def put_str(self, parts: list[bytes], value: str) -> None:
         raw = value.encode()

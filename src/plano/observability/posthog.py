@@ -235,6 +235,7 @@ class PosthogExporter:
                 r.wall_start,
                 r.request_headers,
                 body,
+                r.cost,
             )
         )
         if len(queue) == self._max_batch:

@@ -7,7 +7,8 @@ thread from the `Item` its `write` queued (see `posthog`), and encoded once per 
 Properties: `$ai_trace_id` / `$ai_span_id` (the request span's W3C ids, hex), `$ai_parent_id`
 (the client's span, when it sent a `traceparent`), `$ai_model`, `$ai_provider`, `$ai_latency`
 and `$ai_time_to_first_token` (seconds), `$ai_stream`, `$ai_input_tokens`, `$ai_output_tokens`,
-`$ai_http_status`, `$ai_is_error` (+ `$ai_error`, the error kind) and, with `capture_messages`,
+`$ai_http_status`, `$ai_input_cost_usd` / `$ai_output_cost_usd` / `$ai_total_cost_usd` (when
+the model has a price), `$ai_is_error` (+ `$ai_error`, the error kind) and, with `capture_messages`,
 `$ai_input`. `distinct_id` is the value of the `distinct_id_header` request header, else the trace
 id with `$process_person_profile: false` (an anonymous event: PostHog makes no person for it).
 """
@@ -42,6 +43,7 @@ Item = tuple[
     int,  # wall-clock start (time_ns)
     Sequence[tuple[bytes, bytes]],  # the client's request headers
     bytes | None,  # the request body, when captured
+    tuple[float, float, float, float, float] | None,  # cost: input, output, cache r/w, total
 ]
 
 
@@ -85,6 +87,7 @@ def build_event(item: Item) -> Event:
         wall_start,
         headers,
         body,
+        cost,
     ) = item
     trace_id, span_id = tp[3:35], tp[36:52]
     status = status or upstream_status
@@ -108,6 +111,10 @@ def build_event(item: Item) -> Event:
         props["$ai_input_tokens"] = prompt
     if completion is not None:
         props["$ai_output_tokens"] = completion
+    if cost is not None:  # input: uncached input, cache reads and cache writes
+        props["$ai_input_cost_usd"] = cost[0] + cost[2] + cost[3]
+        props["$ai_output_cost_usd"] = cost[1]
+        props["$ai_total_cost_usd"] = cost[4]
     if failed and error_kind is not None:
         props["$ai_error"] = error_kind
     return Event(props, trace_id, _iso(wall_start + max(end - start, 0)), headers, body)

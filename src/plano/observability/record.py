@@ -126,8 +126,9 @@ class RequestRecord:
         self.completion_tokens: int | None = None
         self.cached_tokens: int | None = None  # prompt tokens read from the provider's cache
         self.cache_write_tokens: int | None = None  # prompt tokens written to it (Anthropic)
-        # Earlier attempts that billed tokens before the one that answered (a stream cut and
-        # continued elsewhere): (canonical model, prompt, completion, cache_read, cache_write).
+        # Set when more than one attempt billed tokens (a stream cut and continued elsewhere):
+        # each one, (canonical model, prompt, completion, cache_read, cache_write); the token
+        # counts above are then the request's total, and the cost is the sum of these.
         self.billed: list[tuple[str, int | None, int | None, int | None, int | None]] | None = None
         # What the request cost, set by the cost meter (`plano.access.cost`) just before the
         # sinks see the record: the total USD (None: no price or no usage) and its split
@@ -175,8 +176,8 @@ class RequestRecord:
         cached: int | None = None,
         cache_write: int | None = None,
     ) -> None:
-        """An earlier attempt billed these tokens on `model` (it is charged besides the
-        attempt whose usage `note_usage` keeps)."""
+        """An attempt billed these tokens on `model`. Once any attempt is noted here, the cost
+        is the sum over the noted attempts (note the answering one too)."""
         entry = (model, prompt, completion, cached, cache_write)
         if self.billed is None:
             self.billed = [entry]

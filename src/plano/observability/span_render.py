@@ -25,6 +25,12 @@ _K_TOTAL: Final = AttributeKey(n.ATTR_USAGE_TOTAL)
 _K_CACHED: Final = AttributeKey(n.ATTR_USAGE_CACHED)
 _K_BYTES: Final = AttributeKey(n.ATTR_LLM_RESPONSE_BYTES)
 _K_TTFT: Final = AttributeKey(n.ATTR_LLM_TTFT)
+_K_GEN_AI_INPUT: Final = AttributeKey(n.ATTR_GEN_AI_INPUT_TOKENS)
+_K_GEN_AI_OUTPUT: Final = AttributeKey(n.ATTR_GEN_AI_OUTPUT_TOKENS)
+_K_CACHE_CREATION: Final = AttributeKey(n.ATTR_USAGE_CACHE_CREATION)
+_K_INPUT_COST: Final = AttributeKey(n.ATTR_USAGE_INPUT_COST)
+_K_OUTPUT_COST: Final = AttributeKey(n.ATTR_USAGE_OUTPUT_COST)
+_K_TOTAL_COST: Final = AttributeKey(n.ATTR_USAGE_TOTAL_COST)
 _K_TTFT_EVENT: Final = AttributeKey(n.ATTR_LLM_TTFT, tag=b"\x1a")  # in `Event.attributes`
 _TTFT_EVENT_NAME: Final = event_prefix(n.EVENT_TTFT)
 # `start_time_unix_nano`, `end_time_unix_nano` (fixed64) and, for requests that went upstream,
@@ -44,6 +50,12 @@ PER_REQUEST: Final = frozenset(
         n.ATTR_LLM_RESPONSE_BYTES,
         n.ATTR_OVERHEAD_MS,
         n.ATTR_LLM_TTFT,
+        n.ATTR_GEN_AI_INPUT_TOKENS,
+        n.ATTR_GEN_AI_OUTPUT_TOKENS,
+        n.ATTR_USAGE_CACHE_CREATION,
+        n.ATTR_USAGE_INPUT_COST,
+        n.ATTR_USAGE_OUTPUT_COST,
+        n.ATTR_USAGE_TOTAL_COST,
     }
 )
 _TRACE_ID_TAG: Final = b"\x0a\x10"
@@ -58,6 +70,29 @@ PendingSpan = tuple[
     bytes, bytes, bytes, bytes, int, int, int | None, str | None, str | None,
     int | None, int | None, int | None, int, int, bytes | None,
 ]  # fmt: skip
+
+
+def usage_attributes(
+    prompt: int | None,
+    completion: int | None,
+    cache_write: int | None,
+    cost: tuple[float, float, float, float, float] | None,
+) -> bytes:
+    """The OTel GenAI token counts, cache writes and the cost (input = uncached input, cache
+    reads and cache writes), encoded; called only for requests that reported usage."""
+    parts: list[bytes] = []
+    if prompt is not None:
+        _K_GEN_AI_INPUT.put_int(parts, prompt)
+    if completion is not None:
+        _K_GEN_AI_OUTPUT.put_int(parts, completion)
+    if cache_write is not None:
+        _K_CACHE_CREATION.put_int(parts, cache_write)
+    if cost is not None:
+        inp, out, read, write, total = cost
+        _K_INPUT_COST.put_double(parts, inp + read + write)
+        _K_OUTPUT_COST.put_double(parts, out)
+        _K_TOTAL_COST.put_double(parts, total)
+    return b"".join(parts)
 
 
 def render_span(span: bytes | PendingSpan) -> bytes:

@@ -32,6 +32,7 @@ from plano.listeners.admin_keys import KeysAdmin, admin_token
 from plano.listeners.app import DEFAULT_MAX_BODY_BYTES, AppState, Gateway, ListenerRoutes, build_app
 from plano.observability.metrics import PrometheusMetrics
 from plano.observability.telemetry import Telemetry
+from plano.runtime.tls import listener_contexts
 
 log = logging.getLogger("plano")
 
@@ -176,6 +177,18 @@ def make_server(
     keys = keys_admin(state)
     asgi = app if admin is None else WithAdmin(app, AdminApp(metrics_of(state), keys), admin.port)
     limits = state.config.server  # `server:` in the config: timeouts, limit, drain time
+    tls, watcher = listener_contexts(
+        {b.port: (b.listener.name, b.listener.tls) for b in bound}, state.config.source
+    )
+    start = on_started
+    if tls:
+
+        def start_watching() -> None:
+            watcher.start()  # on the serving loop: certificate files are polled for changes
+            on_started()
+
+        start = start_watching
+
     return LeanServer(
         asgi,
         keep_alive_timeout=limits.keepalive_timeout,
@@ -183,7 +196,8 @@ def make_server(
         body_timeout=limits.body_timeout,
         max_connections=limits.max_connections,
         drain_seconds=limits.drain_timeout,
-        on_started=on_started,
+        on_started=start,
+        tls=tls,
     )
 
 

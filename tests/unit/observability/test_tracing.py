@@ -234,6 +234,8 @@ def test_attributes_name_and_timing(exporter: Captured) -> None:
         n.ATTR_USAGE_COMPLETION: 30,
         n.ATTR_USAGE_TOTAL: 42,
         n.ATTR_USAGE_CACHED: 4,
+        n.ATTR_GEN_AI_INPUT_TOKENS: 12,
+        n.ATTR_GEN_AI_OUTPUT_TOKENS: 30,
         n.ATTR_LLM_RESPONSE_BYTES: 630,
         n.ATTR_OVERHEAD_MS: 3.0,
     }

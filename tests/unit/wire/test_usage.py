@@ -36,7 +36,18 @@ from plano.wire.usage import Usage, usage_of
                 "type": "message_start",
                 "message": {"usage": {"input_tokens": 9, "cache_read_input_tokens": 5}},
             },
-            Usage(9, None, 5),
+            Usage(14, None, 5),  # Anthropic's input_tokens is the uncached part
+        ),
+        (
+            {
+                "usage": {
+                    "input_tokens": 3,
+                    "output_tokens": 7,
+                    "cache_read_input_tokens": 100,
+                    "cache_creation_input_tokens": 20,
+                }
+            },
+            Usage(123, 7, 100, 20),
         ),
         (
             {

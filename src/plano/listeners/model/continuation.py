@@ -157,6 +157,7 @@ class Continuation:
             return False
         text = "".join(prefix.text)
         record = call.record
+        primary_model = record.model  # the fallback's build renames the record's model
         doc = _whole_conversation(up.doc, up.translation)
 
         def make(resolved: Resolved) -> Upstream:
@@ -172,6 +173,8 @@ class Continuation:
                 return False
             call.upstream = got.up
             usage = primary_usage(prefix, doc, text)
+            if primary_model is not None:  # the broken attempt is billed by its provider
+                record.note_billed(primary_model, usage.input, usage.output, usage.cache_read)
             return await self._stitch(call, got, prefix, usage, save)
         finally:
             got.release()
@@ -223,6 +226,9 @@ class Continuation:
         await send({"type": "http.response.body", "body": data})
         total = merged.total()
         record.note_usage(total.input, total.output, None)
+        f = merged.fallback
+        if record.model is not None:
+            record.note_billed(record.model, f.input, f.output, f.cache_read, f.cache_write)
         if save is not None and isinstance(encoder, ResponsesStreamEncoder) and merged.stopped:
             save(encoder.output)
         return True

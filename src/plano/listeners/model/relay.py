@@ -230,9 +230,9 @@ def note_usage(record: RequestRecord, data: bytes) -> None:
     except orjson.JSONDecodeError:
         return
     if usage is not None:
-        record.note_usage(usage.prompt, usage.completion, usage.cached)
+        record.note_usage(usage.prompt, usage.completion, usage.cached, usage.cache_write)
 
 
 def _note_stream_usage(record: RequestRecord, usage: StreamUsage) -> None:
     if (u := usage.usage) is not None:
-        record.note_usage(u.prompt, u.completion, u.cached)
+        record.note_usage(u.prompt, u.completion, u.cached, u.cache_write)

@@ -393,7 +393,7 @@ def _shape_error(tr: Translation, exc: Exception) -> ir.StreamError:
 def note_usage(record: RequestRecord, usage: ir.Usage) -> None:
     """The usage a decoded answer reported, when it reported any."""
     if usage.input is not None or usage.output is not None:
-        record.note_usage(usage.input, usage.output, usage.cache_read)
+        record.note_usage(usage.input, usage.output, usage.cache_read, usage.cache_write)
 
 
 _OVERHEAD_NAME: Final = HEADER_OVERHEAD.encode()
