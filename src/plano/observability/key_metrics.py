@@ -22,13 +22,13 @@ class KeyMetrics:
         self.requests = Counter(
             n.METRIC_KEY_REQUESTS,
             "Requests checked against gateway keys, by key name, team and outcome.",
-            (n.LABEL_KEY_NAME, n.LABEL_KEY_TEAM, n.LABEL_OUTCOME),
+            (n.LABEL_KEY, n.LABEL_TEAM, n.LABEL_OUTCOME),
             registry=reg,
         )
         self.alerts = Counter(
             n.METRIC_KEY_BUDGET_ALERTS,
             "Gateway keys whose spend crossed their budget's alert threshold.",
-            (n.LABEL_KEY_NAME, n.LABEL_KEY_TEAM),
+            (n.LABEL_KEY, n.LABEL_TEAM),
             registry=reg,
         )
         self._children: dict[tuple[str, str, str], Any] = {}

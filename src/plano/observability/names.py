@@ -159,5 +159,3 @@ ATTR_SWITCH_COUNTERFACTUAL: Final = "plano.switch.counterfactual_route"
 # Gateway keys (`access.keys`).
 METRIC_KEY_REQUESTS: Final = "plano_key_requests_total"
 METRIC_KEY_BUDGET_ALERTS: Final = "plano_key_budget_alerts_total"
-LABEL_KEY_NAME: Final = "key"
-LABEL_KEY_TEAM: Final = "team"
