@@ -101,7 +101,8 @@ def start_gateway(
     port = procs.free_port()
     config = log_dir / f"plano_{name.strip('%')}.yaml"
     if "{keyfile" in extra:
-        extra = extra.format(**write_key_files(log_dir))
+        for placeholder, path in write_key_files(log_dir).items():
+            extra = extra.replace("{" + placeholder + "}", path)
     text = targets.GATEWAY_CONFIG + extra.replace("{grpc}", "{{grpc}}")
     config.write_text(
         text.format(port=port, upstream=upstream, key=targets.UPSTREAM_KEY).replace(

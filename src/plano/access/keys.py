@@ -81,7 +81,7 @@ class KeyHeaders:
         when none does (a provider key sent for `passthrough_auth` is not one)."""
         names = self.names
         for i, (k, v) in enumerate(headers):
-            if k in names:
+            if k in names and b"pk-" in v:
                 token = bearer(v) if k == _AUTHORIZATION else v.decode("latin-1").strip()
                 if token.startswith(PREFIX):
                     return i, token

@@ -11,10 +11,12 @@ from plano.state.keys import KeyRecord
 
 
 class AccessKey:
-    __slots__ = ("_exact", "_globs", "any_model", "record")
+    __slots__ = ("_exact", "_globs", "any_model", "record", "verified")
 
     def __init__(self, record: KeyRecord) -> None:
         self.record = record
+        # The secret last found to match the hash (hashing is skipped while the same one comes).
+        self.verified: bytes | None = None
         self.any_model = not record.models or "*" in record.models
         self._exact = frozenset(m for m in record.models if "*" not in m and "?" not in m)
         globs = [translate(m) for m in record.models if m not in self._exact]

@@ -11,6 +11,7 @@ from typing import Any, Final
 from prometheus_client import Counter
 
 from plano.observability import names as n
+from plano.observability.accumulators import Count
 from plano.observability.metrics import PrometheusMetrics
 
 MAX_SERIES: Final = 2048
@@ -31,16 +32,19 @@ class KeyMetrics:
             (n.LABEL_KEY, n.LABEL_TEAM),
             registry=reg,
         )
-        self._children: dict[tuple[str, str, str], Any] = {}
+        self._acc = metrics.accumulators  # counted on the loop, pushed at each flush
+        self._counts: dict[tuple[str, str, str], Count] = {}
 
     def key_request(self, key: str, team: str, outcome: str) -> None:
         labels = (key, team, outcome)
-        child = self._children.get(labels)
-        if child is None:
-            if len(self._children) >= MAX_SERIES:
+        found = self._counts.get(labels)
+        if found is None:
+            if len(self._counts) >= MAX_SERIES:
                 labels = ("other", "other", outcome)
-            child = self._children[labels] = self.requests.labels(*labels)
-        child.inc()
+            found = self._counts.get(labels)
+            if found is None:
+                found = self._counts[labels] = self._acc.count(self.requests.labels(*labels))
+        found.n += 1
 
     def budget_alert(self, record: Any, spent: float) -> None:
         self.alerts.labels(record.name, record.team or "").inc()

@@ -276,6 +276,11 @@ class PrometheusMetrics:
     def ratelimit_backend_error(self, backend: str, allowed: bool) -> None:
         self.families.ratelimit_backend_errors.labels(backend, "allow" if allowed else "deny").inc()
 
+    @property
+    def accumulators(self) -> Accumulators:
+        """Where other families (gateway keys) count between flushes, like these."""
+        return self._acc
+
     # -- flushing and exposition --------------------------------------------------------------
 
     def flush(self) -> None:
