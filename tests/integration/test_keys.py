@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from plano.mock.script import ReplySpec
+from plano.mock.testing import run_mock_in_thread
 from tests.conftest import GatewayFactory
 from tests.integration.keys_support import ADMIN_TOKEN, admin, ask, create_key, keys_config
 
@@ -197,3 +198,29 @@ def test_budget_stops_the_key_after_the_request_that_crossed_it(
 def _body(err: Any) -> dict[str, Any]:
     body: dict[str, Any] = err.body
     return body
+
+
+def test_agent_listeners_need_a_key_and_never_forward_it(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    with run_mock_in_thread() as agent:
+        text = f"""
+version: v0.3.0
+agents: [{{id: only, url: {agent.base_url}}}]
+listeners:
+  - {{type: agent, name: a, address: 127.0.0.1, port: 0, agents: [{{id: only, description: x}}]}}
+  - {{name: llm, type: model, address: 127.0.0.1, port: 0}}
+model_providers:
+  - {{model: openai/gpt-4o, access_key: k, base_url: {upstream.base_url}, default: true}}
+access:
+  keys: {{enabled: true, admin_token: {ADMIN_TOKEN}}}
+"""
+        with gateway(text) as gw:
+            base = gw.url("agent")
+            with pytest.raises(openai.AuthenticationError):
+                ask(base, "nope")
+            assert agent.requests == []
+            _, key = create_key(gw.admin_url, name="agent-user")
+            assert ask(base, key).choices
+            got = agent.requests[-1]
+            assert all(key not in v for v in got.headers.values())
