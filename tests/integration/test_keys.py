@@ -93,6 +93,26 @@ def test_a_key_restricted_to_one_model_gets_403_on_another(
         assert ask(gw.url(), globbed, "gpt-4o-mini").choices
 
 
+def test_models_list_needs_a_key_and_shows_what_it_may_use(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    with gateway(keys_config(upstream)) as gw:
+        with (
+            openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="x", max_retries=0) as anon,
+            pytest.raises(openai.AuthenticationError),
+        ):
+            anon.models.list()
+        _, narrow = create_key(gw.admin_url, models=["openai/gpt-4o-mini", "gpt-4.1"])
+        _, wide = create_key(gw.admin_url)
+        with openai.OpenAI(base_url=f"{gw.url()}/v1", api_key=narrow, max_retries=0) as c:
+            assert sorted(m.id for m in c.models.list()) == [
+                "openai/gpt-4.1",
+                "openai/gpt-4o-mini",
+            ]
+        with openai.OpenAI(base_url=f"{gw.url()}/v1", api_key=wide, max_retries=0) as c:
+            assert len(list(c.models.list())) == 3
+
+
 def test_passthrough_auth_never_forwards_the_gateway_key(
     upstream: Any, gateway: GatewayFactory
 ) -> None:

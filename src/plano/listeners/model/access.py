@@ -15,10 +15,13 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import orjson
+
 from plano.access.keys_access import ALLOWED, Admitted, KeyAccess
 from plano.errors import PlanoError
+from plano.listeners.asgi import JSON_CT, send_bytes
 from plano.listeners.model.call import ModelCall
-from plano.listeners.pipeline import Call, Outcome, Stage
+from plano.listeners.pipeline import DONE, Call, Outcome, Stage
 from plano.listeners.types import Scope
 from plano.observability.record import RequestRecord
 from plano.upstream.ratelimit import estimate_tokens
@@ -91,3 +94,20 @@ class Authorize(Stage[ModelCall]):
                 access.hold(call.record, res)
         access.count(key, ALLOWED)
         return None
+
+
+class ModelsForKey(Stage[Call]):
+    """`GET /v1/models` for a key limited to some models: only those (a key that may use every
+    model gets the prebuilt list from `ListModels`, the next stage)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._models: list[dict[str, Any]] = orjson.loads(body)["data"]
+
+    async def __call__(self, call: Call) -> Outcome:
+        key = call.scope[KEY].key
+        if key.any_model:
+            return None
+        data = [m for m in self._models if key.allows((m["id"], m["id"].partition("/")[2]))]
+        body = orjson.dumps({"object": "list", "data": data})
+        await send_bytes(call.send, 200, [JSON_CT], body)
+        return DONE

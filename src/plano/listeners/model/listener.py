@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from plano.access.keys_access import KeyAccess
 from plano.filters.chain import Chain
-from plano.listeners.model.access import Authenticate, Authorize
+from plano.listeners.model.access import Authenticate, Authorize, ModelsForKey
 from plano.listeners.model.build import Build, Builder, Decode
 from plano.listeners.model.call import ModelCall
 from plano.listeners.model.continuation import Continuation
@@ -107,6 +107,8 @@ class ModelListener:
             RememberTurn(routing) if routing is not None else None,
         ]
         self._list = ListModels(models_body)
+        self._keys = keys
+        self._models_for_key = ModelsForKey(models_body) if keys is not None else None
 
     def pipeline(self, api: Api, path: str) -> Pipeline[ModelCall]:
         """The stages of one proxy route, in order."""
@@ -121,7 +123,9 @@ class ModelListener:
         def proxy(api: Api, path: str) -> RouteEntry:
             return RouteEntry("llm_chat", self.pipeline(api, path).handler)
 
-        models = Pipeline(Call, [self._list])
+        keys = self._keys
+        auth = Authenticate(keys) if keys is not None else None
+        models = Pipeline(Call, [auth, self._models_for_key, self._list])
         return {
             ("POST", openai_chat.PATH): proxy(Api.OPENAI_CHAT, openai_chat.PATH),
             ("POST", anthropic_messages.PATH): proxy(
