@@ -17,6 +17,10 @@ from typing import Any, Literal, Protocol
 Period = Literal["day", "month", "total"]
 
 
+class KeyStoreError(Exception):
+    """The key store could not answer (unreachable, timed out, failed)."""
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
     id: str
@@ -41,11 +45,18 @@ class KeyRecord:
         return doc
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> KeyRecord:
-        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
-        known["models"] = tuple(known.get("models") or ())
-        known["meta"] = dict(known.get("meta") or {})
-        return cls(**known)
+    def from_doc(cls, doc: Any) -> KeyRecord:
+        """A record from its stored JSON; `KeyStoreError` for anything that is not one."""
+        try:
+            known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
+            known["models"] = tuple(str(m) for m in known.get("models") or ())
+            known["meta"] = {str(k): str(v) for k, v in (known.get("meta") or {}).items()}
+            record = cls(**known)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise KeyStoreError("a stored key record is damaged") from exc
+        if not isinstance(record.id, str) or not isinstance(record.secret_hash, str):
+            raise KeyStoreError("a stored key record is damaged")
+        return record
 
     def public(self) -> dict[str, Any]:
         """What the CLI and the admin API show: everything but the hash."""
@@ -55,10 +66,6 @@ class KeyRecord:
 
     def revoked(self, now: float) -> KeyRecord:
         return replace(self, revoked_at=now)
-
-
-class KeyStoreError(Exception):
-    """The key store could not answer (unreachable, timed out, failed)."""
 
 
 class KeyStore(Protocol):

@@ -4,6 +4,7 @@ same contract; a budget reservation is atomic under concurrency in each."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from plano.state.keys import KeyRecord, KeyStore, KeyStoreError
 from plano.state.keys_file import FileKeyStore
@@ -127,3 +130,19 @@ def test_postgres_store_unreachable_is_a_store_error() -> None:
     with pytest.raises(KeyStoreError) as e:
         asyncio.run(store.get("0123456789ab"))
     assert "127.0.0.1" not in str(e.value)
+
+
+_VALUES = st.one_of(st.none(), st.integers(), st.text(max_size=8), st.lists(st.integers()))
+
+
+@given(st.dictionaries(st.sampled_from([*KeyRecord.__dataclass_fields__, "x"]), _VALUES))
+def test_damaged_records_are_store_errors(doc: dict[str, object]) -> None:
+    with contextlib.suppress(KeyStoreError):
+        KeyRecord.from_doc(doc)
+
+
+def test_a_damaged_record_in_the_file_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "k.json"
+    path.write_text('{"keys": {"0123456789ab": {"id": "0123456789ab", "meta": 3}}, "spend": {}}')
+    with pytest.raises(KeyStoreError, match="damaged"):
+        asyncio.run(FileKeyStore(path).get("0123456789ab"))
