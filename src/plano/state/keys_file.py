@@ -5,8 +5,10 @@ change) writes it to a temporary file in the same directory and renames it over 
 reader never sees half a file and two workers never both pass the last cent of a budget. Key
 changes are flushed to disk (fsync) before the rename; spend updates, one or two per request, are
 not (a power cut may lose the last moments of spend, never a key or a half-written file). The
-blocking work runs in a thread, off the event loop. A worker notices another's change by the
-file's mtime/size; it rereads only then.
+blocking work runs in a thread, off the event loop. Every write also counts up a generation number
+kept in the lock file; a worker rereads the document only when that number or the file's
+inode, mtime or size changed (a hand edit changes those), so the same-sized rewrite of another
+worker within one timestamp tick is never missed.
 
     {"keys": {"<id>": {...KeyRecord...}}, "spend": {"<id>|<period>": 0.0123}}
 """
@@ -28,6 +30,7 @@ from plano.state.keys import KeyRecord, KeyStoreError
 
 T = TypeVar("T")
 Doc = dict[str, Any]
+_GEN_LEN = 20  # the lock file holds the write generation, 20 digits
 _UNCHANGED: Any = object()  # what an operation returns when it changed nothing
 
 
@@ -37,25 +40,28 @@ class FileKeyStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
-        self._seen: tuple[int, int] | None = None
+        self._seen: tuple[bytes, int, int, int] | None = None
         self._doc: Doc = {}
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> Iterator[int]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            yield fd
         finally:
             os.close(fd)  # releases the lock
 
-    def _read(self) -> Doc:
+    def _stamp(self, lock: int) -> tuple[bytes, int, int, int]:
+        st = self.path.stat()
+        return os.pread(lock, _GEN_LEN, 0), st.st_ino, st.st_mtime_ns, st.st_size
+
+    def _read(self, lock: int) -> Doc:
         try:
-            st = self.path.stat()
+            stamp = self._stamp(lock)
         except FileNotFoundError:
             return {"keys": {}, "spend": {}}
-        stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._seen:
             try:
                 doc = orjson.loads(self.path.read_bytes())
@@ -68,7 +74,7 @@ class FileKeyStore:
             self._doc, self._seen = doc, stamp
         return self._doc
 
-    def _write(self, doc: Doc, durable: bool) -> None:
+    def _write(self, lock: int, doc: Doc, durable: bool) -> None:
         data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
@@ -83,14 +89,16 @@ class FileKeyStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        self._seen = None  # reread on the next read: mtime granularity may hide our own write
+        gen = os.pread(lock, _GEN_LEN, 0)
+        os.pwrite(lock, b"%020d" % (int(gen or b"0") + 1), 0)
+        self._doc, self._seen = doc, self._stamp(lock)  # still ours: the lock is held
 
     def _run(self, fn: Callable[[Doc], T], write: bool, durable: bool) -> T:
-        with self._locked():
-            doc = self._read()
+        with self._locked() as lock:
+            doc = self._read(lock)
             result = fn(doc)
             if write and result is not _UNCHANGED:
-                self._write(doc, durable)
+                self._write(lock, doc, durable)
             return result
 
     async def _do(self, fn: Callable[[Doc], T], write: bool = False, durable: bool = True) -> T:
