@@ -2,6 +2,8 @@
 
     python bench/ab.py tracing     [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py resilience  [--rounds 12] [--duration 3] [--stream]
+    python bench/ab.py cost        [--rounds 12] [--duration 3] [--stream]
+    python bench/ab.py tls         [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py tree --base-src OTHER/src   [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py keys        [--rounds 12] [--duration 3] [--stream]
 
@@ -20,6 +22,11 @@ Variants:
   exported over OTLP/gRPC to `plano trace listen`, which runs on core 1);
 - resilience: `off` (the bench's provider only), `configured` (retries and a fallback model on
   the same upstream: every request takes the resilience path and succeeds on its first attempt).
+- cost: `off` (no price for the model: the cost meter finds none), `on` (the model has a price in
+  the config: every request is priced from the upstream's usage);
+- tls: `off` (plain HTTP), `tls` (the listener terminates TLS 1.3 with a self-signed P-256
+  certificate made at start; wrk keeps its connections alive, so this is the per-byte cost plus
+  one handshake per connection);
 - keys: `off` (no keys), `on` (gateway keys with a file store, one cached key on every request,
   prices for the model so each request is costed), `budget` (the same key with a budget: a
   reservation before and a settlement after every request, in the key file); every variant gets
@@ -35,6 +42,7 @@ import argparse
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -57,6 +65,13 @@ RESILIENCE: Final = {
     "control": "",
     "configured": targets.RESILIENCE_EXTRA,
 }
+COST: Final = {
+    "off": "",
+    "control": "",
+    "on": "    pricing: {{input_per_mtok: 2.5, output_per_mtok: 10, cache_read_per_mtok: 1.25}}\n",
+}
+TLS_MARK: Final = "<tls>"
+TLS: Final = {"off": "", "control": "", "tls": TLS_MARK}
 TREE: Final = {"off": "", "control": "", "this": ""}
 _KEYS_ON: Final = """    pricing: {{input_per_mtok: 2.5, output_per_mtok: 10}}
 access:
@@ -103,7 +118,14 @@ def start_gateway(
     if "{keyfile" in extra:
         for placeholder, path in write_key_files(log_dir).items():
             extra = extra.replace("{" + placeholder + "}", path)
-    text = targets.GATEWAY_CONFIG + extra.replace("{grpc}", "{{grpc}}")
+    scheme = "http"
+    if extra == TLS_MARK:  # the listener serves HTTPS
+        cert, key = self_signed(log_dir)
+        line = "    port: {port}\n"
+        tls = f"    tls: {{{{certificate: {cert}, key: {key}}}}}\n"
+        text, scheme = targets.GATEWAY_CONFIG.replace(line, line + tls), "https"
+    else:
+        text = targets.GATEWAY_CONFIG + extra.replace("{grpc}", "{{grpc}}")
     config.write_text(
         text.format(port=port, upstream=upstream, key=targets.UPSTREAM_KEY).replace(
             "{grpc}", str(grpc)
@@ -115,7 +137,20 @@ def start_gateway(
         env["PYTHONPATH"] = src
     service = procs.start(f"plano-{name.strip('%')}", cmd, targets.PROXY_CORE, log_dir, env=env)
     procs.wait_line(service, "plano ready")
-    return service, f"http://127.0.0.1:{port}/v1/chat/completions"
+    return service, f"{scheme}://127.0.0.1:{port}/v1/chat/completions"
+
+
+def self_signed(where: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 (wrk does not verify it)."""
+    cert, key = where / "bench-cert.pem", where / "bench-key.pem"
+    if not cert.exists():
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    return cert, key
 
 
 def take_turns(pids: list[int], slice_s: float, done: threading.Event) -> None:
@@ -175,7 +210,7 @@ def load_all(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("feature", choices=["tracing", "resilience", "tree", "keys"])
+    parser.add_argument("feature", choices=["tracing", "resilience", "cost", "tls", "tree", "keys"])
     parser.add_argument("--base-src", help="tree: the src/ directory `off` and `control` run")
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=float, default=3.0)
@@ -193,9 +228,14 @@ def main() -> int:
         return 2
     if args.feature == "tree" and not args.base_src:
         parser.error("tree needs --base-src")
-    variants = {"tracing": TRACING, "resilience": RESILIENCE, "tree": TREE, "keys": KEYS}[
-        args.feature
-    ]
+    variants = {
+        "tracing": TRACING,
+        "resilience": RESILIENCE,
+        "cost": COST,
+        "tls": TLS,
+        "tree": TREE,
+        "keys": KEYS,
+    }[args.feature]
     with tempfile.TemporaryDirectory(prefix="plano-ab-") as tmp:
         log_dir = Path(tmp)
         upstream, upstream_port = targets.start_upstream(log_dir, 20, None)

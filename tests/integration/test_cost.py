@@ -189,3 +189,61 @@ def test_cost_on_spans_logs_and_metrics(upstream: Any, gateway: Any, prices: Pat
     assert totals[("anthropic", "claude-sonnet-4")] == pytest.approx(bills[2] + bills[3])  # type: ignore[operator]
     assert totals[("openai", "acme-private")] == pytest.approx(bills[4])
     assert ("openai", "unpriced-model") not in totals
+
+
+def test_a_continued_stream_bills_both_providers(upstream: Any, gateway: Any) -> None:
+    """A stream cut after 40 of 60 tokens and finished by the fallback: the primary's share (it
+    was cut before reporting usage: estimated from the text) at the primary's price, plus the
+    fallback's reported usage at the fallback's."""
+    words = [f"w{i:02d} " for i in range(60)]
+    sent, rest = "".join(words[:40]), "".join(words[40:])
+    primary = {"input": 5.0, "output": 20.0}
+    fallback = {"input": 0.25, "output": 1.0}
+    text = f"""
+version: v0.4.0
+listeners:
+  - {{name: llm, type: model, address: 127.0.0.1, port: 0, timeout: 20s}}
+model_providers:
+  - model: openai/gpt-4o
+    access_key: k
+    base_url: {upstream.base_url}
+    default: true
+    fallbacks: [openai/gpt-4o-mini]
+    pricing: {{input_per_mtok: {primary["input"]}, output_per_mtok: {primary["output"]}}}
+  - model: openai/gpt-4o-mini
+    access_key: k
+    base_url: {upstream.base_url}
+    pricing: {{input_per_mtok: {fallback["input"]}, output_per_mtok: {fallback["output"]}}}
+"""
+    upstream.script(
+        {"model": "gpt-4o", "text": "".join(words), "chunks": 60}
+        | {"fault": "disconnect_mid_stream", "fault_after_chunks": 41},
+        {"model": "gpt-4o-mini", "text": rest, "chunks": 20}
+        | {"usage": {"prompt_tokens": 50, "completion_tokens": 20}},
+    )
+    log = io.StringIO()
+    metrics = build_metrics()
+    telemetry = Telemetry(metrics=metrics, records=[AccessLog("json", log)])
+    with (
+        gateway(text, telemetry=telemetry) as gw,
+        openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="c", max_retries=0) as oa,
+    ):
+        chunks = list(
+            oa.chat.completions.create(
+                model="gpt-4o",
+                messages=[{"role": "user", "content": "hi"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == sent + rest
+    primary_prompt, primary_completion = (len("hi") + 3) // 4, len(sent) // 4
+    usage = chunks[-1].usage
+    assert usage is not None and usage.prompt_tokens == primary_prompt + 50
+    bill = expected(primary, primary_prompt, primary_completion) + expected(fallback, 50, 20)
+    (line,) = [json.loads(x) for x in log.getvalue().splitlines()]
+    assert line["continued"] is True
+    assert line["cost_usd"] == pytest.approx(bill)
+    assert sum(cost_samples(generate_latest(metrics.registry).decode()).values()) == pytest.approx(
+        bill
+    )

@@ -7,6 +7,7 @@ import logging
 import socket
 import ssl
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import openai
 import pytest
 
 from plano.config import ConfigError, load_config_text
+from tests.integration.gateway_procs import Started, free_port, make_env, plano, started
 from tests.integration.tls_certs import Issued, issue, make_ca
 
 WAIT = 60.0
@@ -51,8 +53,7 @@ def pki(tmp_path: Path) -> dict[str, Issued]:
 
 def tls_of(pki: dict[str, Issued], **extra: str) -> str:
     s = pki["server"]
-    fields = {"certificate": str(s.cert_path), "key": str(s.key_path), **extra}
-    return "{" + ", ".join(f"{k}: {v!r}" for k, v in fields.items()) + "}"
+    return flow({"certificate": str(s.cert_path), "key": str(s.key_path), **extra})
 
 
 def trust(ca: Issued, client: Issued | None = None) -> ssl.SSLContext:
@@ -61,6 +62,10 @@ def trust(ca: Issued, client: Issued | None = None) -> ssl.SSLContext:
     if client is not None:
         ctx.load_cert_chain(client.cert_path, client.key_path)
     return ctx
+
+
+def flow(fields: dict[str, str]) -> str:
+    return "{" + ", ".join(f"{k}: {v!r}" for k, v in fields.items()) + "}"
 
 
 def https(gw: Any) -> str:
@@ -222,3 +227,35 @@ def test_tls_config_is_strict(upstream: Any, pki: dict[str, Issued]) -> None:
             config(upstream, tls_of(pki, require_client_certificate="true")), source="t.yaml"
         )
     assert any("require_client_certificate" in p.path for p in info.value.problems)
+
+
+@pytest.fixture
+def gateways() -> Iterator[Started]:
+    yield from started()
+
+
+def test_plano_reload_serves_the_new_certificate(
+    tmp_path: Path, upstream: Any, pki: dict[str, Issued], gateways: Started
+) -> None:
+    """As real processes: `plano reload` with the config naming new files switches the served
+    certificate; a reload naming a missing file is refused at its YAML path, the old one serves."""
+    env = make_env(tmp_path / "home")
+    port = free_port()
+    cfg = tmp_path / "plano.yaml"
+    cfg.write_text(config(upstream, tls_of(pki)).replace("port: 0", f"port: {port}"))
+    ca = pki["ca"]
+    gateways([str(cfg), "--workers", "1"], env)
+    assert served_fingerprint(port, ca.cert_path) == pki["server"].fingerprint
+    (tmp_path / "next").mkdir()
+    fresh = issue(ca, tmp_path / "next", "server")
+    tls = {"certificate": str(fresh.cert_path), "key": str(fresh.key_path)}
+    cfg.write_text(config(upstream, flow(tls)).replace("port: 0", f"port: {port}"))
+    done = plano("reload", env=env)
+    assert done.returncode == 0, done.stderr
+    assert served_fingerprint(port, ca.cert_path) == fresh.fingerprint
+    tls["certificate"] = str(tmp_path / "gone.pem")
+    cfg.write_text(config(upstream, flow(tls)).replace("port: 0", f"port: {port}"))
+    refused = plano("reload", env=env)
+    assert refused.returncode == 1
+    assert "listeners[0].tls.certificate" in refused.stderr
+    assert served_fingerprint(port, ca.cert_path) == fresh.fingerprint

@@ -23,6 +23,7 @@ from plano.access.pricing import (
     RequestCost,
     UsageCounts,
     parse_models_dev,
+    split_cost,
 )
 from plano.config import Config
 from plano.config.access import ModelPriceConfig, read_price_file, resolve
@@ -31,6 +32,7 @@ from plano.observability.record import RequestRecord
 log = logging.getLogger("plano.access")
 
 CostSubscriber = Callable[[RequestRecord], None]
+Billed = tuple[str, int | None, int | None, int | None, int | None]
 
 
 class CostMeter:
@@ -50,32 +52,35 @@ class CostMeter:
     def settle(self, record: RequestRecord) -> None:
         """Set `record.cost_usd` and `record.cost`, then notify the subscribers."""
         if record.billed:
-            self._price(record, None)
+            self._billed(record, record.billed)
         elif record.model is not None and (
             record.prompt_tokens is not None or record.completion_tokens is not None
         ):
-            self._price(record, record.model)
+            price = self.table.price(record.model)
+            if price is not None:
+                cost = split_cost(
+                    price,
+                    record.prompt_tokens,
+                    record.completion_tokens,
+                    record.cached_tokens,
+                    record.cache_write_tokens,
+                )
+                record.cost = cost
+                record.cost_usd = cost[4]
+        if self._subscribers:
+            self._notify(record)
+
+    def _notify(self, record: RequestRecord) -> None:
         for fn in self._subscribers:
             try:
                 fn(record)
             except Exception:  # a subscriber's bug must not fail the request
                 log.exception("cost subscriber %r failed", fn)
 
-    def _price(self, record: RequestRecord, model: str | None) -> None:
-        table = self.table
+    def _billed(self, record: RequestRecord, billed: list[Billed]) -> None:
         total: RequestCost | None = None
-        for name, prompt, completion, read, write in record.billed or ():
-            part = table.cost(name, UsageCounts(prompt, completion, read, write))
-            if part is not None:
-                total = part if total is None else total + part
-        if model is not None:
-            usage = UsageCounts(
-                record.prompt_tokens,
-                record.completion_tokens,
-                record.cached_tokens,
-                record.cache_write_tokens,
-            )
-            part = table.cost(model, usage)
+        for name, prompt, completion, read, write in billed:
+            part = self.table.cost(name, UsageCounts(prompt, completion, read, write))
             if part is not None:
                 total = part if total is None else total + part
         if total is not None:

@@ -151,13 +151,28 @@ class PriceTable:
 
 def cost_of(price: ModelPrice, usage: UsageCounts) -> RequestCost:
     """The module docstring's formula; unreported counts are 0."""
-    read = max(usage.cache_read or 0, 0)
-    write = max(usage.cache_write or 0, 0)
-    fresh = max((usage.prompt or 0) - read - write, 0)
-    inp = fresh * price.input_per_mtok / MILLION
-    out = max(usage.completion or 0, 0) * price.output_per_mtok / MILLION
-    read_rate = price.cache_read_per_mtok
-    write_rate = price.cache_write_per_mtok
-    read_usd = read * (price.input_per_mtok if read_rate is None else read_rate) / MILLION
-    write_usd = write * (price.input_per_mtok if write_rate is None else write_rate) / MILLION
-    return RequestCost(inp, out, read_usd, write_usd, inp + out + read_usd + write_usd)
+    return RequestCost(
+        *split_cost(price, usage.prompt, usage.completion, usage.cache_read, usage.cache_write)
+    )
+
+
+def split_cost(
+    price: ModelPrice,
+    prompt: int | None,
+    completion: int | None,
+    cache_read: int | None,
+    cache_write: int | None,
+) -> tuple[float, float, float, float, float]:
+    """(input, output, cache_read, cache_write, total) USD: the formula, without allocating
+    more than the tuple (the per-request path)."""
+    read = cache_read if cache_read and cache_read > 0 else 0
+    write = cache_write if cache_write and cache_write > 0 else 0
+    fresh = (prompt or 0) - read - write
+    inp = price.input_per_mtok
+    i = fresh * inp / MILLION if fresh > 0 else 0.0
+    o = completion * price.output_per_mtok / MILLION if completion and completion > 0 else 0.0
+    rate = price.cache_read_per_mtok
+    r = read * (inp if rate is None else rate) / MILLION
+    rate = price.cache_write_per_mtok
+    w = write * (inp if rate is None else rate) / MILLION
+    return (i, o, r, w, i + o + r + w)

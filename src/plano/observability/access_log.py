@@ -116,7 +116,6 @@ def text_line(r: RequestRecord, clock: Clock) -> str:
         f"tokens={r.prompt_tokens or 0}/{r.completion_tokens or 0} attempts={r.attempts} "
         f"error={r.error_kind or '-'} request_id={_text(r.request_id)}"
         + (" continued=true" if r.continued else "")
-        + (f" cost_usd={r.cost_usd:.6g}" if r.cost_usd is not None else "")
     )
 
 

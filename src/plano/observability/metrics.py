@@ -102,6 +102,7 @@ class _Model:
         "added_ttfc",
         "cache_read",
         "completion",
+        "costs",
         "ejections",
         "outcomes",
         "prompt",
@@ -131,6 +132,15 @@ class _Model:
         self.ejections = acc.count(f.ejections.labels(*labels))
         self.ratelimited = acc.count(f.ratelimited_requests.labels(*labels))
         self.outcomes: dict[tuple[int, str | None], Count] = {}
+        self.costs: dict[tuple[str | None, str | None], Count] = {}
+
+    def cost(self, key: str | None, team: str | None) -> Count:
+        """USD billed, by gateway key and team (None: no key)."""
+        found = self.costs.get((key, team))
+        if found is None:
+            child = self._f.cost.labels(*self._labels, key or "", team or "")
+            found = self.costs[(key, team)] = self._acc.count(child)
+        return found
 
     def outcome(self, status: int, error_kind: str | None) -> Count:
         classes = upstream_classes(status, error_kind)
@@ -213,6 +223,8 @@ class PrometheusMetrics:
         if r.upstream_sent:
             model = self._model(r.provider, r.upstream_model or r.model)
             self._upstream(r, model, end)
+            if r.cost_usd is not None:
+                model.cost(r.key_name, r.team).n += r.cost_usd
             if r.upstream_first_chunk:  # an event stream was relayed
                 if r.downstream_first_chunk and r.stream:
                     model.added_ttfc.observe(r.overhead_ns() / _NS)
@@ -220,10 +232,6 @@ class PrometheusMetrics:
                 route.overhead.observe(r.overhead_ns() / _NS)
         else:
             route.overhead.observe(r.overhead_ns() / _NS)
-        if r.cost_usd is not None:
-            labels = (r.provider or UNKNOWN, r.upstream_model or r.model or UNKNOWN)
-            cost = self._acc.labelled(self.families.cost, *labels, r.key_name or "", r.team or "")
-            cost.n += r.cost_usd
         if r.error_kind is not None:
             errors = self._errors.get((r.listener, r.provider, r.error_kind)) or self._error(r)
             errors.n += 1
