@@ -3,21 +3,35 @@ against the names a request's model goes by (requested name, alias, route, provi
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from fnmatch import translate
+from typing import Any
 
 from plano.state.keys import KeyRecord
 
 
 class AccessKey:
-    __slots__ = ("_exact", "_globs", "any_model", "record", "verified")
+    __slots__ = (
+        "_exact",
+        "_globs",
+        "allowed",
+        "any_model",
+        "expires_at",
+        "limited",
+        "record",
+        "verified",
+    )
 
     def __init__(self, record: KeyRecord) -> None:
         self.record = record
         # The secret last found to match the hash (hashing is skipped while the same one comes).
         self.verified: bytes | None = None
         self.any_model = not record.models or "*" in record.models
+        self.limited = record.rpm is not None or record.tpm is not None
+        self.expires_at = record.expires_at if record.expires_at is not None else math.inf
+        self.allowed: Any = None  # its `allowed` request counter, made on first use
         self._exact = frozenset(m for m in record.models if "*" not in m and "?" not in m)
         globs = [translate(m) for m in record.models if m not in self._exact]
         self._globs = re.compile("|".join(globs)) if globs else None

@@ -36,6 +36,10 @@ class KeyMetrics:
         self._counts: dict[tuple[str, str, str], Count] = {}
 
     def key_request(self, key: str, team: str, outcome: str) -> None:
+        self.counter(key, team, outcome).n += 1
+
+    def counter(self, key: str, team: str, outcome: str) -> Count:
+        """The accumulator of one series (bounded: past `MAX_SERIES`, `other`)."""
         labels = (key, team, outcome)
         found = self._counts.get(labels)
         if found is None:
@@ -44,7 +48,7 @@ class KeyMetrics:
             found = self._counts.get(labels)
             if found is None:
                 found = self._counts[labels] = self._acc.count(self.requests.labels(*labels))
-        found.n += 1
+        return found
 
     def budget_alert(self, record: Any, spent: float) -> None:
         self.alerts.labels(record.name, record.team or "").inc()

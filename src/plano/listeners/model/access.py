@@ -17,13 +17,12 @@ from typing import Any, Final
 
 import orjson
 
-from plano.access.keys_access import ALLOWED, Admitted, KeyAccess
+from plano.access.keys_access import KeyAccess
+from plano.access.keys_policy import AccessKey
 from plano.errors import PlanoError
 from plano.listeners.asgi import JSON_CT, send_bytes
 from plano.listeners.model.call import ModelCall
 from plano.listeners.pipeline import DONE, Call, Outcome, Stage
-from plano.listeners.types import Scope
-from plano.observability.record import RequestRecord
 from plano.upstream.ratelimit import estimate_tokens
 
 KEY: Final = "plano.key"  # the admitted key, in the request's scope
@@ -37,25 +36,23 @@ class Authenticate(Stage[Call]):
         self._access = access
 
     async def __call__(self, call: Call) -> Outcome:
-        scope = call.scope
-        got = await self._access.admit(scope["headers"])
+        scope, access = call.scope, self._access
+        headers = scope["headers"]
+        got = access.admit_cached(headers)  # a fresh cache entry: no await
+        if got is None:
+            got = await access.admit(headers)
         if isinstance(got, PlanoError):
             return got
-        admit(call.scope, call.record, got)
-        doc = call.doc
-        return await self._access.limit(got.key, lambda: estimate_tokens(doc))
-
-
-def admit(scope: Scope, record: RequestRecord, got: Admitted) -> None:
-    """Note the key and take its header out of the request."""
-    headers = list(scope["headers"])
-    del headers[got.header]
-    scope["headers"] = headers
-    record.request_headers = headers
-    scope[KEY] = got
-    r = got.key.record
-    record.key_name = r.name
-    record.team = r.team
+        key, index = got
+        # The key's header leaves the request: nothing after this stage sees it.
+        scope["headers"] = kept = headers[:index] + headers[index + 1 :]
+        record = call.record
+        record.request_headers = kept
+        scope[KEY] = key
+        r = key.record
+        record.key_name = r.name
+        record.team = r.team
+        return await access.limit(key, call.doc) if key.limited else None
 
 
 def max_tokens(doc: dict[str, Any]) -> int | None:
@@ -71,19 +68,20 @@ class Authorize(Stage[ModelCall]):
         self._access = access
 
     async def __call__(self, call: ModelCall) -> Outcome:
-        got: Admitted = call.scope[KEY]
-        key, access = got.key, self._access
+        key: AccessKey = call.scope[KEY]
+        access = self._access
         up = call.upstream
         assert up is not None
         r = up.resolved
-        routed = call.routed
-        if routed is not None and routed.decision.model:
-            names: tuple[str | None, ...] = (routed.decision.route, r.name, r.model_id)
-        else:
-            names = (call.requested, r.name, r.model_id)
-        refused = access.allows(key, names)
-        if refused is not None:
-            return refused
+        if not key.any_model:
+            routed = call.routed
+            if routed is not None and routed.decision.model:
+                names: tuple[str | None, ...] = (routed.decision.route, r.name, r.model_id)
+            else:
+                names = (call.requested, r.name, r.model_id)
+            refused = access.allows(key, names)
+            if refused is not None:
+                return refused
         if key.record.budget_usd is not None:
             doc = call.doc
             amount = access.budgets.estimate(r.name, estimate_tokens(doc), max_tokens(doc))
@@ -92,7 +90,7 @@ class Authorize(Stage[ModelCall]):
                 return res
             if res is not None:
                 access.hold(call.record, res)
-        access.count(key, ALLOWED)
+        access.allowed(key)
         return None
 
 
@@ -104,7 +102,7 @@ class ModelsForKey(Stage[Call]):
         self._models: list[dict[str, Any]] = orjson.loads(body)["data"]
 
     async def __call__(self, call: Call) -> Outcome:
-        key = call.scope[KEY].key
+        key: AccessKey = call.scope[KEY]
         if key.any_model:
             return None
         data = [m for m in self._models if key.allows((m["id"], m["id"].partition("/")[2]))]
