@@ -185,6 +185,25 @@ def test_rate_limit_per_key_gives_429_with_retry_after(
         assert int(e.value.response.headers["retry-after"]) >= 1
         assert ask(gw.url(), other).choices  # each key has its own bucket
         assert len(upstream.requests) == 3
+        _, tokens = create_key(gw.admin_url, name="tokens", tpm=50)
+        with (
+            openai.OpenAI(base_url=f"{gw.url()}/v1", api_key=tokens, max_retries=0) as c,
+            pytest.raises(openai.RateLimitError) as e2,
+        ):
+            c.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "x" * 400}]
+            )
+        assert "50 tokens per minute" in e2.value.message
+        assert len(upstream.requests) == 3
+
+
+def test_an_expired_key_gets_401(upstream: Any, gateway: GatewayFactory) -> None:
+    with gateway(keys_config(upstream)) as gw:
+        _, key = create_key(gw.admin_url, name="old", expires="2020-01-01")
+        with pytest.raises(openai.AuthenticationError) as e:
+            ask(gw.url(), key)
+        assert "gateway key 'old' is expired" in e.value.message
+        assert key not in e.value.message
 
 
 def test_budget_stops_the_key_after_the_request_that_crossed_it(
