@@ -3,6 +3,7 @@ key headers, passthrough_auth never seeing the gateway key, revocation, rotation
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.error
 import urllib.request
@@ -14,8 +15,13 @@ import pytest
 
 from plano.mock.script import ReplySpec
 from plano.mock.testing import run_mock_in_thread
+from plano.observability import names as n
+from plano.observability.metrics import build_metrics
+from plano.observability.otel_spans import OtelTracing
+from plano.observability.telemetry import Telemetry
 from tests.conftest import GatewayFactory
 from tests.integration.keys_support import ADMIN_TOKEN, admin, ask, create_key, keys_config
+from tests.integration.test_cost import Spans
 
 pytestmark = pytest.mark.integration
 
@@ -263,3 +269,27 @@ access:
             assert ask(base, key).choices
             got = agent.requests[-1]
             assert all(key not in v for v in got.headers.values())
+
+
+def test_spans_carry_the_key_name_team_and_budget_alert(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    upstream.script(ReplySpec(usage=(10, 10), times=0))
+    spans = Spans()
+    telemetry = Telemetry(metrics=build_metrics(), tracing=OtelTracing(spans))
+    with gateway(keys_config(upstream), telemetry=telemetry) as gw:
+        key_id, key = create_key(
+            gw.admin_url, name="search-team", team="search", budget=1, alert_at=0.025
+        )
+        ask(gw.url(), key, max_tokens=10)  # reserves $0.021: below $0.025
+        deadline = time.monotonic() + 30
+        while admin(gw.admin_url, "GET", f"/admin/keys/{key_id}")[1]["spent_usd"] != (
+            pytest.approx(0.03)
+        ):
+            assert time.monotonic() < deadline
+        ask(gw.url(), key, max_tokens=10)  # $0.03 spent: past the alert threshold
+    got = [s["attributes"] for s in spans.decoded() if n.ATTR_KEY_NAME in s["attributes"]]
+    assert [a[n.ATTR_KEY_NAME] for a in got] == ["search-team", "search-team"]
+    assert all(a[n.ATTR_KEY_TEAM] == "search" for a in got)
+    assert [a.get(n.ATTR_KEY_BUDGET_ALERT) for a in got] == [None, True]
+    assert all(key not in json.dumps(a) for a in got)

@@ -55,12 +55,13 @@ class BudgetExhausted(RateLimited):
 class Reservation:
     """One request's hold on its key's budget, settled once when the request ends."""
 
-    __slots__ = ("amount", "key", "period")
+    __slots__ = ("alert", "amount", "key", "period")
 
-    def __init__(self, key: KeyRecord, period: str, amount: float) -> None:
+    def __init__(self, key: KeyRecord, period: str, amount: float, alert: bool = False) -> None:
         self.key = key
         self.period = period
         self.amount = amount
+        self.alert = alert  # the spend (reservations included) is past the alert threshold
 
 
 class Budgets:
@@ -90,8 +91,10 @@ class Budgets:
         limit = key.budget_usd
         assert limit is not None
         period = period_label(key.period, self._clock())
-        if await self._store.reserve(key.id, period, amount, limit):
-            return Reservation(key, period, amount)
+        spent = await self._store.reserve(key.id, period, amount, limit)
+        if spent is not None:
+            at = key.alert_at
+            return Reservation(key, period, amount, at is not None and spent >= at * limit)
         per = "in total" if key.period == "total" else f"per {key.period}"
         return BudgetExhausted(
             f"the budget of key '{key.name}' (${limit:g} {per}) is spent;"

@@ -159,3 +159,6 @@ ATTR_SWITCH_COUNTERFACTUAL: Final = "plano.switch.counterfactual_route"
 # Gateway keys (`access.keys`).
 METRIC_KEY_REQUESTS: Final = "plano_key_requests_total"
 METRIC_KEY_BUDGET_ALERTS: Final = "plano_key_budget_alerts_total"
+ATTR_KEY_NAME: Final = "plano.key.name"
+ATTR_KEY_TEAM: Final = "plano.key.team"
+ATTR_KEY_BUDGET_ALERT: Final = "plano.key.budget_alert"

@@ -34,7 +34,12 @@ from plano.observability.otlp_encoding import (
     varint,
 )
 from plano.observability.record import RequestRecord
-from plano.observability.span_render import PER_REQUEST, PendingSpan, usage_attributes
+from plano.observability.span_render import (
+    PER_REQUEST,
+    PendingSpan,
+    key_attributes,
+    usage_attributes,
+)
 
 # The W3C grammar exactly as the SDK's TraceContextTextMapPropagator checks it (same regex, same
 # rejections); `parse_traceparent` is tested against the propagator. Calling the propagator
@@ -311,6 +316,9 @@ class OtelTracing:
                 r.prompt_tokens, r.completion_tokens, r.cache_write_tokens, r.cost
             )
             extra = usage if extra is None else extra + usage
+        if r.key_name is not None:
+            keyed = key_attributes(r.key_name, r.team, r.key_budget_alert)
+            extra = keyed if extra is None else extra + keyed
         # Only values here: the tuple is encoded with its batch (`render_span`), and a tuple
         # of plain values drops out of the garbage collector's sight while it waits.
         self._queue.add(

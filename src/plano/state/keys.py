@@ -80,8 +80,9 @@ class KeyStore(Protocol):
     async def put(self, record: KeyRecord) -> None:
         """Replace the record of an existing key (revoke, rotate)."""
 
-    async def reserve(self, key_id: str, period: str, amount: float, limit: float) -> bool:
-        """Add `amount` to the spend of (key, period) if it is below `limit`; False if not."""
+    async def reserve(self, key_id: str, period: str, amount: float, limit: float) -> float | None:
+        """Add `amount` to the spend of (key, period) if it is below `limit`: the new spend;
+        None when it is not below."""
 
     async def adjust(self, key_id: str, period: str, delta: float) -> float:
         """Move the spend of (key, period) by `delta`; the new spend."""

@@ -136,17 +136,18 @@ class FileKeyStore:
 
         await self._do(replace, write=True)
 
-    async def reserve(self, key_id: str, period: str, amount: float, limit: float) -> bool:
+    async def reserve(self, key_id: str, period: str, amount: float, limit: float) -> float | None:
         slot = f"{key_id}|{period}"
 
-        def take(doc: Doc) -> object:
+        def take(doc: Doc) -> Any:
             now = float(doc["spend"].get(slot, 0.0))
             if now >= limit:
                 return _UNCHANGED
-            doc["spend"][slot] = now + amount
-            return True
+            spent = doc["spend"][slot] = now + amount
+            return spent
 
-        return await self._do(take, write=True, durable=False) is True
+        got = await self._do(take, write=True, durable=False)
+        return None if got is _UNCHANGED else float(got)
 
     async def adjust(self, key_id: str, period: str, delta: float) -> float:
         slot = f"{key_id}|{period}"

@@ -28,12 +28,12 @@ class MemoryKeyStore:
     async def put(self, record: KeyRecord) -> None:
         self._keys[record.id] = record
 
-    async def reserve(self, key_id: str, period: str, amount: float, limit: float) -> bool:
+    async def reserve(self, key_id: str, period: str, amount: float, limit: float) -> float | None:
         now = self._spend.get((key_id, period), 0.0)
         if now >= limit:
-            return False
-        self._spend[(key_id, period)] = now + amount
-        return True
+            return None
+        spent = self._spend[(key_id, period)] = now + amount
+        return spent
 
     async def adjust(self, key_id: str, period: str, delta: float) -> float:
         value = max(0.0, self._spend.get((key_id, period), 0.0) + delta)

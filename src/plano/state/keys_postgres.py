@@ -115,9 +115,9 @@ class PostgresKeyStore:
             orjson.dumps(record.to_doc()).decode(),
         )
 
-    async def reserve(self, key_id: str, period: str, amount: float, limit: float) -> bool:
+    async def reserve(self, key_id: str, period: str, amount: float, limit: float) -> float | None:
         got = await self._call("fetchval", _RESERVE, key_id, period, amount, limit)
-        return got is not None
+        return None if got is None else float(got)
 
     async def adjust(self, key_id: str, period: str, delta: float) -> float:
         got = await self._call("fetchval", _ADJUST, key_id, period, delta)

@@ -89,6 +89,7 @@ def test_reserve_settle_and_alert(caplog: pytest.LogCaptureFixture) -> None:
         first = await budgets.reserve(rec, 0.4)
         second = await budgets.reserve(rec, 0.4)
         assert not isinstance(first, BudgetExhausted) and not isinstance(second, BudgetExhausted)
+        assert not first.alert and second.alert  # 0.8 with both held: past 0.5
         budgets.settle(second, None)  # failed: its estimate comes back
         await budgets.drain()
         budgets.settle(first, 0.3)  # cost less than its estimate

@@ -66,9 +66,10 @@ def test_store_contract(kind: str, tmp_path: Path, pg_schema: str) -> None:
             got = await store.get(r.id)
             assert got is not None and got.revoked_at == 5.0
             assert [x.id for x in await store.list()] == [r.id]
-            assert await store.reserve(r.id, "total", 0.6, 1.0)
-            assert await store.reserve(r.id, "total", 0.6, 1.0)  # 0.6 < 1.0: passes, crosses
-            assert not await store.reserve(r.id, "total", 0.1, 1.0)  # 1.2 >= 1.0
+            assert await store.reserve(r.id, "total", 0.6, 1.0) == pytest.approx(0.6)
+            # 0.6 < 1.0: passes, and crosses.
+            assert await store.reserve(r.id, "total", 0.6, 1.0) == pytest.approx(1.2)
+            assert await store.reserve(r.id, "total", 0.1, 1.0) is None  # 1.2 >= 1.0
             assert await store.adjust(r.id, "total", -0.5) == pytest.approx(0.7)
             assert await store.spent(r.id, "total") == pytest.approx(0.7)
             assert await store.spent(r.id, "d2026-01-01") == 0.0
@@ -91,7 +92,7 @@ def test_reservations_race_and_only_one_crosses(kind: str, tmp_path: Path, pg_sc
         store = make()
         try:
             for _ in range(10):
-                ok = await store.reserve("0123456789ab", "total", 1.0, 7.5)
+                ok = await store.reserve("0123456789ab", "total", 1.0, 7.5) is not None
                 with lock:
                     passed.append(ok)
         finally:

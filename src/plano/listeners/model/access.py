@@ -90,6 +90,8 @@ class Authorize(Stage[ModelCall]):
                 return res
             if res is not None:
                 access.hold(call.record, res)
+                if res.alert:
+                    call.record.key_budget_alert = True
         access.allowed(key)
         return None
 
