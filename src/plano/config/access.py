@@ -10,14 +10,15 @@ models.dev format is a config error at the YAML path that names it, and nothing 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from plano.config.context import LoadContext
-from plano.config.fieldtypes import StrictModel
+from plano.config.fieldtypes import FrozenDict, StrictModel, freeze_mapping
 
 TlsVersion = Literal["1.2", "1.3"]
 Usd = Annotated[float, Field(ge=0)]
@@ -43,11 +44,14 @@ class ModelPriceConfig(StrictModel):
     cache_write_per_mtok: Usd | None = None
 
 
+PriceMap = Annotated[Mapping[str, ModelPriceConfig], AfterValidator(freeze_mapping)]
+
+
 class PricingConfig(StrictModel):
     """`pricing`: prices for cost accounting besides any `model_metrics_sources` cost feed."""
 
     file: str | None = None  # a models.dev-format JSON file (`{provider: {models: {id: {cost}}}}`)
-    models: dict[str, ModelPriceConfig] = Field(default_factory=dict)  # by model name
+    models: PriceMap = Field(default_factory=FrozenDict)  # by model name
 
 
 def config_dir(source: str) -> Path:
