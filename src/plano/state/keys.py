@@ -89,6 +89,9 @@ class KeyStore(Protocol):
 
     async def spent(self, key_id: str, period: str) -> float: ...
 
+    async def version(self) -> object:
+        """A value that changes whenever any key is created or changed (spend excluded)."""
+
     async def close(self) -> None: ...
 
 

@@ -163,5 +163,26 @@ class FileKeyStore:
         slot = f"{key_id}|{period}"
         return await self._do(lambda doc: float(doc["spend"].get(slot, 0.0)))
 
+    async def version(self) -> object:
+        """The key file's identity and the write generation (spend updates included: a change
+        of spend only makes workers reread keys a little more often)."""
+
+        def stamp() -> object:
+            try:
+                fd = os.open(self._lock_path, os.O_RDONLY)
+            except FileNotFoundError:
+                return None
+            try:
+                return self._stamp(fd)
+            except FileNotFoundError:
+                return None
+            finally:
+                os.close(fd)
+
+        try:
+            return await asyncio.to_thread(stamp)
+        except OSError as exc:
+            raise KeyStoreError(f"key file {self.path}: {exc.strerror}") from exc
+
     async def close(self) -> None:
         return None

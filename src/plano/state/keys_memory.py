@@ -13,11 +13,13 @@ class MemoryKeyStore:
     def __init__(self) -> None:
         self._keys: dict[str, KeyRecord] = {}
         self._spend: dict[tuple[str, str], float] = {}
+        self._version = 0
 
     async def create(self, record: KeyRecord) -> None:
         if record.id in self._keys:
             raise KeyStoreError(f"key id {record.id} exists")
         self._keys[record.id] = record
+        self._version += 1
 
     async def get(self, key_id: str) -> KeyRecord | None:
         return self._keys.get(key_id)
@@ -27,6 +29,10 @@ class MemoryKeyStore:
 
     async def put(self, record: KeyRecord) -> None:
         self._keys[record.id] = record
+        self._version += 1
+
+    async def version(self) -> object:
+        return self._version
 
     async def reserve(self, key_id: str, period: str, amount: float, limit: float) -> float | None:
         now = self._spend.get((key_id, period), 0.0)

@@ -25,7 +25,7 @@ _KEYS: Final = "plano_keys"
 _SPEND: Final = "plano_key_spend"
 _SCHEMA: Final = (
     f"CREATE TABLE IF NOT EXISTS {_KEYS} (id TEXT PRIMARY KEY, doc JSONB NOT NULL, "
-    "updated_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    "updated_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())",
     f"CREATE TABLE IF NOT EXISTS {_SPEND} (key_id TEXT NOT NULL, period TEXT NOT NULL, "
     "spent DOUBLE PRECISION NOT NULL DEFAULT 0, PRIMARY KEY (key_id, period))",
 )
@@ -110,7 +110,7 @@ class PostgresKeyStore:
     async def put(self, record: KeyRecord) -> None:
         await self._call(
             "execute",
-            f"UPDATE {_KEYS} SET doc = $2::jsonb, updated_at = now() WHERE id = $1",
+            f"UPDATE {_KEYS} SET doc = $2::jsonb, updated_at = clock_timestamp() WHERE id = $1",
             record.id,
             orjson.dumps(record.to_doc()).decode(),
         )
@@ -131,6 +131,10 @@ class PostgresKeyStore:
             period,
         )
         return float(got) if got is not None else 0.0
+
+    async def version(self) -> object:
+        row = await self._call("fetchrow", f"SELECT count(*), max(updated_at) FROM {_KEYS}")
+        return (row[0], row[1])
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from plano.access import keys_admin
 from plano.access.budget import BudgetExhausted, Budgets, period_label
 from plano.access.keys import parse_key, secret_matches
-from plano.access.keys_cache import KeyCache
+from plano.access.keys_cache import MAX_AGE, KeyCache
 from plano.access.pricing import ModelPrice, PriceTable
 from plano.errors import BadRequest, NotFound
 from plano.state.keys import KeyRecord
@@ -26,6 +26,12 @@ class CountingStore(MemoryKeyStore):
     def __init__(self) -> None:
         super().__init__()
         self.reads = 0
+        self.versions = 0
+
+    async def version(self) -> object:
+        self.versions += 1
+        await asyncio.sleep(0)  # concurrent checks share one
+        return await super().version()
 
     async def get(self, key_id: str) -> KeyRecord | None:
         self.reads += 1
@@ -33,7 +39,7 @@ class CountingStore(MemoryKeyStore):
         return await super().get(key_id)
 
 
-def test_cache_trusts_an_entry_for_ttl_then_reads_again() -> None:
+def test_cache_rereads_only_after_the_store_changed() -> None:
     async def run() -> None:
         store = CountingStore()
         now = [0.0]
@@ -41,20 +47,28 @@ def test_cache_trusts_an_entry_for_ttl_then_reads_again() -> None:
         record, _ = await keys_admin.create(store, {"name": "a"})
         got = await asyncio.gather(*(cache.get(record.id) for _ in range(5)))
         assert all(g is not None and g.record == record for g in got)
-        assert store.reads == 1
-        await store.put(record.revoked(1.0))
-        now[0] = 1.9
+        assert store.reads == 1 and store.versions == 1
+        now[0] = 5.0  # past ttl, nothing changed: one version read, no key read
+        assert await cache.get(record.id) is got[0]
+        assert (store.reads, store.versions) == (1, 2)
+        await store.put(record.revoked(1.0))  # another worker revokes it
+        now[0] = 6.9  # within ttl of the last check: still the cached key
         fresh, k = cache.cached(record.id)
-        assert fresh and k is not None and k.record.revoked_at is None
-        now[0] = 2.0
+        assert fresh and k is got[0]
+        now[0] = 7.0  # due: the version changed, the cache is dropped, the key read again
+        assert cache.cached(record.id) == (False, None)
         k2 = await cache.get(record.id)
-        assert k2 is not None and k2.record.revoked_at == 1.0 and store.reads == 2
+        assert k2 is not None and k2.record.revoked_at == 1.0
+        assert (store.reads, store.versions) == (2, 3)
         assert await cache.get("ffffffffffff") is None  # unknown ids are remembered too
         assert await cache.get("ffffffffffff") is None
         assert store.reads == 3
         cache.forget(record.id)
         await cache.get(record.id)
         assert store.reads == 4
+        now[0] = 7.0 + MAX_AGE  # an entry is never kept longer than MAX_AGE
+        await cache.get(record.id)
+        assert store.reads == 5
 
     asyncio.run(run())
 

@@ -61,10 +61,12 @@ def test_store_contract(kind: str, tmp_path: Path, pg_schema: str) -> None:
             with pytest.raises(KeyStoreError):
                 await store.create(r)
             assert await store.get(r.id) == r
+            before = await store.version()
             assert await store.get("ffffffffffff") is None
             await store.put(r.revoked(5.0))
             got = await store.get(r.id)
             assert got is not None and got.revoked_at == 5.0
+            assert await store.version() != before
             assert [x.id for x in await store.list()] == [r.id]
             assert await store.reserve(r.id, "total", 0.6, 1.0) == pytest.approx(0.6)
             # 0.6 < 1.0: passes, and crosses.
