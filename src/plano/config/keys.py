@@ -7,7 +7,7 @@ access:
     store: postgres            # memory | file | postgres
     dsn: $PLANO_KEYS_DSN       # postgres
     # path: /var/lib/plano/keys.json   # file
-    cache_ttl: 2s              # how long a worker trusts what it read (revocation latency)
+    cache_ttl: 2s              # how often a worker checks the store for changes (revocation)
     admin_token: $PLANO_ADMIN_TOKEN    # the admin API's bearer token
     header: x-plano-key        # optional: one more header carrying the key
     default_max_tokens: 1024   # the budget estimate's output tokens when a request names none
