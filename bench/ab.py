@@ -7,6 +7,7 @@
     python bench/ab.py pii         [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py signals     [--rounds 12] [--duration 3] [--stream] [--conversation 10]
     python bench/ab.py tree --base-src OTHER/src   [--rounds 12] [--duration 3] [--stream]
+    python bench/ab.py keys        [--rounds 12] [--duration 3] [--stream]
 
 Every variant is a Plano (one worker) on core 0; all of them serve load at the same time, each
 from its own wrk (32 connections), while the fake upstream, the wrks and the trace receiver share
@@ -35,6 +36,10 @@ Variants:
 - signals: `off` (`overrides.disable_signals: true`), `on` (every request analysed for agentic
   signals, within the default CPU budget `signals_cpu_budget` 0.02), `unbounded` (every request
   analysed, budget 1.0: the analysers' whole cost), over 10-turn conversations (`--conversation`);
+- keys: `off` (no keys), `on` (gateway keys with a file store, one cached key on every request,
+  prices for the model so each request is costed), `budget` (the same key with a budget: a
+  reservation before and a settlement after every request, in the key file); every variant gets
+  the same `Authorization: Bearer pk-...` header (the ones without keys ignore it).
 - tree: the same config served by two source trees: `off` and `control` run the tree at
   `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`.
   What a refactoring of the request path costs, with nothing else changed.
@@ -99,6 +104,40 @@ SIGNALS: Final = {
 }
 # `PLANO_SIGNALS_THREAD=0 python bench/ab.py signals`: the analysis runs on the event loop
 # instead of the analysis thread.
+_KEYS_ON: Final = """    pricing: {{input_per_mtok: 2.5, output_per_mtok: 10}}
+access:
+  keys: {{enabled: true, store: file, path: KEYFILE}}
+"""
+KEYS: Final = {
+    "off": "",
+    "control": "",
+    "on": _KEYS_ON.replace("KEYFILE", "{keyfile}"),
+    "budget": _KEYS_ON.replace("KEYFILE", "{keyfile_budget}"),
+}
+BENCH_KEY_ID: Final = "0123456789ab"
+BENCH_SECRET: Final = "bench-secret-not-for-production-use-000000000"
+
+
+def write_key_files(log_dir: Path) -> dict[str, str]:
+    """Key files with the bench's key (without and with a budget); their paths by placeholder."""
+    import hashlib
+    import json
+
+    out = {}
+    for name, budget in (("keyfile", None), ("keyfile_budget", 1e9)):
+        record = {
+            "id": BENCH_KEY_ID,
+            "name": "bench",
+            "secret_hash": hashlib.sha256(BENCH_SECRET.encode()).hexdigest(),
+            "budget_usd": budget,
+            "period": "total",
+        }
+        path = log_dir / f"{name}.json"
+        path.write_text(json.dumps({"keys": {BENCH_KEY_ID: record}, "spend": {}}))
+        out[name] = str(path)
+    return out
+
+
 THIS_SRC: Final = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -107,6 +146,9 @@ def start_gateway(
 ) -> tuple[procs.Service, str]:
     port = procs.free_port()
     config = log_dir / f"plano_{name.strip('%')}.yaml"
+    if "{keyfile" in extra:
+        for placeholder, path in write_key_files(log_dir).items():
+            extra = extra.replace("{" + placeholder + "}", path)
     scheme = "http"
     if extra == TLS_MARK:  # the listener serves HTTPS
         cert, key = self_signed(log_dir)
@@ -203,7 +245,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "feature",
-        choices=["tracing", "resilience", "cost", "tls", "pii", "guard", "signals", "tree"],
+        choices=["tracing", "resilience", "cost", "tls", "pii", "guard", "signals", "keys", "tree"],
     )
     parser.add_argument(
         "--conversation",
@@ -238,6 +280,7 @@ def main() -> int:
         "guard": GUARD,
         "signals": SIGNALS,
         "tree": TREE,
+        "keys": KEYS,
     }[args.feature]
     turns = args.conversation or (10 if args.feature == "signals" else 1)
     with tempfile.TemporaryDirectory(prefix="plano-ab-") as tmp:
@@ -263,6 +306,9 @@ def main() -> int:
                     src = THIS_SRC if name == "this" else str(Path(args.base_src).resolve())
                 gateways[name] = start_gateway(name, extra, log_dir, upstream_port, grpc, src)
             script = loadgen.write_lua(log_dir, args.stream, turns)
+            if args.feature == "keys":  # the bench's gateway key, for every variant
+                key = f"pk-{BENCH_KEY_ID}-{BENCH_SECRET}"
+                script.write_text(script.read_text().replace("client-key", key))
             load_all(gateways, script, 2, args.turns)  # warm-up
             per_request: dict[str, list[float]] = {name: [] for name in gateways}
             for round_no in range(args.rounds):

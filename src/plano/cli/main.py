@@ -12,6 +12,7 @@ from plano.cli.cli_agent import cli_agent
 from plano.cli.demo import demo
 from plano.cli.down import down
 from plano.cli.init import init
+from plano.cli.keys import keys
 from plano.cli.logs import logs
 from plano.cli.mock_llm import mock_llm
 from plano.cli.reload import reload
@@ -56,6 +57,7 @@ for command in (
     cli_agent,
     build,
     signals,
+    keys,
 ):
     cli.add_command(command)
 

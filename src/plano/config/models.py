@@ -21,6 +21,7 @@ from plano.config.fieldtypes import (
     StrictModel,
     StrMap,
 )
+from plano.config.keys import AccessConfig
 from plano.config.problems import Problem
 from plano.config.resilience import (
     DEFAULT_FALLBACK_ON,
@@ -184,6 +185,7 @@ class Config(StrictModel):
     routing_preferences: tuple[RoutingPreferenceConfig, ...] = ()
     model_metrics_sources: tuple[MetricsSourceConfig, ...] = ()
     pricing: PricingConfig | None = None  # ours: prices for cost accounting (docs/access.md)
+    access: AccessConfig = AccessConfig()  # ours: gateway keys (docs/access-keys.md)
     # Set by the loader, not read from YAML:
     declared_version: str = ""
     source: str = "<string>"

@@ -1,4 +1,5 @@
-"""The admin listener (default 127.0.0.1:9901): `GET /metrics` and `GET /healthz`, nothing else.
+"""The admin listener (default 127.0.0.1:9901): `GET /metrics`, `GET /healthz`, and the key admin
+API (`/admin/keys`, `admin_keys`) when gateway keys are on.
 
 It is never one of the config's listeners: it binds its own socket, on loopback by default, and
 the server hands it every request that arrives on that socket. Every worker binds it (with
@@ -70,12 +71,15 @@ def admin_conflict(config: Config, admin: AdminSettings | None, workers: int) ->
 class AdminApp:
     """The bare ASGI app of the admin socket."""
 
-    def __init__(self, metrics: PrometheusMetrics | None) -> None:
+    def __init__(self, metrics: PrometheusMetrics | None, keys: App | None = None) -> None:
         self._metrics = metrics
+        self._keys = keys  # the key admin API (`admin_keys`), when gateway keys are on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
-        if path not in ("/metrics", "/healthz"):
+        if self._keys is not None and path.startswith("/admin/keys"):
+            await self._keys(scope, receive, send)
+        elif path not in ("/metrics", "/healthz"):
             await send_bytes(send, 404, [_TEXT], b"not found\n")
         elif method not in ("GET", "HEAD"):
             await send_bytes(send, 405, [_TEXT, (b"allow", b"GET, HEAD")], b"")

@@ -17,6 +17,8 @@ from typing import Final
 import orjson
 
 from plano.access.cost import CostMeter, build_meter
+from plano.access.keys_access import KeyAccess
+from plano.access.keys_build import build_keys
 from plano.config import Config, ListenerConfig
 from plano.errors import InternalError, MethodNotAllowed, NotFound
 from plano.filters.chain import FilterTable, compile_chain
@@ -81,6 +83,7 @@ class AppState:
     closers: tuple[Callable[[], Awaitable[None]], ...] = ()
     # Prices each finished request before telemetry sees it (`plano.access.cost`).
     costs: CostMeter | None = None
+    keys: KeyAccess | None = None  # gateway keys (`access.keys`), with the admin API
 
 
 def models_body(clusters: tuple[Cluster, ...]) -> bytes:
@@ -166,7 +169,10 @@ def build_app(
         build_conversations(config.state_storage),
         max_body_bytes,
         signals,
+        keys=build_keys(config, costs, telemetry.metrics),
     )
+    if parts.keys is not None:
+        parts.closers.append(parts.keys.close)
     listeners = []
     for lc in config.listeners:
         routes: dict[tuple[str, str], Route]
@@ -183,6 +189,7 @@ def build_app(
                 telemetry=telemetry,
                 conversations=parts.conversations,
                 conversation=signals.agent_stage() if signals is not None else None,
+                keys=parts.keys,
             ).routes()
         else:
             routes = build_prompt_listener(
@@ -207,6 +214,7 @@ def build_app(
         parts.conversations,
         tuple(parts.closers),
         costs,
+        parts.keys,
     )
 
 
@@ -225,6 +233,7 @@ class _Parts:
     max_body_bytes: int
     signals: Signals | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    keys: KeyAccess | None = None
 
     def model_routes(self, lc: ListenerConfig) -> dict[tuple[str, str], Route]:
         """A model listener's routes, the routing decision API's among them."""
@@ -250,6 +259,7 @@ class _Parts:
             routing=self.routing,
             keep_body=captures_messages(config.tracing, os.environ),  # PostHog `$ai_input`
             conversation=self.signals.model_stage() if self.signals is not None else None,
+            keys=self.keys,
         ).routes()
         routes.update(routing_routes(self.routing, self.max_body_bytes))
         return routes

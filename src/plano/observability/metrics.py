@@ -323,6 +323,11 @@ class PrometheusMetrics:
         """A prompt-listener request ended in `outcome` for `target` (`-` when none)."""
         self._acc.labelled(self.families.prompt_target_calls, target, outcome).n += 1
 
+    @property
+    def accumulators(self) -> Accumulators:
+        """Where other families (gateway keys) count between flushes, like these."""
+        return self._acc
+
     # -- flushing and exposition --------------------------------------------------------------
 
     def flush(self) -> None:

@@ -37,6 +37,7 @@ from plano.observability.record import GuardNote, RequestRecord
 from plano.observability.span_render import (
     PER_REQUEST,
     PendingSpan,
+    key_attributes,
     signals_fields,
     usage_attributes,
 )
@@ -319,6 +320,9 @@ class OtelTracing:
                 r.prompt_tokens, r.completion_tokens, r.cache_write_tokens, r.cost
             )
             extra = usage if extra is None else extra + usage
+        if r.key_name is not None:
+            keyed = key_attributes(r.key_name, r.team, r.key_budget_alert)
+            extra = keyed if extra is None else extra + keyed
         if note is not None:
             at = r.wall_start + ((r.end or time.perf_counter_ns()) - r.start)
             extra = (extra or b"") + signals_fields(self._encoder, note, at)

@@ -81,6 +81,7 @@ class RequestRecord:
         "error_kind",
         "guards",
         "handler",
+        "key_budget_alert",
         "key_name",
         "listener",
         "listener_type",
@@ -164,6 +165,8 @@ class RequestRecord:
         # The gateway key that made the request and its team (set by access control).
         self.key_name: str | None = None
         self.team: str | None = None
+        # The key's spend (its requests in flight included) is past its budget's alert_at.
+        self.key_budget_alert = False
         self.attempts = 0  # upstream attempts made
         self.continued = False  # a broken stream went on with a fallback's continuation
         self.bytes_in = 0

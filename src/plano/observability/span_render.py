@@ -19,7 +19,9 @@ from plano.observability.otlp_encoding import (
     OtlpEncoder,
     event_field,
     event_prefix,
+    key_field,
     pack_times,
+    varint,
 )
 from plano.observability.signals_note import SignalsNote
 
@@ -39,6 +41,13 @@ _K_CACHE_CREATION: Final = AttributeKey(n.ATTR_USAGE_CACHE_CREATION)
 _K_INPUT_COST: Final = AttributeKey(n.ATTR_USAGE_INPUT_COST)
 _K_OUTPUT_COST: Final = AttributeKey(n.ATTR_USAGE_OUTPUT_COST)
 _K_TOTAL_COST: Final = AttributeKey(n.ATTR_USAGE_TOTAL_COST)
+_K_KEY_NAME: Final = AttributeKey(n.ATTR_KEY_NAME)
+_K_KEY_TEAM: Final = AttributeKey(n.ATTR_KEY_TEAM)
+_ALERT_KEY: Final = key_field(n.ATTR_KEY_BUDGET_ALERT)
+# The whole `plano.key.budget_alert = true` attribute (AnyValue field 2: bool_value).
+_KEY_ALERT_TRUE: Final = (
+    SPAN_ATTRIBUTE + varint(len(_ALERT_KEY) + 4) + _ALERT_KEY + b"\x12\x02\x10\x01"
+)
 _K_TTFT_EVENT: Final = AttributeKey(n.ATTR_LLM_TTFT, tag=b"\x1a")  # in `Event.attributes`
 _TTFT_EVENT_NAME: Final = event_prefix(n.EVENT_TTFT)
 # `start_time_unix_nano`, `end_time_unix_nano` (fixed64) and, for requests that went upstream,
@@ -100,6 +109,18 @@ def usage_attributes(
         _K_INPUT_COST.put_double(parts, inp + read + write)
         _K_OUTPUT_COST.put_double(parts, out)
         _K_TOTAL_COST.put_double(parts, total)
+    return b"".join(parts)
+
+
+def key_attributes(name: str, team: str | None, alert: bool) -> bytes:
+    """The gateway key that made the request (its name, never the key), its team, and whether
+    its budget is past the alert threshold; encoded, for requests made with a key."""
+    parts: list[bytes] = []
+    _K_KEY_NAME.put_str(parts, name)
+    if team is not None:
+        _K_KEY_TEAM.put_str(parts, team)
+    if alert:
+        parts.append(_KEY_ALERT_TRUE)
     return b"".join(parts)
 
 

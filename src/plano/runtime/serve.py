@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import socket
 import threading
@@ -27,6 +28,7 @@ import uvloop
 from plano.config import Config, ListenerConfig
 from plano.http.server import LeanServer
 from plano.listeners.admin import AdminApp, AdminSettings, WithAdmin
+from plano.listeners.admin_keys import KeysAdmin, admin_token
 from plano.listeners.app import DEFAULT_MAX_BODY_BYTES, AppState, Gateway, ListenerRoutes, build_app
 from plano.observability.metrics import PrometheusMetrics
 from plano.observability.telemetry import Telemetry
@@ -140,6 +142,13 @@ def check_admin_port_free(settings: AdminSettings) -> None:
     bind_admin(settings, reuse_port=False).sock.close()
 
 
+def keys_admin(state: AppState) -> KeysAdmin | None:
+    """The key admin API when gateway keys are on."""
+    if state.keys is None:
+        return None
+    return KeysAdmin(state.keys, admin_token(state.config.access.keys.admin_token, os.environ))
+
+
 def metrics_of(state: AppState) -> PrometheusMetrics | None:
     metrics = state.telemetry.metrics
     return metrics if isinstance(metrics, PrometheusMetrics) else None
@@ -165,7 +174,8 @@ def make_server(
     by_name = {lr.listener.name: lr for lr in state.listeners}
     ports: dict[int, ListenerRoutes] = {b.port: by_name[b.listener.name] for b in bound}
     app = Gateway(state, ports)
-    asgi = app if admin is None else WithAdmin(app, AdminApp(metrics_of(state)), admin.port)
+    keys = keys_admin(state)
+    asgi = app if admin is None else WithAdmin(app, AdminApp(metrics_of(state), keys), admin.port)
     limits = state.config.server  # `server:` in the config: timeouts, limit, drain time
     tls, watcher = listener_contexts(
         {b.port: (b.listener.name, b.listener.tls) for b in bound}, state.config.source

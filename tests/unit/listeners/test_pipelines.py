@@ -60,6 +60,7 @@ ratelimits:
     limit: {tokens: 1000, unit: minute}
 state_storage: {type: memory}
 tracing: {random_sampling: 100, opentracing_grpc_endpoint: "http://127.0.0.1:9"}
+access: {keys: {enabled: true}}
 """
 
 
@@ -96,9 +97,11 @@ def test_configured_features_add_their_stages_in_order() -> None:
         "ReadBody",
         "DecodeJson",
         "Decode",
+        "Authenticate",
         "InputFilters",
         "Route",
         "Build",
+        "Authorize",
         "ModelConversation",
         "RateLimit",
         "Send",
@@ -106,7 +109,7 @@ def test_configured_features_add_their_stages_in_order() -> None:
         "RememberTurn",
     ]
     responses = full["model POST /v1/responses"]
-    assert responses.index("ContinueConversation") == responses.index("Build") + 1
+    assert responses.index("ContinueConversation") == responses.index("Authorize") + 1
     assert "CountTokens" in full["model POST /v1/messages/count_tokens"]
 
 

@@ -3,8 +3,8 @@
 Each route is a pipeline (`listeners.pipeline`), compiled once:
 
     /v1/chat/completions, /v1/messages:
-        ReadBody → DecodeJson → ChatView → AgentHeaders → [AgentConversation] → PlanAgents
-        → RunAgents(RelayAsIs)
+        ReadBody → DecodeJson → [Authenticate: gateway keys] → ChatView → AgentHeaders
+        → [AgentConversation] → PlanAgents → RunAgents(RelayAsIs)
     /v1/responses:
         ReadBody → DecodeJson → ResponsesView → AgentHeaders → [AgentConversation] → PlanAgents
         → RunAgents(RelayAsResponses)
@@ -22,6 +22,7 @@ from typing import Any, Final, Protocol
 
 import orjson
 
+from plano.access.keys_access import KeyAccess
 from plano.agents.embedded_selector import build_selector
 from plano.agents.orchestration import (
     AgentPipeline,
@@ -38,6 +39,7 @@ from plano.http.headers import FRAMING, HOP_BY_HOP
 from plano.listeners.agent.call import AgentCall
 from plano.listeners.agent.responses import RelayAsResponses, ResponsesView
 from plano.listeners.asgi import header
+from plano.listeners.model.access import Authenticate
 from plano.listeners.model.relay import STREAM_ERROR
 from plano.listeners.model.stream_cut import DRAINED, StreamDrained, end_cancelled, end_with
 from plano.listeners.pipeline import (
@@ -205,8 +207,11 @@ class AgentListener:
         telemetry: Telemetry,
         timeout: float | None = None,
         conversation: AnyStage[AgentCall] | None = None,
+        keys: KeyAccess | None = None,
     ) -> None:
-        head = ReadBody(max_body_bytes), DecodeJson()
+        head: list[AnyStage[AgentCall]] = [ReadBody(max_body_bytes), DecodeJson()]
+        if keys is not None:
+            head.append(Authenticate(keys))
         plan = [AgentHeaders(RequestIds()), conversation, PlanAgents(agents)]
         chat: list[AnyStage[AgentCall] | None] = [
             *head,
@@ -250,6 +255,7 @@ def build_agent_listener(
     telemetry: Telemetry | None = None,
     conversations: ConversationStore | None = None,
     conversation: AnyStage[AgentCall] | None = None,
+    keys: KeyAccess | None = None,
 ) -> AgentListener:
     """Compile one agent listener: its agents, their filter chains and the selector."""
     urls = {a.id: str(a.url) for a in config.agents}
@@ -279,4 +285,5 @@ def build_agent_listener(
         telemetry=telemetry,
         timeout=listener.timeout,
         conversation=conversation,
+        keys=keys,
     )

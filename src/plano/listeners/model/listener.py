@@ -3,10 +3,11 @@
 Each route is a pipeline of stages, compiled once here from the config; a stage the config does
 not use is `None` and left out. Per request, top to bottom:
 
-    ReadBody → Decode (JSON object, then the view: model, stream)
+    ReadBody → Decode (JSON object, then the view: model, stream) → Authenticate (gateway keys)
     → InputFilters → KeepBody → Route
-    → Build (resolve the model, the upstream request) → ContinueConversation
-    → ModelConversation (agentic signals: analysed after the answer) → RateLimit
+    → Build (resolve the model, the upstream request) → Authorize (key: model, budget)
+    → ContinueConversation → ModelConversation (agentic signals: analysed after the answer)
+    → RateLimit
     → Send (the exchange: retries, endpoints, fallbacks; first attempt inline)
     → Relay (passthrough bytes or translation; output filters) → RememberTurn
 
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from plano.access.keys_access import KeyAccess
 from plano.filters.chain import Chain
+from plano.listeners.model.access import Authenticate, Authorize, ModelsForKey
 from plano.listeners.model.build import Build, Builder, Decode
 from plano.listeners.model.call import ModelCall
 from plano.listeners.model.continuation import Continuation
@@ -69,6 +72,7 @@ class ModelListener:
         resilience: Resilience | None = None,
         keep_body: bool = False,
         conversation: AnyStage[ModelCall] | None = None,
+        keys: KeyAccess | None = None,
     ) -> None:
         self._ids = ids = RequestIds()
         builder = Builder(models, ids)
@@ -89,10 +93,12 @@ class ModelListener:
             ReadBody(max_body_bytes),
             DecodeJson(),
             Decode(),
+            Authenticate(keys) if keys is not None else None,
             InputFilters(input_chain, telemetry) if input_chain is not None else None,
             KeepBody() if keep_body else None,
             route,
             Build(builder),
+            Authorize(keys) if keys is not None else None,
         ]
         self._limit = RateLimit(r.limiter) if r is not None and r.limiter is not None else None
         self._count = CountTokens(translated)
@@ -104,6 +110,8 @@ class ModelListener:
             RememberTurn(routing) if routing is not None else None,
         ]
         self._list = ListModels(models_body)
+        self._keys = keys
+        self._models_for_key = ModelsForKey(models_body) if keys is not None else None
 
     def pipeline(self, api: Api, path: str) -> Pipeline[ModelCall]:
         """The stages of one proxy route, in order."""
@@ -119,7 +127,9 @@ class ModelListener:
         def proxy(api: Api, path: str) -> RouteEntry:
             return RouteEntry("llm_chat", self.pipeline(api, path).handler)
 
-        models = Pipeline(Call, [self._list])
+        keys = self._keys
+        auth = Authenticate(keys) if keys is not None else None
+        models = Pipeline(Call, [auth, self._models_for_key, self._list])
         return {
             ("POST", openai_chat.PATH): proxy(Api.OPENAI_CHAT, openai_chat.PATH),
             ("POST", anthropic_messages.PATH): proxy(

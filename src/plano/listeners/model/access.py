@@ -1,0 +1,113 @@
+"""Gateway keys on the model listener: `Authenticate` right after the view is decoded (before
+input filters), `Authorize` once the model that will serve is known (after Build).
+
+- `Authenticate`: a valid, live key or 401 (in the client's dialect); the header that carried it
+  is removed from the request, so nothing after (filters, `passthrough_auth`, forwarded headers)
+  ever sees it; the key's rate limits (429 with Retry-After); `record.key_name/team` set.
+- `Authorize`: the key's models checked against the names the request goes by (403), then the
+  key's budget reserved from an estimate (429 when spent). Which names count: the model the
+  client asked for (a model, alias or wildcard name), the canonical `provider/model` and bare id
+  that will serve it; when preference routing chose the model, the route's name and the chosen
+  model instead of the requested one (a router never leads a key to a model it may not use).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+from plano.access.keys_access import KeyAccess
+from plano.access.keys_policy import AccessKey
+from plano.errors import PlanoError
+from plano.listeners.asgi import JSON_CT, send_bytes
+from plano.listeners.model.call import ModelCall
+from plano.listeners.pipeline import DONE, Call, Outcome, Stage
+from plano.upstream.ratelimit import estimate_tokens
+
+KEY: Final = "plano.key"  # the admitted key, in the request's scope
+_MAX_TOKENS: Final = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+class Authenticate(Stage[Call]):
+    """Also the agent listener's first stage after decoding (keys, header, rate limits)."""
+
+    def __init__(self, access: KeyAccess) -> None:
+        self._access = access
+
+    async def __call__(self, call: Call) -> Outcome:
+        scope, access = call.scope, self._access
+        headers = scope["headers"]
+        got = access.admit_cached(headers)  # a fresh cache entry: no await
+        if got is None:
+            got = await access.admit(headers)
+        if isinstance(got, PlanoError):
+            return got
+        key, index = got
+        # The key's header leaves the request: nothing after this stage sees it.
+        scope["headers"] = kept = headers[:index] + headers[index + 1 :]
+        record = call.record
+        record.request_headers = kept
+        scope[KEY] = key
+        r = key.record
+        record.key_name = r.name
+        record.team = r.team
+        return await access.limit(key, call.doc) if key.limited else None
+
+
+def max_tokens(doc: dict[str, Any]) -> int | None:
+    for name in _MAX_TOKENS:
+        value = doc.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+class Authorize(Stage[ModelCall]):
+    def __init__(self, access: KeyAccess) -> None:
+        self._access = access
+
+    async def __call__(self, call: ModelCall) -> Outcome:
+        key: AccessKey = call.scope[KEY]
+        access = self._access
+        up = call.upstream
+        assert up is not None
+        r = up.resolved
+        if not key.any_model:
+            routed = call.routed
+            if routed is not None and routed.decision.model:
+                names: tuple[str | None, ...] = (routed.decision.route, r.name, r.model_id)
+            else:
+                names = (call.requested, r.name, r.model_id)
+            refused = access.allows(key, names)
+            if refused is not None:
+                return refused
+        if key.record.budget_usd is not None:
+            doc = call.doc
+            amount = access.budgets.estimate(r.name, estimate_tokens(doc), max_tokens(doc))
+            res = await access.reserve(key, amount)
+            if isinstance(res, PlanoError):
+                return res
+            if res is not None:
+                access.hold(call.record, res)
+                if res.alert:
+                    call.record.key_budget_alert = True
+        access.allowed(key)
+        return None
+
+
+class ModelsForKey(Stage[Call]):
+    """`GET /v1/models` for a key limited to some models: only those (a key that may use every
+    model gets the prebuilt list from `ListModels`, the next stage)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._models: list[dict[str, Any]] = orjson.loads(body)["data"]
+
+    async def __call__(self, call: Call) -> Outcome:
+        key: AccessKey = call.scope[KEY]
+        if key.any_model:
+            return None
+        data = [m for m in self._models if key.allows((m["id"], m["id"].partition("/")[2]))]
+        body = orjson.dumps({"object": "list", "data": data})
+        await send_bytes(call.send, 200, [JSON_CT], body)
+        return DONE

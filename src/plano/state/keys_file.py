@@ -1,0 +1,188 @@
+"""The file key store, for a single box: one JSON document, shared by every worker on it.
+
+Every operation takes an exclusive `fcntl` lock on `<path>.lock`, reads the document, and (for a
+change) writes it to a temporary file in the same directory and renames it over the old one, so a
+reader never sees half a file and two workers never both pass the last cent of a budget. Key
+changes are flushed to disk (fsync) before the rename; spend updates, one or two per request, are
+not (a power cut may lose the last moments of spend, never a key or a half-written file). The
+blocking work runs in a thread, off the event loop. Every write also counts up a generation number
+kept in the lock file; a worker rereads the document only when that number or the file's
+inode, mtime or size changed (a hand edit changes those), so the same-sized rewrite of another
+worker within one timestamp tick is never missed.
+
+    {"keys": {"<id>": {...KeyRecord...}}, "spend": {"<id>|<period>": 0.0123}}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from plano.state.keys import KeyRecord, KeyStoreError
+
+T = TypeVar("T")
+Doc = dict[str, Any]
+_GEN_LEN = 20  # the lock file holds the write generation, 20 digits
+_UNCHANGED: Any = object()  # what an operation returns when it changed nothing
+
+
+class FileKeyStore:
+    backend = "file"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._seen: tuple[bytes, int, int, int] | None = None
+        self._doc: Doc = {}
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[int]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _stamp(self, lock: int) -> tuple[bytes, int, int, int]:
+        st = self.path.stat()
+        return os.pread(lock, _GEN_LEN, 0), st.st_ino, st.st_mtime_ns, st.st_size
+
+    def _read(self, lock: int) -> Doc:
+        try:
+            stamp = self._stamp(lock)
+        except FileNotFoundError:
+            return {"keys": {}, "spend": {}}
+        if stamp != self._seen:
+            try:
+                doc = orjson.loads(self.path.read_bytes())
+            except orjson.JSONDecodeError as exc:
+                raise KeyStoreError(f"key file {self.path} is not valid JSON") from exc
+            if not isinstance(doc, dict):
+                raise KeyStoreError(f"key file {self.path} is not a JSON object")
+            doc.setdefault("keys", {})
+            doc.setdefault("spend", {})
+            self._doc, self._seen = doc, stamp
+        return self._doc
+
+    def _write(self, lock: int, doc: Doc, durable: bool) -> None:
+        data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                if durable:  # key changes; spend updates skip the disk flush (see above)
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        gen = os.pread(lock, _GEN_LEN, 0)
+        os.pwrite(lock, b"%020d" % (int(gen or b"0") + 1), 0)
+        self._doc, self._seen = doc, self._stamp(lock)  # still ours: the lock is held
+
+    def _run(self, fn: Callable[[Doc], T], write: bool, durable: bool) -> T:
+        with self._locked() as lock:
+            doc = self._read(lock)
+            result = fn(doc)
+            if write and result is not _UNCHANGED:
+                self._write(lock, doc, durable)
+            return result
+
+    async def _do(self, fn: Callable[[Doc], T], write: bool = False, durable: bool = True) -> T:
+        try:
+            return await asyncio.to_thread(self._run, fn, write, durable)
+        except OSError as exc:
+            raise KeyStoreError(f"key file {self.path}: {exc.strerror}") from exc
+
+    async def create(self, record: KeyRecord) -> None:
+        def add(doc: Doc) -> None:
+            if record.id in doc["keys"]:
+                raise KeyStoreError(f"key id {record.id} exists")
+            doc["keys"][record.id] = record.to_doc()
+
+        await self._do(add, write=True)
+
+    async def get(self, key_id: str) -> KeyRecord | None:
+        def one(doc: Doc) -> KeyRecord | None:
+            found = doc["keys"].get(key_id)
+            return KeyRecord.from_doc(found) if found is not None else None
+
+        return await self._do(one)
+
+    async def list(self) -> list[KeyRecord]:
+        def every(doc: Doc) -> list[KeyRecord]:
+            return sorted(
+                (KeyRecord.from_doc(d) for d in doc["keys"].values()), key=lambda r: r.created_at
+            )
+
+        return await self._do(every)
+
+    async def put(self, record: KeyRecord) -> None:
+        def replace(doc: Doc) -> None:
+            doc["keys"][record.id] = record.to_doc()
+
+        await self._do(replace, write=True)
+
+    async def reserve(self, key_id: str, period: str, amount: float, limit: float) -> float | None:
+        slot = f"{key_id}|{period}"
+
+        def take(doc: Doc) -> Any:
+            now = float(doc["spend"].get(slot, 0.0))
+            if now >= limit:
+                return _UNCHANGED
+            spent = doc["spend"][slot] = now + amount
+            return spent
+
+        got = await self._do(take, write=True, durable=False)
+        return None if got is _UNCHANGED else float(got)
+
+    async def adjust(self, key_id: str, period: str, delta: float) -> float:
+        slot = f"{key_id}|{period}"
+
+        def move(doc: Doc) -> float:
+            value = max(0.0, float(doc["spend"].get(slot, 0.0)) + delta)
+            doc["spend"][slot] = value
+            return value
+
+        return await self._do(move, write=True, durable=False)
+
+    async def spent(self, key_id: str, period: str) -> float:
+        slot = f"{key_id}|{period}"
+        return await self._do(lambda doc: float(doc["spend"].get(slot, 0.0)))
+
+    async def version(self) -> object:
+        """The key file's identity and the write generation (spend updates included: a change
+        of spend only makes workers reread keys a little more often)."""
+
+        def stamp() -> object:
+            try:
+                fd = os.open(self._lock_path, os.O_RDONLY)
+            except FileNotFoundError:
+                return None
+            try:
+                return self._stamp(fd)
+            except FileNotFoundError:
+                return None
+            finally:
+                os.close(fd)
+
+        try:
+            return await asyncio.to_thread(stamp)
+        except OSError as exc:
+            raise KeyStoreError(f"key file {self.path}: {exc.strerror}") from exc
+
+    async def close(self) -> None:
+        return None
