@@ -114,7 +114,7 @@ class OverridesConfig(StrictModel):
     disable_signals: bool = False
     # Ours: the share of requests analysed for agentic signals (by request id, deterministic).
     signals_sample_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
-    # Ours: the share of a worker's CPU time signal analysis may take (beyond: skipped, counted).
+    # Ours: the share of one core's time a worker's signal analysis may take (beyond: skipped).
     signals_cpu_budget: Annotated[float, Field(gt=0.0, le=1.0)] = 0.02
     upstream_connect_timeout: Duration = 5.0
     upstream_tls_ca_path: str = "/etc/ssl/certs/ca-certificates.crt"

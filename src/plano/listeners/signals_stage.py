@@ -14,8 +14,8 @@ Back on the loop it leaves a `SignalsNote` on each record and completes its tele
 access-log line, PostHog event, signal counters). The client's answer is never held: by then
 its last byte has been sent. The queue is bounded (`MAX_QUEUE`): when full, a new record is
 completed at once without analysis and counted (`plano_signals_skipped_total`); so is one that
-would exceed the CPU budget (`overrides.signals_cpu_budget`, the share of the worker's CPU time
-the analysis may take). At shutdown `flush` analyses and completes everything still queued.
+would exceed the CPU budget (`overrides.signals_cpu_budget`, the share of one core's time the
+analysis may take). At shutdown `flush` analyses and completes everything still queued.
 """
 
 from __future__ import annotations
@@ -152,22 +152,27 @@ def note_of(report: SignalReport) -> SignalsNote:
 
 
 class Budget:
-    """The share of the worker's CPU time the analysis may take: a credit of `burst` CPU
-    seconds that refills by `share` of every CPU second the process uses (serving and analysing)
-    and that each analysis spends (its thread's CPU time). With `share` 0.05 the analysis takes
-    at most about 5 % of the worker's CPU, however slow the analysers, heavy the traffic or
-    crowded the core."""
+    """The share of one core the analysis may take: a credit of `burst` CPU seconds that refills
+    by `share` of every second that passes (wall clock) and that each analysis spends (its
+    thread's CPU time). With `share` 0.02 the analysis takes at most 20 ms of CPU a second: a
+    saturated worker (one CPU second a second) gives it at most 2 % of its time, however slow the
+    analysers or heavy the traffic, while a lightly loaded one analyses every request. (Refilling
+    by the process's own CPU time instead would starve a quiet gateway: it uses little CPU, so
+    its credit would barely grow.)"""
 
-    __slots__ = ("_burst", "_credit", "_last", "_share")
+    __slots__ = ("_burst", "_clock", "_credit", "_last", "_share")
 
-    def __init__(self, share: float, burst: float = BURST) -> None:
+    def __init__(
+        self, share: float, burst: float = BURST, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._share = share
         self._burst = burst
         self._credit = burst
-        self._last = time.process_time()
+        self._clock = clock
+        self._last = clock()
 
     def allows(self) -> bool:
-        now = time.process_time()
+        now = self._clock()
         self._credit = min(self._burst, self._credit + (now - self._last) * self._share)
         self._last = now
         return self._credit > 0

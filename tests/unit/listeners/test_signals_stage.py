@@ -178,6 +178,22 @@ def test_the_time_budget_refills_at_its_share_and_is_spent_by_analyses() -> None
     assert not budget.allows()
 
 
+def test_the_budget_refills_with_time_even_when_the_worker_is_idle() -> None:
+    now = [100.0]
+    budget = Budget(0.02, burst=0.05, clock=lambda: now[0])
+    assert budget.allows()
+    budget.spend(0.05)  # the burst is spent
+    assert not budget.allows()
+    now[0] += 1.0  # a quiet second: 20 ms of analysis come back, whatever the CPU used
+    assert budget.allows()
+    budget.spend(0.02)
+    assert not budget.allows()
+    now[0] += 100.0  # never more than the burst
+    assert budget.allows()
+    budget.spend(0.05)
+    assert not budget.allows()
+
+
 def test_past_the_time_budget_requests_are_completed_unanalysed_and_counted() -> None:
     telemetry, seen, metrics, _ = rig(budget=0.05, burst=0.0)
     telemetry.finish(ended())  # no event loop: handled at once
