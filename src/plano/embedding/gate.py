@@ -8,7 +8,9 @@ once, and the caller applies its overload policy (the guard: `on_overload`; the 
 and agent selector: the no-route / default decision). A job whose caller was cancelled (the
 client disconnected) before a thread picked it up is dropped without running.
 
-The limit is `overrides.embedding_max_pending` (default `DEFAULT_PER_CPU` × the CPU count).
+The limit is `overrides.embedding_max_pending` (default `DEFAULT_PER_CPU` × the CPUs the process
+may run on). Admitted jobs run on the gate's own pool, one thread per usable CPU; the others of
+the limit wait in its queue.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Final, TypeVar
 
 from plano.errors import InternalError
@@ -35,8 +37,16 @@ class EmbeddingOverloaded(InternalError):
     """The worker has `limit` embedding jobs waiting or running; this one was not queued."""
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a worker pinned to a core)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def default_limit() -> int:
-    return DEFAULT_PER_CPU * (os.cpu_count() or 1)
+    return DEFAULT_PER_CPU * usable_cpus()
 
 
 class _Job:
@@ -77,7 +87,7 @@ class EmbeddingGate:
 
     def __init__(self, limit: int | None = None, executor: Executor | None = None) -> None:
         self._limit = limit if limit is not None else default_limit()
-        self._executor = executor  # None: the event loop's default thread pool
+        self._executor = executor  # None: the gate's own pool, made on first use
         self._pending = 0
         self._lock = threading.Lock()
         self.rejected = 0  # jobs refused since start (for tests and diagnostics)
@@ -94,6 +104,15 @@ class EmbeddingGate:
     @property
     def pending(self) -> int:
         return self._pending
+
+    def _pool(self) -> Executor:
+        """One thread per usable CPU (the model runs one thread per inference): admitted jobs
+        beyond that wait in the pool's queue instead of sharing the cores with each other."""
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(usable_cpus(), "plano-embed")
+        return self._executor
 
     def release(self) -> None:
         with self._lock:
@@ -114,7 +133,7 @@ class EmbeddingGate:
         job = _Job(self, lambda: fn(*args))
         loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._executor, job)
+            result = await loop.run_in_executor(self._pool(), job)
         except asyncio.CancelledError:
             if job.drop():
                 self.dropped += 1
