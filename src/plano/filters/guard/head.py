@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 HEAD_PATH: Final = Path(__file__).parents[2] / "embedding" / "assets" / "guard_head.json"
-HEAD_SHA256: Final = "0268ac2f2934da40d9445af3f092ba54b96601b6030d39b5f108aadf1f0ca6f5"
+HEAD_SHA256: Final = "a32b4fe8a05654c8616401e2cf787051a1c98ca2425d8ca811f42e3856588e62"
 
 
 @dataclass(frozen=True, slots=True)
