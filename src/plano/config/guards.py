@@ -60,7 +60,7 @@ class GuardFilterConfig(StrictModel):
     id: str
     type: Literal["guard"]
     # The head's score at or above which a text is an attack (default: the shipped head's own,
-    # chosen for a false-positive rate ≤ 2 % on our hand-written benign set).
+    # chosen at training for a false-positive rate ≤ 2 % on the validation data's benign rows).
     threshold: Probability | None = None
     action: Literal["block", "flag", "redact"] = "block"
     message: str = DEFAULT_GUARD_MESSAGE

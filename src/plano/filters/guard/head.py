@@ -27,7 +27,7 @@ HEAD_SHA256: Final = "a32b4fe8a05654c8616401e2cf787051a1c98ca2425d8ca811f42e3856
 class Head:
     weights: npt.NDArray[np.float32]
     bias: float
-    threshold: float  # the default, chosen at training for FPR ≤ 2 % on our benign set
+    threshold: float  # the default, chosen at training for FPR ≤ 2 % on validation
 
     def scores(self, vectors: npt.NDArray[np.float32]) -> list[float]:
         """P(attack) of each row of unit vectors."""
