@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 HEAD_PATH: Final = Path(__file__).parents[2] / "embedding" / "assets" / "guard_head.json"
-HEAD_SHA256: Final = "a32b4fe8a05654c8616401e2cf787051a1c98ca2425d8ca811f42e3856588e62"
+HEAD_SHA256: Final = "63d67c37a10612265ab498ad6c291e283f6145bc5903f1d123da4a414166a9fe"
 
 
 @dataclass(frozen=True, slots=True)
