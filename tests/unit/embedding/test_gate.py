@@ -230,3 +230,35 @@ def test_texts_already_embedded_in_the_request_do_not_need_the_gate() -> None:
         await held
 
     asyncio.run(scenario())
+
+
+def test_under_overload_a_rule_hit_in_a_tool_result_is_redacted_as_configured() -> None:
+    async def scenario() -> None:
+        gate = EmbeddingGate(1)
+        model = BlockingModel()
+        held = await occupy(gate, model)
+        record = RequestRecord("llm", "m", "POST", "/v1/chat/completions")
+        ctx = FilterContext(record, EmbeddingMemo(SharedModel(never_loaded), gate))
+        calls = [
+            {"id": c, "type": "function", "function": {"name": "search", "arguments": "{}"}}
+            for c in ("a", "b")
+        ]
+        body = {
+            "model": "m",
+            "messages": [
+                {"role": "user", "content": "search twice"},
+                {"role": "assistant", "content": None, "tool_calls": calls},
+                {"role": "tool", "tool_call_id": "a", "content": f"Result: {BENIGN}"},
+                {"role": "tool", "tool_call_id": "b", "content": f"Result: {ATTACK}"},
+            ],
+        }
+        g = guard(action="redact", redacted="[x]", on_overload="open")
+        out = orjson.loads(await g.apply(orjson.dumps(body), "/v1/chat/completions", (), ctx))
+        assert [m["content"] for m in out["messages"][2:]] == [f"Result: {BENIGN}", "[x]"]
+        (note,) = record.guards or []
+        assert (note.verdict, note.source) == ("redact", "rule")
+        assert gate.rejected == 1
+        model.release.set()
+        await held
+
+    asyncio.run(scenario())

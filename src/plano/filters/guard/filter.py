@@ -101,7 +101,7 @@ class GuardFilter:
         try:
             findings = await self._judge(found, ctx)
         except EmbeddingOverloaded:
-            return self._overloaded(found, body, ctx)
+            return self._overloaded(found, doc, body, ctx)
         return self._act(findings, doc, body, ctx)
 
     async def close(self) -> None:
@@ -126,18 +126,19 @@ class GuardFilter:
             return Finding(s, 1.0, "rule", hit.rule, attack=True)
         return Finding(s, hit.weight, "head", hit.rule)  # added to the head's score
 
-    def _overloaded(self, found: list[Segment], body: bytes, ctx: FilterContext) -> bytes:
-        """The worker's embedding work is full: a rule's verdict still stands (the rules ran
-        before any embedding); otherwise `on_overload` decides, unscored."""
+    def _overloaded(
+        self, found: list[Segment], doc: object, body: bytes, ctx: FilterContext
+    ) -> bytes:
+        """The worker's embedding work is full, so some text goes unscored. `closed` blocks
+        the request. `open` acts on the rules' verdicts as usual (they ran before any
+        embedding: a rule hit still blocks or redacts) and lets the rest pass (`skipped`)."""
         findings = [self._by_rules(s) for s in found]
         hits = [f for f in findings if f.attack]
-        closed = self._config.on_overload == "closed"
-        if hits or closed:
-            worst = max(hits or findings, key=lambda f: f.score)
-            if not hits:
-                worst.source = "overload"
-            self._note(ctx, "block", worst)
+        if self._config.on_overload == "closed":
+            self._note(ctx, "block", hits[0] if hits else Finding(found[0], 0.0, "overload"))
             raise GuardBlocked(self.id, self._config.message)
+        if hits:
+            return self._act(findings, doc, body, ctx)
         self._note(ctx, "skipped", Finding(found[0], 0.0, "overload"))
         return body
 
