@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 HEAD_PATH: Final = Path(__file__).parents[2] / "embedding" / "assets" / "guard_head.json"
-HEAD_SHA256: Final = "f1cb69f18cfe13286fa2f00201d967dce06076b854edb449ecf70136e9ebb9a9"
+HEAD_SHA256: Final = "a9dff83e14f0d2fe5fe240b32d7fee66d7f684953d2aae328db3b1e27db49e59"
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,3 +100,16 @@ def test_row_weights_pull_the_boundary_toward_the_light_class() -> None:
     w, b = t.fit(x, y, l2=0.01, weights=heavy)
     middle = np.array([[0.2]], dtype=np.float32)
     assert t.scores(middle, w, b)[0] < t.scores(middle, plain_w, plain_b)[0]
+
+
+def test_no_training_prompt_of_ours_is_close_to_an_evaluation_prompt() -> None:
+    """Near-duplicates (cosine ≥ 0.75 with the gateway's embedder) were taken out of our
+    training files, so that the hand-written set stays unseen."""
+    from plano.embedding.shared import PROCESS_MODEL
+
+    t = script()
+    model = PROCESS_MODEL.get()
+    ours = [text for text, _ in t.ours("benign") + t.ours("attacks")]
+    hand = model.embed([r["text"] for r in t.tricky()])
+    closest = (model.embed(ours) @ hand.T).max(axis=1)
+    assert float(closest.max()) < 0.75, ours[int(closest.argmax())]
