@@ -20,9 +20,10 @@ Our hand-written evaluation set (`tests/data/guard/tricky.jsonl`) is never train
 chooses nothing: it is only reported.
 
 Embedding: the gateway's MiniLM (`plano.embedding.model.MiniLM`), scored as the filter does (the
-maximum over a text's windows, then the rules). Model: L2-regularised logistic regression fitted
-with Newton's method in numpy, classes weighted to balance. The threshold is the smallest one
-whose false-positive rate on the benign rows of each validation part is at most 2 %.
+maximum over a text's windows, then the rules). Model (`--head`): `mlp` (default; one hidden
+layer of 64 ReLU units, Adam, seeded) or `linear` (L2-regularised logistic regression by Newton's
+method), classes weighted to balance. The threshold is the smallest one whose false-positive
+rate on the benign rows of each validation part is at most 2 %.
 
     PYTHONPATH=src .venv/bin/python bench/train_guard.py [--out PATH]
 

@@ -113,3 +113,21 @@ def test_no_training_prompt_of_ours_is_close_to_an_evaluation_prompt() -> None:
     hand = model.embed([r["text"] for r in t.tricky()])
     closest = (model.embed(ours) @ hand.T).max(axis=1)
     assert float(closest.max()) < 0.75, ours[int(closest.argmax())]
+
+
+def test_the_mlp_head_learns_what_a_linear_one_cannot_and_loads_as_a_head() -> None:
+    from plano.embedding.model import DIMENSIONS
+    from plano.filters.guard.head import head_of
+
+    t = script()
+    rng = np.random.default_rng(1)
+    x = (0.01 * rng.normal(size=(1200, DIMENSIONS))).astype(np.float32)
+    x[:, :2] = rng.normal(size=(1200, 2))
+    y = ((x[:, 0] > 0) != (x[:, 1] > 0)).astype(np.float64)  # XOR of two coordinates
+    w, b = t.fit(x, y, l2=1.0)
+    linear = t.metrics(t.scores(x, w, b), y, 0.5)["accuracy"]
+    head = head_of({**t.fit_mlp(x, y, width=32, epochs=60), "threshold": 0.5})
+    mlp = t.metrics(np.array(head.scores(x)), y, 0.5)["accuracy"]
+    assert linear < 0.8  # it can only fit noise in the other dimensions
+    assert mlp >= 0.95, (linear, mlp)
+    assert t.fit_mlp(x[:200], y[:200], epochs=1) == t.fit_mlp(x[:200], y[:200], epochs=1)
