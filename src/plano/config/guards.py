@@ -60,7 +60,7 @@ class GuardFilterConfig(StrictModel):
     id: str
     type: Literal["guard"]
     # The head's score at or above which a text is an attack (default: the shipped head's own,
-    # chosen for a false-positive rate ≤ 2 % on our hand-written benign set).
+    # chosen at training for a false-positive rate ≤ 2 % on the validation data's benign rows).
     threshold: Probability | None = None
     action: Literal["block", "flag", "redact"] = "block"
     message: str = DEFAULT_GUARD_MESSAGE
@@ -69,6 +69,10 @@ class GuardFilterConfig(StrictModel):
     second_opinion: GuardSecondOpinionConfig | None = None
     redacted: str = DEFAULT_REDACTED  # the placeholder of a removed tool result (`redact`)
     max_chunks: Annotated[int, Field(ge=1, le=32)] = 4  # windows embedded per long text
+    # When the worker's embedding work is full (`overrides.embedding_max_pending`): `open` lets
+    # the request pass unscored (verdict `skipped`; the pre-rules still block), `closed` blocks
+    # it with `message`. Open by default: overload must not turn into an outage for every user.
+    on_overload: Literal["open", "closed"] = "open"
 
 
 class PiiFilterConfig(StrictModel):

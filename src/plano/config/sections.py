@@ -128,6 +128,9 @@ class OverridesConfig(StrictModel):
     function_calling_model: str | None = None
     function_calling_backend: Literal["auto", "arch_function", "tools"] = "auto"
     trace_prompt_arguments: bool = False
+    # Embedding jobs (guard, embedded router, agent selection) waiting or running in one worker
+    # before new ones are refused instead of queued (default: 4 x the CPU count).
+    embedding_max_pending: Annotated[int, Field(ge=1, le=4096)] | None = None
 
     @property
     def routing_model_id(self) -> str:

@@ -20,6 +20,7 @@ from plano.access.cost import CostMeter, build_meter
 from plano.access.keys_access import KeyAccess
 from plano.access.keys_build import build_keys
 from plano.config import Config, ListenerConfig
+from plano.embedding.gate import PROCESS_GATE
 from plano.errors import InternalError, MethodNotAllowed, NotFound
 from plano.filters.chain import FilterTable, compile_chain
 from plano.listeners.agent.listener import build_agent_listener
@@ -140,6 +141,7 @@ def build_app(
     """Everything one worker serves with, built once from the config (`transport` replaces the
     lean HTTP/1.1 client, e.g. with `MockTransport` in tests)."""
     telemetry = telemetry if telemetry is not None else build_telemetry(config)
+    PROCESS_GATE.configure(config.overrides.embedding_max_pending if config.overrides else None)
     clusters = build_clusters(config)
     aliases = {name: alias.target for name, alias in config.model_aliases.items()}
     models = ModelTable(clusters, aliases)

@@ -134,7 +134,7 @@ class MetricFamilies:
         )
         self.guard_verdicts = Counter(
             n.METRIC_GUARD_VERDICTS,
-            "Guard filter verdicts (pass, flag, block, redact), by filter and what decided.",
+            "Guard filter verdicts (pass, flag, block, redact, skipped), by filter and source.",
             (n.LABEL_FILTER, n.LABEL_VERDICT, n.LABEL_SOURCE),
             registry=reg,
         )

@@ -47,8 +47,9 @@ class RoutingNote:
 
 class GuardNote:
     """One guard filter's verdict on a request (span attributes, metric, access log). `verdict`
-    is pass, flag, block or redact; `source` what decided: head, rule, second_opinion, or
-    second_opinion_failed (the guard model failed and the configured fail-open/closed decided)."""
+    is pass, flag, block, redact or skipped; `source` what decided: head, rule, second_opinion,
+    second_opinion_failed (the guard model failed and the configured fail-open/closed decided),
+    or overload (the worker's embedding work was full: `on_overload` decided)."""
 
     __slots__ = ("filter", "rule", "score", "source", "verdict")
 

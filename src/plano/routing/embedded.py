@@ -7,7 +7,9 @@ is loaded lazily, once per worker process, and shared (guard, router, agent sele
 vectors of a preference set are computed once (at startup for configured preferences) and cached.
 A request's text is embedded once per request through its `EmbeddingMemo` when one is given: if
 the guard already embedded it, routing costs a matrix-vector product on the event loop;
-otherwise the inference runs in a worker thread so the loop keeps serving.
+otherwise the inference runs in a worker thread so the loop keeps serving, admitted by the
+process's embedding gate: when the gate is full the request is not queued, it gets no route
+(`OVERLOADED`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
+from plano.embedding.gate import PROCESS_GATE, EmbeddingGate, EmbeddingOverloaded
 from plano.embedding.memo import EmbeddingMemo
 from plano.embedding.model import MiniLM
 from plano.embedding.shared import PROCESS_MODEL, SharedModel
@@ -36,6 +39,10 @@ __all__ = ["DEFAULT_THRESHOLD", "EmbeddedRouter", "RouterSettings"]
 log = logging.getLogger("plano.routing")
 
 _ROUTE_CACHE_LIMIT: Final = 256  # distinct inline preference sets kept
+# The choice when the process's embedding gate is full (`embedding/gate.py`): no route, so the
+# routing step serves the requested model (counted as `router_error`) and agent selection the
+# default agent.
+OVERLOADED: Final = "embedded:overloaded"
 
 
 class EmbeddedRouter:
@@ -47,9 +54,11 @@ class EmbeddedRouter:
         *,
         model: SharedModel | None = None,
         bank: TopicBank | None = None,
+        gate: EmbeddingGate | None = None,
     ) -> None:
         self.settings = settings or RouterSettings()
         self._model = model or PROCESS_MODEL
+        self._gate = gate or PROCESS_GATE
         self._bank = bank or PROCESS_BANK
         self._indexes: dict[str, RouteIndex] = {}
 
@@ -68,7 +77,9 @@ class EmbeddedRouter:
         try:
             if index is not None and vector is not None:  # nothing to compute: stay on the loop
                 return decide(prefs, index, vector, self.settings)
-            return await asyncio.to_thread(self.select_sync, prefs, text, memo)
+            return await self._gate.run(self.select_sync, prefs, text, memo)
+        except EmbeddingOverloaded:  # the worker's embedding work is full: no route, no queue
+            return RouteChoice(None, OVERLOADED)
         except RouterFailed:
             raise
         except Exception as exc:  # onnxruntime / tokenizer errors

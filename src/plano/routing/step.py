@@ -46,6 +46,12 @@ from plano.upstream.transport import Transport
 from plano.wire.api import request_object
 
 log = logging.getLogger("plano.routing")
+# A backend's reason for choosing no route -> the decision's reason (anything else: no_route).
+_NO_ROUTE_REASONS: Final = {
+    "error": "router_error",
+    "embedded:overloaded": "router_error",  # the process's embedding gate was full
+    "no_preferences": "no_preferences",
+}
 
 HEADER_AFFINITY: Final = b"x-model-affinity"
 HEADER_CACHE: Final = b"x-plano-cache"
@@ -208,9 +214,7 @@ class RoutingStep:
         choice = await self._select(prefs, conv, hdr, memo)
         pref = prefs.by_name.get(choice.route) if choice.route else None
         if pref is None:
-            reason = {"error": "router_error", "no_preferences": "no_preferences"}.get(
-                choice.reason, "no_route"
-            )
+            reason = _NO_ROUTE_REASONS.get(choice.reason, "no_route")
             decision = Decision(None, (), None, reason, session, router=choice.reason)
         else:
             metrics = await self._metrics() if pref.prefer != "none" else self.metrics

@@ -7,17 +7,20 @@ second opinion. The worst segment's verdict is noted on the request record (span
 metric, access log) and acted on: `block` ends the request with a 400 in the client's dialect
 carrying the configured message, `flag` lets it go on, `redact` replaces each offending tool
 result with a neutral placeholder (an offending user text is blocked: it cannot be redacted).
+When the worker's embedding work is full (`embedding/gate.py`), nothing is queued: a rule hit
+still blocks, otherwise `on_overload` passes the request unscored (verdict `skipped`, source
+`overload`) or blocks it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
 import orjson
 
 from plano.config.guards import GuardFilterConfig
+from plano.embedding.gate import EmbeddingOverloaded
 from plano.filters.guard.head import Head
 from plano.filters.guard.rules import Rule, match
 from plano.filters.guard.second_opinion import SecondOpinion, SecondOpinionFailed
@@ -95,7 +98,10 @@ class GuardFilter:
         ]
         if not found:
             return body
-        findings = await self._judge(found, ctx)
+        try:
+            findings = await self._judge(found, ctx)
+        except EmbeddingOverloaded:
+            return self._overloaded(found, doc, body, ctx)
         return self._act(findings, doc, body, ctx)
 
     async def close(self) -> None:
@@ -120,11 +126,31 @@ class GuardFilter:
             return Finding(s, 1.0, "rule", hit.rule, attack=True)
         return Finding(s, hit.weight, "head", hit.rule)  # added to the head's score
 
+    def _overloaded(
+        self, found: list[Segment], doc: object, body: bytes, ctx: FilterContext
+    ) -> bytes:
+        """The worker's embedding work is full, so some text goes unscored. `closed` blocks
+        the request. `open` acts on the rules' verdicts as usual (they ran before any
+        embedding: a rule hit still blocks or redacts) and lets the rest pass (`skipped`)."""
+        findings = [self._by_rules(s) for s in found]
+        hits = [f for f in findings if f.attack]
+        if self._config.on_overload == "closed":
+            self._note(ctx, "block", hits[0] if hits else Finding(found[0], 0.0, "overload"))
+            raise GuardBlocked(self.id, self._config.message)
+        if hits:
+            return self._act(findings, doc, body, ctx)
+        self._note(ctx, "skipped", Finding(found[0], 0.0, "overload"))
+        return body
+
+    def _note(self, ctx: FilterContext, verdict: str, f: Finding) -> None:
+        if ctx.record is not None:
+            ctx.record.note_guard(GuardNote(self.id, verdict, f.source, f.score, f.rule))
+
     async def _score(self, undecided: list[Finding], ctx: FilterContext) -> None:
         limit = self._config.max_chunks
         windows = [chunks(f.segment.text, limit) for f in undecided]
         texts = [t for w in windows for t in w]
-        vectors = await asyncio.to_thread(ctx.embeddings.embed_sync, texts)
+        vectors = await ctx.embeddings.embed(texts)
         import numpy as np
 
         scores = self._head.scores(np.stack(vectors))
@@ -164,10 +190,7 @@ class GuardFilter:
             verdict = "flag"
         else:
             verdict = "block"
-        if ctx.record is not None:
-            ctx.record.note_guard(
-                GuardNote(self.id, verdict, worst.source, worst.score, worst.rule)
-            )
+        self._note(ctx, verdict, worst)
         if verdict == "block":
             raise GuardBlocked(self.id, self._config.message)
         if verdict != "redact":

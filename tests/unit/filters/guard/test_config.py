@@ -103,3 +103,31 @@ def test_prompt_guards_compile_to_a_blocking_guard() -> None:
     assert guard is not None
     assert (guard.id, guard.action, guard.message) == (PROMPT_GUARD_ID, "block", "not today")
     assert prompt_guard(None) is None
+
+
+def test_the_overload_policy_and_the_embedding_bound_load_and_bad_ones_are_placed() -> None:
+    cfg = load(
+        """
+        version: v0.4.0
+        filters: [{id: jb, type: guard, on_overload: closed}]
+        listeners: [{name: m, type: model, input_filters: [jb]}]
+        overrides: {embedding_max_pending: 3}
+        """
+    )
+    (guard,) = cfg.filters
+    assert isinstance(guard, GuardFilterConfig) and guard.on_overload == "closed"
+    assert cfg.overrides is not None and cfg.overrides.embedding_max_pending == 3
+    default = GuardFilterConfig(id="g", type="guard")
+    assert default.on_overload == "open"
+    found = errors(
+        """
+        version: v0.4.0
+        filters: [{id: jb, type: guard, on_overload: maybe}]
+        listeners: [{name: m, type: model}]
+        overrides: {embedding_max_pending: 0}
+        """
+    )
+    assert sorted(p.path for p in found) == [
+        "filters[0].on_overload",
+        "overrides.embedding_max_pending",
+    ]

