@@ -185,7 +185,7 @@ class Config(StrictModel):
     routing_preferences: tuple[RoutingPreferenceConfig, ...] = ()
     model_metrics_sources: tuple[MetricsSourceConfig, ...] = ()
     pricing: PricingConfig | None = None  # ours: prices for cost accounting (docs/access.md)
-    access: AccessConfig = AccessConfig()  # ours: gateway keys (docs/access.md#gateway-keys-and-budgets)
+    access: AccessConfig = AccessConfig()  # ours: gateway keys (docs/access.md)
     # Set by the loader, not read from YAML:
     declared_version: str = ""
     source: str = "<string>"
