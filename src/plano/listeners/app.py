@@ -202,6 +202,7 @@ def build_app(
                 connect_timeout=_connect_timeout(config),
                 max_body_bytes=max_body_bytes,
                 telemetry=telemetry,
+                guards=compile_chain(parts.filters.input_ids(()), parts.filters),
             ).routes()
         listeners.append(ListenerRoutes(lc, routes))
     return AppState(

@@ -2,8 +2,8 @@
 
 `/v1/chat/completions` is a pipeline (`listeners.pipeline`), compiled once:
 
-    ReadBody → DecodeJson → ChatView → SubCallHeaders → DetectIntent → Clarify → CheckCall
-    → CallEndpoint → Respond
+    ReadBody → DecodeJson → [Guards: prompt_guards] → ChatView → SubCallHeaders → DetectIntent
+    → Clarify → CheckCall → CallEndpoint → Respond
 
 `DetectIntent` asks the function-calling model (Arch-Function's protocol, or native tool calling
 for any other model) which target the conversation wants; `Clarify` answers with its question
@@ -19,6 +19,7 @@ from plano.agents.prompt_targets.arch_function import is_arch_function
 from plano.agents.prompt_targets.tools import TargetTable, build_targets
 from plano.config import Config, ListenerConfig
 from plano.config.provider_wiring import ARCH_FUNCTION_MODEL
+from plano.filters.chain import Chain
 from plano.listeners.model.listener import ModelListener
 from plano.listeners.pipeline import AnyStage, DecodeJson, Pipeline, ReadBody
 from plano.listeners.prompt.backends import ArchFunction, FunctionCaller, NativeTools
@@ -26,7 +27,7 @@ from plano.listeners.prompt.call import PromptCall
 from plano.listeners.prompt.endpoint import DEFAULT_TIMEOUT, CallEndpoint, CheckCall
 from plano.listeners.prompt.inner import InnerModel
 from plano.listeners.prompt.respond import Clarify, Outcomes, Respond
-from plano.listeners.prompt.stages import ChatView, DetectIntent, SubCallHeaders
+from plano.listeners.prompt.stages import ChatView, DetectIntent, Guards, SubCallHeaders
 from plano.listeners.types import RequestIds, Route
 from plano.observability.telemetry import Telemetry
 from plano.routing.resolve import ModelTable
@@ -69,11 +70,13 @@ class PromptListener:
         telemetry: Telemetry,
         trace_values: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
+        guards: Chain | None = None,
     ) -> None:
         outcomes = Outcomes(telemetry)
-        stages: list[AnyStage[PromptCall]] = [
+        stages: list[AnyStage[PromptCall] | None] = [
             ReadBody(max_body_bytes),
             DecodeJson(),
+            Guards(guards, telemetry) if guards is not None else None,
             ChatView(),
             SubCallHeaders(RequestIds()),
             DetectIntent(caller, table, telemetry),
@@ -97,6 +100,7 @@ def build_prompt_listener(
     connect_timeout: float,
     max_body_bytes: int,
     telemetry: Telemetry,
+    guards: Chain | None = None,
 ) -> PromptListener:
     """Compile one prompt listener: its targets, the function-calling backend, and the model
     pipeline both model calls go through."""
@@ -123,4 +127,5 @@ def build_prompt_listener(
         telemetry=telemetry,
         trace_values=config.overrides.trace_prompt_arguments,
         timeout=min(listener.timeout, DEFAULT_TIMEOUT),
+        guards=guards,
     )

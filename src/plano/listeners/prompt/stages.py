@@ -7,6 +7,7 @@ from typing import Any, Final
 from plano.agents.prompt_targets import replies
 from plano.agents.prompt_targets.tools import TargetTable
 from plano.errors import BadRequest, PlanoError
+from plano.filters.chain import Chain, passed_headers
 from plano.listeners.pipeline import Outcome, Stage, SyncStage
 from plano.listeners.prompt.backends import FunctionCaller
 from plano.listeners.prompt.call import PromptCall
@@ -15,8 +16,33 @@ from plano.observability import names as n
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.wire import openai_chat
+from plano.wire.api import request_object
 
 _SUBCALL: Final = frozenset({b"authorization", b"x-api-key", b"x-request-id"})
+
+
+class Guards(Stage[PromptCall]):
+    """The `prompt_guards` guard on the conversation, before anything else reads it (the
+    original's key was meant for this listener): a block ends the request in OpenAI's error
+    shape; a redacted tool result replaces the body the next stages read."""
+
+    def __init__(self, chain: Chain, telemetry: Telemetry) -> None:
+        self._chain = chain
+        self._telemetry = telemetry
+
+    async def __call__(self, call: PromptCall) -> Outcome:
+        record = call.record
+        body = await self._chain.run(
+            call.body,
+            openai_chat.PATH,
+            passed_headers(call.scope["headers"]),
+            telemetry=self._telemetry,
+            record=record,
+        )
+        if body is not call.body and body != call.body:
+            call.body = body
+            call.doc = request_object(body)
+        return None
 
 
 class ChatView(SyncStage[PromptCall]):
