@@ -120,7 +120,7 @@ def test_posthog_events_carry_the_signals() -> None:
     r = record(NOTE)
     tp = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
     item = (tp, r.model or "", "gpt-4o", "openai", False, 200, 200, None, 3, 4,
-            r.start, r.end, 0, r.wall_start, (), None, NOTE)  # fmt: skip
+            r.start, r.end, 0, r.wall_start, (), None, None, NOTE)  # fmt: skip
     props = build_event(item).properties
     assert props["$ai_signals_quality"] == "severe"
     assert props["$ai_signals_quality_score"] == 0.0
