@@ -429,8 +429,9 @@ def test_bad_input_is_a_400(
         )
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(req, timeout=10)
-    assert caught.value.code == 400
-    assert json.loads(caught.value.read())["error"]["type"] == "invalid_request_error"
+    with caught.value as answer:  # closes its connection: no socket left to the collector
+        assert answer.code == 400
+        assert json.loads(answer.read())["error"]["type"] == "invalid_request_error"
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -37,7 +37,8 @@ log = logging.getLogger("plano.state")
 _IDENT: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _WARN_EVERY_S: Final = 30.0
 # An unknown id is looked up once more after this long (a write in flight on another replica).
-MISS_RECHECK_S: Final = 0.05
+# A miss is looked up again after these pauses (0.75 s in all, within the request's bound).
+MISS_RECHECKS_S: Final = (0.05, 0.1, 0.2, 0.4)
 
 # A response's stored Responses input items (a `ConversationStore`'s `Items`; the store protocol,
 # which this class meets, lives in `conversations`, which builds this backend).
@@ -154,10 +155,13 @@ class PostgresConversations:
         await self._pending.wait(response_id)
         pool = await self._ready()
         row = await self._select(pool, response_id)
-        if row is None:
-            # Another replica may have answered the previous turn an instant ago and still be
-            # writing it in the background: look once more, a moment later (within the bound).
-            await asyncio.sleep(MISS_RECHECK_S)
+        # Another replica may have answered the previous turn an instant ago and still be writing
+        # it in the background (a loaded replica takes longer): look again, backing off, within
+        # the request's bound; an id that is really unknown costs at most these pauses.
+        for pause in MISS_RECHECKS_S:
+            if row is not None:
+                break
+            await asyncio.sleep(pause)
             row = await self._select(pool, response_id)
         if row is None:
             return None
