@@ -499,3 +499,25 @@ def test_prompt_guards_block_a_jailbreak_before_any_model_or_api(
     assert not any(attack in json.dumps(r.body) for r in upstream.requests)  # no model saw it
     assert [c["path"] for c in served.seen] == ["/weather"]  # only the benign request's call
     assert reply.choices[0].message.content
+
+
+def test_gateway_keys_guard_the_prompt_listener_and_are_never_forwarded(
+    gateway: GatewayFactory, upstream: MockHandle, api: tuple[Api, str]
+) -> None:
+    from tests.integration.keys_support import ADMIN_TOKEN, create_key
+
+    served, host = api
+    keyed = config(upstream, host) + (
+        f"access:\n  keys: {{enabled: true, admin_token: {ADMIN_TOKEN}}}\n"
+    )
+    with start(gateway, keyed) as gw:
+        with pytest.raises(openai.AuthenticationError):
+            client(gw).chat.completions.create(model="gpt-4o", messages=user(WEATHER_Q))
+        assert served.seen == [] and upstream.requests == []
+        _, key = create_key(gw.admin_url, name="prompt-user")
+        keyed_client = openai.OpenAI(base_url=f"{gw.url('prompt')}/v1", api_key=key, max_retries=0)
+        reply = keyed_client.chat.completions.create(model="gpt-4o", messages=user(WEATHER_Q))
+    assert reply.choices[0].message.content
+    (call,) = served.seen
+    assert all(key not in v for v in call["headers"].values())  # not to the app's API
+    assert all(key not in json.dumps(r.headers) for r in upstream.requests)  # nor to a model

@@ -203,6 +203,7 @@ def build_app(
                 max_body_bytes=max_body_bytes,
                 telemetry=telemetry,
                 guards=compile_chain(parts.filters.input_ids(()), parts.filters),
+                keys=parts.keys,
             ).routes()
         listeners.append(ListenerRoutes(lc, routes))
     return AppState(

@@ -117,6 +117,7 @@ def test_the_prompt_listener_is_a_pipeline_of_its_stages() -> None:
     assert pipelines(FULL)["prompt POST /v1/chat/completions"] == [
         "ReadBody",
         "DecodeJson",
+        "Authenticate",  # gateway keys are on in FULL
         "ChatView",
         "SubCallHeaders",
         "DetectIntent",

@@ -2,8 +2,8 @@
 
 `/v1/chat/completions` is a pipeline (`listeners.pipeline`), compiled once:
 
-    ReadBody → DecodeJson → [Guards: prompt_guards] → ChatView → SubCallHeaders → DetectIntent
-    → Clarify → CheckCall → CallEndpoint → Respond
+    ReadBody → DecodeJson → [Authenticate: gateway keys] → [Guards: prompt_guards] → ChatView
+    → SubCallHeaders → DetectIntent → Clarify → CheckCall → CallEndpoint → Respond
 
 `DetectIntent` asks the function-calling model (Arch-Function's protocol, or native tool calling
 for any other model) which target the conversation wants; `Clarify` answers with its question
@@ -15,11 +15,13 @@ with it as context. Both model calls run the model listener's pipeline in-proces
 
 from __future__ import annotations
 
+from plano.access.keys_access import KeyAccess
 from plano.agents.prompt_targets.arch_function import is_arch_function
 from plano.agents.prompt_targets.tools import TargetTable, build_targets
 from plano.config import Config, ListenerConfig
 from plano.config.provider_wiring import ARCH_FUNCTION_MODEL
 from plano.filters.chain import Chain
+from plano.listeners.model.access import Authenticate
 from plano.listeners.model.listener import ModelListener
 from plano.listeners.pipeline import AnyStage, DecodeJson, Pipeline, ReadBody
 from plano.listeners.prompt.backends import ArchFunction, FunctionCaller, NativeTools
@@ -71,11 +73,13 @@ class PromptListener:
         trace_values: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         guards: Chain | None = None,
+        keys: KeyAccess | None = None,
     ) -> None:
         outcomes = Outcomes(telemetry)
         stages: list[AnyStage[PromptCall] | None] = [
             ReadBody(max_body_bytes),
             DecodeJson(),
+            Authenticate(keys) if keys is not None else None,
             Guards(guards, telemetry) if guards is not None else None,
             ChatView(),
             SubCallHeaders(RequestIds()),
@@ -101,6 +105,7 @@ def build_prompt_listener(
     max_body_bytes: int,
     telemetry: Telemetry,
     guards: Chain | None = None,
+    keys: KeyAccess | None = None,
 ) -> PromptListener:
     """Compile one prompt listener: its targets, the function-calling backend, and the model
     pipeline both model calls go through."""
@@ -128,4 +133,5 @@ def build_prompt_listener(
         trace_values=config.overrides.trace_prompt_arguments,
         timeout=min(listener.timeout, DEFAULT_TIMEOUT),
         guards=guards,
+        keys=keys,
     )
