@@ -22,6 +22,19 @@ from tests.integration.test_tracing import Receiver, env, receiver  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
+
+# Clients made by `client()` in a test, closed after it: an unclosed client's sockets would be
+# collected (and warned about) during some later test.
+_OPEN: list[openai.OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 EMAIL = "alice@example.com"
 PHONE = "+33 6 12 34 56 78"
 CARD = "4111 1111 1111 1111"
@@ -86,7 +99,9 @@ def gw(echo: MockHandle, gateway: GatewayFactory) -> Iterator[Any]:
 
 
 def oai(gw: Any) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="client", max_retries=0)
+    c = openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="client", max_retries=0)
+    _OPEN.append(c)
+    return c
 
 
 def ant(gw: Any) -> anthropic.Anthropic:

@@ -96,8 +96,10 @@ def test_sample_serves_a_completed_call(
     served, host = api
     prompt, method, endpoint_path, expected = CASES[path.name]
     config = load_config(path, env={v: f"dummy-{v}" for v in _vars(path)})
-    with gateway_in_thread(served_locally(config, upstream, host)) as gw:
-        c = openai.OpenAI(base_url=f"{gw.url('prompt')}/v1", api_key="k", max_retries=0)
+    with (
+        gateway_in_thread(served_locally(config, upstream, host)) as gw,
+        openai.OpenAI(base_url=f"{gw.url('prompt')}/v1", api_key="k", max_retries=0) as c,
+    ):
         messages: Any = [{"role": "user", "content": prompt}]
         if stream:
             chunks = list(c.chat.completions.create(model="x", messages=messages, stream=True))

@@ -21,6 +21,19 @@ from tests.integration.services import aiohttp_in_thread
 
 pytestmark = pytest.mark.integration
 
+
+# Clients made by `client()` in a test, closed after it: an unclosed client's sockets would be
+# collected (and warned about) during some later test.
+_OPEN: list[openai.OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 WEATHER_Q = "What is the weather in Seattle for 3 days?"
 FORECAST = {"city": "Seattle", "forecast": "rain, 12C"}
 
@@ -139,7 +152,9 @@ prompt_targets:
 
 
 def client(gw: ThreadedGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gw.url('prompt')}/v1", api_key="client-key", max_retries=0)
+    c = openai.OpenAI(base_url=f"{gw.url('prompt')}/v1", api_key="client-key", max_retries=0)
+    _OPEN.append(c)
+    return c
 
 
 def user(text: str) -> list[dict[str, Any]]:
@@ -516,6 +531,7 @@ def test_gateway_keys_guard_the_prompt_listener_and_are_never_forwarded(
         assert served.seen == [] and upstream.requests == []
         _, key = create_key(gw.admin_url, name="prompt-user")
         keyed_client = openai.OpenAI(base_url=f"{gw.url('prompt')}/v1", api_key=key, max_retries=0)
+        _OPEN.append(keyed_client)
         reply = keyed_client.chat.completions.create(model="gpt-4o", messages=user(WEATHER_Q))
     assert reply.choices[0].message.content
     (call,) = served.seen

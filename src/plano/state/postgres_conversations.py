@@ -39,6 +39,7 @@ _WARN_EVERY_S: Final = 30.0
 # An unknown id is looked up once more after this long (a write in flight on another replica).
 # A miss is looked up again after these pauses (0.75 s in all, within the request's bound).
 MISS_RECHECKS_S: Final = (0.05, 0.1, 0.2, 0.4)
+_SCHEMA_LOCK: Final = 7262112  # the advisory lock around the table's creation
 
 # A response's stored Responses input items (a `ConversationStore`'s `Items`; the store protocol,
 # which this class meets, lives in `conversations`, which builds this backend).
@@ -131,7 +132,10 @@ class PostgresConversations:
                 )
                 try:
                     await pool
-                    async with pool.acquire(timeout=cap) as conn:
+                    # Replicas starting at once: concurrent `CREATE ... IF NOT EXISTS` can still
+                    # collide in the catalog (UniqueViolationError); one creates, the others wait.
+                    async with pool.acquire(timeout=cap) as conn, conn.transaction():
+                        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
                         if self._schema:
                             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
                         await conn.execute(
