@@ -159,29 +159,27 @@ def _str(value: Any) -> str:
     raise Unconvertible(f"expected a string, got {type(value).__name__}")
 
 
-def _list(value: Any) -> list[Any]:
-    if isinstance(value, list):
+def _json_text(value: Any) -> Any:
+    """A string holding JSON, decoded (a model may send a list or object as its JSON text)."""
+    if not isinstance(value, str):
         return value
-    if isinstance(value, str):
-        try:
-            parsed = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, list):
-            return parsed
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _list(value: Any) -> list[Any]:
+    parsed = _json_text(value)
+    if isinstance(parsed, list):
+        return parsed
     raise Unconvertible(f"expected a list, got {value!r}")
 
 
 def _dict(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str):
-        try:
-            parsed = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, dict):
-            return parsed
+    parsed = _json_text(value)
+    if isinstance(parsed, dict):
+        return parsed
     raise Unconvertible(f"expected an object, got {value!r}")
 
 
