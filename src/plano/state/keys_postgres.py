@@ -20,9 +20,11 @@ from typing import Any, Final
 import orjson
 
 from plano.state.keys import KeyRecord, KeyStoreError
+from plano.state.postgres_pool import open_pool
 
 _KEYS: Final = "plano_keys"
 _SPEND: Final = "plano_key_spend"
+_SCHEMA_LOCK: Final = 7262111  # the advisory lock around the tables' creation
 _SCHEMA: Final = (
     f"CREATE TABLE IF NOT EXISTS {_KEYS} (id TEXT PRIMARY KEY, doc JSONB NOT NULL, "
     "updated_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())",
@@ -57,22 +59,7 @@ class PostgresKeyStore:
             return self._pool
         async with self._lock:
             if self._pool is None:
-                import asyncpg
-
-                cap = self.call_timeout
-                pool = asyncpg.create_pool(
-                    self._dsn, min_size=1, max_size=4, timeout=cap, command_timeout=cap
-                )
-                try:
-                    await pool
-                    # Two gateways starting at once: one creates, the other waits for it.
-                    async with pool.acquire(timeout=cap) as conn, conn.transaction():
-                        await conn.execute("SELECT pg_advisory_xact_lock(7262111)")
-                        for statement in _SCHEMA:
-                            await conn.execute(statement)
-                except BaseException:
-                    pool.terminate()
-                    raise
+                pool = await open_pool(self._dsn, self.call_timeout, _SCHEMA_LOCK, _SCHEMA)
                 self._pool = pool
         return self._pool
 

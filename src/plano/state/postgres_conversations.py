@@ -31,6 +31,7 @@ from typing import Any, Final, TypeVar
 import orjson
 
 from plano.state.deadline import CONVERSATION_CALL_TIMEOUT_S, StateStoreTimeout, budget
+from plano.state.postgres_pool import open_pool
 
 log = logging.getLogger("plano.state")
 
@@ -124,29 +125,16 @@ class PostgresConversations:
             return self._pool
         async with self._lock:
             if self._pool is None:
-                import asyncpg
-
-                cap = self.call_timeout
-                pool = asyncpg.create_pool(
-                    self._dsn, min_size=1, max_size=4, timeout=cap, command_timeout=cap
+                schema = (
+                    [] if not self._schema else [f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"']
                 )
-                try:
-                    await pool
-                    # Replicas starting at once: concurrent `CREATE ... IF NOT EXISTS` can still
-                    # collide in the catalog (UniqueViolationError); one creates, the others wait.
-                    async with pool.acquire(timeout=cap) as conn, conn.transaction():
-                        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
-                        if self._schema:
-                            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
-                        await conn.execute(
-                            f"CREATE TABLE IF NOT EXISTS {self._name} ("
-                            "response_id TEXT PRIMARY KEY, input_items JSONB NOT NULL, "
-                            "created_at BIGINT NOT NULL, model TEXT, provider TEXT, "
-                            "updated_at TIMESTAMP NOT NULL DEFAULT now())"
-                        )
-                except BaseException:
-                    pool.terminate()
-                    raise
+                schema.append(
+                    f"CREATE TABLE IF NOT EXISTS {self._name} ("
+                    "response_id TEXT PRIMARY KEY, input_items JSONB NOT NULL, "
+                    "created_at BIGINT NOT NULL, model TEXT, provider TEXT, "
+                    "updated_at TIMESTAMP NOT NULL DEFAULT now())"
+                )
+                pool = await open_pool(self._dsn, self.call_timeout, _SCHEMA_LOCK, schema)
                 self._pool = pool
         return self._pool
 
