@@ -13,6 +13,7 @@ import click
 
 from plano.cli.demo_agents import demo_agents
 from plano.cli.demo_functions import demo_functions
+from plano.cli.extras import require_extra
 from plano.config import load_config_text
 from plano.mock.testing import run_mock_in_thread
 from plano.observability.access_log import AccessLog
@@ -43,6 +44,7 @@ def demo(ctx: click.Context) -> None:
     `demo functions`: prompt targets)."""
     if ctx.invoked_subcommand is not None:
         return
+    require_extra("demo", "plano demo")
     import openai
 
     with run_mock_in_thread() as upstream:

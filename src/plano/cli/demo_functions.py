@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import click
 
+from plano.cli.extras import require_extra
 from plano.config import load_config_text
 from plano.mock.testing import run_mock_in_thread
 from plano.observability.access_log import AccessLog
@@ -88,6 +89,7 @@ def _weather_api() -> Iterator[tuple[int, list[dict[str, Any]]]]:
 @click.command("functions")
 def demo_functions() -> None:
     """Prompt targets offline: a clarification turn, a completed API call, no target."""
+    require_extra("demo", "plano demo functions")
     import openai
 
     access = io.StringIO()
