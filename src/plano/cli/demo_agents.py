@@ -1,4 +1,4 @@
-"""`plano demo agents`: the travel example (plano/examples/travel, shipped in the package) end to end, offline.
+"""`plano demo agents`: the travel example (plano/examples/travel, package data), offline.
 
 Starts the fake LLM (it plays both the orchestrator model and the LLM the agents call), the four
 example services as real processes (weather agent, flight agent, HTTP guard filter, MCP rewrite

@@ -81,7 +81,8 @@ def _needs(cfg: Config) -> list[tuple[tuple[str | int, ...], str, str]]:
             (
                 ("routing_preferences",),
                 "router",
-                "routing_preferences without a declared router model (the embedded router)",
+                "the embedded router (it serves routing_preferences when no router model is"
+                " declared)",
             )
         )
     orchestrated = rc.type == "embedded" or (
@@ -89,7 +90,10 @@ def _needs(cfg: Config) -> list[tuple[tuple[str | int, ...], str, str]]:
     )
     for i, listener in enumerate(cfg.listeners):
         if orchestrated and len(listener.agents) > 1:
-            what = f"listener '{listener.name}' choosing among agents with the embedded router"
+            what = (
+                f"the embedded router (it picks listener '{listener.name}''s agent when no"
+                " orchestrator model is declared)"
+            )
             needs.append((("listeners", i, "agents"), "router", what))
     cache = cfg.routing.session_cache
     if cache.type == "redis":
