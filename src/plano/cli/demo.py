@@ -14,11 +14,6 @@ import click
 from plano.cli.demo_agents import demo_agents
 from plano.cli.demo_functions import demo_functions
 from plano.cli.extras import require_extra
-from plano.config import load_config_text
-from plano.mock.testing import run_mock_in_thread
-from plano.observability.access_log import AccessLog
-from plano.observability.telemetry import Telemetry
-from plano.runtime.serve import gateway_in_thread
 
 _CONFIG = """\
 version: v0.4.0
@@ -46,6 +41,12 @@ def demo(ctx: click.Context) -> None:
         return
     require_extra("demo", "plano demo")
     import openai
+
+    from plano.config import load_config_text
+    from plano.mock.testing import run_mock_in_thread
+    from plano.observability.access_log import AccessLog
+    from plano.observability.telemetry import Telemetry
+    from plano.runtime.serve import gateway_in_thread
 
     with run_mock_in_thread() as upstream:
         config = load_config_text(_CONFIG.format(upstream=upstream.base_url), source="demo", env={})

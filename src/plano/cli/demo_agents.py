@@ -18,16 +18,14 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from plano.cli.extras import require_extra
-from plano.config import load_config_text
-from plano.mock.testing import MockHandle, run_mock_in_thread
-from plano.observability.access_log import AccessLog
-from plano.observability.telemetry import Telemetry
-from plano.runtime.serve import gateway_in_thread
+
+if TYPE_CHECKING:
+    from plano.mock.testing import MockHandle
 
 SERVICES = ("weather_agent", "flight_agent", "guard_filter", "rewrite_filter")
 START_TIMEOUT_S = 60.0
@@ -90,6 +88,12 @@ def demo_agents(examples: Path | None) -> None:
         raise click.ClickException(f"the travel example is not at {where} (use --examples DIR)")
     require_extra("demo", "plano demo agents")
     import openai
+
+    from plano.config import load_config_text
+    from plano.mock.testing import run_mock_in_thread
+    from plano.observability.access_log import AccessLog
+    from plano.observability.telemetry import Telemetry
+    from plano.runtime.serve import gateway_in_thread
 
     with ExitStack() as stack:
         llm = stack.enter_context(run_mock_in_thread())
