@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from plano.cli import docker_mode, rundir
+from plano.cli.style import error_block
 from plano.config import (
     Config,
     ConfigError,
@@ -52,7 +53,7 @@ def load_or_exit(config_path: Path) -> Config:
     try:
         config = load_config(config_path)
     except ConfigError as err:
-        click.echo(format_report(err.problems, ()), err=True)
+        error_block(format_report(err.problems, ()))
         sys.exit(1)
     except OSError as exc:
         click.echo(f"{config_path}: cannot read: {exc.strerror}", err=True)

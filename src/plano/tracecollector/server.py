@@ -2,9 +2,10 @@
 (`POST /v1/traces`, protobuf or JSON, optionally gzip) and the query API:
 
 - `GET /api/traces?trace_id=HEX&model=GLOB&status=CODE|error&since=SECONDS&limit=N
-  &where=KEY=VALUE...` -> `{"traces": [...]}`, newest first (see `store.TraceQuery`; `since` is
-  seconds back from now; `where` repeats, and a key no stored span has is a 400; `flagged=1`
-  keeps traces with a span flagged by agentic signals);
+  &where=KEY=VALUE...&service=GLOB` -> `{"traces": [...]}`, newest first (see `store.TraceQuery`;
+  `since` is seconds back from now; `where` repeats, and a key no stored span has is a 400;
+  `flagged=1` keeps traces with a span flagged by agentic signals; `service` keeps traces with a
+  span of a matching service);
 - `GET /api/health` -> `{"status": "ok", "traces": N, "grpc_port": P, "http_port": P}`.
 
 Both servers run in threads; `Collector.start()` binds (port 0 = any free port) and returns.
@@ -65,7 +66,9 @@ def parse_query(params: dict[str, list[str]], now_ns: int) -> TraceQuery:
         raise QueryError("since must be a number of seconds and limit an integer") from None
     where = tuple(_where(w) for w in params.get("where", ()))
     flagged = (one("flagged") or "").lower() in ("1", "true", "yes")
-    return TraceQuery(trace_id, one("model"), status, since_ns, limit, where, flagged)
+    return TraceQuery(
+        trace_id, one("model"), status, since_ns, limit, where, flagged, one("service")
+    )
 
 
 def _where(text: str) -> tuple[str, str]:
