@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, TextIO
 
 # (title, commands) of the top-level help; a command in none of them lands in "Other".
 SECTIONS: Final = (
@@ -31,25 +31,24 @@ def use_rich(env: Mapping[str, str] | None = None) -> bool:
     return _isatty(sys.stdout) or _isatty(sys.stderr)
 
 
-def _isatty(stream: object) -> bool:
-    isatty = getattr(stream, "isatty", None)
+def _isatty(stream: TextIO | None) -> bool:
     try:
-        return bool(isatty()) if callable(isatty) else False
+        return stream is not None and stream.isatty()
     except ValueError:  # a closed stream
         return False
 
 
 def install() -> None:
     """Make every click command built from now on render help and errors with rich-click."""
-    import rich_click
     import rich_click.rich_click as rc
+    from rich_click.patch import patch
 
     rc.COMMAND_GROUPS = {
         "plano": [{"name": title, "commands": list(names)} for title, names in SECTIONS]
     }
     rc.STYLE_ERRORS_SUGGESTION = "dim"
     rc.ERRORS_EPILOGUE = ""
-    rich_click.patch()
+    patch()
 
 
 def error_block(text: str) -> None:

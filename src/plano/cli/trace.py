@@ -299,12 +299,9 @@ def show(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--where") from None
         params.append(("where", f"{key}={value}"))
+    params += [(k, v) for k, v in (("model", model), ("service", service)) if v]
     if flagged:
         params.append(("flagged", "1"))
-    if model:
-        params.append(("model", model))
-    if service:
-        params.append(("service", service))
     if status:
         if status != "error" and not status.isdigit():
             raise click.BadParameter("an HTTP status code or 'error'", param_hint="--status")

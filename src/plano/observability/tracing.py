@@ -115,7 +115,7 @@ def is_local(endpoint: str) -> bool:
         host = urlsplit(endpoint if "//" in endpoint else f"//{endpoint}").hostname or ""
     except ValueError:
         return False
-    return host == "localhost" or host == "::1" or host.startswith("127.")
+    return host in {"localhost", "::1"} or host.startswith("127.")
 
 
 class Tracing:
