@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -124,3 +125,19 @@ def test_no_color_and_pipes_get_plain_text() -> None:
         assert shown.returncode == 0, shown.stderr
         assert "\x1b[" not in shown.stdout and "╭" not in shown.stdout
         assert "Observe:" in shown.stdout
+
+
+def test_config_problems_are_coloured_in_a_terminal(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "version: v0.4.0\n"
+        "listeners: [{type: model, name: m, port: 12000}]\n"
+        "model_providers: [{model: opneai/gpt-4o, access_key: k, default: true}]\n"
+    )
+    coloured = help_in({"FORCE_COLOR": "1"}, "validate", str(path))
+    assert coloured.returncode == 1
+    assert "\x1b[1;31merror:\x1b[0m" in coloured.stderr
+    assert "did you mean" in coloured.stderr and "'openai'" in coloured.stderr
+    plain = help_in({"NO_COLOR": "1"}, "validate", str(path))
+    assert plain.returncode == 1
+    assert plain.stderr.startswith("error: ") and "\x1b[" not in plain.stderr
