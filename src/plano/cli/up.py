@@ -21,7 +21,6 @@ from pathlib import Path
 import click
 
 from plano.cli import docker_mode, rundir
-from plano.cli.style import error_block
 from plano.config import (
     Config,
     ConfigError,
@@ -53,6 +52,8 @@ def load_or_exit(config_path: Path) -> Config:
     try:
         config = load_config(config_path)
     except ConfigError as err:
+        from plano.cli.style import error_block
+
         error_block(format_report(err.problems, ()))
         sys.exit(1)
     except OSError as exc:

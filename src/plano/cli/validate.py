@@ -6,7 +6,6 @@ import sys
 
 import click
 
-from plano.cli.style import error_block
 from plano.config import ConfigError, format_report, load_config
 
 
@@ -17,12 +16,16 @@ def validate(file: str) -> None:
     try:
         config = load_config(file)
     except ConfigError as err:
+        from plano.cli.style import error_block
+
         error_block(format_report(err.problems, ()))
         sys.exit(1)
     except OSError as exc:
         click.echo(f"{file}: cannot read: {exc.strerror}", err=True)
         sys.exit(1)
     if config.warnings:
+        from plano.cli.style import error_block
+
         error_block(format_report((), config.warnings))
     listeners = ", ".join(
         f"{lc.name} ({lc.type}) {lc.address}:{lc.port}" for lc in config.listeners

@@ -141,3 +141,30 @@ def test_config_problems_are_coloured_in_a_terminal(tmp_path: Path) -> None:
     plain = help_in({"NO_COLOR": "1"}, "validate", str(path))
     assert plain.returncode == 1
     assert plain.stderr.startswith("error: ") and "\x1b[" not in plain.stderr
+
+
+RICH_PROBE = """
+import sys
+from plano.cli.main import main
+sys.argv = ["plano", "--help"]
+try:
+    main()
+except SystemExit:
+    pass
+loaded = any(m.split(".")[0] in ("rich", "rich_click") for m in sys.modules)
+print("rich loaded" if loaded else "rich not loaded", file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(("env", "loaded"), [({}, False), ({"FORCE_COLOR": "1"}, True)])
+def test_rich_is_imported_only_for_coloured_output(env: dict[str, str], loaded: bool) -> None:
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    probe = subprocess.run(
+        [sys.executable, "-c", RICH_PROBE],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert probe.stderr.strip().endswith("rich loaded" if loaded else "rich not loaded")
