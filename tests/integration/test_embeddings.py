@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from plano.mock.embeddings import DEFAULT_DIMS, mock_vector
+from plano.mock.embeddings import mock_vector
 from plano.observability import names as n
 from plano.observability.access_log import AccessLog
 from plano.observability.metrics import build_metrics
@@ -221,4 +221,3 @@ def test_usage_reaches_metrics_cost_and_the_access_log(
     assert not tokens.get("completion")
     cost = [s for s in samples if s.name == n.METRIC_COST]
     assert [s.value for s in cost] == pytest.approx([1000 * PRICE / 1e6])
-    assert DEFAULT_DIMS == len(mock_vector("p"))

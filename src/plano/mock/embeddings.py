@@ -139,4 +139,4 @@ def _one(req: dict[str, Any]) -> list[float] | None:
     texts = [p.get("text") for p in parts if isinstance(p, dict)]
     if not texts or not all(isinstance(t, str) for t in texts):
         return None
-    return mock_vector("".join(texts), _dims(req.get("outputDimensionality")))
+    return mock_vector("".join(str(t) for t in texts), _dims(req.get("outputDimensionality")))
