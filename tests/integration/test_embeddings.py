@@ -52,6 +52,14 @@ model_providers:
   - model: openai/backup-embedder
     access_key: k
     base_url: {upstream.base_url}
+  - model: amazon_bedrock/amazon.titan-embed-text-v2:0
+    access_key: bedrock-api-key
+    base_url: {upstream.base_url}
+  - model: amazon_bedrock/cohere.embed-english-v3
+    base_url: {upstream.base_url}
+  - model: amazon_bedrock/anthropic.claude-3-7-sonnet-20250219-v1:0
+    access_key: bedrock-api-key
+    base_url: {upstream.base_url}
 {extra}
 model_aliases:
   embedder: {{target: openai/text-embedding-3-small}}
@@ -123,6 +131,43 @@ def test_gemini_is_translated(upstream: Any, gateway: GatewayFactory) -> None:
         with pytest.raises(openai.RateLimitError) as r:
             c.embeddings.create(model="gemini/text-embedding-004", input="x")
         assert r.value.body["message"] == "quota"  # type: ignore[index]
+
+
+def test_bedrock_titan_and_cohere_are_translated(
+    upstream: Any, gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-test-key")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.delenv("AWS_BEARER_TOKEN_BEDROCK", raising=False)
+    titan = "amazon_bedrock/amazon.titan-embed-text-v2:0"
+    with gateway(config(upstream)) as gw, client(gw) as c:
+        res = c.embeddings.create(model=titan, input="one two three", dimensions=6)
+        assert res.data[0].embedding == pytest.approx(mock_vector("one two three", 6))
+        assert res.usage.prompt_tokens == 3  # Titan's inputTextTokenCount
+        res = c.embeddings.create(model="cohere.embed-english-v3", input=["a", "b c"])
+        assert [d.embedding for d in res.data] == [
+            pytest.approx(mock_vector("a")),
+            pytest.approx(mock_vector("b c")),
+        ]
+        assert res.usage.prompt_tokens == 3  # Bedrock's input-token-count header
+        first, second = upstream.requests
+        assert first.path == "/model/amazon.titan-embed-text-v2%3A0/invoke"
+        assert first.body == {"inputText": "one two three", "dimensions": 6}
+        assert first.headers["authorization"] == "Bearer bedrock-api-key"
+        assert second.body == {"texts": ["a", "b c"], "input_type": "search_document"}
+        assert second.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDTEST/")
+        with pytest.raises(openai.BadRequestError) as e:
+            c.embeddings.create(model=titan, input=["x", "y"])
+        assert "one input per request" in e.value.message
+        with pytest.raises(openai.BadRequestError) as e:
+            c.embeddings.create(model="anthropic.claude-3-7-sonnet-20250219-v1:0", input="x")
+        assert "(provider amazon_bedrock) has no embeddings API" in e.value.message
+        upstream.script({"status": 400, "message": "Malformed input request"})
+        with pytest.raises(openai.BadRequestError) as e:
+            c.embeddings.create(model=titan, input="x")
+        assert e.value.body["message"] == "Malformed input request"  # type: ignore[index]
+        assert len(upstream.requests) == 3
 
 
 def test_bad_requests_get_openai_400s(upstream: Any, gateway: GatewayFactory) -> None:

@@ -1,17 +1,20 @@
-"""Embeddings, as the mock answers them: OpenAI `POST …/embeddings` and Gemini
-`POST …/models/{model}:batchEmbedContents` / `:embedContent`.
+"""Embeddings, as the mock answers them: OpenAI `POST …/embeddings`, Gemini
+`POST …/models/{model}:batchEmbedContents` / `:embedContent`, and Bedrock `POST
+/model/{id}/invoke` for Titan (`inputText`) and Cohere (`texts`) embedding models.
 
 Vectors are deterministic: each is made from the SHA-256 of its input (the text, or the token
 ids written as JSON), so the same input always gets the same vector, whatever the API asked.
 Length: the request's `dimensions` (`outputDimensionality` for Gemini), else `DEFAULT_DIMS`;
-unit length. Usage (OpenAI only; Gemini's answer carries none): one token per whitespace-separated
-word of each text (at least 1), or the number of token ids; a spec's `usage` wins.
+unit length. Usage: one token per whitespace-separated word of each text (at least 1), or the
+number of token ids; a spec's `usage` wins. OpenAI reports it in `usage`, Titan in
+`inputTextTokenCount`, Cohere in the `X-Amzn-Bedrock-Input-Token-Count` header; Gemini not at all.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 import struct
 from typing import Any, Final
 from urllib.parse import unquote
@@ -24,12 +27,14 @@ from plano.mock.request import MockRequest
 from plano.mock.response import Reply
 from plano.mock.script import ReplySpec
 from plano.wire import gemini as gemini_wire
+from plano.wire.bedrock_converse import error_body as bedrock_error_body
 from plano.wire.openai_embeddings import response_body
 
 DEFAULT_DIMS: Final = 8
 MAX_DIMS: Final = 4096
 _BATCH: Final = ":batchEmbedContents"
 _ONE: Final = ":embedContent"
+_INVOKE: Final = re.compile(r"/model/([^/]+)/invoke$")
 
 
 def mock_vector(text: str, dims: int = DEFAULT_DIMS) -> list[float]:
@@ -140,3 +145,45 @@ def _one(req: dict[str, Any]) -> list[float] | None:
     if not texts or not all(isinstance(t, str) for t in texts):
         return None
     return mock_vector("".join(str(t) for t in texts), _dims(req.get("outputDimensionality")))
+
+
+class BedrockEmbeddings:
+    name = "bedrock_embeddings"
+
+    def matches(self, path: str) -> bool:
+        return _INVOKE.search(path) is not None
+
+    def model(self, request: MockRequest) -> str | None:
+        m = _INVOKE.search(request.path)
+        return unquote(m.group(1)) if m else None
+
+    def reply(self, request: MockRequest, spec: ReplySpec) -> Reply:
+        if not request.headers.get("authorization", "").strip():
+            return self.error(403, "Missing Authentication Token")
+        body = request.body if isinstance(request.body, dict) else {}
+        model = (self.model(request) or "").lower()
+        if "titan-embed" in model:
+            text = body.get("inputText")
+            if not isinstance(text, str) or not text:
+                return self.error(400, "inputText is required")
+            tokens = spec.usage[0] if spec.usage is not None else len(text.split()) or 1
+            vec = mock_vector(text, _dims(body.get("dimensions")))
+            return Reply(body=orjson.dumps({"embedding": vec, "inputTextTokenCount": tokens}))
+        texts = body.get("texts")
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            return self.error(400, "texts must be a non-empty list of strings")
+        dims = _dims(body.get("output_dimension"))
+        vectors = [mock_vector(t, dims) for t in texts]
+        tokens = spec.usage[0] if spec.usage is not None else sum(n for _, n in _inputs(texts))
+        doc = {
+            "embeddings": vectors,
+            "id": "mock",
+            "response_type": "embeddings_floats",
+            "texts": texts,
+        }
+        return Reply(
+            body=orjson.dumps(doc), headers=(("x-amzn-bedrock-input-token-count", str(tokens)),)
+        )
+
+    def error(self, status: int, message: str) -> Reply:
+        return Reply(status=status, body=bedrock_error_body(message))

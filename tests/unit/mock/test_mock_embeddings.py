@@ -8,7 +8,13 @@ from typing import Any
 import orjson
 
 from plano.mock.app import MockApp, MockOptions
-from plano.mock.embeddings import DEFAULT_DIMS, GeminiEmbeddings, OpenAIEmbeddings, mock_vector
+from plano.mock.embeddings import (
+    DEFAULT_DIMS,
+    BedrockEmbeddings,
+    GeminiEmbeddings,
+    OpenAIEmbeddings,
+    mock_vector,
+)
 from plano.mock.request import MockRequest
 from plano.mock.script import ReplySpec
 from plano.wire.openai_embeddings import decode_base64_vector
@@ -59,3 +65,18 @@ def test_the_app_routes_embeddings_and_scripts_them() -> None:
     assert reply.status == 503
     reply, _ = app.handle(req("/v1/embeddings", {"model": "e", "input": "x"}))
     assert orjson.loads(reply.body)["data"][0]["embedding"] == mock_vector("x")
+
+
+def test_bedrock_titan_and_cohere() -> None:
+    b = BedrockEmbeddings()
+    bearer = {"authorization": "Bearer k"}
+    titan = "/model/amazon.titan-embed-text-v2%3A0/invoke"
+    assert b.matches(titan) and not b.matches("/model/x/converse")
+    r = b.reply(req(titan, {"inputText": "a b", "dimensions": 3}, bearer), ReplySpec())
+    assert orjson.loads(r.body) == {"embedding": mock_vector("a b", 3), "inputTextTokenCount": 2}
+    cohere = "/model/cohere.embed-english-v3/invoke"
+    r = b.reply(req(cohere, {"texts": ["x", "y z"]}, bearer), ReplySpec())
+    assert orjson.loads(r.body)["embeddings"] == [mock_vector("x"), mock_vector("y z")]
+    assert ("x-amzn-bedrock-input-token-count", "3") in r.headers
+    assert b.reply(req(cohere, {"texts": ["x"]}), ReplySpec()).status == 403
+    assert b.reply(req(titan, {}, bearer), ReplySpec()).status == 400

@@ -11,8 +11,9 @@ Routing is by model only: no preference routing, no input or output filters (the
 messages). OpenAI-compatible providers (Azure by deployment) get the client's bytes (the model
 id rewritten when it differs) and the answer is relayed as its bytes: the vectors are never
 decoded, only the `usage` object at the end is read. Gemini is translated to and from
-`batchEmbedContents` (`translate.embeddings_gemini`). Other providers (Anthropic, Bedrock,
-ChatGPT) get a 400 naming the model and its provider.
+`batchEmbedContents` (`translate.embeddings_gemini`), Bedrock Titan and Cohere embedding models to
+and from `InvokeModel` (`translate.embeddings_bedrock`, SigV4-signed when configured so). Other
+providers (Anthropic, ChatGPT, Bedrock chat models) get a 400 naming the model and its provider.
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ from plano.observability.record import RequestRecord
 from plano.providers.catalogue import Api
 from plano.providers.endpoints import embeddings_path
 from plano.routing.resolve import ModelTable
+from plano.translate.embeddings_bedrock import TOKEN_COUNT_HEADER, from_bedrock, to_bedrock
 from plano.translate.embeddings_gemini import from_gemini, to_gemini
 from plano.upstream.clusters import Resolved
 from plano.upstream.request import Upstream
+from plano.upstream.transport import UpstreamResponse
+from plano.wire import bedrock_converse as bedrock_wire
 from plano.wire import gemini as gemini_wire
 from plano.wire import openai_chat
 from plano.wire.openai_embeddings import PATH, EmbeddingsRequest, parse
@@ -106,21 +110,26 @@ class EmbeddingsBuilder(Builder):
         path = embeddings_path(cluster.row, cluster.origin, resolved.model_id)
         if path is None:
             raise _no_embeddings(str(requested), resolved)
-        gemini = cluster.row.chat_api is Api.GEMINI
+        api = cluster.row.chat_api
         headers, credential = self._headers(headers_in, resolved, record)
         if credential is None and cluster.needs_key:
             raise Unauthorized(
                 f"no access key is configured for provider '{cluster.name}', "
                 "and it does not pass the client's credential through"
             )
-        headers.extend(cluster.auth(Api.GEMINI if gemini else Api.OPENAI_CHAT, credential))
-        if gemini:
+        headers.extend(cluster.auth(api, credential))
+        url = cluster.origin.base + path
+        if api is Api.GEMINI:
             body = to_gemini(parse(doc), resolved.model_id)
+        elif api is Api.BEDROCK_CONVERSE:
+            body = to_bedrock(parse(doc), resolved.model_id)
+            if cluster.signer is not None:
+                headers.extend(cluster.signer.headers(url, dict(headers), body))
         elif not body or requested != resolved.model_id:
             doc["model"] = resolved.model_id
             body = orjson.dumps(doc)
         return Upstream(
-            url=cluster.origin.base + path,
+            url=url,
             headers=headers,
             body=body,
             resolved=resolved,
@@ -160,6 +169,25 @@ def note_embeddings_usage(record: RequestRecord, data: bytes) -> None:
         record.note_usage(prompt, None, None)
 
 
+def _upstream_message(api: Api, status: int, data: bytes) -> str:
+    if api is Api.GEMINI:
+        err = gemini_wire.error_message(data)
+        return err[1] if err is not None else f"Gemini answered {status}"
+    return bedrock_wire.error_message(data) or f"Bedrock answered {status}"
+
+
+def _translate(
+    api: Api, data: bytes, req: EmbeddingsRequest, model_id: str, resp: UpstreamResponse
+) -> tuple[bytes, int]:
+    if api is Api.GEMINI:
+        return from_gemini(data, req, model_id)
+    counted = None
+    for k, v in resp.raw_headers:
+        if k.lower() == TOKEN_COUNT_HEADER and v.isdigit():
+            counted = int(v)
+    return from_bedrock(data, req, model_id, counted)
+
+
 def _openai_error(status: int, message: str) -> bytes:
     """A provider's error, relayed with its status in OpenAI's envelope."""
     kind = openai_chat.error_type(status)
@@ -180,15 +208,14 @@ class RelayEmbeddings(Stage[EmbeddingsCall]):
         data = await resp.read()
         record.upstream_done = time.perf_counter_ns()
         headers: RawHeaders
-        if up.resolved.cluster.row.chat_api is Api.GEMINI:
+        api = up.resolved.cluster.row.chat_api
+        if api is Api.GEMINI or api is Api.BEDROCK_CONVERSE:
             headers = [JSON_CT]
             if status >= 300:
                 record.error_kind = "upstream_status"
-                err = gemini_wire.error_message(data)
-                message = err[1] if err is not None else f"Gemini answered {status}"
-                data = _openai_error(status, message)
+                data = _openai_error(status, _upstream_message(api, status, data))
             else:
-                data, tokens = from_gemini(data, call.embed, up.resolved.model_id)
+                data, tokens = _translate(api, data, call.embed, up.resolved.model_id, resp)
                 record.note_usage(tokens, None, None)
         else:
             headers = [(n, v) for k, v in resp.raw_headers if (n := k.lower()) not in NOT_RELAYED]
