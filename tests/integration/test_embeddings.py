@@ -18,10 +18,12 @@ from plano.mock.embeddings import mock_vector
 from plano.observability import names as n
 from plano.observability.access_log import AccessLog
 from plano.observability.metrics import build_metrics
+from plano.observability.otel_spans import OtelTracing
 from plano.observability.telemetry import Telemetry
 from plano.wire.openai_embeddings import MAX_INPUTS
 from tests.conftest import GatewayFactory
 from tests.integration.keys_support import ADMIN_TOKEN, create_key
+from tests.integration.test_cost import Spans
 
 pytestmark = pytest.mark.integration
 
@@ -240,11 +242,17 @@ def test_retry_then_success_and_fallback(upstream: Any, gateway: GatewayFactory)
 def test_usage_reaches_metrics_cost_and_the_access_log(
     upstream: Any, gateway: GatewayFactory
 ) -> None:
-    metrics, log = build_metrics(), io.StringIO()
-    telemetry = Telemetry(metrics=metrics, records=[AccessLog("json", log)])
+    metrics, log, spans = build_metrics(), io.StringIO(), Spans()
+    telemetry = Telemetry(
+        metrics=metrics, tracing=OtelTracing(spans), records=[AccessLog("json", log)]
+    )
     with gateway(config(upstream), telemetry=telemetry) as gw, client(gw) as c:
         upstream.script({"usage": {"prompt_tokens": 1000, "completion_tokens": 0}})
         c.embeddings.create(model="text-embedding-3-small", input=["p", "q"])
+    (span,) = [s for s in spans.decoded() if n.ATTR_LLM_MODEL in s["attributes"]]
+    assert span["name"] == "POST /v1/embeddings text-embedding-3-small"
+    assert span["attributes"][n.ATTR_USAGE_PROMPT] == 1000
+    assert span["attributes"][n.ATTR_USAGE_TOTAL_COST] == pytest.approx(1000 * PRICE / 1e6)
     (line,) = [json.loads(x) for x in log.getvalue().splitlines()]
     assert line["path"] == "/v1/embeddings"
     assert line["model"] == "openai/text-embedding-3-small"
