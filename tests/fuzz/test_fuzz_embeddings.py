@@ -1,5 +1,6 @@
 """Fuzzing `/v1/embeddings`: the request decoder on its own (every malformed body is a
-BadRequest naming the parameter, every valid one is read back as sent), then mutated bodies
+BadRequest naming the parameter, every valid one is read back as sent), the decoders of Gemini's
+and Bedrock's answers (anything else than their shape is a 502), then mutated bodies
 through a real gateway to every upstream dialect's provider (never a 5xx: the mock is not
 scripted to fail, so a 5xx would be the gateway's own)."""
 
@@ -13,8 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plano.errors import BadRequest
+from plano.errors import BadRequest, UpstreamProtocolError
 from plano.runtime.serve import ThreadedGateway
+from plano.translate.embeddings_bedrock import from_bedrock
+from plano.translate.embeddings_gemini import from_gemini
 from plano.wire.openai_embeddings import MAX_INPUTS, PATH, parse
 from tests.fuzz.bodies import WRONG_VALUES
 from tests.fuzz.harness import PAIRS, Client, fuzz_gateway
@@ -137,3 +140,33 @@ def test_mutated_bodies_through_the_gateway_never_get_a_5xx(
             assert orjson.loads(answer)["object"] == "list"
 
     run()
+
+
+@settings(max_examples=600, derandomize=True, deadline=None, database=None)
+@given(
+    answer=_JSON
+    | st.fixed_dictionaries({"embeddings": _JSON})
+    | st.fixed_dictionaries({"embedding": st.lists(st.floats(allow_nan=False), max_size=3)})
+    | st.binary(max_size=20),
+    n=st.integers(1, 3),
+    model=st.sampled_from(
+        ["text-embedding-004", "amazon.titan-embed-text-v2:0", "cohere.embed-v4"]
+    ),
+    fmt=st.sampled_from(["float", "base64"]),
+)
+def test_upstream_answers_of_any_shape_are_a_502_at_worst(
+    answer: Any, n: int, model: str, fmt: str
+) -> None:
+    """Gemini's and Bedrock's answers decoded: the OpenAI shape, or UpstreamProtocolError."""
+    data = answer if isinstance(answer, bytes) else orjson.dumps(answer)
+    titan = "titan" in model
+    req = parse({"model": model, "input": ["t"] * (1 if titan else n), "encoding_format": fmt})
+    try:
+        if model.startswith("text-"):
+            body, _ = from_gemini(data, req, model)
+        else:
+            body, _ = from_bedrock(data, req, model, None)
+    except UpstreamProtocolError as err:
+        assert err.status == 502
+        return
+    assert len(orjson.loads(body)["data"]) == req.count

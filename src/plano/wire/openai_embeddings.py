@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import orjson
 
-from plano.errors import BadRequest
+from plano.errors import BadRequest, UpstreamProtocolError
 
 PATH: Final = "/v1/embeddings"
 # Inputs per request, as OpenAI's own limit (providers with lower limits answer their own 400).
@@ -129,7 +129,11 @@ def parse(doc: dict[str, Any]) -> EmbeddingsRequest:
 def encode_vector(values: list[float], encoding_format: str) -> list[float] | str:
     """One vector as the client asked for it (`base64`: little-endian float32 bytes)."""
     if encoding_format == "base64":
-        return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+        try:
+            packed = struct.pack(f"<{len(values)}f", *values)
+        except (OverflowError, struct.error):
+            raise UpstreamProtocolError("an embedding value does not fit a float32") from None
+        return base64.b64encode(packed).decode()
     return values
 
 
