@@ -54,6 +54,9 @@ model_providers:
   - model: openai/backup-embedder
     access_key: k
     base_url: {upstream.base_url}
+  - model: mistral/*
+    access_key: m
+    base_url: {upstream.base_url}
   - model: amazon_bedrock/amazon.titan-embed-text-v2:0
     access_key: bedrock-api-key
     base_url: {upstream.base_url}
@@ -101,8 +104,12 @@ def test_single_batch_base64_and_alias(upstream: Any, gateway: GatewayFactory) -
         tokens = c.embeddings.create(model="text-embedding-3-small", input=[[1, 2, 3], [4]])
         assert len(tokens.data) == 2 and tokens.usage.prompt_tokens == 4
 
+        wild = c.embeddings.with_raw_response.create(model="mistral/mistral-embed", input="w")
+        assert wild.headers["x-plano-model"] == "mistral/mistral-embed"
         sent = upstream.requests
-        assert [r.path for r in sent] == ["/v1/embeddings"] * 4
+        assert sent[-1].body["model"] == "mistral-embed"
+        assert sent[-1].headers["authorization"] == "Bearer m"
+        assert [r.path for r in sent] == ["/v1/embeddings"] * 5
         assert sent[1].body["model"] == "text-embedding-3-small"  # the alias resolved
         assert sent[1].body["dimensions"] == 5
         assert sent[0].headers["authorization"] == "Bearer k"
