@@ -29,6 +29,7 @@ TOKENIZER_SHA256: Final = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa3
 TOKENIZER_PATH: Final = Path(__file__).parent / "assets" / "minilm-tokenizer.json"
 MAX_TOKENS: Final = 128  # the model's training length; longer text is cut
 DIMENSIONS: Final = 384
+_OUTPUTS: Final = ["last_hidden_state"]
 
 
 class EmbedderUnavailable(InternalError):
@@ -61,6 +62,24 @@ def verified_bytes(path: Path, sha256: str) -> bytes:
     return data
 
 
+def session_options(ort: Any) -> Any:
+    """One thread per inference, operators in sequence, all graph optimisations (the int8
+    weights' dequantisation is folded into fp32 constants at load, so the embeddings are the
+    float model's). Measured on the 2-core project machine under load: two intra-op threads
+    cost 1.3x (no spinning) to 1.9x (spinning) the CPU for the same or worse wall time, and the
+    gateway's loop and the other worker need the second core anyway; the memory arena saves
+    time on every run. See docs/performance.md §Embedded router."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_cpu_mem_arena = True
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return options
+
+
 class MiniLM:
     """The loaded model. `embed` is CPU-bound (~8 ms for a short text); thread-safe."""
 
@@ -73,19 +92,18 @@ class MiniLM:
         self._tokenizer = Tokenizer.from_str(tok_bytes.decode("utf-8"))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+        self.runs = 0  # ORT runs so far (tests count them: one per request's embedding batch)
         self._session = ort.InferenceSession(
-            model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+            model_bytes, sess_options=session_options(ort), providers=["CPUExecutionProvider"]
         )
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """One unit-length row per text."""
+        """One unit-length row per text: one ORT run for the whole batch."""
         import numpy as np
 
-        encodings = self._tokenizer.encode_batch(list(texts))
+        if len(texts) == 1:
+            return self._embed_one(texts[0])
+        encodings = [self._tokenizer.encode(t) for t in texts]
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         mask = np.zeros_like(ids)
@@ -93,14 +111,38 @@ class MiniLM:
             n = len(enc.ids)
             ids[row, :n] = enc.ids
             mask[row, :n] = 1
+        hidden = self._run(ids, mask)
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return _unit_rows(pooled)
+
+    def _embed_one(self, text: str) -> npt.NDArray[np.float32]:
+        """A single text: no padding, so the pooling is a plain mean over its tokens."""
+        import numpy as np
+
+        ids = np.array([self._tokenizer.encode(text).ids], dtype=np.int64)
+        hidden = self._run(ids, np.ones_like(ids))
+        return _unit_rows(hidden.mean(axis=1))
+
+    def _run(
+        self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float32]:
+        import numpy as np
+
+        self.runs += 1
         feeds: dict[str, Any] = {
             "input_ids": ids,
             "attention_mask": mask,
             "token_type_ids": np.zeros_like(ids),
         }
-        (hidden,) = self._session.run(["last_hidden_state"], feeds)
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        out: npt.NDArray[np.float32] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        (hidden,) = self._session.run(_OUTPUTS, feeds)
+        out: npt.NDArray[np.float32] = hidden
         return out
+
+
+def _unit_rows(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    import numpy as np
+
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    out: npt.NDArray[np.float32] = (rows / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    return out
