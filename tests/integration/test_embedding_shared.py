@@ -62,7 +62,9 @@ class Calls:
 
     def of(self, text: str) -> list[list[str]]:
         """The batches holding `text` or one of its windows (the warm-up's are others)."""
-        return [b for b in self.batches if any(t == text or len(t) >= 100 and t in text for t in b)]
+        return [
+            b for b in self.batches if any(t == text or (len(t) >= 100 and t in text) for t in b)
+        ]
 
 
 CODE = "Write a Python function that checks whether a string is a palindrome"
@@ -74,6 +76,8 @@ LONG = (
     )
     * 12
 )
+CALL: Any = {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+CALL: Any = {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
 TOOL = "Weather in Paris: 18C and sunny, light wind from the west."
 
 
@@ -103,17 +107,7 @@ def test_guard_and_router_share_one_ort_run_per_request(
             model="gpt-4o-mini",
             messages=[
                 {"role": "user", "content": "what is the weather in Paris?"},
-                {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": "c1",
-                            "type": "function",
-                            "function": {"name": "weather", "arguments": "{}"},
-                        }
-                    ],
-                },  # fmt: skip
+                {"role": "assistant", "content": None, "tool_calls": [CALL]},
                 {"role": "tool", "tool_call_id": "c1", "content": TOOL},
                 {"role": "user", "content": ask},
             ],

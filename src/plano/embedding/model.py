@@ -71,10 +71,10 @@ def verified_bytes(path: Path, sha256: str) -> bytes:
 def session_options(ort: Any) -> Any:
     """One thread per inference, operators in sequence, all graph optimisations but
     `DISABLED_FUSIONS` (the int8 weights' dequantisation is folded into fp32 constants at load,
-    so the embeddings are the float model's). Measured on the 2-core project machine under load: two intra-op threads
-    cost 1.3x (no spinning) to 1.9x (spinning) the CPU for the same or worse wall time, and the
-    gateway's loop and the other worker need the second core anyway; the memory arena saves
-    time on every run. See docs/performance.md §Embedded router."""
+    so the embeddings are the float model's). Measured on the 2-core project machine under
+    load: two intra-op threads cost 1.3x (no spinning) to 1.9x (spinning) the CPU of one for
+    the same or worse wall time (the gateway's loop and the other worker need the second core
+    anyway); without the memory arena a run takes longer. See docs/routing.md §Latency."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1

@@ -38,7 +38,9 @@ def test_embeddings_match_the_reference_one_by_one_and_in_a_batch(model: MiniLM)
         assert got.dtype == np.float32 and got.shape == expected.shape
         assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
         cosines = np.sum(got * expected, axis=1) / np.linalg.norm(expected, axis=1)
-        assert float(cosines.min()) >= 0.9999, [t for t, c in zip(texts, cosines) if c < 0.9999]
+        assert float(cosines.min()) >= 0.9999, [
+            t for t, c in zip(texts, cosines, strict=True) if c < 0.9999
+        ]
 
 
 def test_a_different_text_is_not_the_reference(model: MiniLM) -> None:
