@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plano.embedding.model import DIMENSIONS, MiniLM
+from plano.embedding.model import DIMENSIONS, MiniLM, length_groups
 from plano.embedding.shared import PROCESS_MODEL
 
 REFERENCE = Path(__file__).parents[2] / "data" / "embedding" / "reference.json"
@@ -50,9 +50,28 @@ def test_a_different_text_is_not_the_reference(model: MiniLM) -> None:
     assert float(np.dot(other, expected[0])) < 0.99
 
 
-def test_one_ort_run_per_call_whatever_the_batch(model: MiniLM) -> None:
+def test_similar_lengths_share_one_ort_run_a_long_text_gets_its_own(model: MiniLM) -> None:
     before = model.runs
     model.embed(["one text"])
     assert model.runs == before + 1
-    model.embed(["a", "batch of", "four texts of different lengths", "d"])
+    model.embed(["a", "batch of", "four short texts", "of similar lengths"])
     assert model.runs == before + 2
+    short, long_ = "What is the weather in Paris?", "The report shows growth. " * 40
+    rows = model.embed([short, long_, short + "?"])
+    assert model.runs == before + 4  # the two short ones together, the long one alone
+    assert np.allclose(rows[1], model.embed([long_])[0], atol=1e-5)  # rows keep their order
+    assert float(np.dot(rows[0], rows[2])) > 0.95
+
+
+@pytest.mark.parametrize(
+    ("lengths", "groups"),
+    [
+        ([14, 128], [[0], [1]]),
+        ([14, 16, 20], [[0, 1, 2]]),
+        ([128, 120, 14, 12], [[3, 2], [1, 0]]),
+        ([7], [[0]]),
+        ([], []),
+    ],
+)
+def test_length_groups(lengths: list[int], groups: list[list[int]]) -> None:
+    assert length_groups(lengths) == groups
