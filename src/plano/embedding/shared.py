@@ -3,9 +3,10 @@ agent selection); every user of the process shares it."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from plano.embedding.model import MiniLM
 
@@ -33,3 +34,16 @@ class SharedModel:
 
 
 PROCESS_MODEL: Final = SharedModel()
+
+
+STARTUP_WAIT_S: Final = 5.0
+"""How long a worker's startup waits for its embedding warm-up (model load, first inference,
+route vectors) before it reports ready: on an idle core the warm-up takes ~1 s and is then
+over before the first request (or, on a reload, before the old generation retires); on a
+machine too busy for that, startup goes on and the warm-up finishes in the background (a
+request arriving meanwhile waits for it rather than repeating it)."""
+
+
+async def settle(warmup: asyncio.Future[Any]) -> None:
+    """Wait for `warmup` up to `STARTUP_WAIT_S`; it is not cancelled when that runs out."""
+    await asyncio.wait({warmup}, timeout=STARTUP_WAIT_S)
