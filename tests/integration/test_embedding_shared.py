@@ -10,6 +10,7 @@ import anthropic
 import openai
 import pytest
 
+from plano.embedding import shared
 from plano.embedding.shared import PROCESS_MODEL
 from plano.mock.testing import MockHandle
 from tests.conftest import GatewayFactory
@@ -115,3 +116,24 @@ def test_guard_and_router_share_one_ort_run_per_request(
         (batch,) = calls.of(ask)
         assert batch == [ask, TOOL]  # the new user text and the new tool result, together
         assert calls.of(TOOL) == [batch]
+
+
+def test_startup_waits_for_the_warm_up_so_the_first_request_embeds_only_its_text(
+    upstream: MockHandle, gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model's first run and the route vectors are computed before the gateway serves: the
+    first request's only inference is its own text (the wait is lifted so a loaded machine
+    cannot make the warm-up outlast it)."""
+    monkeypatch.setattr(shared, "STARTUP_WAIT_S", 120.0)
+    calls = Calls(monkeypatch)
+    with gateway(config(upstream)) as gw:
+        warm = list(calls.batches)
+        assert any("writing new code or functions" in b for b in warm)  # the route vectors
+        assert ["warm up the guard"] in warm
+        oa = openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="k", max_retries=0)
+        _OPEN.append(oa)
+        oa.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "Implement quicksort in Rust"}],
+        )
+        assert calls.batches[len(warm) :] == [["Implement quicksort in Rust"]]
