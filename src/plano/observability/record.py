@@ -80,6 +80,7 @@ class RequestRecord:
         "downstream_first_chunk",
         "end",
         "error_kind",
+        "gen_ai",
         "guards",
         "handler",
         "key_budget_alert",
@@ -187,6 +188,10 @@ class RequestRecord:
         # values (span attributes `plano.pii.<entity>`, metric `plano_pii_entities_total`).
         self.pii_found: dict[tuple[str, str, str], int] | None = None
         self.guards: list[GuardNote] | None = None  # guard filters' verdicts, in chain order
+        # OTel GenAI attributes that change per request (request parameters, response id and
+        # model, finish reasons, conversation id), noted only when the span is sampled
+        # (`observability.genai`).
+        self.gen_ai: dict[str, Any] | None = None
         # Agentic signals (only when they are on): the request's conversation as the listener
         # kept it for the analysis after the response (a reference, not a copy: see
         # `listeners.signals_stage`), and what the analysis found (`SignalsNote`).

@@ -96,6 +96,7 @@ def build_tracing(
         sampling_percent=settings.random_sampling,
         header_prefixes=settings.span_attributes.header_prefixes,
         static=settings.span_attributes.static,
+        genai_names=settings.span_names == "genai",
     )
     return Tracing(sink, batcher, sender)
 

@@ -45,6 +45,8 @@ from plano.listeners.model.translated import (
 )
 from plano.listeners.pipeline import Outcome, Stage
 from plano.listeners.types import RawHeaders
+from plano.observability import genai
+from plano.observability.genai import sampled
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.observability.usage import StreamUsage
@@ -85,6 +87,8 @@ class Relay(Stage[ModelCall]):
         record = call.record
         record.upstream_headers = time.perf_counter_ns()
         record.upstream_status = resp.status
+        if sampled(record):
+            genai.note_request(record, call.doc)
         ours = call.ours()
         if up.translation is not None:  # decoded and encoded again for the client
             target = target_of(up, ours, call.path)
@@ -109,7 +113,9 @@ class Relay(Stage[ModelCall]):
                 data = await self.output.run(
                     data, call.path, filter_headers(record), ctx=call.filter_context()
                 )
-            if b'"usage"' in data:
+            if sampled(record):
+                note_whole(record, data)
+            elif b'"usage"' in data:
                 note_usage(record, data)
         headers.append(overhead_header(record, record.upstream_done))
         await send_bytes(call.send, resp.status, headers, data)
@@ -189,6 +195,7 @@ async def relay_stream(
     state = {"done": False}
     watcher = asyncio.ensure_future(close_on_disconnect(call.receive, resp, state, record))
     usage = StreamUsage()
+    meta = genai.StreamMeta() if sampled(record) else None
     split: SseSplitter | None = None  # made at the first chunk that does not end an event
     chunks: AsyncIterator[bytes] = resp.chunks() if guard is None else guard.chunks(resp)
     try:
@@ -205,6 +212,8 @@ async def relay_stream(
                 block = split.feed(chunk)
             if not block:
                 continue
+            if meta is not None:
+                meta.feed(block)
             if kept is not None:
                 found = split_error_event(block)
                 if found is not None:
@@ -223,6 +232,8 @@ async def relay_stream(
         state["done"] = True
         watcher.cancel()
         _note_stream_usage(record, usage)
+        if meta is not None:
+            meta.note(record)
 
 
 def note_usage(record: RequestRecord, data: bytes) -> None:
@@ -231,6 +242,18 @@ def note_usage(record: RequestRecord, data: bytes) -> None:
         usage = usage_of(orjson.loads(data))
     except orjson.JSONDecodeError:
         return
+    if usage is not None:
+        record.note_usage(usage.prompt, usage.completion, usage.cached, usage.cache_write)
+
+
+def note_whole(record: RequestRecord, data: bytes) -> None:
+    """A sampled request's whole answer: its usage and its GenAI response attributes."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return
+    genai.note_whole(record, doc)
+    usage = usage_of(doc) if isinstance(doc, dict) else None
     if usage is not None:
         record.note_usage(usage.prompt, usage.completion, usage.cached, usage.cache_write)
 
