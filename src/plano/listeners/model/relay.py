@@ -37,6 +37,7 @@ from plano.listeners.model.stream_cut import (
     end_cancelled,
     end_with,
 )
+from plano.listeners.model.stream_usage import injects_usage, strip_usage
 from plano.listeners.model.translated import (
     TranslatedExchange,
     close_on_disconnect,
@@ -136,7 +137,8 @@ class Relay(Stage[ModelCall]):
         )
         try:
             if self.output is None:
-                await relay_stream(call, committed.resp, committed.guard, kept)
+                strip = injects_usage(call.api, call.stream, call.doc)
+                await relay_stream(call, committed.resp, committed.guard, kept, strip)
             else:
                 await self._filtered(call, committed.resp, self.output)
         except PlanoError as err:  # the stream has started: continued, or its error event ends it
@@ -164,11 +166,14 @@ class Relay(Stage[ModelCall]):
         send = call.send
         split = SseSplitter()
         ctx = call.filter_context()
+        strip = injects_usage(call.api, call.stream, call.doc)
         async for chunk in resp.chunks():
             if not record.upstream_first_chunk:
                 record.upstream_first_chunk = time.perf_counter_ns()
             usage.feed(chunk)
             block = split.feed(chunk)
+            if block and strip:
+                block = strip_usage(block)
             out = await chain.run(block, call.path, headers, ctx=ctx) if block else b""
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
@@ -185,11 +190,13 @@ async def relay_stream(
     resp: UpstreamResponse,
     guard: StreamGuard | None = None,
     kept: Kept | None = None,
+    strip: bool = False,
 ) -> None:
     """Relay an event stream as whole events (an upstream chunk's incomplete last event waits
     for its end, so an error event never lands inside one); stop the upstream if the client
     leaves. With `kept`, the events sent are kept for a continuation and an in-stream error
-    event is raised (`UpstreamStreamError`) instead of relayed."""
+    event is raised (`UpstreamStreamError`) instead of relayed. With `strip`, the usage the
+    gateway asked for on the client's behalf is taken out of the events (`stream_usage`)."""
     record = call.record
     send = call.send
     state = {"done": False}
@@ -214,6 +221,10 @@ async def relay_stream(
                 continue
             if meta is not None:
                 meta.feed(block)
+            if strip:
+                block = strip_usage(block)
+                if not block:
+                    continue
             if kept is not None:
                 found = split_error_event(block)
                 if found is not None:

@@ -1,0 +1,60 @@
+"""Token counts for every OpenAI chat stream, asked for by the gateway when the client did not.
+
+An OpenAI-compatible upstream reports a stream's usage only when the request sets
+`stream_options.include_usage`. When a streaming OpenAI chat client (relayed as it is, no
+translation) did not set it, the gateway sets it on the upstream request (`ask_usage`) so logs,
+metrics, cost and budgets have the real tokens, and takes out of the relayed events what the
+client did not ask for (`strip_usage`): the final usage-only chunk (`"choices":[]`) and the
+`"usage":null` field upstreams add to every other chunk. The client's stream is then what it
+would have been without the gateway. Requests that asked for usage, and whole answers, are
+untouched and cost nothing more.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+import orjson
+
+from plano.codec.sse_scan import split_events
+from plano.wire.api import Api
+
+_ASK: Final = b'"stream_options":{"include_usage":true},'
+_NULL_USAGE: Final = (b',"usage":null', b', "usage": null')
+_EMPTY: Final = b"[]"
+_USAGE_ONLY: Final = re.compile(rb'"choices"\s*:\s*\[\s*\]')
+_USAGE_VALUE: Final = re.compile(rb'"usage"\s*:\s*\{')
+
+
+def injects_usage(api: Api, stream: bool, doc: dict[str, Any]) -> bool:
+    """Whether the gateway asks for usage on this (untranslated) request: an OpenAI chat
+    stream whose client did not set `stream_options.include_usage`."""
+    if api is not Api.OPENAI_CHAT or not stream:
+        return False
+    opts = doc.get("stream_options")
+    return not (isinstance(opts, dict) and opts.get("include_usage") is True)
+
+
+def ask_usage(body: bytes, doc: dict[str, Any]) -> bytes:
+    """`body` (the encoding of `doc`) with `stream_options.include_usage` set; `doc` is left
+    as the client sent it (a fallback's translation reads the client's wish from it)."""
+    if "stream_options" not in doc and doc:
+        i = body.find(b"{")
+        if i >= 0:
+            return body[: i + 1] + _ASK + body[i + 1 :]
+    opts = doc.get("stream_options")
+    asked = {**(opts if isinstance(opts, dict) else {}), "include_usage": True}
+    return orjson.dumps({**doc, "stream_options": asked})
+
+
+def strip_usage(block: bytes) -> bytes:
+    """Complete events of the upstream stream without what only `include_usage` added."""
+    for null in _NULL_USAGE:
+        if null in block:
+            block = block.replace(null, b"")
+    if _EMPTY not in block or _USAGE_ONLY.search(block) is None:
+        return block
+    return b"".join(
+        e for e in split_events(block) if not (_USAGE_ONLY.search(e) and _USAGE_VALUE.search(e))
+    )
