@@ -117,6 +117,7 @@ class RequestRecord:
         "upstream_model",
         "upstream_sent",
         "upstream_status",
+        "waited",
         "wall_start",
     )
 
@@ -147,6 +148,9 @@ class RequestRecord:
         self.upstream_first_chunk = 0  # first upstream body chunk (streams)
         self.upstream_done = 0  # upstream body fully read
         self.downstream_first_chunk = 0  # first body bytes handed to the client connection
+        # Time spent waiting on services outside the upstream_sent..upstream_done window (the
+        # agent listener's agent calls), excluded from the gateway's own time (`overhead_ns`).
+        self.waited = 0
         self.end = 0  # response to the client complete
         self.status = 0  # status sent to the client
         self.upstream_status = 0
@@ -238,7 +242,8 @@ class RequestRecord:
         """Time the gateway itself added: total minus the time spent waiting on the upstream.
 
         For a stream, up to the first chunk handed to the client (added time-to-first-chunk);
-        for a whole response, up to the end. Without an upstream call, the whole duration.
+        for a whole response, up to the end. Without an upstream call, the whole duration less
+        the time spent waiting on agents (`waited`).
         Once the request has ended (`end` set) the value is kept: every sink reads the same.
         """
         if self.overhead >= 0:
@@ -252,7 +257,7 @@ class RequestRecord:
             if self.upstream_sent and self.upstream_done:
                 value = (end - self.start) - (self.upstream_done - self.upstream_sent)
             else:
-                value = end - self.start
+                value = end - self.start - self.waited
         if self.end:
             self.overhead = value
         return value
