@@ -136,10 +136,14 @@ def test_models_list_has_the_aliases(upstream: Any, gateway: GatewayFactory) -> 
         gateway(config(upstream)) as gw,
         openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="k", max_retries=0) as c,
     ):
-        models = {m.id: m.owned_by for m in c.models.list()}
+        listed = list(c.models.list())
+    models = {m.id: m.owned_by for m in listed}
+    roots = {m.id: getattr(m, "root", None) for m in listed}
     assert models == {
         "openai/gpt-4o": "OpenAI",
         "anthropic/claude-sonnet-4": "Anthropic",
         "fast": "plano",
         "smart": "plano",
     }
+    assert roots["fast"] == "openai/gpt-4o"
+    assert roots["smart"] == "anthropic/claude-sonnet-4"

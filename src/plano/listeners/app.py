@@ -90,17 +90,27 @@ class AppState:
 
 def models_body(clusters: tuple[Cluster, ...], aliases: Mapping[str, str] | None = None) -> bytes:
     """`GET /v1/models`: every visible configured model by its canonical name, then each
-    `model_aliases` entry whose target is configured, owned by `plano` (the gateway's name)."""
+    `model_aliases` entry whose target is configured, owned by `plano` (the gateway's name),
+    with the model it resolves to as `root`."""
     seen: dict[str, str] = {}
     for c in visible(clusters):
         if not c.wildcard:
             seen.setdefault(f"{c.provider}/{c.model_id}", c.row.owned_by)
-    for alias in aliases or {}:
-        seen.setdefault(alias, ALIAS_OWNER)
-    data = [
+    data: list[dict[str, object]] = [
         {"id": name, "object": "model", "created": 0, "owned_by": owner}
         for name, owner in seen.items()
     ]
+    for alias, target in (aliases or {}).items():
+        if alias not in seen:  # `root`: the model it resolves to (as vLLM names a base model)
+            data.append(
+                {
+                    "id": alias,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": ALIAS_OWNER,
+                    "root": target,
+                }
+            )
     return orjson.dumps({"object": "list", "data": data})
 
 
