@@ -123,13 +123,13 @@ def note_request(record: RequestRecord, doc: dict[str, Any]) -> None:
             break
     for key, name in (("temperature", n.ATTR_GEN_AI_TEMPERATURE), ("top_p", n.ATTR_GEN_AI_TOP_P)):
         value = doc.get(key)
-        if type(value) in (int, float):
+        if type(value) is int or type(value) is float:
             out[name] = float(value)
     config = doc.get("generationConfig")
     if isinstance(config, dict):
         for key, name in _GEMINI_KEYS:
             value = config.get(key)
-            if type(value) in (int, float):
+            if type(value) is int or type(value) is float:
                 out[name] = value if name == n.ATTR_GEN_AI_MAX_TOKENS else float(value)
     conversation = doc.get("conversation")
     if isinstance(conversation, dict):

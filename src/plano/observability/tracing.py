@@ -49,6 +49,9 @@ class TracingSettings(Protocol):
     def span_attributes(self) -> SpanAttributesSettings: ...
 
     @property
+    def span_names(self) -> str: ...  # plano | genai
+
+    @property
     def model_fields_set(self) -> set[str]: ...
 
 
