@@ -21,8 +21,9 @@ from plano.codec.sse_scan import split_events
 from plano.wire.api import Api
 
 _ASK: Final = b'"stream_options":{"include_usage":true},'
-_NULL_USAGE: Final = (b',"usage":null', b', "usage": null')
-_EMPTY: Final = b"[]"
+_NULL_USAGE: Final = b',"usage":null'  # OpenAI's spelling, last key of each chunk
+_SPACED_NULL: Final = re.compile(rb',\s*"usage"\s*:\s*null')
+_MARK: Final = b'"usage"'
 _USAGE_ONLY: Final = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 _USAGE_VALUE: Final = re.compile(rb'"usage"\s*:\s*\{')
 
@@ -49,11 +50,13 @@ def ask_usage(body: bytes, doc: dict[str, Any]) -> bytes:
 
 
 def strip_usage(block: bytes) -> bytes:
-    """Complete events of the upstream stream without what only `include_usage` added."""
-    for null in _NULL_USAGE:
-        if null in block:
-            block = block.replace(null, b"")
-    if _EMPTY not in block or _USAGE_ONLY.search(block) is None:
+    """Complete events of the upstream stream without what only `include_usage` added. The
+    usual block (events with `,"usage":null`) costs one replace and one search."""
+    block = block.replace(_NULL_USAGE, b"")
+    if _MARK not in block:
+        return block
+    block = _SPACED_NULL.sub(b"", block)  # another spelling of the null
+    if _MARK not in block:
         return block
     return b"".join(
         e for e in split_events(block) if not (_USAGE_ONLY.search(e) and _USAGE_VALUE.search(e))
