@@ -24,6 +24,8 @@ _ASK: Final = b'"stream_options":{"include_usage":true},'
 _NULL_USAGE: Final = b',"usage":null'  # OpenAI's spelling, last key of each chunk
 _SPACED_NULL: Final = re.compile(rb',\s*"usage"\s*:\s*null')
 _MARK: Final = b'"usage"'
+_NULL_TAIL: Final = b',"usage":null}\n\n'  # the end of OpenAI's usual chunk
+_TAIL_CUT: Final = len(_NULL_TAIL)
 _USAGE_ONLY: Final = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 _USAGE_VALUE: Final = re.compile(rb'"usage"\s*:\s*\{')
 
@@ -51,7 +53,12 @@ def ask_usage(body: bytes, doc: dict[str, Any]) -> bytes:
 
 def strip_usage(block: bytes) -> bytes:
     """Complete events of the upstream stream without what only `include_usage` added. The
-    usual block (events with `,"usage":null`) costs one replace and one search."""
+    usual block, one event whose last key is `"usage":null`, costs a suffix test and a search;
+    the final usage-only event and other spellings take the slower path."""
+    if block.endswith(_NULL_TAIL) and block.find(b"\n\n", 0, -_TAIL_CUT) < 0:
+        return block[:-_TAIL_CUT] + b"}\n\n"
+    if _MARK not in block:
+        return block
     block = block.replace(_NULL_USAGE, b"")
     if _MARK not in block:
         return block
