@@ -50,3 +50,14 @@ def test_strip_usage() -> None:
     # A chunk with choices and usage (some providers) keeps its usage: only usage-only go.
     both = b'data: {"choices":[{"delta":{}}],"usage":{"prompt_tokens":1}}\n\n'
     assert strip_usage(both) == both
+
+
+def test_strip_usage_in_a_whole_stream_block() -> None:
+    """A stream relayed as one block (the upstream wrote it at once): only the usage-only event
+    goes, whatever the events before it say (a `"usage"` in the text is escaped JSON)."""
+    text = b'data: {"choices":[{"delta":{"content":"the \\"usage\\": []"}}],"usage":null}\n\n'
+    plain = text.replace(b',"usage":null', b"")
+    block = CHUNK * 3 + text + USAGE + DONE
+    assert strip_usage(block) == CHUNK.replace(b',"usage":null', b"") * 3 + plain + DONE
+    crlf = block.replace(b"\n", b"\r\n")
+    assert strip_usage(crlf) == strip_usage(block).replace(b"\n", b"\r\n")

@@ -65,6 +65,27 @@ def strip_usage(block: bytes) -> bytes:
     block = _SPACED_NULL.sub(b"", block)  # another spelling of the null
     if _MARK not in block:
         return block
-    return b"".join(
-        e for e in split_events(block) if not (_USAGE_ONLY.search(e) and _USAGE_VALUE.search(e))
-    )
+    if b"\r" in block:  # CR line endings: event by event
+        return b"".join(e for e in split_events(block) if not _usage_only(e))
+    # Only the events that still name a usage are looked at (a stream relayed as one block
+    # holds a few dozen events; one of them is the usage chunk).
+    parts: list[bytes] = []
+    kept = pos = 0
+    while (i := block.find(_MARK, pos)) >= 0:
+        start = block.rfind(b"\n\n", 0, i)
+        start = 0 if start < 0 else start + 2
+        end = block.find(b"\n\n", i)
+        end = len(block) if end < 0 else end + 2
+        if _usage_only(block[start:end]):
+            parts.append(block[kept:start])
+            kept = end
+        pos = end
+    if not parts:
+        return block
+    parts.append(block[kept:])
+    return b"".join(parts)
+
+
+def _usage_only(event: bytes) -> bool:
+    """An event whose only content is the usage (`"choices": []` and a usage object)."""
+    return _USAGE_ONLY.search(event) is not None and _USAGE_VALUE.search(event) is not None
