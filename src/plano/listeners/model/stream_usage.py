@@ -22,7 +22,7 @@ from plano.wire.api import Api
 
 _ASK: Final = b'"stream_options":{"include_usage":true},'
 _NULL_USAGE: Final = b',"usage":null'  # OpenAI's spelling, last key of each chunk
-_SPACED_NULL: Final = re.compile(rb',\s*"usage"\s*:\s*null')
+_NULL_AT: Final = re.compile(rb'"usage"\s*:\s*null')
 _MARK: Final = b'"usage"'
 _NULL_TAIL: Final = b',"usage":null}\n\n'  # the end of OpenAI's usual chunk
 _TAIL_CUT: Final = len(_NULL_TAIL)
@@ -54,24 +54,27 @@ def ask_usage(body: bytes, doc: dict[str, Any]) -> bytes:
 def strip_usage(block: bytes) -> bytes:
     """Complete events of the upstream stream without what only `include_usage` added. The
     usual block, one event whose last key is `"usage":null`, costs a suffix test and a search;
-    the final usage-only event and other spellings take the slower path."""
+    a block of many events (a stream the upstream wrote at once) one replace, then a look at
+    each `"usage"` left: a null of another spelling, or the usage-only event."""
     if block.endswith(_NULL_TAIL) and block.find(b"\n\n", 0, -_TAIL_CUT) < 0:
         return block[:-_TAIL_CUT] + b"}\n\n"
     if _MARK not in block:
         return block
     block = block.replace(_NULL_USAGE, b"")
-    if _MARK not in block:
-        return block
-    block = _SPACED_NULL.sub(b"", block)  # another spelling of the null
-    if _MARK not in block:
-        return block
-    if b"\r" in block:  # CR line endings: event by event
-        return b"".join(e for e in split_events(block) if not _usage_only(e))
-    # Only the events that still name a usage are looked at (a stream relayed as one block
-    # holds a few dozen events; one of them is the usage chunk).
     parts: list[bytes] = []
     kept = pos = 0
     while (i := block.find(_MARK, pos)) >= 0:
+        null = _NULL_AT.match(block, i)
+        if null is not None:  # `, "usage": null`: cut from its comma
+            comma = block.rfind(b",", kept, i)
+            if comma >= 0 and not block[comma + 1 : i].strip():
+                parts.append(block[kept:comma])
+                kept = null.end()
+            pos = null.end()
+            continue
+        if b"\r" in block:  # CR line endings: event by event
+            rest = b"".join(e for e in split_events(block[kept:]) if not _usage_only(e))
+            return b"".join(parts) + rest if parts else rest
         start = block.rfind(b"\n\n", 0, i)
         start = 0 if start < 0 else start + 2
         end = block.find(b"\n\n", i)
