@@ -53,6 +53,10 @@ _GEMINI_KEYS: Final = (
 # translated, and the Responses API's end is its `status`, read from the final event).
 _FINISH: Final = re.compile(rb'"(?:finish_reason|stop_reason|finishReason)"\s*:\s*"([^"]{1,64})"')
 _MAX_REASONS: Final = 8
+_REASON: Final = b'eason":"'  # finish_reason, stop_reason, finishReason with a string value
+_REASON_SPACED: Final = b'eason": "'
+_COMPLETED: Final = b'"response.completed"'
+_INCOMPLETE: Final = b'"response.incomplete"'
 
 
 def sampled(record: RequestRecord) -> bool:
@@ -200,11 +204,12 @@ class StreamMeta:
     pattern in each block; the Responses API's from its final event). Made only for sampled
     requests; `feed` gets the complete events the relay sends."""
 
-    __slots__ = ("_first", "_last", "reasons")
+    __slots__ = ("_first", "_last", "_responses", "reasons")
 
     def __init__(self) -> None:
         self._first: tuple[str | None, str | None] | None = None
         self._last = b""
+        self._responses = False  # a Responses API stream (its end is `response.completed`)
         self.reasons: list[str] = []
 
     def feed(self, block: bytes) -> None:
@@ -213,15 +218,20 @@ class StreamMeta:
                 data = event_data(event)
                 if data and data.startswith(b"{"):
                     try:
-                        rid, model, _ = response_meta(orjson.loads(data))
+                        doc = orjson.loads(data)
                     except orjson.JSONDecodeError:
                         continue
+                    rid, model, _ = response_meta(doc)
                     self._first = (rid, model)
+                    kind = doc.get("type") if isinstance(doc, dict) else None
+                    self._responses = isinstance(kind, str) and kind.startswith("response.")
                     break
-        for m in _FINISH.finditer(block):
-            if len(self.reasons) < _MAX_REASONS:
-                self.reasons.append(m.group(1).decode("utf-8", "replace"))
-        if b'"response.completed"' in block or b'"response.incomplete"' in block:
+        # A reason as a string (not null): two scans per block, the pattern only where one is.
+        if _REASON in block or _REASON_SPACED in block:
+            for m in _FINISH.finditer(block):
+                if len(self.reasons) < _MAX_REASONS:
+                    self.reasons.append(m.group(1).decode("utf-8", "replace"))
+        if self._responses and (_COMPLETED in block or _INCOMPLETE in block):
             self._last = block
 
     def note(self, record: RequestRecord) -> None:
