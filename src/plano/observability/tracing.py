@@ -50,6 +50,9 @@ class TracingSettings(Protocol):
     def span_attributes(self) -> SpanAttributesSettings: ...
 
     @property
+    def span_names(self) -> str: ...  # plano | genai
+
+    @property
     def model_fields_set(self) -> set[str]: ...
 
 
@@ -102,6 +105,7 @@ def build_tracing(
         sampling_percent=settings.random_sampling,
         header_prefixes=settings.span_attributes.header_prefixes,
         static=settings.span_attributes.static,
+        genai_names=settings.span_names == "genai",
     )
     return Tracing(sink, batcher, sender)
 
