@@ -53,23 +53,28 @@ _EMPTY: Final = _State(0, (), 0, None, (), (), "", ())
 
 
 class _StateCache:
+    """Fold states by hash chain key, each with the report of the conversation it ends (so a
+    conversation analysed again, e.g. a retried request, costs its rows and their hash only)."""
+
     def __init__(self, size: int) -> None:
         self._size = size
-        self._states: OrderedDict[int, _State] = OrderedDict()
+        self._states: OrderedDict[int, tuple[_State, SignalReport]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def longest_prefix(self, keys: list[int]) -> _State:
+    def longest_prefix(self, keys: list[int]) -> tuple[_State, SignalReport | None]:
+        """The state of the longest cached prefix (at most `LOOK_BACK` rows short), and its
+        report when it is the whole conversation."""
         with self._lock:
             for n in range(len(keys) - 1, max(-1, len(keys) - 1 - LOOK_BACK), -1):
-                state = self._states.get(keys[n])
-                if state is not None and state.rows == n + 1:
+                entry = self._states.get(keys[n])
+                if entry is not None and entry[0].rows == n + 1:
                     self._states.move_to_end(keys[n])
-                    return state
-        return _EMPTY
+                    return entry[0], entry[1] if n == len(keys) - 1 else None
+        return _EMPTY, None
 
-    def put(self, key: int, state: _State) -> None:
+    def put(self, key: int, state: _State, report: SignalReport) -> None:
         with self._lock:
-            self._states[key] = state
+            self._states[key] = (state, report)
             self._states.move_to_end(key)
             while len(self._states) > self._size:
                 self._states.popitem(last=False)
@@ -88,7 +93,7 @@ def _keys(rows: list[Row]) -> list[int]:
     keys: list[int] = []
     key = 0
     for row in rows:
-        key = hash((key, row.role, row.text, row.tool_name, row.tool_args, row.message_index))
+        key = hash((key, row))
         keys.append(key)
     return keys
 
@@ -143,13 +148,17 @@ def analyse(
     position of its message in `messages`.
     """
     rows = to_rows(messages, shape)[-MAX_MESSAGES:]
+    if not rows:
+        return _report(_EMPTY)
     keys = _keys(rows)
-    state = _cache.longest_prefix(keys) if rows else _EMPTY
+    state, report = _cache.longest_prefix(keys)
+    if report is not None:
+        return report
     for pos in range(state.rows, len(rows)):
         state = _step(state, pos, rows[pos])
-    if rows and state.rows == len(rows):
-        _cache.put(keys[-1], state)
-    return _report(state)
+    report = _report(state)
+    _cache.put(keys[-1], state, report)
+    return report
 
 
 def _report(state: _State) -> SignalReport:
