@@ -185,7 +185,7 @@ class PhraseBook:
                     best[phrase.list_name] = (i, score, "trigram", -1)
 
     def _cosine_layer(self, text: Text, names: frozenset[str], negated: bool, best: _Best) -> None:
-        content = frozenset(t for t in text.freq if t not in self._stopwords)
+        content = frozenset(text.tokens).difference(self._stopwords)
         if len(content) > self._max_content + MAX_EXTRA_CONTENT:
             return
         hits: dict[int, int] = defaultdict(int)

@@ -52,7 +52,7 @@ def truncate(text: str) -> str:
 
 def fold(text: str) -> str:
     """Unicode punctuation folded to ASCII and whitespace collapsed (case kept)."""
-    return " ".join(text.translate(_FOLD).split())
+    return " ".join((text if text.isascii() else text.translate(_FOLD)).split())
 
 
 def tokens_of(text: str) -> tuple[str, ...]:
@@ -131,7 +131,8 @@ _QUOTED: Final = re.compile(r'"[^"\n]{1,80}"')
 def strip_code(text: str) -> str:
     """The prose of a message: fenced and inline code, log-looking lines and short double-quoted
     spans removed (a phrase the user mentions is not a phrase the user says)."""
-    text = text.translate(_FOLD)
+    if not text.isascii():  # every character `_FOLD` maps is non-ASCII
+        text = text.translate(_FOLD)
     if '"' in text:
         text = _QUOTED.sub(" ", text)
     if "`" in text or "~~~" in text:
