@@ -30,7 +30,8 @@ from plano.signals.taxonomy import LEAF_TYPES
 from plano.signals.utterance import Utterance
 
 MAX_MESSAGES: Final = 100
-STATES: Final = 1024  # cached fold states (one per recently analysed conversation)
+STATES: Final = 1024  # cached fold states (one per recently analysed conversation), at most
+STATE_CHARS: Final = 500_000  # and at most this many characters of text held by them in all
 LOOK_BACK: Final = 8
 COMPACT_ARGS: Final = 256
 SNIPPET: Final = 100  # how many rows shorter than the request a cached prefix may be
@@ -56,9 +57,11 @@ class _StateCache:
     """Fold states by hash chain key, each with the report of the conversation it ends (so a
     conversation analysed again, e.g. a retried request, costs its rows and their hash only)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, chars: int = STATE_CHARS) -> None:
         self._size = size
-        self._states: OrderedDict[int, tuple[_State, SignalReport]] = OrderedDict()
+        self._chars = chars
+        self._held = 0  # characters of the texts the cached states hold
+        self._states: OrderedDict[int, tuple[_State, SignalReport, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def longest_prefix(self, keys: list[int]) -> tuple[_State, SignalReport | None]:
@@ -73,15 +76,38 @@ class _StateCache:
         return _EMPTY, None
 
     def put(self, key: int, state: _State, report: SignalReport) -> None:
+        weight = _chars_held(state)
         with self._lock:
-            self._states[key] = (state, report)
-            self._states.move_to_end(key)
-            while len(self._states) > self._size:
-                self._states.popitem(last=False)
+            old = self._states.pop(key, None)
+            if old is not None:
+                self._held -= old[2]
+            self._states[key] = (state, report, weight)
+            self._held += weight
+            while len(self._states) > self._size or (
+                self._held > self._chars and len(self._states) > 1
+            ):
+                self._held -= self._states.popitem(last=False)[1][2]
 
     def clear(self) -> None:
         with self._lock:
             self._states.clear()
+            self._held = 0
+
+    def held(self) -> tuple[int, int]:
+        """(states, characters of text they hold)."""
+        return len(self._states), self._held
+
+
+def _chars_held(state: _State) -> int:
+    """The characters of the message texts a state keeps alive (tool calls are compacted)."""
+    seen: dict[int, int] = {}
+    utterances = [*state.recent_user, *state.recent_assistant]
+    if state.last_user is not None:
+        utterances.append(state.last_user[1])
+    for utt in utterances:
+        for text in (utt.features.prose, utt.features.full):
+            seen[id(text)] = len(text.raw)
+    return sum(seen.values()) + sum(len(c.text) + len(c.tool_args) for c in state.calls)
 
 
 _cache: Final = _StateCache(STATES)
