@@ -3,8 +3,10 @@
 The analysis is a left-to-right fold over the rows with a small state (the last user message,
 the last two messages per role for repetition, the last tool called, the tool calls so far).
 A chat client resends its history with every request, so the state after each analysed
-conversation is kept (bounded LRU, keyed by a hash chain over its rows) and the next request
-continues from the longest cached prefix: it pays for its new messages only. Loop signals,
+conversation is kept with its report (bounded LRU: `STATES` states holding `STATE_CHARS`
+characters of text at most, keyed by a hash chain over its rows) and the next request continues
+from the longest cached prefix: it pays for its new messages only (the same conversation again:
+for its rows and their hash). Loop signals,
 dragging and the scores are computed from the state at the end.
 """
 
