@@ -86,7 +86,7 @@ def write_lua(directory: Path, stream: bool, turns: int = 1, vary: bool = False)
         head, tail = body.rsplit(last, 1)
         script += (
             f"local head, tail = [==[{head}{last} (take ]==], [==[){tail}]==]\n"
-            "local n = os.time() * 100000\n"
+            "local n = os.time() % 100000 * 100000\n"  # < 2^53 and printed in full
             "request = function()\n"
             "  n = n + 1\n"
             "  return wrk.format(nil, nil, nil, head .. n .. tail)\n"

@@ -63,7 +63,7 @@ class _StateCache:
         self._size = size
         self._chars = chars
         self._held = 0  # characters of the texts the cached states hold
-        self._states: OrderedDict[int, tuple[_State, SignalReport, int]] = OrderedDict()
+        self._states: OrderedDict[int, tuple[_State, SignalReport | None, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def longest_prefix(self, keys: list[int]) -> tuple[_State, SignalReport | None]:
@@ -77,12 +77,14 @@ class _StateCache:
                     return entry[0], entry[1] if n == len(keys) - 1 else None
         return _EMPTY, None
 
-    def put(self, key: int, state: _State, report: SignalReport) -> None:
+    def put(self, key: int, state: _State, report: SignalReport | None) -> None:
+        """Keep `state` (and the `report` of the conversation it ends, when it was made)."""
         weight = _chars_held(state)
         with self._lock:
             old = self._states.pop(key, None)
             if old is not None:
                 self._held -= old[2]
+                report = report if report is not None else old[1]  # same key: same rows
             self._states[key] = (state, report, weight)
             self._held += weight
             while len(self._states) > self._size or (
@@ -182,7 +184,12 @@ def analyse(
     state, report = _cache.longest_prefix(keys)
     if report is not None:
         return report
+    last = len(rows) - 1
     for pos in range(state.rows, len(rows)):
+        if pos == last and pos > 0:
+            # Also keep the state before the last row: a sibling of this request (the same
+            # history with another last message: a regenerated or edited turn) continues there.
+            _cache.put(keys[pos - 1], state, None)
         state = _step(state, pos, rows[pos])
     report = _report(state)
     _cache.put(keys[-1], state, report)
