@@ -38,7 +38,7 @@ Variants:
   signals, within the default CPU budget `signals_cpu_budget` 0.02), `unbounded` (every request
   analysed, budget 1.0: the analysers' whole cost), over 10-turn conversations (`--conversation`);
   the body is the same for every request unless `--vary` (every request's last user message is
-  new: a conversation that grew by a turn, so the analysis cannot reuse a kept result);
+  new: the same history with another last message, so no kept result is reused);
 - keys: `off` (no keys), `on` (gateway keys with a file store, one cached key on every request,
   prices for the model so each request is costed), `budget` (the same key with a budget: a
   reservation before and a settlement after every request, in the key file); every variant gets

@@ -70,8 +70,8 @@ def chat_body(stream: bool, turns: int = 1) -> bytes:
 
 def write_lua(directory: Path, stream: bool, turns: int = 1, vary: bool = False) -> Path:
     """A wrk script posting the chat body; with `vary`, every request's last user message ends
-    in a number of its own (a conversation that grew by a turn: its history is the same, its
-    last message new), numbered from the wall clock so later runs do not repeat earlier ones."""
+    in a number of its own (the same history, another last message: a sibling of the previous
+    request), numbered from the wall clock so later runs do not repeat earlier ones."""
     body = chat_body(stream, turns).decode()
     if "]==]" in body:
         raise ValueError("body cannot be embedded in a Lua long string")
