@@ -44,10 +44,14 @@ class Authenticate(Stage[Call]):
         if isinstance(got, PlanoError):
             return got
         key, index = got
-        # The key's header leaves the request: nothing after this stage sees it.
-        scope["headers"] = kept = headers[:index] + headers[index + 1 :]
+        # The key's header leaves the request: nothing after this stage sees it. The server
+        # makes a list per request (which the record shares): taken out in place.
         record = call.record
-        record.request_headers = kept
+        if type(headers) is list:
+            del headers[index]
+        else:
+            scope["headers"] = headers = [h for i, h in enumerate(headers) if i != index]
+        record.request_headers = headers
         scope[KEY] = key
         r = key.record
         record.key_name = r.name
@@ -92,7 +96,11 @@ class Authorize(Stage[ModelCall]):
                 access.hold(call.record, res)
                 if res.alert:
                     call.record.key_budget_alert = True
-        access.allowed(key)
+        counter = key.allowed
+        if counter is not None:
+            counter.n += 1
+        else:
+            access.allowed(key)  # makes the key's counter
         return None
 
 
