@@ -46,7 +46,8 @@ class CostMeter:
 
     def subscribe(self, fn: CostSubscriber) -> None:
         """Call `fn(record)` for every finished request once its cost is set (the cost may be
-        None: no usage, or no price for the model). Called at build time or once on first need, never per request."""
+        None: no usage, or no price for the model). Called at build time, or once on first
+        need, never per request."""
         self._subscribers = (*self._subscribers, fn)
 
     def settle(self, record: RequestRecord) -> None:
