@@ -159,8 +159,14 @@ class FileKeyStore:
             except (OSError, ValueError) as exc:
                 log.warning("key spend stays in %s: cannot map its table (%s)", self.path, exc)
 
+    def _table_now(self, slot: str) -> SpendTable | None:
+        table = self._table
+        return table if table is not None and table.holds(slot) else None
+
     async def _spend_table(self, slot: str) -> SpendTable | None:
         """The shared table when it holds `slot` (opened on first use), else None."""
+        if self._table is not None:
+            return self._table_now(slot)
         if not self._table_tried:
             self._table_tried = True
             try:
@@ -201,6 +207,12 @@ class FileKeyStore:
             return value
 
         return await self._do(move, write=True, durable=False)
+
+    def adjust_nowait(self, key_id: str, period: str, delta: float) -> float | None:
+        """`adjust` on the event loop when the table holds the spend (None: use `adjust`)."""
+        slot = f"{key_id}|{period}"
+        table = self._table_now(slot)
+        return None if table is None else table.adjust(slot, delta)
 
     async def spent(self, key_id: str, period: str) -> float:
         slot = f"{key_id}|{period}"
