@@ -17,36 +17,46 @@ from typing import Any, Final
 
 import orjson
 
-from plano.access.keys_access import KeyAccess
+from plano.access.keys_access import Admitted, KeyAccess
 from plano.access.keys_policy import AccessKey
 from plano.errors import PlanoError
 from plano.listeners.asgi import JSON_CT, send_bytes
 from plano.listeners.model.call import ModelCall
-from plano.listeners.pipeline import DONE, Call, Outcome, Stage
+from plano.listeners.pipeline import DONE, Call, Done, Outcome, Pending, Stage, SyncStage
 from plano.upstream.ratelimit import estimate_tokens
 
 KEY: Final = "plano.key"  # the admitted key, in the request's scope
 _MAX_TOKENS: Final = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
-class Authenticate(Stage[Call]):
-    """Also the agent listener's first stage after decoding (keys, header, rate limits)."""
+class Authenticate(SyncStage[Call]):
+    """Also the agent and prompt listeners' first stage after decoding (keys, header, rate
+    limits). A key fresh in the worker's cache (most requests) is admitted without a coroutine;
+    a cache miss or a key with rate limits waits (`Pending`)."""
 
     def __init__(self, access: KeyAccess) -> None:
         self._access = access
 
-    async def __call__(self, call: Call) -> Outcome:
-        scope, access = call.scope, self._access
-        headers = scope["headers"]
-        got = access.admit_cached(headers)  # a fresh cache entry: no await
+    def __call__(self, call: Call) -> Outcome | Pending:
+        got = self._access.admit_cached(call.scope["headers"])
         if got is None:
-            got = await access.admit(headers)
+            return self._read(call)
+        return self._admitted(call, got)
+
+    async def _read(self, call: Call) -> Outcome:
+        out = self._admitted(call, await self._access.admit(call.scope["headers"]))
+        if out is None or isinstance(out, Done | PlanoError):
+            return out
+        return await out  # the key's rate limits
+
+    def _admitted(self, call: Call, got: Admitted | PlanoError) -> Outcome | Pending:
         if isinstance(got, PlanoError):
             return got
         key, index = got
         # The key's header leaves the request: nothing after this stage sees it. The server
         # makes a list per request (which the record shares): taken out in place.
-        record = call.record
+        scope, record = call.scope, call.record
+        headers = scope["headers"]
         if type(headers) is list:
             del headers[index]
         else:
@@ -56,7 +66,7 @@ class Authenticate(Stage[Call]):
         r = key.record
         record.key_name = r.name
         record.team = r.team
-        return await access.limit(key, call.doc) if key.limited else None
+        return self._access.limit(key, call.doc) if key.limited else None
 
 
 def max_tokens(doc: dict[str, Any]) -> int | None:
@@ -67,11 +77,13 @@ def max_tokens(doc: dict[str, Any]) -> int | None:
     return None
 
 
-class Authorize(Stage[ModelCall]):
+class Authorize(SyncStage[ModelCall]):
+    """Sync; a key with a budget waits for its reservation (`Pending`)."""
+
     def __init__(self, access: KeyAccess) -> None:
         self._access = access
 
-    async def __call__(self, call: ModelCall) -> Outcome:
+    def __call__(self, call: ModelCall) -> Outcome | Pending:
         key: AccessKey = call.scope[KEY]
         access = self._access
         up = call.upstream
@@ -89,19 +101,28 @@ class Authorize(Stage[ModelCall]):
         if key.record.budget_usd is not None:
             doc = call.doc
             amount = access.budgets.estimate(r.name, estimate_tokens(doc), max_tokens(doc))
-            res = await access.reserve(key, amount)
-            if isinstance(res, PlanoError):
-                return res
-            if res is not None:
-                access.hold(call.record, res)
-                if res.alert:
-                    call.record.key_budget_alert = True
+            return self._reserve(call, key, amount)
+        self._allowed(key)
+        return None
+
+    async def _reserve(self, call: ModelCall, key: AccessKey, amount: float) -> Outcome:
+        access = self._access
+        res = await access.reserve(key, amount)
+        if isinstance(res, PlanoError):
+            return res
+        if res is not None:
+            access.hold(call.record, res)
+            if res.alert:
+                call.record.key_budget_alert = True
+        self._allowed(key)
+        return None
+
+    def _allowed(self, key: AccessKey) -> None:
         counter = key.allowed
         if counter is not None:
             counter.n += 1
         else:
-            access.allowed(key)  # makes the key's counter
-        return None
+            self._access.allowed(key)  # makes the key's counter
 
 
 class ModelsForKey(Stage[Call]):
