@@ -14,17 +14,30 @@ rolled back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-async def open_pool(dsn: str, cap: float, lock_id: int, schema: Sequence[str]) -> Any:
-    """An open asyncpg pool (1–4 connections, `cap` seconds on connects and commands) whose `schema`
-    statements have run; the pool is closed again when they fail."""
+async def open_pool(
+    dsn: str,
+    cap: float,
+    lock_id: int,
+    schema: Sequence[str],
+    settings: Mapping[str, str] | None = None,
+) -> Any:
+    """An open asyncpg pool (1–4 connections, `cap` seconds on connects and commands, the
+    session `settings`) whose `schema` statements have run; the pool is closed again when they
+    fail."""
     import asyncpg
 
     pool = asyncpg.create_pool(
-        dsn, min_size=1, max_size=4, timeout=cap, command_timeout=cap, reset=_reset
+        dsn,
+        min_size=1,
+        max_size=4,
+        timeout=cap,
+        command_timeout=cap,
+        reset=_reset,
+        server_settings=dict(settings or {}),
     )
     try:
         await pool
