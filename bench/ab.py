@@ -25,8 +25,8 @@ Variants:
   exported over OTLP/gRPC to `plano trace listen`, which runs on core 1);
 - resilience: `off` (the bench's provider only), `configured` (retries and a fallback model on
   the same upstream: every request takes the resilience path and succeeds on its first attempt).
-- cost: `off` (no price for the model: the cost meter finds none), `on` (the model has a price in
-  the config: every request is priced from the upstream's usage);
+- cost: `off` (no price for the model, the bundled snapshot off: the cost meter finds none), `on`
+  (the model has a price in the config: every request is priced from the upstream's usage);
 - tls: `off` (plain HTTP), `tls` (the listener terminates TLS 1.3 with a self-signed P-256
   certificate made at start; wrk keeps its connections alive, so this is the per-byte cost plus
   one handshake per connection);
@@ -37,8 +37,8 @@ Variants:
 - signals: `off` (`overrides.disable_signals: true`), `on` (every request analysed for agentic
   signals, within the default CPU budget `signals_cpu_budget` 0.02), `unbounded` (every request
   analysed, budget 1.0: the analysers' whole cost), over 10-turn conversations (`--conversation`);
-- keys: `off` (no keys), `on` (gateway keys with a file store, one cached key on every request,
-  prices for the model so each request is costed), `budget` (the same key with a budget: a
+- keys: `off` (no keys, no price), `on` (gateway keys with a file store, one cached key on every
+  request, prices for the model so each request is costed), `budget` (the same key with a budget: a
   reservation before and a settlement after every request, in the key file's spend table),
   `keys-pg`: `off`, `budget` and `budget-pg` (the same, the key and its spend in PostgreSQL:
   `PLANO_AB_PG`, default the local `test` database, in a schema of its own dropped at the end);
@@ -78,9 +78,11 @@ RESILIENCE: Final = {
     "control": "",
     "configured": targets.RESILIENCE_EXTRA,
 }
+# Without a price: the bundled price snapshot (which prices gpt-4o) turned off.
+UNPRICED: Final = "pricing:\n  snapshot: false\n"
 COST: Final = {
-    "off": "",
-    "control": "",
+    "off": UNPRICED,
+    "control": UNPRICED,
     "on": "    pricing: {{input_per_mtok: 2.5, output_per_mtok: 10, cache_read_per_mtok: 1.25}}\n",
 }
 TLS_MARK: Final = "<tls>"
@@ -113,15 +115,15 @@ access:
   keys: {{enabled: true, store: file, path: KEYFILE}}
 """
 KEYS: Final = {
-    "off": "",
-    "control": "",
+    "off": UNPRICED,
+    "control": UNPRICED,
     "on": _KEYS_ON.replace("KEYFILE", "{keyfile}"),
     "budget": _KEYS_ON.replace("KEYFILE", "{keyfile_budget}"),
 }
 # `python bench/ab.py keys-pg`: the budget key in the key file and in PostgreSQL.
 KEYS_PG: Final = {
-    "off": "",
-    "control": "",
+    "off": UNPRICED,
+    "control": UNPRICED,
     "budget": KEYS["budget"],
     "budget-pg": _KEYS_ON.replace("store: file, path: KEYFILE", 'store: postgres, dsn: "{dsn}"'),
 }
