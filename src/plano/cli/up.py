@@ -52,7 +52,9 @@ def load_or_exit(config_path: Path) -> Config:
     try:
         config = load_config(config_path)
     except ConfigError as err:
-        click.echo(format_report(err.problems, ()), err=True)
+        from plano.cli.style import error_block
+
+        error_block(format_report(err.problems, ()))
         sys.exit(1)
     except OSError as exc:
         click.echo(f"{config_path}: cannot read: {exc.strerror}", err=True)
