@@ -75,9 +75,10 @@ class KeyAccess:
         # holds: the key's cache entry stays fresh and the key unexpired. Any change to the
         # cache empties it (`on_change`), so a hit is one dict lookup and one clock read, no
         # parsing or hashing. A dict lookup compares hashes (SipHash, random key) before bytes,
-        # so it leaks nothing useful about stored values.
-        self._verified: dict[bytes, tuple[AccessKey, float]] = {}
-        cache.on_change = self._verified.clear
+        # so it leaks nothing useful about stored values. `Authenticate` reads it directly.
+        self.verified: dict[bytes, tuple[AccessKey, float]] = {}
+        self._verified = self.verified
+        cache.on_change = self.verified.clear
         self._names = headers.names
         self._now = cache.clock
 
