@@ -6,6 +6,7 @@
     python bench/ab.py tls         [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py pii         [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py signals     [--rounds 12] [--duration 3] [--stream] [--conversation 10]
+                                   [--vary]
     python bench/ab.py tree --base-src OTHER/src   [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py keys        [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py keys-pg     [--rounds 12] [--duration 3] [--stream]
@@ -37,6 +38,8 @@ Variants:
 - signals: `off` (`overrides.disable_signals: true`), `on` (every request analysed for agentic
   signals, within the default CPU budget `signals_cpu_budget` 0.02), `unbounded` (every request
   analysed, budget 1.0: the analysers' whole cost), over 10-turn conversations (`--conversation`);
+  the body is the same for every request unless `--vary` (every request's last user message is
+  new: the same history with another last message, so no kept result is reused);
 - keys: `off` (no keys, no price), `on` (gateway keys with a file store, one cached key on every
   request, prices for the model so each request is costed), `budget` (the same key with a budget: a
   reservation before and a settlement after every request, in the key file's spend table),
@@ -314,6 +317,11 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--stream", action="store_true")
     parser.add_argument(
+        "--vary",
+        action="store_true",
+        help="every request's last user message is new (default: the same body every time)",
+    )
+    parser.add_argument(
         "--turns",
         type=float,
         default=0.0,
@@ -361,7 +369,7 @@ def main() -> int:
                 if args.feature == "tree":
                     src = THIS_SRC if name == "this" else str(Path(args.base_src).resolve())
                 gateways[name] = start_gateway(name, extra, log_dir, upstream_port, grpc, src)
-            script = loadgen.write_lua(log_dir, args.stream, turns)
+            script = loadgen.write_lua(log_dir, args.stream, turns, args.vary)
             if args.feature.startswith("keys"):  # the bench's gateway key, for every variant
                 key = f"pk-{BENCH_KEY_ID}-{BENCH_SECRET}"
                 script.write_text(script.read_text().replace("client-key", key))
