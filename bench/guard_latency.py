@@ -6,7 +6,9 @@ router alone (`routing_preferences`); guard + embedded router (they share the re
 embedding when the router reads `ctx.embeddings`). The same sequential requests (benign user
 prompts of our hand-written guard set, so every one reaches the upstream) go to each gateway in
 turn, in interleaved rounds so machine noise hits all variants alike. The gateway's own
-`x-plano-overhead-ms` header (upstream wait excluded) is collected.
+`x-plano-overhead-ms` header (upstream wait excluded) is collected, and the model's ORT runs per
+request (1.00 for guard + router when they share the embedding; requests a rule of weight 1
+blocks are not embedded at all).
 
     PYTHONPATH=src .venv/bin/python bench/guard_latency.py [--requests 300] [--rounds 6]
 """
@@ -23,6 +25,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from plano.config import load_config_text
+from plano.embedding.shared import PROCESS_MODEL
 from plano.mock.testing import run_mock_in_thread
 from plano.runtime.serve import gateway_in_thread
 
@@ -127,18 +130,24 @@ def main() -> None:
             cfg = load_config_text(config(mock.base_url, extra), source="bench.yaml", env={})
             urls[name] = stack.enter_context(gateway_in_thread(cfg)).url()
             overheads(urls[name], texts, 0, 20)  # warm-up (and the model's load)
+        model = PROCESS_MODEL.get()  # every gateway of this process shares it
+        runs = dict.fromkeys(VARIANTS, 0)
         for r in range(args.rounds):
             for name, url in urls.items():
+                before = model.runs
                 results[name] += overheads(url, texts, r * per_round, per_round)
+                runs[name] += model.runs - before
     base = statistics.median(results["none"])
     routed = statistics.median(results["router"])
     sent = per_round * args.rounds
     print(f"requests per variant: {sent} ({args.rounds} interleaved rounds)")
-    print(f"{'variant':<14} {'p50 ms':>8} {'p95 ms':>8} {'added p50':>10}")
+    print(f"{'variant':<14} {'p50 ms':>8} {'p95 ms':>8} {'added p50':>10} {'ORT runs/req':>13}")
     for name, values in results.items():
         p50 = statistics.median(values)
+        per = runs[name] / sent
         print(
-            f"{name:<14} {p50:8.3f} {p95(values):8.3f} {p50 - base:10.3f}  ({len(values)} answered)"
+            f"{name:<14} {p50:8.3f} {p95(values):8.3f} {p50 - base:10.3f} {per:13.2f}"
+            f"  ({len(values)} answered)"
         )
     both = statistics.median(results["guard+router"])
     print(f"guard on top of routing (p50 diff): {both - routed:.3f} ms")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import resource
 import shutil
@@ -65,6 +66,8 @@ def chat_body(stream: bool, turns: int = 1) -> bytes:
     }
     if stream:
         body["stream"] = True
+        if os.environ.get("PLANO_BENCH_INCLUDE_USAGE") == "1":  # the client asks for usage
+            body["stream_options"] = {"include_usage": True}
     return orjson.dumps(body)
 
 

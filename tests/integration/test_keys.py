@@ -109,14 +109,18 @@ def test_models_list_needs_a_key_and_shows_what_it_may_use(
         ):
             anon.models.list()
         _, narrow = create_key(gw.admin_url, models=["openai/gpt-4o-mini", "gpt-4.1"])
+        _, aliased = create_key(gw.admin_url, models=["openai/gpt-4o"])
         _, wide = create_key(gw.admin_url)
         with openai.OpenAI(base_url=f"{gw.url()}/v1", api_key=narrow, max_retries=0) as c:
             assert sorted(m.id for m in c.models.list()) == [
                 "openai/gpt-4.1",
                 "openai/gpt-4o-mini",
             ]
+        with openai.OpenAI(base_url=f"{gw.url()}/v1", api_key=aliased, max_retries=0) as c:
+            # An alias is listed for a key that may use the model it resolves to.
+            assert sorted(m.id for m in c.models.list()) == ["openai/gpt-4o", "smart"]
         with openai.OpenAI(base_url=f"{gw.url()}/v1", api_key=wide, max_retries=0) as c:
-            assert len(list(c.models.list())) == 3
+            assert len(list(c.models.list())) == 4  # the alias `smart` too
 
 
 def test_passthrough_auth_never_forwards_the_gateway_key(

@@ -226,6 +226,7 @@ def test_zero_config_from_environment(tmp_path: Path, upstream: Any, env: dict[s
         written = Path(env["PLANO_HOME"]) / "default_config.yaml"
         text = written.read_text()
         assert "openai/*" in text and "$OPENAI_API_KEY" in text
+        assert "address: 127.0.0.1" in text  # loopback unless --listener-address says otherwise
         assert "sk-zero" not in text
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
             assert resp.status == 200

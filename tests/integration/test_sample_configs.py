@@ -40,4 +40,4 @@ def test_sample_config_runs(path: Path) -> None:
         for p in config.model_providers
         if not p.wildcard and not p.internal
     }
-    assert listed == declared
+    assert listed == declared | set(config.model_aliases)  # aliases are listed too

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -256,3 +257,122 @@ def test_listen_in_the_background_then_down(env: dict[str, str]) -> None:
     assert f"pid {record['pid']}" in stopped.stdout
     with pytest.raises(ProcessLookupError):
         os.kill(record["pid"], 0)
+
+
+def genai_config(upstream: Any, receiver: Receiver, span_names: str = "plano") -> str:
+    return f"""
+version: v0.4.0
+listeners:
+  - {{name: llm, type: model, address: 127.0.0.1, port: 0, timeout: 5s}}
+model_providers:
+  - model: openai/gpt-4o
+    access_key: sk-upstream-secret
+    base_url: {upstream.base_url}
+    default: true
+  - model: anthropic/claude-sonnet-4
+    access_key: sk-ant-secret
+    base_url: {upstream.base_url}
+tracing:
+  random_sampling: 100
+  opentracing_grpc_endpoint: http://127.0.0.1:{receiver.grpc_port}
+  span_names: {span_names}
+"""
+
+
+def traced_headers(trace_id: str) -> dict[str, str]:
+    return {"traceparent": f"00-{trace_id}-{CLIENT_SPAN}-01"}
+
+
+def test_llm_spans_carry_the_genai_attributes(
+    upstream: Any, gateway: GatewayFactory, receiver: Receiver
+) -> None:
+    """The OpenAI SDK (whole, streamed without asking for usage) and the Anthropic SDK
+    (passthrough, and translated to an OpenAI upstream, streamed): each span at the receiver
+    has the OTel GenAI names beside the original's."""
+    traces = [f"{i:032x}" for i in range(0xA1, 0xA5)]
+    with gateway(genai_config(upstream, receiver)) as gw:
+        with openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="k", max_retries=0) as c:
+            whole = c.chat.completions.create(
+                model="gpt-4o",
+                messages=[{"role": "user", "content": "hi"}],
+                max_tokens=50,
+                temperature=0.5,
+                top_p=0.9,
+                extra_headers=traced_headers(traces[0]),
+            )
+            streamed = list(
+                c.chat.completions.create(
+                    model="gpt-4o",
+                    messages=[{"role": "user", "content": "hi"}],
+                    stream=True,
+                    extra_headers=traced_headers(traces[1]),
+                )
+            )
+        with anthropic.Anthropic(base_url=gw.url(), api_key="k", max_retries=0) as a:
+            message = a.messages.create(
+                model="claude-sonnet-4",
+                max_tokens=64,
+                messages=[{"role": "user", "content": "hi"}],
+                extra_headers=traced_headers(traces[2]),
+            )
+            with a.messages.stream(
+                model="openai/gpt-4o",
+                max_tokens=32,
+                messages=[{"role": "user", "content": "hi"}],
+                extra_headers=traced_headers(traces[3]),
+            ) as s:
+                translated = s.get_final_message()
+    spans = [receiver.wait_for(t)["spans"][0]["attributes"] for t in traces]
+
+    w = spans[0]
+    assert w["gen_ai.operation.name"] == "chat"
+    assert w["gen_ai.provider.name"] == "openai"
+    assert w["gen_ai.request.model"] == "gpt-4o"
+    assert w["gen_ai.response.model"] == whole.model
+    assert w["gen_ai.response.id"] == whole.id
+    assert w["gen_ai.response.finish_reasons"] == [whole.choices[0].finish_reason]
+    assert whole.usage is not None
+    assert w["gen_ai.usage.input_tokens"] == whole.usage.prompt_tokens
+    assert w["gen_ai.usage.output_tokens"] == whole.usage.completion_tokens
+    assert w["gen_ai.request.max_tokens"] == 50
+    assert w["gen_ai.request.temperature"] == 0.5
+    assert w["gen_ai.request.top_p"] == 0.9
+    assert w["llm.usage.total_tokens"] == whole.usage.total_tokens  # the original's, still there
+
+    st = spans[1]
+    assert st["gen_ai.response.id"] == streamed[0].id
+    assert st["gen_ai.response.finish_reasons"] == [streamed[-1].choices[0].finish_reason]
+    assert all(chunk.usage is None for chunk in streamed)  # the client did not ask for usage
+    assert st["gen_ai.usage.output_tokens"] > 0  # the gateway did
+
+    m = spans[2]
+    assert m["gen_ai.provider.name"] == "anthropic"
+    assert m["gen_ai.request.model"] == "claude-sonnet-4"
+    assert m["gen_ai.response.id"] == message.id
+    assert m["gen_ai.response.finish_reasons"] == [message.stop_reason]
+    assert m["gen_ai.usage.input_tokens"] == message.usage.input_tokens
+    assert m["gen_ai.request.max_tokens"] == 64
+
+    t = spans[3]
+    assert t["gen_ai.provider.name"] == "openai"
+    assert t["gen_ai.request.model"] == "gpt-4o"
+    assert t["gen_ai.response.finish_reasons"] == [translated.stop_reason]
+    assert t["gen_ai.usage.output_tokens"] == translated.usage.output_tokens
+
+
+def test_genai_span_names_option(
+    upstream: Any, gateway: GatewayFactory, receiver: Receiver
+) -> None:
+    trace = "b" * 32
+    with (
+        gateway(genai_config(upstream, receiver, span_names="genai")) as gw,
+        openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="k", max_retries=0) as c,
+    ):
+        c.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers=traced_headers(trace),
+        )
+    span = receiver.wait_for(trace)["spans"][0]
+    assert span["name"] == "chat gpt-4o"
+    assert span["attributes"]["http.path"] == "/v1/chat/completions"

@@ -1,66 +1,31 @@
-"""`plano` (also installed as `planoai`): the command group."""
+"""`plano` (also installed as `planoai`): the entry point.
+
+The commands live in `plano.cli.app`; they are imported after `style.install()` has decided on
+rich help (colour in a terminal, plain text otherwise), so plain runs never import rich.
+"""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING
 
-import click
-
-from plano import __version__
-from plano.cli.build import build
-from plano.cli.cli_agent import cli_agent
-from plano.cli.demo import demo
-from plano.cli.down import down
-from plano.cli.init import init
-from plano.cli.keys import keys
-from plano.cli.logs import logs
-from plano.cli.mock_llm import mock_llm
-from plano.cli.reload import reload
-from plano.cli.signals import signals
-from plano.cli.trace import trace
-from plano.cli.up import up
-from plano.cli.validate import validate
-
-_ALIASES: Final = {"cli_agent": "cli-agent"}  # the original's spelling -> ours
-
-
-class _Group(click.Group):
-    """The command group; the original's spellings of renamed commands still work."""
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, _ALIASES.get(cmd_name, cmd_name))
-
-
-@click.group(
-    cls=_Group,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    invoke_without_command=True,
-)
-@click.version_option(__version__, prog_name="plano")
-@click.pass_context
-def cli(ctx: click.Context) -> None:
-    """Plano: the dataplane between your apps, agents and LLM providers."""
-    if ctx.invoked_subcommand is None:  # bare `plano` / `planoai`: the help, and success
-        click.echo(ctx.get_help())
-
-
-for command in (
-    init,
-    up,
-    down,
-    reload,
-    logs,
-    validate,
-    demo,
-    mock_llm,
-    trace,
-    cli_agent,
-    build,
-    signals,
-    keys,
-):
-    cli.add_command(command)
+if TYPE_CHECKING:
+    import click
 
 
 def main() -> None:
+    from plano.cli import style
+
+    if style.use_rich():
+        style.install()
+    from plano.cli.app import cli
+
     cli()
+
+
+def __getattr__(name: str) -> click.Group:
+    """`plano.cli.main.cli`: the command group (plain click; `main()` adds the colours)."""
+    if name == "cli":
+        from plano.cli.app import cli
+
+        return cli
+    raise AttributeError(name)

@@ -2,7 +2,8 @@
 
     plano trace listen [--foreground]          # receiver on 127.0.0.1:4317 (gRPC), :4318 (HTTP)
     plano trace [last|any|TRACE_ID|SHORT_ID] [--filter GLOB]... [--where KEY=VALUE]...
-                [--flagged] [--model GLOB] [--status CODE|error] [--since 5m] [--limit N] [--list]
+                [--flagged] [--model GLOB] [--service GLOB] [--status CODE|error] [--since 5m]
+                [--limit N] [--list]
                 [--json] [-v] [--no-interactive]
     plano trace down
 
@@ -247,6 +248,12 @@ def fetch(params: list[tuple[str, str]]) -> list[dict[str, Any]]:
     "disengagement, stagnation, tool failures or loops).",
 )
 @click.option("--model", help="Only traces with a span whose model matches this glob.")
+@click.option(
+    "--service",
+    metavar="GLOB",
+    help="Only traces with a span of a matching service ('plano*': Plano's own). Traces "
+    "without any Plano span are marked [not Plano: SERVICE].",
+)
 @click.option("--status", help="Only traces with this HTTP status code, or 'error'.")
 @click.option("--since", help="Only traces started within this long: 30s, 5m, 2h, 1d.")
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
@@ -262,6 +269,7 @@ def show(
     wheres: tuple[str, ...],
     flagged: bool,
     model: str | None,
+    service: str | None,
     status: str | None,
     since: str | None,
     limit: int,
@@ -291,10 +299,9 @@ def show(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--where") from None
         params.append(("where", f"{key}={value}"))
+    params += [(k, v) for k, v in (("model", model), ("service", service)) if v]
     if flagged:
         params.append(("flagged", "1"))
-    if model:
-        params.append(("model", model))
     if status:
         if status != "error" and not status.isdigit():
             raise click.BadParameter("an HTTP status code or 'error'", param_hint="--status")
@@ -320,18 +327,14 @@ def show(
         trees = (render_tree(t, click.style, verbose, patterns) for t in traces)
         click.echo("\n\n".join(trees), nl=bool(traces))
     if not traces:
-        if by_id and not (wheres or flagged or model or status or since):
+        if by_id and not (wheres or flagged or model or service or status or since):
             click.echo(
                 f"no trace {target.lower()} in the receiver (it keeps only the most recent "
                 "traces; `plano trace any --list` shows them)",
                 err=True,
             )
         else:
-            click.echo(
-                "no matching traces (is tracing on, with `tracing.random_sampling` > 0 and "
-                "the endpoint pointing at this receiver?)",
-                err=True,
-            )
+            click.echo(no_traces_hint(), err=True)
         sys.exit(1)
 
 
@@ -366,3 +369,17 @@ def _warn_unmatched(patterns: list[str], traces: list[dict[str, Any]]) -> None:
             f"--filter: no attribute key of these traces matches {', '.join(unmatched)}",
             err=True,
         )
+
+
+def no_traces_hint() -> str:
+    """What to check when nothing matches: spans wait in the gateway's export batch first."""
+    from plano.observability.span_batch import DEFAULT_DELAY_MS, LOCAL_DELAY_MS
+
+    return (
+        "no matching traces yet. The gateway sends spans in batches: they arrive within "
+        f"~{LOCAL_DELAY_MS / 1000:g} s of a request when the receiver is on this machine "
+        f"(~{DEFAULT_DELAY_MS / 1000:g} s for a remote endpoint; OTEL_BSP_SCHEDULE_DELAY sets it), "
+        "so try again in a moment. If none ever arrive: is tracing on (`plano up "
+        "--with-tracing`, or `tracing.random_sampling` > 0) with the endpoint pointing at this "
+        "receiver?"
+    )

@@ -22,6 +22,7 @@ import click
 
 from plano.cli import docker_mode, rundir
 from plano.config import (
+    ZERO_CONFIG_ADDRESS,
     Config,
     ConfigError,
     format_report,
@@ -52,7 +53,9 @@ def load_or_exit(config_path: Path) -> Config:
     try:
         config = load_config(config_path)
     except ConfigError as err:
-        click.echo(format_report(err.problems, ()), err=True)
+        from plano.cli.style import error_block
+
+        error_block(format_report(err.problems, ()))
         sys.exit(1)
     except OSError as exc:
         click.echo(f"{config_path}: cannot read: {exc.strerror}", err=True)
@@ -95,6 +98,12 @@ def load_or_exit(config_path: Path) -> Config:
     default=12000,
     show_default=True,
     help="Model listener port in zero-config mode.",
+)
+@click.option(
+    "--listener-address",
+    default=None,
+    help="Model listener address in zero-config mode (default 127.0.0.1; in the container "
+    "0.0.0.0, published on the host's 127.0.0.1). 0.0.0.0 opens it to the network.",
 )
 @click.option(
     "--max-body-bytes",
@@ -146,6 +155,7 @@ def up(
     workers: int | None,
     watch: bool,
     listener_port: int,
+    listener_address: str | None,
     max_body_bytes: int | None,
     admin_port: str | None,
     admin_address: str | None,
@@ -168,7 +178,8 @@ def up(
         raise click.BadParameter(str(exc), param_hint="--admin-port") from None
     config_path = find_config(file, search_path)
     if config_path is None:
-        config_path = _write_zero_config(listener_port)
+        address = listener_address or ("0.0.0.0" if in_docker else ZERO_CONFIG_ADDRESS)
+        config_path = _write_zero_config(listener_port, address)
     config = load_or_exit(config_path)
     if in_docker:
         if with_tracing or foreground or watch:
@@ -200,10 +211,10 @@ def _start_local_tracing(grpc_port: int) -> None:
     click.echo(f"trace receiver {what} (gRPC :{record.grpc_port}); see traces: plano trace")
 
 
-def _write_zero_config(port: int) -> Path:
+def _write_zero_config(port: int, address: str) -> Path:
     target = rundir.home() / "default_config.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_zero_config_yaml(os.environ, port=port))
+    target.write_text(render_zero_config_yaml(os.environ, port=port, address=address))
     click.echo(f"no config file found: zero-config mode, wrote {target}", err=True)
     return target
 

@@ -16,13 +16,17 @@ def validate(file: str) -> None:
     try:
         config = load_config(file)
     except ConfigError as err:
-        click.echo(format_report(err.problems, ()), err=True)
+        from plano.cli.style import error_block
+
+        error_block(format_report(err.problems, ()))
         sys.exit(1)
     except OSError as exc:
         click.echo(f"{file}: cannot read: {exc.strerror}", err=True)
         sys.exit(1)
     if config.warnings:
-        click.echo(format_report((), config.warnings), err=True)
+        from plano.cli.style import error_block
+
+        error_block(format_report((), config.warnings))
     listeners = ", ".join(
         f"{lc.name} ({lc.type}) {lc.address}:{lc.port}" for lc in config.listeners
     )

@@ -38,9 +38,14 @@ from plano.config.sections import (
     StateStorageConfig,
     TracingConfig,
 )
-from plano.config.zero_config import render_zero_config_yaml, synthesize_zero_config
+from plano.config.zero_config import (
+    ZERO_CONFIG_ADDRESS,
+    render_zero_config_yaml,
+    synthesize_zero_config,
+)
 
 __all__ = [
+    "ZERO_CONFIG_ADDRESS",
     "AgentConfig",
     "AgentRefConfig",
     "Config",

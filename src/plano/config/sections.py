@@ -230,6 +230,9 @@ class TracingConfig(StrictModel):
     trace_arch_internal: bool = False  # parsed, no effect
     opentracing_grpc_endpoint: str = DEFAULT_TRACING_ENDPOINT
     span_attributes: SpanAttributesConfig = SpanAttributesConfig()
+    # Request span names: the original's (`POST /v1/chat/completions gpt-4o`) or the OTel GenAI
+    # form (`chat gpt-4o`) for LLM calls. An extension of this implementation.
+    span_names: Literal["plano", "genai"] = "plano"
     exporters: tuple[PosthogExporterConfig, ...] = ()
 
 

@@ -1,7 +1,7 @@
 """A bound on the embedding work of one worker process: jobs waiting plus running.
 
-Embedding is CPU work (~8 ms a short text on one core). Without a bound, a burst larger than the
-CPU can serve queues in the thread pool without end: every request waits longer, clients time
+Embedding is CPU work (a few ms of CPU for a short text). Without a bound, a burst larger than
+the CPU can serve queues in the thread pool without end: every request waits longer, clients time
 out and go away, and their embeddings are still computed. `EmbeddingGate.run` admits a job only
 while fewer than `limit` are waiting or running; otherwise it raises `EmbeddingOverloaded` at
 once, and the caller applies its overload policy (the guard: `on_overload`; the embedded router

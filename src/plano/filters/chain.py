@@ -21,6 +21,7 @@ from typing import Final
 
 from plano.config.guards import GuardFilterConfig, PiiFilterConfig
 from plano.config.sections import AgentConfig, AnyFilterConfig, FilterConfig, PromptGuardsConfig
+from plano.embedding.shared import settle
 from plano.errors import PlanoError
 from plano.filters.guard import GuardFilter, build_guard, prompt_guard, warm_up
 from plano.filters.http_filter import HttpFilter
@@ -194,9 +195,11 @@ class FilterTable:
         return built
 
     async def start(self) -> None:
-        """At startup: load the embedder in the background when a guard is in use."""
+        """At startup: load the embedder and run it once when a guard is in use (startup waits
+        for it up to `STARTUP_WAIT_S`, then it goes on in the background)."""
         if any(isinstance(f, GuardFilter) for f in self._built.values()):
             self._warmup = asyncio.ensure_future(warm_up())
+            await settle(self._warmup)
 
     def input_ids(self, ids: Sequence[str]) -> tuple[str, ...]:
         """An input chain's filter ids: the `prompt_guards` guard (if configured) first."""

@@ -24,12 +24,12 @@ from plano.embedding.gate import PROCESS_GATE
 from plano.errors import InternalError, MethodNotAllowed, NotFound
 from plano.filters.chain import FilterTable, compile_chain
 from plano.listeners.agent.listener import build_agent_listener
-from plano.listeners.asgi import send_bytes, send_error
+from plano.listeners.asgi import send_bytes, send_error, tag_error
 from plano.listeners.model.listener import ModelListener
 from plano.listeners.prompt.listener import build_prompt_listener
 from plano.listeners.routing_api import routing_routes
 from plano.listeners.signals_stage import Signals, build_signals
-from plano.listeners.types import Message, Receive, Route, Scope, Send
+from plano.listeners.types import Message, Receive, RequestIds, Route, Scope, Send
 from plano.observability.access_log import AccessLog
 from plano.observability.access_log import Format as AccessLogFormat
 from plano.observability.metrics import PrometheusMetrics, build_metrics
@@ -50,6 +50,7 @@ log = logging.getLogger("plano")
 DEFAULT_MAX_BODY_BYTES: Final = 32 * 1024 * 1024
 DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 
+ALIAS_OWNER: Final = "plano"  # `owned_by` of an alias in `GET /v1/models`
 _CORS: Final = [
     (b"allow", b"GET, POST, OPTIONS"),
     (b"access-control-allow-origin", b"*"),
@@ -87,16 +88,29 @@ class AppState:
     keys: KeyAccess | None = None  # gateway keys (`access.keys`), with the admin API
 
 
-def models_body(clusters: tuple[Cluster, ...]) -> bytes:
-    """`GET /v1/models`: every visible configured model by its canonical name."""
+def models_body(clusters: tuple[Cluster, ...], aliases: Mapping[str, str] | None = None) -> bytes:
+    """`GET /v1/models`: every visible configured model by its canonical name, then each
+    `model_aliases` entry whose target is configured, owned by `plano` (the gateway's name),
+    with the model it resolves to as `root`."""
     seen: dict[str, str] = {}
     for c in visible(clusters):
         if not c.wildcard:
             seen.setdefault(f"{c.provider}/{c.model_id}", c.row.owned_by)
-    data = [
+    data: list[dict[str, object]] = [
         {"id": name, "object": "model", "created": 0, "owned_by": owner}
         for name, owner in seen.items()
     ]
+    for alias, target in (aliases or {}).items():
+        if alias not in seen:  # `root`: the model it resolves to (as vLLM names a base model)
+            data.append(
+                {
+                    "id": alias,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": ALIAS_OWNER,
+                    "root": target,
+                }
+            )
     return orjson.dumps({"object": "list", "data": data})
 
 
@@ -254,7 +268,7 @@ class _Parts:
             timeout=lc.timeout,
             connect_timeout=_connect_timeout(config),
             max_body_bytes=self.max_body_bytes,
-            models_body=models_body(self.clusters),
+            models_body=models_body(self.clusters, self.models.aliases()),
             telemetry=telemetry,
             conversations=self.conversations,
             input_chain=compile_chain(self.filters.input_ids(lc.input_filters), self.filters),
@@ -314,6 +328,7 @@ class Gateway:
         self.state = state
         self._telemetry = state.telemetry
         self._settle = state.costs.settle if state.costs is not None else None
+        self._ids = RequestIds()  # for error answers made before a listener named the request
         self._tables: dict[int, _Table] = {}
         for port, lr in ports.items():
             routes = dict(lr.routes)
@@ -342,7 +357,7 @@ class Gateway:
         route = table.routes.get((method, path))
         if route is not None:
             record.handler = route.name
-        telemetry = self._telemetry
+        telemetry, ids = self._telemetry, self._ids
         if telemetry.tracing is not None:
             telemetry.begin(record, *_trace_headers(scope))
         else:
@@ -356,7 +371,9 @@ class Gateway:
                     if not record.downstream_first_chunk:
                         record.downstream_first_chunk = time.perf_counter_ns()
             else:
-                record.status = message["status"]
+                status = record.status = message["status"]
+                if status >= 400:  # every error answer carries the request id
+                    tag_error(message, scope, record, ids)
             await send(message)
 
         try:

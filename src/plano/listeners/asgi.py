@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Final
 
 from plano.errors import PayloadTooLarge, PlanoError
-from plano.listeners.types import RawHeaders, Receive, Scope, Send
+from plano.listeners.types import Message, RawHeaders, Receive, RequestIds, Scope, Send
+from plano.observability.record import RequestRecord
 from plano.wire import anthropic_messages, openai_chat
 
 JSON_CT: Final = (b"content-type", b"application/json")
@@ -25,6 +26,27 @@ def header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return value  # type: ignore[no-any-return]
     return None
+
+
+_REQUEST_ID: Final = b"x-request-id"
+
+
+def client_request_id(scope: Scope, ids: RequestIds) -> str:
+    """The client's `x-request-id`, else a new one."""
+    found = header(scope, _REQUEST_ID)
+    return found.decode("latin-1") if found else ids.new()
+
+
+def tag_error(message: Message, scope: Scope, record: RequestRecord, ids: RequestIds) -> None:
+    """An error answer's `http.response.start`: the request id (the record's, else the
+    client's, else a new one, noted on the record for the access log) as `x-request-id`, unless
+    the answer has one already."""
+    rid = record.request_id
+    if rid is None:
+        rid = record.request_id = client_request_id(scope, ids)
+    headers = message.get("headers") or []
+    if not any(k.lower() == _REQUEST_ID for k, _ in headers):
+        message["headers"] = [*headers, (_REQUEST_ID, rid.encode("latin-1"))]
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:

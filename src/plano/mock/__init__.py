@@ -6,6 +6,8 @@ reply specs and their precedence, :mod:`plano.mock.faults` for delays and faults
 * ``POST …/chat/completions`` — any path ending so (``/v1/...``, ``/openai/v1/...``,
   ``/v1beta/openai/...``, Azure ``/openai/deployments/{dep}/chat/completions?api-version=...``),
   streamed when ``"stream": true``;
+* ``POST …/embeddings`` and Gemini ``…/models/{m}:batchEmbedContents`` / ``:embedContent`` —
+  deterministic vectors from a hash of each input (:mod:`plano.mock.embeddings`);
 * ``GET …/models`` — the configured models and every model seen in a request;
 * ``GET /healthz`` — 200;
 * ``/_mock/script`` and ``/_mock/requests`` — script replies, read recorded requests.

@@ -11,6 +11,7 @@ from plano.mock import control
 from plano.mock.anthropic_messages import AnthropicMessages
 from plano.mock.bedrock_converse import BedrockConverse
 from plano.mock.dialect import Dialect
+from plano.mock.embeddings import BedrockEmbeddings, GeminiEmbeddings, OpenAIEmbeddings
 from plano.mock.faults import rejects_prefill
 from plano.mock.function_calling import learned
 from plano.mock.gemini import Gemini
@@ -60,6 +61,9 @@ def default_dialects() -> tuple[Dialect, ...]:
         OpenAIResponses(),
         Gemini(),
         BedrockConverse(),
+        OpenAIEmbeddings(),
+        GeminiEmbeddings(),
+        BedrockEmbeddings(),
     )
 
 

@@ -16,7 +16,6 @@ garbage collector to scan, and its encoder costs ~50 µs per span.
 from __future__ import annotations
 
 import random
-import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, Protocol
@@ -25,15 +24,21 @@ from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode, TraceState
 
 from plano.observability import names as n
+from plano.observability.genai import head_attributes
 from plano.observability.otlp_encoding import (
     SPAN_ATTRIBUTE,
     OtlpEncoder,
     name_and_kind,
-    span_flags,
     status_field,
-    varint,
 )
-from plano.observability.record import GuardNote, RequestRecord
+from plano.observability.record import RequestRecord
+from plano.observability.span_context import (
+    FLAGS_LOCAL,
+    client_context,
+    flagged_name,
+    guard_attributes,
+    traceparent_fields,
+)
 from plano.observability.span_render import (
     PER_REQUEST,
     PendingSpan,
@@ -42,16 +47,7 @@ from plano.observability.span_render import (
     usage_attributes,
 )
 
-# The W3C grammar exactly as the SDK's TraceContextTextMapPropagator checks it (same regex, same
-# rejections); `parse_traceparent` is tested against the propagator. Calling the propagator
-# itself costs ~4 µs per request (it builds a Context and a NonRecordingSpan) against ~0.8 here.
-_TRACEPARENT: Final = re.compile(
-    r"^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:(-.*)|[ \t]*)$"
-)
-_TRACEPARENT_MAX: Final = 512
 _TRACESTATE_MAX: Final = 512
-_ZERO_TRACE: Final = "0" * 32
-_ZERO_SPAN: Final = "0" * 16
 _LIMIT: Final = TraceIdRatioBased.TRACE_ID_LIMIT
 # The SDK's RandomIdGenerator uses the `random` module's generator too (reseeded in forked
 # workers by the `random` module itself).
@@ -80,8 +76,6 @@ _SECRET_HEADERS: Final = frozenset(
 )
 
 
-_FLAGS_LOCAL: Final = span_flags(False)
-_FLAGS_REMOTE: Final = span_flags(True)  # the request span's parent is always the client's
 # Distinct (listener, model, status...) combinations whose encoded span parts are kept; the
 # requested model comes from clients, so the cache is bounded (beyond it, spans are encoded in
 # full, which is slower but correct).
@@ -89,44 +83,12 @@ _HEAD_CACHE_LIMIT: Final = 1024
 _FRESH_BATCH: Final = 64  # new traces made at a time
 
 
-def _traceparent_fields(header: str) -> tuple[str, str, str] | None:
-    """(trace id, parent span id, trace flags) of a valid `traceparent`, in hex, else None."""
-    if len(header) > _TRACEPARENT_MAX:
-        return None
-    m = _TRACEPARENT.match(header)
-    if m is None:
-        return None
-    version, trace_id, span_id, flags, rest = m.groups()
-    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN or version == "ff":
-        return None
-    if version == "00" and rest:
-        return None
-    return trace_id, span_id, flags
-
-
-def parse_traceparent(header: str) -> tuple[int, int, int] | None:
-    """(trace id, parent span id, trace flags) of a valid `traceparent`, else None."""
-    fields = _traceparent_fields(header)
-    if fields is None:
-        return None
-    trace_id, span_id, flags = fields
-    return int(trace_id, 16), int(span_id, 16), int(flags, 16)
-
-
 # The request span between `begin` and `finish`, stored in `record.span` as a plain tuple (the
 # cheapest object to make): trace id and span id as the 16 and 8 big-endian bytes OTLP carries,
 # the client's trace state, and the encoded fields that depend on the client's context (trace
 # state, parent span id, flags).
 _Open = tuple[bytes, bytes, str, bytes]
-_NO_PARENT: Final = _FLAGS_LOCAL
-
-
-def _client_context(parent_id: bytes, trace_state: str) -> bytes:
-    """The `trace_state`, `parent_span_id` and `flags` fields of a span whose parent is the
-    client's (remote) span."""
-    raw = trace_state.encode()
-    state = b"\x1a" + varint(len(raw)) + raw if raw else b""
-    return state + b"\x22\x08" + parent_id + _FLAGS_REMOTE
+_NO_PARENT: Final = FLAGS_LOCAL
 
 
 class _Head:
@@ -225,8 +187,10 @@ class OtelTracing:
         sampling_percent: float = 100,
         header_prefixes: Sequence[str] = (),
         static: Mapping[str, str] | None = None,
+        genai_names: bool = False,
     ) -> None:
         self._queue = queue
+        self._genai_names = genai_names  # `tracing.span_names: genai`
         self._encoder = OtlpEncoder()  # event loop thread only
         self._bound = TraceIdRatioBased(min(max(sampling_percent, 0), 100) / 100).bound
         self._always = self._bound > _LIMIT  # 100 %: every new trace is sampled
@@ -238,7 +202,7 @@ class OtelTracing:
     # -- the request span -----------------------------------------------------------------------
 
     def begin(self, record: RequestRecord, traceparent: str | None, tracestate: str | None) -> None:
-        parent = _traceparent_fields(traceparent) if traceparent else None
+        parent = traceparent_fields(traceparent) if traceparent else None
         if parent is None:  # a new trace, from the pool of ready ones
             fresh = self._fresh
             if not fresh:
@@ -254,7 +218,7 @@ class OtelTracing:
         record.tracestate = state or None
         if flags[1] in _ODD_HEX:  # ParentBased: follow the client's sampling decision
             record.traceparent = f"00-{trace_hex}-{span_id.hex()}-01"
-            context = _client_context(bytes.fromhex(parent_hex), state)
+            context = client_context(bytes.fromhex(parent_hex), state)
             record.span = (bytes.fromhex(trace_hex), span_id, state, context)
         else:
             record.traceparent = f"00-{trace_hex}-{span_id.hex()}-00"
@@ -317,9 +281,15 @@ class OtelTracing:
         )
         if r.prompt_tokens is not None or r.completion_tokens is not None:
             usage = usage_attributes(
-                r.prompt_tokens, r.completion_tokens, r.cache_write_tokens, r.cost
+                r.prompt_tokens, r.completion_tokens, r.cache_write_tokens, r.cost, r.cached_tokens
             )
             extra = usage if extra is None else extra + usage
+        if r.gen_ai:
+            taken = head.keys
+            genai = self._encoder.attributes(
+                SPAN_ATTRIBUTE, {k: v for k, v in r.gen_ai.items() if k not in taken}
+            )
+            extra = genai if extra is None else extra + genai
         if r.key_name is not None:
             keyed = key_attributes(r.key_name, r.team, r.key_budget_alert)
             extra = keyed if extra is None else extra + keyed
@@ -369,6 +339,7 @@ class OtelTracing:
             a[n.ATTR_LLM_STREAM] = r.stream
         if r.provider:
             a[n.ATTR_LLM_PROVIDER] = r.provider
+        head_attributes(r, a)
         if r.route:
             a[n.ATTR_ROUTE_NAME] = r.route
         if r.routing:
@@ -386,7 +357,7 @@ class OtelTracing:
         encoder = self._encoder
         head = _Head(
             service,
-            name_and_kind(_flagged_name(r), SpanKind.SERVER)
+            name_and_kind(flagged_name(r, self._genai_names), SpanKind.SERVER)
             + status_field(_ERROR if failed else 0, (error_kind or "") if failed else "")
             + encoder.attributes(SPAN_ATTRIBUTE, attributes),
             # Keys encoded here or per request by `finish`: extra attributes never repeat them.
@@ -512,30 +483,3 @@ class OtelTracing:
             error or "",
         )
         self._queue.add(child.service, data)
-
-
-def guard_attributes(g: GuardNote, into: dict[str, Any]) -> None:
-    """A guard verdict as request-span attributes."""
-    into[n.ATTR_GUARD_FILTER] = g.filter
-    into[n.ATTR_GUARD_VERDICT] = g.verdict
-    into[n.ATTR_GUARD_SOURCE] = g.source
-    into[n.ATTR_GUARD_SCORE] = round(g.score, 4)
-    if g.rule:
-        into[n.ATTR_GUARD_RULE] = g.rule
-
-
-def span_name(r: RequestRecord) -> str:
-    """`POST /v1/chat/completions gpt-4o`, or `... <requested> -> <resolved>` when the model
-    served is not the one the client named (alias, routing), like the original."""
-    requested = r.requested_model
-    if requested is None:
-        return f"{r.method} {r.path} {r.model}" if r.model else f"{r.method} {r.path}"
-    if r.model and requested not in (r.model, r.upstream_model):
-        return f"{r.method} {r.path} {requested} -> {r.model}"
-    return f"{r.method} {r.path} {requested}"
-
-
-def _flagged_name(r: RequestRecord) -> str:
-    """`span_name`, with ` 🚩` when the request's signals are concerning (reference §9.3)."""
-    note = r.signals
-    return span_name(r) + n.SIGNALS_FLAG if note is not None and note.flagged else span_name(r)

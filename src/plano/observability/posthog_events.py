@@ -174,7 +174,7 @@ def _client_parent(headers: Sequence[tuple[bytes, bytes]], trace_id: str) -> str
     header = _header(headers, b"traceparent")
     if header is None:
         return None
-    from plano.observability.otel_spans import parse_traceparent
+    from plano.observability.span_context import parse_traceparent
 
     parsed = parse_traceparent(header)
     if parsed is None or f"{parsed[0]:032x}" != trace_id:

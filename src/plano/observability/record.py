@@ -80,6 +80,7 @@ class RequestRecord:
         "downstream_first_chunk",
         "end",
         "error_kind",
+        "gen_ai",
         "guards",
         "handler",
         "key_budget_alert",
@@ -116,6 +117,7 @@ class RequestRecord:
         "upstream_model",
         "upstream_sent",
         "upstream_status",
+        "waited",
         "wall_start",
     )
 
@@ -146,6 +148,9 @@ class RequestRecord:
         self.upstream_first_chunk = 0  # first upstream body chunk (streams)
         self.upstream_done = 0  # upstream body fully read
         self.downstream_first_chunk = 0  # first body bytes handed to the client connection
+        # Time spent waiting on services outside the upstream_sent..upstream_done window (the
+        # agent listener's agent calls), excluded from the gateway's own time (`overhead_ns`).
+        self.waited = 0
         self.end = 0  # response to the client complete
         self.status = 0  # status sent to the client
         self.upstream_status = 0
@@ -187,6 +192,10 @@ class RequestRecord:
         # values (span attributes `plano.pii.<entity>`, metric `plano_pii_entities_total`).
         self.pii_found: dict[tuple[str, str, str], int] | None = None
         self.guards: list[GuardNote] | None = None  # guard filters' verdicts, in chain order
+        # OTel GenAI attributes that change per request (request parameters, response id and
+        # model, finish reasons, conversation id), noted only when the span is sampled
+        # (`observability.genai`).
+        self.gen_ai: dict[str, Any] | None = None
         # Agentic signals (only when they are on): the request's conversation as the listener
         # kept it for the analysis after the response (a reference, not a copy: see
         # `listeners.signals_stage`), and what the analysis found (`SignalsNote`).
@@ -233,7 +242,8 @@ class RequestRecord:
         """Time the gateway itself added: total minus the time spent waiting on the upstream.
 
         For a stream, up to the first chunk handed to the client (added time-to-first-chunk);
-        for a whole response, up to the end. Without an upstream call, the whole duration.
+        for a whole response, up to the end. Without an upstream call, the whole duration less
+        the time spent waiting on agents (`waited`).
         Once the request has ended (`end` set) the value is kept: every sink reads the same.
         """
         if self.overhead >= 0:
@@ -247,7 +257,7 @@ class RequestRecord:
             if self.upstream_sent and self.upstream_done:
                 value = (end - self.start) - (self.upstream_done - self.upstream_sent)
             else:
-                value = end - self.start
+                value = end - self.start - self.waited
         if self.end:
             self.overhead = value
         return value

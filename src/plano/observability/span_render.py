@@ -38,6 +38,8 @@ _K_TTFT: Final = AttributeKey(n.ATTR_LLM_TTFT)
 _K_GEN_AI_INPUT: Final = AttributeKey(n.ATTR_GEN_AI_INPUT_TOKENS)
 _K_GEN_AI_OUTPUT: Final = AttributeKey(n.ATTR_GEN_AI_OUTPUT_TOKENS)
 _K_CACHE_CREATION: Final = AttributeKey(n.ATTR_USAGE_CACHE_CREATION)
+_K_GEN_AI_CACHE_READ: Final = AttributeKey(n.ATTR_GEN_AI_CACHE_READ)
+_K_GEN_AI_CACHE_CREATION: Final = AttributeKey(n.ATTR_GEN_AI_CACHE_CREATION)
 _K_INPUT_COST: Final = AttributeKey(n.ATTR_USAGE_INPUT_COST)
 _K_OUTPUT_COST: Final = AttributeKey(n.ATTR_USAGE_OUTPUT_COST)
 _K_TOTAL_COST: Final = AttributeKey(n.ATTR_USAGE_TOTAL_COST)
@@ -70,6 +72,8 @@ PER_REQUEST: Final = frozenset(
         n.ATTR_GEN_AI_INPUT_TOKENS,
         n.ATTR_GEN_AI_OUTPUT_TOKENS,
         n.ATTR_USAGE_CACHE_CREATION,
+        n.ATTR_GEN_AI_CACHE_READ,
+        n.ATTR_GEN_AI_CACHE_CREATION,
         n.ATTR_USAGE_INPUT_COST,
         n.ATTR_USAGE_OUTPUT_COST,
         n.ATTR_USAGE_TOTAL_COST,
@@ -94,16 +98,21 @@ def usage_attributes(
     completion: int | None,
     cache_write: int | None,
     cost: tuple[float, float, float, float, float] | None,
+    cache_read: int | None = None,
 ) -> bytes:
-    """The OTel GenAI token counts, cache writes and the cost (input = uncached input, cache
-    reads and cache writes), encoded; called only for requests that reported usage."""
+    """The OTel GenAI token counts (cache reads and writes too), cache writes under the
+    original's name, and the cost (input = uncached input, cache reads and cache writes),
+    encoded; called only for requests that reported usage."""
     parts: list[bytes] = []
     if prompt is not None:
         _K_GEN_AI_INPUT.put_int(parts, prompt)
     if completion is not None:
         _K_GEN_AI_OUTPUT.put_int(parts, completion)
+    if cache_read is not None:
+        _K_GEN_AI_CACHE_READ.put_int(parts, cache_read)
     if cache_write is not None:
         _K_CACHE_CREATION.put_int(parts, cache_write)
+        _K_GEN_AI_CACHE_CREATION.put_int(parts, cache_write)
     if cost is not None:
         inp, out, read, write, total = cost
         _K_INPUT_COST.put_double(parts, inp + read + write)

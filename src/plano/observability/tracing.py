@@ -8,6 +8,7 @@ When on: one SERVER span per request (`otel_spans.OtelTracing`), sampled like th
 `ParentBased(TraceIdRatioBased(random_sampling / 100))`, resource `service.name` = `plano` (or
 `OTEL_SERVICE_NAME`, plus `OTEL_RESOURCE_ATTRIBUTES`), encoded as it finishes, batched off the
 request path (`span_batch`, `OTEL_BSP_*`) and sent by the SDK's OTLP exporter (`otel_export`).
+A batch waits up to 5 s, or 0.5 s when the endpoint is a loopback address (`is_local`).
 The OpenTelemetry SDK is imported only here, and only when tracing is on.
 """
 
@@ -49,6 +50,9 @@ class TracingSettings(Protocol):
     def span_attributes(self) -> SpanAttributesSettings: ...
 
     @property
+    def span_names(self) -> str: ...  # plano | genai
+
+    @property
     def model_fields_set(self) -> set[str]: ...
 
 
@@ -77,27 +81,45 @@ def build_tracing(
     from plano import __version__
     from plano.observability.otel_export import build_sender, resolve_endpoint
     from plano.observability.otel_spans import OtelTracing
-    from plano.observability.span_batch import SpanBatcher
+    from plano.observability.span_batch import DEFAULT_DELAY_MS, LOCAL_DELAY_MS, SpanBatcher
     from plano.observability.span_render import render_span
 
+    explicit = "opentracing_grpc_endpoint" in settings.model_fields_set
+    protocol, endpoint = resolve_endpoint(
+        env, settings.opentracing_grpc_endpoint if explicit else None
+    )
     if sender is None:
-        explicit = "opentracing_grpc_endpoint" in settings.model_fields_set
-        protocol, endpoint = resolve_endpoint(
-            env, settings.opentracing_grpc_endpoint if explicit else None
-        )
         sender = build_sender(protocol, endpoint)
     service = env.get("OTEL_SERVICE_NAME", "").strip() or n.SERVICE_NAME
     resource = Resource.create({"service.name": service})
     batcher = SpanBatcher.from_env(
-        sender.send, resource, InstrumentationScope("plano", __version__), env, render_span
+        sender.send,
+        resource,
+        InstrumentationScope("plano", __version__),
+        env,
+        render_span,
+        default_delay_ms=LOCAL_DELAY_MS if is_local(endpoint) else DEFAULT_DELAY_MS,
     )
     sink = OtelTracing(
         batcher,
         sampling_percent=settings.random_sampling,
         header_prefixes=settings.span_attributes.header_prefixes,
         static=settings.span_attributes.static,
+        genai_names=settings.span_names == "genai",
     )
     return Tracing(sink, batcher, sender)
+
+
+def is_local(endpoint: str) -> bool:
+    """Whether an OTLP endpoint is on this machine (loopback), where a short batch delay costs
+    nothing and a developer waiting for `plano trace` / `plano obs` sees spans sooner."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(endpoint if "//" in endpoint else f"//{endpoint}").hostname or ""
+    except ValueError:
+        return False
+    return host in {"localhost", "::1"} or host.startswith("127.")
 
 
 class Tracing:

@@ -8,6 +8,8 @@ events, and those events' data parsed as JSON, one event at a time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import orjson
 
 from plano.codec.sse_scan import SseSplitter, event_data, split_events
@@ -28,6 +30,17 @@ def _has_usage(event: bytes) -> bool:
     return False
 
 
+def _events_with(block: bytes) -> Iterator[bytes]:
+    """The events of a block (LF line endings) that hold `"usage"`, in order."""
+    pos = 0
+    while (i := block.find(_MARK, pos)) >= 0:
+        start = block.rfind(b"\n\n", 0, i)
+        end = block.find(b"\n\n", i)
+        end = len(block) if end < 0 else end + 2
+        yield block[0 if start < 0 else start + 2 : end]
+        pos = end
+
+
 class StreamUsage:
     """Keeps the bytes of the event in progress; complete events are decoded only when they
     carry a usage value, one by one (a chunk holding a whole stream decodes one event)."""
@@ -41,7 +54,11 @@ class StreamUsage:
     def feed(self, chunk: bytes) -> None:
         block = self._split.feed(chunk)
         if block and (n := block.count(_MARK)) and n > block.count(_NULL):
-            for event in split_events(block):
+            if b"\r" in block:
+                events: Iterable[bytes] = split_events(block)
+            else:  # only the events that name a usage (a block may hold a whole stream)
+                events = _events_with(block)
+            for event in events:
                 if _has_usage(event) and (data := event_data(event)) is not None:
                     self._take(data)
 

@@ -73,3 +73,26 @@ def path_for(row: ProviderRow, org: Origin, api: Api, model_id: str, stream: boo
         model = model_id.removeprefix("models/")
         return f"{prefix}/models/{quote(model, safe='')}:{action}"
     return org.path_prefix + _SUFFIX[api]
+
+
+def embeddings_path(row: ProviderRow, org: Origin, model_id: str) -> str | None:
+    """The `/v1/embeddings` path on an upstream: OpenAI-compatible providers (Azure by
+    deployment), Gemini's `batchEmbedContents`, Bedrock's `invoke` for Titan and Cohere embedding
+    models; None for a provider without one here."""
+    if row.prefix == "azure_openai":
+        dep = quote(model_id, safe="")
+        return (
+            f"{org.path_prefix}/openai/deployments/{dep}/embeddings?api-version={AZURE_API_VERSION}"
+        )
+    if row.chat_api is Api.GEMINI:
+        prefix = org.path_prefix.removesuffix("/openai")
+        model = model_id.removeprefix("models/")
+        return f"{prefix}/models/{quote(model, safe='')}:batchEmbedContents"
+    if row.chat_api is Api.BEDROCK_CONVERSE:
+        low = model_id.lower()
+        if "titan-embed" in low or "cohere.embed" in low:  # translate.embeddings_bedrock
+            return f"{org.path_prefix}/model/{quote(model_id, safe='')}/invoke"
+        return None
+    if row.chat_api is Api.OPENAI_CHAT:
+        return org.path_prefix + "/embeddings"
+    return None

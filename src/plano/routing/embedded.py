@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
@@ -61,6 +62,9 @@ class EmbeddedRouter:
         self._gate = gate or PROCESS_GATE
         self._bank = bank or PROCESS_BANK
         self._indexes: dict[str, RouteIndex] = {}
+        # Held while a preference set's vectors are computed: a request arriving during the
+        # startup warm-up waits for them instead of computing them a second time.
+        self._index_lock = threading.Lock()
 
     async def select(
         self,
@@ -95,9 +99,9 @@ class EmbeddedRouter:
 
     def _warm_sync(self, prefs: PreferenceSet | None) -> None:
         model = self._model.get()
+        model.embed(["warm up the inference session"])
         if prefs:
             self.index(model, prefs)
-        model.embed(["warm up the inference session"])
 
     def select_sync(
         self, prefs: PreferenceSet, text: str, memo: EmbeddingMemo | None = None
@@ -121,9 +125,13 @@ class EmbeddedRouter:
         cached = self._indexes.get(prefs.key)
         if cached is not None:
             return cached
-        bank = self._bank.vectors(model) if self.settings.use_bank else None
-        index = build_index(model, prefs, self.settings.index, bank)
-        if len(self._indexes) >= _ROUTE_CACHE_LIMIT:
-            self._indexes.clear()
-        self._indexes[prefs.key] = index
+        with self._index_lock:
+            cached = self._indexes.get(prefs.key)
+            if cached is not None:  # computed while this thread waited
+                return cached
+            bank = self._bank.vectors(model) if self.settings.use_bank else None
+            index = build_index(model, prefs, self.settings.index, bank)
+            if len(self._indexes) >= _ROUTE_CACHE_LIMIT:
+                self._indexes.clear()
+            self._indexes[prefs.key] = index
         return index

@@ -43,6 +43,15 @@ class ModelTable:
     def default(self) -> Cluster | None:
         return self._default
 
+    def aliases(self) -> dict[str, str]:
+        """Each alias whose target is configured, with the canonical name it resolves to."""
+        out: dict[str, str] = {}
+        for alias, target in self._aliases.items():
+            found = self._find(target)
+            if found is not None:
+                out[alias] = _name(found[0], found[1])
+        return out
+
     def resolve(self, requested: str | None) -> Resolved:
         hit = self._cache.get(requested)
         if hit is not None:

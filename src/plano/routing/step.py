@@ -20,6 +20,7 @@ from typing import Any, Final
 from plano.access.pricing import PriceTable
 from plano.config import Config, RoutingBudgetConfig
 from plano.embedding.memo import EmbeddingMemo
+from plano.embedding.shared import settle
 from plano.errors import ModelNotFound
 from plano.observability import names as n
 from plano.observability.record import RequestRecord, RoutingNote
@@ -336,10 +337,13 @@ class RoutingStep:
             note.session_events.append("store_error" if failed else "store")
 
     async def start(self) -> None:
-        """Start fetching the metrics sources and warming the embedded model (in the background)."""
+        """Start fetching the metrics sources and warming the embedded model and the route
+        vectors (startup waits for that up to `STARTUP_WAIT_S`, then it goes on in the
+        background)."""
         self._feeds.start()
         if self._prefs and isinstance(self.router, EmbeddedRouter):
             self._warmup = asyncio.ensure_future(self.router.warm_up(self._prefs))
+            await settle(self._warmup)
 
     async def _metrics(self) -> ModelMetrics:
         """The metrics, once their first fetch is over (warns about models without data)."""

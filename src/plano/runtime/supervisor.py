@@ -20,9 +20,7 @@ One asyncio event loop, no threads, no polling of processes (SIGCHLD wakes it). 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -39,18 +37,17 @@ from plano.config import Config, ConfigError, format_report, load_config_text
 from plano.listeners.admin import AdminSettings, admin_conflict
 from plano.observability import multiproc
 from plano.runtime import runstate
+from plano.runtime.handover import UPGRADE_TIMEOUT, Successor, take_inheritance, tell_predecessor
 from plano.runtime.run_records import RunRecords
 from plano.runtime.serve import BindError
 from plano.runtime.sockets import SocketTable, wanted
 from plano.runtime.worker import ENV as WORKER_ENV
 from plano.runtime.worker import RETIRE_SIGNAL, WorkerSpec
-from plano.runtime.worker_handle import BACKOFF_START, Worker, backoff, consume_outcome
+from plano.runtime.worker_handle import BACKOFF_START, Worker, backoff
 
 log = logging.getLogger("plano")
 
-INHERIT_ENV: Final = "PLANO_INHERIT"  # set by a supervisor handing its sockets to its successor
 READY_TIMEOUT: Final = 120.0  # a worker must serve within this after it was started
-UPGRADE_TIMEOUT: Final = 150.0  # a successor supervisor must serve within this
 KILL_MARGIN: Final = 1.5  # after the drain time, before stragglers get SIGKILL
 
 
@@ -81,19 +78,15 @@ class Supervisor:
         self.handed_over = False
         self.reload_seq = 0
         self.table = SocketTable(self.n)
-        self.successor: subprocess.Popen[bytes] | None = None
-        self.successor_exited: asyncio.Future[int] | None = None
+        self.successor: Successor | None = None
         self._tasks: set[asyncio.Future[None]] = set()
         self._lifeline_r, self._lifeline_w = os.pipe()
         self._metrics: multiproc.MetricsDir | None = None
         self._snapshots = Path(tempfile.mkdtemp(prefix="plano-config-"))
         self.snapshot = self._snapshots / "none.yaml"
-        self._inherit: dict[str, object] | None = None
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
-        raw = os.environ.pop(INHERIT_ENV, None)
-        if raw:
-            self._inherit = json.loads(raw)
+        self._inherit = take_inheritance()
         predecessor = self._inherit.get("from") if self._inherit else None
         self.records = RunRecords(
             opts.run_dir, opts.config_path, predecessor if isinstance(predecessor, int) else None
@@ -156,7 +149,7 @@ class Supervisor:
             described = workers[0].ready.result()
             plural = "worker" if self.n == 1 else "workers"
             self.opts.announce(f"plano ready (pid {os.getpid()}, {self.n} {plural}): {described}")
-            self._tell_predecessor()
+            tell_predecessor(self._inherit)
             self.records.write(self.config, sorted(self.procs), self.generation, self.handed_over)
             if self.opts.watch:
                 self._spawn_task(self._watch_file)
@@ -172,15 +165,6 @@ class Supervisor:
                 self.table = SocketTable.adopt(exported, self.n)
         self.table.ensure(self.config, self.opts.admin)
         self.table.retain(set(wanted(self.config, self.opts.admin)))
-
-    def _tell_predecessor(self) -> None:
-        if self._inherit is None:
-            return
-        fd = self._inherit.get("ready")
-        if isinstance(fd, int):
-            with contextlib.suppress(OSError):
-                os.write(fd, f"ready {os.getpid()}\n".encode())
-                os.close(fd)
 
     def _spawn_task(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
         if self.stopping or self.handed_over:
@@ -230,10 +214,8 @@ class Supervisor:
             if code is not None:
                 del self.procs[pid]
                 self._on_exit(worker, code)
-        if self.successor is not None and self.successor_exited is not None:
-            code = self.successor.poll()
-            if code is not None and not self.successor_exited.done():
-                self.successor_exited.set_result(code)
+        if self.successor is not None:
+            self.successor.poll()
 
     def _on_exit(self, worker: Worker, code: int) -> None:
         worker.reaped(code)
@@ -377,7 +359,7 @@ class Supervisor:
         return config, snapshot, None
 
     async def _reload(self, reason: str) -> None:
-        async with self._lock():
+        async with self._reload_lock:
             if self.stopping or self.handed_over:
                 return
             self.reload_seq += 1
@@ -451,9 +433,6 @@ class Supervisor:
             keep |= set(wanted(w.config, self.opts.admin))
         self.table.retain(keep)
 
-    def _lock(self) -> asyncio.Lock:
-        return self._reload_lock
-
     async def _watch_file(self) -> None:
         last = _digest(self.opts.config_path)
         while not self.stopping:
@@ -466,7 +445,7 @@ class Supervisor:
     # -- rolling upgrade -------------------------------------------------------------------
 
     async def _upgrade(self) -> None:
-        async with self._lock():
+        async with self._reload_lock:
             run_dir = self.opts.run_dir
             if run_dir is None or self.stopping or self.handed_over:
                 return
@@ -501,61 +480,15 @@ class Supervisor:
         self._stop.set()
 
     async def _hand_over(self, argv: list[str]) -> str | None:
-        loop = asyncio.get_running_loop()
-        read_fd, write_fd = os.pipe()
         env = dict(os.environ)
         if self._metrics is not None and env.get(multiproc.ENV) == self._metrics.path:
             env.pop(multiproc.ENV)  # the successor makes its own metrics directory
-        env[INHERIT_ENV] = json.dumps(
-            {"sockets": self.table.export(), "ready": write_fd, "from": os.getpid()}
-        )
-        self.successor_exited = loop.create_future()
         try:
-            self.successor = subprocess.Popen(  # noqa: ASYNC220 - returns once forked
-                argv, pass_fds=(*self.table.all_fds(), write_fd), env=env, start_new_session=True
-            )
+            self.successor = Successor.start(argv, self.table.export(), self.table.all_fds(), env)
         except OSError as exc:
-            os.close(read_fd)
             return f"cannot start {argv[0]}: {exc}"
-        finally:
-            os.close(write_fd)
         log.info("upgrade: started supervisor %d; waiting until it serves", self.successor.pid)
-        ready: asyncio.Future[bytes] = loop.create_future()
-        ready.add_done_callback(consume_outcome)
-        buf = bytearray()
-
-        def readable() -> None:
-            try:
-                data = os.read(read_fd, 256)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            buf.extend(data)
-            if (b"\n" in buf or not data) and not ready.done():
-                ready.set_result(bytes(buf))
-
-        os.set_blocking(read_fd, False)
-        loop.add_reader(read_fd, readable)
-        try:
-            waited: set[asyncio.Future[Any]] = {ready, self.successor_exited}
-            done, _ = await asyncio.wait(
-                waited,
-                timeout=UPGRADE_TIMEOUT,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            loop.remove_reader(read_fd)
-            os.close(read_fd)
-        if ready in done and ready.result().startswith(b"ready "):
-            return None
-        if self.successor.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.successor.pid, signal.SIGKILL)
-        code = await self.successor_exited if self.successor_exited else None
-        if done:
-            return f"the new supervisor exited with {code} before it served; see the log"
-        return f"the new supervisor did not serve within {UPGRADE_TIMEOUT:.0f} s"
+        return await self.successor.wait_ready(UPGRADE_TIMEOUT)
 
 
 def _digest(path: Path) -> str | None:

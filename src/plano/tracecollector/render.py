@@ -185,6 +185,8 @@ def render_tree(
     )
     if trace.get("dropped_spans"):
         header += f" ({trace['dropped_spans']} dropped)"
+    if trace.get("plano") is False:
+        header += "  " + style(f"[not Plano: {trace.get('service') or '?'}]", fg="yellow")
     lines = [header]
 
     def walk(span: Mapping[str, Any], prefix: str, last: bool, depth: int) -> None:
@@ -203,6 +205,13 @@ def render_tree(
 def _quality(quality: str, style: Style) -> str:
     """`signals=poor`, coloured by the agentic-signals quality bucket."""
     return style(f"signals={quality}", fg=_QUALITY_COLOURS.get(quality, "white"))
+
+
+def _foreign(trace: Mapping[str, Any], style: Style) -> list[str]:
+    """`[not Plano: SERVICE]` for a trace none of whose spans Plano made."""
+    if trace.get("plano") is not False:
+        return []
+    return [style(f"[not Plano: {trace.get('service') or '?'}]", fg="yellow")]
 
 
 def render_list(traces: Sequence[Mapping[str, Any]], style: Style = plain) -> str:
@@ -231,6 +240,7 @@ def render_list(traces: Sequence[Mapping[str, Any]], style: Style = plain) -> st
                     style(f"{status:>5}", fg="red" if failed else "green"),
                     t["root"],
                     *signals,
+                    *_foreign(t, style),
                 ]
             )
         )

@@ -2,12 +2,15 @@
 (`POST /v1/traces`, protobuf or JSON, optionally gzip) and the query API:
 
 - `GET /api/traces?trace_id=HEX&model=GLOB&status=CODE|error&since=SECONDS&limit=N
-  &where=KEY=VALUE...` -> `{"traces": [...]}`, newest first (see `store.TraceQuery`; `since` is
-  seconds back from now; `where` repeats, and a key no stored span has is a 400; `flagged=1`
-  keeps traces with a span flagged by agentic signals);
+  &where=KEY=VALUE...&service=GLOB` -> `{"traces": [...]}`, newest first (see `store.TraceQuery`;
+  `since` is seconds back from now; `where` repeats, and a key no stored span has is a 400;
+  `flagged=1` keeps traces with a span flagged by agentic signals; `service` keeps traces with a
+  span of a matching service);
 - `GET /api/health` -> `{"status": "ok", "traces": N, "grpc_port": P, "http_port": P}`.
 
 Both servers run in threads; `Collector.start()` binds (port 0 = any free port) and returns.
+`on_spans` (optional) also gets every received batch of spans, on the receiving thread: the
+live delivery `plano obs` reads its calls from.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import gzip
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
@@ -31,7 +35,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from plano.tracecollector.otlp_json import request_from_json
 from plano.tracecollector.render import parse_where
-from plano.tracecollector.store import TraceQuery, TraceStore, spans_from_request
+from plano.tracecollector.store import Span, TraceQuery, TraceStore, spans_from_request
 
 MAX_BODY: Final = 16 * 1024 * 1024
 GRPC_MAX_MESSAGE: Final = 16 * 1024 * 1024
@@ -65,7 +69,9 @@ def parse_query(params: dict[str, list[str]], now_ns: int) -> TraceQuery:
         raise QueryError("since must be a number of seconds and limit an integer") from None
     where = tuple(_where(w) for w in params.get("where", ()))
     flagged = (one("flagged") or "").lower() in ("1", "true", "yes")
-    return TraceQuery(trace_id, one("model"), status, since_ns, limit, where, flagged)
+    return TraceQuery(
+        trace_id, one("model"), status, since_ns, limit, where, flagged, one("service")
+    )
 
 
 def _where(text: str) -> tuple[str, str]:
@@ -76,11 +82,11 @@ def _where(text: str) -> tuple[str, str]:
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, store: TraceStore) -> None:
-        self._store = store
+    def __init__(self, receive: Callable[[list[Span]], None]) -> None:
+        self._receive = receive
 
     def Export(self, request: ExportTraceServiceRequest, context: Any) -> Any:
-        self._store.add(spans_from_request(request))
+        self._receive(spans_from_request(request))
         return ExportTraceServiceResponse()
 
 
@@ -160,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # gzip/zlib errors, protobuf's DecodeError/ParseError, JSON
             self._error(400, f"cannot decode the OTLP request: {exc}")
             return
-        self.server.collector.store.add(spans_from_request(request))
+        self.server.collector.receive(spans_from_request(request))
         if as_json:
             self._send(200, b"{}")
         else:
@@ -195,15 +201,23 @@ class Collector:
         grpc_port: int = 4317,
         http_port: int = 4318,
         store: TraceStore | None = None,
+        on_spans: Callable[[list[Span]], None] | None = None,
     ) -> None:
         self.host = host
         self.store = store or TraceStore()
+        self._on_spans = on_spans
         self._want = (grpc_port, http_port)
         self.grpc_port = 0
         self.http_port = 0
         self._grpc: Any = None
         self._http: _HttpServer | None = None
         self._http_thread: threading.Thread | None = None
+
+    def receive(self, spans: list[Span]) -> None:
+        """Keep a received batch, and hand it to `on_spans`."""
+        self.store.add(spans)
+        if self._on_spans is not None:
+            self._on_spans(spans)
 
     def start(self) -> None:
         """Bind both ports and serve in background threads; raises OSError if a port is taken."""
@@ -218,7 +232,7 @@ class Collector:
             ],
         )
         add = trace_service_pb2_grpc.add_TraceServiceServicer_to_server
-        add(_TraceService(self.store), server)  # type: ignore[no-untyped-call]
+        add(_TraceService(self.receive), server)  # type: ignore[no-untyped-call]
         try:
             port = server.add_insecure_port(f"{_grpc_host(self.host)}:{self._want[0]}")
         except RuntimeError as exc:

@@ -18,7 +18,7 @@ from typing import Any, Final
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from plano.observability.names import SIGNALS_FLAG
+from plano.observability.names import SERVICE_NAME, SIGNALS_FLAG
 
 DEFAULT_CAPACITY: Final = 50
 MAX_SPANS_PER_TRACE: Final = 500
@@ -119,6 +119,9 @@ class _Trace:
             "end_ns": end,
             "duration_ms": round((end - start) / 1e6, 3),
             "root": roots[0]["name"] if roots else "",
+            "service": roots[0]["service"] if roots else "",
+            # False: no span of the trace is Plano's (another service exporting here)
+            "plano": any(is_plano_service(s["service"]) for s in spans),
             "span_count": len(spans),
             "dropped_spans": self.dropped,
             "spans": spans,
@@ -137,6 +140,7 @@ class TraceQuery:
     # (attribute key, value as text): every pair is on some span of the trace
     where: tuple[tuple[str, str], ...] = ()
     flagged: bool = False  # only traces with a span flagged by agentic signals (🚩)
+    service: str | None = None  # glob over the spans' service names (any span matching)
 
     def matches(self, trace: Mapping[str, Any]) -> bool:
         if self.trace_id and not trace["trace_id"].startswith(self.trace_id):
@@ -150,6 +154,8 @@ class TraceQuery:
             if not any(_attribute_is(s, key, value) for s in spans):
                 return False
         if self.flagged and not any(is_flagged(s) for s in spans):
+            return False
+        if self.service and not any(_service_matches(s, self.service) for s in spans):
             return False
         return not self.status or any(_status_matches(s, self.status) for s in spans)
 
@@ -174,6 +180,15 @@ def _attribute_is(span: Span, key: str, value: str) -> bool:
     if isinstance(found, bool):
         return attribute_text(found) == value.lower()
     return attribute_text(found) == value
+
+
+def is_plano_service(service: str) -> bool:
+    """`plano`, or one of its sub-services (`plano(llm)`, `plano(routing)`, ...)."""
+    return service == SERVICE_NAME or service.startswith(SERVICE_NAME + "(")
+
+
+def _service_matches(span: Span, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(str(span["service"]).lower(), pattern.lower())
 
 
 def is_flagged(span: Span) -> bool:

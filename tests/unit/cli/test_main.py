@@ -12,7 +12,7 @@ from plano.cli.main import cli
 def test_bare_command_prints_help_and_succeeds() -> None:
     result = CliRunner().invoke(cli, [])
     assert result.exit_code == 0
-    assert "Commands:" in result.output and "init" in result.output
+    assert "Run:" in result.output and "Observe:" in result.output and "init" in result.output
 
 
 def test_validate_counts_only_the_users_providers(tmp_path: Path) -> None:

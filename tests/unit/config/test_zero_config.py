@@ -67,3 +67,11 @@ def test_rendered_yaml_holds_references_not_secrets() -> None:
 def test_key_names() -> None:
     assert sorted(ZERO_CONFIG_KEYS) == sorted(VENDORS)
     assert ZERO_CONFIG_KEYS["vercel"] == "AI_GATEWAY_API_KEY"
+
+
+def test_binds_loopback_unless_told_otherwise() -> None:
+    (listener,) = synthesize_zero_config({}).listeners
+    assert (listener.address, listener.port) == ("127.0.0.1", 12000)
+    text = render_zero_config_yaml({}, port=12001, address="0.0.0.0")
+    (opened,) = load_config_text(text, source="zero", env={}).listeners
+    assert (opened.address, opened.port) == ("0.0.0.0", 12001)

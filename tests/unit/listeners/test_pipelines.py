@@ -113,6 +113,29 @@ def test_configured_features_add_their_stages_in_order() -> None:
     assert "CountTokens" in full["model POST /v1/messages/count_tokens"]
 
 
+def test_embeddings_reuse_the_model_stages_that_apply() -> None:
+    assert pipelines(BARE)["model POST /v1/embeddings"] == [
+        "ReadBody",
+        "DecodeJson",
+        "DecodeEmbeddings",
+        "BuildEmbeddings",
+        "Send",
+        "RelayEmbeddings",
+    ]
+    assert pipelines(FULL)["model POST /v1/embeddings"] == [
+        "OverloadGate",
+        "ReadBody",
+        "DecodeJson",
+        "DecodeEmbeddings",
+        "Authenticate",
+        "BuildEmbeddings",
+        "Authorize",
+        "RateLimit",
+        "Send",
+        "RelayEmbeddings",
+    ]
+
+
 def test_the_prompt_listener_is_a_pipeline_of_its_stages() -> None:
     assert pipelines(FULL)["prompt POST /v1/chat/completions"] == [
         "ReadBody",

@@ -63,9 +63,9 @@ def test_chat_paths(path: str) -> None:
 
 def test_unknown_path_method_and_bad_json() -> None:
     app = MockApp(MockOptions())
-    reply, obj = answer(app, req("POST", "/v1/embeddings", {}))
+    reply, obj = answer(app, req("POST", "/v1/audio/speech", {}))
     assert reply.status == 404
-    assert obj["error"]["message"] == "Unsupported endpoint: POST /v1/embeddings"
+    assert obj["error"]["message"] == "Unsupported endpoint: POST /v1/audio/speech"
     reply, obj = answer(app, req("GET", "/v1/chat/completions"))
     assert reply.status == 405
     reply, obj = answer(app, req("POST", "/v1/chat/completions", b"{not json"))

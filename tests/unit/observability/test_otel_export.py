@@ -111,3 +111,27 @@ def test_repeat_throttle_holds_back_repeats_and_counts_them() -> None:
     assert throttle.filter(again)
     assert again.getMessage() == "Transient error a (2 similar messages in the last 60 s)"
     assert not throttle.filter(record("Transient error %s"))
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "env", "delay"),
+    [
+        ("http://127.0.0.1:4317", {}, 0.5),
+        ("http://localhost:4318", {}, 0.5),
+        ("http://[::1]:4317", {}, 0.5),
+        ("http://collector.internal:4317", {}, 5.0),
+        ("http://127.0.0.1:4317", {"OTEL_BSP_SCHEDULE_DELAY": "2000"}, 2.0),
+    ],
+)
+def test_a_local_receiver_gets_spans_within_half_a_second(
+    endpoint: str, env: dict[str, str], delay: float
+) -> None:
+    """`plano trace` / `plano obs` on this machine: the batch waits 0.5 s, not 5 s, unless
+    OTEL_BSP_SCHEDULE_DELAY says otherwise."""
+    settings = {"random_sampling": 100, "opentracing_grpc_endpoint": endpoint}
+    tracing = build_tracing(TracingConfig.model_validate(settings), env)
+    assert tracing is not None
+    try:
+        assert tracing._batcher._delay == delay
+    finally:
+        assert tracing.shutdown(timeout=5)

@@ -12,9 +12,10 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from plano.observability import names as n
 from plano.observability import otel_spans
-from plano.observability.otel_spans import OtelTracing, parse_traceparent
+from plano.observability.otel_spans import OtelTracing
 from plano.observability.otlp_encoding import OtlpEncoder
 from plano.observability.record import RequestRecord
+from plano.observability.span_context import parse_traceparent
 from plano.observability.span_render import PER_REQUEST, PendingSpan, render_span
 from plano.tracecollector.store import spans_from_request
 
@@ -236,6 +237,10 @@ def test_attributes_name_and_timing(exporter: Captured) -> None:
         n.ATTR_USAGE_CACHED: 4,
         n.ATTR_GEN_AI_INPUT_TOKENS: 12,
         n.ATTR_GEN_AI_OUTPUT_TOKENS: 30,
+        n.ATTR_GEN_AI_CACHE_READ: 4,
+        n.ATTR_GEN_AI_OPERATION: "chat",
+        n.ATTR_GEN_AI_PROVIDER: "openai",
+        n.ATTR_GEN_AI_REQUEST_MODEL: "gpt-4o",
         n.ATTR_LLM_RESPONSE_BYTES: 630,
         n.ATTR_OVERHEAD_MS: 3.0,
     }

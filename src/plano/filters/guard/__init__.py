@@ -80,8 +80,9 @@ def prompt_guard(config: PromptGuardsConfig | None) -> GuardFilterConfig | None:
 
 
 async def warm_up() -> None:
-    """Load the embedder in a worker thread at startup, so the first request does not pay it."""
+    """Load the embedder and run it once in a worker thread at startup, so the first request
+    pays neither the load nor the inference session's first, slower run."""
     try:
-        await asyncio.to_thread(PROCESS_MODEL.get)
+        await asyncio.to_thread(lambda: PROCESS_MODEL.get().embed(["warm up the guard"]))
     except Exception as exc:  # reported again, as a filter failure, when a request needs it
         log.warning("guard: embedding model not loaded: %s", exc)

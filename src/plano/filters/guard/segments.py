@@ -144,9 +144,12 @@ def _responses(items: list[dict[str, Any]]) -> Iterator[Segment]:
 
 
 def chunks(text: str, limit: int, size: int = 600, step: int = 450) -> list[str]:
-    """The windows of `text` the classifier embeds: the text itself when short (so the
-    router's embedding of the same text is shared), else up to `limit` windows of `size`
-    characters spread over the whole text (the model reads ~128 tokens of each)."""
+    """The windows of `text` the classifier embeds: the text itself when short, else up to
+    `limit` windows of `size` characters spread over the whole text (the model reads ~128
+    tokens of each). The first window is always the whole text, which the model reads from its
+    start up to its 128-token limit, as the embedded router reads it: so the router's embedding
+    of the same text is the guard's first window, shared through the request's memo (one
+    batch, one ORT run)."""
     if len(text) <= size:
         return [text]
     starts = list(range(0, len(text) - size + 1, step))
@@ -155,4 +158,4 @@ def chunks(text: str, limit: int, size: int = 600, step: int = 450) -> list[str]
     if len(starts) > limit:
         spread = (len(starts) - 1) / max(limit - 1, 1)
         starts = [starts[round(i * spread)] for i in range(limit)]
-    return [text[s : s + size] for s in starts]
+    return [text, *(text[s : s + size] for s in starts[1:])]

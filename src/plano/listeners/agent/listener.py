@@ -18,6 +18,7 @@ arrives: unchanged (`RelayAsIs`), or translated back into Responses (`responses.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Final, Protocol
 
 import orjson
@@ -157,12 +158,16 @@ class RunAgents(Stage[AgentCall]):
             )
             body = orjson.dumps({**call.base, "messages": messages})
             record.attempts += 1
-            async with agents.call(target, path, body, out, record) as resp:
-                record.upstream_status = resp.status
-                if i < last:
-                    messages = with_reply(messages, target.id, await reply_text(resp))
-                else:
-                    await self._relay(call, resp, target)
+            started = time.perf_counter_ns()
+            try:
+                async with agents.call(target, path, body, out, record) as resp:
+                    record.upstream_status = resp.status
+                    if i < last:
+                        messages = with_reply(messages, target.id, await reply_text(resp))
+                    else:
+                        await self._relay(call, resp, target)
+            finally:  # the agent's time (its answer relayed, for the last) is not the gateway's
+                record.waited += time.perf_counter_ns() - started
         return None
 
 

@@ -97,7 +97,8 @@ class Authorize(Stage[ModelCall]):
 
 
 class ModelsForKey(Stage[Call]):
-    """`GET /v1/models` for a key limited to some models: only those (a key that may use every
+    """`GET /v1/models` for a key limited to some models: only those, and the aliases of those
+    (a key that may use every
     model gets the prebuilt list from `ListModels`, the next stage)."""
 
     def __init__(self, body: bytes) -> None:
@@ -107,7 +108,12 @@ class ModelsForKey(Stage[Call]):
         key: AccessKey = call.scope[KEY]
         if key.any_model:
             return None
-        data = [m for m in self._models if key.allows((m["id"], m["id"].partition("/")[2]))]
+        data = [m for m in self._models if key.allows(_names(m.get("root") or m["id"]))]
         body = orjson.dumps({"object": "list", "data": data})
         await send_bytes(call.send, 200, [JSON_CT], body)
         return DONE
+
+
+def _names(model: str) -> tuple[str, str]:
+    """A listed model's names for a key's allow-list (an alias is judged by its target)."""
+    return model, model.partition("/")[2]

@@ -16,6 +16,7 @@ from plano.errors import BadRequest, Unauthorized
 from plano.http.headers import FRAMING, HOP_BY_HOP, NOT_PROXIED, connection_named
 from plano.listeners.model import translation
 from plano.listeners.model.call import ModelCall
+from plano.listeners.model.stream_usage import ask_usage, injects_usage
 from plano.listeners.pipeline import Outcome, SyncStage
 from plano.listeners.types import RequestIds
 from plano.observability.names import HEADER_OVERHEAD
@@ -132,10 +133,13 @@ class Builder:
             body, headers = translation.encode(
                 tr, resolved.model_id, cluster.provider, url, headers, cluster.signer
             )
+        out = orjson.dumps(src.doc) if changed else body
+        if tr is None and injects_usage(src.api, src.stream, src.doc):
+            out = ask_usage(out, src.doc)  # the relay strips it again (`strip_usage`)
         return Upstream(
             url=url,
             headers=headers,
-            body=orjson.dumps(src.doc) if changed else body,
+            body=out,
             resolved=resolved,
             request_id=(record.request_id or "").encode(),
             route_headers=routed.response_headers if routed is not None else (),

@@ -7,6 +7,7 @@ import time
 
 from plano.errors import PlanoError
 from plano.filters.types import FilterContext
+from plano.listeners.asgi import client_request_id
 from plano.listeners.pipeline import Call
 from plano.listeners.types import RawHeaders, Receive, RequestIds, Scope, Send
 from plano.routing.step import Routed
@@ -42,10 +43,11 @@ class ModelCall(Call):
         return ctx
 
     def request_id(self) -> str:
-        """The client's `x-request-id` once the request was built, else one of ours."""
+        """The request id: the one set when the request was built, else the client's
+        `x-request-id`, else one of ours."""
         rid = self.record.request_id
-        if rid is None:
-            rid = self.record.request_id = self.ids.new()
+        if rid is None:  # the request failed before it was built
+            rid = self.record.request_id = client_request_id(self.scope, self.ids)
         return rid
 
     def ours(self) -> RawHeaders:

@@ -25,6 +25,15 @@ from plano.listeners.model.access import Authenticate, Authorize, ModelsForKey
 from plano.listeners.model.build import Build, Builder, Decode
 from plano.listeners.model.call import ModelCall
 from plano.listeners.model.continuation import Continuation
+from plano.listeners.model.embeddings import (
+    EMBEDDINGS_HANDLER,
+    EMBEDDINGS_PATH,
+    BuildEmbeddings,
+    DecodeEmbeddings,
+    EmbeddingsBuilder,
+    EmbeddingsCall,
+    RelayEmbeddings,
+)
 from plano.listeners.model.relay import Relay
 from plano.listeners.model.stages import (
     ContinueConversation,
@@ -110,6 +119,19 @@ class ModelListener:
             RememberTurn(routing) if routing is not None else None,
         ]
         self._list = ListModels(models_body)
+        # /v1/embeddings: its own builder and exchange (same transport, policies and circuits).
+        embedder = EmbeddingsBuilder(models, ids)
+        self._embed_exchange = Exchange(
+            transport,
+            r.policies if r is not None else {},
+            r.alias_fallbacks if r is not None else {},
+            deadline=timeout,
+            connect_timeout=connect_timeout,
+            rebuild=embedder.rebuild,
+            events=r.events if r is not None else None,
+        )
+        self._embed_build = BuildEmbeddings(embedder)
+        self._max_body = max_body_bytes
         self._keys = keys
         self._models_for_key = ModelsForKey(models_body) if keys is not None else None
 
@@ -122,6 +144,27 @@ class ModelListener:
             self._count if path == COUNT_PATH else None,
         ]
         return Pipeline(self._make(api), [*self._head, *middle, *self._tail], gate=self._gate)
+
+    def embeddings_pipeline(self) -> Pipeline[EmbeddingsCall]:
+        """`POST /v1/embeddings` (see `listeners.model.embeddings`)."""
+        keys = self._keys
+        ids = self._ids
+
+        def make(scope: Scope, receive: Receive, send: AsgiSend) -> EmbeddingsCall:
+            return EmbeddingsCall(scope, receive, send, ids)
+
+        stages: list[AnyStage[EmbeddingsCall] | None] = [
+            ReadBody(self._max_body),
+            DecodeJson(),
+            DecodeEmbeddings(),
+            Authenticate(keys) if keys is not None else None,
+            self._embed_build,
+            Authorize(keys) if keys is not None else None,
+            self._limit,
+            Send(self._embed_exchange),
+            RelayEmbeddings(),
+        ]
+        return Pipeline(make, stages, gate=self._gate)
 
     def routes(self) -> dict[tuple[str, str], RouteEntry]:
         def proxy(api: Api, path: str) -> RouteEntry:
@@ -137,6 +180,9 @@ class ModelListener:
             ),
             ("POST", openai_responses.PATH): proxy(Api.OPENAI_RESPONSES, openai_responses.PATH),
             ("POST", COUNT_PATH): proxy(Api.ANTHROPIC_MESSAGES, COUNT_PATH),
+            ("POST", EMBEDDINGS_PATH): RouteEntry(
+                EMBEDDINGS_HANDLER, self.embeddings_pipeline().handler
+            ),
             ("GET", "/v1/models"): RouteEntry("list_models", models.run),
         }
 

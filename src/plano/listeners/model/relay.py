@@ -37,6 +37,7 @@ from plano.listeners.model.stream_cut import (
     end_cancelled,
     end_with,
 )
+from plano.listeners.model.stream_usage import injects_usage, strip_usage
 from plano.listeners.model.translated import (
     TranslatedExchange,
     close_on_disconnect,
@@ -45,6 +46,8 @@ from plano.listeners.model.translated import (
 )
 from plano.listeners.pipeline import Outcome, Stage
 from plano.listeners.types import RawHeaders
+from plano.observability import genai
+from plano.observability.genai import sampled
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
 from plano.observability.usage import StreamUsage
@@ -85,6 +88,8 @@ class Relay(Stage[ModelCall]):
         record = call.record
         record.upstream_headers = time.perf_counter_ns()
         record.upstream_status = resp.status
+        if sampled(record):
+            genai.note_request(record, call.doc)
         ours = call.ours()
         if up.translation is not None:  # decoded and encoded again for the client
             target = target_of(up, ours, call.path)
@@ -109,7 +114,9 @@ class Relay(Stage[ModelCall]):
                 data = await self.output.run(
                     data, call.path, filter_headers(record), ctx=call.filter_context()
                 )
-            if b'"usage"' in data:
+            if sampled(record):
+                note_whole(record, data)
+            elif b'"usage"' in data:
                 note_usage(record, data)
         headers.append(overhead_header(record, record.upstream_done))
         await send_bytes(call.send, resp.status, headers, data)
@@ -130,7 +137,8 @@ class Relay(Stage[ModelCall]):
         )
         try:
             if self.output is None:
-                await relay_stream(call, committed.resp, committed.guard, kept)
+                strip = injects_usage(call.api, call.stream, call.doc)
+                await relay_stream(call, committed.resp, committed.guard, kept, strip)
             else:
                 await self._filtered(call, committed.resp, self.output)
         except PlanoError as err:  # the stream has started: continued, or its error event ends it
@@ -158,11 +166,14 @@ class Relay(Stage[ModelCall]):
         send = call.send
         split = SseSplitter()
         ctx = call.filter_context()
+        strip = injects_usage(call.api, call.stream, call.doc)
         async for chunk in resp.chunks():
             if not record.upstream_first_chunk:
                 record.upstream_first_chunk = time.perf_counter_ns()
             usage.feed(chunk)
             block = split.feed(chunk)
+            if block and strip:
+                block = strip_usage(block)
             out = await chain.run(block, call.path, headers, ctx=ctx) if block else b""
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
@@ -179,16 +190,19 @@ async def relay_stream(
     resp: UpstreamResponse,
     guard: StreamGuard | None = None,
     kept: Kept | None = None,
+    strip: bool = False,
 ) -> None:
     """Relay an event stream as whole events (an upstream chunk's incomplete last event waits
     for its end, so an error event never lands inside one); stop the upstream if the client
     leaves. With `kept`, the events sent are kept for a continuation and an in-stream error
-    event is raised (`UpstreamStreamError`) instead of relayed."""
+    event is raised (`UpstreamStreamError`) instead of relayed. With `strip`, the usage the
+    gateway asked for on the client's behalf is taken out of the events (`stream_usage`)."""
     record = call.record
     send = call.send
     state = {"done": False}
     watcher = asyncio.ensure_future(close_on_disconnect(call.receive, resp, state, record))
     usage = StreamUsage()
+    meta = genai.StreamMeta() if sampled(record) else None
     split: SseSplitter | None = None  # made at the first chunk that does not end an event
     chunks: AsyncIterator[bytes] = resp.chunks() if guard is None else guard.chunks(resp)
     try:
@@ -205,6 +219,12 @@ async def relay_stream(
                 block = split.feed(chunk)
             if not block:
                 continue
+            if meta is not None:
+                meta.feed(block)
+            if strip:
+                block = strip_usage(block)
+                if not block:
+                    continue
             if kept is not None:
                 found = split_error_event(block)
                 if found is not None:
@@ -223,6 +243,8 @@ async def relay_stream(
         state["done"] = True
         watcher.cancel()
         _note_stream_usage(record, usage)
+        if meta is not None:
+            meta.note(record)
 
 
 def note_usage(record: RequestRecord, data: bytes) -> None:
@@ -231,6 +253,18 @@ def note_usage(record: RequestRecord, data: bytes) -> None:
         usage = usage_of(orjson.loads(data))
     except orjson.JSONDecodeError:
         return
+    if usage is not None:
+        record.note_usage(usage.prompt, usage.completion, usage.cached, usage.cache_write)
+
+
+def note_whole(record: RequestRecord, data: bytes) -> None:
+    """A sampled request's whole answer: its usage and its GenAI response attributes."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return
+    genai.note_whole(record, doc)
+    usage = usage_of(doc) if isinstance(doc, dict) else None
     if usage is not None:
         record.note_usage(usage.prompt, usage.completion, usage.cached, usage.cache_write)
 

@@ -38,6 +38,8 @@ from plano.listeners.model.translation import (
     estimate_tokens,
 )
 from plano.listeners.types import RawHeaders, Receive, Send
+from plano.observability import genai
+from plano.observability.genai import sampled
 from plano.observability.names import HEADER_OVERHEAD
 from plano.observability.record import RequestRecord
 from plano.observability.telemetry import Telemetry
@@ -208,6 +210,8 @@ class TranslatedExchange:
         upstream ignored `stream`."""
         response.model = response.model or target.model_id  # Bedrock does not name it
         note_usage(record, response.usage)
+        if sampled(record):
+            genai.note_response(record, response.id, response.model, [response.stop_reason.value])
         if tr.client_api is Api.OPENAI_RESPONSES:
             response.id = response_id(response.id)
             self._save(tr, response.id, response, target)
@@ -322,8 +326,13 @@ class TranslatedExchange:
                     ev.id = out.rid
                 if out.collector is None:
                     out.usage.merge(ev.usage)
-            elif isinstance(ev, ir.MessageDelta) and out.collector is None:
-                out.usage.merge(ev.usage)
+                if sampled(out.record):
+                    genai.note_response(out.record, ev.id, ev.model)
+            elif isinstance(ev, ir.MessageDelta):
+                if out.collector is None:
+                    out.usage.merge(ev.usage)
+                if ev.stop_reason is not None and sampled(out.record):
+                    genai.note_response(out.record, None, None, [ev.stop_reason.value])
             elif isinstance(ev, ir.StreamError):
                 failed = ev
                 events = events[:i]

@@ -81,8 +81,9 @@ def test_long_text_is_read_in_windows_short_text_whole() -> None:
     text = "".join(chr(65 + i % 26) for i in range(5000))
     windows = chunks(text, 4)
     assert len(windows) == 4
-    assert windows[0] == text[:600]
+    assert windows[0] == text  # the model reads its start: the router's text, shared
     assert windows[-1] == text[-600:]
+    assert chunks(text, 1) == [text]
 
 
 JSON = st.recursive(
