@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 HEAD_PATH: Final = Path(__file__).parents[2] / "embedding" / "assets" / "guard_head.json"
-HEAD_SHA256: Final = "452e8db20700b4c2c56006b5021aa335421e21c2468935839d162cb183249a1a"
+HEAD_SHA256: Final = "fef30158608f96013ef2591645402aeb4d9000cabdfdcb208821c25206b5efa8"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ extraction, role-play, multilingual, inside tool output). The bars are the issue
 the benign part; the TPR bar is what the shipped defaults reached when they were chosen, so a
 worse head or a broken rule fails here.
 
-The head shipped on 2026-12-04 21:00 (one hidden layer plus a word n-gram term; threshold 0.87,
+The head shipped on 2026-12-04 21:09 (one hidden layer plus a word n-gram term; threshold 0.87,
 chosen on validation data, not on this set) measured FPR 1/66 = 0.015 and TPR 51/52 here.
 """
 
