@@ -6,8 +6,10 @@
     python bench/ab.py tls         [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py pii         [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py signals     [--rounds 12] [--duration 3] [--stream] [--conversation 10]
+                                   [--vary]
     python bench/ab.py tree --base-src OTHER/src   [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py keys        [--rounds 12] [--duration 3] [--stream]
+    python bench/ab.py keys-pg     [--rounds 12] [--duration 3] [--stream]
 
 Every variant is a Plano (one worker) on core 0; all of them serve load at the same time, each
 from its own wrk (32 connections), while the fake upstream, the wrks and the trace receiver share
@@ -24,8 +26,8 @@ Variants:
   exported over OTLP/gRPC to `plano trace listen`, which runs on core 1);
 - resilience: `off` (the bench's provider only), `configured` (retries and a fallback model on
   the same upstream: every request takes the resilience path and succeeds on its first attempt).
-- cost: `off` (no price for the model: the cost meter finds none), `on` (the model has a price in
-  the config: every request is priced from the upstream's usage);
+- cost: `off` (no price for the model, the bundled snapshot off: the cost meter finds none), `on`
+  (the model has a price in the config: every request is priced from the upstream's usage);
 - tls: `off` (plain HTTP), `tls` (the listener terminates TLS 1.3 with a self-signed P-256
   certificate made at start; wrk keeps its connections alive, so this is the per-byte cost plus
   one handshake per connection);
@@ -36,9 +38,14 @@ Variants:
 - signals: `off` (`overrides.disable_signals: true`), `on` (every request analysed for agentic
   signals, within the default CPU budget `signals_cpu_budget` 0.02), `unbounded` (every request
   analysed, budget 1.0: the analysers' whole cost), over 10-turn conversations (`--conversation`);
-- keys: `off` (no keys), `on` (gateway keys with a file store, one cached key on every request,
-  prices for the model so each request is costed), `budget` (the same key with a budget: a
-  reservation before and a settlement after every request, in the key file); every variant gets
+  the body is the same for every request unless `--vary` (every request's last user message is
+  new: the same history with another last message, so no kept result is reused);
+- keys: `off` (no keys, no price), `on` (gateway keys with a file store, one cached key on every
+  request, prices for the model so each request is costed), `budget` (the same key with a budget: a
+  reservation before and a settlement after every request, in the key file's spend table),
+  `keys-pg`: `off`, `budget` and `budget-pg` (the same, the key and its spend in PostgreSQL:
+  `PLANO_AB_PG`, default the local `test` database, in a schema of its own dropped at the end);
+  every variant gets
   the same `Authorization: Bearer pk-...` header (the ones without keys ignore it).
 - tree: the same config served by two source trees: `off` and `control` run the tree at
   `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`.
@@ -74,9 +81,11 @@ RESILIENCE: Final = {
     "control": "",
     "configured": targets.RESILIENCE_EXTRA,
 }
+# Without a price: the bundled price snapshot (which prices gpt-4o) turned off.
+UNPRICED: Final = "pricing:\n  snapshot: false\n"
 COST: Final = {
-    "off": "",
-    "control": "",
+    "off": UNPRICED,
+    "control": UNPRICED,
     "on": "    pricing: {{input_per_mtok: 2.5, output_per_mtok: 10, cache_read_per_mtok: 1.25}}\n",
 }
 TLS_MARK: Final = "<tls>"
@@ -109,33 +118,77 @@ access:
   keys: {{enabled: true, store: file, path: KEYFILE}}
 """
 KEYS: Final = {
-    "off": "",
-    "control": "",
+    "off": UNPRICED,
+    "control": UNPRICED,
     "on": _KEYS_ON.replace("KEYFILE", "{keyfile}"),
     "budget": _KEYS_ON.replace("KEYFILE", "{keyfile_budget}"),
 }
+# `python bench/ab.py keys-pg`: the budget key in the key file and in PostgreSQL.
+KEYS_PG: Final = {
+    "off": UNPRICED,
+    "control": UNPRICED,
+    "budget": KEYS["budget"],
+    "budget-pg": _KEYS_ON.replace("store: file, path: KEYFILE", 'store: postgres, dsn: "{dsn}"'),
+}
+# `budget-pg`: the budget key in PostgreSQL (a schema of its own, dropped at the end).
+PG_DSN: Final = os.environ.get("PLANO_AB_PG", "postgresql://postgres@127.0.0.1:5432/test")
+PG_SCHEMA: Final = f"plano_ab_{os.getpid()}"
 BENCH_KEY_ID: Final = "0123456789ab"
 BENCH_SECRET: Final = "bench-secret-not-for-production-use-000000000"
 
 
 def write_key_files(log_dir: Path) -> dict[str, str]:
     """Key files with the bench's key (without and with a budget); their paths by placeholder."""
-    import hashlib
     import json
 
     out = {}
     for name, budget in (("keyfile", None), ("keyfile_budget", 1e9)):
-        record = {
-            "id": BENCH_KEY_ID,
-            "name": "bench",
-            "secret_hash": hashlib.sha256(BENCH_SECRET.encode()).hexdigest(),
-            "budget_usd": budget,
-            "period": "total",
-        }
+        record = key_record(budget)
         path = log_dir / f"{name}.json"
         path.write_text(json.dumps({"keys": {BENCH_KEY_ID: record}, "spend": {}}))
         out[name] = str(path)
     return out
+
+
+def pg_keys(create: bool) -> str:
+    """Create (or drop) the bench's schema with the budget key; the gateway's DSN."""
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_DSN)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE')
+            if create:
+                await conn.execute(f'CREATE SCHEMA "{PG_SCHEMA}"')
+        finally:
+            await conn.close()
+        if create:
+            from plano.state.keys import KeyRecord
+            from plano.state.keys_postgres import PostgresKeyStore
+
+            store = PostgresKeyStore(dsn)
+            try:
+                await store.create(KeyRecord.from_doc(key_record(1e9)))
+            finally:
+                await store.close()
+
+    dsn = f"{PG_DSN}?search_path={PG_SCHEMA}"
+    asyncio.run(run())
+    return dsn
+
+
+def key_record(budget: float | None) -> dict[str, object]:
+    import hashlib
+
+    return {
+        "id": BENCH_KEY_ID,
+        "name": "bench",
+        "secret_hash": hashlib.sha256(BENCH_SECRET.encode()).hexdigest(),
+        "budget_usd": budget,
+        "period": "total",
+    }
 
 
 THIS_SRC: Final = str(Path(__file__).resolve().parents[1] / "src")
@@ -149,6 +202,8 @@ def start_gateway(
     if "{keyfile" in extra:
         for placeholder, path in write_key_files(log_dir).items():
             extra = extra.replace("{" + placeholder + "}", path)
+    if '"{dsn}"' in extra:
+        extra = extra.replace('"{dsn}"', f'"{pg_keys(create=True)}"')
     scheme = "http"
     if extra == TLS_MARK:  # the listener serves HTTPS
         cert, key = self_signed(log_dir)
@@ -245,7 +300,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "feature",
-        choices=["tracing", "resilience", "cost", "tls", "pii", "guard", "signals", "keys", "tree"],
+        choices=[
+            *("tracing", "resilience", "cost", "tls", "pii", "guard", "signals"),
+            *("keys", "keys-pg", "tree"),
+        ],
     )
     parser.add_argument(
         "--conversation",
@@ -258,6 +316,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument(
+        "--vary",
+        action="store_true",
+        help="every request's last user message is new (default: the same body every time)",
+    )
     parser.add_argument(
         "--turns",
         type=float,
@@ -281,6 +344,7 @@ def main() -> int:
         "signals": SIGNALS,
         "tree": TREE,
         "keys": KEYS,
+        "keys-pg": KEYS_PG,
     }[args.feature]
     turns = args.conversation or (10 if args.feature == "signals" else 1)
     with tempfile.TemporaryDirectory(prefix="plano-ab-") as tmp:
@@ -305,8 +369,8 @@ def main() -> int:
                 if args.feature == "tree":
                     src = THIS_SRC if name == "this" else str(Path(args.base_src).resolve())
                 gateways[name] = start_gateway(name, extra, log_dir, upstream_port, grpc, src)
-            script = loadgen.write_lua(log_dir, args.stream, turns)
-            if args.feature == "keys":  # the bench's gateway key, for every variant
+            script = loadgen.write_lua(log_dir, args.stream, turns, args.vary)
+            if args.feature.startswith("keys"):  # the bench's gateway key, for every variant
                 key = f"pk-{BENCH_KEY_ID}-{BENCH_SECRET}"
                 script.write_text(script.read_text().replace("client-key", key))
             load_all(gateways, script, 2, args.turns)  # warm-up
@@ -332,6 +396,8 @@ def main() -> int:
                 procs.stop(service)
             for service in started:
                 procs.stop(service)
+            if "budget-pg" in variants:
+                pg_keys(create=False)
     return 0
 
 

@@ -106,7 +106,7 @@ def bare(texts: list[str], n: int) -> tuple[list[float], list[float]]:
         text = texts[i % len(texts)]
         t, c = time.perf_counter(), time.thread_time()
         match(text)
-        head.scores(np.stack(EmbeddingMemo().embed_sync([text])))
+        head.scores(np.stack(EmbeddingMemo().embed_sync([text])), [text])
         wall.append((time.perf_counter() - t) * 1000)
         cpu.append((time.thread_time() - c) * 1000)
     return wall, cpu

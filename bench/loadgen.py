@@ -71,7 +71,10 @@ def chat_body(stream: bool, turns: int = 1) -> bytes:
     return orjson.dumps(body)
 
 
-def write_lua(directory: Path, stream: bool, turns: int = 1) -> Path:
+def write_lua(directory: Path, stream: bool, turns: int = 1, vary: bool = False) -> Path:
+    """A wrk script posting the chat body; with `vary`, every request's last user message ends
+    in a number of its own (the same history, another last message: a sibling of the previous
+    request), numbered from the wall clock so later runs do not repeat earlier ones."""
     body = chat_body(stream, turns).decode()
     if "]==]" in body:
         raise ValueError("body cannot be embedded in a Lua long string")
@@ -81,6 +84,17 @@ def write_lua(directory: Path, stream: bool, turns: int = 1) -> Path:
         'wrk.headers["Authorization"] = "Bearer client-key"\n'
         f"wrk.body = [==[{body}]==]\n"
     )
+    if vary:
+        last = USER_PROMPT.rsplit(" ", 1)[-1]
+        head, tail = body.rsplit(last, 1)
+        script += (
+            f"local head, tail = [==[{head}{last} (take ]==], [==[){tail}]==]\n"
+            "local n = os.time() % 100000 * 100000\n"  # < 2^53 and printed in full
+            "request = function()\n"
+            "  n = n + 1\n"
+            "  return wrk.format(nil, nil, nil, head .. n .. tail)\n"
+            "end\n"
+        )
     path = directory / ("stream.lua" if stream else "non_stream.lua")
     path.write_text(script)
     return path

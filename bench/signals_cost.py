@@ -28,6 +28,7 @@ from typing import Any
 from plano.signals import analyse
 from plano.signals.analyse import clear_state_cache
 from plano.signals.observations import scan
+from plano.signals.text import GRAMS
 from plano.signals.utterance import assistant_features, user_features
 
 _QUESTIONS = (
@@ -138,6 +139,7 @@ def _clear() -> None:
     user_features.cache_clear()
     assistant_features.cache_clear()
     scan.cache_clear()
+    GRAMS.clear()
 
 
 def _cold(messages: list[dict[str, Any]]) -> None:

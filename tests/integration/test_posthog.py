@@ -131,6 +131,13 @@ def test_generations_reach_posthog(
         "$ai_input_tokens": answer.usage.prompt_tokens,
         "$ai_output_tokens": answer.usage.completion_tokens,
         "$ai_input": MESSAGES,
+        # No price in the config: the bundled snapshot prices openai/gpt-4o at $2.50 / $10 per
+        # million input / output tokens.
+        "$ai_input_cost_usd": pytest.approx(answer.usage.prompt_tokens * 2.5e-6),
+        "$ai_output_cost_usd": pytest.approx(answer.usage.completion_tokens * 10e-6),
+        "$ai_total_cost_usd": pytest.approx(
+            answer.usage.prompt_tokens * 2.5e-6 + answer.usage.completion_tokens * 10e-6
+        ),
         # Agentic signals (on by default): the analysis of the request's conversation.
         "$ai_signals_quality": "neutral",
         "$ai_signals_quality_score": 50.0,

@@ -314,3 +314,41 @@ listeners:
     (span,) = by_path(sinks.request_spans(), "/v1/chat/completions")
     (line,) = sinks.log_lines()
     assert_negative(span, line)
+
+
+def test_a_streamed_chat_and_the_same_conversation_again_carry_signals(
+    upstream: Any, gateway: GatewayFactory, sinks: Sinks
+) -> None:
+    """stream=True: the analysis runs once the stream has ended, and the span, the access-log
+    line and the counters carry it; the same conversation sent again (its note is kept) carries
+    the same signals, and so does a streamed pleasant one, without a flag."""
+    upstream.script({"text": "Sorry about that."}, {"text": "ok"}, {"text": "Glad to help."})
+    with gateway(config(upstream), telemetry=sinks.telemetry) as gw:
+        with openai.OpenAI(base_url=f"{gw.url()}/v1", api_key="k", max_retries=0) as c:
+            for messages in (chat_conversation(), chat_conversation(), PLEASANT):
+                stream = c.chat.completions.create(
+                    model="mistral-large",
+                    messages=messages,  # type: ignore[arg-type]
+                    stream=True,
+                )
+                with stream:
+                    text = "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices)
+                assert text
+        s = scrape_until(gw.admin_url, lambda s: sum(counted(s, q, **WHERE) for q in
+                         ("severe", "poor", "neutral", "good", "excellent")) == 3)  # fmt: skip
+    assert counted(s, "severe", **WHERE) == 2
+    loops = {"layer": "execution", "category": "loops", **WHERE}
+    assert value(s, "plano_signals_total", **loops) == 2
+    spans = sorted(
+        by_path(sinks.request_spans(), "/v1/chat/completions"), key=lambda s: s["start_ns"]
+    )
+    lines = sinks.log_lines()
+    assert len(spans) == 3 and len(lines) == 3
+    assert [line["stream"] for line in lines] == [True, True, True]
+    for span, line in zip(spans[:2], lines[:2], strict=True):
+        assert_negative(span, line)
+    assert event_types(spans[0]) == event_types(spans[1])
+    pleasant = spans[2]
+    assert not pleasant["name"].endswith(FLAG)
+    assert pleasant["attributes"]["signals.quality"] in ("good", "excellent")
+    assert lines[2]["signals"]["flagged"] is False

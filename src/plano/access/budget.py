@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Final, Protocol
 
 from plano.errors import RateLimited
-from plano.state.keys import KeyRecord, KeyStore
+from plano.state.keys import KeyRecord, KeyStore, NowaitSpend
 
 log = logging.getLogger("plano.access")
 
@@ -79,6 +79,7 @@ class Budgets:
         self._events = events
         self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
+        self._nowait = store.adjust_nowait if isinstance(store, NowaitSpend) else None
 
     def estimate(self, model: str, prompt_tokens: int, max_tokens: int | None) -> float:
         if self._prices is None:
@@ -103,11 +104,22 @@ class Budgets:
         )
 
     def settle(self, res: Reservation, cost: float | None) -> None:
-        """The request ended having cost `cost` (None: nothing billed): correct the spend in
-        the background (the answer has been sent)."""
+        """The request ended having cost `cost` (None: nothing billed): correct the spend, at
+        once when the store can (`NowaitSpend`), else in the background (the answer has been
+        sent)."""
         delta = (cost or 0.0) - res.amount
         if delta == 0.0 and cost is None:
             return
+        nowait = self._nowait
+        if nowait is not None:  # no task: the store moves it at once
+            try:
+                spent = nowait(res.key.id, res.period, delta)
+            except OSError as exc:
+                log.warning("key '%s': budget not settled (%s)", res.key.name, type(exc).__name__)
+                return
+            if spent is not None:
+                self._alert(res.key, spent, cost or 0.0)
+                return
         task = asyncio.ensure_future(self._settle(res, delta, cost or 0.0))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

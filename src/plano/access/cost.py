@@ -23,6 +23,7 @@ from plano.access.pricing import (
     RequestCost,
     UsageCounts,
     parse_models_dev,
+    snapshot,
     split_cost,
 )
 from plano.config import Config
@@ -46,7 +47,8 @@ class CostMeter:
 
     def subscribe(self, fn: CostSubscriber) -> None:
         """Call `fn(record)` for every finished request once its cost is set (the cost may be
-        None: no usage, or no price for the model). Called at build time, not per request."""
+        None: no usage, or no price for the model). Called at build time, or once on first
+        need, never per request."""
         self._subscribers = (*self._subscribers, fn)
 
     def settle(self, record: RequestRecord) -> None:
@@ -56,7 +58,7 @@ class CostMeter:
         elif record.model is not None and (
             record.prompt_tokens is not None or record.completion_tokens is not None
         ):
-            price = self.table.price(record.model)
+            price = self.table.billed(record.model)
             if price is not None:
                 cost = split_cost(
                     price,
@@ -97,7 +99,8 @@ def _price(p: ModelPriceConfig) -> ModelPrice:
 def build_prices(config: Config) -> PriceTable:
     """The fixed prices of a config: the `pricing.file` catalogue, then `pricing.models`, then
     `model_providers[].pricing` (by canonical `provider/model`), each winning over the one
-    before. A cost `model_metrics_sources` entry feeds the table at run time (`set_feed`)."""
+    before. A cost `model_metrics_sources` entry feeds the table at run time (`set_feed`). The
+    bundled snapshot bills what none of them prices, unless `pricing.snapshot` is false."""
     fixed: dict[str, ModelPrice] = {}
     pricing = config.pricing
     if pricing is not None:
@@ -107,7 +110,8 @@ def build_prices(config: Config) -> PriceTable:
     for mp in config.model_providers:
         if mp.pricing is not None:
             fixed[f"{mp.provider}/{mp.model_id}"] = _price(mp.pricing)
-    return PriceTable(fixed)
+    use_snapshot = pricing is None or pricing.snapshot
+    return PriceTable(fixed, fallback=snapshot() if use_snapshot else None)
 
 
 def build_meter(config: Config) -> CostMeter:

@@ -13,6 +13,7 @@ the key by its name or id, never by its secret.
 from __future__ import annotations
 
 import hmac
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final, Protocol
@@ -69,12 +70,17 @@ class KeyAccess:
         self._clock = clock
         # Reservations of requests in flight, by id(record), settled when the cost is final.
         self._held: dict[int, Reservation] = {}
-        # Header values already verified, to the key object that verified them: while the
-        # cache still holds that same object (fresh, unchanged), the value needs no parsing
-        # or hashing again. A dict lookup compares hashes (SipHash, random key) before bytes,
-        # so it leaks nothing useful about stored values.
-        self._verified: dict[bytes, AccessKey] = {}
+        self._subscribe: Callable[[Callable[[RequestRecord], None]], None] | None = None
+        # Header values already verified, to their key and until when (the cache's clock) that
+        # holds: the key's cache entry stays fresh and the key unexpired. Any change to the
+        # cache empties it (`on_change`), so a hit is one dict lookup and one clock read, no
+        # parsing or hashing. A dict lookup compares hashes (SipHash, random key) before bytes,
+        # so it leaks nothing useful about stored values. `Authenticate` reads it directly.
+        self.verified: dict[bytes, tuple[AccessKey, float]] = {}
+        self._verified = self.verified
+        cache.on_change = self.verified.clear
         self._names = headers.names
+        self._now = cache.clock
 
     def allowed(self, key: AccessKey) -> None:
         """Count an admitted request (the key keeps its counter: no lookup per request)."""
@@ -96,16 +102,12 @@ class KeyAccess:
     def admit_cached(self, headers: Iterable[tuple[bytes, bytes]]) -> Admitted | PlanoError | None:
         """`admit` without awaiting, when the key's cache entry is fresh (most requests); None
         when the store must be read (then `admit`)."""
-        names, verified = self._names, self._verified
+        names = self._names
         for i, (k, v) in enumerate(headers):
             if k in names:
-                key = verified.get(v)
-                if (
-                    key is not None
-                    and self.cache.cached(key.record.id)[1] is key
-                    and key.expires_at > self._clock()
-                ):
-                    return key, i
+                hit = self._verified.get(v)
+                if hit is not None and self._now() < hit[1]:
+                    return hit[0], i
                 break
         found = self.headers.find(headers)
         if found is None:
@@ -122,11 +124,15 @@ class KeyAccess:
         return got
 
     def _remember(self, headers: Iterable[tuple[bytes, bytes]], got: Admitted) -> None:
+        key, index = got
+        until = self.cache.fresh_until(key.record.id)
+        if key.expires_at != math.inf:  # the expiry, on the cache's clock
+            until = min(until, self._now() + (key.expires_at - self._clock()))
         for i, (_, v) in enumerate(headers):
-            if i == got[1]:
+            if i == index:
                 if len(self._verified) >= MAX_VERIFIED:
                     self._verified.clear()
-                self._verified[v] = got[0]
+                self._verified[v] = (key, until)
                 return
 
     async def admit(self, headers: Iterable[tuple[bytes, bytes]]) -> Admitted | PlanoError:
@@ -217,8 +223,17 @@ class KeyAccess:
         if self._limits is not None:
             await self._limits.close()
 
+    def settle_by(self, subscribe: Callable[[Callable[[RequestRecord], None]], None]) -> None:
+        """Where finished requests will come from (`CostMeter.subscribe`). Subscribed with the
+        first reservation: until a key with a budget is used, requests pay nothing for it."""
+        self._subscribe = subscribe
+
     def hold(self, record: RequestRecord, res: Reservation) -> None:
         self._held[id(record)] = res
+        subscribe = self._subscribe
+        if subscribe is not None:
+            self._subscribe = None
+            subscribe(self.finished)
 
     def finished(self, record: RequestRecord) -> None:
         """The request ended and its cost is final (a cost meter subscriber): settle."""

@@ -70,5 +70,5 @@ def build_keys(
     prices = costs.table if costs is not None else None
     access = build_key_access(config, prices, events, events, store)
     if access is not None and costs is not None:
-        costs.subscribe(access.finished)
+        access.settle_by(costs.subscribe)
     return access

@@ -8,6 +8,10 @@ one version read per worker per `ttl`, not one read per key. An entry is also ne
 than `MAX_AGE` (a safety net should a version be missed). Unknown ids are cached too (a stream of
 bogus keys costs one store read per id until the next change). Concurrent misses for one id share
 one read; concurrent version checks share one query.
+
+Whoever keeps something derived from an entry (`KeyAccess` keeps the header values it verified)
+registers `on_change`: it is called whenever an entry is dropped or replaced, so what it kept is
+never used past its entry.
 """
 
 from __future__ import annotations
@@ -36,13 +40,25 @@ class KeyCache:
     ) -> None:
         self.store = store
         self._ttl = ttl
-        self._clock = clock
+        self._clock = self.clock = clock
         self._max = max_entries
         self._entries: OrderedDict[str, tuple[float, AccessKey | None]] = OrderedDict()
         self._reads: dict[str, asyncio.Future[AccessKey | None]] = {}
         self._version: object = None
         self._checked = -math.inf  # when the store's version was last read
         self._checking: asyncio.Future[None] | None = None
+        self.on_change: Callable[[], None] | None = None
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def fresh_until(self, key_id: str) -> float:
+        """Until when (this cache's clock) `cached(key_id)` stays fresh, barring a change."""
+        entry = self._entries.get(key_id)
+        if entry is None:
+            return -math.inf
+        return min(self._checked + self._ttl, entry[0] + MAX_AGE)
 
     def cached(self, key_id: str) -> tuple[bool, AccessKey | None]:
         """(fresh, key) from memory alone; `fresh` False means `get` must run (the version is
@@ -65,6 +81,7 @@ class KeyCache:
             version = await self.store.version()
             if version != self._version:
                 self._entries.clear()
+                self._changed()
                 self._version = version
             self._checked = self._clock()
             fut.set_result(None)
@@ -106,11 +123,14 @@ class KeyCache:
             del self._reads[key_id]
 
     def _remember(self, key_id: str, key: AccessKey | None) -> None:
-        self._entries.pop(key_id, None)
+        if self._entries.pop(key_id, None) is not None:
+            self._changed()
         self._entries[key_id] = (self._clock(), key)
         if len(self._entries) > self._max:
             self._entries.popitem(last=False)
+            self._changed()
 
     def forget(self, key_id: str) -> None:
         """This worker changed the key (admin API): read it again next time."""
         self._entries.pop(key_id, None)
+        self._changed()

@@ -20,7 +20,10 @@ class AccessKey:
         "any_model",
         "expires_at",
         "limited",
+        "name",
+        "plain",
         "record",
+        "team",
         "verified",
     )
 
@@ -28,7 +31,9 @@ class AccessKey:
         self.record = record
         # The secret last found to match the hash (hashing is skipped while the same one comes).
         self.verified: bytes | None = None
+        self.name, self.team = record.name, record.team
         self.any_model = not record.models or "*" in record.models
+        self.plain = self.any_model and record.budget_usd is None  # Authorize only counts it
         self.limited = record.rpm is not None or record.tpm is not None
         self.expires_at = record.expires_at if record.expires_at is not None else math.inf
         self.allowed: Any = None  # its `allowed` request counter, made on first use

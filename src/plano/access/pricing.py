@@ -3,7 +3,9 @@
 Prices are USD per million tokens, as the models.dev catalogue writes them. A `PriceTable` has
 two layers: fixed prices (the config's `model_providers[].pricing` and the `pricing.path` file)
 and a feed (a `model_metrics_sources` cost catalogue, refreshed at run time). A fixed price wins.
-Lookups try the canonical `provider/model` name first, then the bare model id.
+Lookups try the canonical `provider/model` name first, then the bare model id. For billing only
+(`billed`, `cost`, `estimate`: not routing, which keeps to the prices it was given), a model none
+of those price falls back to the bundled snapshot (`assets/price_snapshot.json`, `snapshot()`).
 
 Usage convention (the IR's): `prompt` is the whole input, cache reads and cache writes included;
 `cache_read` and `cache_write` are the parts of it served from / written to the provider's cache.
@@ -13,9 +15,12 @@ cache_write price + completion x output, per million; a missing cache price is t
 
 from __future__ import annotations
 
+import importlib.resources
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+import orjson
 
 MILLION: Final = 1_000_000.0
 
@@ -99,18 +104,44 @@ def parse_models_dev(doc: Any) -> dict[str, ModelPrice]:
     return out
 
 
-class PriceTable:
-    """Prices by model name; `cost` turns reported usage into USD. Built once at config load."""
+SNAPSHOT_FILE: Final = "price_snapshot.json"
 
-    __slots__ = ("_feed", "_fixed")
+
+def snapshot() -> dict[str, ModelPrice]:
+    """The bundled snapshot of public prices (dated in the file: it goes stale), keyed
+    `provider/model`, its dated aliases, and (first seen) the bare ids."""
+    raw = importlib.resources.files("plano.access").joinpath("assets", SNAPSHOT_FILE).read_bytes()
+    doc = orjson.loads(raw)
+    out: dict[str, ModelPrice] = {}
+    for name, cost in doc["models"].items():
+        out[name] = ModelPrice(
+            float(cost["input"]),
+            float(cost["output"]),
+            _num(cost.get("cache_read")),
+            _num(cost.get("cache_write")),
+        )
+    for alias, name in doc.get("aliases", {}).items():
+        out[alias] = out[name]
+    for name, price in list(out.items()):
+        out.setdefault(name.partition("/")[2], price)
+    return out
+
+
+class PriceTable:
+    """Prices by model name; `cost` turns reported usage into USD. Built once at config load.
+    `fallback` (the bundled snapshot) prices what nothing else does, for billing only."""
+
+    __slots__ = ("_fallback", "_feed", "_fixed")
 
     def __init__(
         self,
         fixed: Mapping[str, ModelPrice] | None = None,
         feed: Mapping[str, ModelPrice] | None = None,
+        fallback: Mapping[str, ModelPrice] | None = None,
     ) -> None:
         self._fixed: dict[str, ModelPrice] = dict(fixed or {})
         self._feed: dict[str, ModelPrice] = dict(feed or {})
+        self._fallback: dict[str, ModelPrice] = dict(fallback or {})
 
     def __bool__(self) -> bool:
         return bool(self._fixed or self._feed)
@@ -132,15 +163,23 @@ class PriceTable:
                 found = fixed.get(bare) or feed.get(bare)
         return found
 
+    def billed(self, model: str) -> ModelPrice | None:
+        """The price a request on `model` is billed at: `price`, else the snapshot's."""
+        found = self.price(model)
+        if found is None and self._fallback:
+            fallback = self._fallback
+            found = fallback.get(model) or fallback.get(model.partition("/")[2])
+        return found
+
     def cost(self, model: str, usage: UsageCounts) -> RequestCost | None:
         """What `usage` cost on `model`; None when the model has no price."""
-        price = self.price(model)
+        price = self.billed(model)
         return None if price is None else cost_of(price, usage)
 
     def estimate(self, model: str, prompt_tokens: int, max_output_tokens: int) -> float:
         """An upper estimate (USD) for a reservation: every prompt token at the full input
         price and `max_output_tokens` at the output price. 0.0 when the model has no price."""
-        price = self.price(model)
+        price = self.billed(model)
         if price is None:
             return 0.0
         return (

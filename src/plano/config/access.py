@@ -52,6 +52,7 @@ class PricingConfig(StrictModel):
 
     file: str | None = None  # a models.dev-format JSON file (`{provider: {models: {id: {cost}}}}`)
     models: PriceMap = Field(default_factory=FrozenDict)  # by model name
+    snapshot: bool = True  # bill unpriced well-known models from the bundled snapshot
 
 
 def config_dir(source: str) -> Path:

@@ -11,13 +11,17 @@ and working state the stages fill in, in order) and flows through the stages:
   a branch: the pipeline answers it the same way as a returned one, in the client's dialect;
 - a stage the config does not use is compiled to `None` and left out, so it costs nothing;
 - sync stages (`SyncStage`) are called without a coroutine; async ones (`Stage`) are awaited.
+  A sync stage whose usual path needs no I/O but whose rare one does (a cache miss) returns a
+  coroutine (`Pending`) for the rare one: the pipeline awaits it, and the usual path makes no
+  coroutine at all.
 
 Telemetry goes to the call's `RequestRecord`, which sinks read once the request has ended.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from types import CoroutineType
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 from plano.errors import PlanoError
@@ -39,6 +43,7 @@ class Done:
 
 DONE: Final = Done()
 Outcome = Done | PlanoError | None
+Pending = Coroutine[Any, Any, Outcome]  # what a sync stage returns when it must wait after all
 
 
 class Releasable(Protocol):
@@ -89,7 +94,7 @@ class Stage(Generic[C_contra]):
 class SyncStage(Generic[C_contra]):
     """A stage without I/O: called directly, no coroutine made."""
 
-    def __call__(self, call: C_contra) -> Outcome:
+    def __call__(self, call: C_contra) -> Outcome | Pending:
         raise NotImplementedError
 
 
@@ -131,6 +136,10 @@ class Pipeline(Generic[C]):
                 if is_async:
                     out = await out  # type: ignore[misc]
                 if out is not None:
+                    if type(out) is CoroutineType:  # a sync stage that must wait after all
+                        out = await out
+                        if out is None:
+                            continue
                     if out is not DONE:
                         await answer_error(call, out)  # type: ignore[arg-type]
                     return

@@ -16,6 +16,11 @@ its last byte has been sent. The queue is bounded (`MAX_QUEUE`): when full, a ne
 completed at once without analysis and counted (`plano_signals_skipped_total`); so is one that
 would exceed the CPU budget (`overrides.signals_cpu_budget`, the share of one core's time the
 analysis may take). At shutdown `flush` analyses and completes everything still queued.
+
+A conversation analysed before (the same messages sent again: a retried request, a benchmark)
+is not analysed again: `NoteCache` keeps the notes of recent conversations by a hash of their
+JSON, and such a record is completed on the loop at once, outside the budget (its cost is
+serialising and hashing the messages, a few µs).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from plano import ir
 from plano.listeners.agent.call import AgentCall
 from plano.listeners.model.call import ModelCall
 from plano.listeners.pipeline import Outcome, SyncStage
+from plano.listeners.signals_costs import BURST, Budget, Kept, NoteCache
 from plano.observability.record import RequestRecord
 from plano.observability.signals_note import SignalsNote, metadata_json
 from plano.observability.telemetry import Telemetry
@@ -45,13 +51,9 @@ log = logging.getLogger("plano.signals")
 
 MAX_QUEUE: Final = 1024  # records waiting for analysis, at most
 BATCH: Final = 32  # records analysed in one run on the loop (a run stays ~10 ms at most)
-BURST: Final = 0.05  # CPU seconds of analysis the budget allows at once (then its share)
 DELAY: Final = 0.0  # seconds the first queued record waits for others (0: the next iteration)
 _HASH_SPACE: Final = 1 << 32
 
-# What a stage keeps on `record.conversation`: the client dialect's shape and its parts, as
-# references into the decoded body (or the restored IR turns).
-Kept = tuple[str, Any, Any]
 _CHAT: Final = ChatUpstream()
 
 
@@ -151,36 +153,6 @@ def note_of(report: SignalReport) -> SignalsNote:
     )
 
 
-class Budget:
-    """The share of one core the analysis may take: a credit of `burst` CPU seconds that refills
-    by `share` of every second that passes (wall clock) and that each analysis spends (its
-    thread's CPU time). With `share` 0.02 the analysis takes at most 20 ms of CPU a second: a
-    saturated worker (one CPU second a second) gives it at most 2 % of its time, however slow the
-    analysers or heavy the traffic, while a lightly loaded one analyses every request. (Refilling
-    by the process's own CPU time instead would starve a quiet gateway: it uses little CPU, so
-    its credit would barely grow.)"""
-
-    __slots__ = ("_burst", "_clock", "_credit", "_last", "_share")
-
-    def __init__(
-        self, share: float, burst: float = BURST, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._share = share
-        self._burst = burst
-        self._credit = burst
-        self._clock = clock
-        self._last = clock()
-
-    def allows(self) -> bool:
-        now = self._clock()
-        self._credit = min(self._burst, self._credit + (now - self._last) * self._share)
-        self._last = now
-        return self._credit > 0
-
-    def spend(self, seconds: float) -> None:
-        self._credit -= seconds
-
-
 class SignalsWorker:
     """The `Deferral` of `Telemetry`: a bounded queue of ended requests, analysed in batches on
     the event loop, each then completed (`Telemetry.complete`). Event-loop use only.
@@ -213,6 +185,7 @@ class SignalsWorker:
         self._batch = batch
         self._delay = delay
         self._analyse = analyser
+        self.notes = NoteCache()
         self._queue: deque[RequestRecord] = deque()
         self._timer: asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop `_timer` runs on
@@ -263,10 +236,19 @@ class SignalsWorker:
         default executor (so a loop that shuts down waits for it and lands it first)."""
         queue, complete, budget = self._queue, self._telemetry.complete, self._budget
         records: list[RequestRecord] = []
+        keys: list[int | None] = []
+        notes = self.notes
         while queue and len(records) < self._batch:
             record = queue.popleft()
-            if budget is None or budget.allows():
+            key = notes.key(record.conversation)  # type: ignore[arg-type]
+            note = notes.get(key) if key is not None else None
+            if note is not None:  # analysed before: complete it now, outside the budget
+                record.conversation = None
+                record.signals = note
+                complete(record)
+            elif budget is None or budget.allows():
                 records.append(record)
+                keys.append(key)
             else:
                 record.conversation = None
                 self._skip("budget")
@@ -275,7 +257,7 @@ class SignalsWorker:
             return
         loop = self._loop
         assert loop is not None
-        batch = self._inflight = _Batch(records)
+        batch = self._inflight = _Batch(records, keys, notes)
         try:
             work = loop.run_in_executor(None, batch.run, self._analyse)
         except RuntimeError:  # the executor is shutting down: analyse here
@@ -308,10 +290,11 @@ class SignalsWorker:
             limit -= 1
             record = queue.popleft()
             try:
-                if budget is None or budget.allows():
-                    started = time.thread_time()
+                if budget is None:
                     self.analyse(record)
-                    if budget is not None:
+                elif budget.allows():
+                    started = time.thread_time()
+                    if self.analyse(record):
                         budget.spend(time.thread_time() - started)
                 else:
                     record.conversation = None
@@ -319,21 +302,32 @@ class SignalsWorker:
             finally:
                 complete(record)
 
-    def analyse(self, record: RequestRecord) -> None:
+    def analyse(self, record: RequestRecord) -> bool:
         """Analyse the record's kept conversation into `record.signals` (and drop the
-        reference); a conversation the analysers cannot read is skipped and counted."""
+        reference); a conversation the analysers cannot read is skipped and counted. False
+        when the note was known already (nothing was analysed)."""
         kept = record.conversation
         record.conversation = None
         if kept is None:
-            return
+            return False
+        notes = self.notes
+        key = notes.key(kept)  # type: ignore[arg-type]
+        if key is not None:
+            note = notes.get(key)
+            if note is not None:
+                record.signals = note
+                return False
         try:
             messages = chat_messages(kept)  # type: ignore[arg-type]
             if not messages:
-                return
-            record.signals = note_of(self._analyse(messages))
+                return True
+            record.signals = note = note_of(self._analyse(messages))
+            if key is not None:
+                notes.put(key, note)
         except Exception:
             log.exception("signals analysis failed for request %s", record.request_id)
             self._skip("error")
+        return True
 
     def _skip(self, reason: str) -> None:
         if self._skipped is not None:
@@ -360,10 +354,16 @@ class SignalsWorker:
 Outcome3 = tuple[SignalsNote | None, bool, float]
 
 
-def _analyse_all(analyser: Callable[[list[Any]], SignalReport], kept: list[Any]) -> list[Outcome3]:
-    """The analysis thread's work for one batch: pure, touches no record and no sink."""
+def _analyse_all(
+    analyser: Callable[[list[Any]], SignalReport],
+    kept: list[Any],
+    keys: list[int | None],
+    notes: NoteCache,
+) -> list[Outcome3]:
+    """The analysis thread's work for one batch: touches no record and no sink (only the
+    worker's note cache)."""
     out: list[Outcome3] = []
-    for one in kept:
+    for one, key in zip(kept, keys, strict=True):
         started = time.thread_time()
         note: SignalsNote | None = None
         failed = False
@@ -371,6 +371,8 @@ def _analyse_all(analyser: Callable[[list[Any]], SignalReport], kept: list[Any])
             messages = chat_messages(one) if one is not None else []
             if messages:
                 note = note_of(analyser(messages))
+                if key is not None:
+                    notes.put(key, note)
         except Exception:
             log.exception("signals analysis failed")
             failed = True
@@ -382,17 +384,21 @@ class _Batch:
     """Conversations handed to the analysis thread, and what it found (`results`, one per
     record, set before `done`)."""
 
-    __slots__ = ("done", "kept", "records", "results")
+    __slots__ = ("done", "kept", "keys", "notes", "records", "results")
 
-    def __init__(self, records: list[RequestRecord]) -> None:
+    def __init__(
+        self, records: list[RequestRecord], keys: list[int | None], notes: NoteCache
+    ) -> None:
         self.records = records
         self.kept = [r.conversation for r in records]
+        self.keys = keys
+        self.notes = notes
         self.results: list[Outcome3] = [(None, True, 0.0)] * len(records)
         self.done = threading.Event()
 
     def run(self, analyser: Callable[[list[Any]], SignalReport]) -> None:
         try:
-            self.results = _analyse_all(analyser, self.kept)
+            self.results = _analyse_all(analyser, self.kept, self.keys, self.notes)
         finally:
             self.done.set()
 

@@ -8,7 +8,9 @@ events, and those events' data parsed as JSON, one event at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterator
+from typing import Final
 
 import orjson
 
@@ -18,6 +20,9 @@ from plano.wire.usage import Usage, usage_of
 _MARK = b'"usage"'
 _NULL_AFTER = (b":null", b": null")
 _NULL = b'"usage":null'  # OpenAI's spelling; other spellings take the slower exact path
+# A usage value (an object): the regex engine finds these without a Python step per event that
+# only says `"usage":null` (a block may hold a whole stream of them).
+_VALUE: Final = re.compile(rb'"usage"\s*:\s*\{')
 
 
 def _has_usage(event: bytes) -> bool:
@@ -31,14 +36,16 @@ def _has_usage(event: bytes) -> bool:
 
 
 def _events_with(block: bytes) -> Iterator[bytes]:
-    """The events of a block (LF line endings) that hold `"usage"`, in order."""
-    pos = 0
-    while (i := block.find(_MARK, pos)) >= 0:
+    """The events of a block (LF line endings) that hold a usage object, in order."""
+    end = 0
+    for found in _VALUE.finditer(block):
+        i = found.start()
+        if i < end:  # a second usage in the same event
+            continue
         start = block.rfind(b"\n\n", 0, i)
         end = block.find(b"\n\n", i)
         end = len(block) if end < 0 else end + 2
         yield block[0 if start < 0 else start + 2 : end]
-        pos = end
 
 
 class StreamUsage:
@@ -55,11 +62,13 @@ class StreamUsage:
         block = self._split.feed(chunk)
         if block and (n := block.count(_MARK)) and n > block.count(_NULL):
             if b"\r" in block:
-                events: Iterable[bytes] = split_events(block)
-            else:  # only the events that name a usage (a block may hold a whole stream)
-                events = _events_with(block)
-            for event in events:
-                if _has_usage(event) and (data := event_data(event)) is not None:
+                for event in split_events(block):
+                    if _has_usage(event) and (data := event_data(event)) is not None:
+                        self._take(data)
+                return
+            # Only the events that carry a usage object (a block may hold a whole stream).
+            for event in _events_with(block):
+                if (data := event_data(event)) is not None:
                     self._take(data)
 
     def _take(self, data: bytes) -> None:

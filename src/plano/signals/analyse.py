@@ -3,8 +3,10 @@
 The analysis is a left-to-right fold over the rows with a small state (the last user message,
 the last two messages per role for repetition, the last tool called, the tool calls so far).
 A chat client resends its history with every request, so the state after each analysed
-conversation is kept (bounded LRU, keyed by a hash chain over its rows) and the next request
-continues from the longest cached prefix: it pays for its new messages only. Loop signals,
+conversation is kept with its report (bounded LRU: `STATES` states holding `STATE_CHARS`
+characters of text at most, keyed by a hash chain over its rows) and the next request continues
+from the longest cached prefix: it pays for its new messages only (the same conversation again:
+for its rows and their hash). Loop signals,
 dragging and the scores are computed from the state at the end.
 """
 
@@ -30,7 +32,8 @@ from plano.signals.taxonomy import LEAF_TYPES
 from plano.signals.utterance import Utterance
 
 MAX_MESSAGES: Final = 100
-STATES: Final = 1024  # cached fold states (one per recently analysed conversation)
+STATES: Final = 1024  # cached fold states (one per recently analysed conversation), at most
+STATE_CHARS: Final = 500_000  # and at most this many characters of text held by them in all
 LOOK_BACK: Final = 8
 COMPACT_ARGS: Final = 256
 SNIPPET: Final = 100  # how many rows shorter than the request a cached prefix may be
@@ -53,30 +56,62 @@ _EMPTY: Final = _State(0, (), 0, None, (), (), "", ())
 
 
 class _StateCache:
-    def __init__(self, size: int) -> None:
+    """Fold states by hash chain key, each with the report of the conversation it ends (so a
+    conversation analysed again, e.g. a retried request, costs its rows and their hash only)."""
+
+    def __init__(self, size: int, chars: int = STATE_CHARS) -> None:
         self._size = size
-        self._states: OrderedDict[int, _State] = OrderedDict()
+        self._chars = chars
+        self._held = 0  # characters of the texts the cached states hold
+        self._states: OrderedDict[int, tuple[_State, SignalReport | None, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def longest_prefix(self, keys: list[int]) -> _State:
+    def longest_prefix(self, keys: list[int]) -> tuple[_State, SignalReport | None]:
+        """The state of the longest cached prefix (at most `LOOK_BACK` rows short), and its
+        report when it is the whole conversation."""
         with self._lock:
             for n in range(len(keys) - 1, max(-1, len(keys) - 1 - LOOK_BACK), -1):
-                state = self._states.get(keys[n])
-                if state is not None and state.rows == n + 1:
+                entry = self._states.get(keys[n])
+                if entry is not None and entry[0].rows == n + 1:
                     self._states.move_to_end(keys[n])
-                    return state
-        return _EMPTY
+                    return entry[0], entry[1] if n == len(keys) - 1 else None
+        return _EMPTY, None
 
-    def put(self, key: int, state: _State) -> None:
+    def put(self, key: int, state: _State, report: SignalReport | None) -> None:
+        """Keep `state` (and the `report` of the conversation it ends, when it was made)."""
+        weight = _chars_held(state)
         with self._lock:
-            self._states[key] = state
-            self._states.move_to_end(key)
-            while len(self._states) > self._size:
-                self._states.popitem(last=False)
+            old = self._states.pop(key, None)
+            if old is not None:
+                self._held -= old[2]
+                report = report if report is not None else old[1]  # same key: same rows
+            self._states[key] = (state, report, weight)
+            self._held += weight
+            while len(self._states) > self._size or (
+                self._held > self._chars and len(self._states) > 1
+            ):
+                self._held -= self._states.popitem(last=False)[1][2]
 
     def clear(self) -> None:
         with self._lock:
             self._states.clear()
+            self._held = 0
+
+    def held(self) -> tuple[int, int]:
+        """(states, characters of text they hold)."""
+        return len(self._states), self._held
+
+
+def _chars_held(state: _State) -> int:
+    """The characters of the message texts a state keeps alive (tool calls are compacted)."""
+    seen: dict[int, int] = {}
+    utterances = [*state.recent_user, *state.recent_assistant]
+    if state.last_user is not None:
+        utterances.append(state.last_user[1])
+    for utt in utterances:
+        for text in (utt.features.prose, utt.features.full):
+            seen[id(text)] = len(text.raw)
+    return sum(seen.values()) + sum(len(c.text) + len(c.tool_args) for c in state.calls)
 
 
 _cache: Final = _StateCache(STATES)
@@ -88,7 +123,7 @@ def _keys(rows: list[Row]) -> list[int]:
     keys: list[int] = []
     key = 0
     for row in rows:
-        key = hash((key, row.role, row.text, row.tool_name, row.tool_args, row.message_index))
+        key = hash((key, row))
         keys.append(key)
     return keys
 
@@ -143,13 +178,22 @@ def analyse(
     position of its message in `messages`.
     """
     rows = to_rows(messages, shape)[-MAX_MESSAGES:]
+    if not rows:
+        return _report(_EMPTY)
     keys = _keys(rows)
-    state = _cache.longest_prefix(keys) if rows else _EMPTY
+    state, report = _cache.longest_prefix(keys)
+    if report is not None:
+        return report
+    last = len(rows) - 1
     for pos in range(state.rows, len(rows)):
+        if pos == last and pos > 0:
+            # Also keep the state before the last row: a sibling of this request (the same
+            # history with another last message: a regenerated or edited turn) continues there.
+            _cache.put(keys[pos - 1], state, None)
         state = _step(state, pos, rows[pos])
-    if rows and state.rows == len(rows):
-        _cache.put(keys[-1], state)
-    return _report(state)
+    report = _report(state)
+    _cache.put(keys[-1], state, report)
+    return report
 
 
 def _report(state: _State) -> SignalReport:

@@ -44,6 +44,10 @@ class Row(NamedTuple):
     tool_args: str = ""
 
 
+# A row without the NamedTuple constructor's Python-level call (the hot loop builds one a message).
+_new_row: Final = tuple.__new__
+
+
 def content_text(content: Any) -> str:
     """The text of an OpenAI / Anthropic / Responses content value (string or list of parts)."""
     if type(content) is str:
@@ -105,22 +109,26 @@ def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
 
 def _openai_rows(messages: Sequence[Any]) -> list[Row]:
     rows: list[Row] = []
+    append = rows.append
+    roles = _OPENAI_ROLES
     for index, message in enumerate(messages):
-        if not _is_mapping(message):
+        if type(message) is not dict and not isinstance(message, Mapping):
             continue
-        role = _OPENAI_ROLES.get(str(message.get("role", "")))
+        role = message.get("role", "")
+        role = roles.get(role if type(role) is str else str(role))
         if role is None:
             continue
-        text = content_text(message.get("content"))
+        content = message.get("content")
+        text = content if type(content) is str else content_text(content)
         if role != GPT:
-            rows.append(Row(role, text, index))
+            append(_new_row(Row, (role, text, index, "", "")))
             continue
         if text:
-            rows.append(Row(GPT, text, index))
+            append(_new_row(Row, (GPT, text, index, "", "")))
         calls = message.get("tool_calls")
-        legacy = message.get("function_call")
-        if not isinstance(calls, list):
-            calls = [{"function": legacy}] if _is_mapping(legacy) else []
+        if calls is None or type(calls) is not list:
+            legacy = message.get("function_call")
+            calls = [{"function": legacy}] if legacy is not None and _is_mapping(legacy) else []
         for call in calls:
             function = call.get("function") if _is_mapping(call) else None
             if _is_mapping(function):

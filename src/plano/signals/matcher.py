@@ -10,11 +10,11 @@ words the message has.
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Final
 
 from plano.signals.text import Text, jaccard, tokens_of, trigrams
@@ -94,8 +94,7 @@ class PhraseBook:
             if not phrase.content:
                 self._no_content.append(i)
         self._max_content = max((len(p.content) for p in self._phrases), default=0)
-        self._by_size = sorted(range(len(self._phrases)), key=lambda i: len(self._phrases[i].grams))
-        self._sizes = [len(self._phrases[i].grams) for i in self._by_size]
+        self._grams = _GramIndex([p.grams for p in self._phrases])
 
     def _add(self, name: str, text: str) -> None:
         tokens = tokens_of(text)
@@ -170,22 +169,23 @@ class PhraseBook:
                 best[phrase.list_name] = (i, 1.0, "exact", pos)
 
     def _trigram_layer(self, text: Text, names: frozenset[str], negated: bool, best: _Best) -> None:
-        if not self._sizes or len(text.joined) - 2 > self._sizes[-1] / JACCARD_THRESHOLD:
+        index = self._grams
+        if len(text.joined) - 2 > index.largest / JACCARD_THRESHOLD:
             return  # more distinct trigrams than any phrase could share
         grams = text.trigrams()
-        lo = bisect.bisect_left(self._sizes, len(grams) * JACCARD_THRESHOLD)
-        hi = bisect.bisect_right(self._sizes, len(grams) / JACCARD_THRESHOLD)
-        for i in self._by_size[lo:hi]:
+        size = len(grams)
+        low, high = size * JACCARD_THRESHOLD, size / JACCARD_THRESHOLD
+        for i in index.candidates(grams):
             phrase = self._phrases[i]
             if phrase.list_name not in names or phrase.negated != negated:
                 continue
-            if self._better(best, i):
+            if low <= len(phrase.grams) <= high and self._better(best, i):
                 score = jaccard(grams, phrase.grams)
                 if score >= JACCARD_THRESHOLD:
                     best[phrase.list_name] = (i, score, "trigram", -1)
 
     def _cosine_layer(self, text: Text, names: frozenset[str], negated: bool, best: _Best) -> None:
-        content = frozenset(t for t in text.freq if t not in self._stopwords)
+        content = frozenset(text.tokens).difference(self._stopwords)
         if len(content) > self._max_content + MAX_EXTRA_CONTENT:
             return
         hits: dict[int, int] = defaultdict(int)
@@ -205,6 +205,59 @@ class PhraseBook:
             score = dot / (text.norm * phrase.norm)
             if score >= COSINE_THRESHOLD and _in_order(phrase.tokens, text.tokens):
                 best[phrase.list_name] = (i, score, "cosine", -1)
+
+
+# J(A, B) ≥ t needs |A ∩ B| ≥ t · max(|A|, |B|) (as |A ∪ B| ≥ both); t as an exact fraction.
+_T: Final = Fraction(JACCARD_THRESHOLD).limit_denominator(1000)
+
+
+def _min_shared(size: int) -> int:
+    """The fewest trigrams a set of `size` shares with any set it is ≥ t Jaccard-similar to."""
+    return max(1, -(-_T.numerator * size // _T.denominator))
+
+
+class _GramIndex:
+    """Which phrases can be Jaccard-similar to a message, without scoring every one.
+
+    The prefix filter of set-similarity joins: order all trigrams rarest first (by how many
+    phrases have them; trigrams no phrase has come before all others). If two sets share at
+    least k elements, the first |A| − k + 1 elements of one and the first |B| − k + 1 of the
+    other share one. So each phrase is indexed under its first |B| − m(|B|) + 1 trigrams and a
+    message probes with its first |A| − m(|A|) + 1 (m: `_min_shared`); every phrase that reaches
+    the threshold is among the candidates (the verification is the same Jaccard as before, so
+    the result is exactly that of scoring every phrase). A message whose rarest trigrams no
+    phrase has gets no candidates at all.
+    """
+
+    __slots__ = ("_postings", "_rank", "largest")
+
+    def __init__(self, sets: list[frozenset[str]]) -> None:
+        counts = Counter(g for grams in sets for g in grams)
+        order = sorted(counts, key=lambda g: (counts[g], g))
+        self._rank: dict[str, int] = {g: n for n, g in enumerate(order)}
+        self._postings: dict[str, list[int]] = defaultdict(list)
+        for i, grams in enumerate(sets):
+            if grams:
+                ranked = sorted(grams, key=self._rank.__getitem__)
+                for g in ranked[: len(grams) - _min_shared(len(grams)) + 1]:
+                    self._postings[g].append(i)
+        self.largest = max((len(grams) for grams in sets), default=0)
+
+    def candidates(self, grams: frozenset[str]) -> set[int]:
+        prefix = len(grams) - _min_shared(len(grams)) + 1
+        rank = self._rank
+        known = [g for g in grams if g in rank]
+        prefix -= len(grams) - len(known)  # unknown trigrams come first and match nothing
+        out: set[int] = set()
+        if prefix <= 0 or not grams:
+            return out
+        known.sort(key=rank.__getitem__)
+        postings = self._postings
+        for g in known[:prefix]:
+            hits = postings.get(g)
+            if hits is not None:
+                out.update(hits)
+        return out
 
 
 class PhraseList:

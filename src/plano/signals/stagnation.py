@@ -72,13 +72,15 @@ def repetition_of(
 
 
 def _similarity(a: Text, b: Text) -> float:
-    """Trigram Jaccard, remembered on `a` (texts are cached across requests, and a resent
-    history compares the same pairs again)."""
-    known = a.similar.get(b)
+    """Trigram Jaccard, remembered on `a` by the hash of `b`'s tokens (texts are cached across
+    requests, and a resent history compares the same pairs again). Not by `b` itself: that
+    would keep every text a cached one was compared with alive, and theirs, and so on."""
+    other = hash(b.joined)
+    known = a.similar.get(other)
     if known is None:
         if len(a.similar) >= MAX_REMEMBERED:  # a popular text meets many others: stay bounded
             a.similar.clear()
-        known = a.similar[b] = _jaccard_bounded(a, b)
+        known = a.similar[other] = _jaccard_bounded(a, b)
     return known
 
 

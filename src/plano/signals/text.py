@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from typing import Final
 
 MAX_CHARS: Final = 2000
+# Trigram sets of recent texts, shared by every cache that holds a text: at most this many
+# trigrams in all (a trigram costs ~100 bytes in a set: ~20 MB), least recently used dropped.
+GRAMS_KEPT: Final = 200_000
 _HEAD_CHARS: Final = MAX_CHARS // 5  # head 20 %, tail the rest
 
 _FOLD: Final = str.maketrans(
@@ -52,7 +56,7 @@ def truncate(text: str) -> str:
 
 def fold(text: str) -> str:
     """Unicode punctuation folded to ASCII and whitespace collapsed (case kept)."""
-    return " ".join(text.translate(_FOLD).split())
+    return " ".join((text if text.isascii() else text.translate(_FOLD)).split())
 
 
 def tokens_of(text: str) -> tuple[str, ...]:
@@ -71,13 +75,52 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return inter / (len(a) + len(b) - inter)
 
 
+class _GramCache:
+    """Trigram sets by joined tokens, bounded by their total size (`GRAMS_KEPT`). Texts do not
+    hold their sets: a cached state or feature set keeps its texts, and a 2000-character
+    text's set is ~200 kB, so sets held by texts would multiply the caches' worst case."""
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._sets: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self._total = 0
+        self._lock = threading.Lock()
+
+    def get(self, joined: str) -> frozenset[str]:
+        with self._lock:
+            grams = self._sets.get(joined)
+            if grams is not None:
+                self._sets.move_to_end(joined)
+                return grams
+        grams = trigrams(joined)
+        with self._lock:
+            if joined not in self._sets:
+                self._sets[joined] = grams
+                self._total += len(grams)
+                while self._total > self._budget and len(self._sets) > 1:
+                    self._total -= len(self._sets.popitem(last=False)[1])
+        return grams
+
+    def total(self) -> int:
+        return self._total
+
+    def clear(self) -> None:
+        with self._lock:
+            self._sets.clear()
+            self._total = 0
+
+
+GRAMS: Final = _GramCache(GRAMS_KEPT)
+
+
 class Text:
     """One message, normalised: `raw` is folded (case kept), `tokens` lower-case words.
 
-    Token frequencies, their norm and the trigram set are computed on first use.
+    Token frequencies and their norm are computed on first use; the trigram set comes from
+    the shared, bounded `GRAMS` cache.
     """
 
-    __slots__ = ("_freq", "_grams", "_norm", "joined", "raw", "similar", "tokens")
+    __slots__ = ("_freq", "_norm", "joined", "raw", "similar", "tokens")
 
     def __init__(self, raw: str, tokens: tuple[str, ...]) -> None:
         self.raw = raw
@@ -85,9 +128,8 @@ class Text:
         self.joined = " ".join(tokens)
         self._freq: dict[str, int] | None = None
         self._norm = -1.0
-        self._grams: frozenset[str] | None = None
-        # repetition scores against earlier texts (identity-keyed; at most a few entries)
-        self.similar: dict[Text, float] = {}
+        # repetition scores against earlier texts (by the hash of their `joined`; a few entries)
+        self.similar: dict[int, float] = {}
 
     @classmethod
     def of(cls, text: str) -> Text:
@@ -107,9 +149,7 @@ class Text:
         return self._norm
 
     def trigrams(self) -> frozenset[str]:
-        if self._grams is None:
-            self._grams = trigrams(self.joined)
-        return self._grams
+        return GRAMS.get(self.joined)
 
 
 _CODE_FENCE: Final = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.DOTALL)
@@ -131,7 +171,8 @@ _QUOTED: Final = re.compile(r'"[^"\n]{1,80}"')
 def strip_code(text: str) -> str:
     """The prose of a message: fenced and inline code, log-looking lines and short double-quoted
     spans removed (a phrase the user mentions is not a phrase the user says)."""
-    text = text.translate(_FOLD)
+    if not text.isascii():  # every character `_FOLD` maps is non-ASCII
+        text = text.translate(_FOLD)
     if '"' in text:
         text = _QUOTED.sub(" ", text)
     if "`" in text or "~~~" in text:

@@ -19,10 +19,13 @@ from plano.signals.matcher import Match
 from plano.signals.text import Text, strip_code, truncate
 
 SNIPPET_CHARS: Final = 100
-# Bounded caches keyed by the (truncated, ≤ 2000 characters) text: a 2000-character text with its
-# trigram set takes about 110 kB, so the worst case is about 85 MB per process, a few MB typically.
-USER_TEXTS: Final = 512
-ASSISTANT_TEXTS: Final = 256
+# Bounded caches keyed by the (truncated, ≤ 2000 characters) text. A text's tokens take ~13 bytes
+# a character (its trigram set is in the separate, bounded `text.GRAMS`); with the fold states
+# (`analyse.STATE_CHARS`) all the analysers' caches stay under ~45 MB per process in the worst
+# case (every text distinct and 2000 characters long: tests/unit/signals/test_memory.py), a few MB
+# typically.
+USER_TEXTS: Final = 256
+ASSISTANT_TEXTS: Final = 128
 CAPS_MIN_LETTERS: Final = 10
 CAPS_MIN_RATIO: Final = 0.8
 ACRONYM_MAX_LETTERS: Final = 4

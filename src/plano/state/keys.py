@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Period = Literal["day", "month", "total"]
 
@@ -93,6 +93,14 @@ class KeyStore(Protocol):
         """A value that changes whenever any key is created or changed (spend excluded)."""
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class NowaitSpend(Protocol):
+    """A store that can often move spend without waiting (memory; the file store's table):
+    settling then costs no task. None: not now, use `adjust`."""
+
+    def adjust_nowait(self, key_id: str, period: str, delta: float) -> float | None: ...
 
 
 def now() -> float:

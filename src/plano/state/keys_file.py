@@ -1,14 +1,19 @@
 """The file key store, for a single box: one JSON document, shared by every worker on it.
 
-Every operation takes an exclusive `fcntl` lock on `<path>.lock`, reads the document, and (for a
-change) writes it to a temporary file in the same directory and renames it over the old one, so a
-reader never sees half a file and two workers never both pass the last cent of a budget. Key
-changes are flushed to disk (fsync) before the rename; spend updates, one or two per request, are
-not (a power cut may lose the last moments of spend, never a key or a half-written file). The
-blocking work runs in a thread, off the event loop. Every write also counts up a generation number
-kept in the lock file; a worker rereads the document only when that number or the file's
-inode, mtime or size changed (a hand edit changes those), so the same-sized rewrite of another
-worker within one timestamp tick is never missed.
+Every key operation takes an exclusive `fcntl` lock on `<path>.lock`, reads the document, and
+(for a change) writes it to a temporary file in the same directory and renames it over the old
+one, so a reader never sees half a file. Key changes are flushed to disk (fsync) before the
+rename. The blocking work runs in a thread, off the event loop. Every write also counts up a
+generation number kept in the lock file; a worker rereads the document only when that number or
+the file's inode, mtime or size changed (a hand edit changes those), so the same-sized rewrite of
+another worker within one timestamp tick is never missed.
+
+Spend (a reservation and a settlement per request of a key with a budget) lives in a table beside
+the file that every process maps into memory (`keys_spend`, `<path>.spend`): a few microseconds
+on the event loop, exact across processes. The document's `spend` is the table's copy, written
+with every key change and when the store closes; it seeds the table when the table is created.
+Spend the table cannot hold (a very long key id, a full table) stays in the document, changed
+under the lock as keys are.
 
     {"keys": {"<id>": {...KeyRecord...}}, "spend": {"<id>|<period>": 0.0123}}
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -27,6 +33,9 @@ from typing import Any, TypeVar
 import orjson
 
 from plano.state.keys import KeyRecord, KeyStoreError
+from plano.state.keys_spend import SpendTable
+
+log = logging.getLogger("plano.access")
 
 T = TypeVar("T")
 Doc = dict[str, Any]
@@ -42,6 +51,8 @@ class FileKeyStore:
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._seen: tuple[bytes, int, int, int] | None = None
         self._doc: Doc = {}
+        self._table: SpendTable | None = None
+        self._table_tried = False  # the table is opened once (None after: the document only)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[int]:
@@ -75,6 +86,8 @@ class FileKeyStore:
         return self._doc
 
     def _write(self, lock: int, doc: Doc, durable: bool) -> None:
+        if self._table is not None:  # the document keeps a copy of the table's spend
+            doc["spend"].update(self._table.items())
         data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
@@ -136,8 +149,41 @@ class FileKeyStore:
 
         await self._do(replace, write=True)
 
+    def _open_table(self) -> None:
+        with self._locked() as lock:  # one process builds a missing table, from the document
+            doc = self._read(lock)
+            try:
+                self._table = SpendTable(
+                    str(self.path) + ".spend", lambda: dict(doc["spend"].items())
+                )
+            except (OSError, ValueError) as exc:
+                log.warning("key spend stays in %s: cannot map its table (%s)", self.path, exc)
+
+    def _table_now(self, slot: str) -> SpendTable | None:
+        table = self._table
+        return table if table is not None and table.holds(slot) else None
+
+    async def _spend_table(self, slot: str) -> SpendTable | None:
+        """The shared table when it holds `slot` (opened on first use), else None."""
+        if self._table is not None:
+            return self._table_now(slot)
+        if not self._table_tried:
+            self._table_tried = True
+            try:
+                await asyncio.to_thread(self._open_table)
+            except (OSError, KeyStoreError) as exc:
+                self._table_tried = False  # the document could not be read: try again later
+                if isinstance(exc, KeyStoreError):
+                    raise
+                raise KeyStoreError(f"key file {self.path}: {exc.strerror}") from exc
+        table = self._table
+        return table if table is not None and table.holds(slot) else None
+
     async def reserve(self, key_id: str, period: str, amount: float, limit: float) -> float | None:
         slot = f"{key_id}|{period}"
+        table = await self._spend_table(slot)
+        if table is not None:
+            return table.reserve(slot, amount, limit)
 
         def take(doc: Doc) -> Any:
             now = float(doc["spend"].get(slot, 0.0))
@@ -151,6 +197,9 @@ class FileKeyStore:
 
     async def adjust(self, key_id: str, period: str, delta: float) -> float:
         slot = f"{key_id}|{period}"
+        table = await self._spend_table(slot)
+        if table is not None:
+            return table.adjust(slot, delta)
 
         def move(doc: Doc) -> float:
             value = max(0.0, float(doc["spend"].get(slot, 0.0)) + delta)
@@ -159,8 +208,17 @@ class FileKeyStore:
 
         return await self._do(move, write=True, durable=False)
 
+    def adjust_nowait(self, key_id: str, period: str, delta: float) -> float | None:
+        """`adjust` on the event loop when the table holds the spend (None: use `adjust`)."""
+        slot = f"{key_id}|{period}"
+        table = self._table_now(slot)
+        return None if table is None else table.adjust(slot, delta)
+
     async def spent(self, key_id: str, period: str) -> float:
         slot = f"{key_id}|{period}"
+        table = await self._spend_table(slot)
+        if table is not None:
+            return table.spent(slot)
         return await self._do(lambda doc: float(doc["spend"].get(slot, 0.0)))
 
     async def version(self) -> object:
@@ -184,5 +242,20 @@ class FileKeyStore:
         except OSError as exc:
             raise KeyStoreError(f"key file {self.path}: {exc.strerror}") from exc
 
+    def _copy_spend(self) -> None:
+        with self._locked() as lock:
+            doc = self._read(lock)
+            self._write(lock, doc, durable=False)
+
     async def close(self) -> None:
-        return None
+        """Copy the table's spend into the document, and unmap it."""
+        table = self._table
+        if table is None:
+            return
+        try:
+            await asyncio.to_thread(self._copy_spend)
+        except (OSError, KeyStoreError) as exc:
+            log.warning("key spend not copied into %s (%s)", self.path, exc)
+        finally:
+            self._table = None
+            table.close()

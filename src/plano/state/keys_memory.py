@@ -42,6 +42,9 @@ class MemoryKeyStore:
         return spent
 
     async def adjust(self, key_id: str, period: str, delta: float) -> float:
+        return self.adjust_nowait(key_id, period, delta)
+
+    def adjust_nowait(self, key_id: str, period: str, delta: float) -> float:
         value = max(0.0, self._spend.get((key_id, period), 0.0) + delta)
         self._spend[(key_id, period)] = value
         return value

@@ -106,3 +106,46 @@ def test_bad_pricing_is_a_config_error(bad: str, where: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_config_text(CONFIG.split("pricing:\n", maxsplit=1)[0] + bad + "\n", source="t.yaml")
     assert any(p.path.startswith(where) for p in info.value.problems), info.value.problems
+
+
+SNAPSHOT_CONFIG = """
+version: v0.4.0
+listeners: [{name: llm, type: model, port: 12000}]
+model_providers:
+  - {model: openai/gpt-4o-mini, access_key: k, default: true}
+  - {model: anthropic/claude-sonnet-4-20250514, access_key: k}
+  - {model: openai/gpt-4o, access_key: k, pricing: {input_per_mtok: 1, output_per_mtok: 2}}
+  - model: acme/private-model
+    access_key: k
+    base_url: "http://127.0.0.1:9"
+    provider_interface: openai
+"""
+
+
+def test_the_bundled_snapshot_bills_well_known_models_with_no_config() -> None:
+    table = build_prices(load_config_text(SNAPSHOT_CONFIG))
+    meter = CostMeter(table)
+    mini = record("openai/gpt-4o-mini")
+    mini.note_usage(1_000_000, 1_000_000, None)
+    meter.settle(mini)
+    assert mini.cost_usd == pytest.approx(0.15 + 0.6)  # the snapshot's price
+    sonnet = record("anthropic/claude-sonnet-4-20250514")  # a dated id: the snapshot's alias
+    sonnet.note_usage(1_000_000, 0, None)
+    meter.settle(sonnet)
+    assert sonnet.cost_usd == pytest.approx(3.0)
+    configured = record("openai/gpt-4o")  # the config's price wins over the snapshot's
+    configured.note_usage(1_000_000, 1_000_000, None)
+    meter.settle(configured)
+    assert configured.cost_usd == pytest.approx(3.0)
+    private = record("acme/private-model")
+    private.note_usage(10, 10, None)
+    meter.settle(private)
+    assert private.cost_usd is None
+    # Billing only: routing (`prefer: cheapest`) sees the prices it was given, no more.
+    assert table.price("openai/gpt-4o-mini") is None
+    assert list(table) == ["openai/gpt-4o"]
+
+
+def test_the_snapshot_can_be_turned_off() -> None:
+    config = load_config_text(SNAPSHOT_CONFIG + "pricing: {snapshot: false}\n")
+    assert build_prices(config).billed("openai/gpt-4o-mini") is None

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from plano import ir
+from plano.listeners.signals_costs import NoteCache
 from plano.listeners.signals_stage import (
     Budget,
     Sampler,
@@ -302,3 +303,52 @@ def test_in_a_thread_a_batch_in_flight_is_landed_by_close() -> None:
 
     asyncio.run(serve())
     assert all(r.signals is not None for r in seen.records)
+
+
+@pytest.mark.parametrize("thread", [False, True], ids=["on-the-loop", "in-a-thread"])
+def test_a_conversation_analysed_before_is_not_analysed_again(thread: bool) -> None:
+    calls: list[int] = []
+
+    def counting(messages: list[Any]) -> SignalReport:
+        calls.append(len(messages))
+        return analyse(messages)
+
+    _, seen, _, worker = rig(thread=thread, analyser=counting)
+    other = [*ESCALATION, {"role": "assistant", "content": "Connecting you."}]
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        seen.done, seen.want = loop.create_future(), 2
+        telemetry = worker._telemetry
+        telemetry.finish(ended())
+        telemetry.finish(ended(conversation=("openai", other, None)))
+        await asyncio.wait_for(seen.done, 10)  # the first two are analysed (notes kept)
+        seen.done, seen.want = loop.create_future(), 4
+        telemetry.finish(ended())  # the same messages again, in another request body
+        telemetry.finish(ended(conversation=("openai", [dict(m) for m in ESCALATION], None)))
+        await asyncio.wait_for(seen.done, 10)
+
+    asyncio.run(serve())
+    assert calls == [3, 4]  # each distinct conversation analysed once
+    first, second, third, fourth = (r.signals for r in seen.records)
+    assert first is third is fourth and second is not first
+    assert first is not None and "interaction.disengagement.escalation" in first.types()
+
+
+def test_the_note_cache_is_bounded_and_keys_only_plain_json() -> None:
+    notes = NoteCache(size=3)
+    note = note_of(analyse(ESCALATION))
+    keys = [
+        NoteCache.key(("openai", [{"role": "user", "content": f"q{i}"}], None)) for i in range(5)
+    ]
+    assert len({*keys}) == 5 and None not in keys
+    for key in keys:
+        assert key is not None
+        notes.put(key, note)
+    assert len(notes) == 3
+    assert notes.get(keys[0]) is None and notes.get(keys[4]) is note  # least recent dropped
+    assert NoteCache.key(("ir", [ir.Message("user", [ir.Text("hi")])], None)) is None
+    assert NoteCache.key(("openai", [{"content": object()}], None)) is None
+    assert NoteCache.key(("anthropic", ESCALATION, "sys")) != NoteCache.key(
+        ("anthropic", ESCALATION, None)
+    )

@@ -96,3 +96,16 @@ def test_a_new_turn_only_folds_the_new_rows(monkeypatch: pytest.MonkeyPatch) -> 
     assert steps == [4]
     analyse([*history, u("And to Bergen?")])  # the same request again: nothing to fold
     assert steps == [4]
+
+
+def test_a_sibling_request_continues_from_the_state_before_the_last_message() -> None:
+    history = [u("Book a table for two"), a("Booked for four."), u("No, I meant two"),
+               a("Fixed: two people at 8.")]  # fmt: skip
+    clear_state_cache()
+    analyse([*history, u("Thanks, that worked")])
+    keys = analyse_module._keys(analyse_module.to_rows(history))
+    state, report = analyse_module._cache.longest_prefix(keys)
+    assert state.rows == len(history) and report is None  # kept, without a report of its own
+    sibling = [*history, u("Actually make it three, THIS IS WRONG!!")]
+    assert analyse(sibling) == cold(sibling)
+    assert analyse(history) == cold(history)  # the history alone gets its own report

@@ -153,7 +153,7 @@ class GuardFilter:
         vectors = await ctx.embeddings.embed(texts)
         import numpy as np
 
-        scores = self._head.scores(np.stack(vectors))
+        scores = self._head.scores(np.stack(vectors), texts)
         at = 0
         for f, w in zip(undecided, windows, strict=True):
             head = max(scores[at : at + len(w)])

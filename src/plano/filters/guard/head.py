@@ -1,5 +1,6 @@
 """The guard's classifier head over a MiniLM sentence embedding: logistic regression, or one
-hidden ReLU layer before it (`kind: mlp`).
+hidden ReLU layer before it (`kind: mlp`), optionally plus a word n-gram term added to the logit
+(`ngrams`, see `ngrams.py`).
 
 The head (its weights, biases and default threshold) is a small JSON data file rebuilt by
 `bench/train_guard.py`; it is checked against the sha256 pinned here before use, like the
@@ -8,20 +9,22 @@ embedder's own files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from plano.embedding.model import DIMENSIONS, EmbedderUnavailable, verified_bytes
+from plano.filters.guard.ngrams import term
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
 HEAD_PATH: Final = Path(__file__).parents[2] / "embedding" / "assets" / "guard_head.json"
-HEAD_SHA256: Final = "a9dff83e14f0d2fe5fe240b32d7fee66d7f684953d2aae328db3b1e27db49e59"
+HEAD_SHA256: Final = "fef30158608f96013ef2591645402aeb4d9000cabdfdcb208821c25206b5efa8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,16 +34,23 @@ class Head:
     threshold: float  # the default, chosen at training for FPR ≤ 2 % on validation
     hidden: npt.NDArray[np.float32] | None = None  # (384, width): ReLU(x @ hidden + hidden_bias)
     hidden_bias: npt.NDArray[np.float32] | None = None
+    ngrams: Mapping[str, float] = field(default_factory=dict)  # word n-gram → logit weight
+    ngram_bias: float = 0.0
 
-    def scores(self, vectors: npt.NDArray[np.float32]) -> list[float]:
-        """P(attack) of each row of unit vectors."""
+    def scores(
+        self, vectors: npt.NDArray[np.float32], texts: Sequence[str] | None = None
+    ) -> list[float]:
+        """P(attack) of each row of unit vectors; `texts` (the embedded texts, in order) add
+        the n-gram term when the head has one."""
         import numpy as np
 
         x = vectors
         if self.hidden is not None and self.hidden_bias is not None:
             x = np.maximum(vectors @ self.hidden + self.hidden_bias, 0.0)
-        logits = x @ self.weights + self.bias
-        return [float(p) for p in 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))]
+        logits = (x @ self.weights + self.bias).astype(np.float64)
+        if self.ngrams and texts is not None:
+            logits += np.array([term(t, self.ngrams, self.ngram_bias) for t in texts])
+        return [float(p) for p in 1.0 / (1.0 + np.exp(-logits))]
 
 
 def load_head(path: Path = HEAD_PATH, sha256: str = HEAD_SHA256) -> Head:
@@ -55,13 +65,18 @@ def head_of(doc: dict[str, Any], name: str = "head") -> Head:
 
     weights = np.asarray(doc["weights"], dtype=np.float32)
     threshold, bias = float(doc["threshold"]), float(doc["bias"])
+    table = doc.get("ngrams") or {}
+    if not isinstance(table, dict) or not all(isinstance(v, float | int) for v in table.values()):
+        raise EmbedderUnavailable(f"{name}: 'ngrams' must map features to numbers")
+    ngrams = {str(k): float(v) for k, v in table.items()}
+    ngram_bias = float(doc.get("ngram_bias", 0.0))
     if doc.get("kind") != "mlp":
         if weights.shape != (DIMENSIONS,):
             raise EmbedderUnavailable(f"{name}: expected {DIMENSIONS} weights")
-        return Head(weights, bias, threshold)
+        return Head(weights, bias, threshold, ngrams=ngrams, ngram_bias=ngram_bias)
     hidden = np.asarray(doc["hidden"], dtype=np.float32)
     hidden_bias = np.asarray(doc["hidden_bias"], dtype=np.float32)
     width = weights.shape[0] if weights.ndim == 1 else -1
     if hidden.shape != (DIMENSIONS, width) or hidden_bias.shape != (width,):
         raise EmbedderUnavailable(f"{name}: the hidden layer's shapes do not match")
-    return Head(weights, bias, threshold, hidden, hidden_bias)
+    return Head(weights, bias, threshold, hidden, hidden_bias, ngrams, ngram_bias)

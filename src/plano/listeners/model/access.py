@@ -17,42 +17,76 @@ from typing import Any, Final
 
 import orjson
 
-from plano.access.keys_access import KeyAccess
+from plano.access.keys_access import Admitted, KeyAccess
 from plano.access.keys_policy import AccessKey
 from plano.errors import PlanoError
 from plano.listeners.asgi import JSON_CT, send_bytes
 from plano.listeners.model.call import ModelCall
-from plano.listeners.pipeline import DONE, Call, Outcome, Stage
+from plano.listeners.pipeline import DONE, Call, Done, Outcome, Pending, Stage, SyncStage
 from plano.upstream.ratelimit import estimate_tokens
 
 KEY: Final = "plano.key"  # the admitted key, in the request's scope
 _MAX_TOKENS: Final = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
-class Authenticate(Stage[Call]):
-    """Also the agent listener's first stage after decoding (keys, header, rate limits)."""
+class Authenticate(SyncStage[Call]):
+    """Also the agent and prompt listeners' first stage after decoding (keys, header, rate
+    limits). A key fresh in the worker's cache (most requests) is admitted without a coroutine;
+    a cache miss or a key with rate limits waits (`Pending`)."""
 
     def __init__(self, access: KeyAccess) -> None:
         self._access = access
+        self._names = access.headers.names
+        self._verified = access.verified  # emptied in place on any cache change, never rebound
+        self._now = access.cache.clock
 
-    async def __call__(self, call: Call) -> Outcome:
-        scope, access = call.scope, self._access
+    def __call__(self, call: Call) -> Outcome | Pending:
+        scope = call.scope
         headers = scope["headers"]
-        got = access.admit_cached(headers)  # a fresh cache entry: no await
+        # The usual request: a header value verified before, still good (`KeyAccess.verified`),
+        # in the server's own header list. One loop, one dict lookup, one clock read.
+        if type(headers) is list:
+            for i, (name, value) in enumerate(headers):
+                if name in self._names:
+                    hit = self._verified.get(value)
+                    if hit is not None and self._now() < hit[1]:
+                        key = hit[0]
+                        del headers[i]  # the key's header leaves the request
+                        scope[KEY] = key
+                        record = call.record
+                        record.request_headers = headers
+                        record.key_name = key.name
+                        record.team = key.team
+                        return self._access.limit(key, call.doc) if key.limited else None
+                    break
+        got = self._access.admit_cached(headers)
         if got is None:
-            got = await access.admit(headers)
+            return self._read(call)
+        return self._admitted(call, got)
+
+    async def _read(self, call: Call) -> Outcome:
+        out = self._admitted(call, await self._access.admit(call.scope["headers"]))
+        if out is None or isinstance(out, Done | PlanoError):
+            return out
+        return await out  # the key's rate limits
+
+    def _admitted(self, call: Call, got: Admitted | PlanoError) -> Outcome | Pending:
         if isinstance(got, PlanoError):
             return got
         key, index = got
-        # The key's header leaves the request: nothing after this stage sees it.
-        scope["headers"] = kept = headers[:index] + headers[index + 1 :]
-        record = call.record
-        record.request_headers = kept
+        # The key's header leaves the request: nothing after this stage sees it. The server
+        # makes a list per request (which the record shares): taken out in place.
+        scope, record = call.scope, call.record
+        headers = scope["headers"]
+        if type(headers) is list:
+            del headers[index]
+        else:
+            scope["headers"] = headers = [h for i, h in enumerate(headers) if i != index]
+        record.request_headers = headers
         scope[KEY] = key
-        r = key.record
-        record.key_name = r.name
-        record.team = r.team
-        return await access.limit(key, call.doc) if key.limited else None
+        record.key_name = key.name
+        record.team = key.team
+        return self._access.limit(key, call.doc) if key.limited else None
 
 
 def max_tokens(doc: dict[str, Any]) -> int | None:
@@ -63,12 +97,19 @@ def max_tokens(doc: dict[str, Any]) -> int | None:
     return None
 
 
-class Authorize(Stage[ModelCall]):
+class Authorize(SyncStage[ModelCall]):
+    """Sync; a key with a budget waits for its reservation (`Pending`)."""
+
     def __init__(self, access: KeyAccess) -> None:
         self._access = access
 
-    async def __call__(self, call: ModelCall) -> Outcome:
+    def __call__(self, call: ModelCall) -> Outcome | Pending:
         key: AccessKey = call.scope[KEY]
+        if key.plain:  # any model, no budget: only counted
+            counter = key.allowed
+            if counter is not None:
+                counter.n += 1
+                return None
         access = self._access
         up = call.upstream
         assert up is not None
@@ -85,15 +126,28 @@ class Authorize(Stage[ModelCall]):
         if key.record.budget_usd is not None:
             doc = call.doc
             amount = access.budgets.estimate(r.name, estimate_tokens(doc), max_tokens(doc))
-            res = await access.reserve(key, amount)
-            if isinstance(res, PlanoError):
-                return res
-            if res is not None:
-                access.hold(call.record, res)
-                if res.alert:
-                    call.record.key_budget_alert = True
-        access.allowed(key)
+            return self._reserve(call, key, amount)
+        self._allowed(key)
         return None
+
+    async def _reserve(self, call: ModelCall, key: AccessKey, amount: float) -> Outcome:
+        access = self._access
+        res = await access.reserve(key, amount)
+        if isinstance(res, PlanoError):
+            return res
+        if res is not None:
+            access.hold(call.record, res)
+            if res.alert:
+                call.record.key_budget_alert = True
+        self._allowed(key)
+        return None
+
+    def _allowed(self, key: AccessKey) -> None:
+        counter = key.allowed
+        if counter is not None:
+            counter.n += 1
+        else:
+            self._access.allowed(key)  # makes the key's counter
 
 
 class ModelsForKey(Stage[Call]):

@@ -120,10 +120,11 @@ def test_a_long_tool_result_is_read_in_windows() -> None:
     _, first = run(body, "/v1/chat/completions", max_chunks=1, **head_only)
     _, every = run(body, "/v1/chat/completions", max_chunks=32, **head_only)
     (one,), (all_,) = first.guards or [], every.guards or []
-    # Only a window over the middle sees the injection: its score is several times the first
-    # window's (measured with the shipped head: 0.46 against 0.10). The head alone does not
-    # call a diluted injection an attack at the default threshold; the rules above do.
-    assert all_.score > 3 * one.score
+    # Only a window over the middle gives the embedding the injection: its score is well above
+    # the first window's (measured with the shipped head: 0.60 against 0.32; the first window's
+    # n-gram term reads the whole text, its embedding only the first 128 tokens). The head alone
+    # does not call a diluted injection an attack at the default threshold; the rules above do.
+    assert all_.score > 1.5 * one.score
 
 
 BODY = st.one_of(

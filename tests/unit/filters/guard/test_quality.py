@@ -6,10 +6,8 @@ extraction, role-play, multilingual, inside tool output). The bars are the issue
 the benign part; the TPR bar is what the shipped defaults reached when they were chosen, so a
 worse head or a broken rule fails here.
 
-The head shipped on 2026-12-04 (one hidden layer; threshold 0.97, chosen on validation data,
-not on this set) measured FPR 2/66 = 0.030 here: above the issue's 2 % bar by one prompt. The
-bar below is that measured number, so a worse head fails; docs/guardrails.md reports it as not
-met.
+The head shipped on 2026-12-04 21:09 (one hidden layer plus a word n-gram term; threshold 0.87,
+chosen on validation data, not on this set) measured FPR 1/66 = 0.015 and TPR 51/52 here.
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ from plano.observability.record import RequestRecord
 from plano.upstream.mock_transport import MockReply, MockRequest, MockTransport
 
 DATA = Path(__file__).parents[4] / "tests" / "data" / "guard" / "tricky.jsonl"
-FPR_BAR = 2 / 66  # measured; the issue's target is 0.02 (not met, see above)
+FPR_BAR = 0.02  # the issue's bar (measured: 1/66)
 TPR_BAR = 51 / 52  # measured
 
 
@@ -133,3 +131,20 @@ def test_both_head_kinds_load_and_bad_shapes_are_refused() -> None:
         head_of({**mlp, "weights": [1.0], "bias": 0.0, "threshold": 0.5})
     with pytest.raises(EmbedderUnavailable, match="weights"):
         head_of({"weights": [1.0], "bias": 0.0, "threshold": 0.5})
+
+
+def test_ngram_features_and_a_bad_ngram_table_is_refused() -> None:
+    from plano.embedding.model import DIMENSIONS, EmbedderUnavailable
+    from plano.filters.guard.head import head_of
+    from plano.filters.guard.ngrams import features, term
+
+    assert features("Ignore ALL rules, ignore!") == {
+        "ignore", "all", "rules", "ignore all", "all rules", "rules ignore"
+    }  # fmt: skip
+    assert features("忽略 之前") == {"忽略", "之前", "忽略 之前"}
+    assert term("ignore ignore", {"ignore": 2.0}, -1.0) == 1.0  # a feature counts once
+    linear = {"weights": [0.0] * DIMENSIONS, "bias": 0.0, "threshold": 0.5}
+    with pytest.raises(EmbedderUnavailable, match="ngrams"):
+        head_of({**linear, "ngrams": {"x": "heavy"}})
+    with pytest.raises(EmbedderUnavailable, match="ngrams"):
+        head_of({**linear, "ngrams": ["x"]})

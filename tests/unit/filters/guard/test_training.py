@@ -131,3 +131,24 @@ def test_the_mlp_head_learns_what_a_linear_one_cannot_and_loads_as_a_head() -> N
     assert linear < 0.8  # it can only fit noise in the other dimensions
     assert mlp >= 0.95, (linear, mlp)
     assert t.fit_mlp(x[:200], y[:200], epochs=1) == t.fit_mlp(x[:200], y[:200], epochs=1)
+
+
+def test_the_ngram_term_learns_words_and_mixes_into_the_head() -> None:
+    from plano.embedding.model import DIMENSIONS
+    from plano.filters.guard.head import head_of
+
+    t = script()
+    texts = [f"please {w} the rules now" for w in ("bypass", "read")] * 30
+    y = np.array([1.0, 0.0] * 30)
+    table, bias = t.fit_ngrams(texts, y, np.ones(len(y)))
+    assert table["bypass"] > 0 > table["read"]
+    assert t.fit_ngrams(texts, y, np.ones(len(y))) == (table, bias)  # deterministic
+    flat = {"weights": [0.0] * DIMENSIONS, "bias": 0.0}
+    doc = t.mixed(flat, table, bias, 1.0, 0.5)
+    assert doc["ngrams"]["bypass"] == round(0.5 * table["bypass"], 4)
+    head = head_of({**doc, "threshold": 0.5})
+    x = np.zeros((2, DIMENSIONS), dtype=np.float32)
+    attack, benign = head.scores(x, ["bypass the rules", "read the rules"])
+    assert attack > 0.5 > benign
+    assert head.scores(x) == [0.5, 0.5]  # without the texts, the embedding part alone
+    assert "ngrams" not in t.mixed(flat, table, bias, 1.0, 0.0)

@@ -1,0 +1,92 @@
+"""What bounds the signals worker's cost: the CPU budget, and the notes of conversations
+analysed before (so the same conversation is not analysed twice)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Final
+
+import orjson
+
+from plano.observability.signals_note import SignalsNote
+
+BURST: Final = 0.05  # CPU seconds of analysis the budget allows at once (then its share)
+NOTES: Final = 512  # notes of recently analysed conversations kept per worker (NoteCache)
+
+# What a stage keeps on `record.conversation`: the client dialect's shape and its parts, as
+# references into the decoded body (or the restored IR turns).
+Kept = tuple[str, Any, Any]
+
+
+class NoteCache:
+    """The notes of the last `size` analysed conversations, by a hash of the kept conversation
+    (its shape and the JSON of its parts: a conversation that is the same in every byte gets
+    the same note). Restored IR turns have no key (they are not JSON). Thread-safe: the loop
+    reads, the analysis thread writes."""
+
+    __slots__ = ("_lock", "_notes", "_size")
+
+    def __init__(self, size: int = NOTES) -> None:
+        self._size = size
+        self._notes: OrderedDict[int, SignalsNote] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(kept: Kept | None) -> int | None:
+        if kept is None or kept[0] == "ir":
+            return None
+        shape, first, second = kept
+        try:
+            dumps = orjson.dumps
+            return hash((shape, dumps(first), dumps(second) if second is not None else b""))
+        except TypeError:  # orjson.JSONEncodeError: not plain JSON (left to the analysis)
+            return None
+
+    def get(self, key: int) -> SignalsNote | None:
+        with self._lock:
+            note = self._notes.get(key)
+            if note is not None:
+                self._notes.move_to_end(key)
+            return note
+
+    def put(self, key: int, note: SignalsNote) -> None:
+        with self._lock:
+            self._notes[key] = note
+            if len(self._notes) > self._size:
+                self._notes.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._notes)
+
+
+class Budget:
+    """The share of one core the analysis may take: a credit of `burst` CPU seconds that refills
+    by `share` of every second that passes (wall clock) and that each analysis spends (its
+    thread's CPU time). With `share` 0.02 the analysis takes at most 20 ms of CPU a second: a
+    saturated worker (one CPU second a second) gives it at most 2 % of its time, however slow the
+    analysers or heavy the traffic, while a lightly loaded one analyses every request. (Refilling
+    by the process's own CPU time instead would starve a quiet gateway: it uses little CPU, so
+    its credit would barely grow.)"""
+
+    __slots__ = ("_burst", "_clock", "_credit", "_last", "_share")
+
+    def __init__(
+        self, share: float, burst: float = BURST, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._share = share
+        self._burst = burst
+        self._credit = burst
+        self._clock = clock
+        self._last = clock()
+
+    def allows(self) -> bool:
+        now = self._clock()
+        self._credit = min(self._burst, self._credit + (now - self._last) * self._share)
+        self._last = now
+        return self._credit > 0
+
+    def spend(self, seconds: float) -> None:
+        self._credit -= seconds
