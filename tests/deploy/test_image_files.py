@@ -124,17 +124,42 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def test_lock_pins_every_dependency_of_pyproject_at_the_same_version() -> None:
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+# The extras the image installs besides the core (the gateway's optional parts, not `demo`).
+IMAGE_EXTRAS = ("router", "redis", "postgres", "mcp")
+CI_LOCK = ROOT / "requirements" / "ci.lock"
+
+
+def _image_requirements() -> list[Requirement]:
+    """The core dependencies and those of the image's extras (self-references left out)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = list(project["dependencies"])
+    for extra in IMAGE_EXTRAS:
+        deps += project["optional-dependencies"][extra]
+    return [Requirement(d) for d in deps if Requirement(d).name != "plano"]
+
+
+def _ci_pins() -> dict[str, str]:
+    pins = {}
+    for raw in CI_LOCK.read_text().splitlines():
+        name, sep, version = raw.strip().partition("==")
+        if sep and not raw.startswith("#"):
+            pins[_norm(name)] = version
+    return pins
+
+
+def test_lock_satisfies_pyproject_at_the_versions_ci_tests() -> None:
     lock = _lock()
-    for dep in deps:
-        req = Requirement(dep)
-        (spec,) = req.specifier
-        assert spec.operator == "==", f"{dep}: the image lock needs exact pins"
-        assert _norm(req.name) in lock, f"{req.name} missing: run deploy/docker/update-lock"
-        assert lock[_norm(req.name)][0] == spec.version, (
-            f"{req.name}: pyproject {spec.version}, lock {lock[_norm(req.name)][0]}: "
+    ci = _ci_pins()
+    for req in _image_requirements():
+        name = _norm(req.name)
+        assert name in lock, f"{req.name} missing: run deploy/docker/update-lock"
+        version = lock[name][0]
+        assert req.specifier.contains(version), (
+            f"{req.name}: pyproject wants {req.specifier}, lock has {version}: "
             "run deploy/docker/update-lock"
+        )
+        assert ci.get(name) == version, (
+            f"{req.name}: the image lock has {version}, requirements/ci.lock {ci.get(name)}"
         )
     for name, (version, hashes) in lock.items():
         assert version and hashes, name
@@ -142,13 +167,13 @@ def test_lock_pins_every_dependency_of_pyproject_at_the_same_version() -> None:
 
 
 def test_lock_holds_the_whole_runtime_closure() -> None:
-    """Walk the installed runtime requirements from plano's direct dependencies: every package
-    they pull in on Linux must be in the lock (it is installed with --no-deps)."""
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    """Walk the installed runtime requirements from plano's direct dependencies and the image's
+    extras: every package they pull in on Linux must be in the lock (it is installed with
+    --no-deps)."""
     lock = _lock()
     env = {"sys_platform": "linux", "platform_system": "Linux", "extra": ""}
     seen: set[str] = set()
-    todo = [Requirement(d) for d in deps]
+    todo = _image_requirements()
     while todo:
         req = todo.pop()
         name = _norm(req.name)

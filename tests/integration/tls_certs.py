@@ -70,6 +70,7 @@ def make_ca(where: Path, name: str = "ca") -> Issued:
             ),
             critical=True,
         )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return _write(cert, key, where, name)
@@ -88,6 +89,12 @@ def issue(ca: Issued, where: Path, name: str, *, server: bool = True) -> Issued:
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        # Python 3.13's default contexts verify strictly (VERIFY_X509_STRICT): a leaf needs these.
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+            critical=False,
+        )
     )
     if server:
         builder = builder.add_extension(

@@ -16,12 +16,14 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import click
 
 from plano.cli.up import find_config, load_or_exit
-from plano.config import Config
+
+if TYPE_CHECKING:
+    from plano.config import Config
 
 SMALL_FAST_ALIAS: Final = "arch.claude.code.small.fast"
 DEFAULT_CODEX_MODEL: Final = "gpt-5.3-codex"

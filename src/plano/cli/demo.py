@@ -13,11 +13,7 @@ import click
 
 from plano.cli.demo_agents import demo_agents
 from plano.cli.demo_functions import demo_functions
-from plano.config import load_config_text
-from plano.mock.testing import run_mock_in_thread
-from plano.observability.access_log import AccessLog
-from plano.observability.telemetry import Telemetry
-from plano.runtime.serve import gateway_in_thread
+from plano.cli.extras import require_extra
 
 _CONFIG = """\
 version: v0.4.0
@@ -43,7 +39,14 @@ def demo(ctx: click.Context) -> None:
     `demo functions`: prompt targets)."""
     if ctx.invoked_subcommand is not None:
         return
+    require_extra("demo", "plano demo")
     import openai
+
+    from plano.config import load_config_text
+    from plano.mock.testing import run_mock_in_thread
+    from plano.observability.access_log import AccessLog
+    from plano.observability.telemetry import Telemetry
+    from plano.runtime.serve import gateway_in_thread
 
     with run_mock_in_thread() as upstream:
         config = load_config_text(_CONFIG.format(upstream=upstream.base_url), source="demo", env={})

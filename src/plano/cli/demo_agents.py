@@ -1,4 +1,4 @@
-"""`plano demo agents`: the travel example (examples/travel) end to end, offline.
+"""`plano demo agents`: the travel example (plano/examples/travel, package data), offline.
 
 Starts the fake LLM (it plays both the orchestrator model and the LLM the agents call), the four
 example services as real processes (weather agent, flight agent, HTTP guard filter, MCP rewrite
@@ -18,15 +18,14 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from plano.config import load_config_text
-from plano.mock.testing import MockHandle, run_mock_in_thread
-from plano.observability.access_log import AccessLog
-from plano.observability.telemetry import Telemetry
-from plano.runtime.serve import gateway_in_thread
+from plano.cli.extras import require_extra
+
+if TYPE_CHECKING:
+    from plano.mock.testing import MockHandle
 
 SERVICES = ("weather_agent", "flight_agent", "guard_filter", "rewrite_filter")
 START_TIMEOUT_S = 60.0
@@ -72,7 +71,7 @@ _SCRIPT: list[dict[str, Any]] = [
 
 
 def examples_dir() -> Path:
-    return Path(__file__).resolve().parents[3] / "examples" / "travel"
+    return Path(__file__).resolve().parents[1] / "examples" / "travel"  # package data
 
 
 @click.command("agents")
@@ -80,19 +79,27 @@ def examples_dir() -> Path:
     "--examples",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Directory of the travel example (default: examples/travel of this checkout).",
+    help="Directory of the travel example (default: the copy shipped with Plano).",
 )
 def demo_agents(examples: Path | None) -> None:
     """Run the two-agent travel example offline and show each hop."""
     where = examples or examples_dir()
     if not (where / "weather_agent.py").is_file():
         raise click.ClickException(f"the travel example is not at {where} (use --examples DIR)")
+    require_extra("demo", "plano demo agents")
     import openai
+
+    from plano.config import load_config_text
+    from plano.mock.testing import run_mock_in_thread
+    from plano.observability.access_log import AccessLog
+    from plano.observability.telemetry import Telemetry
+    from plano.runtime.serve import gateway_in_thread
 
     with ExitStack() as stack:
         llm = stack.enter_context(run_mock_in_thread())
         model_port = _free_port()
         env = {**os.environ, "LLM_GATEWAY_ENDPOINT": f"http://127.0.0.1:{model_port}/v1"}
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # the example may live in site-packages
         urls = {name: stack.enter_context(_service(where, name, env)) for name in SERVICES}
         text = _CONFIG.format(llm=llm.base_url, model_port=model_port, **urls)
         access = io.StringIO()

@@ -19,11 +19,7 @@ from typing import Any, ClassVar
 
 import click
 
-from plano.config import load_config_text
-from plano.mock.testing import run_mock_in_thread
-from plano.observability.access_log import AccessLog
-from plano.observability.telemetry import Telemetry
-from plano.runtime.serve import gateway_in_thread
+from plano.cli.extras import require_extra
 
 _CONFIG = """\
 version: v0.3.0
@@ -88,7 +84,14 @@ def _weather_api() -> Iterator[tuple[int, list[dict[str, Any]]]]:
 @click.command("functions")
 def demo_functions() -> None:
     """Prompt targets offline: a clarification turn, a completed API call, no target."""
+    require_extra("demo", "plano demo functions")
     import openai
+
+    from plano.config import load_config_text
+    from plano.mock.testing import run_mock_in_thread
+    from plano.observability.access_log import AccessLog
+    from plano.observability.telemetry import Telemetry
+    from plano.runtime.serve import gateway_in_thread
 
     access = io.StringIO()
     with run_mock_in_thread() as llm, _weather_api() as (api_port, received):

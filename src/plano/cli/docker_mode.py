@@ -15,12 +15,12 @@ import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import click
 
-from plano.config import Config
-from plano.config.env import variables_in
+if TYPE_CHECKING:
+    from plano.config import Config
 
 CONTAINER: Final = "plano"
 DEFAULT_IMAGE: Final = "plano:local"
@@ -59,6 +59,8 @@ def run_args(
     config: Config, config_path: Path, env: Mapping[str, str], workers: int | None
 ) -> list[str]:
     """`docker run` arguments for `config` (what `up --docker` runs, after the executable)."""
+    from plano.config.env import variables_in
+
     args = ["run", "-d", "--name", CONTAINER, "--read-only", "--tmpfs", "/tmp"]
     ports = sorted({lc.port for lc in config.listeners} | {ADMIN_PORT})
     for port in ports:

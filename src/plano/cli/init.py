@@ -17,8 +17,6 @@ from typing import Final
 import click
 
 from plano.cli.init_wizard import Answers, ask, render
-from plano.config import ConfigError, format_report, load_config_text
-from plano.config.env import variables_in
 
 DEFAULT_OUTPUT: Final = "config.yaml"
 
@@ -64,11 +62,15 @@ def templates() -> dict[str, Template]:
 
 def env_names(text: str) -> list[str]:
     """The environment variables a config names in its values."""
+    from plano.config.env import variables_in
+
     return variables_in(text)
 
 
 def check(text: str, source: str) -> None:
     """Refuse a config whose shape is wrong (the variables it names are given placeholders)."""
+    from plano.config import ConfigError, format_report, load_config_text
+
     env = dict.fromkeys(env_names(text), "placeholder")
     try:
         load_config_text(text, source=source, env=env)

@@ -14,16 +14,16 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from plano.access import keys_admin
-from plano.access.keys_build import build_key_store
 from plano.cli.up import find_config
-from plano.config import ConfigError, format_report, load_config
-from plano.errors import PlanoError
-from plano.state.keys import KeyStore, KeyStoreError
+
+if TYPE_CHECKING:  # the stores and the config load when a command runs, not for --help
+    from plano.state.keys import KeyStore
+
+PERIODS = ("day", "month", "total")  # plano.access.keys_admin.PERIODS (a test checks)
 
 T = TypeVar("T")
 
@@ -38,6 +38,9 @@ _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.
 
 
 def _store(config_file: str | None) -> KeyStore:
+    from plano.access.keys_build import build_key_store
+    from plano.config import ConfigError, format_report, load_config
+
     path = find_config(config_file, ".")
     if path is None:
         raise click.ClickException("no config: pass --config FILE")
@@ -60,6 +63,9 @@ def _store(config_file: str | None) -> KeyStore:
 
 
 def _run(config_file: str | None, work: Callable[[KeyStore], Awaitable[T]]) -> T:
+    from plano.errors import PlanoError
+    from plano.state.keys import KeyStoreError
+
     store = _store(config_file)
 
     async def run() -> T:
@@ -111,7 +117,7 @@ def keys() -> None:
 @click.option("--rpm", type=int, default=None, help="Requests per minute.")
 @click.option("--tpm", type=int, default=None, help="Prompt tokens per minute.")
 @click.option("--budget", type=float, default=None, help="USD per period.")
-@click.option("--period", type=click.Choice(keys_admin.PERIODS), default="month")
+@click.option("--period", type=click.Choice(PERIODS), default="month")
 @click.option("--alert-at", type=float, default=None, help="Alert at this fraction (0.8).")
 @click.option("--expires", default=None, help="30d, 12h, or a date (2027-01-31).")
 @click.option("--meta", multiple=True, help="k=v (repeatable).")
@@ -119,6 +125,8 @@ def keys() -> None:
 @_json_option
 def create(config_file: str | None, as_json: bool, meta: tuple[str, ...], **spec: Any) -> None:
     """Create a key; it is printed once."""
+    from plano.access import keys_admin
+
     pairs = dict(m.partition("=")[::2] for m in meta)
     doc = {k: v for k, v in spec.items() if v is not None}
     doc["meta"] = pairs
@@ -157,6 +165,7 @@ def _expired(at: float | None) -> bool:
 @_json_option
 def show(key_id: str, config_file: str | None, as_json: bool) -> None:
     """One key, with this period's spend."""
+    from plano.access import keys_admin
 
     async def work(store: KeyStore) -> dict[str, Any]:
         return await keys_admin.shown(store, await keys_admin.find(store, key_id))
@@ -169,6 +178,8 @@ def show(key_id: str, config_file: str | None, as_json: bool) -> None:
 @_config_option
 def revoke(key_id: str, config_file: str | None) -> None:
     """Revoke a key (every gateway refuses it within its cache_ttl)."""
+    from plano.access import keys_admin
+
     record = _run(config_file, lambda store: keys_admin.revoke(store, key_id))
     click.echo(f"revoked {record.id} ({record.name})")
 
@@ -179,6 +190,8 @@ def revoke(key_id: str, config_file: str | None) -> None:
 @_json_option
 def rotate(key_id: str, config_file: str | None, as_json: bool) -> None:
     """A new secret for a key (the old one stops working); printed once."""
+    from plano.access import keys_admin
+
     record, key = _run(config_file, lambda store: keys_admin.rotate(store, key_id))
     if as_json:
         click.echo(json.dumps({"id": record.id, "name": record.name, "key": key}))

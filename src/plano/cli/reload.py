@@ -17,7 +17,6 @@ from typing import Any
 import click
 
 from plano.cli import rundir
-from plano.config import ConfigError, format_report, load_config
 from plano.runtime import runstate
 
 WAIT_SECONDS = 180.0  # the new generation's workers start in a few seconds; a slow host is allowed
@@ -60,6 +59,8 @@ def reload(timeout: float) -> None:
 
 
 def _validate(path: Path) -> None:
+    from plano.config import ConfigError, format_report, load_config
+
     try:
         config = load_config(path)
     except ConfigError as err:

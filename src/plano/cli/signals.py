@@ -6,13 +6,13 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from plano.signals import CATEGORIES, SignalReport, analyse
-from plano.signals.replay import ReplayConversation, ReplayLineError, decode_line
-from plano.signals.report import QUALITY_BUCKETS
+if TYPE_CHECKING:  # the analysers load when the command runs, not for --help
+    from plano.signals import SignalReport
+    from plano.signals.replay import ReplayConversation
 
 FLAG = "\U0001f6a9"
 
@@ -36,6 +36,9 @@ class _Summary:
                 self.with_category[name] += 1
 
     def render(self) -> str:
+        from plano.signals import CATEGORIES
+        from plano.signals.report import QUALITY_BUCKETS
+
         lines = [f"{self.conversations} conversations, {self.flagged} flagged {FLAG}", ""]
         lines.append(f"{'category':<28} {'signals':>8} {'conversations':>14}")
         for layer, category in CATEGORIES:
@@ -61,6 +64,8 @@ def render_report(conv_id: Any, report: SignalReport) -> str:
 
 
 def _conversations(stream: IO[str], name: str, bad: list[str]) -> Iterator[ReplayConversation]:
+    from plano.signals.replay import ReplayLineError, decode_line
+
     for lineno, line in enumerate(stream, start=1):
         try:
             conv = decode_line(line, lineno)
@@ -81,6 +86,8 @@ def signals(file: IO[str], as_json: bool, only_flagged: bool) -> None:
     Each line: {"id", "messages": [{"from", "value"}]} (replay format), {"messages": [OpenAI
     messages]}, or a bare array of OpenAI messages. Exits 1 if a line is not a conversation.
     """
+    from plano.signals import analyse
+
     name = str(getattr(file, "name", "<stdin>"))
     bad: list[str] = []
     summary = _Summary()

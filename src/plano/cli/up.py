@@ -17,23 +17,24 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from plano.cli import docker_mode, rundir
-from plano.config import (
-    ZERO_CONFIG_ADDRESS,
-    Config,
-    ConfigError,
-    format_report,
-    load_config,
-    render_zero_config_yaml,
-)
-from plano.listeners.admin import ENV_ADDRESS, ENV_PORT, AdminSettings, admin_settings
-from plano.listeners.app import DEFAULT_MAX_BODY_BYTES, access_log_format
 from plano.runtime import runstate
 from plano.runtime.cpus import available_cpus
 from plano.runtime.local_tracing import ENV as LOCAL_TRACING_ENV
+
+if TYPE_CHECKING:  # the config and the gateway are imported when a command runs, not for --help
+    from plano.config import Config
+    from plano.listeners.admin import AdminSettings
+
+# Shown in --help without importing the gateway (tests/unit/cli/test_lazy_imports.py checks them
+# against plano.listeners.app.DEFAULT_MAX_BODY_BYTES and plano.listeners.admin.ENV_*).
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+ENV_PORT = "PLANO_ADMIN_PORT"
+ENV_ADDRESS = "PLANO_ADMIN_ADDRESS"
 
 HEALTH_WAIT_SECONDS = 60.0
 UPGRADE_WAIT_SECONDS = 180.0
@@ -50,6 +51,8 @@ def find_config(file: str | None, path: str) -> Path | None:
 
 
 def load_or_exit(config_path: Path) -> Config:
+    from plano.config import ConfigError, format_report, load_config
+
     try:
         config = load_config(config_path)
     except ConfigError as err:
@@ -166,6 +169,10 @@ def up(
     verbose: bool,
 ) -> None:
     """Start Plano with FILE (or a config found in --path, or zero-config)."""
+    from plano.config import ZERO_CONFIG_ADDRESS
+    from plano.listeners.admin import admin_settings
+    from plano.listeners.app import access_log_format
+
     if access_log is not None:
         os.environ["PLANO_ACCESS_LOG"] = access_log  # read by every worker at startup
     try:
@@ -212,6 +219,8 @@ def _start_local_tracing(grpc_port: int) -> None:
 
 
 def _write_zero_config(port: int, address: str) -> Path:
+    from plano.config import render_zero_config_yaml
+
     target = rundir.home() / "default_config.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_zero_config_yaml(os.environ, port=port, address=address))

@@ -6,13 +6,13 @@ import sys
 
 import click
 
-from plano.config import ConfigError, format_report, load_config
-
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 def validate(file: str) -> None:
     """Validate a Plano config file; exit 1 if it has problems."""
+    from plano.config import ConfigError, format_report, load_config
+
     try:
         config = load_config(file)
     except ConfigError as err:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from plano.config.access import check_pricing, check_tls
 from plano.config.context import LoadContext
+from plano.config.extras import check_extras
 from plano.config.fieldtypes import shown_url
 from plano.config.guards import GuardFilterConfig
 from plano.config.model_checks import (
@@ -260,6 +261,7 @@ _RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], Rule], ...] = (
     (("model_providers", "model_aliases"), (), check_fallbacks),
     (("model_metrics_sources",), (), check_metrics_sources),
     (("routing_preferences",), ("model_providers", "model_metrics_sources"), check_preferences),
+    ((), (), check_extras),  # a part the config asks for is installed (extras.py)
 )
 
 

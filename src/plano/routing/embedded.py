@@ -20,6 +20,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
+from plano.config.extras import install_hint
 from plano.embedding.gate import PROCESS_GATE, EmbeddingGate, EmbeddingOverloaded
 from plano.embedding.memo import EmbeddingMemo
 from plano.embedding.model import MiniLM
@@ -86,6 +87,10 @@ class EmbeddedRouter:
             return RouteChoice(None, OVERLOADED)
         except RouterFailed:
             raise
+        except ImportError as exc:  # a core install: the embedder's packages are an extra
+            raise RouterFailed(
+                f"the embedded router {install_hint('router')} ({exc.name})"
+            ) from None
         except Exception as exc:  # onnxruntime / tokenizer errors
             raise RouterFailed(f"embedded router failed: {type(exc).__name__}") from None
 

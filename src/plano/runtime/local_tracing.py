@@ -11,15 +11,17 @@ A config that already samples keeps its own settings.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from plano.config import Config
-from plano.config.sections import TracingConfig
+if TYPE_CHECKING:  # `plano up` reads ENV before any config is loaded
+    from plano.config import Config
 
 ENV: Final = "PLANO_WITH_TRACING"
 
 
 def with_local_tracing(config: Config, env: Mapping[str, str]) -> Config:
+    from plano.config.sections import TracingConfig
+
     endpoint = env.get(ENV)
     if not endpoint:
         return config

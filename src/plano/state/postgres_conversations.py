@@ -37,6 +37,7 @@ log = logging.getLogger("plano.state")
 
 _IDENT: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _WARN_EVERY_S: Final = 30.0
+_FLUSH_GRACE_S: Final = 0.5  # flush(): how long past the cap a capped write may take to finish
 # An unknown id is looked up once more after this long (a write in flight on another replica).
 # A miss is looked up again after these pauses (0.75 s in all, within the request's bound).
 MISS_RECHECKS_S: Final = (0.05, 0.1, 0.2, 0.4)
@@ -209,8 +210,10 @@ class PostgresConversations:
             )
 
     async def flush(self) -> None:
-        """Wait for the pending background writes (each bounded by the cap)."""
-        await self._pending.drain(self.call_timeout)
+        """Wait for the pending background writes (each bounded by the cap). A write that hits
+        the cap ends just after it (its handling), so the wait is the cap plus a grace: a wait of
+        exactly the cap raced it (which timer fires first differs between Python versions)."""
+        await self._pending.drain(self.call_timeout + _FLUSH_GRACE_S)
 
     async def close(self) -> None:
         await self.flush()
