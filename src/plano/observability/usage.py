@@ -71,6 +71,12 @@ class StreamUsage:
                 if (data := event_data(event)) is not None:
                     self._take(data)
 
+    def take_event(self, event: bytes) -> None:
+        """One complete event known to hold a usage object (`strip_usage` found it)."""
+        data = event_data(event)
+        if data is not None:
+            self._take(data)
+
     def _take(self, data: bytes) -> None:
         try:
             found = usage_of(orjson.loads(data))

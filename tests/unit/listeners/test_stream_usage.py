@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plano.listeners.model.stream_usage import ask_usage, injects_usage, strip_usage
+from plano.observability.usage import StreamUsage
 from plano.wire.api import Api
 
 CHUNK = (
@@ -61,3 +64,50 @@ def test_strip_usage_in_a_whole_stream_block() -> None:
     assert strip_usage(block) == CHUNK.replace(b',"usage":null', b"") * 3 + plain + DONE
     crlf = block.replace(b"\n", b"\r\n")
     assert strip_usage(crlf) == strip_usage(block).replace(b"\n", b"\r\n")
+
+
+def _taken(block: bytes) -> tuple[bytes, list[bytes]]:
+    events: list[bytes] = []
+    return strip_usage(block, events.append), events
+
+
+def test_strip_usage_hands_over_the_usage_it_reads() -> None:
+    """`take` gets each event that carries a usage object, once, whether or not it is dropped;
+    null usages and text that mentions "usage" are not handed over."""
+    text = b'data: {"choices":[{"delta":{"content":"the \\"usage\\": {}"}}],"usage":null}\n\n'
+    both = b'data: {"choices":[{"delta":{}}],"usage":{"prompt_tokens":1}}\n\n'
+    assert _taken(CHUNK) == (CHUNK.replace(b',"usage":null', b""), [])
+    assert _taken(USAGE) == (b"", [USAGE])
+    assert _taken(CHUNK * 3 + text + USAGE + DONE)[1] == [USAGE]
+    assert _taken(both + DONE) == (both + DONE, [both])
+    crlf = (CHUNK + USAGE + DONE).replace(b"\n", b"\r\n")
+    assert _taken(crlf) == (
+        CHUNK.replace(b',"usage":null', b"").replace(b"\n", b"\r\n") + DONE.replace(b"\n", b"\r\n"),
+        [USAGE.replace(b"\n", b"\r\n")],
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(["chunk", "usage", "both", "spaced_null", "text"]), max_size=8),
+    st.booleans(),
+)
+def test_usage_read_while_stripping_equals_the_scan(kinds: list[str], crlf: bool) -> None:
+    """Reading the usage inside `strip_usage` (what the relay does when it strips) finds the
+    same totals as scanning the upstream's bytes with `StreamUsage.feed`."""
+    pieces = {
+        "chunk": CHUNK,
+        "usage": USAGE,
+        "both": b'data: {"choices":[{"delta":{}}],"usage":{"prompt_tokens":5}}\n\n',
+        "spaced_null": b'data: {"choices": [{"delta": {}}], "usage": null}\n\n',
+        "text": b'data: {"choices":[{"delta":{"content":"\\"usage\\":{\\"x\\":1}"}}]}\n\n',
+    }
+    block = b"".join(pieces[k] for k in kinds) + DONE
+    if crlf:
+        block = block.replace(b"\n", b"\r\n")
+    scanned, read = StreamUsage(), StreamUsage()
+    scanned.feed(block)
+    strip_usage(block, read.take_event)
+    got = (read.usage.prompt, read.usage.completion) if read.usage else None
+    want = (scanned.usage.prompt, scanned.usage.completion) if scanned.usage else None
+    assert got == want

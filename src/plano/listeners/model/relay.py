@@ -170,10 +170,11 @@ class Relay(Stage[ModelCall]):
         async for chunk in resp.chunks():
             if not record.upstream_first_chunk:
                 record.upstream_first_chunk = time.perf_counter_ns()
-            usage.feed(chunk)
             block = split.feed(chunk)
-            if block and strip:
-                block = strip_usage(block)
+            if not strip:
+                usage.feed(chunk)
+            elif block:  # the usage the gateway asked for is read where it is taken out
+                block = strip_usage(block, usage.take_event)
             out = await chain.run(block, call.path, headers, ctx=ctx) if block else b""
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
@@ -209,7 +210,8 @@ async def relay_stream(
         async for chunk in chunks:
             if not record.upstream_first_chunk:
                 record.upstream_first_chunk = time.perf_counter_ns()
-            usage.feed(chunk)
+            if not strip:
+                usage.feed(chunk)
             if split is not None:
                 block = split.feed(chunk)
             elif chunk.endswith(b"\n\n"):  # the usual chunk: whole events
@@ -221,8 +223,8 @@ async def relay_stream(
                 continue
             if meta is not None:
                 meta.feed(block)
-            if strip:
-                block = strip_usage(block)
+            if strip:  # the usage the gateway asked for is read where it is taken out
+                block = strip_usage(block, usage.take_event)
                 if not block:
                     continue
             if kept is not None:

@@ -13,6 +13,7 @@ untouched and cost nothing more.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Final
 
 import orjson
@@ -51,11 +52,13 @@ def ask_usage(body: bytes, doc: dict[str, Any]) -> bytes:
     return orjson.dumps({**doc, "stream_options": asked})
 
 
-def strip_usage(block: bytes) -> bytes:
+def strip_usage(block: bytes, take: Callable[[bytes], None] | None = None) -> bytes:
     """Complete events of the upstream stream without what only `include_usage` added. The
     usual block, one event whose last key is `"usage":null`, costs a suffix test and a search;
     a block of many events (a stream the upstream wrote at once) one replace, then a look at
-    each `"usage"` left: a null of another spelling, or the usage-only event."""
+    each `"usage"` left: a null of another spelling, or an event with a usage object, which is
+    handed to `take` (so the relay reads the usage here instead of scanning the block again)
+    and dropped when it is the usage-only event."""
     if block.endswith(_NULL_TAIL) and block.find(b"\n\n", 0, -_TAIL_CUT) < 0:
         return block[:-_TAIL_CUT] + b"}\n\n"
     if _MARK not in block:
@@ -73,13 +76,16 @@ def strip_usage(block: bytes) -> bytes:
             pos = null.end()
             continue
         if b"\r" in block:  # CR line endings: event by event
-            rest = b"".join(e for e in split_events(block[kept:]) if not _usage_only(e))
+            rest = b"".join(_keep(e, take) for e in split_events(block[kept:]))
             return b"".join(parts) + rest if parts else rest
         start = block.rfind(b"\n\n", 0, i)
         start = 0 if start < 0 else start + 2
         end = block.find(b"\n\n", i)
         end = len(block) if end < 0 else end + 2
-        if _usage_only(block[start:end]):
+        event = block[start:end]
+        if take is not None and _USAGE_VALUE.search(event) is not None:
+            take(event)
+        if _usage_only(event):
             parts.append(block[kept:start])
             kept = end
         pos = end
@@ -87,6 +93,15 @@ def strip_usage(block: bytes) -> bytes:
         return block
     parts.append(block[kept:])
     return b"".join(parts)
+
+
+def _keep(event: bytes, take: Callable[[bytes], None] | None) -> bytes:
+    """`event` as relayed (b"" for the usage-only event); its usage handed to `take`."""
+    if _MARK not in event:
+        return event
+    if take is not None and _USAGE_VALUE.search(event) is not None:
+        take(event)
+    return b"" if _usage_only(event) else event
 
 
 def _usage_only(event: bytes) -> bool:
