@@ -27,7 +27,6 @@ last moments of spend, as the JSON path, which never flushed spend updates eithe
 
 from __future__ import annotations
 
-import fcntl
 import mmap
 import os
 import struct
@@ -36,14 +35,15 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
+from plano.state.mapped_table import HEADER, Locked, header_ok
+
 MAGIC: Final = b"PLNSPND\x01"
 SLOTS: Final = 8192
 NAME_LEN: Final = 40
-_HEADER: Final = struct.Struct("<8sII")  # magic, slots, slot size
-_HEADER_SIZE: Final = 64
+HEADER_SIZE: Final = 64
 _SLOT_SIZE: Final = 48  # name (40 bytes), spend (double)
 _VALUE: Final = struct.Struct("<d")
-SIZE: Final = _HEADER_SIZE + SLOTS * _SLOT_SIZE
+SIZE: Final = HEADER_SIZE + SLOTS * _SLOT_SIZE
 _EMPTY: Final = bytes(NAME_LEN)
 
 
@@ -114,7 +114,7 @@ class SpendTable:
         """Every claimed slot's (name, spend): what the store copies into the JSON document."""
         m = self._map
         for n in range(SLOTS):
-            off = _HEADER_SIZE + n * _SLOT_SIZE
+            off = HEADER_SIZE + n * _SLOT_SIZE
             raw = m[off : off + NAME_LEN]
             if raw != _EMPTY:
                 yield raw.rstrip(b"\0").decode(), _VALUE.unpack_from(m, off + NAME_LEN)[0]
@@ -128,7 +128,7 @@ class SpendTable:
         padded = raw.ljust(NAME_LEN, b"\0")
         start, m = zlib.crc32(raw) % SLOTS, self._map
         for n in range(SLOTS):
-            off = _HEADER_SIZE + ((start + n) % SLOTS) * _SLOT_SIZE
+            off = HEADER_SIZE + ((start + n) % SLOTS) * _SLOT_SIZE
             found = m[off : off + NAME_LEN]
             if found == padded:
                 self._offsets[name] = off
@@ -142,45 +142,18 @@ class SpendTable:
                 return off
         return None
 
-    def _locked(self) -> _Locked:
-        return _Locked(self._lock, self._fd)
-
-
-class _Locked:
-    """Held: no other thread of this store and no other store (any process) writes the table."""
-
-    __slots__ = ("_fd", "_lock")
-
-    def __init__(self, lock: threading.Lock, fd: int) -> None:
-        self._lock = lock
-        self._fd = fd
-
-    def __enter__(self) -> None:
-        self._lock.acquire()
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except BaseException:
-            self._lock.release()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._lock.release()
+    def _locked(self) -> Locked:
+        return Locked(self._lock, self._fd, posix=False)
 
 
 def _valid(fd: int) -> bool:
-    if os.fstat(fd).st_size != SIZE:
-        return False
-    head = os.pread(fd, _HEADER.size, 0)
-    return len(head) == _HEADER.size and _HEADER.unpack(head) == (MAGIC, SLOTS, _SLOT_SIZE)
+    return header_ok(fd, SIZE, MAGIC, SLOTS, _SLOT_SIZE)
 
 
 def _rewrite(fd: int) -> None:
     """A fresh table: the header, every slot empty (a sparse file: pages appear as used)."""
     os.ftruncate(fd, 0)
     os.ftruncate(fd, SIZE)
-    head = bytearray(_HEADER_SIZE)
-    _HEADER.pack_into(head, 0, MAGIC, SLOTS, _SLOT_SIZE)
+    head = bytearray(HEADER_SIZE)
+    HEADER.pack_into(head, 0, MAGIC, SLOTS, _SLOT_SIZE)
     os.pwrite(fd, bytes(head), 0)

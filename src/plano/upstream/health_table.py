@@ -37,14 +37,15 @@ import struct
 import threading
 from typing import Final
 
+from plano.state.mapped_table import HEADER, Locked, header_ok
+
 FILE_NAME: Final = "provider-health.bin"
 SLOTS: Final = 256
 MAGIC: Final = b"PLNHLTH\x01"
-_HEADER: Final = struct.Struct("<8sII")  # magic, slots, slot size
-_HEADER_SIZE: Final = 64
+HEADER_SIZE: Final = 64
 _SLOT: Final = struct.Struct("<QdQQ")  # seq, open_until, fails, key
 _SLOT_SIZE: Final = 32
-SIZE: Final = _HEADER_SIZE + SLOTS * _SLOT_SIZE
+SIZE: Final = HEADER_SIZE + SLOTS * _SLOT_SIZE
 _SEQ: Final = struct.Struct("<Q")
 _UNTIL: Final = struct.Struct("<d")
 _STATE: Final = struct.Struct("<dQ")  # open_until, fails
@@ -93,7 +94,7 @@ class HealthTable:
         start = key % SLOTS
         with self._locked():
             for n in range(SLOTS):
-                off = _HEADER_SIZE + ((start + n) % SLOTS) * _SLOT_SIZE
+                off = HEADER_SIZE + ((start + n) % SLOTS) * _SLOT_SIZE
                 found = _KEY.unpack_from(self._map, off + 24)[0]
                 if found == key:
                     return off
@@ -148,45 +149,18 @@ class HealthTable:
         _STATE.pack_into(self._map, off + 8, until, fails)
         _SEQ.pack_into(self._map, off, (seq + 2) % _SEQ_WRAP)
 
-    def _locked(self) -> _Locked:
-        return _Locked(self._lock, self._fd)
-
-
-class _Locked:
-    """Held: no other thread of this process and no other process writes the table."""
-
-    __slots__ = ("_fd", "_lock")
-
-    def __init__(self, lock: threading.Lock, fd: int) -> None:
-        self._lock = lock
-        self._fd = fd
-
-    def __enter__(self) -> None:
-        self._lock.acquire()
-        try:
-            fcntl.lockf(self._fd, fcntl.LOCK_EX)
-        except BaseException:
-            self._lock.release()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            fcntl.lockf(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._lock.release()
+    def _locked(self) -> Locked:
+        return Locked(self._lock, self._fd, posix=True)
 
 
 def _valid(fd: int) -> bool:
-    if os.fstat(fd).st_size != SIZE:
-        return False
-    head = os.pread(fd, _HEADER.size, 0)
-    return len(head) == _HEADER.size and _HEADER.unpack(head) == (MAGIC, SLOTS, _SLOT_SIZE)
+    return header_ok(fd, SIZE, MAGIC, SLOTS, _SLOT_SIZE)
 
 
 def _rewrite(fd: int) -> None:
     """A fresh table: the header, every slot empty."""
     data = bytearray(SIZE)
-    _HEADER.pack_into(data, 0, MAGIC, SLOTS, _SLOT_SIZE)
+    HEADER.pack_into(data, 0, MAGIC, SLOTS, _SLOT_SIZE)
     os.pwrite(fd, bytes(data), 0)
     os.ftruncate(fd, SIZE)
 
