@@ -7,10 +7,17 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from plano.config import load_config_text
 from plano.mock.testing import run_mock_in_thread
 from plano.runtime.serve import ThreadedGateway, gateway_in_thread
+
+# No per-example deadline: tests never depend on timing, and on a loaded machine (CI, two suites
+# on two cores) an example's first call, which may import a module lazily, can take longer than
+# hypothesis' default 200 ms and fail a property that holds.
+settings.register_profile("plano", deadline=None)
+settings.load_profile("plano")
 
 
 @pytest.fixture(scope="session")
