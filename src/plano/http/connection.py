@@ -48,6 +48,10 @@ ASGI_VERSION: Final = {"version": "3.0", "spec_version": "2.3"}
 _METHODS: Final = {m.encode(): m for m in ("GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE")}
 _UPGRADE_BODY_HEADERS: Final = (b"content-length", b"transfer-encoding")
 REFUSED_LINGER_SECONDS: Final = 0.5  # a refused connection: drop its request this long, then close
+# Draining, a kept-alive connection idle for less than this may be about to carry the client's next
+# request (a client sends it as soon as it has read the last response): closing it now would race
+# that request into a reset. It gets this long to send it (answered with `connection: close`).
+DRAIN_IDLE_GRACE_SECONDS: Final = 0.5
 
 
 class Counters:
@@ -463,10 +467,22 @@ class HttpConnection(asyncio.Protocol):
         self.close(linger=True, linger_seconds=REFUSED_LINGER_SECONDS)
 
     def shutdown(self) -> None:
-        """Server drain: close now if idle, else after the response in flight. A connection
-        that has not begun a request yet was accepted just before the drain: its request is
-        likely on its way, so it is served (and the connection closed after it)."""
+        """Server drain: close once idle, else after the response in flight. A kept-alive
+        connection that went idle just now gets `DRAIN_IDLE_GRACE_SECONDS` for the client's next
+        request. A connection that has not begun a request yet was accepted just before the
+        drain: its request is likely on its way, so it is served (and the connection closed
+        after it)."""
         if self.active is None and self.message_no > 0:
+            idle_for = self.loop.time() - self.idle_since
+            if idle_for >= DRAIN_IDLE_GRACE_SECONDS:
+                self.close()
+            else:
+                self.loop.call_later(DRAIN_IDLE_GRACE_SECONDS - idle_for, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        """The drain's grace is over: close if no request came (one that did closes after its
+        response)."""
+        if not self.closed and self.active is None and self.parsing is None and not self.queue:
             self.close()
 
     def close(self, linger: bool = False, linger_seconds: float = LINGER_SECONDS) -> None:

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from plano.http import connection
 from tests.unit.http.lean_harness import echo, expect, ok, recv_all, serving
 
 
@@ -37,4 +38,25 @@ def test_retire_serves_the_fresh_connection_and_closes_the_idle_one() -> None:
         assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(
             b"\r\n\r\nPOST /late |hi"
         )
+        srv.join()
+
+
+def test_retire_answers_the_request_a_just_idle_connection_sends_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client sends its next request as soon as it has read a response: the connection it
+    reuses went idle a moment before the retire. Closing it at once would race that request into
+    a reset (a failed request during a reload); it is answered, with `connection: close`. (The
+    grace is made long here so that a slow machine cannot make the test's own pause exceed it.)"""
+    monkeypatch.setattr(connection, "DRAIN_IDLE_GRACE_SECONDS", 60.0)
+    with serving(echo) as srv, srv.connect() as conn:
+        conn.sendall(b"GET /first HTTP/1.1\r\n\r\n")
+        expect(conn, ok(b"GET /first |"))
+        srv.server.retire(5.0)
+        wait_for(lambda: srv.server._shared.draining, "the drain began")  # type: ignore[union-attr]
+        conn.sendall(b"GET /next HTTP/1.1\r\n\r\n")
+        answer = recv_all(conn)
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"connection: close\r\n" in answer.lower()
+        assert answer.endswith(b"GET /next |")
         srv.join()
