@@ -2,19 +2,17 @@
 
 One `HttpConnection` (an `asyncio.Protocol`) per client connection parses requests with httptools;
 each request becomes a `Cycle` whose ASGI app call runs in its own task (a fresh contextvars
-context per request). Pipelined requests queue behind the running one: one cycle per connection
-at a time, answered strictly in order. Response framing is ours: the app's `content-length` is
-kept, otherwise chunked (HTTP/1.1) or close-delimited (HTTP/1.0). No `date`/`server` headers.
-Not supported on purpose: TLS, HTTP/2, websockets/upgrades, trailers, ASGI extensions.
+context per request). Pipelined requests queue behind the running one, answered strictly in
+order. Response framing is ours: the app's `content-length` is kept, else chunked (HTTP/1.1) or
+close-delimited (HTTP/1.0). No `date`/`server` headers. TLS is the event loop's (`server.py`).
+Not supported on purpose: HTTP/2, websockets/upgrades, trailers, ASGI extensions.
 
-Timeouts (one timer handle per connection, re-armed when it fires; the hot path only stores
-deadlines): a request head must be complete within `header_timeout` of the accept or of its first
-byte (else 408 and close), the next piece of a request body must arrive within `body_timeout`
-(else the app's `receive()` sees `http.disconnect` and, if the app then returns without a
-response, 408 is answered), an idle kept-alive connection is closed after `keep_alive_timeout`.
-Beyond `max_connections` open connections, a new one is answered 503 and closed at once. What
-the HTTP layer answers by itself (bad framing 400, unknown Transfer-Encoding 501, ...) always
-closes the connection and carries a JSON error with a `type` (`cycle.error_response`).
+Timeouts (one timer handle per connection; the hot path only stores deadlines): a request head
+within `header_timeout` of the accept or of its first byte (else 408 and close), each piece of a
+body within `body_timeout` (else the app sees `http.disconnect`; 408 if it then returns without a
+response), an idle kept-alive connection closed after `keep_alive_timeout`. Beyond
+`max_connections`, a new connection is answered 503 and closed. What the HTTP layer answers by
+itself (400, 501, ...) closes the connection and carries a JSON error (`cycle.error_response`).
 """
 
 from __future__ import annotations
@@ -48,10 +46,7 @@ ASGI_VERSION: Final = {"version": "3.0", "spec_version": "2.3"}
 _METHODS: Final = {m.encode(): m for m in ("GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE")}
 _UPGRADE_BODY_HEADERS: Final = (b"content-length", b"transfer-encoding")
 REFUSED_LINGER_SECONDS: Final = 0.5  # a refused connection: drop its request this long, then close
-# Draining, a kept-alive connection idle for less than this may be about to carry the client's next
-# request (a client sends it as soon as it has read the last response): closing it now would race
-# that request into a reset. It gets this long to send it (answered with `connection: close`).
-DRAIN_IDLE_GRACE_SECONDS: Final = 0.5
+DRAIN_IDLE_GRACE_SECONDS: Final = 0.5  # draining: a just-idle connection's next request is served
 
 
 class Counters:
@@ -467,11 +462,9 @@ class HttpConnection(asyncio.Protocol):
         self.close(linger=True, linger_seconds=REFUSED_LINGER_SECONDS)
 
     def shutdown(self) -> None:
-        """Server drain: close once idle, else after the response in flight. A kept-alive
-        connection that went idle just now gets `DRAIN_IDLE_GRACE_SECONDS` for the client's next
-        request. A connection that has not begun a request yet was accepted just before the
-        drain: its request is likely on its way, so it is served (and the connection closed
-        after it)."""
+        """Server drain: close once idle (after `DRAIN_IDLE_GRACE_SECONDS` if it just went
+        idle), else after the response in flight. A connection with no request yet was
+        accepted just before the drain: its request is on its way, so it is served."""
         if self.active is None and self.message_no > 0:
             idle_for = self.loop.time() - self.idle_since
             if idle_for >= DRAIN_IDLE_GRACE_SECONDS:
@@ -479,9 +472,7 @@ class HttpConnection(asyncio.Protocol):
             else:
                 self.loop.call_later(DRAIN_IDLE_GRACE_SECONDS - idle_for, self._close_if_idle)
 
-    def _close_if_idle(self) -> None:
-        """The drain's grace is over: close if no request came (one that did closes after its
-        response)."""
+    def _close_if_idle(self) -> None:  # the drain's grace is over (a request closes after it)
         if not self.closed and self.active is None and self.parsing is None and not self.queue:
             self.close()
 
