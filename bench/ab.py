@@ -259,12 +259,13 @@ def take_turns(pids: list[int], slice_s: float, done: threading.Event) -> None:
 
 def load_all(
     gateways: dict[str, tuple[procs.Service, str]],
-    script: Path,
+    script: Path | dict[str, Path],
     seconds: float,
     turns: float = 0.0,
 ) -> dict[str, float]:
     """Load every gateway at once for `seconds` (with `turns`, taking turns on the core for that
-    many seconds each); CPU µs per request of each."""
+    many seconds each); CPU µs per request of each. `script`: one wrk script for all, or one per
+    gateway name."""
     results: dict[str, loadgen.WrkResult] = {}
     # `plano up` serves from its worker process, a child of the supervisor it starts.
     pids = {name: procs.serving_pid(service.pid) for name, (service, _) in gateways.items()}
@@ -275,7 +276,8 @@ def load_all(
         rotation.start()
 
     def load(name: str, url: str) -> None:
-        results[name] = loadgen.run(url, script, CONNECTIONS, seconds, targets.LOAD_CORE)
+        lua = script[name] if isinstance(script, dict) else script
+        results[name] = loadgen.run(url, lua, CONNECTIONS, seconds, targets.LOAD_CORE)
 
     threads = [
         threading.Thread(target=load, args=(name, url)) for name, (_, url) in gateways.items()

@@ -20,13 +20,12 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import loadgen
 import procs
 import targets
-from ab import CONNECTIONS, THIS_SRC, start_gateway
+from ab import THIS_SRC, load_all, start_gateway
 
 BODIES = {
     "embed": {"model": "gpt-4o", "input": ["the quick brown fox", "jumps over", "the lazy dog"]},
@@ -44,30 +43,6 @@ def embeddings_lua(directory: Path, name: str) -> Path:
         f"wrk.body = [==[{body}]==]\n"
     )
     return path
-
-
-def load_all(
-    gateways: dict[str, tuple[procs.Service, str]], scripts: dict[str, Path], seconds: float
-) -> dict[str, float]:
-    results: dict[str, loadgen.WrkResult] = {}
-    pids = {name: procs.serving_pid(service.pid) for name, (service, _) in gateways.items()}
-    before = {name: procs.cpu_seconds(pid) for name, pid in pids.items()}
-
-    def load(name: str, url: str) -> None:
-        results[name] = loadgen.run(url, scripts[name], CONNECTIONS, seconds, targets.LOAD_CORE)
-
-    threads = [threading.Thread(target=load, args=(n, u)) for n, (_, u) in gateways.items()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    out = {}
-    for name, (service, _) in gateways.items():
-        res = results[name]
-        if res.errors:
-            raise RuntimeError(f"{name}: {res.errors} failed requests\n{service.log_tail()}")
-        out[name] = (procs.cpu_seconds(pids[name]) - before[name]) / res.requests * 1e6
-    return out
 
 
 def main() -> int:
