@@ -23,18 +23,21 @@ import cProfile
 import gc
 import os
 import pstats
+import re
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 import loadgen
 import procs
 import targets
 from plano.config import load_config_text
-from plano.runtime.serve import gateway_in_thread, settle_heap
+from plano.observability.access_log import AccessLog
+from plano.runtime import serve
+from plano.runtime.serve import gateway_in_thread
 
 PROBE_INTERVAL: Final = 0.001
 
@@ -99,19 +102,59 @@ def pct(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def cpu_now() -> float:
-    return procs.cpu_seconds(os.getpid())
+class AccessLines:
+    """The gateway's own view of each request, from its access log (which this process's stdout
+    is redirected to): `overhead_ms`, the request's time in the gateway minus the upstream's."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def overheads(self) -> list[float]:
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        self.offset += len(data)
+        return [float(m) for m in OVERHEAD.findall(data)]
 
 
-def measure(url: str, script: Path, conns: int, seconds: float, gct: GcTimer, lag: LagProbe) -> str:
+OVERHEAD: Final = re.compile(rb" overhead_ms=([\d.]+)")
+
+
+def settle_heap() -> None:
+    """As a worker does just before it serves (a source tree older than `settle_heap`, run with
+    PYTHONPATH=OTHER/src, only froze the heap)."""
+    settle = getattr(serve, "settle_heap", None)
+    if settle is not None:
+        settle()
+    else:
+        gc.collect()
+        gc.freeze()
+
+
+def measure(
+    url: str,
+    script: Path,
+    conns: int,
+    seconds: float,
+    gct: GcTimer,
+    lag: LagProbe,
+    access: AccessLines,
+) -> str:
+    access.overheads()  # skip what came before
     gct.reset()
     gct.on = True
     lag.start()
-    cpu0 = cpu_now()
+    t0 = os.times()
     result = loadgen.run(url, script, conns, seconds, targets.LOAD_CORE)
-    cpu = cpu_now() - cpu0
+    t1 = os.times()
+    user, system = t1.user - t0.user, t1.system - t0.system
+    cpu = user + system
     lag.stop()
     gct.on = False
+    sys.stdout.flush()
+    time.sleep(AccessLog.FLUSH_SECONDS * 4)  # the access log's writer thread catches up
+    overheads = access.overheads()
     n = max(result.requests, 1)
     gc_text = "\n           ".join(
         f"gen{g} {len(p) * 1000 / n:5.1f}/1k req, CPU p50 {pct(c, 0.5) * 1e3:.3f} "
@@ -125,11 +168,17 @@ def measure(url: str, script: Path, conns: int, seconds: float, gct: GcTimer, la
         f"max {max(lag.late, default=0) * 1e3:.2f} ms; late > 2 ms: {len(stalls)} "
         f"of {len(lag.late)} firings"
     )
+    over_text = (
+        f"overhead_ms (access log, {len(overheads)} requests) p50 {pct(overheads, 0.5):.3f} "
+        f"p99 {pct(overheads, 0.99):.3f} p99.9 {pct(overheads, 0.999):.3f} "
+        f"max {max(overheads, default=0):.3f}"
+    )
     return (
         f"c={conns:<4} {result.rps:>8,.0f} req/s  p50 {result.p50_ms:.3f}  p99 "
-        f"{result.p99_ms:.3f} ms  CPU {cpu / n * 1e6:.0f} µs/req (GC {gct.cpu / n * 1e6:.1f})  "
+        f"{result.p99_ms:.3f} ms  CPU {cpu / n * 1e6:.0f} µs/req (user {user / n * 1e6:.0f}, "
+        f"system {system / n * 1e6:.0f}, GC {gct.cpu / n * 1e6:.1f})  "
         f"errors {result.errors}\n"
-        f"       GC: {gc_text}\n       loop: {lag_text}"
+        f"       GC: {gc_text}\n       loop: {lag_text}\n       gateway: {over_text}"
     )
 
 
@@ -174,12 +223,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.sched_setaffinity(0, {targets.PROXY_CORE})
     with tempfile.TemporaryDirectory(prefix="plano-loadprof-") as tmp:
         log_dir = Path(tmp)
+        out = sys.stdout
+        sys.stdout = (log_dir / "access.log").open("w")  # where the gateway's access log goes
+        access = AccessLines(log_dir / "access.log")
         upstream, port = targets.start_upstream(log_dir, 20, None)
         try:
             text = targets.GATEWAY_CONFIG.format(port=0, upstream=port, key=targets.UPSTREAM_KEY)
             config = load_config_text(text, source="bench.yaml", env={})
             with gateway_in_thread(config, admin=None) as gw:
-                settle_heap()  # as a worker does just before it serves
+                settle_heap()
                 if args.gc_threshold:
                     gc.set_threshold(*(int(x) for x in args.gc_threshold.split(",")))
                 url = f"{gw.url()}{loadgen.PATH}"
@@ -188,29 +240,40 @@ def main(argv: Sequence[str] | None = None) -> int:
                 gct, lag = GcTimer(), LagProbe(gw.loop)
                 gc.callbacks.append(gct)
                 for conns in levels:
-                    print(measure(url, script, conns, args.duration, gct, lag), flush=True)
+                    text = measure(url, script, conns, args.duration, gct, lag, access)
+                    print(text, file=out, flush=True)
                 if args.profile:
-                    report_profiles(url, script, levels, args, gw.loop)
+                    report_profiles(url, script, levels, args, gw.loop, out)
         finally:
             procs.stop(upstream)
+            sys.stdout.close()
+            sys.stdout = out
     return 0
 
 
 def report_profiles(
-    url: str, script: Path, levels: Sequence[int], args: argparse.Namespace, loop: Any
+    url: str,
+    script: Path,
+    levels: Sequence[int],
+    args: argparse.Namespace,
+    loop: Any,
+    out: TextIO,
 ) -> None:
     costs = {c: profile(url, script, c, args.duration, loop, args.cpu_profile)[0] for c in levels}
     lo, hi = costs[levels[0]], costs[levels[-1]]
     for c in levels:
         total = sum(costs[c].values())
-        print(f"\ncProfile c={c}: {total:.0f} µs/req of own time (profiled); top {args.top}:")
+        print(
+            f"\ncProfile c={c}: {total:.0f} µs/req of own time (profiled); top {args.top}:",
+            file=out,
+        )
         for key, v in sorted(costs[c].items(), key=lambda kv: -kv[1])[: args.top]:
-            print(f"  {v:8.2f}  {key}")
+            print(f"  {v:8.2f}  {key}", file=out)
     growth = {k: hi.get(k, 0.0) - lo.get(k, 0.0) for k in set(lo) | set(hi)}
-    print(f"\ngrowth c={levels[0]} -> c={levels[-1]} (µs/req own time), largest first:")
+    print(f"\ngrowth c={levels[0]} -> c={levels[-1]} (µs/req own time), largest first:", file=out)
     for key, v in sorted(growth.items(), key=lambda kv: -abs(kv[1]))[: args.top]:
-        print(f"  {v:+8.2f}  {key}  ({lo.get(key, 0.0):.2f} -> {hi.get(key, 0.0):.2f})")
-    print(f"  total {sum(hi.values()) - sum(lo.values()):+.1f} µs/req")
+        print(f"  {v:+8.2f}  {key}  ({lo.get(key, 0.0):.2f} -> {hi.get(key, 0.0):.2f})", file=out)
+    print(f"  total {sum(hi.values()) - sum(lo.values()):+.1f} µs/req", file=out)
 
 
 if __name__ == "__main__":
