@@ -70,29 +70,70 @@ class GcTimer:
 
 
 class LagProbe:
-    """A timer on the loop every PROBE_INTERVAL; how late each firing was."""
+    """A timer on the loop every PROBE_INTERVAL; how late each firing was, and for each late one
+    what the time since the previous firing went to: the loop thread's CPU (our loop was busy),
+    the process's other threads' CPU (the access-log writer, executor threads: they hold the
+    GIL), or neither (the process was not running: other processes on the core)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.late: list[float] = []
+        self.stalls: list[tuple[float, float, float, float]] = []  # late, loop, others, none
         self.running = False
-        self._due = 0.0
+        self._due = self._last = self._loop_cpu = self._proc_cpu = 0.0
+
+    def _mark(self) -> None:
+        self._last = time.perf_counter()
+        self._loop_cpu, self._proc_cpu = time.thread_time(), time.process_time()
+        self._due = self._last + PROBE_INTERVAL
 
     def _fire(self) -> None:
         now = time.perf_counter()
-        self.late.append(now - self._due)
+        late = now - self._due
+        self.late.append(late)
+        if late > STALL:
+            loop_cpu = time.thread_time() - self._loop_cpu
+            others = max(0.0, time.process_time() - self._proc_cpu - loop_cpu)
+            none = max(0.0, now - self._last - loop_cpu - others)
+            self.stalls.append((late, loop_cpu, others, none))
         if self.running:
-            self._due = time.perf_counter() + PROBE_INTERVAL
+            self._mark()
             self.loop.call_later(PROBE_INTERVAL, self._fire)
 
     def start(self) -> None:
-        self.late = []
+        self.late, self.stalls = [], []
         self.running = True
-        self._due = time.perf_counter() + PROBE_INTERVAL
-        self.loop.call_soon_threadsafe(self.loop.call_later, PROBE_INTERVAL, self._fire)
+        self.loop.call_soon_threadsafe(self._start)
+
+    def _start(self) -> None:
+        self._mark()
+        self.loop.call_later(PROBE_INTERVAL, self._fire)
 
     def stop(self) -> None:
         self.running = False
+
+    def text(self) -> str:
+        late = self.late
+        buckets = [0] * len(LAG_BUCKETS_MS)
+        for x in late:
+            buckets[next(i for i, b in enumerate(LAG_BUCKETS_MS) if x * 1e3 < b)] += 1
+        hist = " ".join(
+            f"<{b:g}:{n}" if b != float("inf") else f">={LAG_BUCKETS_MS[-2]:g}:{n}"
+            for b, n in zip(LAG_BUCKETS_MS, buckets, strict=True)
+        )
+        loop_s, others_s, none_s = (sum(s[i] for s in self.stalls) for i in (1, 2, 3))
+        spent = loop_s + others_s + none_s or 1.0
+        return (
+            f"probe late p50 {pct(late, 0.5) * 1e3:.2f} p99 {pct(late, 0.99) * 1e3:.2f} "
+            f"max {max(late, default=0) * 1e3:.2f} ms; firings by lateness (ms) {hist}\n"
+            f"             {len(self.stalls)} stalls > {STALL * 1e3:g} ms, their time: loop "
+            f"thread CPU {loop_s / spent:.0%}, our other threads {others_s / spent:.0%}, "
+            f"process not running {none_s / spent:.0%}"
+        )
+
+
+STALL: Final = 0.002
+LAG_BUCKETS_MS: Final = (1.0, 2.0, 5.0, 10.0, 50.0, float("inf"))
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -162,12 +203,7 @@ def measure(
         f"(wall p50 {pct(p, 0.5) * 1e3:.3f} max {max(p, default=0) * 1e3:.3f} ms)"
         for (g, p), c in zip(gct.pauses.items(), gct.cpu_pauses.values(), strict=True)
     )
-    stalls = [x for x in lag.late if x > 0.002]
-    lag_text = (
-        f"probe late p50 {pct(lag.late, 0.5) * 1e3:.2f} p99 {pct(lag.late, 0.99) * 1e3:.2f} "
-        f"max {max(lag.late, default=0) * 1e3:.2f} ms; late > 2 ms: {len(stalls)} "
-        f"of {len(lag.late)} firings"
-    )
+    lag_text = lag.text()
     over_text = (
         f"overhead_ms (access log, {len(overheads)} requests) p50 {pct(overheads, 0.5):.3f} "
         f"p99 {pct(overheads, 0.99):.3f} p99.9 {pct(overheads, 0.999):.3f} "
