@@ -143,6 +143,30 @@ def test_a_finished_response_is_freed_by_reference_counting() -> None:
     assert freed
 
 
+def test_a_closed_upstream_connection_is_freed_by_reference_counting() -> None:
+    """An upstream that closes after each answer (`connection: close`) must not leave cyclic
+    garbage per request: the parser held the connection's callbacks until it is detached."""
+
+    async def scenario() -> bool:
+        conn, _ = _connection(asyncio.get_running_loop())
+        response = conn.start(b"POST / HTTP/1.1\r\n\r\n", b"")
+        conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        assert await response.read() == b"ok"
+        conn.connection_lost(None)
+        response.release()
+        assert not conn.reusable
+        ref = weakref.ref(conn)
+        del conn, response
+        return ref() is None
+
+    gc.disable()
+    try:
+        freed = _run(scenario())
+    finally:
+        gc.enable()
+    assert freed
+
+
 def test_connection_lost_mid_body_is_an_error() -> None:
     async def scenario() -> None:
         conn, _ = _connection(asyncio.get_running_loop())
