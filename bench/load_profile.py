@@ -251,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--close", action="store_true", help="a new connection per request (connection: close)"
+    )
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--cpu-profile", action="store_true", help="cProfile on thread CPU time")
     parser.add_argument("--gc-threshold", default=None, help="e.g. 700,10,10 (gc.set_threshold)")
@@ -272,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     gc.set_threshold(*(int(x) for x in args.gc_threshold.split(",")))
                 url = f"{gw.url()}{loadgen.PATH}"
                 script = loadgen.write_lua(log_dir, args.stream)
+                if args.close:
+                    script.write_text(script.read_text() + 'wrk.headers["Connection"] = "close"\n')
                 loadgen.run(url, script, 64, 2.0, targets.LOAD_CORE)  # warm-up
                 gct, lag = GcTimer(), LagProbe(gw.loop)
                 gc.callbacks.append(gct)
