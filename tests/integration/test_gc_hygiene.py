@@ -15,23 +15,9 @@ import openai
 import pytest
 
 from tests.conftest import GatewayFactory
+from tests.integration.test_stream_usage import MESSAGES, config
 
 pytestmark = pytest.mark.integration
-
-MESSAGES: list[Any] = [{"role": "user", "content": "hi"}]
-
-
-def config(upstream: Any) -> str:
-    return f"""
-version: v0.4.0
-listeners:
-  - {{name: llm, type: model, address: 127.0.0.1, port: 0, timeout: 20s}}
-model_providers:
-  - model: openai/gpt-4o
-    access_key: sk-upstream
-    base_url: {upstream.base_url}
-    default: true
-"""
 
 
 def gateway_garbage(run: Callable[[], None]) -> Counter[str]:
