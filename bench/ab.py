@@ -8,6 +8,7 @@
     python bench/ab.py signals     [--rounds 12] [--duration 3] [--stream] [--conversation 10]
                                    [--vary]
     python bench/ab.py tree --base-src OTHER/src   [--rounds 12] [--duration 3] [--stream]
+                                   [--connections 32]
     python bench/ab.py keys        [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py keys-pg     [--rounds 12] [--duration 3] [--stream]
 
@@ -262,6 +263,7 @@ def load_all(
     script: Path | dict[str, Path],
     seconds: float,
     turns: float = 0.0,
+    connections: int = CONNECTIONS,
 ) -> dict[str, float]:
     """Load every gateway at once for `seconds` (with `turns`, taking turns on the core for that
     many seconds each); CPU µs per request of each. `script`: one wrk script for all, or one per
@@ -277,7 +279,7 @@ def load_all(
 
     def load(name: str, url: str) -> None:
         lua = script[name] if isinstance(script, dict) else script
-        results[name] = loadgen.run(url, lua, CONNECTIONS, seconds, targets.LOAD_CORE)
+        results[name] = loadgen.run(url, lua, connections, seconds, targets.LOAD_CORE)
 
     threads = [
         threading.Thread(target=load, args=(name, url)) for name, (_, url) in gateways.items()
@@ -318,6 +320,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument(
+        "--connections", type=int, default=CONNECTIONS, help="wrk connections per variant"
+    )
     parser.add_argument(
         "--vary",
         action="store_true",
@@ -375,10 +380,10 @@ def main() -> int:
             if args.feature.startswith("keys"):  # the bench's gateway key, for every variant
                 key = f"pk-{BENCH_KEY_ID}-{BENCH_SECRET}"
                 script.write_text(script.read_text().replace("client-key", key))
-            load_all(gateways, script, 2, args.turns)  # warm-up
+            load_all(gateways, script, 2, args.turns, args.connections)  # warm-up
             per_request: dict[str, list[float]] = {name: [] for name in gateways}
             for round_no in range(args.rounds):
-                got = load_all(gateways, script, args.duration, args.turns)
+                got = load_all(gateways, script, args.duration, args.turns, args.connections)
                 for name, us in got.items():
                     per_request[name].append(us)
                 cells = "  ".join(f"{name} {us:6.1f}" for name, us in got.items())

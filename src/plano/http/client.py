@@ -62,6 +62,7 @@ IDLE_KEEP_S: Final = 30.0  # pooled connections idle longer than this are closed
 PROBE_IDLE_S: Final = 1.0  # pooled connections idle this long are peeked at before reuse
 _PEEK: Final = socket.MSG_PEEK | socket.MSG_DONTWAIT
 MAX_IDLE_PER_HOST: Final = 256
+_DETACHED: Final = httptools.HttpResponseParser(object())  # a closed connection's parser
 _URL_CACHE_MAX: Final = 4096
 
 
@@ -139,6 +140,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.reusable = False
+        self._parser = _DETACHED  # it held our callbacks: a cycle only the collector frees
         self.pool.forget(self)
         response = self._response
         if response is None:
