@@ -124,7 +124,8 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._received = True
         self.last_read = self.loop.time()
-        if self._response is None:  # bytes while idle: the server is out of step
+        response = self._response
+        if response is None:  # bytes while idle: the server is out of step
             self.abort()
             return
         try:
@@ -133,6 +134,9 @@ class Connection(asyncio.Protocol):
             self._fail(ProtocolViolation("upstream tried to switch protocols"))
         except httptools.HttpParserError as exc:
             self._fail(ProtocolViolation(f"invalid HTTP response from upstream: {exc}"))
+        else:
+            if response._chunks and not response._done:
+                response._fed()
 
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost follows
@@ -178,8 +182,12 @@ class Connection(asyncio.Protocol):
             waiter.set_result(None)
 
     def on_body(self, body: bytes) -> None:
-        if self._response is not None:
-            self._response._feed(body)
+        # One call per HTTP chunk (a streamed answer read at once holds dozens): only append;
+        # `data_received` applies back-pressure and wakes the reader once per read.
+        response = self._response
+        if response is not None:
+            response._chunks.append(body)
+            response._buffered += len(body)
 
     def on_message_complete(self) -> None:
         response = self._response

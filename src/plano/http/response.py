@@ -156,9 +156,9 @@ class Response:
 
     # -- fed by the connection ----------------------------------------------------------------
 
-    def _feed(self, data: bytes) -> None:
-        self._chunks.append(data)
-        self._buffered += len(data)
+    def _fed(self) -> None:
+        """After a read whose body chunks the connection appended to `_chunks` (and counted in
+        `_buffered`): pause reading above the high-water mark, wake the reader once."""
         if self._buffered > HIGH_WATER:
             self._conn.pause()
         self._wake()
