@@ -60,7 +60,7 @@ class KeysAdmin:
             await send_error(send, path, err)
             return
         except KeyStoreError as exc:
-            await send_error(send, path, _Unavailable(str(exc)))
+            await send_error(send, path, KeyStoreUnavailable(str(exc)))
             return
         await send_bytes(send, status, [JSON_CT], orjson.dumps(doc))
 
@@ -106,6 +106,6 @@ class KeysAdmin:
         raise MethodNotAllowed(f"method {method} is not allowed on {path}")
 
 
-class _Unavailable(PlanoError):
+class KeyStoreUnavailable(PlanoError):
     status = 503
     code = "key_store_unavailable"
