@@ -119,20 +119,11 @@ def trace(r: RequestRecord, end: int) -> list[list[Any]]:
             spans.append([f"routing ({note.kind})", 2, _ms(routed), _ms(note.duration_ns)])
         done = r.upstream_done or end
         spans.append(["upstream", 1, _ms(r.upstream_sent - start), _ms(done - r.upstream_sent)])
+        sent = _ms(r.upstream_sent - start)
         if r.upstream_headers:
-            spans.append(
-                [
-                    "upstream headers",
-                    2,
-                    _ms(r.upstream_headers - start),
-                    _ms(r.upstream_headers - r.upstream_sent),
-                ]
-            )
+            spans.append(["upstream headers", 2, sent, _ms(r.upstream_headers - r.upstream_sent)])
         if r.upstream_first_chunk:
-            first = r.upstream_first_chunk
-            spans.append(
-                ["upstream first chunk", 2, _ms(first - start), _ms(first - r.upstream_sent)]
-            )
+            spans.append(["upstream first chunk", 2, sent, _ms(r.upstream_first_chunk - r.upstream_sent)])
         if r.downstream_first_chunk:
             first = r.downstream_first_chunk
             spans.append(["relay to client", 1, _ms(first - start), _ms(end - first)])

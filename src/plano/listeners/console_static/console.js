@@ -102,7 +102,7 @@ function dl(pairs) {
 function traceView(spans) {
   const total = spans.length ? Math.max(spans[0][3], 0.001) : 1;
   return spans.map(([name, depth, start, dur]) => {
-    const bar = el("div", { class: "bar" });
+    const bar = el("div", { class: "sbar" });
     bar.style.left = `${(100 * start) / total}%`;
     bar.style.width = `${Math.max(0.5, (100 * dur) / total)}%`;
     const label = el("span", {}, name);
@@ -151,7 +151,7 @@ async function showDetail(id) {
     $("#detail-signals").replaceChildren("not analysed");
   } else {
     $("#detail-signals").replaceChildren(
-      dl([["quality", `${s.quality} (score ${s.score})`], ["flagged", s.flagged ? "yes 🚩" : "no"], ["turns", s.turns]]),
+      dl([["quality", `${s.quality} (score ${s.score})`], ["flagged", s.flagged ? "yes" : "no"], ["turns", s.turns]]),
       el("ul", {}, ...s.instances.map(([kind, index, conf, snippet]) =>
         el("li", {}, `${kind} (message ${index}, ${conf}) `, el("span", { class: "snippet" }, snippet)))),
     );
