@@ -23,7 +23,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium; .ci/run does)"
+        not CHROMIUM.exists(),
+        reason="no /usr/bin/chromium (apt-get install chromium; .ci/run does)",
     ),
 ]
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs
 
 import orjson
@@ -35,6 +35,7 @@ from plano.listeners.admin_keys import KeyStoreUnavailable
 from plano.listeners.asgi import JSON_CT, header, send_bytes, send_error
 from plano.listeners.console_summary import masked_config, summary
 from plano.listeners.types import Receive, Scope, Send
+from plano.observability.console_entry import DETAIL
 from plano.observability.console_ring import ConsoleRing
 from plano.state.keys import KeyStoreError
 
@@ -48,6 +49,7 @@ _ASSETS: Final = {
 }
 _LIMIT: Final = 200
 _NO_CACHE: Final = (b"cache-control", b"no-store")
+T = TypeVar("T")
 
 
 def console_token(environ: Mapping[str, str]) -> str | None:
@@ -123,28 +125,28 @@ class Console:
             }
         if what == "keys":
             return await self._key_list()
+        ring = self._ring
         if what == "summary":
             minutes = _number(query, "minutes", 15, 1, 24 * 60)
-            entries = await self._entries()
+            entries = [] if ring is None else await self._read(ring, ring.read)
             return summary(entries, minutes, time.time())
         if what == "requests":
             since = _number(query, "since", 0, 0, 1 << 62)
             limit = _number(query, "limit", _LIMIT, 1, 10_000)
-            entries = [e for e in await self._entries() if e.get("f", 0) > since]
-            return {"data": [_row(e) for e in entries[-limit:]], "now": time.time_ns() // 1000}
+            rows = [] if ring is None else await self._read(ring, ring.read, since, limit)
+            return {"data": [_row(e) for e in rows]}
         if what.startswith("requests/"):
             wanted = what[len("requests/") :]
-            for e in await self._entries():
-                if e.get("id") == wanted:
-                    return {**e, "candidates": self._candidates(e)}
-            raise NotFound(f"no recent request {wanted!r} (the ring keeps the newest only)")
+            found = None if ring is None else await self._read(ring, ring.find, wanted)
+            if found is None:
+                raise NotFound(f"no recent request {wanted!r} (the rings keep the newest only)")
+            return {**found, "candidates": self._candidates(found)}
         raise NotFound(f"no console API {what!r}")
 
-    async def _entries(self) -> list[dict[str, Any]]:
-        ring = self._ring
-        if ring is None:
-            return []
-        return await asyncio.to_thread(ring.read_all)
+    async def _read(self, ring: ConsoleRing, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in a thread, after this worker's kept records are in its ring."""
+        ring.looked_at()
+        return await asyncio.to_thread(fn, *args)
 
     def _candidates(self, e: Mapping[str, Any]) -> list[dict[str, Any]] | None:
         """The preference routes the router chose among (from the config)."""
@@ -170,10 +172,7 @@ class Console:
 
 def _row(e: Mapping[str, Any]) -> dict[str, Any]:
     """The list's columns of an entry (the detail groups stay on the server)."""
-    return {k: v for k, v in e.items() if k not in _DETAIL}
-
-
-_DETAIL: Final = frozenset(("trace", "routing", "attempts", "guards", "pii", "signals", "body"))
+    return {k: v for k, v in e.items() if k not in DETAIL}
 
 
 def _query(scope: Scope) -> dict[str, str]:

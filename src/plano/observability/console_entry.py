@@ -1,7 +1,9 @@
-"""One console entry: what the web console shows of a finished request, as compact JSON-able data.
+"""One console entry: what the web console shows of a finished request.
 
-Built by `ConsoleRing.write` from the `RequestRecord` when the request's telemetry completes.
-Short keys for the list's columns (the page polls them), fuller groups for the detail view:
+Two shapes. `raw` is what a worker writes into its ring (`console_ring`): a flat JSON array of
+the record's values, as they are (nanosecond timestamps, the notes as tuples), cheap to make.
+`expand` is what the console's API answers with, built by the admin listener from a raw entry
+when it is asked for: short keys for the list's columns, fuller groups for the detail view:
 `trace` (the request's spans from the record's timestamps), `routing`, `attempts`, `guards`,
 `pii` and `signals` (with snippets: the console is on the admin listener only). Never header
 values; the request body only when `PLANO_CONSOLE_BODIES` is on (and clipped).
@@ -9,159 +11,257 @@ values; the request body only when `PLANO_CONSOLE_BODIES` is on (and clipped).
 
 from __future__ import annotations
 
-import time
 from typing import Any, Final
-
-import orjson
 
 from plano.observability.record import RequestRecord
 
 BODY_MAX: Final = 1024  # bytes of the request body an entry keeps (when bodies are on)
 SNIPPET_MAX: Final = 160  # characters of a signal's snippet
-_DETAIL: Final = ("trace", "routing", "attempts", "guards", "pii", "signals", "body")
+DETAIL: Final = ("trace", "routing", "attempts", "guards", "pii", "signals", "body")
+
+
+def raw(r: RequestRecord, entry_id: str, flushed_us: int, bodies: bool) -> list[Any]:
+    """Finished record `r` as the ring keeps it (`expand` reads it back)."""
+    note, sig = r.router, r.signals
+    return [
+        entry_id,
+        flushed_us,
+        r.wall_start,
+        r.request_id,
+        r.method,
+        r.path,
+        r.listener,
+        r.handler,
+        r.requested_model,
+        r.model,
+        r.provider,
+        r.status,
+        r.start,
+        r.end,
+        r.upstream_sent,
+        r.upstream_headers,
+        r.upstream_first_chunk,
+        r.upstream_done,
+        r.downstream_first_chunk,
+        r.stream,
+        r.prompt_tokens,
+        r.completion_tokens,
+        r.cached_tokens,
+        r.cost_usd,
+        r.overhead_ns(),
+        r.key_name,
+        r.team,
+        r.route,
+        r.routing,
+        r.session_id,
+        None
+        if note is None
+        else (
+            note.kind,
+            note.selected,
+            note.fallback,
+            note.duration_ns,
+            note.skip,
+            note.session_events,
+            note.switch,
+            note.outcome,
+            note.span,
+        ),
+        r.attempts,
+        r.continued,
+        r.upstream_status,
+        r.error_kind,
+        r.billed,
+        None
+        if not r.guards
+        else [(g.filter, g.verdict, g.source, g.score, g.rule) for g in r.guards],
+        None if not r.pii_found else [(*k, v) for k, v in r.pii_found.items()],
+        None
+        if sig is None
+        else (
+            sig.quality,
+            sig.score,
+            sig.flagged,
+            sig.turn_count,
+            sig.categories,
+            [(i[0], i[1], i[2], i[3][:SNIPPET_MAX]) for i in sig.instances],
+        ),
+        r.request_body[:BODY_MAX].decode("utf-8", "replace") if bodies and r.request_body else None,
+        r.key_budget_alert,
+        r.traceparent,
+    ]
 
 
 def _ms(ns: int) -> float:
     return round(ns / 1e6, 3)
 
 
-def entry(r: RequestRecord, entry_id: str, *, bodies: bool = False) -> dict[str, Any]:
-    """The entry for finished record `r` (id `entry_id`, unique across the run's workers)."""
-    end = r.end or time.perf_counter_ns()
-    ttft = r.downstream_first_chunk - r.start if r.stream and r.downstream_first_chunk else 0
+def expand(e: list[Any]) -> dict[str, Any]:
+    """A raw entry as the console's API shows it."""
+    (
+        entry_id, flushed, wall, rid, method, path, listener, handler, requested, model, provider,
+        status, start, end, sent, headers, first, done, down_first, stream, pt, ct, cached, cost,
+        overhead, key, team, route, outcome, session, note, attempts, continued, up_status,
+        error, billed, guards, pii, sig, body, budget_alert, traceparent,
+    ) = e  # fmt: skip
+    ttft = down_first - start if stream and down_first else 0
     out: dict[str, Any] = {
         "id": entry_id,
-        "f": time.time_ns() // 1000,  # when it was recorded (µs): the `since` cursor
-        "t": r.wall_start // 1_000_000,  # when it arrived (ms)
-        "rid": r.request_id,
-        "method": r.method,
-        "path": r.path,
-        "listener": r.listener,
-        "handler": r.handler,
-        "requested": r.requested_model,
-        "model": r.model,
-        "provider": r.provider,
-        "status": r.status,
-        "ms": _ms(end - r.start),
+        "f": flushed,  # when its worker wrote it to the ring (µs): the `since` cursor
+        "t": wall // 1_000_000,  # when it arrived (ms)
+        "rid": rid,
+        "method": method,
+        "path": path,
+        "listener": listener,
+        "handler": handler,
+        "requested": requested,
+        "model": model,
+        "provider": provider,
+        "status": status,
+        "ms": _ms(end - start),
         "ttft": _ms(ttft) if ttft else None,
-        "pt": r.prompt_tokens,
-        "ct": r.completion_tokens,
-        "cached": r.cached_tokens,
-        "cost": r.cost_usd,
-        "overhead": _ms(r.overhead_ns()),
-        "flags": flags(r),
-        "key": r.key_name,
-        "team": r.team,
-        "trace": trace(r, end),
-        "routing": routing(r),
+        "pt": pt,
+        "ct": ct,
+        "cached": cached,
+        "cost": cost,
+        "overhead": _ms(overhead),
+        "flags": _flags(stream, error, attempts, continued, guards, sig, budget_alert),
+        "key": key,
+        "team": team,
+        "trace": _trace(start, end, sent, headers, first, done, down_first, note, traceparent),
+        "routing": _routing(route, outcome, session, note),
         "attempts": {
-            "count": r.attempts,
-            "continued": r.continued,
-            "upstream_status": r.upstream_status or None,
-            "error": r.error_kind,
-            "billed": [list(b) for b in r.billed] if r.billed else None,
+            "count": attempts,
+            "continued": continued,
+            "upstream_status": up_status or None,
+            "error": error,
+            "billed": billed,
         },
     }
-    if r.guards:
-        out["guards"] = [
-            [g.filter, g.verdict, g.source, round(g.score, 3), g.rule] for g in r.guards
-        ]
-    if r.pii_found:
-        out["pii"] = [[*k, v] for k, v in r.pii_found.items()]
-    note = r.signals
-    if note is not None:
+    if guards:
+        out["guards"] = [[f, v, src, round(score, 3), rule] for f, v, src, score, rule in guards]
+    if pii:
+        out["pii"] = pii
+    if sig is not None:
+        quality, score, flagged, turns, categories, instances = sig
         out["signals"] = {
-            **note.log_field(),
-            "instances": [
-                [kind, index, round(conf, 3), snippet[:SNIPPET_MAX]]
-                for kind, index, conf, snippet, _ in note.instances
-            ],
+            "quality": quality,
+            "score": score,
+            "flagged": flagged,
+            "turns": turns,
+            "counts": {f"{layer}.{cat}": n for layer, cat, n, _ in categories},
+            "instances": [[k, i, round(c, 3), s] for k, i, c, s in instances],
         }
-    if bodies and r.request_body:
-        out["body"] = r.request_body[:BODY_MAX].decode("utf-8", "replace")
+    if body is not None:
+        out["body"] = body
     return out
 
 
-def flags(r: RequestRecord) -> list[str]:
-    """Short tags for the list: stream, error kind, continued, retried, guard verdicts that
+def _flags(
+    stream: bool,
+    error: str | None,
+    attempts: int,
+    continued: bool,
+    guards: list[Any] | None,
+    sig: list[Any] | None,
+    budget_alert: bool,
+) -> list[str]:
+    """Short tags for the list: stream, error kind, retried, continued, guard verdicts that
     acted, a flagged conversation, a key past its alert threshold."""
     out: list[str] = []
-    if r.stream:
+    if stream:
         out.append("stream")
-    if r.error_kind:
-        out.append(r.error_kind)
-    if r.attempts > 1:
+    if error:
+        out.append(error)
+    if attempts > 1:
         out.append("retried")
-    if r.continued:
+    if continued:
         out.append("continued")
-    if r.guards:
-        out.extend(
-            f"guard:{g.verdict}" for g in r.guards if g.verdict in ("block", "flag", "redact")
-        )
-    if r.signals is not None and r.signals.flagged:
+    for g in guards or ():
+        if g[1] in ("block", "flag", "redact"):
+            out.append(f"guard:{g[1]}")
+    if sig is not None and sig[2]:
         out.append("signals")
-    if r.key_budget_alert:
+    if budget_alert:
         out.append("budget_alert")
     return out
 
 
-def trace(r: RequestRecord, end: int) -> list[list[Any]]:
+def _trace(
+    start: int,
+    end: int,
+    sent: int,
+    headers: int,
+    first: int,
+    done: int,
+    down_first: int,
+    note: list[Any] | None,
+    traceparent: str | None,
+) -> list[list[Any]]:
     """The request's spans as `[name, depth, start ms, duration ms]` (offsets from its
     arrival), from the record's timestamps: the request, the gateway's work before the
-    upstream call, routing, the upstream exchange (its headers and first chunk), the relay."""
-    start = r.start
+    upstream call, routing, the upstream exchange (to its headers, to its first chunk), the
+    relay. The request span ends with its trace id when tracing is on."""
     spans: list[list[Any]] = [["request", 0, 0.0, _ms(end - start)]]
-    note = r.router
-    if r.upstream_sent:
-        spans.append(["gateway: before upstream", 1, 0.0, _ms(r.upstream_sent - start)])
-        if note is not None and note.duration_ns:
-            routed = max(0, r.upstream_sent - start - note.duration_ns)
-            spans.append([f"routing ({note.kind})", 2, _ms(routed), _ms(note.duration_ns)])
-        done = r.upstream_done or end
-        spans.append(["upstream", 1, _ms(r.upstream_sent - start), _ms(done - r.upstream_sent)])
-        sent = _ms(r.upstream_sent - start)
-        if r.upstream_headers:
-            spans.append(["upstream headers", 2, sent, _ms(r.upstream_headers - r.upstream_sent)])
-        if r.upstream_first_chunk:
-            spans.append(["upstream first chunk", 2, sent, _ms(r.upstream_first_chunk - r.upstream_sent)])
-        if r.downstream_first_chunk:
-            first = r.downstream_first_chunk
-            spans.append(["relay to client", 1, _ms(first - start), _ms(end - first)])
-    elif note is not None and note.duration_ns:
-        spans.append([f"routing ({note.kind})", 1, 0.0, _ms(note.duration_ns)])
-    if r.traceparent:
-        spans[0].append(r.traceparent.split("-")[1] if r.traceparent.count("-") == 3 else None)
+    routed = note[3] if note is not None else 0
+    if sent:
+        spans.append(["gateway: before upstream", 1, 0.0, _ms(sent - start)])
+        if routed:
+            spans.append(
+                [
+                    f"routing ({note and note[0]})",
+                    2,
+                    _ms(max(0, sent - start - routed)),
+                    _ms(routed),
+                ]
+            )
+        at = _ms(sent - start)
+        spans.append(["upstream", 1, at, _ms((done or end) - sent)])
+        if headers:
+            spans.append(["upstream headers", 2, at, _ms(headers - sent)])
+        if first:
+            spans.append(["upstream first chunk", 2, at, _ms(first - sent)])
+        if down_first:
+            spans.append(["relay to client", 1, _ms(down_first - start), _ms(end - down_first)])
+    elif routed:
+        spans.append([f"routing ({note and note[0]})", 1, 0.0, _ms(routed)])
+    if traceparent and traceparent.count("-") == 3:
+        spans[0].append(traceparent.split("-")[1])
     return spans
 
 
-def routing(r: RequestRecord) -> dict[str, Any]:
+def _routing(
+    route: str | None, outcome: str | None, session: str | None, note: list[Any] | None
+) -> dict[str, Any]:
     """How the model was chosen: the route kind, the preference-routing outcome and what the
     routing step noted (selected, fell back, skipped, session events, budget switch)."""
-    out: dict[str, Any] = {"route": r.route, "outcome": r.routing, "session": r.session_id}
-    note = r.router
+    out: dict[str, Any] = {"route": route, "outcome": outcome, "session": session}
     if note is not None:
+        kind, selected, fallback, ns, skip, events, switch, decision, budget = note
         out.update(
-            kind=note.kind,
-            selected=note.selected,
-            fallback=note.fallback,
-            ms=_ms(note.duration_ns),
-            skip=note.skip,
-            session_events=note.session_events or None,
-            switch=list(note.switch) if note.switch else None,
-            decision=note.outcome,
-            budget=note.span,
+            kind=kind,
+            selected=selected,
+            fallback=fallback,
+            ms=_ms(ns),
+            skip=skip,
+            session_events=events or None,
+            switch=switch,
+            decision=decision,
+            budget=budget,
         )
     return out
 
 
-def shrink(payload: bytes, room: int) -> bytes:
-    """An entry too big for a slot: its detail groups dropped, marked `clipped`; when even
-    that does not fit, the bare id and time."""
-    doc = orjson.loads(payload)
-    for key in _DETAIL:
-        doc.pop(key, None)
-    doc["clipped"] = True
-    out = orjson.dumps(doc)
-    if len(out) <= room:
-        return out
-    return orjson.dumps({"id": doc["id"], "f": doc["f"], "t": doc["t"], "clipped": True})
+def clip(e: list[Any]) -> list[Any]:
+    """A raw entry too big for its ring slot, made smaller: no body, no snippets, no guard or
+    PII detail, no budget-gate attributes, client-chosen strings cut to 200 characters."""
+    out = list(e)
+    for i in (3, 5, 8):  # request id, path, requested model: the client's
+        if isinstance(out[i], str):
+            out[i] = out[i][:200]
+    if out[30] is not None:
+        out[30] = (*out[30][:8], None)
+    out[36] = out[37] = out[39] = None
+    if out[38] is not None:
+        out[38] = (*out[38][:5], [])
+    return out

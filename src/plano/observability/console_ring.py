@@ -1,18 +1,23 @@
 """The web console's memory: a bounded ring of recent request records, one per worker.
 
-`ConsoleRing.write` is a `RecordSink`: when a request's telemetry completes it turns the record
-into one compact JSON entry (`console_entry.entry`) and copies it into the next slot of a
-fixed-size ring, overwriting the oldest. That is all the request path pays.
+On the request path `ConsoleRing.write` (a `RecordSink`, called once a request's telemetry
+completes) only appends the finished record to a bounded deque, and, while a console is open,
+writes it into the ring as one compact JSON array (`console_entry.raw`); the deque's records
+are written when a console opens. Turning a record into what the console shows
+(`console_entry.expand`) is the admin listener's work, for the entries it is asked for.
 
 With several workers the ring is a file in the run's metrics directory (`console-<pid>.ring`,
-beside prometheus-client's multiprocess files, `multiproc.active_dir`), mapped by its worker; the
-admin listener of whichever worker a console request reaches reads every worker's file
-(`read_all`). A lone worker (or an in-process gateway) keeps the same ring in anonymous memory.
+beside prometheus-client's multiprocess files, `multiproc.active_dir`), mapped by its worker;
+the admin listener of whichever worker a console request reaches marks the console open in the
+directory's `console-open` file (for `OPEN_SECONDS`) and reads every worker's ring. A worker
+writes what it kept on its next request after that (an idle worker's newest requests show once
+it serves another). A lone worker (an in-process gateway) keeps its ring in anonymous memory,
+and its admin listener writes the kept records itself before reading.
 
-A file is a header (magic, slots, slot size, next write index) then `slots` slots of
-`slot_size` bytes, each `seq:u32 length:u32 payload`. Only the owning worker writes its file,
-so no lock: a slot's `seq` is odd while it is being written, and a reader keeps a slot only
-when `seq` is even and unchanged around its copy (a seqlock), so it never returns a torn entry.
+A ring is a header (magic, slots, slot size, next index) then `slots` slots of `slot_size`
+bytes, each `seq:u32 length:u32 flushed_us:u64 payload`. Only the owning worker writes it, so no
+lock: a slot's `seq` is odd while it is being written, and a reader keeps a slot only when `seq`
+is even and unchanged around its copy (a seqlock), so it never returns a torn entry.
 """
 
 from __future__ import annotations
@@ -20,18 +25,24 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from collections.abc import Iterator
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
-from plano.observability.console_entry import entry, shrink
+from plano.observability.console_entry import clip, expand, raw
 from plano.observability.record import RequestRecord
 
-MAGIC: Final = b"PLCONS01"
+MAGIC: Final = b"PLCONS02"
 HEADER: Final = struct.Struct("<8sIIQ")  # magic, slots, slot size, next index
-SLOT: Final = struct.Struct("<II")  # seq, payload length
+_NEXT: Final = struct.Struct("<Q")  # the header's next index (at offset 16)
+SLOT: Final = struct.Struct("<IIQ")  # seq, payload length, when written (µs)
+OPEN: Final = struct.Struct("<d")  # the console is open until (time.time())
+OPEN_FILE: Final = "console-open"
+OPEN_SECONDS: Final = 10.0
 SUFFIX: Final = ".ring"
 DEFAULT_SLOTS: Final = 1024
 DEFAULT_SLOT_SIZE: Final = 4096
@@ -39,36 +50,35 @@ ENV_SLOTS: Final = "PLANO_CONSOLE_RING"
 ENV_BODIES: Final = "PLANO_CONSOLE_BODIES"
 
 
-def ring_slots(environ: dict[str, str] | os._Environ[str]) -> int:
+def ring_slots(environ: Mapping[str, str]) -> int:
     """`PLANO_CONSOLE_RING`: entries kept per worker (default 1024; 0 turns the console's
     recording off). Raises ValueError for anything but a whole number."""
-    raw = environ.get(ENV_SLOTS, "").strip()
-    if not raw:
+    value = environ.get(ENV_SLOTS, "").strip()
+    if not value:
         return DEFAULT_SLOTS
-    if not raw.isdigit():
-        raise ValueError(f"{ENV_SLOTS} must be a whole number of entries, not {raw!r}")
-    return int(raw)
+    if not value.isdigit():
+        raise ValueError(f"{ENV_SLOTS} must be a whole number of entries, not {value!r}")
+    return int(value)
 
 
-def bodies_on(environ: dict[str, str] | os._Environ[str]) -> bool:
+def bodies_on(environ: Mapping[str, str]) -> bool:
     """`PLANO_CONSOLE_BODIES=1`: entries carry the request body (off by default)."""
     return environ.get(ENV_BODIES, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-class ConsoleRing:
-    """This worker's ring (the writer); `read_all` reads every worker's."""
+def _map(path: str, size: int, *, truncate: bool) -> mmap.mmap:
+    flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if truncate else 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if os.fstat(fd).st_size != size:
+            os.ftruncate(fd, size)
+        return mmap.mmap(fd, size)
+    finally:
+        os.close(fd)
 
-    __slots__ = (
-        "_bodies",
-        "_buf",
-        "_count",
-        "_index",
-        "_pid",
-        "directory",
-        "path",
-        "slot_size",
-        "slots",
-    )
+
+class ConsoleRing:
+    """This worker's ring (the writer), and the reader of every worker's."""
 
     def __init__(
         self,
@@ -81,62 +91,95 @@ class ConsoleRing:
         self.slots = slots
         self.slot_size = slot_size
         self.directory = directory
+        self.dropped = 0  # entries too big for a slot even when clipped
         self._bodies = bodies
         self._pid = os.getpid()
         self._count = 0
+        self._index = 0
+        self._kept: deque[RequestRecord] = deque(maxlen=slots)
         size = HEADER.size + slots * slot_size
         self.path: str | None = None
+        self._open: mmap.mmap | None = None
         if directory is None:
             self._buf = mmap.mmap(-1, size)
         else:
             self.path = os.path.join(directory, f"console-{self._pid}{SUFFIX}")
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.ftruncate(fd, size)
-                self._buf = mmap.mmap(fd, size)
-            finally:
-                os.close(fd)
+            self._buf = _map(self.path, size, truncate=True)
+            self._open = _map(os.path.join(directory, OPEN_FILE), OPEN.size, truncate=False)
         HEADER.pack_into(self._buf, 0, MAGIC, slots, slot_size, 0)
-        self._index = 0
 
     def write(self, record: RequestRecord) -> None:
-        """Append `record`'s entry (a `RecordSink`)."""
-        self._count += 1
-        doc = entry(record, f"{self._pid:x}-{self._count}", bodies=self._bodies)
-        self.append(orjson.dumps(doc, default=str))
+        """Keep `record` (a `RecordSink`); into the ring at once while a console is open."""
+        self._kept.append(record)
+        opened = self._open
+        if opened is not None and OPEN.unpack_from(opened)[0] > time.time():
+            self.flush()
 
-    def append(self, payload: bytes) -> None:
+    def flush(self) -> None:
+        """Write every kept record into the ring (on the loop that writes: the worker's)."""
+        kept, now = self._kept, time.time_ns() // 1000
+        while kept:
+            self._count += 1
+            doc = raw(kept.popleft(), f"{self._pid:x}-{self._count}", now, self._bodies)
+            self._append(orjson.dumps(doc, default=str), now, doc)
+
+    def _append(self, payload: bytes, flushed: int, doc: list[Any]) -> None:
         room = self.slot_size - SLOT.size
         if len(payload) > room:
-            payload = shrink(payload, room)
+            payload = orjson.dumps(clip(doc), default=str)
+            if len(payload) > room:
+                self.dropped += 1
+                return
         index = self._index
-        at = HEADER.size + (index % self.slots) * self.slot_size
+        lap, slot = divmod(index, self.slots)
+        at = HEADER.size + slot * self.slot_size
         buf = self._buf
-        seq = SLOT.unpack_from(buf, at)[0]
-        SLOT.pack_into(buf, at, seq + 1, 0)  # odd: being written
+        SLOT.pack_into(buf, at, 2 * lap + 1, 0, 0)  # odd: being written
         buf[at + SLOT.size : at + SLOT.size + len(payload)] = payload
-        SLOT.pack_into(buf, at, seq + 2, len(payload))
+        SLOT.pack_into(buf, at, 2 * lap + 2, len(payload), flushed)
         self._index = index + 1
-        HEADER.pack_into(buf, 0, MAGIC, self.slots, self.slot_size, self._index)
+        _NEXT.pack_into(buf, 16, index + 1)
+
+    def looked_at(self) -> None:
+        """A console asked (the admin listener, on the loop): mark it open for every worker
+        for `OPEN_SECONDS`, and write this worker's kept records."""
+        if self._open is not None:
+            OPEN.pack_into(self._open, 0, time.time() + OPEN_SECONDS)
+        self.flush()
+
+    def read(self, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """Every worker's entries written after `since` (µs), oldest first; the newest `limit`
+        of them when given. Only those are parsed and expanded (call it in a thread)."""
+        found: list[tuple[int, bytes]] = []
+        if self.directory is None:
+            found.extend(_slots(self._buf, since))
+        else:
+            for path in sorted(Path(self.directory).glob(f"console-*{SUFFIX}")):
+                found.extend(_file_slots(path, since))
+        found.sort(key=lambda item: item[0])
+        if limit is not None:
+            found = found[-limit:]
+        out = []
+        for _, payload in found:
+            try:
+                out.append(expand(orjson.loads(payload)))
+            except (orjson.JSONDecodeError, TypeError, ValueError):
+                continue  # not an entry this version wrote
+        return out
+
+    def find(self, entry_id: str) -> dict[str, Any] | None:
+        """The entry with id `entry_id` (`<pid hex>-<n>`), if a ring still holds it."""
+        return next((e for e in self.read() if e["id"] == entry_id), None)
 
     def close(self) -> None:
         self._buf.close()
+        if self._open is not None:
+            self._open.close()
         if self.path is not None:
             Path(self.path).unlink(missing_ok=True)
 
-    def read_all(self) -> list[dict[str, Any]]:
-        """Every worker's entries (this ring's when it is not in a directory), oldest first."""
-        if self.directory is None:
-            out = list(_entries(self._buf))
-        else:
-            out = []
-            for path in sorted(Path(self.directory).glob(f"console-*{SUFFIX}")):
-                out.extend(_read_file(path))
-        out.sort(key=lambda e: e.get("f", 0))
-        return out
 
-
-def _read_file(path: Path) -> list[dict[str, Any]]:
+def _file_slots(path: Path, since: int) -> list[tuple[int, bytes]]:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # a worker's file removed as we list them
@@ -145,12 +188,13 @@ def _read_file(path: Path) -> list[dict[str, Any]]:
         if os.fstat(fd).st_size < HEADER.size:
             return []
         with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as buf:
-            return list(_entries(buf))
+            return list(_slots(buf, since))
     finally:
         os.close(fd)
 
 
-def _entries(buf: mmap.mmap) -> Iterator[dict[str, Any]]:
+def _slots(buf: mmap.mmap, since: int) -> Iterator[tuple[int, bytes]]:
+    """(written µs, payload) of the ring's complete slots written after `since`."""
     if len(buf) < HEADER.size:
         return
     magic, slots, slot_size, _ = HEADER.unpack_from(buf, 0)
@@ -158,21 +202,15 @@ def _entries(buf: mmap.mmap) -> Iterator[dict[str, Any]]:
         return
     for i in range(slots):
         at = HEADER.size + i * slot_size
-        seq, length = SLOT.unpack_from(buf, at)
-        if seq == 0 or seq & 1 or length == 0 or length > slot_size - SLOT.size:
+        seq, length, flushed = SLOT.unpack_from(buf, at)
+        if seq == 0 or seq & 1 or flushed <= since or not 0 < length <= slot_size - SLOT.size:
             continue
         payload = bytes(buf[at + SLOT.size : at + SLOT.size + length])
-        if SLOT.unpack_from(buf, at)[0] != seq:
-            continue  # overwritten while copied
-        try:
-            doc = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(doc, dict):
-            yield doc
+        if SLOT.unpack_from(buf, at)[0] == seq:  # not overwritten while copied
+            yield flushed, payload
 
 
-def build_ring(environ: dict[str, str] | os._Environ[str]) -> ConsoleRing | None:
+def build_ring(environ: Mapping[str, str]) -> ConsoleRing | None:
     """This worker's ring: in the run's metrics directory when workers share one, else in
     memory; None when `PLANO_CONSOLE_RING=0`."""
     from plano.observability.multiproc import active_dir
