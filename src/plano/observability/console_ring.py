@@ -87,15 +87,17 @@ class ConsoleRing:
         directory: str | None = None,
         *,
         bodies: bool = False,
+        worker: int | None = None,
     ) -> None:
         self.slots = slots
         self.slot_size = slot_size
         self.directory = directory
         self.dropped = 0  # entries too big for a slot even when clipped
         self._bodies = bodies
-        self._pid = os.getpid()
+        self._pid = os.getpid() if worker is None else worker  # names its file and entries
         self._count = 0
         self._index = 0
+        self._stamp = 0  # the last entry's `flushed` (µs)
         self._kept: deque[RequestRecord] = deque(maxlen=slots)
         size = HEADER.size + slots * slot_size
         self.path: str | None = None
@@ -116,12 +118,15 @@ class ConsoleRing:
             self.flush()
 
     def flush(self) -> None:
-        """Write every kept record into the ring (on the loop that writes: the worker's)."""
-        kept, now = self._kept, time.time_ns() // 1000
+        """Write every kept record into the ring (on the loop that writes: the worker's). Each
+        entry's `flushed` time is distinct and increasing (the readers' `since` cursor)."""
+        kept, stamp = self._kept, self._stamp
         while kept:
             self._count += 1
-            doc = raw(kept.popleft(), f"{self._pid:x}-{self._count}", now, self._bodies)
-            self._append(orjson.dumps(doc, default=str), now, doc)
+            stamp = max(time.time_ns() // 1000, stamp + 1)
+            doc = raw(kept.popleft(), f"{self._pid:x}-{self._count}", stamp, self._bodies)
+            self._append(orjson.dumps(doc, default=str), stamp, doc)
+        self._stamp = stamp
 
     def _append(self, payload: bytes, flushed: int, doc: list[Any]) -> None:
         room = self.slot_size - SLOT.size
@@ -163,7 +168,7 @@ class ConsoleRing:
         for _, payload in found:
             try:
                 out.append(expand(orjson.loads(payload)))
-            except (orjson.JSONDecodeError, TypeError, ValueError):
+            except (ValueError, TypeError, AttributeError, IndexError):
                 continue  # not an entry this version wrote
         return out
 
