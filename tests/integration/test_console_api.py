@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import webbrowser
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,30 @@ def test_two_workers_show_in_one_console(tmp_path: Path, upstream: Any, plano_up
     summary = get(f"{admin}/console/api/summary?minutes=5")[1]
     assert summary["models"]["openai/gpt-4o"]["requests"] == 17
     assert summary["models"]["openai/gpt-4o"]["error_rate"] == round(1 / 17, 4)
+
+
+def test_plano_console_and_obs_web_open_the_page(
+    upstream: Any, gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from plano.cli.app import cli
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or True)
+    monkeypatch.setenv("PLANO_CONSOLE_TOKEN", TOKEN)
+    with gateway(config(upstream)) as gw:
+        port = str(gw.admin_port)
+        result = CliRunner().invoke(cli, ["console", "--admin-port", port, "--no-open"])
+        assert result.exit_code == 0, result.output
+        assert f"http://127.0.0.1:{port}/" in result.output and TOKEN not in result.output
+        assert opened == []
+        monkeypatch.setenv("PLANO_ADMIN_PORT", port)
+        result = CliRunner().invoke(cli, ["obs", "--web"])
+        assert result.exit_code == 0, result.output
+        (url,) = opened
+        assert url == f"http://127.0.0.1:{port}/#token={TOKEN}"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert b"<title>Plano console</title>" in resp.read()
+    result = CliRunner().invoke(cli, ["console", "--admin-port", port, "--no-open"])
+    assert result.exit_code == 1 and "no gateway answers" in result.output
