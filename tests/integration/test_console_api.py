@@ -71,7 +71,7 @@ def test_api_answers_with_the_requests_and_refuses_bad_queries(
         assert status == 200
         assert [s[0] for s in detail["trace"]][:3] == [
             "request",
-            "gateway: before upstream",
+            "gateway",
             "upstream",
         ]
         assert detail["routing"]["route"] == "exact"

@@ -205,7 +205,7 @@ def _trace(
     spans: list[list[Any]] = [["request", 0, 0.0, _ms(end - start)]]
     routed = note[3] if note is not None else 0
     if sent:
-        spans.append(["gateway: before upstream", 1, 0.0, _ms(sent - start)])
+        spans.append(["gateway", 1, 0.0, _ms(sent - start)])
         if routed:
             spans.append(
                 [

@@ -65,7 +65,7 @@ def test_a_record_becomes_the_consoles_entry() -> None:
     assert e["flags"] == ["stream", "guard:flag", "signals"]
     names = [s[0] for s in e["trace"]]
     assert names == [
-        "request", "gateway: before upstream", "routing (llm)", "upstream", "upstream headers",
+        "request", "gateway", "routing (llm)", "upstream", "upstream headers",
         "upstream first chunk", "relay to client",
     ]  # fmt: skip
     assert e["trace"][3][2:] == [5.0, 35.0]  # upstream: from 5 ms, for 35 ms
