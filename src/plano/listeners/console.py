@@ -19,7 +19,6 @@ needs `Authorization: Bearer <token>` (the page asks for it once); the page itse
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from collections.abc import Callable, Mapping
 from importlib import resources
@@ -31,8 +30,8 @@ import orjson
 from plano.access import keys_admin
 from plano.config import Config
 from plano.errors import BadRequest, MethodNotAllowed, NotFound, PlanoError, Unauthorized
-from plano.listeners.admin_keys import KeyStoreUnavailable
-from plano.listeners.asgi import JSON_CT, header, send_bytes, send_error
+from plano.listeners.admin_keys import KeyStoreUnavailable, admin_token, bearer_is
+from plano.listeners.asgi import JSON_CT, send_bytes, send_error
 from plano.listeners.console_summary import masked_config, summary
 from plano.listeners.types import Receive, Scope, Send
 from plano.observability.console_entry import DETAIL
@@ -53,8 +52,8 @@ T = TypeVar("T")
 
 
 def console_token(environ: Mapping[str, str]) -> str | None:
-    token = environ.get(ENV_TOKEN) or None
-    return token if token and len(token) >= 16 else None
+    """`$PLANO_CONSOLE_TOKEN` when it is 16 characters or more (as the admin token)."""
+    return admin_token(environ.get(ENV_TOKEN), {})
 
 
 def _asset(name: str) -> bytes:
@@ -110,8 +109,7 @@ class Console:
     def _authorize(self, scope: Scope) -> None:
         if self._token is None:
             return
-        scheme, _, value = (header(scope, b"authorization") or b"").partition(b" ")
-        if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self._token):
+        if not bearer_is(scope, self._token):
             raise Unauthorized(
                 f"console token required (${ENV_TOKEN}): Authorization: Bearer <token>"
             )
