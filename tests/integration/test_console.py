@@ -75,6 +75,7 @@ def gw(_mock_session: Any) -> Iterator[ThreadedGateway]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    expect.set_options(timeout=20_000)  # auto-waiting bound on a slow, shared CI host
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield b

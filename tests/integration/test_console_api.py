@@ -44,6 +44,18 @@ def get(url: str, token: str | None = None) -> tuple[int, Any]:
             return err.code, json.loads(err.read())
 
 
+def rows_until(admin: str, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+    """The console's rows once it shows `count` requests (or `timeout` passes: the caller's
+    asserts then fail). A request's record reaches the ring after its response has gone out
+    (and, with signals, after the analysis), so a client may ask before it is there."""
+    deadline, pause = time.monotonic() + timeout, threading.Event()
+    while True:
+        rows: list[dict[str, Any]] = get(f"{admin}/console/api/requests")[1]["data"]
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        pause.wait(0.05)
+
+
 def test_api_answers_with_the_requests_and_refuses_bad_queries(
     upstream: Any, gateway: GatewayFactory
 ) -> None:
@@ -51,9 +63,7 @@ def test_api_answers_with_the_requests_and_refuses_bad_queries(
     with gateway(config(upstream)) as gw:
         admin = gw.admin_url
         assert chat(gw.url()).choices
-        status, doc = get(f"{admin}/console/api/requests")
-        assert status == 200
-        (row,) = doc["data"]
+        (row,) = rows_until(admin, 1)
         assert (row["method"], row["path"], row["status"]) == ("POST", "/v1/chat/completions", 200)
         assert (row["requested"], row["model"], row["provider"]) == (
             "gpt-4o",
@@ -119,7 +129,7 @@ def test_bodies_only_when_configured(
         monkeypatch.setenv("PLANO_CONSOLE_BODIES", bodies)
         with gateway(config(upstream)) as gw:
             chat(gw.url())
-            rows = get(f"{gw.admin_url}/console/api/requests")[1]["data"]
+            rows = rows_until(gw.admin_url, 1)
             detail = get(f"{gw.admin_url}/console/api/requests/{rows[0]['id']}")[1]
             if bodies:
                 assert '"messages"' in detail["body"]
@@ -142,11 +152,7 @@ def test_two_workers_show_in_one_console(tmp_path: Path, upstream: Any, plano_up
         pytest.raises(openai.NotFoundError),
     ):
         c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
-    deadline, pause = time.monotonic() + 30, threading.Event()
-    rows: list[dict[str, Any]] = []
-    while time.monotonic() < deadline and len(rows) < 17:
-        rows = get(f"{admin}/console/api/requests")[1]["data"]  # new connections: any worker
-        pause.wait(0.05)
+    rows = rows_until(admin, 17)  # new connections: any worker answers
     assert len(rows) == 17
     assert len({r["id"].split("-")[0] for r in rows}) == 2  # both workers' requests
     summary = get(f"{admin}/console/api/summary?minutes=5")[1]
