@@ -121,6 +121,9 @@ class ConsoleRing:
         """Write every kept record into the ring (on the loop that writes: the worker's). Each
         entry's `flushed` time is distinct and increasing (the readers' `since` cursor)."""
         kept, stamp = self._kept, self._stamp
+        if self._buf.closed:
+            kept.clear()  # the worker is shutting down
+            return
         while kept:
             self._count += 1
             stamp = max(time.time_ns() // 1000, stamp + 1)
@@ -157,7 +160,8 @@ class ConsoleRing:
         of them when given. Only those are parsed and expanded (call it in a thread)."""
         found: list[tuple[int, bytes]] = []
         if self.directory is None:
-            found.extend(_slots(self._buf, since))
+            if not self._buf.closed:
+                found.extend(_slots(self._buf, since))
         else:
             for path in sorted(Path(self.directory).glob(f"console-*{SUFFIX}")):
                 found.extend(_file_slots(path, since))
@@ -177,9 +181,11 @@ class ConsoleRing:
         return next((e for e in self.read() if e["id"] == entry_id), None)
 
     def close(self) -> None:
+        """At worker shutdown (`Telemetry.close`): later records are no longer written."""
+        opened, self._open = self._open, None
         self._buf.close()
-        if self._open is not None:
-            self._open.close()
+        if opened is not None:
+            opened.close()
         if self.path is not None:
             Path(self.path).unlink(missing_ok=True)
 

@@ -89,6 +89,8 @@ def test_workers_share_rings_through_the_directory(tmp_path: Path) -> None:
     assert {e["id"].split("-")[0] for e in b.read()} == {"1", "2"}
     b.close()
     assert [e["model"] for e in a.read()] == ["openai/gpt-4o"]  # an exited worker's ring goes
+    b.write(finished())  # a record completed during shutdown: dropped, no error
+    b.looked_at()
 
 
 def test_the_ring_keeps_the_newest_and_reads_after_a_cursor() -> None:
