@@ -17,6 +17,7 @@ import openai
 import pytest
 
 from tests.conftest import GatewayFactory
+from tests.integration.keys_support import create_key, keys_config
 from tests.integration.test_metrics import (
     USAGE,
     chat,
@@ -185,3 +186,19 @@ def test_plano_console_and_obs_web_open_the_page(
             assert b"<title>Plano console</title>" in resp.read()
     result = CliRunner().invoke(cli, ["console", "--admin-port", port, "--no-open"])
     assert result.exit_code == 1 and "no gateway answers" in result.output
+
+
+def test_keys_show_their_budget_use(upstream: Any, gateway: GatewayFactory) -> None:
+    upstream.script({"usage": USAGE})
+    with gateway(keys_config(upstream)) as gw:
+        key_id, key = create_key(gw.admin_url, name="team-a", budget=5.0, period="month")
+        with openai.OpenAI(base_url=f"{gw.url()}/v1", api_key=key, max_retries=0) as c:
+            c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+        (row,) = rows_until(gw.admin_url, 1)
+        assert row["key"] == "team-a" and row["cost"] > 0
+        status, doc = get(f"{gw.admin_url}/console/api/keys")
+        assert status == 200 and doc["enabled"] is True
+        (shown,) = doc["data"]
+        assert (shown["id"], shown["name"], shown["budget_usd"]) == (key_id, "team-a", 5.0)
+        assert shown["spent_usd"] == pytest.approx(row["cost"])
+        assert key not in json.dumps(doc) and "secret_hash" not in shown
