@@ -96,8 +96,9 @@ def _ms(ns: int) -> float:
     return round(ns / 1e6, 3)
 
 
-def expand(e: list[Any]) -> dict[str, Any]:
-    """A raw entry as the console's API shows it."""
+def expand(e: list[Any], *, detail: bool = True) -> dict[str, Any]:
+    """A raw entry as the console's API shows it: a row of the list plus `routing` (what the
+    summaries group by), and with `detail` the trace, attempts, guards, PII, signals, body."""
     (
         entry_id, flushed, wall, rid, method, path, listener, handler, requested, model, provider,
         status, start, end, sent, headers, first, done, down_first, stream, pt, ct, cached, cost,
@@ -128,15 +129,17 @@ def expand(e: list[Any]) -> dict[str, Any]:
         "flags": _flags(stream, error, attempts, continued, guards, sig, budget_alert),
         "key": key,
         "team": team,
-        "trace": _trace(start, end, sent, headers, first, done, down_first, note, traceparent),
         "routing": _routing(route, outcome, session, note),
-        "attempts": {
-            "count": attempts,
-            "continued": continued,
-            "upstream_status": up_status or None,
-            "error": error,
-            "billed": billed,
-        },
+    }
+    if not detail:
+        return out
+    out["trace"] = _trace(start, end, sent, headers, first, done, down_first, note, traceparent)
+    out["attempts"] = {
+        "count": attempts,
+        "continued": continued,
+        "upstream_status": up_status or None,
+        "error": error,
+        "billed": billed,
     }
     if guards:
         out["guards"] = [[f, v, src, round(score, 3), rule] for f, v, src, score, rule in guards]

@@ -14,7 +14,7 @@ writes what it kept on its next request after that (an idle worker's newest requ
 it serves another). A lone worker (an in-process gateway) keeps its ring in anonymous memory,
 and its admin listener writes the kept records itself before reading.
 
-A ring is a header (magic, slots, slot size, next index) then `slots` slots of `slot_size`
+A ring is a header (magic, slots, slot size, 8 reserved bytes) then `slots` slots of `slot_size`
 bytes, each `seq:u32 length:u32 flushed_us:u64 payload`. Only the owning worker writes it, so no
 lock: a slot's `seq` is odd while it is being written, and a reader keeps a slot only when `seq`
 is even and unchanged around its copy (a seqlock), so it never returns a torn entry.
@@ -37,8 +37,7 @@ from plano.observability.console_entry import clip, expand, raw
 from plano.observability.record import RequestRecord
 
 MAGIC: Final = b"PLCONS02"
-HEADER: Final = struct.Struct("<8sIIQ")  # magic, slots, slot size, next index
-_NEXT: Final = struct.Struct("<Q")  # the header's next index (at offset 16)
+HEADER: Final = struct.Struct("<8sIIQ")  # magic, slots, slot size, (reserved)
 SLOT: Final = struct.Struct("<IIQ")  # seq, payload length, when written (µs)
 OPEN: Final = struct.Struct("<d")  # the console is open until (time.time())
 OPEN_FILE: Final = "console-open"
@@ -146,7 +145,6 @@ class ConsoleRing:
         buf[at + SLOT.size : at + SLOT.size + len(payload)] = payload
         SLOT.pack_into(buf, at, 2 * lap + 2, len(payload), flushed)
         self._index = index + 1
-        _NEXT.pack_into(buf, 16, index + 1)
 
     def looked_at(self) -> None:
         """A console asked (the admin listener, on the loop): mark it open for every worker
@@ -155,30 +153,43 @@ class ConsoleRing:
             OPEN.pack_into(self._open, 0, time.time() + OPEN_SECONDS)
         self.flush()
 
-    def read(self, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+    def read(
+        self, since: int = 0, limit: int | None = None, *, detail: bool = False
+    ) -> list[dict[str, Any]]:
         """Every worker's entries written after `since` (µs), oldest first; the newest `limit`
-        of them when given. Only those are parsed and expanded (call it in a thread)."""
-        found: list[tuple[int, bytes]] = []
-        if self.directory is None:
-            if not self._buf.closed:
-                found.extend(_slots(self._buf, since))
-        else:
-            for path in sorted(Path(self.directory).glob(f"console-*{SUFFIX}")):
-                found.extend(_file_slots(path, since))
+        of them when given. Only those are parsed and expanded, with their detail groups when
+        `detail` (`console_entry.expand`; call it in a thread)."""
+        found = self._payloads(since)
         found.sort(key=lambda item: item[0])
         if limit is not None:
             found = found[-limit:]
         out = []
         for _, payload in found:
             try:
-                out.append(expand(orjson.loads(payload)))
+                out.append(expand(orjson.loads(payload), detail=detail))
             except (ValueError, TypeError, AttributeError, IndexError):
                 continue  # not an entry this version wrote
         return out
 
     def find(self, entry_id: str) -> dict[str, Any] | None:
         """The entry with id `entry_id` (`<pid hex>-<n>`), if a ring still holds it."""
-        return next((e for e in self.read() if e["id"] == entry_id), None)
+        prefix = orjson.dumps([entry_id])[:-1]  # the raw entry starts with its id
+        for _, payload in self._payloads(0):
+            if payload.startswith(prefix):
+                try:
+                    return expand(orjson.loads(payload))
+                except (ValueError, TypeError, AttributeError, IndexError):
+                    return None
+        return None
+
+    def _payloads(self, since: int) -> list[tuple[int, bytes]]:
+        """(written µs, payload) of every worker's entries written after `since`."""
+        if self.directory is None:
+            return [] if self._buf.closed else list(_slots(self._buf, since))
+        found: list[tuple[int, bytes]] = []
+        for path in Path(self.directory).glob(f"console-*{SUFFIX}"):
+            found.extend(_file_slots(path, since))
+        return found
 
     def close(self) -> None:
         """At worker shutdown (`Telemetry.close`): later records are no longer written."""

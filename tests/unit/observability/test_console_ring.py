@@ -52,7 +52,10 @@ def test_a_record_becomes_the_consoles_entry() -> None:
     ring.write(r)
     assert ring.read() == []  # kept, not yet written: no console has looked
     ring.looked_at()
-    (e,) = ring.read()
+    (row,) = ring.read()
+    assert "trace" not in row and "signals" not in row  # a row: no detail groups
+    (e,) = ring.read(detail=True)
+    assert {k: v for k, v in e.items() if k in row} == row
     assert e["id"] == "ab-1"
     assert (e["requested"], e["model"], e["status"], e["pt"], e["ct"]) == (
         "fast",
@@ -106,7 +109,8 @@ def test_the_ring_keeps_the_newest_and_reads_after_a_cursor() -> None:
     later = ring.read(since=first[-1]["f"])
     assert [e["model"] for e in later] == ["m/6", "m/7", "m/8", "m/9"]
     assert [e["model"] for e in ring.read(limit=2)] == ["m/8", "m/9"]
-    assert ring.find(later[0]["id"]) == later[0]
+    found = ring.find(later[0]["id"])
+    assert found is not None and found["model"] == "m/6" and found["trace"][0][0] == "request"
     assert ring.find("1-1") is None  # overwritten
 
 
@@ -117,7 +121,7 @@ def test_an_entry_too_big_is_clipped_then_dropped() -> None:
     big.path = "/v1/chat/completions?" + "z" * 3000
     ring.write(big)
     ring.looked_at()
-    (e,) = ring.read()
+    (e,) = ring.read(detail=True)
     assert "body" not in e and len(e["path"]) == 200
     tiny = ConsoleRing(slots=4, slot_size=64, worker=1)
     tiny.write(finished())
@@ -132,7 +136,7 @@ def test_bodies_are_kept_only_when_on() -> None:
         r.request_body = b'{"messages": []}'
         ring.write(r)
         ring.looked_at()
-        assert ("body" in ring.read()[0]) is bodies
+        assert ("body" in ring.read(detail=True)[0]) is bodies
 
 
 def test_a_slot_being_written_is_skipped() -> None:
@@ -155,7 +159,7 @@ def test_any_bytes_in_a_ring_file_read_without_error(junk: bytes, at: int) -> No
     start = HEADER.size + at
     end = min(len(buf), start + len(junk))
     buf[start:end] = junk[: end - start]
-    entries = ring.read()
+    entries = ring.read(detail=True)
     assert len(entries) <= 2
     assert all("id" in e and "trace" in e for e in entries)
 
@@ -174,7 +178,8 @@ def test_an_entry_of_any_shape_is_skipped_or_read(values: list[object]) -> None:
     ring = ConsoleRing(slots=2, worker=1)
     payload = orjson.dumps(values)
     ring._append(payload, 1, values)  # what another version (or a bug) might have written
-    assert len(ring.read()) <= 1
+    assert len(ring.read(detail=True)) <= 1
+    assert ring.find("no-such-entry") is None
 
 
 def test_settings_from_the_environment(tmp_path: Path) -> None:
