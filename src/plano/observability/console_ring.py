@@ -14,10 +14,12 @@ writes what it kept on its next request after that (an idle worker's newest requ
 it serves another). A lone worker (an in-process gateway) keeps its ring in anonymous memory,
 and its admin listener writes the kept records itself before reading.
 
-A ring is a header (magic, slots, slot size, 8 reserved bytes) then `slots` slots of `slot_size`
-bytes, each `seq:u32 length:u32 flushed_us:u64 payload`. Only the owning worker writes it, so no
+A ring is a header (magic, slots, slot size, entries written so far) then `slots` slots of
+`slot_size` bytes, each `seq:u32 length:u32 flushed_us:u64 payload`. Only the owning worker writes it, so no
 lock: a slot's `seq` is odd while it is being written, and a reader keeps a slot only when `seq`
-is even and unchanged around its copy (a seqlock), so it never returns a torn entry.
+is even and unchanged around its copy (a seqlock), so it never returns a torn entry. A reader
+walks back from the newest entry and stops at the first one it has seen (`since`) or once it has
+`limit`: a poll costs what it returns, not the ring's size.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import os
 import struct
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -37,7 +39,8 @@ from plano.observability.console_entry import clip, expand, raw
 from plano.observability.record import RequestRecord
 
 MAGIC: Final = b"PLCONS02"
-HEADER: Final = struct.Struct("<8sIIQ")  # magic, slots, slot size, (reserved)
+HEADER: Final = struct.Struct("<8sIIQ")  # magic, slots, slot size, entries written
+_WRITTEN: Final = struct.Struct("<Q")  # the header's entries written (at offset 16)
 SLOT: Final = struct.Struct("<IIQ")  # seq, payload length, when written (µs)
 OPEN: Final = struct.Struct("<d")  # the console is open until (time.time())
 OPEN_FILE: Final = "console-open"
@@ -145,6 +148,7 @@ class ConsoleRing:
         buf[at + SLOT.size : at + SLOT.size + len(payload)] = payload
         SLOT.pack_into(buf, at, 2 * lap + 2, len(payload), flushed)
         self._index = index + 1
+        _WRITTEN.pack_into(buf, 16, index + 1)
 
     def looked_at(self) -> None:
         """A console asked (the admin listener, on the loop): mark it open for every worker
@@ -159,7 +163,7 @@ class ConsoleRing:
         """Every worker's entries written after `since` (µs), oldest first; the newest `limit`
         of them when given. Only those are parsed and expanded, with their detail groups when
         `detail` (`console_entry.expand`; call it in a thread)."""
-        found = self._payloads(since)
+        found = self._payloads(since, limit)
         found.sort(key=lambda item: item[0])
         if limit is not None:
             found = found[-limit:]
@@ -182,13 +186,14 @@ class ConsoleRing:
                     return None
         return None
 
-    def _payloads(self, since: int) -> list[tuple[int, bytes]]:
-        """(written µs, payload) of every worker's entries written after `since`."""
+    def _payloads(self, since: int, limit: int | None = None) -> list[tuple[int, bytes]]:
+        """(written µs, payload) of every worker's entries written after `since` (the newest
+        `limit` of each worker's, when given)."""
         if self.directory is None:
-            return [] if self._buf.closed else list(_slots(self._buf, since))
+            return [] if self._buf.closed else _slots(self._buf, since, limit)
         found: list[tuple[int, bytes]] = []
         for path in Path(self.directory).glob(f"console-*{SUFFIX}"):
-            found.extend(_file_slots(path, since))
+            found.extend(_file_slots(path, since, limit))
         return found
 
     def close(self) -> None:
@@ -201,7 +206,7 @@ class ConsoleRing:
             Path(self.path).unlink(missing_ok=True)
 
 
-def _file_slots(path: Path, since: int) -> list[tuple[int, bytes]]:
+def _file_slots(path: Path, since: int, limit: int | None) -> list[tuple[int, bytes]]:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # a worker's file removed as we list them
@@ -210,26 +215,33 @@ def _file_slots(path: Path, since: int) -> list[tuple[int, bytes]]:
         if os.fstat(fd).st_size < HEADER.size:
             return []
         with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as buf:
-            return list(_slots(buf, since))
+            return _slots(buf, since, limit)
     finally:
         os.close(fd)
 
 
-def _slots(buf: mmap.mmap, since: int) -> Iterator[tuple[int, bytes]]:
-    """(written µs, payload) of the ring's complete slots written after `since`."""
+def _slots(buf: mmap.mmap, since: int, limit: int | None) -> list[tuple[int, bytes]]:
+    """(written µs, payload) of the ring's complete entries written after `since`, newest
+    first, at most `limit`."""
+    out: list[tuple[int, bytes]] = []
     if len(buf) < HEADER.size:
-        return
-    magic, slots, slot_size, _ = HEADER.unpack_from(buf, 0)
+        return out
+    magic, slots, slot_size, written = HEADER.unpack_from(buf, 0)
     if magic != MAGIC or len(buf) < HEADER.size + slots * slot_size:
-        return
-    for i in range(slots):
-        at = HEADER.size + i * slot_size
+        return out
+    for index in range(written - 1, max(written - slots, 0) - 1, -1):
+        at = HEADER.size + (index % slots) * slot_size
         seq, length, flushed = SLOT.unpack_from(buf, at)
-        if seq == 0 or seq & 1 or flushed <= since or not 0 < length <= slot_size - SLOT.size:
+        if flushed <= since:
+            break  # this one and every older one were seen
+        if seq & 1 or not 0 < length <= slot_size - SLOT.size:
             continue
         payload = bytes(buf[at + SLOT.size : at + SLOT.size + length])
         if SLOT.unpack_from(buf, at)[0] == seq:  # not overwritten while copied
-            yield flushed, payload
+            out.append((flushed, payload))
+            if limit is not None and len(out) >= limit:
+                break
+    return out
 
 
 def build_ring(environ: Mapping[str, str]) -> ConsoleRing | None:
