@@ -15,11 +15,11 @@ it serves another). A lone worker (an in-process gateway) keeps its ring in anon
 and its admin listener writes the kept records itself before reading.
 
 A ring is a header (magic, slots, slot size, entries written so far) then `slots` slots of
-`slot_size` bytes, each `seq:u32 length:u32 flushed_us:u64 payload`. Only the owning worker writes it, so no
-lock: a slot's `seq` is odd while it is being written, and a reader keeps a slot only when `seq`
-is even and unchanged around its copy (a seqlock), so it never returns a torn entry. A reader
-walks back from the newest entry and stops at the first one it has seen (`since`) or once it has
-`limit`: a poll costs what it returns, not the ring's size.
+`slot_size` bytes, each `seq:u32 length:u32 flushed_us:u64 payload`. Only the owning worker
+writes it, so no lock: a slot's `seq` is odd while it is being written, and a reader keeps a
+slot only when `seq` is even and unchanged around its copy (a seqlock), so it never returns a
+torn entry. A reader walks back from the newest entry and stops at the first one it has seen
+(`since`) or once it has `limit`: a poll costs what it returns, not the ring's size.
 """
 
 from __future__ import annotations

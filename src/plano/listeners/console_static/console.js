@@ -84,7 +84,7 @@ async function pollRequests() {
     }
     state.rows = state.rows.slice(-KEEP);
     renderRows();
-    status("live");
+    status(state.paused ? "paused" : "live"); // paused while this poll was in flight
   } catch (e) {
     status(String(e.message || e), true);
   }
