@@ -6,7 +6,7 @@ writes it into the ring as one compact JSON array (`console_entry.raw`); the deq
 are written when a console opens. Turning a record into what the console shows
 (`console_entry.expand`) is the admin listener's work, for the entries it is asked for.
 
-With several workers the ring is a file in the run's metrics directory (`console-<pid>.ring`,
+With several workers the ring is a file in the run's metrics directory (`console-<pid, hex>.ring`,
 beside prometheus-client's multiprocess files, `multiproc.active_dir`), mapped by its worker;
 the admin listener of whichever worker a console request reaches marks the console open in the
 directory's `console-open` file (for `OPEN_SECONDS`) and reads every worker's ring. A worker
@@ -24,6 +24,7 @@ torn entry. A reader walks back from the newest entry and stops at the first one
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import os
 import struct
@@ -50,6 +51,7 @@ DEFAULT_SLOTS: Final = 1024
 DEFAULT_SLOT_SIZE: Final = 4096
 ENV_SLOTS: Final = "PLANO_CONSOLE_RING"
 ENV_BODIES: Final = "PLANO_CONSOLE_BODIES"
+_SERIAL: Final = itertools.count()
 
 
 def ring_slots(environ: Mapping[str, str]) -> int:
@@ -96,7 +98,11 @@ class ConsoleRing:
         self.directory = directory
         self.dropped = 0  # entries too big for a slot even when clipped
         self._bodies = bodies
-        self._pid = os.getpid() if worker is None else worker  # names its file and entries
+        # Names its file and its entries' ids: the worker's pid (hex), and a serial number when
+        # one process has more than one ring (in-process gateways side by side in tests).
+        pid = os.getpid() if worker is None else worker
+        serial = next(_SERIAL) if worker is None else 0
+        self._name = f"{pid:x}" if serial == 0 else f"{pid:x}.{serial}"
         self._count = 0
         self._index = 0
         self._stamp = 0  # the last entry's `flushed` (µs)
@@ -107,7 +113,7 @@ class ConsoleRing:
         if directory is None:
             self._buf = mmap.mmap(-1, size)
         else:
-            self.path = os.path.join(directory, f"console-{self._pid}{SUFFIX}")
+            self.path = os.path.join(directory, f"console-{self._name}{SUFFIX}")
             self._buf = _map(self.path, size, truncate=True)
             self._open = _map(os.path.join(directory, OPEN_FILE), OPEN.size, truncate=False)
         HEADER.pack_into(self._buf, 0, MAGIC, slots, slot_size, 0)
@@ -129,7 +135,7 @@ class ConsoleRing:
         while kept:
             self._count += 1
             stamp = max(time.time_ns() // 1000, stamp + 1)
-            doc = raw(kept.popleft(), f"{self._pid:x}-{self._count}", stamp, self._bodies)
+            doc = raw(kept.popleft(), f"{self._name}-{self._count}", stamp, self._bodies)
             self._append(orjson.dumps(doc, default=str), stamp, doc)
         self._stamp = stamp
 
