@@ -17,12 +17,11 @@ import webbrowser
 
 import click
 
-from plano.listeners.admin import admin_settings
-from plano.listeners.console import console_token
-
 
 def console_url(port: str | None, address: str | None) -> str:
     """The console's address from the same settings `plano up` reads for its admin listener."""
+    from plano.listeners.admin import admin_settings  # not for `plano --help`
+
     try:
         settings = admin_settings(port, address, os.environ)
     except ValueError as exc:
@@ -50,6 +49,8 @@ def open_console(port: str | None, address: str | None, *, open_browser: bool) -
         ) from None
     click.echo(f"plano console: {url}")
     if open_browser:
+        from plano.listeners.console import console_token
+
         token = console_token(os.environ)
         target = f"{url}#token={urllib.parse.quote(token)}" if token else url
         if not webbrowser.open(target):
