@@ -30,6 +30,7 @@ from plano.http.server import LeanServer
 from plano.listeners.admin import AdminApp, AdminSettings, WithAdmin
 from plano.listeners.admin_keys import KeysAdmin, admin_token
 from plano.listeners.app import DEFAULT_MAX_BODY_BYTES, AppState, Gateway, ListenerRoutes, build_app
+from plano.listeners.console import Console, console_token
 from plano.observability.metrics import PrometheusMetrics
 from plano.observability.telemetry import Telemetry
 from plano.runtime.tls import listener_contexts
@@ -193,7 +194,14 @@ def make_server(
     ports: dict[int, ListenerRoutes] = {b.port: by_name[b.listener.name] for b in bound}
     app = Gateway(state, ports)
     keys = keys_admin(state)
-    asgi = app if admin is None else WithAdmin(app, AdminApp(metrics_of(state), keys), admin.port)
+    console = Console(
+        state.console, state.config, state.loaded_at, state.keys, console_token(os.environ)
+    )
+    asgi = (
+        app
+        if admin is None
+        else WithAdmin(app, AdminApp(metrics_of(state), keys, console), admin.port)
+    )
     limits = state.config.server  # `server:` in the config: timeouts, limit, drain time
     tls, watcher = listener_contexts(
         {b.port: (b.listener.name, b.listener.tls) for b in bound}, state.config.source
