@@ -68,9 +68,7 @@ class _StateCache:
         self._chars = chars
         self._held = 0  # characters of the texts the cached states hold
         # key → (state, report, characters held, messages folded)
-        self._states: OrderedDict[int, tuple[_State, SignalReport | None, int, int]] = (
-            OrderedDict()
-        )
+        self._states: OrderedDict[int, tuple[_State, SignalReport | None, int, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def longest_prefix(self, keys: _Keys) -> tuple[_State, int, SignalReport | None]:
@@ -172,7 +170,8 @@ def _step(state: _State, pos: int, row: Row) -> _State:
         return _State(state.rows + 1, signals, state.user_turns, state.last_user,
                       state.recent_user, recent, state.last_tool, state.calls,
                       state.calls_chars)  # fmt: skip
-    signals, last_tool, calls, chars = state.signals, state.last_tool, state.calls, state.calls_chars
+    signals, last_tool, calls = state.signals, state.last_tool, state.calls
+    chars = state.calls_chars
     if row.role == FUNCTION_CALL:
         compact = _compact(row)
         last_tool, calls = row.tool_name, (*calls, compact)

@@ -26,13 +26,13 @@ def severity(count: int) -> int:
     return 3
 
 
-_CATEGORY_OF: Final = {f"{layer}.{cat}": n for n, (layer, cat) in enumerate(CATEGORIES)}
+_CATEGORY_OF: Final = {f"{lay}.{cat}": n for n, (lay, cat) in enumerate(CATEGORIES)}
 
 
 def categories(signals: Sequence[Signal]) -> tuple[CategoryResult, ...]:
     counts = [0] * len(CATEGORIES)
     for s in signals:
-        n = _CATEGORY_OF.get(s.type.rpartition(".")[0])  # type: layer.category.leaf
+        n = _CATEGORY_OF.get(s.type.rpartition(".")[0])  # "layer.category"
         if n is not None:
             counts[n] += 1
     return _results(tuple(counts))
