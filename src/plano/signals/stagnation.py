@@ -96,11 +96,11 @@ def _jaccard_bounded(a: Text, b: Text) -> float:
     joined = a.joined
     if len(joined) - 2 < NEAR_REPEAT * len(b_grams):
         return 0.0
-    # More than (1 − NEAR_REPEAT) · |B| of B's trigrams missing from A rules it out; most
-    # unrelated pairs show it within the first few (then the rest is counted).
+    # More than (1 − NEAR_REPEAT) · |B| of B's trigrams missing from A rules it out; in an
+    # unrelated pair twice that many checked show it (else the rest is counted).
     allowed = (1.0 - NEAR_REPEAT) * len(b_grams)
-    probe = list(map(joined.__contains__, islice(b_grams, 2 * int(allowed) + 2)))
-    if len(probe) - sum(probe) > allowed:
+    probe = min(2 * int(allowed) + 2, len(b_grams))
+    if probe - sum(map(joined.__contains__, islice(b_grams, probe))) > allowed:
         return 0.0
     if len(b_grams) - sum(map(joined.__contains__, b_grams)) > allowed:
         return 0.0
