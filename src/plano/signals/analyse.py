@@ -111,14 +111,20 @@ class _StateCache:
 
 
 def _chars_held(state: _State) -> int:
-    """An upper bound of the characters of message text a state keeps alive: each utterance's
-    folded prose and full text (at most twice its text) and the compacted tool calls."""
+    """The characters of the message texts a state keeps alive: each utterance's folded prose
+    and full text (at most 2000 characters each) and the compacted tool calls."""
     held = state.calls_chars
+    last = state.last_user[1] if state.last_user is not None else None
     for utt in (*state.recent_user, *state.recent_assistant):
-        held += 2 * len(utt.row.text)
-    if state.last_user is not None:
-        held += 2 * len(state.last_user[1].row.text)
-    return held
+        if utt is not last:
+            held += _text_chars(utt)
+    return held + (_text_chars(last) if last is not None else 0)
+
+
+def _text_chars(utt: Utterance) -> int:
+    features = utt.features
+    full = len(features.full.raw)
+    return full if features.prose is features.full else full + len(features.prose.raw)
 
 
 _cache: Final = _StateCache(STATES)

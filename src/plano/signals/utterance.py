@@ -113,12 +113,13 @@ def assistant_features(text: str) -> Features:
 
 
 class Utterance:
-    """A message at its place in the conversation: the row plus the text's cached features."""
+    """A message at its place in the conversation: its message index plus the text's cached
+    features (not the row: a cached fold state must not keep a long message's whole text)."""
 
-    __slots__ = ("features", "row")
+    __slots__ = ("features", "index")
 
     def __init__(self, row: Row, features: Features) -> None:
-        self.row = row
+        self.index = row.message_index
         self.features = features
 
     @classmethod
@@ -128,10 +129,6 @@ class Utterance:
     @classmethod
     def assistant(cls, row: Row) -> Utterance:
         return cls(row, assistant_features(truncate(row.text)))
-
-    @property
-    def index(self) -> int:
-        return self.row.message_index
 
     @property
     def prose(self) -> Text:
