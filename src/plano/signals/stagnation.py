@@ -87,9 +87,10 @@ def _similarity(a: Text, b: Text) -> float:
 
 def _jaccard_bounded(a: Text, b: Text) -> float:
     """Trigram Jaccard of `a` (the new text) and `b` (an earlier one, its set usually known),
-    skipped (0) when bounds rule out NEAR_REPEAT without building `a`'s set: J ≤ |A| / |B|, and
-    a text of n characters has at most n − 2 distinct trigrams; J ≤ |A ∩ B| / |B|, and a
-    trigram is in A exactly when it is a substring of `a.joined` (counted in C, no set)."""
+    skipped (0) when bounds rule out NEAR_REPEAT, if possible without building `a`'s set:
+    J ≤ |A| / |B|, and a text of n characters has at most n − 2 distinct trigrams;
+    J ≤ |A ∩ B| / |B|, and a trigram is in A exactly when it is a substring of `a.joined`
+    (checked in C for a probe of B's trigrams)."""
     if a.joined == b.joined:
         return 1.0
     b_grams = b.trigrams()
