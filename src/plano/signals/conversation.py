@@ -107,11 +107,11 @@ def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
     return type(value) is dict or isinstance(value, Mapping)
 
 
-def _openai_rows(messages: Sequence[Any]) -> list[Row]:
+def _openai_rows(messages: Sequence[Any], start: int) -> list[Row]:
     rows: list[Row] = []
     append = rows.append
     roles = _OPENAI_ROLES
-    for index, message in enumerate(messages):
+    for index, message in enumerate(messages, start):
         if type(message) is not dict and not isinstance(message, Mapping):
             continue
         role = message.get("role", "")
@@ -142,9 +142,9 @@ def _call_row(name: Any, arguments: Any, index: int) -> Row:
     return Row(FUNCTION_CALL, f"{name_text}({args})", index, name_text, args)
 
 
-def _sharegpt_rows(messages: Sequence[Any]) -> list[Row]:
+def _sharegpt_rows(messages: Sequence[Any], start: int) -> list[Row]:
     rows: list[Row] = []
-    for index, message in enumerate(messages):
+    for index, message in enumerate(messages, start):
         if not isinstance(message, Mapping):
             continue
         role = _SHAREGPT_ROLES.get(str(message.get("from", "")))
@@ -165,11 +165,14 @@ def _sharegpt_rows(messages: Sequence[Any]) -> list[Row]:
     return rows
 
 
-def to_rows(messages: Sequence[Any], shape: Literal["openai", "sharegpt"] = "openai") -> list[Row]:
-    """Rows of a conversation in the OpenAI chat shape or the ShareGPT replay shape."""
+def to_rows(
+    messages: Sequence[Any], shape: Literal["openai", "sharegpt"] = "openai", start: int = 0
+) -> list[Row]:
+    """Rows of a conversation in the OpenAI chat shape or the ShareGPT replay shape
+    (`start`: the index of its first message, when `messages` continues earlier ones)."""
     if shape == "sharegpt":
-        return _sharegpt_rows(messages)
-    return _openai_rows(messages)
+        return _sharegpt_rows(messages, start)
+    return _openai_rows(messages, start)
 
 
 def from_anthropic(messages: Sequence[Any], system: Any = None) -> list[dict[str, Any]]:

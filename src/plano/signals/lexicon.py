@@ -53,6 +53,7 @@ GUARDS: Final[dict[str, frozenset[str]]] = {
 class Lexicon:
     book: PhraseBook
     positive_prefixes: tuple[tuple[str, ...], ...]
+    positive_firsts: frozenset[str]  # their first words
     confirmation_words: frozenset[str]
     stopwords: frozenset[str]
 
@@ -61,11 +62,11 @@ class Lexicon:
 def lexicon() -> Lexicon:
     s = _sections("phrases.txt")
     stop = frozenset(s["stopword"])
+    prefixes = tuple(tuple(p.lower().replace("'", "").split()) for p in s["positive_prefix"])
     return Lexicon(
         book=PhraseBook({name: s[name] for name in PHRASE_LISTS}, stopwords=stop, guards=GUARDS),
-        positive_prefixes=tuple(
-            tuple(p.lower().replace("'", "").split()) for p in s["positive_prefix"]
-        ),
+        positive_prefixes=prefixes,
+        positive_firsts=frozenset(p[0] for p in prefixes if p),
         confirmation_words=frozenset(s["confirmation_word"]),
         stopwords=stop,
     )

@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import compress, count
 from typing import Final
 
 from plano.signals.text import Text, jaccard, tokens_of, trigrams
@@ -93,6 +94,7 @@ class PhraseBook:
                 self._by_content[token].append(i)
             if not phrase.content:
                 self._no_content.append(i)
+        self._firsts = frozenset(self._by_first)
         self._max_content = max((len(p.content) for p in self._phrases), default=0)
         self._grams = _GramIndex([p.grams for p in self._phrases])
 
@@ -127,16 +129,28 @@ class PhraseBook:
         else:
             guard_words = frozenset().union(*guards.values())
         best: _Best = {}
+        tokens = text.tokens
         self._exact(text, guards, best)
+        # The fuzzy layers compare whole messages: a long one cannot reach either threshold.
+        grams_fit = len(text.joined) - 2 <= self._grams.largest / JACCARD_THRESHOLD
+        content = frozenset(tokens).difference(self._stopwords)
+        content_fits = len(content) <= self._max_content + MAX_EXTRA_CONTENT
+        if not tokens or not (grams_fit or content_fits):
+            return self._matches(best)
         fuzzy_for = self._all_names
-        if not guard_words.isdisjoint(text.tokens):
+        if not guard_words.isdisjoint(tokens):
             fuzzy_for = frozenset(
-                name for name in self.names if guards.get(name, _NO_GUARD).isdisjoint(text.tokens)
+                name for name in self.names if guards.get(name, _NO_GUARD).isdisjoint(tokens)
             )
-        if fuzzy_for and text.tokens:
-            negated = any(t in NEGATIONS for t in text.tokens)
-            self._trigram_layer(text, fuzzy_for, negated, best)
-            self._cosine_layer(text, fuzzy_for, negated, best)
+        if fuzzy_for:
+            negated = not NEGATIONS.isdisjoint(tokens)
+            if grams_fit:
+                self._trigram_layer(text, fuzzy_for, negated, best)
+            if content_fits:
+                self._cosine_layer(text, content, fuzzy_for, negated, best)
+        return self._matches(best)
+
+    def _matches(self, best: _Best) -> dict[str, Match]:
         return {
             name: Match(self._phrases[i].text, score, method, start)
             for name, (i, score, method, start) in best.items()
@@ -150,10 +164,9 @@ class PhraseBook:
         tokens = text.tokens
         by_first = self._by_first
         last = len(tokens) - 1
-        for pos, token in enumerate(tokens):
-            seconds = by_first.get(token)
-            if seconds is None:
-                continue
+        # the positions of the words some phrase starts with, found in C
+        for pos in compress(count(), map(self._firsts.__contains__, tokens)):
+            seconds = by_first[tokens[pos]]
             candidates = seconds.get("", [])
             if pos < last and tokens[pos + 1] in seconds:
                 candidates = [*candidates, *seconds[tokens[pos + 1]]]
@@ -170,8 +183,6 @@ class PhraseBook:
 
     def _trigram_layer(self, text: Text, names: frozenset[str], negated: bool, best: _Best) -> None:
         index = self._grams
-        if len(text.joined) - 2 > index.largest / JACCARD_THRESHOLD:
-            return  # more distinct trigrams than any phrase could share
         grams = text.trigrams()
         size = len(grams)
         low, high = size * JACCARD_THRESHOLD, size / JACCARD_THRESHOLD
@@ -184,10 +195,14 @@ class PhraseBook:
                 if score >= JACCARD_THRESHOLD:
                     best[phrase.list_name] = (i, score, "trigram", -1)
 
-    def _cosine_layer(self, text: Text, names: frozenset[str], negated: bool, best: _Best) -> None:
-        content = frozenset(text.tokens).difference(self._stopwords)
-        if len(content) > self._max_content + MAX_EXTRA_CONTENT:
-            return
+    def _cosine_layer(
+        self,
+        text: Text,
+        content: frozenset[str],
+        names: frozenset[str],
+        negated: bool,
+        best: _Best,
+    ) -> None:
         hits: dict[int, int] = defaultdict(int)
         for token in content:
             for i in self._by_content.get(token, ()):

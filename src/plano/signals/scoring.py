@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import functools
 from collections.abc import Sequence
 from typing import Final
 
@@ -26,11 +26,24 @@ def severity(count: int) -> int:
     return 3
 
 
+_CATEGORY_OF: Final = {f"{lay}.{cat}": n for n, (lay, cat) in enumerate(CATEGORIES)}
+
+
 def categories(signals: Sequence[Signal]) -> tuple[CategoryResult, ...]:
-    counts = Counter((s.layer, s.category) for s in signals)
+    counts = [0] * len(CATEGORIES)
+    for s in signals:
+        n = _CATEGORY_OF.get(s.type.rpartition(".")[0])  # "layer.category"
+        if n is not None:
+            counts[n] += 1
+    return _results(tuple(counts))
+
+
+@functools.lru_cache(maxsize=1024)
+def _results(counts: tuple[int, ...]) -> tuple[CategoryResult, ...]:
+    """The results for these per-category counts (shared: they are immutable)."""
     return tuple(
-        CategoryResult(layer, cat, counts[(layer, cat)], severity(counts[(layer, cat)]))
-        for layer, cat in CATEGORIES
+        CategoryResult(layer, cat, count, severity(count))
+        for (layer, cat), count in zip(CATEGORIES, counts, strict=True)
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Final
 
 from plano.signals.report import Signal
@@ -85,12 +86,23 @@ def _similarity(a: Text, b: Text) -> float:
 
 
 def _jaccard_bounded(a: Text, b: Text) -> float:
-    """Trigram Jaccard, skipped (0) when the sizes alone rule out NEAR_REPEAT: J ≤ |A| / |B|,
-    and a text of n characters has at most n − 2 distinct trigrams."""
+    """Trigram Jaccard of `a` (the new text) and `b` (an earlier one, its set usually known),
+    skipped (0) when bounds rule out NEAR_REPEAT, if possible without building `a`'s set:
+    J ≤ |A| / |B|, and a text of n characters has at most n − 2 distinct trigrams;
+    J ≤ |A ∩ B| / |B|, and a trigram is in A exactly when it is a substring of `a.joined`
+    (checked in C for a probe of B's trigrams)."""
     if a.joined == b.joined:
         return 1.0
     b_grams = b.trigrams()
-    if len(a.joined) - 2 < NEAR_REPEAT * len(b_grams):
+    joined = a.joined
+    if len(joined) - 2 < NEAR_REPEAT * len(b_grams):
+        return 0.0
+    # More than (1 − NEAR_REPEAT) · |B| of B's trigrams missing from A rules it out; in an
+    # unrelated pair twice that many checked usually show it (else A's set is built: it is
+    # cached, and set operations beat counting every trigram of B by substring search).
+    allowed = (1.0 - NEAR_REPEAT) * len(b_grams)
+    probe = min(2 * int(allowed) + 2, len(b_grams))
+    if probe - sum(map(joined.__contains__, islice(b_grams, probe))) > allowed:
         return 0.0
     a_grams = a.trigrams()
     if len(b_grams) < NEAR_REPEAT * len(a_grams):

@@ -44,6 +44,8 @@ _FOLD: Final = str.maketrans(
     }
 )
 _WORD: Final = re.compile(r"[^\W_]+")
+# ASCII bytes that `_WORD` does not match (all but letters and digits) → a space
+_ASCII_SPACES: Final = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
 
 
 def truncate(text: str) -> str:
@@ -61,6 +63,8 @@ def fold(text: str) -> str:
 
 def tokens_of(text: str) -> tuple[str, ...]:
     """Lower-case word tokens; apostrophes are dropped first so "don't" and "dont" agree."""
+    if text.isascii():  # the same tokens, by a byte table (in C) instead of the Unicode regex
+        return tuple(text.lower().encode().translate(_ASCII_SPACES, b"'").decode().split())
     return tuple(_WORD.findall(text.lower().replace("'", "")))
 
 

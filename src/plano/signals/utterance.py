@@ -10,8 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from plano.signals.conversation import Row
 from plano.signals.lexicon import lexicon
@@ -32,6 +31,9 @@ ACRONYM_MAX_LETTERS: Final = 4
 _LETTER_RUN: Final = re.compile(r"[^\W\d_]+")
 _PUNCT: Final = re.compile(r"\?\?|!!|[?!]{3,}")
 _NO_HITS: Final[Mapping[str, Match]] = {}
+_ASCII_CAPITALS: Final = bytes(range(ord("A"), ord("Z") + 1))
+# `_PUNCT` can only match where two of ? and ! meet
+_PUNCT_PAIRS: Final = ("??", "!!", "?!", "!?")
 
 
 def shouting(text: str, common_words: frozenset[str]) -> float | None:
@@ -40,7 +42,12 @@ def shouting(text: str, common_words: frozenset[str]) -> float | None:
     Short all-caps words that are not common words ("AWS", "HTTP", "GCP") are acronyms and are
     left out of both counts, so a polite question full of acronyms is not shouting.
     """
-    if sum(map(str.isupper, text)) < CAPS_MIN_LETTERS * CAPS_MIN_RATIO:
+    if text.isascii():  # capitals counted in C: the bytes left when they are deleted
+        data = text.encode()
+        capitals = len(data) - len(data.translate(None, _ASCII_CAPITALS))
+    else:
+        capitals = sum(map(str.isupper, text))
+    if capitals < CAPS_MIN_LETTERS * CAPS_MIN_RATIO:
         return None  # fewer than 8 capitals in all: cannot be 80 % of 10 counted letters
     letters = upper = 0
     for word in _LETTER_RUN.findall(text):
@@ -53,9 +60,9 @@ def shouting(text: str, common_words: frozenset[str]) -> float | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Features:
-    """What the analysers need from one message text (no position: shared between requests)."""
+class Features(NamedTuple):
+    """What the analysers need from one message text (no position: shared between requests;
+    a tuple: cheaper to build than a frozen dataclass)."""
 
     prose: Text
     full: Text
@@ -65,6 +72,12 @@ class Features:
     positive_start: bool
     content: frozenset[str]  # non-stopword tokens of the prose
     snippet: str
+
+
+def _punctuation(raw: str) -> str:
+    if not any(map(raw.__contains__, _PUNCT_PAIRS)):
+        return ""
+    return "".join(_PUNCT.findall(raw))[:20]
 
 
 def _snippet(text: Text) -> str:
@@ -84,9 +97,11 @@ def user_features(text: str) -> Features:
         full=full,
         hits=lex.book.match_all(prose),
         caps_ratio=shouting(prose.raw, lex.stopwords),
-        punctuation="".join(_PUNCT.findall(prose.raw))[:20],
-        positive_start=any(tokens[: len(p)] == p for p in lex.positive_prefixes),
-        content=frozenset(t for t in tokens if t not in lex.stopwords),
+        punctuation=_punctuation(prose.raw),
+        positive_start=bool(tokens)
+        and tokens[0] in lex.positive_firsts
+        and any(tokens[: len(p)] == p for p in lex.positive_prefixes),
+        content=frozenset(tokens).difference(lex.stopwords),
         snippet=_snippet(prose if prose.raw else full),
     )
 
@@ -98,12 +113,13 @@ def assistant_features(text: str) -> Features:
 
 
 class Utterance:
-    """A message at its place in the conversation: the row plus the text's cached features."""
+    """A message at its place in the conversation: its message index plus the text's cached
+    features (not the row: a cached fold state must not keep a long message's whole text)."""
 
-    __slots__ = ("features", "row")
+    __slots__ = ("features", "index")
 
     def __init__(self, row: Row, features: Features) -> None:
-        self.row = row
+        self.index = row.message_index
         self.features = features
 
     @classmethod
@@ -113,10 +129,6 @@ class Utterance:
     @classmethod
     def assistant(cls, row: Row) -> Utterance:
         return cls(row, assistant_features(truncate(row.text)))
-
-    @property
-    def index(self) -> int:
-        return self.row.message_index
 
     @property
     def prose(self) -> Text:

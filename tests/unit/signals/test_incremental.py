@@ -103,9 +103,11 @@ def test_a_sibling_request_continues_from_the_state_before_the_last_message() ->
                a("Fixed: two people at 8.")]  # fmt: skip
     clear_state_cache()
     analyse([*history, u("Thanks, that worked")])
-    keys = analyse_module._keys(analyse_module.to_rows(history))
-    state, report = analyse_module._cache.longest_prefix(keys)
-    assert state.rows == len(history) and report is None  # kept, without a report of its own
+    keys = analyse_module._keys(history, "openai")
+    assert keys is not None
+    state, done, report = analyse_module._cache.longest_prefix(keys)
+    # kept, without a report of its own
+    assert (state.rows, done, report) == (len(history), len(history), None)
     sibling = [*history, u("Actually make it three, THIS IS WRONG!!")]
     assert analyse(sibling) == cold(sibling)
     assert analyse(history) == cold(history)  # the history alone gets its own report
