@@ -242,11 +242,12 @@ def fit_mlp(
 
 
 def fit_ngrams(
-    texts: list[str], y: F64, weights: F64, l2: float = NGRAM_L2
+    texts: list[str], y: F64, weights: F64, l2: float = NGRAM_L2, offset: F64 | None = None
 ) -> tuple[dict[str, float], float]:
     """A sparse logistic regression over word n-grams (`ngrams.features`; those in at least two
     training texts), full-batch Adam (400 steps, seeded by construction: it starts at zero),
-    classes weighted to balance after the rows' own `weights`. Returns (feature → weight, bias)."""
+    classes weighted to balance after the rows' own `weights`; `offset` (a logit per row, e.g.
+    another model's) is added to the term while fitting. Returns (feature → weight, bias)."""
     feats = [features(t) for t in texts]
     df: dict[str, int] = {}
     for f in feats:
@@ -261,8 +262,9 @@ def fit_ngrams(
     sw /= sw.sum()
     w, b = np.zeros(len(vocab) + 1), 0
     m1, m2 = np.zeros_like(w), np.zeros_like(w)
+    base = np.zeros(len(ids)) if offset is None else offset
     for step in range(1, 401):
-        z = np.bincount(rows, weights=w[idx], minlength=len(ids)) + w[-1]
+        z = np.bincount(rows, weights=w[idx], minlength=len(ids)) + w[-1] + base
         g = sw * (1 / (1 + np.exp(-z)) - y)
         grad = np.append(np.bincount(idx, weights=g[rows], minlength=len(vocab)), g.sum())
         grad[:-1] += l2 * w[:-1]
