@@ -47,19 +47,6 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "stacked-3-folds": ("mean", {"stacked": True, "folds": 3}),
     "stacked-ngrams-8000": ("mean", {"stacked": True, "keep": 8000}),
 }
-STACKED_MIXES = [(1.0, 1.0), (1.0, 0.7), (1.0, 0.5), (0.7, 1.0)]
-
-
-def out_of_fold(x: tg.F32, y: tg.F64, weights: tg.F64, folds: int = 2) -> tg.F64:
-    """The MLP's logit of each training row from an MLP fitted on the other folds (seeded)."""
-    fold = np.random.default_rng(tg.SEED).integers(0, folds, len(y))
-    out = np.zeros(len(y))
-    for k in range(folds):
-        fit = tg.fit_mlp(x[fold != k], y[fold != k], weights[fold != k])
-        head = head_module.head_of({**fit, "threshold": 0.5})
-        p = np.clip(np.array(head.scores(x[fold == k])), 1e-6, 1 - 1e-6)
-        out[fold == k] = np.log(p / (1 - p))
-    return out
 
 
 def all_texts() -> list[str]:
@@ -136,11 +123,12 @@ def run(store: Path, name: str) -> dict[str, Any]:
     else:
         w, b = tg.fit(x, y, l2=opts.get("l2", tg.L2), weights=weights)
         doc = tg.linear_doc(w, b)
-    offset = out_of_fold(x, y, weights, opts.get("folds", 2)) if opts.get("stacked") else None
+    folds = opts.get("folds", tg.FOLDS)
+    offset = tg.out_of_fold(x, y, weights, folds) if opts.get("stacked") else None
     table, nbias = tg.fit_ngrams(texts, y, weights, offset=offset)
     model: Any = None  # tg.embed above never reads it
     tried = {}
-    mixes = STACKED_MIXES if opts.get("stacked") else tg.MIXES
+    mixes = tg.STACKED_MIXES if opts.get("stacked") else tg.MIXES
     for a, c in mixes:  # as train_guard.main: the best validation accuracy
         head = head_module.head_of({**tg.mixed(doc, table, nbias, a, c), "threshold": 0.5})
         t = tg.choose_threshold(model, head, validation)

