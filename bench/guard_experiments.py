@@ -29,9 +29,9 @@ import train_guard as tg
 from plano.embedding.model import MiniLM
 from plano.filters.guard.segments import chunks
 
-# name → (features, fit options); "mean" is the shipped head's recipe
+# name → (features, fit options); `stacked` is the shipped head's recipe, `apart` the one before
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "shipped": ("mean", {}),
+    "apart": ("mean", {}),
     "mean+max": ("mean+max", {}),
     "mean+max-standardised": ("mean+maxstd", {}),
     "mean+cls": ("mean+cls", {}),
