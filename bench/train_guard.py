@@ -23,9 +23,11 @@ Embedding: the gateway's MiniLM (`plano.embedding.model.MiniLM`), scored as the 
 maximum over a text's windows, then the rules). Model (`--head`): `mlp` (default; one hidden
 layer of 64 ReLU units, Adam, seeded) or `linear` (L2-regularised logistic regression by Newton's
 method), classes weighted to balance; plus a sparse logistic term over word n-grams
-(`plano.filters.guard.ngrams`) whose logit is mixed with the embedding head's (`MIXES`, chosen
-by validation accuracy; `--mix A,C` forces one). The threshold is the smallest one whose
-false-positive rate on the benign rows of each validation part is at most 2 %.
+(`plano.filters.guard.ngrams`), fitted on top of the MLP's out-of-fold logits (`FOLDS`;
+`--no-stack`: fitted alone), whose logit is mixed with the embedding head's (`STACKED_MIXES`,
+or `MIXES` unstacked, chosen by validation accuracy; `--mix A,C` forces one). The threshold is
+the smallest one whose false-positive rate on the benign rows of each validation part is at most
+2 %.
 
     PYTHONPATH=src .venv/bin/python bench/train_guard.py [--out PATH]
 
