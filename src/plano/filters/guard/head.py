@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 HEAD_PATH: Final = Path(__file__).parents[2] / "embedding" / "assets" / "guard_head.json"
-HEAD_SHA256: Final = "fef30158608f96013ef2591645402aeb4d9000cabdfdcb208821c25206b5efa8"
+HEAD_SHA256: Final = "91cd8b5e6143e08e1737ee5517c3d20b16352a7fa464ce834a6857e42614156d"
 
 
 @dataclass(frozen=True, slots=True)
