@@ -31,10 +31,14 @@ import asyncio
 import base64
 import os
 import resource
+import socket
 import statistics
+import struct
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +50,18 @@ import targets
 KB = 1024
 OPENAI = "openai/gpt-4o"
 ANTHROPIC = "anthropic/claude-sonnet-4-6"
+CHAT_ONLY = "mistral/mistral-large"  # an OpenAI-compatible vendor: Responses clients get chat
+CHAT_ONLY_PROVIDER = """\
+  - model: mistral/mistral-large
+    base_url: http://127.0.0.1:{upstream}
+    access_key: {key}
+"""
 CHAT, MESSAGES, RESPONSES = "/v1/chat/completions", "/v1/messages", "/v1/responses"
 # (name, client path, model): the client's dialect is the path's, the upstream's the model's.
 VARIANTS = (
     ("chat -> chat (passthrough)", CHAT, OPENAI),
     ("messages -> chat", MESSAGES, OPENAI),
-    ("responses -> chat", RESPONSES, OPENAI),
+    ("responses -> chat", RESPONSES, CHAT_ONLY),
     ("chat -> messages", CHAT, ANTHROPIC),
 )
 HEADERS = {"content-type": "application/json", "authorization": "Bearer k", "x-api-key": "k"}
@@ -219,7 +229,8 @@ def part_prompts(pid: int, port: int, args: argparse.Namespace) -> None:
                 n = max(3, budget // len(body))
                 results[(v, s)].append(cpu_us(pid, port, (v[1], body, SHORT), n))
     print("\nprompts (non-stream): gateway CPU per request; per KB of body; marginal per KB")
-    print(f"{'variant':<28} {'size':>8} {'bytes':>9} {'µs/req':>10} {'µs/KB':>8} {'marg µs/KB':>11}")
+    head = f"{'variant':<28} {'size':>8} {'bytes':>9} {'µs/req':>10} {'µs/KB':>8}"
+    print(f"{head} {'marg µs/KB':>11}")
     for v in VARIANTS:
         base = statistics.median(results[(v, sizes[0])])
         base_len = len(bodies[(v, sizes[0])])
@@ -254,9 +265,11 @@ def part_streams(pid: int, port: int, args: argparse.Namespace) -> None:
             print(f"{v[0]:<28} {n:>7} {us:>10.1f} {us / n:>9.2f} {marg:>14.3f}")
 
 
-async def _hold(port: int, path: str, body: bytes, n: int) -> list[asyncio.StreamWriter]:
-    """Open `n` streams and read each until its first events arrived; keep them open."""
+async def _hold(port: int, path: str, body: bytes, n: int) -> tuple[list[Any], list[str]]:
+    """Open `n` streams and read each until its first events arrived; keep them open. Returns
+    the open ones (their writers) and why the others failed."""
     held: list[asyncio.StreamWriter] = []
+    failed: list[str] = []
     extra = {**SHORT, "x-mock-fault": "stall_mid_stream", "x-mock-fault-after-chunks": "2"}
     request = _head(path, body, extra) + body
     gate = asyncio.Semaphore(256)  # connect in waves: the listen backlog is finite
@@ -265,13 +278,19 @@ async def _hold(port: int, path: str, body: bytes, n: int) -> list[asyncio.Strea
         async with gate:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(request)
-            status, _ = await _read_head(reader)
-            assert status == 200, status
-            await reader.readuntil(b"\n\n")  # the first event
+            try:
+                status, _ = await _read_head(reader)
+                if status != 200:
+                    raise OSError(f"status {status}")
+                await reader.readuntil(b"\n\n")  # the first event
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                failed.append(repr(exc))
+                writer.close()
+                return
             held.append(writer)
 
     await asyncio.gather(*(one() for _ in range(n)))
-    return held
+    return held, failed
 
 
 async def _timed_requests(port: int, n: int) -> list[float]:
@@ -288,78 +307,104 @@ async def _timed_requests(port: int, n: int) -> list[float]:
     return out
 
 
-def part_idle(pid: int, port: int, args: argparse.Namespace) -> None:
-    print(f"\nidle streams: {args.idle} held open at once; RSS of the gateway worker")
+async def _idle_run(
+    pid: int, port: int, path: str, model: str, n: int
+) -> tuple[float, float, list[float], list[float], float, int]:
+    """RSS before and with `n` streams held, latencies without and with them, CPU to open
+    them, and how many opened."""
+    await _timed_requests(port, 200)  # warm: pools, caches
+    base = await _timed_requests(port, 200)
+    before = procs.rss_mb(pid) or 0.0
+    cpu0 = cpu_ns(pid)
+    held, failed = await _hold(port, path, stream_body(path, model), n)
+    cpu = (cpu_ns(pid) - cpu0) / 1e9
+    if failed:
+        print(f"  {len(failed)} streams failed to open, e.g. {failed[0]}")
+    await asyncio.sleep(1.0)  # let the gateway settle (timers, GC)
+    after = procs.rss_mb(pid) or 0.0
+    latency = await _timed_requests(port, 200)
+    for w in held:  # reset, not closed: no TIME_WAIT left to hold ports
+        sock = w.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        w.close()
+    return before, after, base, latency, cpu, len(held)
+
+
+def part_idle(log_dir: Path, up_port: int, args: argparse.Namespace) -> None:
+    """Each variant in a fresh gateway, so memory freed by the one before is not reused."""
+    print(f"\nidle streams: {args.idle} held open at once; RSS of the gateway worker; latency of")
+    print("200 ordinary requests one at a time, with no stream held and then with them all held;")
+    print("CPU s: the gateway's CPU time to open them all")
     print(f"{'variant':<28} {'RSS before':>11} {'RSS held':>9} {'KB/stream':>10} "
-          f"{'p50 ms':>7} {'max ms':>7} {'CPU s':>6}")  # fmt: skip
-    for v in (VARIANTS[0], VARIANTS[1]):
-
-        async def run() -> tuple[float, float, list[float], float]:
-            await _timed_requests(port, 200)  # warm: pools, caches
-            base_latency = await _timed_requests(port, 200)
-            before = procs.rss_mb(pid) or 0.0
-            cpu0 = cpu_ns(pid)
-            held = await _hold(port, v[1], stream_body(v[1], v[2]), args.idle)
-            cpu = (cpu_ns(pid) - cpu0) / 1e9
-            await asyncio.sleep(1.0)  # let the gateway settle (timers, GC)
-            after = procs.rss_mb(pid) or 0.0
-            latency = await _timed_requests(port, 200)
-            for w in held:
-                w.close()
-            await asyncio.sleep(2.0)
-            print(f"  (base latency p50 {statistics.median(base_latency):.2f} ms)")
-            return before, after, latency, cpu
-
-        before, after, lat, cpu = asyncio.run(run())
-        per = (after - before) * 1024 / args.idle
+          f"{'p50 ms':>7} {'held p50':>9} {'held max':>9} {'CPU s':>6}")  # fmt: skip
+    for name, path, model in (VARIANTS[0], VARIANTS[1]):
+        with serving(log_dir, up_port, args) as (pid, port):
+            run = _idle_run(pid, port, path, model, args.idle)
+            before, after, base, lat, cpu, n = asyncio.run(run)
+        per = (after - before) * 1024 / max(n, 1)
         print(
-            f"{v[0]:<28} {before:>9.1f}MB {after:>7.1f}MB {per:>10.1f} "
-            f"{statistics.median(lat):>7.2f} {max(lat):>7.2f} {cpu:>6.2f}"
+            f"{name:<28} {before:>9.1f}MB {after:>7.1f}MB {per:>10.1f} "
+            f"{statistics.median(base):>7.2f} {statistics.median(lat):>9.2f} {max(lat):>9.2f} "
+            f"{cpu:>6.2f}"
         )
+
+
+@contextmanager
+def serving(log_dir: Path, up_port: int, args: argparse.Namespace) -> Iterator[tuple[int, int]]:
+    """One gateway worker on the proxy core: (its pid, its port)."""
+    tail = SERVER_LIMITS.format(max_conns=2 * args.idle + 1024)
+    providers = targets.ANTHROPIC_PROVIDER + CHAT_ONLY_PROVIDER
+    gateway = targets.start_gateway(log_dir, up_port, providers, tail)
+    assert gateway.service is not None
+    try:
+        yield procs.serving_pid(gateway.service.pid), gateway.port
+    finally:
+        procs.stop(gateway.service)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer requests, 1 round, 1,000 idle")
+    parser.add_argument("--quick", action="store_true", help="fewer requests, 1 round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--idle", type=int, default=10000)
+    parser.add_argument("--idle", type=int, default=10000, help="streams held open at once")
     parser.add_argument("--skip", default="", help="comma-separated parts: prompts,streams,idle")
+    parser.add_argument("--logs", help="keep the services' logs in this directory")
     args = parser.parse_args()
     if args.quick:
         args.rounds = 1
-        args.idle = min(args.idle, 1000)
     skip = set(filter(None, args.skip.split(",")))
     fds = 4 * args.idle + 4096  # the gateway holds 2 per stream; everyone inherits this
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, fds), max(hard, fds)))
-    except (ValueError, OSError):
+    except (ValueError, OSError):  # no CAP_SYS_RESOURCE: the hard limit is the ceiling
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        print(f"could not raise the fd limit to {fds}; it is {hard}", file=sys.stderr)
+        idle = max(1, min(args.idle, (hard - 1024) // 2))
+        print(f"the fd limit is {hard} (could not raise it to {fds}): {idle} idle streams "
+              f"instead of {args.idle} (the gateway holds 2 descriptors per stream)")  # fmt: skip
+        args.idle = idle
     os.environ.setdefault("PLANO_ADMIN_PORT", "off")
     with tempfile.TemporaryDirectory() as tmp:
-        log_dir = Path(tmp)
+        log_dir = Path(args.logs or tmp)
+        log_dir.mkdir(parents=True, exist_ok=True)
         mock = [
             sys.executable, "-m", "plano", "mock-llm", "--host", "127.0.0.1", "--port", "{port}",
             "--chunks", "20", "--max-recorded", "0", "--text", "{text}",
         ]  # fmt: skip
         command = " ".join(mock).replace("{text}", "-".join(["word"] * LONGEST))
         upstream, up_port = targets.start_upstream(log_dir, 20, command)
-        tail = SERVER_LIMITS.format(max_conns=2 * args.idle + 1024)
-        gateway = targets.start_gateway(log_dir, up_port, targets.ANTHROPIC_PROVIDER, tail)
-        assert gateway.service is not None
-        pid = procs.serving_pid(gateway.service.pid)
         os.sched_setaffinity(0, {targets.LOAD_CORE})
         try:
-            print(f"gateway worker pid {pid}, rounds {args.rounds}, quick {args.quick}")
-            if "prompts" not in skip:
-                part_prompts(pid, gateway.port, args)
-            if "streams" not in skip:
-                part_streams(pid, gateway.port, args)
+            print(f"rounds {args.rounds}, quick {args.quick}")
+            if not {"prompts", "streams"} <= skip:
+                with serving(log_dir, up_port, args) as (pid, port):
+                    if "prompts" not in skip:
+                        part_prompts(pid, port, args)
+                    if "streams" not in skip:
+                        part_streams(pid, port, args)
             if "idle" not in skip:
-                part_idle(pid, gateway.port, args)
+                part_idle(log_dir, up_port, args)
         finally:
-            procs.stop(gateway.service)
             procs.stop(upstream)
 
 
