@@ -161,6 +161,32 @@ def test_reading_pauses_while_the_consumer_lags() -> None:
     _run(scenario())
 
 
+@pytest.mark.parametrize("before_read", [0, 1, 2, 3])
+def test_a_body_larger_than_the_high_water_mark_is_read_whole(before_read: int) -> None:
+    """`read()` takes nothing until the end, so reading must not pause (it would never resume:
+    a non-streamed answer over 1 MB hung until the upstream timeout). The body comes in three
+    parts, two of them past the mark; `before_read` of them arrive before `read()` is called."""
+
+    async def scenario() -> None:
+        conn, transport = _connection(asyncio.get_running_loop())
+        response = conn.start(b"POST / HTTP/1.1\r\n\r\n", b"")
+        parts = [bytes([65 + i]) * (http1.HIGH_WATER // 2 + 10) for i in range(3)]
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % sum(map(len, parts))
+        conn.data_received(head + parts[0] if before_read else head)
+        for data in parts[1:before_read]:
+            conn.data_received(data)
+        reading = asyncio.ensure_future(response.read())
+        await asyncio.sleep(0)  # read() waits for the rest
+        for data in parts[max(before_read, 1) :] if before_read else parts:
+            assert not transport.paused  # a paused transport would never deliver this part
+            conn.data_received(data)
+        assert await reading == b"".join(parts)
+        assert not transport.paused
+        assert conn.reusable
+
+    _run(scenario())
+
+
 def test_informational_response_is_skipped() -> None:
     async def scenario() -> Response:
         conn, _ = _connection(asyncio.get_running_loop())
