@@ -73,6 +73,10 @@ def test_an_answer_over_a_megabyte_arrives_whole(
     assert message.content[0].text == text
 
 
+def user(content: Any) -> Any:
+    return {"role": "user", "content": content}
+
+
 def _image(i: int) -> str:
     return base64.b64encode(bytes([i]) * 30_000).decode()
 
@@ -85,22 +89,22 @@ def test_a_megabyte_prompt_of_turns_and_images_reaches_the_upstream_intact(
         turns.append({"role": "user", "content": f"turn {i}: " + "lorem ipsum " * 1500})
         turns.append({"role": "assistant", "content": f"noted {i}"})
     images = [_image(i) for i in range(16)]  # ~40 KB of base64 each
-    chat_parts = [
+    chat_parts: list[Any] = [
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}}
         for b64 in images
     ]
-    blocks = [
+    blocks: list[Any] = [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": b64}}
         for b64 in images
     ]
     with gateway(config(upstream)) as gw:
         openai_client(gw, clients).chat.completions.create(
-            model="openai/gpt-4o", messages=[*turns, {"role": "user", "content": chat_parts}]
+            model="openai/gpt-4o", messages=[*turns, user(chat_parts)]
         )
         anthropic_client(gw, clients).messages.create(
             model="openai/gpt-4o",
             max_tokens=64,
-            messages=[*turns, {"role": "user", "content": blocks}],
+            messages=[*turns, user(blocks)],
         )
     passthrough, translated = upstream.requests
     assert passthrough.raw_body_len > 1_000_000
