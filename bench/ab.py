@@ -8,8 +8,10 @@
     python bench/ab.py signals     [--rounds 12] [--duration 3] [--stream] [--conversation 10]
                                    [--vary]
     python bench/ab.py tree --base-src OTHER/src   [--rounds 12] [--duration 3] [--stream]
+                                   [--connections 32]
     python bench/ab.py keys        [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py keys-pg     [--rounds 12] [--duration 3] [--stream]
+    python bench/ab.py console     [--rounds 12] [--duration 3] [--stream]
 
 Every variant is a Plano (one worker) on core 0; all of them serve load at the same time, each
 from its own wrk (32 connections), while the fake upstream, the wrks and the trace receiver share
@@ -47,6 +49,10 @@ Variants:
   `PLANO_AB_PG`, default the local `test` database, in a schema of its own dropped at the end);
   every variant gets
   the same `Authorization: Bearer pk-...` header (the ones without keys ignore it).
+- console: every variant has its admin listener (and the web console's ring of recent requests,
+  which is always on); `off` and `control`: nobody looks; `polling`: a client process on core 1
+  polls the console's API as the open page does (`GET /console/api/requests?since=...` every
+  second, `CONSOLE_POLL_S`; the page's summary every fifth poll);
 - tree: the same config served by two source trees: `off` and `control` run the tree at
   `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`.
   What a refactoring of the request path costs, with nothing else changed.
@@ -192,10 +198,36 @@ def key_record(budget: float | None) -> dict[str, object]:
 
 
 THIS_SRC: Final = str(Path(__file__).resolve().parents[1] / "src")
+CONSOLE: Final = {"off": "", "control": "", "polling": ""}
+CONSOLE_POLL_S: Final = 1.0  # the page's poll rate (console.js POLL_MS)
+# The `polling` variant's client: what the open page asks for, at its rate.
+CONSOLE_POLLER: Final = """
+import json, sys, time, urllib.request
+base, every, since, n = sys.argv[1], float(sys.argv[2]), 0, 0
+while True:
+    doc = json.load(urllib.request.urlopen(f"{base}/console/api/requests?since={since}"))
+    since = max([since, *(r["f"] for r in doc["data"])])
+    if n % 5 == 0:
+        urllib.request.urlopen(f"{base}/console/api/summary?minutes=15").read()
+    n += 1
+    time.sleep(every)
+"""
+
+
+def start_console_poller(log_dir: Path, admin_port: int) -> procs.Service:
+    base = f"http://127.0.0.1:{admin_port}"
+    cmd = [sys.executable, "-c", CONSOLE_POLLER, base, str(CONSOLE_POLL_S)]
+    return procs.start("console-poller", cmd, targets.LOAD_CORE, log_dir)
 
 
 def start_gateway(
-    name: str, extra: str, log_dir: Path, upstream: int, grpc: int, src: str | None = None
+    name: str,
+    extra: str,
+    log_dir: Path,
+    upstream: int,
+    grpc: int,
+    src: str | None = None,
+    admin_port: int | None = None,
 ) -> tuple[procs.Service, str]:
     port = procs.free_port()
     config = log_dir / f"plano_{name.strip('%')}.yaml"
@@ -220,7 +252,7 @@ def start_gateway(
         )
     )
     cmd = [sys.executable, "-m", "plano", "up", str(config), "--foreground", "--workers", "1"]
-    env = {"PLANO_ADMIN_PORT": "off"}
+    env = {"PLANO_ADMIN_PORT": str(admin_port) if admin_port else "off"}
     if src is not None:  # which source tree serves (bench/ab.py tree)
         env["PYTHONPATH"] = src
     service = procs.start(f"plano-{name.strip('%')}", cmd, targets.PROXY_CORE, log_dir, env=env)
@@ -262,6 +294,7 @@ def load_all(
     script: Path | dict[str, Path],
     seconds: float,
     turns: float = 0.0,
+    connections: int = CONNECTIONS,
 ) -> dict[str, float]:
     """Load every gateway at once for `seconds` (with `turns`, taking turns on the core for that
     many seconds each); CPU µs per request of each. `script`: one wrk script for all, or one per
@@ -277,7 +310,7 @@ def load_all(
 
     def load(name: str, url: str) -> None:
         lua = script[name] if isinstance(script, dict) else script
-        results[name] = loadgen.run(url, lua, CONNECTIONS, seconds, targets.LOAD_CORE)
+        results[name] = loadgen.run(url, lua, connections, seconds, targets.LOAD_CORE)
 
     threads = [
         threading.Thread(target=load, args=(name, url)) for name, (_, url) in gateways.items()
@@ -304,7 +337,7 @@ def main() -> int:
         "feature",
         choices=[
             *("tracing", "resilience", "cost", "tls", "pii", "guard", "signals"),
-            *("keys", "keys-pg", "tree"),
+            *("keys", "keys-pg", "tree", "console"),
         ],
     )
     parser.add_argument(
@@ -318,6 +351,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument(
+        "--connections", type=int, default=CONNECTIONS, help="wrk connections per variant"
+    )
     parser.add_argument(
         "--vary",
         action="store_true",
@@ -347,6 +383,7 @@ def main() -> int:
         "tree": TREE,
         "keys": KEYS,
         "keys-pg": KEYS_PG,
+        "console": CONSOLE,
     }[args.feature]
     turns = args.conversation or (10 if args.feature == "signals" else 1)
     with tempfile.TemporaryDirectory(prefix="plano-ab-") as tmp:
@@ -370,15 +407,20 @@ def main() -> int:
                 src = None
                 if args.feature == "tree":
                     src = THIS_SRC if name == "this" else str(Path(args.base_src).resolve())
-                gateways[name] = start_gateway(name, extra, log_dir, upstream_port, grpc, src)
+                admin = procs.free_port() if args.feature == "console" else None
+                gateways[name] = start_gateway(
+                    name, extra, log_dir, upstream_port, grpc, src, admin
+                )
+                if name == "polling" and admin is not None:
+                    started.append(start_console_poller(log_dir, admin))
             script = loadgen.write_lua(log_dir, args.stream, turns, args.vary)
             if args.feature.startswith("keys"):  # the bench's gateway key, for every variant
                 key = f"pk-{BENCH_KEY_ID}-{BENCH_SECRET}"
                 script.write_text(script.read_text().replace("client-key", key))
-            load_all(gateways, script, 2, args.turns)  # warm-up
+            load_all(gateways, script, 2, args.turns, args.connections)  # warm-up
             per_request: dict[str, list[float]] = {name: [] for name in gateways}
             for round_no in range(args.rounds):
-                got = load_all(gateways, script, args.duration, args.turns)
+                got = load_all(gateways, script, args.duration, args.turns, args.connections)
                 for name, us in got.items():
                     per_request[name].append(us)
                 cells = "  ".join(f"{name} {us:6.1f}" for name, us in got.items())

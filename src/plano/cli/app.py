@@ -10,6 +10,7 @@ from plano import __version__
 from plano.cli.build import build
 from plano.cli.chatgpt import chatgpt
 from plano.cli.cli_agent import cli_agent
+from plano.cli.console import console
 from plano.cli.demo import demo
 from plano.cli.down import down
 from plano.cli.init import init
@@ -72,6 +73,7 @@ for command in (
     mock_llm,
     trace,
     obs,
+    console,
     cli_agent,
     build,
     signals,

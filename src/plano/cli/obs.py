@@ -157,6 +157,11 @@ def _feed_models_dev(book: CallBook, fixed: PriceTable, url: str, source: _Sourc
     show_default=True,
     help="With --once: wait at most this long.",
 )
+@click.option(
+    "--web",
+    is_flag=True,
+    help="Open the gateway's web console instead (as `plano console`; default admin port).",
+)
 def obs(
     host: str,
     port: int,
@@ -170,11 +175,17 @@ def obs(
     as_json: bool,
     want_calls: int | None,
     seconds: float,
+    web: bool,
 ) -> None:
     """Live view of LLM calls (tokens, cost, TTFT, by model and route) from the gateway's traces.
 
     Point the gateway at it: `tracing: {random_sampling: 100, opentracing_grpc_endpoint:
-    http://127.0.0.1:4317}`."""
+    http://127.0.0.1:4317}`. `--web`: the gateway's web console (`plano console`)."""
+    if web:
+        from plano.cli.console import open_console
+
+        open_console(None, None, open_browser=True)
+        return
     from plano.tracecollector.calls import CallBook
     from plano.tracecollector.server import Collector
     from plano.tracecollector.store import TraceStore

@@ -17,7 +17,7 @@ from typing import Final, TextIO
 # (title, commands) of the top-level help; a command in none of them lands in "Other".
 SECTIONS: Final = (
     ("Run", ("up", "down", "reload", "logs", "demo", "mock-llm", "cli-agent")),
-    ("Observe", ("obs", "trace", "signals")),
+    ("Observe", ("obs", "console", "trace", "signals")),
     ("Configure", ("init", "validate", "keys", "build", "chatgpt")),
 )
 

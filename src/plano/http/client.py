@@ -63,6 +63,7 @@ IDLE_KEEP_S: Final = 30.0  # pooled connections idle longer than this are closed
 PROBE_IDLE_S: Final = 1.0  # pooled connections idle this long are peeked at before reuse
 _PEEK: Final = socket.MSG_PEEK | socket.MSG_DONTWAIT
 MAX_IDLE_PER_HOST: Final = 256
+_DETACHED: Final = httptools.HttpResponseParser(object())  # a closed connection's parser
 _URL_CACHE_MAX: Final = 4096
 
 
@@ -124,7 +125,8 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._received = True
         self.last_read = self.loop.time()
-        if self._response is None:  # bytes while idle: the server is out of step
+        response = self._response
+        if response is None:  # bytes while idle: the server is out of step
             self.abort()
             return
         try:
@@ -133,6 +135,9 @@ class Connection(asyncio.Protocol):
             self._fail(ProtocolViolation("upstream tried to switch protocols"))
         except httptools.HttpParserError as exc:
             self._fail(ProtocolViolation(f"invalid HTTP response from upstream: {exc}"))
+        else:
+            if response._chunks and not response._done:
+                response._fed()
 
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost follows
@@ -140,6 +145,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.reusable = False
+        self._parser = _DETACHED  # it held our callbacks: a cycle only the collector frees
         self.pool.forget(self)
         response = self._response
         if response is None:
@@ -177,8 +183,12 @@ class Connection(asyncio.Protocol):
             waiter.set_result(None)
 
     def on_body(self, body: bytes) -> None:
-        if self._response is not None:
-            self._response._feed(body)
+        # One call per HTTP chunk (a streamed answer read at once holds dozens): only append;
+        # `data_received` applies back-pressure and wakes the reader once per read.
+        response = self._response
+        if response is not None:
+            response._chunks.append(body)
+            response._buffered += len(body)
 
     def on_message_complete(self) -> None:
         response = self._response

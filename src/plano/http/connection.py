@@ -1,11 +1,11 @@
 """A lean HTTP/1.1 connection for exactly the ASGI subset the gateway uses.
 
 One `HttpConnection` (an `asyncio.Protocol`) per client connection parses requests with httptools;
-each request becomes a `Cycle` whose ASGI app call runs in its own task (a fresh contextvars
-context per request). Pipelined requests queue behind the running one, answered strictly in
-order. Response framing is ours: the app's `content-length` is kept, else chunked (HTTP/1.1) or
-close-delimited (HTTP/1.0). No `date`/`server` headers. TLS is the event loop's (`server.py`).
-Not supported on purpose: HTTP/2, websockets/upgrades, trailers, ASGI extensions.
+each request becomes a `Cycle` whose ASGI app call runs in its own task (a fresh contextvars context
+per request). Pipelined requests queue behind the running one, answered strictly in order. Response
+framing is ours: the app's `content-length` is kept, else chunked (HTTP/1.1) or close-delimited
+(HTTP/1.0). No `date`/`server` headers. TLS is the event loop's (`server.py`). Not supported on
+purpose: HTTP/2, websockets/upgrades, trailers, ASGI extensions.
 
 Timeouts (one timer handle per connection; the hot path only stores deadlines): a request head
 within `header_timeout` of the accept or of its first byte (else 408 and close), each piece of a
@@ -47,6 +47,7 @@ _METHODS: Final = {m.encode(): m for m in ("GET", "POST", "HEAD", "OPTIONS", "PU
 _UPGRADE_BODY_HEADERS: Final = (b"content-length", b"transfer-encoding")
 REFUSED_LINGER_SECONDS: Final = 0.5  # a refused connection: drop its request this long, then close
 DRAIN_IDLE_GRACE_SECONDS: Final = 0.5  # draining: a just-idle connection's next request is served
+_DETACHED: Final = httptools.HttpRequestParser(object())  # a closed connection's parser
 
 
 class Counters:
@@ -175,6 +176,7 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.parser = _DETACHED  # its own held our callbacks: a cycle only the collector frees
         shared = self.shared
         shared.connections.discard(self)
         shared.refused.discard(self)
@@ -349,8 +351,7 @@ class HttpConnection(asyncio.Protocol):
             self.shared.check_done()
 
     def fail(self, cycle: Cycle) -> None:
-        """Before the response started: 500 (or the status the broken request earned) and
-        close; after: close (truncating it)."""
+        """Unstarted response: 500 (or the broken request's status) and close; else close (cut)."""
         if not self.closed and not cycle.started:
             self.transport.write(error_response(cycle.abort_status or 500))
         self.close(linger=not cycle.body_done)

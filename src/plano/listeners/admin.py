@@ -1,5 +1,6 @@
-"""The admin listener (default 127.0.0.1:9901): `GET /metrics`, `GET /healthz`, and the key admin
-API (`/admin/keys`, `admin_keys`) when gateway keys are on.
+"""The admin listener (default 127.0.0.1:9901): `GET /metrics`, `GET /healthz`, the web console
+(`/`, `/console/...`, `console`) and the key admin API (`/admin/keys`, `admin_keys`) when gateway
+keys are on.
 
 It is never one of the config's listeners: it binds its own socket, on loopback by default, and
 the server hands it every request that arrives on that socket. Every worker binds it (with
@@ -16,6 +17,7 @@ from typing import Final
 
 from plano.config import Config
 from plano.listeners.asgi import header, send_bytes
+from plano.listeners.console import Console
 from plano.listeners.types import Receive, Scope, Send
 from plano.observability.metrics import PrometheusMetrics
 
@@ -71,14 +73,22 @@ def admin_conflict(config: Config, admin: AdminSettings | None, workers: int) ->
 class AdminApp:
     """The bare ASGI app of the admin socket."""
 
-    def __init__(self, metrics: PrometheusMetrics | None, keys: App | None = None) -> None:
+    def __init__(
+        self,
+        metrics: PrometheusMetrics | None,
+        keys: App | None = None,
+        console: Console | None = None,
+    ) -> None:
         self._metrics = metrics
         self._keys = keys  # the key admin API (`admin_keys`), when gateway keys are on
+        self._console = console
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
         if self._keys is not None and path.startswith("/admin/keys"):
             await self._keys(scope, receive, send)
+        elif self._console is not None and self._console.handles(path):
+            await self._console(scope, receive, send)
         elif path not in ("/metrics", "/healthz"):
             await send_bytes(send, 404, [_TEXT], b"not found\n")
         elif method not in ("GET", "HEAD"):

@@ -45,6 +45,12 @@ def admin_token(configured: str | None, environ: Mapping[str, str]) -> str | Non
     return token if token and len(token) >= 16 else None
 
 
+def bearer_is(scope: Scope, token: bytes) -> bool:
+    """Whether the request carries `Authorization: Bearer <token>` (constant-time compare)."""
+    scheme, _, value = (header(scope, b"authorization") or b"").partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(value.strip(), token)
+
+
 class KeysAdmin:
     def __init__(self, access: KeyAccess, token: str | None) -> None:
         self._access = access
@@ -60,7 +66,7 @@ class KeysAdmin:
             await send_error(send, path, err)
             return
         except KeyStoreError as exc:
-            await send_error(send, path, _Unavailable(str(exc)))
+            await send_error(send, path, KeyStoreUnavailable(str(exc)))
             return
         await send_bytes(send, status, [JSON_CT], orjson.dumps(doc))
 
@@ -70,9 +76,7 @@ class KeysAdmin:
                 f"the key admin API needs an admin token: set access.keys.admin_token or"
                 f" ${ENV_TOKEN} (16 characters or more)"
             )
-        got = header(scope, b"authorization") or b""
-        scheme, _, value = got.partition(b" ")
-        if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self._token):
+        if not bearer_is(scope, self._token):
             raise Unauthorized("admin token required: Authorization: Bearer <admin token>")
 
     async def _route(self, scope: Scope, receive: Receive, path: str) -> tuple[int, Any]:
@@ -106,6 +110,6 @@ class KeysAdmin:
         raise MethodNotAllowed(f"method {method} is not allowed on {path}")
 
 
-class _Unavailable(PlanoError):
+class KeyStoreUnavailable(PlanoError):
     status = 503
     code = "key_store_unavailable"

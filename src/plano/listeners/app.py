@@ -32,6 +32,7 @@ from plano.listeners.signals_stage import Signals, build_signals
 from plano.listeners.types import Message, Receive, RequestIds, Route, Scope, Send
 from plano.observability.access_log import AccessLog
 from plano.observability.access_log import Format as AccessLogFormat
+from plano.observability.console_ring import ConsoleRing, bodies_on, build_ring
 from plano.observability.metrics import PrometheusMetrics, build_metrics
 from plano.observability.posthog import build_posthog, captures_messages
 from plano.observability.record import RequestRecord
@@ -86,6 +87,8 @@ class AppState:
     # Prices each finished request before telemetry sees it (`plano.access.cost`).
     costs: CostMeter | None = None
     keys: KeyAccess | None = None  # gateway keys (`access.keys`), with the admin API
+    console: ConsoleRing | None = None  # the web console's ring of recent requests
+    loaded_at: float = field(default_factory=time.time)  # when this config was loaded
 
 
 def models_body(clusters: tuple[Cluster, ...], aliases: Mapping[str, str] | None = None) -> bytes:
@@ -161,6 +164,9 @@ def build_app(
     models = ModelTable(clusters, aliases)
     transport = transport if transport is not None else LeanTransport()
     costs = build_meter(config)
+    console = build_ring(os.environ)
+    if console is not None:
+        telemetry.attach(console)
     overrides = config.overrides
     signals = build_signals(
         overrides.disable_signals,
@@ -233,6 +239,7 @@ def build_app(
         tuple(parts.closers),
         costs,
         parts.keys,
+        console,
     )
 
 
@@ -275,7 +282,8 @@ class _Parts:
             output_chain=compile_chain(lc.output_filters, self.filters),
             resilience=resilience,
             routing=self.routing,
-            keep_body=captures_messages(config.tracing, os.environ),  # PostHog `$ai_input`
+            # PostHog's `$ai_input`, the console's bodies
+            keep_body=captures_messages(config.tracing, os.environ) or bodies_on(os.environ),
             conversation=self.signals.model_stage() if self.signals is not None else None,
             keys=self.keys,
         ).routes()

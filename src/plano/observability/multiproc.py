@@ -68,6 +68,7 @@ class MetricsDir:
 
 
 def wipe(path: str) -> None:
-    """Remove the sample files a previous run left in `path`."""
-    for f in Path(path).glob("*.db"):
-        f.unlink(missing_ok=True)
+    """Remove the sample files (and console rings) a previous run left in `path`."""
+    for pattern in ("*.db", "console-*.ring", "console-open"):
+        for f in Path(path).glob(pattern):
+            f.unlink(missing_ok=True)

@@ -97,6 +97,10 @@ class Telemetry:
         self._deferral: Deferral | None = None
         self._signals_observed = getattr(metrics, "signals_observed", None)
 
+    def attach(self, sink: RecordSink) -> None:
+        """One more record sink, added after the others were built (the console's ring)."""
+        self._records = (*self._records, sink)
+
     def defer_with(self, deferral: Deferral | None) -> None:
         """Records that carry a `conversation` go to `deferral` when they finish; their spans,
         log lines and signal counts are written when it calls `complete` (None: never)."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import gc
 import json
 import logging
 import os
@@ -37,7 +36,14 @@ from plano.config import load_config_text
 from plano.http.server import LeanServer
 from plano.listeners.app import build_app
 from plano.runtime.local_tracing import with_local_tracing
-from plano.runtime.serve import BoundAdmin, BoundListener, HttpServer, describe, make_server
+from plano.runtime.serve import (
+    BoundAdmin,
+    BoundListener,
+    HttpServer,
+    describe,
+    make_server,
+    settle_heap,
+)
 
 log = logging.getLogger("plano")
 
@@ -229,9 +235,7 @@ def run(spec: WorkerSpec) -> int:
     signal.signal(PARENT_DEATH_SIGNAL, life.on_parent_death)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     sockets = [b.sock for b in bound] + ([admin.sock] if admin is not None else [])
-    # As in run_worker: what lives as long as the worker leaves the collector's generations.
-    gc.collect()
-    gc.freeze()
+    settle_heap()
     uvloop.run(life.serve(sockets, spec.lifeline))
     return 0
 

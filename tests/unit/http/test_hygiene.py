@@ -4,15 +4,18 @@ the connection limit, framing errors answered with a typed JSON error, and the d
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import resource
+import socket
 import threading
+import weakref
 from typing import Any
 
 import pytest
 import uvloop
 
-from plano.http.connection import MAX_PIPELINED
+from plano.http.connection import MAX_PIPELINED, HttpConnection, Shared
 from plano.http.cycle import error_response
 from plano.http.server import (
     FD_RESERVE,
@@ -297,3 +300,41 @@ def test_a_head_held_back_by_our_own_flow_control_is_not_timed_out() -> None:
     assert out == ok(b"GET /q |") * (MAX_PIPELINED + 1) + ok(
         b"GET /last |", b"connection: close\r\n"
     )
+
+
+def test_a_closed_connection_is_freed_by_reference_counting() -> None:
+    """No reference cycle outlives a connection (its parser held the connection's callbacks):
+    with the collector off, a connection served and closed is gone once closed. A client that
+    opens a connection per request would otherwise leave cyclic garbage with every request."""
+
+    async def scenario() -> bool:
+        loop = asyncio.get_running_loop()
+        shared = Shared(echo, loop, 75.0)
+        made: list[weakref.ref[HttpConnection]] = []
+
+        def factory() -> HttpConnection:
+            conn = HttpConnection(shared)
+            made.append(weakref.ref(conn))
+            return conn
+
+        ours, theirs = socket.socketpair()
+        theirs.setblocking(False)
+        await loop.connect_accepted_socket(factory, ours)
+        await loop.sock_sendall(theirs, b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := await loop.sock_recv(theirs, 65536):
+            answer += chunk
+        theirs.close()
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"GET /x |")
+        shared.draining = True  # all_done: no connection and no app call left
+        shared.check_done()
+        await shared.all_done.wait()
+        (ref,) = made
+        return ref() is None
+
+    gc.disable()
+    try:
+        freed = uvloop.run(scenario())
+    finally:
+        gc.enable()
+    assert freed

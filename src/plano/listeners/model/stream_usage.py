@@ -22,11 +22,11 @@ from plano.codec.sse_scan import split_events
 from plano.wire.api import Api
 
 _ASK: Final = b'"stream_options":{"include_usage":true},'
-_NULL_USAGE: Final = b',"usage":null'  # OpenAI's spelling, last key of each chunk
 _NULL_AT: Final = re.compile(rb'"usage"\s*:\s*null')
 _MARK: Final = b'"usage"'
 _NULL_TAIL: Final = b',"usage":null}\n\n'  # the end of OpenAI's usual chunk
 _TAIL_CUT: Final = len(_NULL_TAIL)
+_EVENT_END: Final = b"}\n\n"
 _USAGE_ONLY: Final = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 _USAGE_VALUE: Final = re.compile(rb'"usage"\s*:\s*\{')
 
@@ -55,15 +55,17 @@ def ask_usage(body: bytes, doc: dict[str, Any]) -> bytes:
 def strip_usage(block: bytes, take: Callable[[bytes], None] | None = None) -> bytes:
     """Complete events of the upstream stream without what only `include_usage` added. The
     usual block, one event whose last key is `"usage":null`, costs a suffix test and a search;
-    a block of many events (a stream the upstream wrote at once) one replace, then a look at
-    each `"usage"` left: a null of another spelling, or an event with a usage object, which is
-    handed to `take` (so the relay reads the usage here instead of scanning the block again)
-    and dropped when it is the usage-only event."""
+    a block of many events (a stream the upstream wrote at once) one split on that ending and a
+    join, then a look at each `"usage"` left: a null of another spelling, or an event with a
+    usage object, which is handed to `take` (so the relay reads the usage here instead of
+    scanning the block again) and dropped when it is the usage-only event."""
     if block.endswith(_NULL_TAIL) and block.find(b"\n\n", 0, -_TAIL_CUT) < 0:
         return block[:-_TAIL_CUT] + b"}\n\n"
-    if _MARK not in block:
+    pieces = block.split(_NULL_TAIL)  # the usual spelling, at the end of each event
+    if len(pieces) > 1:
+        block = _EVENT_END.join(pieces)
+    elif _MARK not in block:
         return block
-    block = block.replace(_NULL_USAGE, b"")
     parts: list[bytes] = []
     kept = pos = 0
     while (i := block.find(_MARK, pos)) >= 0:
