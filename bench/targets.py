@@ -98,16 +98,18 @@ ANTHROPIC_PROVIDER: Final = """\
 """
 
 
-def start_gateway(log_dir: Path, upstream_port: int, extra_providers: str = "") -> Target:
+def start_gateway(
+    log_dir: Path, upstream_port: int, extra_providers: str = "", tail: str = ""
+) -> Target:
     """Plano, one worker; `extra_providers` (YAML list items, `{upstream}` and `{key}` filled
-    in) are added after the default OpenAI provider."""
+    in) are added after the default OpenAI provider, `tail` (top-level YAML) after them."""
     port = procs.free_port()
     config = log_dir / "plano_config.yaml"
     text = GATEWAY_CONFIG
     if os.environ.get("PLANO_BENCH_RESILIENCE") == "1":
         text += RESILIENCE_EXTRA  # keys of the default provider, then its fallback provider
     text += extra_providers
-    config.write_text(text.format(port=port, upstream=upstream_port, key=UPSTREAM_KEY))
+    config.write_text(text.format(port=port, upstream=upstream_port, key=UPSTREAM_KEY) + tail)
     cmd = [sys.executable, "-m", "plano", "up", str(config), "--foreground", "--workers", "1"]
     service = procs.start("plano", cmd, PROXY_CORE, log_dir)
     procs.wait_line(service, "plano ready")

@@ -8,7 +8,8 @@ of the gateway's CPU per proxied request. This client does only what an upstream
   system's trust store and hostname checking; a new connection when the pool is empty;
 - the request written in one `write` (head and body); the response parsed by httptools (the
   parser uvicorn uses), its body decoded from chunked framing and handed over as it arrives;
-- flow control: reading pauses while more than `HIGH_WATER` bytes wait for the consumer;
+- flow control: reading pauses while more than `HIGH_WATER` bytes wait for a `chunks()`
+  consumer (never under `read()`, which takes the body only once it is whole);
 - timeouts: connect, total (the whole exchange) and read (the longest silence between bytes);
 - no request is ever sent twice: a pooled connection is checked before it is reused (closed
   by the peer as the event loop saw it; after `PROBE_IDLE_S` idle, also one non-blocking peek

@@ -105,6 +105,7 @@ class Response:
         self._done = False
         self._error: BaseException | None = None
         self._body: bytes | None = None  # what `read()` returned (a second call returns it too)
+        self._whole = False  # `read()` waits for the whole body: reading never pauses
         self._content_type: str | None = None
         self._timers: list[Cancellable] | None = None
         self.released = False
@@ -159,7 +160,7 @@ class Response:
     def _fed(self) -> None:
         """After a read whose body chunks the connection appended to `_chunks` (and counted in
         `_buffered`): pause reading above the high-water mark, wake the reader once."""
-        if self._buffered > HIGH_WATER:
+        if self._buffered > HIGH_WATER and not self._whole:
             self._conn.pause()
         self._wake()
 
@@ -200,6 +201,9 @@ class Response:
         body = self._body
         if body is not None:
             return body
+        # The caller takes nothing before the end: pausing past HIGH_WATER would wait forever.
+        self._whole = True
+        self._conn.resume()
         while not self._done:
             await self._wait()
         if self._error is not None:

@@ -436,9 +436,10 @@ def build_step(
     return RoutingStep(config, router, build_cache(config), metrics, transport=transport)
 
 
-def wants_routing(step: RoutingStep | None, body: bytes) -> bool:
-    """Cheap pre-check on the hot path: configured preferences, or inline ones in this body."""
-    return step is not None and (step.configured or b'"routing_preferences"' in body)
+def wants_routing(step: RoutingStep | None, doc: Mapping[str, Any]) -> bool:
+    """Cheap pre-check on the hot path: configured preferences, or inline ones in this decoded
+    body (a key lookup: searching the body's bytes cost 0.2 ms per MB of prompt)."""
+    return step is not None and (step.configured or "routing_preferences" in doc)
 
 
 def note_decision(record: RequestRecord, routed: Routed | None, resolved: Resolved) -> None:

@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
@@ -208,6 +209,67 @@ def test_reading_pauses_while_the_consumer_lags() -> None:
         assert conn.reusable
 
     _run(scenario())
+
+
+@pytest.mark.parametrize("before_read", [0, 1, 2, 3])
+def test_a_body_larger_than_the_high_water_mark_is_read_whole(before_read: int) -> None:
+    """`read()` takes nothing until the end, so reading must not pause (it would never resume:
+    a non-streamed answer over 1 MB hung until the upstream timeout). The body comes in three
+    parts, two of them past the mark; `before_read` of them arrive before `read()` is called."""
+
+    async def scenario() -> None:
+        conn, transport = _connection(asyncio.get_running_loop())
+        response = conn.start(b"POST / HTTP/1.1\r\n\r\n", b"")
+        parts = [bytes([65 + i]) * (http1.HIGH_WATER // 2 + 10) for i in range(3)]
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % sum(map(len, parts))
+        conn.data_received(head + parts[0] if before_read else head)
+        for data in parts[1:before_read]:
+            conn.data_received(data)
+        reading = asyncio.ensure_future(response.read())
+        await asyncio.sleep(0)  # read() waits for the rest
+        for data in parts[max(before_read, 1) :] if before_read else parts:
+            assert not transport.paused  # a paused transport would never deliver this part
+            conn.data_received(data)
+        assert await reading == b"".join(parts)
+        assert not transport.paused
+        assert conn.reusable
+
+    _run(scenario())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    body=st.binary(min_size=17, max_size=300),  # past the mark of 16 bytes set below
+    framing=st.sampled_from(["length", "chunked"]),
+    data=st.data(),
+)
+def test_read_takes_the_whole_body_at_every_split(body: bytes, framing: str, data: Any) -> None:
+    """`read()` started at any point of the body, fed at any splits, with a read-ahead mark of
+    16 bytes: the body comes back whole and reading is never left paused once `read()` waits."""
+    if framing == "length":
+        wire = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body)
+    else:
+        wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + _chunked(body, 5)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=8)))
+    pieces = [wire[a:b] for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True) if b > a]
+    early = data.draw(st.integers(1, len(pieces)))  # pieces fed before read() is called
+
+    async def scenario() -> bytes:
+        conn, transport = _connection(asyncio.get_running_loop())
+        response = conn.start(b"POST / HTTP/1.1\r\n\r\n", b"")
+        for piece in pieces[:early]:
+            conn.data_received(piece)
+        reading = asyncio.ensure_future(response.read())
+        await asyncio.sleep(0)  # read() is waiting for the rest, if any
+        for piece in pieces[early:]:
+            assert not transport.paused
+            conn.data_received(piece)
+        got = await reading
+        assert not transport.paused
+        return got
+
+    with patch("plano.http.response.HIGH_WATER", 16):
+        assert _run(scenario()) == body
 
 
 def test_informational_response_is_skipped() -> None:

@@ -122,9 +122,13 @@ def test_wants_routing_fast_path() -> None:
         YAML.split("routing_preferences", maxsplit=1)[0], source="t.yaml", env={}
     )
     bare = RoutingStep(config, ScriptedRouter(), MemorySessionCache(1))
-    assert not wants_routing(bare, b'{"model": "x"}')
-    assert wants_routing(bare, b'{"model": "x", "routing_preferences": []}')
-    assert not wants_routing(None, b'{"routing_preferences": []}')
+    assert not wants_routing(bare, {"model": "x"})
+    assert wants_routing(bare, {"model": "x", "routing_preferences": []})
+    assert not wants_routing(None, {"routing_preferences": []})
+    # Only the top-level key counts (the body's bytes are not searched: a prompt that mentions
+    # it, a megabyte of it, costs nothing here).
+    mention = {"role": "user", "content": 'what do "routing_preferences" do?'}
+    assert not wants_routing(bare, {"model": "x", "messages": [mention]})
     with pytest.raises(MalformedJson):
         asyncio.run(bare.route_body(b"[1]", Api.OPENAI_CHAT, []))
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Final, NamedTuple
 
-import orjson
-
 from plano.errors import BadRequest, Unauthorized
 from plano.http.headers import FRAMING, HOP_BY_HOP, NOT_PROXIED, connection_named
 from plano.listeners.model import translation
@@ -27,6 +25,7 @@ from plano.routing.resolve import ModelTable
 from plano.routing.step import Routed, note_decision, resolve_routed
 from plano.upstream.clusters import Resolved
 from plano.upstream.request import Upstream
+from plano.wire.api import json_bytes
 
 # Never forwarded upstream: hop-by-hop, framing, the client's cookies, and what we set ourselves
 # (plus, per request, the headers the client's `Connection` header names).
@@ -133,7 +132,7 @@ class Builder:
             body, headers = translation.encode(
                 tr, resolved.model_id, cluster.provider, url, headers, cluster.signer
             )
-        out = orjson.dumps(src.doc) if changed else body
+        out = json_bytes(src.doc) if changed else body
         if tr is None and injects_usage(src.api, src.stream, src.doc):
             out = ask_usage(out, src.doc)  # the relay strips it again (`strip_usage`)
         return Upstream(

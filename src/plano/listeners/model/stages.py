@@ -80,7 +80,7 @@ class Route(Stage[ModelCall]):
         self._telemetry = telemetry
 
     async def __call__(self, call: ModelCall) -> Outcome:
-        if not wants_routing(self._step, call.body):
+        if not wants_routing(self._step, call.doc):
             return None
         if not self._telemetry.traced:
             memo = call.filter_context().embeddings  # the guard's embeddings, if it ran

@@ -26,7 +26,7 @@ from plano.state.conversations import (
 from plano.state.deadline import StateStoreTimeout
 from plano.translate import ClientCodec, UpstreamCodec, client_codec, upstream_codec
 from plano.translate.openai_responses import input_messages
-from plano.wire.api import Api
+from plano.wire.api import Api, json_bytes
 
 API_NAMES: Final = {
     Api.OPENAI_CHAT: "OpenAI Chat Completions",
@@ -137,7 +137,7 @@ def encode(
         tr.request.stream = client_stream
     if tr.inject_cache and not has_markers(built):
         inject(built, tr.upstream_api, provider, model_id)
-    body = orjson.dumps(built)
+    body = json_bytes(built)
     if signer is not None:
         headers = [*headers, *signer.headers(url, dict(headers), body)]
     return body, headers
