@@ -124,6 +124,8 @@ def test_live_requests_appear_and_filter(page: Page, shots: Path) -> None:
     page.fill("#filter", "404")
     expect(rows(page)).to_have_count(1)
     expect(rows(page).first).to_contain_text("upstream_status")
+    page.fill("#filter", "4xx")
+    expect(rows(page)).to_have_count(1)
     page.fill("#filter", "")
     expect(rows(page)).to_have_count(4)
     page.click("#pause")

@@ -45,12 +45,22 @@ function status(text, bad) {
 }
 
 function rowText(r) {
-  return [r.method, r.path, r.listener, r.requested, r.model, r.provider, r.status, r.key, r.team, r.rid, ...(r.flags || [])]
+  return [r.method, r.path, r.listener, r.requested, r.model, r.provider, r.key, r.team, ...(r.flags || [])]
     .join(" ").toLowerCase();
 }
 
+// A word matches a status only whole or as a class (`4xx`), so "200" never matches a 404 row
+// through its id,
+// a request id by its first 8+ characters, anything else as part of the row's names and flags.
+function matchesWord(r, w) {
+  if (String(r.status) === w) return true;
+  if (/^[1-5]xx$/.test(w) && String(r.status)[0] === w[0]) return true;
+  if (w.length >= 8 && r.rid && String(r.rid).toLowerCase().startsWith(w)) return true;
+  return rowText(r).includes(w);
+}
+
 function matches(r, filter) {
-  return filter.split(/\s+/).filter(Boolean).every((w) => rowText(r).includes(w));
+  return filter.split(/\s+/).filter(Boolean).every((w) => matchesWord(r, w));
 }
 
 function renderRows() {
