@@ -20,7 +20,7 @@ import orjson
 from plano import ir
 from plano.codec.sse import DONE
 from plano.errors import UpstreamProtocolError
-from plano.translate.sse_json import JsonSse
+from plano.translate.sse_json import DeltaFrame, JsonSse
 
 FINISH_FROM_IR: Final = {
     ir.StopReason.END_TURN: "stop",
@@ -80,8 +80,18 @@ class ChatStreamDecoder:
         self._tools: dict[int, int] = {}  # upstream tool-call index -> block index
         self._stop: ir.StopReason | None = None
         self._usage = ir.Usage()
+        # The bytes around a text delta's string, once one text chunk was read in full (None
+        # before, False when that chunk could not give one): later text chunks parse the string.
+        self._frame: DeltaFrame | bool | None = None
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
+        frame = self._frame
+        block = self._open
+        whole = self._sse.idle()  # the chunk starts an event
+        if frame and whole and block is not None and block[0] == "text":
+            text = frame.text(chunk)  # type: ignore[union-attr]
+            if text is not None:
+                return [ir.TextDelta(block[1], text)] if text else []
         try:
             items = self._sse.feed(chunk)
         except UpstreamProtocolError as err:
@@ -105,6 +115,8 @@ class ChatStreamDecoder:
                         if type(text) is str:
                             if text:
                                 out.append(ir.TextDelta(block[1], text))
+                            if frame is None and whole and len(items) == 1 and self._sse.idle():
+                                self._frame = DeltaFrame.learn(chunk, _CONTENT, text) or False
                             continue
             self._chunk(doc, out)
         return out
@@ -133,6 +145,7 @@ class ChatStreamDecoder:
 
     def _fail(self, message: str) -> list[ir.Event]:
         self._done = True
+        self._frame = False
         return [ir.StreamError(message)]
 
     def _chunk(self, doc: Any, out: list[ir.Event]) -> None:
@@ -219,6 +232,7 @@ class ChatStreamDecoder:
         return out
 
 
+_CONTENT: Final = b'"delta":{"content":'
 _TEXT_HEAD: Final = b'"choices":[{"index":0,"delta":{"content":'
 _TEXT_TAIL: Final = b'},"logprobs":null,"finish_reason":null}]}\n\n'
 

@@ -33,6 +33,10 @@ class JsonSse:
         block = self._split.feed(chunk)
         return [_parse(data) for data in block_data(block)] if block else []
 
+    def idle(self) -> bool:
+        """Nothing held: the next chunk starts an event."""
+        return not self._split.pending_size
+
     def close(self) -> list[Any]:
         rest = self._split.close()
         return [_parse(data) for data in block_data(rest)] if rest else []
@@ -41,16 +45,43 @@ class JsonSse:
 class JsonEventDecoder:
     """An upstream decoder for APIs whose stream is JSON events over SSE with a terminal event:
     subclasses turn one parsed event into IR events (`_event`) and set `_done` on the terminal
-    one. A stream that ends before it gets a `StreamError` naming `TERMINAL`."""
+    one. A stream that ends before it gets a `StreamError` naming `TERMINAL`.
+
+    With `FRAME_KEY` (the key before a text delta's string), the first chunk that is one text
+    delta event teaches a `DeltaFrame` (with `FRAME_NUMBER`, a counter that may differ), and
+    later chunks framed alike are read by parsing their string alone."""
 
     TERMINAL = "its final event"
+    FRAME_KEY: bytes | None = None
+    FRAME_NUMBER: bytes | None = None
 
     def __init__(self) -> None:
         self._sse = JsonSse()
         self._done = False
+        # None: not learned yet; False: the chunk it was learned from had no frame.
+        self._frame: DeltaFrame | bool | None = None if self.FRAME_KEY else False
+        self._frame_index = 0  # the text block the frame's deltas belong to
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
-        return self._events(self._sse.feed, chunk)
+        frame = self._frame
+        if frame is False:
+            return self._events(self._sse.feed, chunk)
+        whole = self._sse.idle()  # the chunk starts an event
+        if frame and whole and not self._done:
+            text = frame.text(chunk)  # type: ignore[union-attr]
+            if text is not None:
+                return [ir.TextDelta(self._frame_index, text)]
+        out = self._events(self._sse.feed, chunk)
+        if frame is None and whole and len(out) == 1 and type(out[0]) is ir.TextDelta:
+            self._learn(chunk, out[0])
+        return out
+
+    def _learn(self, chunk: bytes, delta: ir.TextDelta) -> None:
+        """The frame of `chunk`, which gave `delta` alone, if it was one whole event."""
+        if self.FRAME_KEY is not None and self._sse.idle():
+            learned = DeltaFrame.learn(chunk, self.FRAME_KEY, delta.text, self.FRAME_NUMBER)
+            self._frame = learned or False
+            self._frame_index = delta.index
 
     def close(self) -> list[ir.Event]:
         if self._done:
@@ -77,6 +108,92 @@ class JsonEventDecoder:
 
     def _event(self, doc: dict[str, Any], out: list[ir.Event]) -> None:
         raise NotImplementedError
+
+
+class DeltaFrame:
+    """The constant bytes around the one string that changes from event to event in a stream's
+    commonest event (a text delta), learned from an event the full decoder read: a later chunk
+    that is byte for byte the same outside that string is decoded by parsing the string alone
+    ("decode only what you must"). Anything else (other events, several events in one chunk, a
+    changed id or any other field) does not match and goes through the full decoder. A counter
+    before the string (`number`, e.g. ``"sequence_number":``) may differ: any decimal digits.
+
+    The frame's key (e.g. ``"content":``) must occur once in the learned event: a JSON string
+    cannot hold an unescaped quote, so that occurrence is the key itself, not text."""
+
+    __slots__ = ("_head", "_mid", "_tail")
+
+    def __init__(self, head: bytes, mid: bytes | None, tail: bytes) -> None:
+        self._head, self._mid, self._tail = head, mid, tail
+
+    @classmethod
+    def learn(
+        cls, event: bytes, key: bytes, text: str, number: bytes | None = None
+    ) -> DeltaFrame | None:
+        """The frame of `event` (one whole chunk) around the string value after `key`, if that
+        value is `text`; None when the event does not have that shape."""
+        event = bytes(event)
+        at = event.find(key)
+        if at < 0 or event.find(key, at + 1) >= 0:
+            return None
+        start = at + len(key)
+        end = string_end(event, start)
+        if end < 0:
+            return None
+        try:
+            value = _loads(event[start:end])
+        except orjson.JSONDecodeError:
+            return None
+        if value != text:
+            return None
+        head, mid = event[:start], None
+        if number is not None:
+            n = head.find(number)
+            if n < 0 or head.find(number, n + 1) >= 0:
+                return None
+            n += len(number)
+            digits = n
+            while head[digits : digits + 1].isdigit():
+                digits += 1
+            if digits == n:
+                return None
+            head, mid = head[:n], head[digits:]
+        return cls(head, mid, event[end:])
+
+    def text(self, chunk: bytes) -> str | None:
+        """The string of a chunk framed as the learned event, else None."""
+        head, tail = self._head, self._tail
+        if not (chunk.startswith(head) and chunk.endswith(tail)):
+            return None
+        start = len(head)
+        if self._mid is not None:
+            end = chunk.find(self._mid, start)
+            if end < 0 or not chunk[start:end].isdigit():
+                return None
+            start = end + len(self._mid)
+        middle = chunk[start : len(chunk) - len(tail)]
+        if middle.find(b"\n") >= 0:  # never inside one JSON string: more than one event
+            return None
+        try:
+            value = _loads(middle)
+        except orjson.JSONDecodeError:
+            return None
+        return value if type(value) is str else None
+
+
+def string_end(data: bytes, start: int) -> int:
+    """The index after the JSON string literal that starts at `start`, or -1."""
+    if data[start : start + 1] != b'"':
+        return -1
+    pos = start + 1
+    while (quote := data.find(b'"', pos)) >= 0:
+        back = quote - 1
+        while data[back] == 0x5C:  # a backslash
+            back -= 1
+        if (quote - 1 - back) % 2 == 0:  # not escaped
+            return quote + 1
+        pos = quote + 1
+    return -1
 
 
 def _parse(data: bytes) -> Any:
