@@ -9,12 +9,12 @@ multi-byte character split across chunks is whole by then). Comments and other f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from plano import ir
-from plano.codec.sse_scan import SseSplitter, block_data
+from plano.codec.sse_scan import SseSplitter, block_data, event_data, split_events
 from plano.errors import UpstreamProtocolError
 
 DONE_MARK = b"[DONE]"
@@ -33,9 +33,11 @@ class JsonSse:
         block = self._split.feed(chunk)
         return [_parse(data) for data in block_data(block)] if block else []
 
-    def idle(self) -> bool:
-        """Nothing held: the next chunk starts an event."""
-        return not self._split.pending_size
+    def events(self, chunk: bytes) -> list[bytes]:
+        """The whole events `chunk` completes, each as its bytes (for `DeltaFrame` and
+        `event_json`); the incomplete tail is held."""
+        block = self._split.feed(chunk)
+        return split_events(block) if block else []
 
     def close(self) -> list[Any]:
         rest = self._split.close()
@@ -47,9 +49,9 @@ class JsonEventDecoder:
     subclasses turn one parsed event into IR events (`_event`) and set `_done` on the terminal
     one. A stream that ends before it gets a `StreamError` naming `TERMINAL`.
 
-    With `FRAME_KEY` (the key before a text delta's string), the first chunk that is one text
-    delta event teaches a `DeltaFrame` (with `FRAME_NUMBER`, a counter that may differ), and
-    later chunks framed alike are read by parsing their string alone."""
+    With `FRAME_KEY` (the key before a text delta's string), the first event that is a text
+    delta alone teaches a `DeltaFrame` (with `FRAME_NUMBER`, a counter that may differ), and
+    later events framed alike are read by parsing their string alone."""
 
     TERMINAL = "its final event"
     FRAME_KEY: bytes | None = None
@@ -58,30 +60,43 @@ class JsonEventDecoder:
     def __init__(self) -> None:
         self._sse = JsonSse()
         self._done = False
-        # None: not learned yet; False: the chunk it was learned from had no frame.
+        # None: not learned yet; False: none (no FRAME_KEY, or the event it was learned from).
         self._frame: DeltaFrame | bool | None = None if self.FRAME_KEY else False
         self._frame_index = 0  # the text block the frame's deltas belong to
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
+        if self._done:
+            return []
+        out: list[ir.Event] = []
         frame = self._frame
-        if frame is False:
-            return self._events(self._sse.feed, chunk)
-        whole = self._sse.idle()  # the chunk starts an event
-        if frame and whole and not self._done:
-            text = frame.text(chunk)  # type: ignore[union-attr]
-            if text is not None:
-                return [ir.TextDelta(self._frame_index, text)]
-        out = self._events(self._sse.feed, chunk)
-        if frame is None and whole and len(out) == 1 and type(out[0]) is ir.TextDelta:
-            self._learn(chunk, out[0])
+        for event in self._sse.events(chunk):
+            if frame:
+                text = frame.text(event)  # type: ignore[union-attr]
+                if text is not None:
+                    out.append(ir.TextDelta(self._frame_index, text))
+                    continue
+            try:
+                doc = event_json(event)
+            except UpstreamProtocolError as err:
+                self._done = True
+                out.append(ir.StreamError(err.message))
+                break
+            if isinstance(doc, dict):
+                n = len(out)
+                self._event(doc, out)
+                if frame is None and len(out) == n + 1:
+                    new = out[n]
+                    if type(new) is ir.TextDelta:
+                        frame = self._frame = self._learn(event, new)
+                if self._done:
+                    break
         return out
 
-    def _learn(self, chunk: bytes, delta: ir.TextDelta) -> None:
-        """The frame of `chunk`, which gave `delta` alone, if it was one whole event."""
-        if self.FRAME_KEY is not None and self._sse.idle():
-            learned = DeltaFrame.learn(chunk, self.FRAME_KEY, delta.text, self.FRAME_NUMBER)
-            self._frame = learned or False
-            self._frame_index = delta.index
+    def _learn(self, event: bytes, delta: ir.TextDelta) -> DeltaFrame | bool:
+        """The frame of `event`, which gave `delta` alone (False when it has none)."""
+        assert self.FRAME_KEY is not None
+        self._frame_index = delta.index
+        return DeltaFrame.learn(event, self.FRAME_KEY, delta.text, self.FRAME_NUMBER) or False
 
     def close(self) -> list[ir.Event]:
         if self._done:
@@ -194,6 +209,16 @@ def string_end(data: bytes, start: int) -> int:
             return quote + 1
         pos = quote + 1
     return -1
+
+
+_NO_DATA: Final = object()
+
+
+def event_json(event: bytes) -> Any:
+    """The parsed JSON data of one event (`[DONE]` as None, an event without data as a value
+    that is neither a dict nor None); UpstreamProtocolError when it is not JSON."""
+    data = event_data(event)
+    return _NO_DATA if data is None else _parse(data)
 
 
 def _parse(data: bytes) -> Any:
