@@ -24,7 +24,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import loadgen
 import procs
@@ -75,14 +75,19 @@ def write_script(directory: Path, name: str, body: bytes) -> Path:
     return path
 
 
-def start_gateway(log_dir: Path, upstream: int) -> tuple[procs.Service, int, int]:
-    """The gateway (one worker on the proxy core); its service, port and serving pid."""
+def start_gateway(
+    log_dir: Path, upstream: int, name: str = "plano", src: str | None = None
+) -> tuple[procs.Service, int, int]:
+    """The gateway (one worker on the proxy core), served from `src` (a source tree's `src/`)
+    when given; its service, port and serving pid."""
     port = procs.free_port()
-    config = log_dir / "plano_variants.yaml"
+    config = log_dir / f"{name}_variants.yaml"
     config.write_text(variants_table.gateway_config(port, upstream, targets.UPSTREAM_KEY))
     cmd = [sys.executable, "-m", "plano", "up", str(config), "--foreground", "--workers", "1"]
     env = {"PLANO_ADMIN_PORT": "off", "CHATGPT_ACCOUNT_ID": "bench"}
-    service = procs.start("plano", cmd, targets.PROXY_CORE, log_dir, env=env)
+    if src is not None:
+        env["PYTHONPATH"] = str(Path(src).resolve())
+    service = procs.start(name, cmd, targets.PROXY_CORE, log_dir, env=env)
     procs.wait_line(service, "plano ready")
     return service, port, procs.serving_pid(service.pid)
 
@@ -126,6 +131,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--variants", default=None, help="comma-separated names (default: all)")
     parser.add_argument("--modes", default="nonstream,stream")
     parser.add_argument("--quick", action="store_true", help="2,000 requests per variant")
+    parser.add_argument(
+        "--base-src",
+        default=None,
+        help="also serve every variant from this src/ directory (e.g. a worktree of an earlier "
+        "commit), interleaved with this tree: before/after CPU per request",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -163,13 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     chosen: tuple[Variant, ...] = variants_table.by_name(args.variants)
     modes = [m for m in args.modes.split(",") if m in MODES]
     cells = {(v.name, m): Cell() for v in chosen for m in modes}
+    # --base-src: per variant and mode, (base tree µs, this tree µs) per round
+    befores: dict[tuple[str, str], list[Any]] = {key: [] for key in cells}
     direct_rps: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="plano-variants-") as tmp:
         log_dir = Path(tmp)
         upstream, upstream_port = targets.start_upstream(log_dir, args.chunks, None)
-        gateway = None
+        gateways: list[procs.Service] = []
         try:
             gateway, port, pid = start_gateway(log_dir, upstream_port)
+            gateways.append(gateway)
             loads = {
                 (v.name, m): Load(
                     f"http://127.0.0.1:{port}{v.path}",
@@ -178,6 +192,18 @@ def main(argv: list[str] | None = None) -> int:
                 for v in chosen
                 for m in modes
             }
+            base: dict[tuple[str, str], Load] = {}
+            base_pid = 0
+            if args.base_src:
+                service, base_port, base_pid = start_gateway(
+                    log_dir, upstream_port, "base", args.base_src
+                )
+                gateways.append(service)
+                base = {
+                    key: Load(f"http://127.0.0.1:{base_port}{load.url.split(str(port), 1)[1]}",
+                              load.script)
+                    for key, load in loads.items()
+                }  # fmt: skip
             upstream_paths = sorted({v.upstream_path for v in chosen})
             direct_loads = {
                 (p, m): Load(
@@ -191,14 +217,20 @@ def main(argv: list[str] | None = None) -> int:
                 for p in upstream_paths
                 for m in modes
             }
-            for load in [*loads.values(), *direct_loads.values()]:
+            for load in [*loads.values(), *base.values(), *direct_loads.values()]:
                 load.run(args.connections, 0)  # warm-up; sets the rate
             for round_no in range(args.rounds):
                 for m in modes:
                     shift = round_no % len(chosen)
                     got: dict[str, float] = {}
                     for v in chosen[shift:] + chosen[:shift]:
+                        if base and round_no % 2:  # the base tree first every other round
+                            _measure_base(base_pid, base[v.name, m], args, befores[v.name, m])
                         us, rps = measure(pid, loads[v.name, m], args.connections, args.requests)
+                        if base:
+                            if not round_no % 2:
+                                _measure_base(base_pid, base[v.name, m], args, befores[v.name, m])
+                            befores[v.name, m][-1] = (befores[v.name, m][-1], us)
                         got[v.name] = us
                         cells[v.name, m].cpu_us.append(us)
                         cells[v.name, m].rps.append(rps)
@@ -210,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                         res = direct_loads[p, m].run(args.connections, args.requests)
                         direct_rps.setdefault(f"{m} {p}", []).append(res.rps)
         finally:
-            if gateway is not None:
-                procs.stop(gateway)
+            for service in gateways:
+                procs.stop(service)
             procs.stop(upstream)
     direct = {key: statistics.median(values) for key, values in direct_rps.items()}
     results = {
@@ -221,10 +253,30 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{args.requests} requests per variant and round, {args.rounds} rounds, "
           f"{args.connections} connections, {args.chunks} chunks per stream")  # fmt: skip
     print_table(results, direct)
+    before_after = _before_after(befores) if args.base_src else {}
     if args.json:
         doc = {"args": {k: str(v) for k, v in vars(args).items()}, "results": results}
+        doc["before_after"] = before_after
         args.json.write_text(json.dumps({**doc, "direct_rps": direct}, indent=2))
     return 0
+
+
+def _measure_base(pid: int, load: Load, args: argparse.Namespace, into: list[Any]) -> None:
+    into.append(measure(pid, load, args.connections, args.requests)[0])
+
+
+def _before_after(befores: dict[tuple[str, str], list[Any]]) -> dict[str, dict[str, float]]:
+    """Print and return, per variant and mode, the base tree's and this tree's CPU per request
+    (medians) and the median of the paired ratios this / base."""
+    print("\nbefore (--base-src) / after (this tree), CPU µs per request; ratio: median of pairs")
+    out = {}
+    for (name, mode), pairs in befores.items():
+        before = statistics.median(b for b, _ in pairs)
+        after = statistics.median(a for _, a in pairs)
+        ratio = statistics.median(a / b for b, a in pairs)
+        print(f"  {mode:<9} {name:<22} {before:7.1f} -> {after:7.1f}  ({ratio:.2f})")
+        out[f"{mode} {name}"] = {"before": before, "after": after, "ratio": round(ratio, 3)}
+    return out
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ switched on in the loop's thread after a warm-up, and the top functions are prin
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import io
 import os
@@ -19,6 +20,7 @@ import pstats
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import loadgen
@@ -28,6 +30,18 @@ import variants_table
 from plano.config.loader import load_config_text
 from plano.runtime.serve import gateway_in_thread
 from variants import write_script
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:
+    """Run `fn` in the loop's thread and wait for it."""
+    done = threading.Event()
+
+    def call() -> None:
+        fn()
+        done.set()
+
+    loop.call_soon_threadsafe(call)
+    done.wait(5)
 
 
 def main() -> None:
@@ -53,13 +67,9 @@ def main() -> None:
                 script = write_script(log_dir, "prof", variant.client_body(args.stream))
                 loadgen.run(url, script, args.connections, 2, targets.LOAD_CORE)  # warm-up
                 prof = cProfile.Profile(time.thread_time)  # CPU time: the machine may be shared
-                enabled = threading.Event()
-                gw.loop.call_soon_threadsafe(lambda: (prof.enable(), enabled.set()))
-                enabled.wait(5)
+                on_loop(gw.loop, prof.enable)
                 result = loadgen.run(url, script, args.connections, args.seconds, 1)
-                disabled = threading.Event()
-                gw.loop.call_soon_threadsafe(lambda: (prof.disable(), disabled.set()))
-                disabled.wait(5)
+                on_loop(gw.loop, prof.disable)
         finally:
             procs.stop(upstream)
     out = io.StringIO()
