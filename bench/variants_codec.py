@@ -89,7 +89,8 @@ def main() -> None:
     print(f"{'variant':<22}{'request':>9}{'whole':>8}{'stream/ev':>10}{'stream/1':>9}{'scan':>7}")
     for v in vt.VARIANTS:
         if not v.passthrough:
-            cells = "".join(f"{us:{w}.1f}" for us, w in zip(row(v, wire, args.repeat), WIDTHS))
+            got = row(v, wire, args.repeat)
+            cells = "".join(f"{us:{w}.1f}" for us, w in zip(got, WIDTHS, strict=True))
             print(f"{v.name:<22}{cells}")
 
 
