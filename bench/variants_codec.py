@@ -14,7 +14,6 @@ with another PYTHONPATH.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 import urllib.request
@@ -125,4 +124,4 @@ def row(v: vt.Variant, wire: dict[tuple[str, bool], bytes], repeat: int) -> list
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
