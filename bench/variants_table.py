@@ -17,6 +17,8 @@ from typing import Final
 
 import orjson
 
+import loadgen
+import targets
 from loadgen import SYSTEM_PROMPT, USER_PROMPT
 
 CHAT_PATH: Final = "/v1/chat/completions"
@@ -41,59 +43,30 @@ model_providers:
     access_key: {key}
 """
 
-LISTENER: Final = """\
-version: v0.4.0
-listeners:
-  - name: llm
-    type: model
-    address: 127.0.0.1
-    port: {port}
-"""
+LISTENER: Final = targets.GATEWAY_CONFIG.split("model_providers:")[0]  # bench/run.py's listener
 
 
 def chat_body(model: str, stream: bool) -> bytes:
-    body: dict[str, object] = {
-        "model": model,
-        "messages": [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": USER_PROMPT},
-        ],
-        "temperature": 0.2,
-        "max_tokens": 256,
-        "user": "bench-user-0001",
-    }
-    if stream:
-        body["stream"] = True
-    return orjson.dumps(body)
+    """bench/loadgen.py's chat body (a system and a user message, common options) for `model`."""
+    return orjson.dumps({**orjson.loads(loadgen.chat_body(stream)), "model": model})
+
+
+def _body(fields: dict[str, object], stream: bool) -> bytes:
+    return orjson.dumps({**fields, "stream": True} if stream else fields)
 
 
 def messages_body(model: str, stream: bool) -> bytes:
-    body: dict[str, object] = {
-        "model": model,
-        "system": SYSTEM_PROMPT,
-        "messages": [{"role": "user", "content": USER_PROMPT}],
-        "temperature": 0.2,
-        "max_tokens": 256,
-        "metadata": {"user_id": "bench-user-0001"},
-    }
-    if stream:
-        body["stream"] = True
-    return orjson.dumps(body)
+    """The same conversation as an Anthropic Messages request."""
+    messages = [{"role": "user", "content": USER_PROMPT}]
+    fields = {"model": model, "system": SYSTEM_PROMPT, "messages": messages, "max_tokens": 256}
+    return _body({**fields, "temperature": 0.2, "metadata": {"user_id": "bench-user-0001"}}, stream)
 
 
 def responses_body(model: str, stream: bool) -> bytes:
-    body: dict[str, object] = {
-        "model": model,
-        "instructions": SYSTEM_PROMPT,
-        "input": [{"role": "user", "content": USER_PROMPT}],
-        "temperature": 0.2,
-        "max_output_tokens": 256,
-        "user": "bench-user-0001",
-        "store": False,
-    }
-    if stream:
-        body["stream"] = True
-    return orjson.dumps(body)
+    """The same conversation as an OpenAI Responses request (not stored)."""
+    fields = {"model": model, "instructions": SYSTEM_PROMPT, "max_output_tokens": 256}
+    extra = {"temperature": 0.2, "user": "bench-user-0001", "store": False}
+    return _body({**fields, "input": [{"role": "user", "content": USER_PROMPT}], **extra}, stream)
 
 
 BODY_BY_PATH: Final[dict[str, Callable[[str, bool], bytes]]] = {

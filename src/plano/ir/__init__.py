@@ -182,16 +182,10 @@ class Usage:
 
     def merge(self, other: Usage) -> None:
         """Later reports win field by field (Anthropic splits usage over events)."""
-        if other.input is not None:
-            self.input = other.input
-        if other.output is not None:
-            self.output = other.output
-        if other.cache_read is not None:
-            self.cache_read = other.cache_read
-        if other.cache_write is not None:
-            self.cache_write = other.cache_write
-        if other.reasoning is not None:
-            self.reasoning = other.reasoning
+        for name in ("input", "output", "cache_read", "cache_write", "reasoning"):
+            value = getattr(other, name)
+            if value is not None:
+                setattr(self, name, value)
 
     @property
     def total(self) -> int | None:
