@@ -5,6 +5,9 @@ returned, since every API here repeats the event type inside its JSON. Events ar
 scanner (`plano.codec.sse_scan`: any WHATWG line endings, a leading BOM dropped, the incomplete
 event held between chunks); only the event's `data` payload is parsed, once, from bytes (so a
 multi-byte character split across chunks is whole by then). Comments and other fields are ignored.
+
+Decoders read a chunk's events one at a time (`JsonSse.events`, `event_json`). A text delta, the
+commonest event, is read through a `DeltaFrame` once one was learned: only its string is parsed.
 """
 
 from __future__ import annotations
