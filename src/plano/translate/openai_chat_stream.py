@@ -20,7 +20,7 @@ import orjson
 from plano import ir
 from plano.codec.sse import DONE
 from plano.errors import UpstreamProtocolError
-from plano.translate.sse_json import JsonSse
+from plano.translate.sse_json import DeltaFrame, JsonSse, event_json
 
 FINISH_FROM_IR: Final = {
     ir.StopReason.END_TURN: "stop",
@@ -80,22 +80,38 @@ class ChatStreamDecoder:
         self._tools: dict[int, int] = {}  # upstream tool-call index -> block index
         self._stop: ir.StopReason | None = None
         self._usage = ir.Usage()
+        # The bytes around a text delta's string, once one text event was read in full (None
+        # before, False when that event could not give one): later text events parse the string.
+        self._frame: DeltaFrame | bool | None = None
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
         try:
-            items = self._sse.feed(chunk)
+            events = self._sse.events(chunk)
         except UpstreamProtocolError as err:
             return self._fail(err.message)
         out: list[ir.Event] = []
-        for doc in items:
+        for event in events:
             if self._done:
+                break
+            block = self._open
+            text_open = block is not None and block[0] == "text"
+            frame = self._frame
+            if frame and text_open:
+                text = frame.text(event)  # type: ignore[union-attr]
+                if text is not None:
+                    if text:
+                        out.append(ir.TextDelta(block[1], text))  # type: ignore[index]
+                    continue
+            try:
+                doc = event_json(event)
+            except UpstreamProtocolError as err:
+                out.extend(self._fail(err.message))
                 break
             if doc is None:
                 out.extend(self._finish())
                 continue
             # The hot path, inline: one more text delta for the open text block (most chunks).
-            block = self._open
-            if block is not None and block[0] == "text" and type(doc) is dict:
+            if text_open and type(doc) is dict:
                 choices = doc.get("choices")
                 if choices and len(choices) == 1 and not doc.get("usage"):
                     choice = choices[0]
@@ -104,7 +120,9 @@ class ChatStreamDecoder:
                         text = delta.get("content")
                         if type(text) is str:
                             if text:
-                                out.append(ir.TextDelta(block[1], text))
+                                out.append(ir.TextDelta(block[1], text))  # type: ignore[index]
+                            if frame is None:
+                                self._frame = DeltaFrame.learn(event, _CONTENT, text) or False
                             continue
             self._chunk(doc, out)
         return out
@@ -133,6 +151,7 @@ class ChatStreamDecoder:
 
     def _fail(self, message: str) -> list[ir.Event]:
         self._done = True
+        self._frame = False
         return [ir.StreamError(message)]
 
     def _chunk(self, doc: Any, out: list[ir.Event]) -> None:
@@ -219,6 +238,7 @@ class ChatStreamDecoder:
         return out
 
 
+_CONTENT: Final = b'"delta":{"content":'
 _TEXT_HEAD: Final = b'"choices":[{"index":0,"delta":{"content":'
 _TEXT_TAIL: Final = b'},"logprobs":null,"finish_reason":null}]}\n\n'
 

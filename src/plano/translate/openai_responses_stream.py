@@ -30,6 +30,8 @@ class ResponsesStreamDecoder(JsonEventDecoder):
     """Upstream Responses events -> IR events. Blocks are numbered in the order they start."""
 
     TERMINAL = "response.completed"
+    FRAME_KEY = b'"delta":'  # of response.output_text.delta (the other deltas: full decoder)
+    FRAME_NUMBER = b'"sequence_number":'
 
     def __init__(self) -> None:
         super().__init__()
@@ -214,8 +216,12 @@ class ResponsesStreamEncoder:
             self._rid, self._model = response_id(ev.id), ev.model
             self._created = ev.created or 0
             self._usage.merge(ev.usage)
-            self._ev("response.created", {"response": self._response("in_progress")}, out)
-            self._ev("response.in_progress", {"response": self._response("in_progress")}, out)
+            envelope_json = orjson.dumps(self._response("in_progress"))  # once for both events
+            for kind in ("response.created", "response.in_progress"):
+                head = f'event: {kind}\ndata: {{"response":'.encode()
+                tail = f',"type":"{kind}","sequence_number":{self._seq}}}\n\n'.encode()
+                out.append(head + envelope_json + tail)
+                self._seq += 1
         elif isinstance(ev, ir.BlockStart):
             self._start(ev, out)
         elif isinstance(ev, ir.ThinkingDelta):

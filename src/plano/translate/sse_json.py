@@ -5,16 +5,19 @@ returned, since every API here repeats the event type inside its JSON. Events ar
 scanner (`plano.codec.sse_scan`: any WHATWG line endings, a leading BOM dropped, the incomplete
 event held between chunks); only the event's `data` payload is parsed, once, from bytes (so a
 multi-byte character split across chunks is whole by then). Comments and other fields are ignored.
+
+Decoders read a chunk's events one at a time (`JsonSse.events`, `event_json`). A text delta, the
+commonest event, is read through a `DeltaFrame` once one was learned: only its string is parsed.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from plano import ir
-from plano.codec.sse_scan import SseSplitter, block_data
+from plano.codec.sse_scan import SseSplitter, block_data, event_data, split_events
 from plano.errors import UpstreamProtocolError
 
 DONE_MARK = b"[DONE]"
@@ -33,6 +36,17 @@ class JsonSse:
         block = self._split.feed(chunk)
         return [_parse(data) for data in block_data(block)] if block else []
 
+    def events(self, chunk: bytes) -> list[bytes]:
+        """The whole events `chunk` completes, each as its bytes (for `DeltaFrame` and
+        `event_json`); the incomplete tail is held. In the usual block (`\n` line endings, no
+        empty event) an event comes without its blank line, cut at C speed; else with it."""
+        block = self._split.feed(chunk)
+        if not block:
+            return []
+        if block.find(b"\r") < 0 and block.find(b"\n\n\n") < 0 and block[:1] != b"\n":
+            return block[:-2].split(b"\n\n")  # the splitter ends a block with an event's end
+        return split_events(block)
+
     def close(self) -> list[Any]:
         rest = self._split.close()
         return [_parse(data) for data in block_data(rest)] if rest else []
@@ -41,16 +55,56 @@ class JsonSse:
 class JsonEventDecoder:
     """An upstream decoder for APIs whose stream is JSON events over SSE with a terminal event:
     subclasses turn one parsed event into IR events (`_event`) and set `_done` on the terminal
-    one. A stream that ends before it gets a `StreamError` naming `TERMINAL`."""
+    one. A stream that ends before it gets a `StreamError` naming `TERMINAL`.
+
+    With `FRAME_KEY` (the key before a text delta's string), the first event that is a text
+    delta alone teaches a `DeltaFrame` (with `FRAME_NUMBER`, a counter that may differ), and
+    later events framed alike are read by parsing their string alone."""
 
     TERMINAL = "its final event"
+    FRAME_KEY: bytes | None = None
+    FRAME_NUMBER: bytes | None = None
 
     def __init__(self) -> None:
         self._sse = JsonSse()
         self._done = False
+        # None: not learned yet; False: none (no FRAME_KEY, or the event it was learned from).
+        self._frame: DeltaFrame | bool | None = None if self.FRAME_KEY else False
+        self._frame_index = 0  # the text block the frame's deltas belong to
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
-        return self._events(self._sse.feed, chunk)
+        if self._done:
+            return []
+        out: list[ir.Event] = []
+        frame = self._frame
+        for event in self._sse.events(chunk):
+            if frame:
+                text = frame.text(event)  # type: ignore[union-attr]
+                if text is not None:
+                    out.append(ir.TextDelta(self._frame_index, text))
+                    continue
+            try:
+                doc = event_json(event)
+            except UpstreamProtocolError as err:
+                self._done = True
+                out.append(ir.StreamError(err.message))
+                break
+            if isinstance(doc, dict):
+                n = len(out)
+                self._event(doc, out)
+                if frame is None and len(out) == n + 1:
+                    new = out[n]
+                    if type(new) is ir.TextDelta:
+                        frame = self._frame = self._learn(event, new)
+                if self._done:
+                    break
+        return out
+
+    def _learn(self, event: bytes, delta: ir.TextDelta) -> DeltaFrame | bool:
+        """The frame of `event`, which gave `delta` alone (False when it has none)."""
+        assert self.FRAME_KEY is not None
+        self._frame_index = delta.index
+        return DeltaFrame.learn(event, self.FRAME_KEY, delta.text, self.FRAME_NUMBER) or False
 
     def close(self) -> list[ir.Event]:
         if self._done:
@@ -77,6 +131,102 @@ class JsonEventDecoder:
 
     def _event(self, doc: dict[str, Any], out: list[ir.Event]) -> None:
         raise NotImplementedError
+
+
+class DeltaFrame:
+    """The constant bytes around the one string that changes from event to event in a stream's
+    commonest event (a text delta), learned from an event the full decoder read: a later chunk
+    that is byte for byte the same outside that string is decoded by parsing the string alone
+    ("decode only what you must"). Anything else (other events, several events in one chunk, a
+    changed id or any other field) does not match and goes through the full decoder. A counter
+    before the string (`number`, e.g. ``"sequence_number":``) may differ: any decimal digits.
+
+    The frame's key (e.g. ``"content":``) must occur once in the learned event: a JSON string
+    cannot hold an unescaped quote, so that occurrence is the key itself, not text."""
+
+    __slots__ = ("_head", "_mid", "_tail")
+
+    def __init__(self, head: bytes, mid: bytes | None, tail: bytes) -> None:
+        self._head, self._mid, self._tail = head, mid, tail
+
+    @classmethod
+    def learn(
+        cls, event: bytes, key: bytes, text: str, number: bytes | None = None
+    ) -> DeltaFrame | None:
+        """The frame of `event` (one whole chunk) around the string value after `key`, if that
+        value is `text`; None when the event does not have that shape."""
+        event = bytes(event)
+        at = event.find(key)
+        if at < 0 or event.find(key, at + 1) >= 0:
+            return None
+        start = at + len(key)
+        end = string_end(event, start)
+        if end < 0:
+            return None
+        try:
+            value = _loads(event[start:end])
+        except orjson.JSONDecodeError:
+            return None
+        if value != text:
+            return None
+        head, mid = event[:start], None
+        if number is not None:
+            n = head.find(number)
+            if n < 0 or head.find(number, n + 1) >= 0:
+                return None
+            n += len(number)
+            digits = n
+            while head[digits : digits + 1].isdigit():
+                digits += 1
+            if digits == n:
+                return None
+            head, mid = head[:n], head[digits:]
+        return cls(head, mid, event[end:])
+
+    def text(self, chunk: bytes) -> str | None:
+        """The string of a chunk framed as the learned event, else None."""
+        head, tail = self._head, self._tail
+        if not (chunk.startswith(head) and chunk.endswith(tail)):
+            return None
+        start = len(head)
+        if self._mid is not None:
+            end = chunk.find(self._mid, start)
+            if end < 0 or not chunk[start:end].isdigit():
+                return None
+            start = end + len(self._mid)
+        middle = chunk[start : len(chunk) - len(tail)]
+        if middle.find(b"\n") >= 0:  # never inside one JSON string: more than one event
+            return None
+        try:
+            value = _loads(middle)
+        except orjson.JSONDecodeError:
+            return None
+        return value if type(value) is str else None
+
+
+def string_end(data: bytes, start: int) -> int:
+    """The index after the JSON string literal that starts at `start`, or -1."""
+    if data[start : start + 1] != b'"':
+        return -1
+    pos = start + 1
+    while (quote := data.find(b'"', pos)) >= 0:
+        back = quote - 1
+        while data[back] == 0x5C:  # a backslash
+            back -= 1
+        if (quote - 1 - back) % 2 == 0:  # not escaped
+            return quote + 1
+        pos = quote + 1
+    return -1
+
+
+_NO_DATA: Final = object()
+
+
+def event_json(event: bytes) -> Any:
+    """The parsed JSON data of one event (`[DONE]` as None, an event without data as a value
+    that is neither a dict nor None); UpstreamProtocolError when it is not JSON."""
+    data = event_data(event)
+    return _NO_DATA if data is None else _parse(data)
 
 
 def _parse(data: bytes) -> Any:

@@ -320,6 +320,9 @@ class TranslatedExchange:
         relay (raised, after the events before it) so the stream is continued or cut alike."""
         failed: ir.StreamError | None = None
         for i, ev in enumerate(events):
+            kind = type(ev)
+            if kind is ir.TextDelta or kind is ir.ToolArgsDelta:  # most events: nothing to note
+                continue
             if isinstance(ev, ir.MessageStart):
                 ev.model = ev.model or out.target.model_id
                 if out.rid is not None:
