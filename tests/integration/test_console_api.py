@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from tests.conftest import GatewayFactory
-from tests.integration.keys_support import create_key, keys_config
+from tests.integration.keys_support import ADMIN_TOKEN, create_key, keys_config
 from tests.integration.test_metrics import (
     USAGE,
     chat,
@@ -45,13 +45,15 @@ def get(url: str, token: str | None = None) -> tuple[int, Any]:
             return err.code, json.loads(err.read())
 
 
-def rows_until(admin: str, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+def rows_until(
+    admin: str, count: int, timeout: float = 30, token: str | None = None
+) -> list[dict[str, Any]]:
     """The console's rows once it shows `count` requests (or `timeout` passes: the caller's
     asserts then fail). A request's record reaches the ring after its response has gone out
     (and, with signals, after the analysis), so a client may ask before it is there."""
     deadline, pause = time.monotonic() + timeout, threading.Event()
     while True:
-        rows: list[dict[str, Any]] = get(f"{admin}/console/api/requests")[1]["data"]
+        rows: list[dict[str, Any]] = get(f"{admin}/console/api/requests", token)[1]["data"]
         if len(rows) >= count or time.monotonic() > deadline:
             return rows
         pause.wait(0.05)
@@ -194,9 +196,12 @@ def test_keys_show_their_budget_use(upstream: Any, gateway: GatewayFactory) -> N
         key_id, key = create_key(gw.admin_url, name="team-a", budget=5.0, period="month")
         with openai.OpenAI(base_url=f"{gw.url()}/v1", api_key=key, max_retries=0) as c:
             c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
-        (row,) = rows_until(gw.admin_url, 1)
+        # The key admin token guards the console too (no console token of its own here).
+        for path in ("keys", "requests", "config"):
+            assert get(f"{gw.admin_url}/console/api/{path}")[0] == 401
+        (row,) = rows_until(gw.admin_url, 1, token=ADMIN_TOKEN)
         assert row["key"] == "team-a" and row["cost"] > 0
-        status, doc = get(f"{gw.admin_url}/console/api/keys")
+        status, doc = get(f"{gw.admin_url}/console/api/keys", ADMIN_TOKEN)
         assert status == 200 and doc["enabled"] is True
         (shown,) = doc["data"]
         assert (shown["id"], shown["name"], shown["budget_usd"]) == (key_id, "team-a", 5.0)

@@ -12,7 +12,8 @@
     GET /console/api/config                the loaded config, secrets masked, and when it was loaded
 
 The data is the workers' rings of recent requests (`plano.observability.console_ring`), read in a
-thread, off the loop. With `PLANO_CONSOLE_TOKEN` set (16 characters or more), every API call
+thread, off the loop. With `PLANO_CONSOLE_TOKEN` set (16 characters or more), or else with gateway
+keys on and a key admin token (`access.keys.admin_token` / `$PLANO_ADMIN_TOKEN`), every API call
 needs `Authorization: Bearer <token>` (the page asks for it once); the page itself holds no data.
 """
 
@@ -51,9 +52,11 @@ _NO_CACHE: Final = (b"cache-control", b"no-store")
 T = TypeVar("T")
 
 
-def console_token(environ: Mapping[str, str]) -> str | None:
-    """`$PLANO_CONSOLE_TOKEN` when it is 16 characters or more (as the admin token)."""
-    return admin_token(environ.get(ENV_TOKEN), {})
+def console_token(environ: Mapping[str, str], admin: str | None = None) -> str | None:
+    """`$PLANO_CONSOLE_TOKEN` when it is 16 characters or more (as the admin token), else the
+    key admin API's token `admin` when there is one: the console lists keys and spend, so once
+    key administration is guarded, the console must not be a way around it."""
+    return admin_token(environ.get(ENV_TOKEN), {}) or admin
 
 
 def _asset(name: str) -> bytes:

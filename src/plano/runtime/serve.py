@@ -194,8 +194,9 @@ def make_server(
     ports: dict[int, ListenerRoutes] = {b.port: by_name[b.listener.name] for b in bound}
     app = Gateway(state, ports)
     keys = keys_admin(state)
+    guard = None if keys is None else admin_token(state.config.access.keys.admin_token, os.environ)
     console = Console(
-        state.console, state.config, state.loaded_at, state.keys, console_token(os.environ)
+        state.console, state.config, state.loaded_at, state.keys, console_token(os.environ, guard)
     )
     asgi = (
         app
