@@ -107,41 +107,43 @@ def _pure(reason: str) -> None:
 
 
 class BuildExt(build_ext):
-    """Compiles with mypyc when wanted; falls back to the sources (with a warning) otherwise."""
+    """Compiles with mypyc when wanted; falls back to the sources (with a warning) otherwise.
 
-    def finalize_options(self) -> None:
-        self.plano_files: list[str] = []
-        if compile_wanted() and not self.distribution.ext_modules:
-            self.distribution.ext_modules = self._mypycify()
-        super().finalize_options()
-
-    def _mypycify(self) -> list[Any]:
-        files = sources()
-        try:
-            from mypyc.build import mypycify
-        except ImportError:
-            _pure("mypyc is not installed")
-            return []
-        try:
-            extensions: list[Any] = mypycify(
-                [*MYPY_OPTIONS, *files], opt_level="3", group_name=GROUP
-            )
-        except BaseException as exc:  # mypyc exits through SystemExit on a type error
-            _pure(f"mypyc failed: {exc!r}")
-            return []
-        self.plano_files = files
-        return extensions
+    mypyc runs here, when the extensions are built, not when setup.py is loaded: pip also loads
+    it for the metadata and the sdist, which need no compiling."""
 
     def run(self) -> None:
-        if not self.plano_files:
+        if not compile_wanted():
             return
+        files, self.extensions = self._mypycify()
+        if not files:
+            return
+        self.distribution.ext_modules = self.extensions
+        super().finalize_options()  # the per-extension setup, for the extensions just made
         try:
             super().run()
         except Exception as exc:  # no C compiler, missing Python headers, a compile error
             self._remove_outputs()
             _pure(f"the C build failed: {exc}")
             return
-        self._write_manifest(self.plano_files)
+        self._write_manifest(files)
+
+    def _mypycify(self) -> tuple[list[str], list[Any]]:
+        """The compiled files and their extensions; none when mypyc is missing or fails."""
+        files = sources()
+        try:
+            from mypyc.build import mypycify
+        except ImportError:
+            _pure("mypyc is not installed")
+            return [], []
+        try:
+            extensions: list[Any] = mypycify(
+                [*MYPY_OPTIONS, *files], opt_level="3", group_name=GROUP
+            )
+        except BaseException as exc:  # mypyc exits through SystemExit on a type error
+            _pure(f"mypyc failed: {exc!r}")
+            return [], []
+        return files, extensions
 
     def _remove_outputs(self) -> None:
         for out in self.get_outputs():

@@ -62,7 +62,7 @@ class MessagesStreamDecoder(JsonEventDecoder):
     """Upstream Anthropic SSE events -> IR events."""
 
     TERMINAL = "message_stop"
-    FRAME_KEY = b'"text_delta","text":'
+    FRAME_KEY: bytes | None = b'"text_delta","text":'
 
     def _event(self, doc: dict[str, Any], out: list[ir.Event]) -> None:
         kind = doc.get("type")
