@@ -18,7 +18,6 @@ from plano.observability.record import RequestRecord
 from plano.observability.span_context import parse_traceparent
 from plano.observability.span_render import PER_REQUEST, PendingSpan, render_span
 from plano.tracecollector.store import spans_from_request
-from tests.compiled_marks import patches
 
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CLIENT_SPAN = "b7ad6b7169203331"
@@ -251,7 +250,6 @@ def test_attributes_name_and_timing(exporter: Captured) -> None:
     assert span["events"] == []
 
 
-@patches(otel_spans)
 @pytest.mark.parametrize("cache_limit", [1024, 0])
 def test_requests_alike_keep_their_own_values(
     exporter: Captured, monkeypatch: pytest.MonkeyPatch, cache_limit: int
