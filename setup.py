@@ -31,28 +31,21 @@ SRC = ROOT / "src"
 MANIFEST = "plano/_compiled.json"  # written beside the compiled modules: their sources' sha256
 GROUP = "plano"  # the shared library: plano__mypyc.<abi>.so
 
-# The request path, package by package (docs/performance.md, "Compiled with mypyc": what it gains,
-# and why routing, access, filters and observability stay Python).
+# What compiles with a measured gain (docs/performance.md, "Compiled with mypyc"): the HTTP/1.1
+# framing, the wire shapes, the codecs, the IR and the translators. Compiling the listeners, the
+# upstream exchange and the signals too made the gateway slower per request, and compiled
+# exception classes lose their class-level `status` (errors.py): both stay Python.
 COMPILED = (
-    "plano/errors.py",
     "plano/http",
     "plano/wire",
     "plano/codec",
     "plano/ir",
     "plano/translate",
-    "plano/providers",
-    "plano/upstream",
-    "plano/listeners",
-    "plano/signals",
 )
 # Modules of those packages left as Python, for the reason mypyc gives.
 NOT_COMPILED = (
     # subclasses of ConnectionError: mypyc compiles no subclass of most built-in exceptions
     "plano/http/response.py",
-    # async generators (mypyc does not compile them)
-    "plano/upstream/first_token.py",
-    "plano/upstream/mock_transport.py",
-    "plano/upstream/stream_guard.py",
 )
 # mypy options for the build: the build environment holds mypy, not Plano's dependencies
 # (pydantic, opentelemetry...); their types are Any there, which compiles to the same behaviour
@@ -99,27 +92,33 @@ def _pure(reason: str) -> None:
     print(f"WARNING: {msg}", file=sys.stderr)
 
 
+_BUILDING = ("bdist_wheel", "build", "build_ext", "install", "editable_wheel", "develop")
+_MYPYC: list[tuple[list[str], list[Any]]] = []  # decided once per build
+
+
 class BuildExt(build_ext):
     """Compiles with mypyc when wanted; falls back to the sources (with a warning) otherwise.
 
-    mypyc runs here, when the extensions are built, not when setup.py is loaded: pip also loads
-    it for the metadata and the sdist, which need no compiling."""
+    mypyc runs only for a command that builds (pip also runs setup.py for the metadata and the
+    sdist, which need no compiling), and once (build and bdist_wheel both finalize this)."""
+
+    def finalize_options(self) -> None:
+        if not _MYPYC:
+            building = compile_wanted() and any(arg in _BUILDING for arg in sys.argv)
+            _MYPYC.append(self._mypycify() if building else ([], []))
+        self.plano_files, self.distribution.ext_modules = _MYPYC[0]
+        super().finalize_options()
 
     def run(self) -> None:
-        if not compile_wanted():
+        if not self.plano_files:
             return
-        files, self.extensions = self._mypycify()
-        if not files:
-            return
-        self.distribution.ext_modules = self.extensions
-        super().finalize_options()  # the per-extension setup, for the extensions just made
         try:
             super().run()
         except Exception as exc:  # no C compiler, missing Python headers, a compile error
             self._remove_outputs()
             _pure(f"the C build failed: {exc}")
             return
-        self._write_manifest(files)
+        self._write_manifest(self.plano_files)
 
     def _mypycify(self) -> tuple[list[str], list[Any]]:
         """The compiled files and their extensions; none when mypyc is missing or fails."""
