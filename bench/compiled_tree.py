@@ -25,6 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", default=str(ROOT / "build" / "compiled-src"))
     out = Path(parser.parse_args().out).resolve()
+    shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools would reuse what is there
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp, str(ROOT)]
         subprocess.run(cmd, check=True, cwd=ROOT)
@@ -32,7 +33,8 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
         with zipfile.ZipFile(wheel) as zf:
             zf.extractall(out)
-    shutil.rmtree(ROOT / "build" / "lib", ignore_errors=True)
+    for leftover in (ROOT / "build" / "lib", *ROOT.glob("build/temp.*"), *ROOT.glob("build/*.c")):
+        shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink()
     compiled = sorted(out.glob("plano/**/*.so"))
     print(f"{out}: {wheel.name}, {len(compiled)} compiled modules")
     print(f"PYTHONPATH={out} python -m plano --version")
