@@ -123,8 +123,8 @@ def guard() -> Status:
         shown = ", ".join(status.stale[:5]) + (" ..." if len(status.stale) > 5 else "")
         warnings.warn(
             f"plano: the source of {len(status.stale)} compiled modules changed since the build "
-            f"({shown}): running every module from source; rebuild (pip install .) to compile "
-            "them again",
+            f"({shown}): running every module from source; rebuild to compile them again "
+            "(pip install ., or PLANO_COMPILE=1 pip install -e .)",
             RuntimeWarning,
             stacklevel=2,
         )
