@@ -82,3 +82,30 @@ def test_the_source_finder_points_the_listed_modules_at_their_sources(tmp_path: 
     assert sub is not None and sub.origin == str(pkg / "sub" / "__init__.py")
     assert sub.submodule_search_locations == [str(pkg / "sub")]
     assert finder.find_spec("fake.other", None) is None
+
+
+def _setup_constant(name: str) -> tuple[str, ...]:
+    """A tuple constant of setup.py, read without running it (running it builds)."""
+    import ast
+
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
+            value = ast.literal_eval(node.value)
+            assert isinstance(value, tuple)
+            return value
+    raise AssertionError(f"setup.py has no {name}")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_what_setup_py_compiles_exists_and_what_it_leaves_out_is_inside_it() -> None:
+    compiled = _setup_constant("COMPILED")
+    left_out = _setup_constant("NOT_COMPILED")
+    assert compiled and all((ROOT / "src" / entry).exists() for entry in compiled)
+    for entry in left_out:
+        assert (ROOT / "src" / entry).is_file()
+        assert any(entry.startswith(c.removesuffix(".py")) for c in compiled), entry
+    # plano/__init__ and the guard itself must stay Python: they decide what may run compiled
+    assert not any(c in ("plano", "plano/__init__.py", "plano/compiled.py") for c in compiled)
