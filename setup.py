@@ -3,14 +3,14 @@
 Everything else about the project lives in pyproject.toml; this file only adds the compiled
 modules. A wheel (`pip wheel .`, `pip install .`, the Docker image) compiles the modules of
 `COMPILED` (mypy, pinned in pyproject's build requirements, does it) and ships each beside its
-source; `plano --version` says which run. Plano stays pure Python, with a warning, when:
+source; `plano --version` says which run. Plano stays pure Python when:
 
 - `PLANO_PURE=1` is set at build time (the opt-out);
 - the install is editable (`pip install -e .`): a compiled module beside its `.py` would hide a
   developer's edits, so editable installs compile only when asked (`PLANO_COMPILE=1`); the guard
   in plano/compiled.py then runs the sources if any of them changed since the build;
 - mypyc or a C compiler is missing, or the compilation fails (e.g. an sdist on a machine without
-  gcc): the wheel then holds the sources only.
+  gcc): the build warns (`pip -v` shows it) and the wheel holds the sources only.
 """
 
 from __future__ import annotations
