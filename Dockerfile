@@ -42,7 +42,7 @@ RUN python -m venv /opt/build \
  && /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/dist . \
  && /opt/plano/bin/pip install --no-deps /tmp/dist/plano-*.whl \
  && /opt/plano/bin/pip check \
- && /opt/plano/bin/plano --version | grep -F "(compiled: " \
+ && /opt/plano/bin/python -c "import sys, plano.compiled as c; s = c.guard(); print(s.describe()); sys.exit(not s.active)" \
  && /opt/plano/bin/python -c "from plano.embedding.model import MiniLM; MiniLM().embed(['ok'])"
 # 3. The baked-in config must load; then drop pip from the runtime venv.
 COPY deploy/docker/config.yaml /tmp/config/config.yaml
