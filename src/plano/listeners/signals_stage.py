@@ -178,7 +178,7 @@ class SignalsWorker:
         # In a thread: the loop hands each batch's conversations to one analysis thread and
         # completes the records when it is done (the loop then waits at most the interpreter's
         # switch interval for the GIL, instead of a whole analysis).
-        self._threaded = thread
+        self._thread = thread
         self._inflight: _Batch | None = None
         self._budget = Budget(budget, burst) if budget < 1.0 else None  # 1: no limit
         self._max_queue = max_queue
@@ -221,7 +221,7 @@ class SignalsWorker:
 
     def _run(self) -> None:
         self._timer = None
-        if not self._threaded:
+        if not self._thread:
             self._drain(self._batch)
         elif self._inflight is None:
             self._dispatch()

@@ -155,8 +155,8 @@ class AccessLog:
         self._pending: list[str] = []
         self._timer: asyncio.TimerHandle | None = None
         self._queue: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
-        self._worker = threading.Thread(target=self._run, name="plano-access-log", daemon=True)
-        self._worker.start()
+        self._thread = threading.Thread(target=self._run, name="plano-access-log", daemon=True)
+        self._thread.start()
 
     def write(self, record: RequestRecord) -> None:
         if self._fmt == "json":
@@ -188,7 +188,7 @@ class AccessLog:
         """Flush what is collected and stop the writer."""
         self.flush()
         self._queue.put(_STOP)
-        self._worker.join(timeout=5)
+        self._thread.join(timeout=5)
 
     def _run(self) -> None:
         while True:

@@ -25,11 +25,11 @@ class Count:
 
     def __init__(self, child: Incrementable) -> None:
         self.child = child
-        self.n: float = 0.0  # an int, but for USD counters
+        self.n: float = 0  # an int, but for USD counters
 
     def flush(self) -> None:
         if self.n:
-            pending, self.n = self.n, 0.0
+            pending, self.n = self.n, 0
             self.child.inc(pending)
 
 

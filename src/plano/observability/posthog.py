@@ -191,8 +191,8 @@ class PosthogExporter:
         self._input_released = 0  # ... and taken off the queue (thread)
         self._dropped_reported = 0
         self._last_drop_report = -REPORT_EVERY_SECONDS
-        self._worker = threading.Thread(target=self._run, name="plano-posthog", daemon=True)
-        self._worker.start()
+        self._thread = threading.Thread(target=self._run, name="plano-posthog", daemon=True)
+        self._thread.start()
 
     # -- the event loop side ----------------------------------------------------------------
 
@@ -250,7 +250,7 @@ class PosthogExporter:
         self._deadline = time.monotonic() + timeout
         self._closed.set()
         self._wake.set()
-        self._worker.join(timeout + 0.5)
+        self._thread.join(timeout + 0.5)
 
     # -- the thread ---------------------------------------------------------------------------
 

@@ -83,8 +83,8 @@ class SpanBatcher:
         self._wake = threading.Event()
         self._stopping = False
         self.dropped = 0
-        self._worker = threading.Thread(target=self._run, name="plano-span-export", daemon=True)
-        self._worker.start()
+        self._thread = threading.Thread(target=self._run, name="plano-span-export", daemon=True)
+        self._thread.start()
 
     @classmethod
     def from_env(
@@ -194,8 +194,8 @@ class SpanBatcher:
         (an export still retrying)."""
         self._stopping = True
         self._wake.set()
-        self._worker.join(timeout)
-        if self._worker.is_alive():
+        self._thread.join(timeout)
+        if self._thread.is_alive():
             return False
         self.force_flush()
         return True

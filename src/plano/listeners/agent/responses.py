@@ -23,7 +23,7 @@ from plano.agents.orchestration import AgentChainError, AgentTarget
 from plano.errors import PlanoError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
 from plano.listeners.agent.call import AgentCall
 from plano.listeners.asgi import send_bytes
-from plano.listeners.model.stream_cut import DRAINED, DRAINED_STATUS, end_cancelled, note_cut
+from plano.listeners.model.stream_cut import DRAINED, StreamDrained, end_cancelled, note_cut
 from plano.listeners.model.translated import note_usage
 from plano.listeners.model.translation import (
     SHAPE_ERRORS,
@@ -134,7 +134,7 @@ class RelayAsResponses:
             await send({"type": "http.response.body", "body": data, "more_body": True})
         except asyncio.CancelledError:  # drain or shutdown: the error event, then go on
             resp.abort()
-            data = encoder.encode([ir.StreamError(DRAINED, DRAINED_STATUS)])
+            data = encoder.encode([ir.StreamError(DRAINED, StreamDrained.status)])
             await end_cancelled(send, record, data)
             raise
         finally:

@@ -28,14 +28,10 @@ from plano.observability.record import RequestRecord
 CUT_SEND_WAIT: Final = 0.5  # seconds a cancelled stream's error event may wait for the socket
 
 
-# A class attribute read through the class: a compiled (mypyc) module reads this constant instead.
-DRAINED_STATUS: Final = 503
-
-
 class StreamDrained(PlanoError):
     """The gateway cut the stream (drain or shutdown): 503, as a refused request would be."""
 
-    status = DRAINED_STATUS
+    status = 503
     code = "gateway_shutting_down"
     kind = "drained"
 

@@ -26,7 +26,7 @@ from plano.listeners.model.continuation import Continuation, Kept, Save, Upstrea
 from plano.listeners.model.filtered import filter_headers
 from plano.listeners.model.stream_cut import (
     DRAINED,
-    DRAINED_STATUS,
+    StreamDrained,
     cut_kind,
     end_cancelled,
     end_with,
@@ -294,7 +294,7 @@ class TranslatedExchange:
             await _broken(call, committed, err, encoder, kept, continuation, save)
         except asyncio.CancelledError:  # drain or shutdown: the error event, then go on
             resp.abort()
-            data = encoder.encode([ir.StreamError(DRAINED, DRAINED_STATUS)])
+            data = encoder.encode([ir.StreamError(DRAINED, StreamDrained.status)])
             await end_cancelled(send, record, data)
             raise
         finally:
