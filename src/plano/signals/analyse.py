@@ -141,7 +141,7 @@ class _Keys:
     a list as `[` + its items' JSON joined by `,` + `]`): one serialisation of the request and,
     for the prefixes looked up, one of each message they drop, all in C."""
 
-    __slots__ = ("_blob", "_ends", "_messages", "_seed", "count")
+    __slots__ = ("_blob", "_ends", "_known", "_messages", "_seed", "count")
 
     def __init__(self, blob: bytes, messages: Sequence[Any], shape: str) -> None:
         self._blob = blob
@@ -150,12 +150,17 @@ class _Keys:
         self.count = len(messages)
         # _ends[j]: where the first `count - j` messages' JSON ends in `blob`
         self._ends = [len(blob) - 1]
+        self._known: dict[int, int] = {}  # k → of(k), once computed
 
     def of(self, k: int) -> int:
+        key = self._known.get(k)
+        if key is not None:
+            return key
         ends, drop = self._ends, self.count - k
         while len(ends) <= drop:  # the comma before the message dropped goes with it
             ends.append(ends[-1] - len(_dumps(self._messages[self.count - len(ends)])) - 1)
-        return hash((self._seed, self._blob[: ends[drop]]))
+        key = self._known[k] = hash((self._seed, self._blob[: ends[drop]]))
+        return key
 
 
 def _keys(messages: Sequence[Any], shape: str) -> _Keys | None:

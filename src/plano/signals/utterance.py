@@ -29,11 +29,9 @@ CAPS_MIN_LETTERS: Final = 10
 CAPS_MIN_RATIO: Final = 0.8
 ACRONYM_MAX_LETTERS: Final = 4
 _LETTER_RUN: Final = re.compile(r"[^\W\d_]+")
-_PUNCT: Final = re.compile(r"\?\?|!!|[?!]{3,}")
+_PUNCT: Final = re.compile(r"\?\?|!!|[?!]{3,}")  # matches only where two of ? and ! meet
 _NO_HITS: Final[Mapping[str, Match]] = {}
 _ASCII_CAPITALS: Final = bytes(range(ord("A"), ord("Z") + 1))
-# `_PUNCT` can only match where two of ? and ! meet
-_PUNCT_PAIRS: Final = ("??", "!!", "?!", "!?")
 
 
 def shouting(text: str, common_words: frozenset[str]) -> float | None:
@@ -75,7 +73,7 @@ class Features(NamedTuple):
 
 
 def _punctuation(raw: str) -> str:
-    if not any(map(raw.__contains__, _PUNCT_PAIRS)):
+    if "??" not in raw and "!!" not in raw and "?!" not in raw and "!?" not in raw:
         return ""
     return "".join(_PUNCT.findall(raw))[:20]
 
