@@ -90,16 +90,17 @@ def user_features(text: str) -> Features:
     prose = Text.of(prose_text)
     full = prose if prose_text == text else Text.of(text)
     tokens = prose.tokens
+    content = frozenset(tokens).difference(lex.stopwords)
     return Features(
         prose=prose,
         full=full,
-        hits=lex.book.match_all(prose),
+        hits=lex.book.match_all(prose, content=content),
         caps_ratio=shouting(prose.raw, lex.stopwords),
         punctuation=_punctuation(prose.raw),
         positive_start=bool(tokens)
         and tokens[0] in lex.positive_firsts
         and any(tokens[: len(p)] == p for p in lex.positive_prefixes),
-        content=frozenset(tokens).difference(lex.stopwords),
+        content=content,
         snippet=_snippet(prose if prose.raw else full),
     )
 
