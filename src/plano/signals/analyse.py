@@ -137,11 +137,14 @@ clear_state_cache = _cache.clear
 
 class _Keys:
     """Prefix keys of one conversation: `of(k)` identifies its first k messages (and the
-    shape) by the hash of their serialisation, a prefix of the whole list's JSON (orjson writes
-    a list as `[` + its items' JSON joined by `,` + `]`): one serialisation of the request and,
-    for the prefixes looked up, one of each message they drop, all in C."""
+    shape) from the serialisation of the whole list, of which the first k messages' JSON is a
+    prefix (orjson writes a list as `[` + its items' JSON joined by `,` + `]`). So that no byte
+    is hashed twice however long the messages, the key of k messages combines the hash of the
+    bytes up to an anchor (the last multiple of `LOOK_BACK` messages below k, shared by the
+    prefixes looked up) with the bytes after it. One serialisation of the request and one of
+    each message after the anchor, all in C."""
 
-    __slots__ = ("_blob", "_ends", "_known", "_messages", "_seed", "count")
+    __slots__ = ("_anchors", "_blob", "_ends", "_known", "_messages", "_seed", "count")
 
     def __init__(self, blob: bytes, messages: Sequence[Any], shape: str) -> None:
         self._blob = blob
@@ -151,15 +154,24 @@ class _Keys:
         # _ends[j]: where the first `count - j` messages' JSON ends in `blob`
         self._ends = [len(blob) - 1]
         self._known: dict[int, int] = {}  # k → of(k), once computed
+        self._anchors: dict[int, int] = {}  # a → hash of the bytes of the first a messages
+
+    def _end(self, k: int) -> int:
+        ends, drop = self._ends, self.count - k
+        while len(ends) <= drop:  # the comma before the message dropped goes with it
+            ends.append(ends[-1] - len(_dumps(self._messages[self.count - len(ends)])) - 1)
+        return ends[drop]
 
     def of(self, k: int) -> int:
         key = self._known.get(k)
         if key is not None:
             return key
-        ends, drop = self._ends, self.count - k
-        while len(ends) <= drop:  # the comma before the message dropped goes with it
-            ends.append(ends[-1] - len(_dumps(self._messages[self.count - len(ends)])) - 1)
-        key = self._known[k] = hash((self._seed, self._blob[: ends[drop]]))
+        anchor = max(0, (k - 1) // LOOK_BACK * LOOK_BACK)
+        start = self._end(anchor)
+        head = self._anchors.get(anchor)
+        if head is None:
+            head = self._anchors[anchor] = hash(self._blob[:start])
+        key = self._known[k] = hash((self._seed, head, self._blob[start : self._end(k)]))
         return key
 
 

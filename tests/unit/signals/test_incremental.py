@@ -111,3 +111,32 @@ def test_a_sibling_request_continues_from_the_state_before_the_last_message() ->
     sibling = [*history, u("Actually make it three, THIS IS WRONG!!")]
     assert analyse(sibling) == cold(sibling)
     assert analyse(history) == cold(history)  # the history alone gets its own report
+
+
+texts = st.sampled_from(["hi", "No, I meant two", "x" * 3000, "é ü \u2019", ""])
+json_messages = st.lists(
+    st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]), "content": texts}),
+    max_size=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_messages, json_messages)
+def test_a_prefix_key_depends_on_that_prefix_only(
+    first: list[dict[str, Any]], more: list[dict[str, Any]]
+) -> None:
+    """The key of k messages is the same whatever follows them (keys are cut out of the whole
+    request's JSON, around anchors every LOOK_BACK messages), and names those k messages."""
+    whole = analyse_module._keys([*first, *more], "openai")
+    alone = analyse_module._keys(first, "openai")
+    assert whole is not None and alone is not None
+    for k in range(1, len(first) + 1):
+        assert whole.of(k) == alone.of(k)
+    for k in range(len(first) + 1, len(first) + len(more) + 1):
+        other = analyse_module._keys([*first, *more][:k], "openai")
+        assert other is not None and whole.of(k) == other.of(k)
+        if first:
+            assert whole.of(k) != alone.of(len(first))  # more messages: another key
+    sharegpt = analyse_module._keys(first, "sharegpt")
+    if first and sharegpt is not None:
+        assert alone.of(len(first)) != sharegpt.of(len(first))
