@@ -43,7 +43,8 @@ class NoteCache:
         """`note_of(report)`, remembering what it rendered: the signals of a conversation's
         cached fold state are the same objects in every later report of that conversation, and
         category results are shared by every report with the same counts, so a report that
-        continues an earlier one renders its new signals only. Analysis-thread use only."""
+        continues an earlier one renders its new signals only. One thread at a time: the analysis
+        thread, or the loop when no batch is in flight (`SignalsWorker.flush` waits for it)."""
         instances = self._instances
         rendered: list[Instance] = []
         for signal in report.signals:

@@ -1,15 +1,16 @@
 """`analyse`: run every analyser over one conversation and score it.
 
 The analysis is a left-to-right fold over the rows with a small state (the last user message,
-the last two messages per role for repetition, the last tool called, the tool calls so far).
-A chat client resends its history with every request, so the state after each analysed
-conversation is kept with its report (bounded LRU: `STATES` states holding `STATE_CHARS`
-characters of text at most) and the next request continues from the longest cached prefix: it
-pays for its new messages only. A prefix is keyed by the messages themselves, not by their rows:
-each message is serialised (orjson, in C) and hashed, and the key of the first k messages is the
-hash of those k hashes, so finding the prefix converts no message of the history to rows (the
-same conversation again costs its serialisation and hashes, ~2 µs for 20 messages). Loop
-signals, dragging and the scores are computed from the state at the end.
+the last two messages per role for repetition, the last tool called, the tool calls so far, and
+the signals found so far in report order with their count per category). A chat client resends
+its history with every request, so the state after each analysed conversation is kept with its
+report (bounded LRU: `STATES` states holding `STATE_CHARS` characters of text at most) and the
+next request continues from the longest cached prefix: it pays for its new messages only, and
+its report for the loop signals and dragging (the verdict is remembered by category counts). A
+prefix is keyed by the messages themselves, not by their rows: the key of the first k messages
+is cut out of one serialisation of the request (orjson, in C; see `_Keys`), so finding the
+prefix converts no message of the history to rows (the same conversation again costs that
+serialisation and a hash of its bytes, ~1 µs for 20 short messages).
 """
 
 from __future__ import annotations
