@@ -15,6 +15,7 @@ from plano.signals import analyse
 from plano.signals.analyse import clear_state_cache
 from plano.signals.observations import scan
 from plano.signals.report import SignalReport
+from plano.signals.taxonomy import LEAF_TYPES
 from plano.signals.utterance import assistant_features, user_features
 from tests.unit.signals.conv import a, call, obs, u
 
@@ -140,3 +141,29 @@ def test_a_prefix_key_depends_on_that_prefix_only(
     sharegpt = analyse_module._keys(first, "sharegpt")
     if first and sharegpt is not None:
         assert alone.of(len(first)) != sharegpt.of(len(first))
+
+
+def test_signals_stay_in_report_order_without_a_final_sort() -> None:
+    """The fold keeps signals sorted by message index then taxonomy order as they are found
+    (the report no longer sorts them all), on every prefix of both corpora."""
+    order = {leaf: n for n, leaf in enumerate(LEAF_TYPES)}
+    for name in ("corpus.jsonl", "corpus_holdout.jsonl"):
+        for line in (DATA / name).read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            messages, shape = record["messages"], record["shape"]
+            clear_state_cache()
+            for n in range(1, len(messages) + 1):
+                found = analyse(messages[:n], shape=shape).signals
+                ranked = sorted(found, key=lambda s: (s.message_index, order[s.type]))
+                assert list(found) == ranked, (record["id"], n)
+
+
+def test_one_message_with_an_escalation_and_profanity_is_in_report_order() -> None:
+    """The disengagement analyser finds escalation before the profanity stance; the report
+    lists the stance first (taxonomy order), as a full sort did."""
+    clear_state_cache()
+    found = analyse([u("I want to talk to a human, this is bullshit")]).signals
+    kinds = [s.type for s in found]
+    assert kinds == sorted(kinds, key=LEAF_TYPES.index)
+    assert "interaction.disengagement.escalation" in kinds
+    assert "interaction.disengagement.negative_stance" in kinds
