@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 HEAD_PATH: Final = Path(__file__).parents[2] / "embedding" / "assets" / "guard_head.json"
-HEAD_SHA256: Final = "91cd8b5e6143e08e1737ee5517c3d20b16352a7fa464ce834a6857e42614156d"
+HEAD_SHA256: Final = "d620299a51d702f019e69cc3cf07f78f4d25eba8bf053249d4b92fde2f25ecf3"
 
 
 @dataclass(frozen=True, slots=True)
