@@ -70,6 +70,9 @@ def quantised(p: F32) -> F32:
     return q
 
 
+AB: dict[str, bool] = {"on": False}  # the columns: (attack, benign) top-1, not their difference
+
+
 def knn_features(v: F32, mem: F32, lab: F64, k: int) -> F64:
     """Per row of `v`: mean of the top-`k` cosines to attack prototypes minus the same for benign
     ones, and the top-1 of each."""
@@ -82,6 +85,8 @@ def knn_features(v: F32, mem: F32, lab: F64, k: int) -> F64:
         top = -np.sort(-sc, axis=1)[:, :kk]
         cols.append(top.mean(1))
         tops.append(top[:, 0])
+    if AB["on"]:
+        return np.stack([tops[0], tops[1]], axis=1).astype(np.float64)
     return np.stack([cols[0] - cols[1], tops[0] - tops[1]], axis=1).astype(np.float64)
 
 
@@ -179,6 +184,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "memory": {"memory": True},
     "memory+short": {"memory": True, "short": True, "base": "short"},
     "knn-sign": {"per_class": 0, "k": 1, "sign": True},
+    "knn-sign-ab": {"per_class": 0, "k": 1, "sign": True, "ab": True},
     "knn-sign-k3": {"per_class": 0, "k": 3, "sign": True},
     "knn-pca64": {"per_class": 0, "k": 1, "pca": 64},
     "knn-pca32": {"per_class": 0, "k": 1, "pca": 32},
@@ -204,6 +210,7 @@ def run(store: Path, name: str) -> dict[str, Any]:
     dense = mem = lab = mu = sd = None
     k = opts.get("k", 1)
     proj = None
+    AB["on"] = bool(opts.get("ab"))
     if "per_class" in opts:
         xm = x
         if "pca" in opts:

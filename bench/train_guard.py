@@ -199,13 +199,13 @@ def fit_ngrams(
 
 
 def oof_memory(x: F32, y: F64, folds: int = FOLDS) -> F64:
-    """Each training row's memory similarity (closest attack − closest benign, `memory.py`)
+    """Each training row's memory similarities (closest attack, closest benign: `memory.py`)
     against a memory of the other folds' rows (the folds of `out_of_fold`)."""
     fold = np.random.default_rng(SEED).integers(0, folds, len(y))
-    out = np.zeros(len(y))
+    out = np.zeros((len(y), 2))
     for k in range(folds):
         rest = fold != k
-        mem = memory_of(memory_doc(x[rest], y[rest], 1.0, 0.0), x.shape[1])
+        mem = memory_of(memory_doc(x[rest], y[rest], (1.0, 0.0), 0.0), x.shape[1])
         out[fold == k] = mem.similarities(x[fold == k])
     return out
 
@@ -214,15 +214,13 @@ def fit_memory_term(
     x: F32, y: F64, texts: list[str], weights: F64, offset: F64
 ) -> tuple[dict[str, float], float, dict[str, Any]]:
     """The n-gram term and the memory term fitted together on top of `offset` (the MLP's
-    out-of-fold logits); the memory's similarity standardised while fitting, folded back into
-    its weight and bias. Returns (n-gram table, n-gram bias, memory entry at mix 1)."""
+    out-of-fold logits); the memory's two similarities standardised while fitting, folded back
+    into its weights and bias. Returns (n-gram table, n-gram bias, memory entry at mix 1)."""
     sims = oof_memory(x, y)
-    mu, sd = float(sims.mean()), float(sims.std()) + 1e-9
-    table, nbias, wd = fit_ngrams(
-        texts, y, weights, offset=offset, dense=((sims - mu) / sd)[:, None]
-    )
-    w = float(wd[0]) / sd
-    return table, nbias, memory_doc(x, y, w, -w * mu)
+    mu, sd = sims.mean(0), sims.std(0) + 1e-9
+    table, nbias, wd = fit_ngrams(texts, y, weights, offset=offset, dense=(sims - mu) / sd)
+    w = wd / sd
+    return table, nbias, memory_doc(x, y, (float(w[0]), float(w[1])), -float(w @ mu))
 
 
 def out_of_fold(x: F32, y: F64, weights: F64, folds: int = FOLDS) -> F64:
@@ -254,7 +252,7 @@ def mixed(
         out["ngrams"] = {k: round(c * v, 4) for k, v in table.items() if round(c * v, 4)}
         out["ngram_bias"] = round(c * bias, 5)
     if c and memory is not None:
-        out["memory"] = {**memory, "weight": round(c * memory["weight"], 6),
+        out["memory"] = {**memory, "weights": [round(c * w, 6) for w in memory["weights"]],
                          "bias": round(c * memory["bias"], 6)}  # fmt: skip
     return out
 

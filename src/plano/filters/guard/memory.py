@@ -2,9 +2,9 @@
 
 Every training row's embedding is kept as one bit per dimension (above or below the training
 mean of that dimension: 384 bits, 48 bytes a row), attacks and benign rows apart. A text's term
-is `bias + weight × (s_attack − s_benign)`, where `s` is the similarity of the text's code to the
-closest code of that class (1 − 2 × Hamming distance / bits). Near-copies of a training attack
-(templates reworded a little) land closer to an attack than to any benign row.
+is `bias + w_attack × s_attack + w_benign × s_benign`, where `s` is the similarity of the text's
+code to the closest code of that class (1 − 2 × Hamming distance / bits). Near-copies of a
+training attack (templates reworded a little) land closer to an attack than to any benign row.
 
 The codes are stored word-major (`(words, rows)` of uint64), so a query's distances to all rows
 are a few vector operations (xor, popcount, adds) over contiguous arrays.
@@ -42,24 +42,29 @@ class Memory:
     centre: npt.NDArray[np.float32]  # (dims,): the training mean, each bit's cut
     attacks: npt.NDArray[np.uint64]  # (dims / 64, attack rows)
     benign: npt.NDArray[np.uint64]  # (dims / 64, benign rows)
-    weight: float
+    weights: tuple[float, float]  # of the closest attack's and the closest benign row's similarity
     bias: float
 
     def similarities(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-        """Per row of `vectors`: (closest attack similarity − closest benign similarity)."""
+        """Per row of `vectors`: the similarity of the closest attack and of the closest benign
+        row, (n, 2)."""
         import numpy as np
 
         dims = self.centre.shape[0]
         queries = _word_major(sign_codes(vectors, self.centre), dims)  # (words, n)
-        out = np.empty(vectors.shape[0], dtype=np.float64)
+        out = np.empty((vectors.shape[0], 2), dtype=np.float64)
         for i in range(vectors.shape[0]):
             q = queries[:, i : i + 1]
-            near = [_closest(codes, q) for codes in (self.attacks, self.benign)]
-            out[i] = 2.0 * (near[1] - near[0]) / dims
+            for j, codes in enumerate((self.attacks, self.benign)):
+                out[i, j] = 1.0 - 2.0 * _closest(codes, q) / dims
         return out
 
     def logits(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-        out: npt.NDArray[np.float64] = self.bias + self.weight * self.similarities(vectors)
+        import numpy as np
+
+        out: npt.NDArray[np.float64] = self.bias + self.similarities(vectors) @ np.array(
+            self.weights
+        )
         return out
 
 
@@ -75,10 +80,10 @@ def _closest(codes: npt.NDArray[np.uint64], query: npt.NDArray[np.uint64]) -> in
 
 
 def memory_doc(
-    vectors: npt.NDArray[np.float32], labels: Any, weight: float, bias: float
+    vectors: npt.NDArray[np.float32], labels: Any, weights: tuple[float, float], bias: float
 ) -> dict[str, Any]:
     """The head file's `memory` entry for training rows `vectors` (unit, float32) and their
-    0/1 `labels`."""
+    0/1 `labels`; `weights` of the attack and the benign similarity."""
     import numpy as np
 
     kept = [round(float(v), 6) for v in vectors.mean(0)]
@@ -88,7 +93,7 @@ def memory_doc(
         "centre": kept,
         "attacks": base64.b64encode(sign_codes(vectors[y == 1], centre)).decode(),
         "benign": base64.b64encode(sign_codes(vectors[y == 0], centre)).decode(),
-        "weight": round(weight, 6),
+        "weights": [round(w, 6) for w in weights],
         "bias": round(bias, 6),
     }
 
@@ -103,7 +108,10 @@ def memory_of(doc: dict[str, Any], dims: int) -> Memory:
     attacks, benign = (base64.b64decode(doc[k], validate=True) for k in ("attacks", "benign"))
     if not attacks or not benign or len(attacks) % (dims // 8) or len(benign) % (dims // 8):
         raise ValueError("memory: the codes are not whole rows")
-    weight, bias = float(doc["weight"]), float(doc["bias"])
-    if not (math.isfinite(weight) and math.isfinite(bias) and np.isfinite(centre).all()):
-        raise ValueError("memory: the weight, bias and centre must be finite numbers")
-    return Memory(centre, _word_major(attacks, dims), _word_major(benign, dims), weight, bias)
+    pair = doc["weights"]
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise ValueError("memory: expected two weights")
+    weights, bias = (float(pair[0]), float(pair[1])), float(doc["bias"])
+    if not all(map(math.isfinite, (*weights, bias))) or not np.isfinite(centre).all():
+        raise ValueError("memory: the weights, bias and centre must be finite numbers")
+    return Memory(centre, _word_major(attacks, dims), _word_major(benign, dims), weights, bias)

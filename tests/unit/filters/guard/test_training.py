@@ -183,10 +183,10 @@ def test_a_dense_column_is_fitted_beside_the_ngrams_and_the_memory_mixes_in() ->
     rng = np.random.default_rng(4)
     x = rng.normal(size=(20, DIMENSIONS)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    memory = memory_doc(x, np.arange(20) % 2, 2.0, -0.5)
+    memory = memory_doc(x, np.arange(20) % 2, (2.0, -1.0), -0.5)
     flat = {"weights": [0.0] * DIMENSIONS, "bias": 0.0}
     doc = t.mixed(flat, {"a": 1.0}, 0.0, 1.0, 0.5, memory)
-    assert (doc["memory"]["weight"], doc["memory"]["bias"]) == (1.0, -0.25)
+    assert (doc["memory"]["weights"], doc["memory"]["bias"]) == ([1.0, -0.5], -0.25)
     assert "memory" not in t.mixed(flat, {"a": 1.0}, 0.0, 1.0, 0.0, memory)
     sims = t.oof_memory(x, (np.arange(20) % 2).astype(np.float64))
-    assert sims.shape == (20,) and np.isfinite(sims).all()
+    assert sims.shape == (20, 2) and np.isfinite(sims).all()
