@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 HEAD_PATH: Final = Path(__file__).parents[2] / "embedding" / "assets" / "guard_head.json"
-HEAD_SHA256: Final = "d620299a51d702f019e69cc3cf07f78f4d25eba8bf053249d4b92fde2f25ecf3"
+HEAD_SHA256: Final = "653fe1a1646f559c695c39d71607ad85d63dd6691b3e6d77688444f63af8708a"
 
 
 @dataclass(frozen=True, slots=True)
