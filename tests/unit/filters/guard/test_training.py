@@ -124,7 +124,7 @@ def test_no_training_prompt_of_ours_is_close_to_an_evaluation_prompt() -> None:
 
     t = corpora()
     model = PROCESS_MODEL.get()
-    ours = [text for text, _ in t.ours("benign") + t.ours("attacks")]
+    ours = [text for text, _ in t.ours("benign") + t.ours("attacks") + t.ours("short")]
     hand = model.embed([r["text"] for r in t.tricky()])
     closest = (model.embed(ours) @ hand.T).max(axis=1)
     assert float(closest.max()) < 0.75, ours[int(closest.argmax())]
