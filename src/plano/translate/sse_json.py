@@ -12,6 +12,7 @@ commonest event, is read through a `DeltaFrame` once one was learned: only its s
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 import orjson
@@ -22,6 +23,7 @@ from plano.errors import UpstreamProtocolError
 
 DONE_MARK = b"[DONE]"
 _loads = orjson.loads
+_split_blank = re.compile(b"\n\n").split
 
 
 class JsonSse:
@@ -43,8 +45,13 @@ class JsonSse:
         block = self._split.feed(chunk)
         if not block:
             return []
-        if block.find(b"\r") < 0 and block.find(b"\n\n\n") < 0 and block[:1] != b"\n":
-            return block[:-2].split(b"\n\n")  # the splitter ends a block with an event's end
+        if block.find(b"\r") < 0 and block[-3:-2] != b"\n":  # the splitter ends it with `\n\n`
+            parts = _split_blank(block)  # a regex split beats `bytes.split` on a 2-byte separator
+            parts.pop()  # the empty part after the last blank line
+            # No part empty or starting with `\n` (or a lower byte): no blank line runs into
+            # another: every part is one whole event (a byte below `\n` takes the slow path).
+            if min(parts)[:1] > b"\n":
+                return parts
         return split_events(block)
 
     def close(self) -> list[Any]:
