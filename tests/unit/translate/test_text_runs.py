@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from plano import ir
 from plano.translate import client_codec, upstream_codec
+from plano.translate.collect import Collector
 from plano.translate.sse_json import DeltaFrame
 from plano.wire.api import Api
 from tests.unit.translate.test_delta_frame import STREAMS
@@ -139,3 +140,24 @@ def test_a_run_counter_may_change_but_must_be_digits() -> None:
     assert got is not None and got.texts == ["x", "y"] and got.end == 2
     assert frame.run([events[0], b'{"n":-9,"t":"y"}'], 0) is None
     assert frame.run([events[0], b'{"n":,"t":"y"}'], 0) is None
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(list(STREAMS)), st.sampled_from(list(ESCAPES)), texts)
+def test_a_folded_stream_is_the_same_with_runs(
+    upstream: Api, escape: str, words: list[str]
+) -> None:
+    # A stream-only provider's answer to a non-streaming client is folded by the Collector.
+    data = b"".join(STREAMS[upstream](words, ESCAPES[escape]))
+    codec = upstream_codec(upstream)
+    assert codec is not None
+
+    def fold(runs: bool) -> ir.Response | ir.StreamError:
+        decoder = codec.stream_decoder()
+        decoder.runs = runs
+        collector = Collector()
+        collector.feed(decoder.feed(data))
+        collector.feed(decoder.close())
+        return collector.response() if collector.error is None else collector.error
+
+    assert fold(True) == fold(False)

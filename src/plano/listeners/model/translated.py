@@ -185,6 +185,7 @@ class TranslatedExchange:
         ctx: FilterContext | None = None,
     ) -> None:
         decoder = tr.upstream.stream_decoder()
+        decoder.runs = True  # the collector takes runs of text deltas
         collector = Collector()
         try:
             async for chunk in _chunks(resp, guard):
