@@ -47,6 +47,9 @@ class JsonSse:
         if not block:
             return []
         if block.find(b"\r") < 0 and block[-3:-2] != b"\n":  # the splitter ends it with `\n\n`
+            end = len(block) - 2
+            if block.find(b"\n\n") == end and block[:1] > b"\n":
+                return [block[:end]]  # one event (a slow upstream's read)
             parts = _split_blank(block)  # a regex split beats `bytes.split` on a 2-byte separator
             parts.pop()  # the empty part after the last blank line
             # No part empty or starting with `\n` (or a lower byte): no blank line runs into
