@@ -46,16 +46,18 @@ class JsonSse:
         block = self._split.feed(chunk)
         if not block:
             return []
-        if block.find(b"\r") < 0 and block[-3:-2] != b"\n":  # the splitter ends it with `\n\n`
+        if block.find(b"\r") < 0:  # the splitter ends the block with `\n\n`
             end = len(block) - 2
-            if block.find(b"\n\n") == end and block[:1] > b"\n":
-                return [block[:end]]  # one event (a slow upstream's read)
-            parts = _split_blank(block)  # a regex split beats `bytes.split` on a 2-byte separator
-            parts.pop()  # the empty part after the last blank line
-            # No part empty or starting with `\n` (or a lower byte): no blank line runs into
-            # another: every part is one whole event (a byte below `\n` takes the slow path).
-            if min(parts)[:1] > b"\n":
-                return parts
+            if block.find(b"\n\n") == end:  # one event (a slow upstream's read)
+                if block[:1] > b"\n":
+                    return [block[:end]]
+            elif block[end - 1 : end] != b"\n":
+                parts = _split_blank(block)  # a regex split beats `bytes.split` on `\n\n`
+                parts.pop()  # the empty part after the last blank line
+                # No part empty or starting with `\n` (or a lower byte): no blank line runs
+                # into another, every part is one whole event (a lower byte: the slow path).
+                if min(parts)[:1] > b"\n":
+                    return parts
         return split_events(block)
 
     def close(self) -> list[Any]:
