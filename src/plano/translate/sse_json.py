@@ -8,6 +8,8 @@ multi-byte character split across chunks is whole by then). Comments and other f
 
 Decoders read a chunk's events one at a time (`JsonSse.events`, `event_json`). A text delta, the
 commonest event, is read through a `DeltaFrame` once one was learned: only its string is parsed.
+When the consumer takes runs (`runs = True`), framed deltas in a row are read at once
+(`DeltaFrame.run`: one parse for all their strings) into an `ir.TextRun`.
 """
 
 from __future__ import annotations
