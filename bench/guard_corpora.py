@@ -11,7 +11,9 @@ Data (fixed split, seed 17):
   validation → validation, test → held-out.
 * ours: `tests/data/guard/train_benign.jsonl` (hard negatives: benign text about instructions,
   prompts, roles, translation, "ignore", security) and `train_attacks.jsonl`, a seeded 70/30
-  split, training / validation.
+  split, training / validation; `train_short.jsonl` (short conversational turns and short vague
+  attacks), training only, and only when asked (`datasets(short=True)`: it made the head worse,
+  see docs/guardrails.md).
 * jailbreak-corpus-mini (MIT): every prompt → held-out (out of distribution).
 Our hand-written evaluation set (`tests/data/guard/tricky.jsonl`) is never trained on and
 chooses nothing: it is only reported.
@@ -113,15 +115,16 @@ def tricky() -> list[dict[str, Any]]:
     return [json.loads(line) for line in TRICKY.read_text("utf-8").splitlines() if line.strip()]
 
 
-def datasets() -> tuple[Rows, dict[str, Rows], dict[str, Rows], set[str]]:
-    """(training rows, validation parts, held-out parts, our own training texts)."""
+def datasets(short: bool = False) -> tuple[Rows, dict[str, Rows], dict[str, Rows], set[str]]:
+    """(training rows, validation parts, held-out parts, our own training texts); `short`:
+    with `train_short.jsonl` in training."""
     y_tr, y_ho = yanis()
     benign_tr, benign_va = split_ours(ours("benign"))
     attack_tr, attack_va = split_ours(ours("attacks"))
     hand = {r["text"] for r in tricky()}  # our evaluation set is never trained on
     corpora = slabs("train") + slabs("validation") + y_tr + seed_taxonomy()
     corpora += neuralchemy("train")
-    mine = benign_tr + attack_tr
+    mine = benign_tr + attack_tr + (ours("short") if short else [])
     train = [r for r in dict.fromkeys(corpora + mine) if r[0] not in hand]
     seen = {t for t, _ in train}  # a validation or held-out text is one the head never saw
     validation = {

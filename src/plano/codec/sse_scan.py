@@ -208,14 +208,17 @@ def block_data(block: bytes) -> list[bytes]:
 
 def _data_lf(event: bytes) -> bytes | None:
     """:func:`event_data` for an event without ``\\r``; the shapes providers send come first."""
-    if event.endswith(b"\n\n"):
-        last = len(event) - 2
-        if event.startswith(b"data: "):  # `data: <payload>`
-            if event.find(b"\n", 6) == last:
-                return event[6:last]
-        elif event.startswith(b"event: "):  # `event: <name>` then `data: <payload>`
-            nl = event.find(b"\n", 7) + 1
-            if event.startswith(b"data: ", nl) and event.find(b"\n", nl + 6) == last:
+    n = len(event)
+    last = n - 2 if event.endswith(b"\n\n") else n  # an event may come without its blank line
+    if event.startswith(b"data: "):  # `data: <payload>`
+        end = event.find(b"\n", 6)
+        if end == last or (end < 0 and last == n):
+            return event[6:last]
+    elif event.startswith(b"event: "):  # `event: <name>` then `data: <payload>`
+        nl = event.find(b"\n", 7) + 1
+        if nl and event.startswith(b"data: ", nl):
+            end = event.find(b"\n", nl + 6)
+            if end == last or (end < 0 and last == n):
                 return event[nl + 6 : last]
     return _data(event.split(b"\n"))
 

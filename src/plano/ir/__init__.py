@@ -234,6 +234,18 @@ class TextDelta:
 
 
 @dataclass(slots=True)
+class TextRun:
+    """Consecutive text deltas of one block, each its own event for the client: what a stream
+    decoder reads at once from a run of identically framed upstream events when asked for runs
+    (`runs=True`). `literals`, when set, are the texts' JSON string literals as the upstream
+    sent them, byte for byte what `orjson.dumps` makes of each text: an encoder may copy them."""
+
+    index: int
+    texts: list[str]
+    literals: list[bytes] | None = None
+
+
+@dataclass(slots=True)
 class ToolArgsDelta:
     index: int
     partial_json: str
@@ -283,6 +295,7 @@ Event: TypeAlias = (
     MessageStart
     | BlockStart
     | TextDelta
+    | TextRun
     | ToolArgsDelta
     | ThinkingDelta
     | RefusalDelta
@@ -313,6 +326,7 @@ __all__ = [
     "StreamError",
     "Text",
     "TextDelta",
+    "TextRun",
     "Thinking",
     "ThinkingDelta",
     "Tool",

@@ -11,10 +11,12 @@ from typing import Any, Final
 
 import orjson
 
-from plano.observability.signals_note import SignalsNote
+from plano.observability.signals_note import Category, Instance, SignalsNote, metadata_json
+from plano.signals import CategoryResult, Signal, SignalReport
 
 BURST: Final = 0.05  # CPU seconds of analysis the budget allows at once (then its share)
 NOTES: Final = 512  # notes of recently analysed conversations kept per worker (NoteCache)
+RENDERED: Final = 4096  # rendered signal instances remembered per worker (NoteCache.note_of)
 
 # What a stage keeps on `record.conversation`: the client dialect's shape and its parts, as
 # references into the decoded body (or the restored IR turns).
@@ -27,12 +29,46 @@ class NoteCache:
     the same note). Restored IR turns have no key (they are not JSON). Thread-safe: the loop
     reads, the analysis thread writes."""
 
-    __slots__ = ("_lock", "_notes", "_size")
+    __slots__ = ("_categories", "_instances", "_lock", "_notes", "_size")
 
     def __init__(self, size: int = NOTES) -> None:
         self._size = size
         self._notes: OrderedDict[int, SignalsNote] = OrderedDict()
         self._lock = threading.Lock()
+        # by id: (the object rendered, its rendering); the object is kept so the id stays its
+        self._instances: dict[int, tuple[Signal, Instance]] = {}
+        self._categories: dict[int, tuple[tuple[CategoryResult, ...], tuple[Category, ...]]] = {}
+
+    def note_of(self, report: SignalReport) -> SignalsNote:
+        """`note_of(report)`, remembering what it rendered: the signals of a conversation's
+        cached fold state are the same objects in every later report of that conversation, and
+        category results are shared by every report with the same counts, so a report that
+        continues an earlier one renders its new signals only. One thread at a time: the analysis
+        thread, or the loop when no batch is in flight (`SignalsWorker.flush` waits for it)."""
+        instances = self._instances
+        rendered: list[Instance] = []
+        for signal in report.signals:
+            known = instances.get(id(signal))
+            if known is None or known[0] is not signal:
+                if len(instances) >= RENDERED:
+                    instances.clear()
+                known = instances[id(signal)] = (signal, instance_of(signal))
+            rendered.append(known[1])
+        results = report.categories
+        fired = self._categories.get(id(results))
+        if fired is None or fired[0] is not results:
+            if len(self._categories) >= RENDERED:
+                self._categories.clear()
+            fired = self._categories[id(results)] = (results, categories_of(results))
+        return SignalsNote(
+            quality=report.quality,
+            score=round(report.quality_score, 2),
+            turn_count=report.turn_count,
+            efficiency=round(report.efficiency_score, 4),
+            flagged=report.flagged,
+            categories=fired[1],
+            instances=tuple(rendered),
+        )
 
     @staticmethod
     def key(kept: Kept | None) -> int | None:
@@ -60,6 +96,22 @@ class NoteCache:
 
     def __len__(self) -> int:
         return len(self._notes)
+
+
+def instance_of(signal: Signal) -> Instance:
+    """One signal as a note's instance (type, message index, confidence, snippet, metadata)."""
+    return (
+        signal.type,
+        signal.message_index,
+        round(signal.confidence, 4),
+        signal.snippet,
+        metadata_json(signal.metadata),
+    )
+
+
+def categories_of(results: tuple[CategoryResult, ...]) -> tuple[Category, ...]:
+    """The categories that fired, as a note's (layer, category, count, severity)."""
+    return tuple((c.layer, c.category, c.count, c.severity) for c in results if c.count > 0)
 
 
 class Budget:

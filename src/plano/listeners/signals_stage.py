@@ -39,9 +39,16 @@ from plano import ir
 from plano.listeners.agent.call import AgentCall
 from plano.listeners.model.call import ModelCall
 from plano.listeners.pipeline import Outcome, SyncStage
-from plano.listeners.signals_costs import BURST, Budget, Kept, NoteCache
+from plano.listeners.signals_costs import (
+    BURST,
+    Budget,
+    Kept,
+    NoteCache,
+    categories_of,
+    instance_of,
+)
 from plano.observability.record import RequestRecord
-from plano.observability.signals_note import SignalsNote, metadata_json
+from plano.observability.signals_note import SignalsNote
 from plano.observability.telemetry import Telemetry
 from plano.signals import SignalReport, analyse, from_anthropic, from_responses
 from plano.translate.openai_chat import ChatUpstream
@@ -143,13 +150,8 @@ def note_of(report: SignalReport) -> SignalsNote:
         turn_count=report.turn_count,
         efficiency=round(report.efficiency_score, 4),
         flagged=report.flagged,
-        categories=tuple(
-            (c.layer, c.category, c.count, c.severity) for c in report.categories if c.count > 0
-        ),
-        instances=tuple(
-            (s.type, s.message_index, round(s.confidence, 4), s.snippet, metadata_json(s.metadata))
-            for s in report.signals
-        ),
+        categories=categories_of(report.categories),
+        instances=tuple(map(instance_of, report.signals)),
     )
 
 
@@ -257,7 +259,7 @@ class SignalsWorker:
             return
         loop = self._loop
         assert loop is not None
-        batch = self._inflight = _Batch(records, keys, notes)
+        batch = self._inflight = _Batch(records, keys, notes, budget is not None)
         try:
             work = loop.run_in_executor(None, batch.run, self._analyse)
         except RuntimeError:  # the executor is shutting down: analyse here
@@ -321,7 +323,7 @@ class SignalsWorker:
             messages = chat_messages(kept)  # type: ignore[arg-type]
             if not messages:
                 return True
-            record.signals = note = note_of(self._analyse(messages))
+            record.signals = note = notes.note_of(self._analyse(messages))
             if key is not None:
                 notes.put(key, note)
         except Exception:
@@ -359,36 +361,47 @@ def _analyse_all(
     kept: list[Any],
     keys: list[int | None],
     notes: NoteCache,
+    timed: bool = True,
 ) -> list[Outcome3]:
     """The analysis thread's work for one batch: touches no record and no sink (only the
-    worker's note cache)."""
+    worker's note cache). `timed`: measure each analysis's CPU time (for the budget; else 0)."""
     out: list[Outcome3] = []
+    clock = time.thread_time if timed else _no_clock
     for one, key in zip(kept, keys, strict=True):
-        started = time.thread_time()
+        started = clock()
         note: SignalsNote | None = None
         failed = False
         try:
             messages = chat_messages(one) if one is not None else []
             if messages:
-                note = note_of(analyser(messages))
+                note = notes.note_of(analyser(messages))
                 if key is not None:
                     notes.put(key, note)
         except Exception:
             log.exception("signals analysis failed")
             failed = True
-        out.append((note, failed, time.thread_time() - started))
+        out.append((note, failed, clock() - started))
     return out
+
+
+def _no_clock() -> float:
+    return 0.0
 
 
 class _Batch:
     """Conversations handed to the analysis thread, and what it found (`results`, one per
     record, set before `done`)."""
 
-    __slots__ = ("done", "kept", "keys", "notes", "records", "results")
+    __slots__ = ("done", "kept", "keys", "notes", "records", "results", "timed")
 
     def __init__(
-        self, records: list[RequestRecord], keys: list[int | None], notes: NoteCache
+        self,
+        records: list[RequestRecord],
+        keys: list[int | None],
+        notes: NoteCache,
+        timed: bool = True,
     ) -> None:
+        self.timed = timed  # the budget needs each analysis's CPU time
         self.records = records
         self.kept = [r.conversation for r in records]
         self.keys = keys
@@ -398,7 +411,7 @@ class _Batch:
 
     def run(self, analyser: Callable[[list[Any]], SignalReport]) -> None:
         try:
-            self.results = _analyse_all(analyser, self.kept, self.keys, self.notes)
+            self.results = _analyse_all(analyser, self.kept, self.keys, self.notes, self.timed)
         finally:
             self.done.set()
 

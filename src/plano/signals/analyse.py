@@ -1,15 +1,16 @@
 """`analyse`: run every analyser over one conversation and score it.
 
 The analysis is a left-to-right fold over the rows with a small state (the last user message,
-the last two messages per role for repetition, the last tool called, the tool calls so far).
-A chat client resends its history with every request, so the state after each analysed
-conversation is kept with its report (bounded LRU: `STATES` states holding `STATE_CHARS`
-characters of text at most) and the next request continues from the longest cached prefix: it
-pays for its new messages only. A prefix is keyed by the messages themselves, not by their rows:
-each message is serialised (orjson, in C) and hashed, and the key of the first k messages is the
-hash of those k hashes, so finding the prefix converts no message of the history to rows (the
-same conversation again costs its serialisation and hashes, ~2 µs for 20 messages). Loop
-signals, dragging and the scores are computed from the state at the end.
+the last two messages per role for repetition, the last tool called, the tool calls so far, and
+the signals found so far in report order with their count per category). A chat client resends
+its history with every request, so the state after each analysed conversation is kept with its
+report (bounded LRU: `STATES` states holding `STATE_CHARS` characters of text at most) and the
+next request continues from the longest cached prefix: it pays for its new messages only, and
+its report for the loop signals and dragging (the verdict is remembered by category counts). A
+prefix is keyed by the messages themselves, not by their rows: the key of the first k messages
+is cut out of one serialisation of the request (orjson, in C; see `_Keys`), so finding the
+prefix converts no message of the history to rows (the same conversation again costs that
+serialisation and a hash of its bytes, ~1 µs for 20 short messages).
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from plano.signals.loops import loop_signals
 from plano.signals.misalignment import misalignment_of
 from plano.signals.observations import observation_of
 from plano.signals.report import Signal, SignalReport
-from plano.signals.scoring import categories, flagged, quality
+from plano.signals.scoring import CATEGORY_OF_LEAF, verdict
 from plano.signals.stagnation import dragging, efficiency, repetition_of
-from plano.signals.taxonomy import LEAF_TYPES
+from plano.signals.taxonomy import CATEGORIES, ESCALATION, LEAF_TYPES, QUIT
 from plano.signals.utterance import Utterance
 
 MAX_MESSAGES: Final = 100
@@ -41,6 +42,8 @@ LOOK_BACK: Final = 8  # how many messages shorter than the request a cached pref
 COMPACT_ARGS: Final = 256
 SNIPPET: Final = 100
 _ORDER: Final = {leaf: n for n, leaf in enumerate(LEAF_TYPES)}
+_CATEGORY: Final = CATEGORY_OF_LEAF
+_SEVERE: Final = (ESCALATION, QUIT)
 _dumps: Final = orjson.dumps
 
 
@@ -54,9 +57,11 @@ class _State(NamedTuple):  # a tuple: built once per row, cheaper than a frozen 
     last_tool: str
     calls: tuple[Row, ...]
     calls_chars: int  # characters of the compacted tool calls
+    counts: tuple[int, ...]  # instances of `signals` per category (`CATEGORIES` order)
+    severe: bool  # an escalation or a quit among `signals`
 
 
-_EMPTY: Final = _State(0, (), 0, None, (), (), "", (), 0)
+_EMPTY: Final = _State(0, (), 0, None, (), (), "", (), 0, (0,) * len(CATEGORIES), False)
 
 
 class _StateCache:
@@ -133,59 +138,110 @@ clear_state_cache = _cache.clear
 
 class _Keys:
     """Prefix keys of one conversation: `of(k)` identifies its first k messages (and the
-    shape), from one hash per message of its JSON serialisation."""
+    shape) from the serialisation of the whole list, of which the first k messages' JSON is a
+    prefix (orjson writes a list as `[` + its items' JSON joined by `,` + `]`). So that no byte
+    is hashed twice however long the messages, the key of k messages combines the hash of the
+    bytes up to an anchor (the last multiple of `LOOK_BACK` messages below k, shared by the
+    prefixes looked up) with the bytes after it. One serialisation of the request and one of
+    each message after the anchor, all in C."""
 
-    __slots__ = ("_hashes", "_seed", "count")
+    __slots__ = ("_anchors", "_blob", "_ends", "_known", "_messages", "_seed", "count")
 
-    def __init__(self, hashes: list[int], shape: str) -> None:
-        self._hashes = hashes
+    def __init__(self, blob: bytes, messages: Sequence[Any], shape: str) -> None:
+        self._blob = blob
+        self._messages = messages
         self._seed = hash(shape)
-        self.count = len(hashes)
+        self.count = len(messages)
+        # _ends[j]: where the first `count - j` messages' JSON ends in `blob`
+        self._ends = [len(blob) - 1]
+        self._known: dict[int, int] = {}  # k → of(k), once computed
+        self._anchors: dict[int, int] = {}  # a → hash of the bytes of the first a messages
+
+    def _end(self, k: int) -> int:
+        ends, drop = self._ends, self.count - k
+        while len(ends) <= drop:  # the comma before the message dropped goes with it
+            ends.append(ends[-1] - len(_dumps(self._messages[self.count - len(ends)])) - 1)
+        return ends[drop]
 
     def of(self, k: int) -> int:
-        return hash((self._seed, *self._hashes[:k]))
+        key = self._known.get(k)
+        if key is not None:
+            return key
+        anchor = max(0, (k - 1) // LOOK_BACK * LOOK_BACK)
+        start = self._end(anchor)
+        head = self._anchors.get(anchor)
+        if head is None:
+            head = self._anchors[anchor] = hash(self._blob[:start])
+        key = self._known[k] = hash((self._seed, head, self._blob[start : self._end(k)]))
+        return key
 
 
 def _keys(messages: Sequence[Any], shape: str) -> _Keys | None:
     """The prefix keys, or None when a message is not plain JSON (no caching then)."""
     try:
-        return _Keys(list(map(hash, map(_dumps, messages))), shape)
-    except TypeError:  # orjson.JSONEncodeError: not a dict of JSON values
+        return _Keys(_dumps(messages), messages, shape)
+    except TypeError:  # orjson.JSONEncodeError: not a list of JSON values
         return None
 
 
 def _step(state: _State, pos: int, row: Row) -> _State:
     """The state after one more row (at position `pos` of the analysed rows)."""
-    new: list[Signal] = []
-    if row.role == HUMAN:
+    role = row.role
+    if role == HUMAN:
         utt = Utterance.user(row)
+        features = utt.features
+        new: list[Signal] = []
         hit = misalignment_of(pos, utt, state.last_user, lexicon())
         if hit is not None:
             new.append(hit)
         found, recent = repetition_of(utt, state.recent_user, HUMAN)
-        new.extend([found] if found is not None else [])
-        new.extend(disengagement([utt]))
-        new.extend(satisfaction([utt]))
-        signals = (*state.signals, *new) if new else state.signals
+        if found is not None:
+            new.append(found)
+        if features.hits or features.caps_ratio is not None or features.punctuation:
+            new.extend(disengagement([utt]))
+            new.extend(satisfaction([utt]))
+        signals, counts, severe = _with(state, new)
         return _State(state.rows + 1, signals, state.user_turns + 1, (pos, utt),
                       recent, state.recent_assistant, state.last_tool, state.calls,
-                      state.calls_chars)  # fmt: skip
-    if row.role == GPT and row.text:
+                      state.calls_chars, counts, severe)  # fmt: skip
+    if role == GPT and row.text:
         found, recent = repetition_of(Utterance.assistant(row), state.recent_assistant, GPT)
-        signals = (*state.signals, found) if found is not None else state.signals
+        signals, counts, severe = _with(state, [found] if found is not None else [])
         return _State(state.rows + 1, signals, state.user_turns, state.last_user,
                       state.recent_user, recent, state.last_tool, state.calls,
-                      state.calls_chars)  # fmt: skip
-    signals, last_tool, calls = state.signals, state.last_tool, state.calls
-    chars = state.calls_chars
-    if row.role == FUNCTION_CALL:
+                      state.calls_chars, counts, severe)  # fmt: skip
+    last_tool, calls, chars = state.last_tool, state.calls, state.calls_chars
+    seen: list[Signal] = []
+    if role == FUNCTION_CALL:
         compact = _compact(row)
         last_tool, calls = row.tool_name, (*calls, compact)
         chars += len(compact.text) + len(compact.tool_args)
-    elif row.role == OBSERVATION and row.text:
-        signals = (*signals, *observation_of(row, last_tool))
+    elif role == OBSERVATION and row.text:
+        seen = observation_of(row, last_tool)
+    signals, counts, severe = _with(state, seen)
     return _State(state.rows + 1, signals, state.user_turns, state.last_user,
-                  state.recent_user, state.recent_assistant, last_tool, calls, chars)  # fmt: skip
+                  state.recent_user, state.recent_assistant, last_tool, calls, chars,
+                  counts, severe)  # fmt: skip
+
+
+def _with(state: _State, new: list[Signal]) -> tuple[tuple[Signal, ...], tuple[int, ...], bool]:
+    """The state's signals, per-category counts and severe flag with those of one more row.
+    Signals stay in report order (by message index, then taxonomy order; rows come in message
+    order, so only the new ones need sorting)."""
+    if not new:
+        return state.signals, state.counts, state.severe
+    if len(new) > 1:
+        new.sort(key=_rank)
+    counts = list(state.counts)
+    severe = state.severe
+    for signal in new:
+        counts[_CATEGORY[signal.type]] += 1
+        severe = severe or signal.type in _SEVERE
+    return (*state.signals, *new), tuple(counts), severe
+
+
+def _rank(signal: Signal) -> tuple[int, int]:
+    return signal.message_index, _ORDER[signal.type]
 
 
 def _compact(call: Row) -> Row:
@@ -245,21 +301,39 @@ def analyse(
 
 
 def _report(state: _State) -> SignalReport:
+    """The report of the conversation `state` ends: its signals plus the loop signals of its
+    tool calls and dragging, in report order; the verdict from the per-category counts."""
     last_user = state.last_user[1] if state.last_user is not None else None
-    found = [
-        *state.signals,
-        *loop_signals(list(state.calls)),
-        *dragging(state.user_turns, last_user),
-    ]
-    found.sort(key=lambda s: (s.message_index, _ORDER[s.type]))
-    results = categories(found)
-    bucket, score = quality(found, results, state.user_turns)
+    found = state.signals
+    counts = state.counts
+    extra = [*loop_signals(list(state.calls))] if state.calls else []
+    extra += dragging(state.user_turns, last_user)
+    if extra:
+        found, counts = _merged(found, extra, counts)
+    results, bucket, score, flag = verdict(counts, state.severe, state.user_turns)
     return SignalReport(
-        signals=tuple(found),
+        signals=found,
         categories=results,
         quality=bucket,
         quality_score=score,
         turn_count=state.user_turns,
         efficiency_score=efficiency(state.user_turns),
-        flagged=flagged(bucket, results),
+        flagged=flag,
     )
+
+
+def _merged(
+    found: tuple[Signal, ...], extra: list[Signal], counts: tuple[int, ...]
+) -> tuple[tuple[Signal, ...], tuple[int, ...]]:
+    """`found` (in report order) with the `extra` signals put in their places, and the counts."""
+    tally = list(counts)
+    for signal in extra:
+        tally[_CATEGORY[signal.type]] += 1
+    if len(extra) == 1:  # dragging alone: at the last user message, usually near the end
+        signal = extra[0]
+        key = _rank(signal)
+        at = len(found)
+        while at > 0 and _rank(found[at - 1]) > key:
+            at -= 1
+        return (*found[:at], signal, *found[at:]), tuple(tally)
+    return tuple(sorted((*found, *extra), key=_rank)), tuple(tally)

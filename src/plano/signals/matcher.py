@@ -120,10 +120,14 @@ class PhraseBook:
         return sum(1 for p in self._phrases if p.list_name == name)
 
     def match_all(
-        self, text: Text, guards: Mapping[str, frozenset[str]] | None = None
+        self,
+        text: Text,
+        guards: Mapping[str, frozenset[str]] | None = None,
+        content: frozenset[str] | None = None,
     ) -> dict[str, Match]:
         """The earliest matching phrase of each list that has one (`guards`: per list, the
-        words that void an exact hit right before it; default: those given at construction)."""
+        words that void an exact hit right before it; default: those given at construction;
+        `content`: the text's tokens minus the book's stopwords, when the caller has them)."""
         if guards is None:
             guards, guard_words = self._guards, self._guard_words
         else:
@@ -133,7 +137,8 @@ class PhraseBook:
         self._exact(text, guards, best)
         # The fuzzy layers compare whole messages: a long one cannot reach either threshold.
         grams_fit = len(text.joined) - 2 <= self._grams.largest / JACCARD_THRESHOLD
-        content = frozenset(tokens).difference(self._stopwords)
+        if content is None:
+            content = frozenset(tokens).difference(self._stopwords)
         content_fits = len(content) <= self._max_content + MAX_EXTRA_CONTENT
         if not tokens or not (grams_fit or content_fits):
             return self._matches(best)

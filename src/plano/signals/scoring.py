@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from plano.signals.report import CategoryResult, Signal
-from plano.signals.taxonomy import CATEGORIES, ESCALATION, QUIT
+from plano.signals.taxonomy import CATEGORIES, ESCALATION, LEAF_TYPES, QUIT
 
 BASE_SCORE: Final = 50.0
 SATISFACTION_WEIGHT: Final = 20.0
@@ -27,6 +27,8 @@ def severity(count: int) -> int:
 
 
 _CATEGORY_OF: Final = {f"{lay}.{cat}": n for n, (lay, cat) in enumerate(CATEGORIES)}
+# leaf type → its category's position in `CATEGORIES`
+CATEGORY_OF_LEAF: Final = {leaf: _CATEGORY_OF[leaf.rpartition(".")[0]] for leaf in LEAF_TYPES}
 
 
 def categories(signals: Sequence[Signal]) -> tuple[CategoryResult, ...]:
@@ -61,12 +63,12 @@ def quality(
     signals: Sequence[Signal], results: Sequence[CategoryResult], user_turns: int
 ) -> tuple[str, float]:
     """(bucket, score). Escalation, quit, or severity 3 of disengagement / stagnation: severe, 0."""
+    return _quality(results, any(s.type in (ESCALATION, QUIT) for s in signals), user_turns)
+
+
+def _quality(results: Sequence[CategoryResult], severe: bool, user_turns: int) -> tuple[str, float]:
     cat = _by_name(results)
-    if (
-        any(s.type in (ESCALATION, QUIT) for s in signals)
-        or cat["disengagement"].severity >= 3
-        or cat["stagnation"].severity >= 3
-    ):
+    if severe or cat["disengagement"].severity >= 3 or cat["stagnation"].severity >= 3:
         return "severe", 0.0
     score = BASE_SCORE + _satisfaction_bonus(cat["satisfaction"].count)
     score -= 10.0 * cat["disengagement"].severity
@@ -94,3 +96,16 @@ def flagged(bucket: str, results: Sequence[CategoryResult]) -> bool:
         or cat["failure"].count > 0
         or cat["loops"].count > 0
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def verdict(
+    counts: tuple[int, ...], severe: bool, user_turns: int
+) -> tuple[tuple[CategoryResult, ...], str, float, bool]:
+    """Category results, quality bucket and score, and the 🚩 of a conversation with these
+    per-category counts (`severe`: it has an escalation or a quit), as `categories`,
+    `quality` and `flagged` make them, remembered (a conversation that grows by a message
+    mostly keeps its counts)."""
+    results = _results(counts)
+    bucket, score = _quality(results, severe, user_turns)
+    return results, bucket, score, flagged(bucket, results)

@@ -29,11 +29,9 @@ CAPS_MIN_LETTERS: Final = 10
 CAPS_MIN_RATIO: Final = 0.8
 ACRONYM_MAX_LETTERS: Final = 4
 _LETTER_RUN: Final = re.compile(r"[^\W\d_]+")
-_PUNCT: Final = re.compile(r"\?\?|!!|[?!]{3,}")
+_PUNCT: Final = re.compile(r"\?\?|!!|[?!]{3,}")  # matches only where two of ? and ! meet
 _NO_HITS: Final[Mapping[str, Match]] = {}
 _ASCII_CAPITALS: Final = bytes(range(ord("A"), ord("Z") + 1))
-# `_PUNCT` can only match where two of ? and ! meet
-_PUNCT_PAIRS: Final = ("??", "!!", "?!", "!?")
 
 
 def shouting(text: str, common_words: frozenset[str]) -> float | None:
@@ -75,7 +73,7 @@ class Features(NamedTuple):
 
 
 def _punctuation(raw: str) -> str:
-    if not any(map(raw.__contains__, _PUNCT_PAIRS)):
+    if "??" not in raw and "!!" not in raw and "?!" not in raw and "!?" not in raw:
         return ""
     return "".join(_PUNCT.findall(raw))[:20]
 
@@ -92,16 +90,17 @@ def user_features(text: str) -> Features:
     prose = Text.of(prose_text)
     full = prose if prose_text == text else Text.of(text)
     tokens = prose.tokens
+    content = frozenset(tokens).difference(lex.stopwords)
     return Features(
         prose=prose,
         full=full,
-        hits=lex.book.match_all(prose),
+        hits=lex.book.match_all(prose, content=content),
         caps_ratio=shouting(prose.raw, lex.stopwords),
         punctuation=_punctuation(prose.raw),
         positive_start=bool(tokens)
         and tokens[0] in lex.positive_firsts
         and any(tokens[: len(p)] == p for p in lex.positive_prefixes),
-        content=frozenset(tokens).difference(lex.stopwords),
+        content=content,
         snippet=_snippet(prose if prose.raw else full),
     )
 

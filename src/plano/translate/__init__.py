@@ -20,6 +20,10 @@ from plano.wire.api import Api
 
 
 class StreamDecoder(Protocol):
+    # Set by a consumer that takes `ir.TextRun`: a run of framed text deltas read at once
+    # (the chat, Messages and Responses decoders; the others never emit runs).
+    runs: bool
+
     def feed(self, chunk: bytes) -> list[ir.Event]:
         """Events completed by this chunk of upstream bytes (possibly none)."""
         ...

@@ -195,12 +195,20 @@ class MessagesStreamEncoder:
                 if is_open(ev.index):  # type: ignore[union-attr]
                     out += (_INDEX[ev.index] if ev.index < 64 else _index(ev.index), _TEXT)  # type: ignore[union-attr]
                     out += (_dumps(ev.text), _END)  # type: ignore[union-attr]
+            elif kind is ir.TextRun:  # consecutive deltas: their literals spliced in one join
+                if is_open(ev.index):  # type: ignore[union-attr]
+                    self._run(ev, out)  # type: ignore[arg-type]
             elif kind is ir.ToolArgsDelta:
                 if is_open(ev.index):  # type: ignore[union-attr]
                     out += (_index(ev.index), _JSON, _dumps(ev.partial_json), _END)  # type: ignore[union-attr]
             else:
                 self._other(ev, out)
         return b"".join(out)
+
+    def _run(self, ev: ir.TextRun, out: list[bytes]) -> None:
+        head = (_INDEX[ev.index] if ev.index < 64 else _index(ev.index)) + _TEXT
+        lits = ev.literals or [_dumps(text) for text in ev.texts]
+        out.append(head + (_END + head).join(lits) + _END)
 
     def _start(self, out: list[bytes], msg_id: str = "", model: str = "") -> None:
         self._started = True

@@ -41,10 +41,11 @@ def usage(doc: Any) -> ir.Usage:
 
 
 class BedrockStreamDecoder:
-    __slots__ = ("_blocks", "_done", "_frames", "_open", "_started", "_stop", "_stops")
+    __slots__ = ("_blocks", "_done", "_frames", "_open", "_started", "_stop", "_stops", "runs")
 
     def __init__(self, stop_reasons: Mapping[str, ir.StopReason]) -> None:
         self._frames = EventStreamDecoder()
+        self.runs = False  # never emits `ir.TextRun`
         self._stops = stop_reasons
         self._blocks: dict[int, tuple[int, ir.BlockKind]] = {}  # bedrock index -> (ir, kind)
         self._open: set[int] = set()  # IR indexes of blocks started and not stopped

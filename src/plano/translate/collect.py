@@ -23,6 +23,9 @@ class Collector:
             if isinstance(ev, ir.TextDelta | ir.RefusalDelta):
                 if ev.index in self._blocks:
                     self._blocks[ev.index][1].append(ev.text)
+            elif isinstance(ev, ir.TextRun):
+                if ev.index in self._blocks:
+                    self._blocks[ev.index][1].extend(ev.texts)
             elif isinstance(ev, ir.ToolArgsDelta):
                 if ev.index in self._blocks:
                     self._blocks[ev.index][1].append(ev.partial_json)

@@ -30,10 +30,12 @@ class GeminiStreamDecoder:
         "_sse",
         "_started",
         "_usage",
+        "runs",
     )
 
     def __init__(self) -> None:
         self._sse = SseDecoder()
+        self.runs = False  # never emits `ir.TextRun`
         self._ids = CallIds()
         self._started = False
         self._done = False  # a terminal event (MessageStop or StreamError) went out

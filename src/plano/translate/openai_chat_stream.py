@@ -83,6 +83,7 @@ class ChatStreamDecoder:
         # The bytes around a text delta's string, once one text event was read in full (None
         # before, False when that event could not give one): later text events parse the string.
         self._frame: DeltaFrame | bool | None = None
+        self.runs = False  # the consumer takes `ir.TextRun` (framed text deltas read at once)
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
         try:
@@ -90,13 +91,22 @@ class ChatStreamDecoder:
         except UpstreamProtocolError as err:
             return self._fail(err.message)
         out: list[ir.Event] = []
-        for event in events:
+        i, n = 0, len(events)
+        while i < n:
+            event = events[i]
+            i += 1
             if self._done:
                 break
             block = self._open
             text_open = block is not None and block[0] == "text"
             frame = self._frame
             if frame and text_open:
+                if self.runs and i < n:
+                    run = frame.run(events, i - 1)  # type: ignore[union-attr]
+                    if run is not None:
+                        _text_run(block[1], run.texts, run.literals, out)  # type: ignore[index]
+                        i = run.end
+                        continue
                 text = frame.text(event)  # type: ignore[union-attr]
                 if text is not None:
                     if text:
@@ -238,6 +248,19 @@ class ChatStreamDecoder:
         return out
 
 
+def _text_run(
+    index: int, texts: list[str], literals: list[bytes] | None, out: list[ir.Event]
+) -> None:
+    """The text deltas of a run, less the empty ones (a chunk with empty content adds none)."""
+    if "" in texts:
+        kept = [i for i, text in enumerate(texts) if text]
+        if not kept:
+            return
+        texts = [texts[i] for i in kept]
+        literals = None if literals is None else [literals[i] for i in kept]
+    out.append(ir.TextRun(index, texts, literals))
+
+
 _CONTENT: Final = b'"delta":{"content":'
 _TEXT_HEAD: Final = b'"choices":[{"index":0,"delta":{"content":'
 _TEXT_TAIL: Final = b'},"logprobs":null,"finish_reason":null}]}\n\n'
@@ -263,8 +286,11 @@ class ChatStreamEncoder:
         for ev in events:
             if self._finished:
                 break
-            if type(ev) is ir.TextDelta:  # the hot path: framing computed once per stream
-                out += (self._text_head, orjson.dumps(ev.text), _TEXT_TAIL)
+            kind = type(ev)
+            if kind is ir.TextDelta:  # the hot path: framing computed once per stream
+                out += (self._text_head, orjson.dumps(ev.text), _TEXT_TAIL)  # type: ignore[union-attr]
+            elif kind is ir.TextRun:  # consecutive deltas: their literals spliced in one join
+                self._run(ev, out)  # type: ignore[arg-type]
             elif isinstance(ev, ir.ToolArgsDelta):
                 pos = self._tool_pos.get(ev.index, 0)
                 part = {"index": pos, "function": {"arguments": ev.partial_json}}
@@ -272,6 +298,11 @@ class ChatStreamEncoder:
             else:
                 self._other(ev, out)
         return b"".join(out)
+
+    def _run(self, ev: ir.TextRun, out: list[bytes]) -> None:
+        lits = ev.literals or [orjson.dumps(text) for text in ev.texts]
+        head = self._text_head
+        out.append(head + (_TEXT_TAIL + head).join(lits) + _TEXT_TAIL)
 
     def _other(self, ev: ir.Event, out: list[bytes]) -> None:
         if isinstance(ev, ir.MessageStart):

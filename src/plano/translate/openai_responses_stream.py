@@ -189,9 +189,25 @@ class ResponsesStreamEncoder:
                 self._pieces[index].append(text)
                 out += (head[0], orjson.dumps(text), head[1], str(self._seq).encode(), b"}\n\n")
                 self._seq += 1
+            elif kind is ir.TextRun:
+                self._run(ev, out)  # type: ignore[arg-type]
             else:
                 self._other(ev, out)
         return b"".join(out)
+
+    def _run(self, ev: ir.TextRun, out: list[bytes]) -> None:
+        """Consecutive text deltas: the literals spliced into the block's delta framing."""
+        head = self._heads.get(ev.index)
+        if head is None:
+            return  # a block never started (or already closed): dropped
+        self._pieces[ev.index] += ev.texts
+        lits = ev.literals or [orjson.dumps(text) for text in ev.texts]
+        first, after = head
+        seq = self._seq
+        for lit in lits:
+            out += (first, lit, after, str(seq).encode(), b"}\n\n")
+            seq += 1
+        self._seq = seq
 
     def _delta_head(self, index: int, kind: str, item_id: str, fields: str, tail: str) -> None:
         """The constant framing of a block's delta events: all but the delta and the number."""

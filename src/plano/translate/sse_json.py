@@ -8,11 +8,14 @@ multi-byte character split across chunks is whole by then). Comments and other f
 
 Decoders read a chunk's events one at a time (`JsonSse.events`, `event_json`). A text delta, the
 commonest event, is read through a `DeltaFrame` once one was learned: only its string is parsed.
+When the consumer takes runs (`runs = True`), framed deltas in a row are read at once
+(`DeltaFrame.run`: one parse for all their strings) into an `ir.TextRun`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+import re
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -22,6 +25,8 @@ from plano.errors import UpstreamProtocolError
 
 DONE_MARK = b"[DONE]"
 _loads = orjson.loads
+_dumps = orjson.dumps
+_split_blank = re.compile(b"\n\n").split
 
 
 class JsonSse:
@@ -43,8 +48,18 @@ class JsonSse:
         block = self._split.feed(chunk)
         if not block:
             return []
-        if block.find(b"\r") < 0 and block.find(b"\n\n\n") < 0 and block[:1] != b"\n":
-            return block[:-2].split(b"\n\n")  # the splitter ends a block with an event's end
+        if block.find(b"\r") < 0:  # the splitter ends the block with `\n\n`
+            end = len(block) - 2
+            if block.find(b"\n\n") == end:  # one event (a slow upstream's read)
+                if block[:1] > b"\n":
+                    return [block[:end]]
+            elif block[end - 1 : end] != b"\n":
+                parts = _split_blank(block)  # a regex split beats `bytes.split` on `\n\n`
+                parts.pop()  # the empty part after the last blank line
+                # No part empty or starting with `\n` (or a lower byte): no blank line runs
+                # into another, every part is one whole event (a lower byte: the slow path).
+                if min(parts)[:1] > b"\n":
+                    return parts
         return split_events(block)
 
     def close(self) -> list[Any]:
@@ -71,14 +86,25 @@ class JsonEventDecoder:
         # None: not learned yet; False: none (no FRAME_KEY, or the event it was learned from).
         self._frame: DeltaFrame | bool | None = None if self.FRAME_KEY else False
         self._frame_index = 0  # the text block the frame's deltas belong to
+        self.runs = False  # the consumer takes `ir.TextRun` (framed text deltas read at once)
 
     def feed(self, chunk: bytes) -> list[ir.Event]:
         if self._done:
             return []
         out: list[ir.Event] = []
         frame = self._frame
-        for event in self._sse.events(chunk):
+        events = self._sse.events(chunk)
+        i, count = 0, len(events)
+        while i < count:
+            event = events[i]
+            i += 1
             if frame:
+                if self.runs and i < count:
+                    run = frame.run(events, i - 1)  # type: ignore[union-attr]
+                    if run is not None:
+                        out.append(ir.TextRun(self._frame_index, run.texts, run.literals))
+                        i = run.end
+                        continue
                 text = frame.text(event)  # type: ignore[union-attr]
                 if text is not None:
                     out.append(ir.TextDelta(self._frame_index, text))
@@ -202,6 +228,58 @@ class DeltaFrame:
         except orjson.JSONDecodeError:
             return None
         return value if type(value) is str else None
+
+    def run(self, events: list[bytes], start: int) -> Run | None:
+        """The texts of the events framed as the learned one from `events[start]` on, two or
+        more in a row, read at once; None when fewer are framed or any framed event does not
+        hold exactly one JSON string there (the caller reads them one at a time then).
+
+        The strings are parsed as one array whose items are joined by a comma and a line feed:
+        a line feed can only stand between JSON values, so each joined piece must be one whole
+        value for the array to parse with one item per event. Their bytes are kept as the run's
+        literals when they are exactly what `orjson.dumps` makes of the texts."""
+        head, tail, mid = self._head, self._tail, self._mid
+        end, n = start, len(events)
+        while end < n and events[end].startswith(head) and events[end].endswith(tail):
+            end += 1
+        count = end - start
+        if count < 2:
+            return None
+        cut, drop = len(head), len(tail)
+        literals: list[bytes]
+        if mid is None:
+            literals = [event[cut : len(event) - drop] for event in events[start:end]]
+        else:
+            literals, numbers, skip = [], [], len(mid)
+            for event in events[start:end]:
+                at = event.find(mid, cut)
+                if at < 0:
+                    return None
+                numbers.append(event[cut:at])
+                literals.append(event[at + skip : len(event) - drop])
+            if b"" in numbers or not b"".join(numbers).isdigit():
+                return None
+        body = b",\n".join(literals)
+        if body.count(b"\n") != count - 1:  # a line feed inside a piece: not one JSON string
+            return None
+        try:
+            texts = _loads(b"[" + body + b"]")
+            "".join(texts)  # every item a string (TypeError otherwise)
+        except (orjson.JSONDecodeError, TypeError):
+            return None
+        if len(texts) != count:
+            return None
+        exact = _dumps(texts) == b"[" + b",".join(literals) + b"]"
+        return Run(texts, literals if exact else None, end)
+
+
+class Run(NamedTuple):
+    """What `DeltaFrame.run` read: the texts, their literals (see `ir.TextRun`), the index of
+    the first event after the run."""
+
+    texts: list[str]
+    literals: list[bytes] | None
+    end: int
 
 
 def string_end(data: bytes, start: int) -> int:

@@ -11,6 +11,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from plano.codec.sse_scan import SseSplitter, split_events
 from plano.errors import UpstreamProtocolError
 from plano.observability.usage import StreamUsage
 from plano.translate.sse_json import JsonSse
@@ -190,3 +191,27 @@ def test_json_sse_random_multi_splits(eols: list[bytes], cuts: list[int]) -> Non
 def test_json_sse_final_event_without_blank_line() -> None:
     assert json_events([b'data: {"a": 1}\r\rdata: [DONE]']) == [{"a": 1}, None]
     assert json_events([b'data: {"a": 1}\r', b"\r"]) == [{"a": 1}]
+
+
+# Blocks with blank lines in a row, bytes below `\n`, `\r`, events without data.
+_piece = st.sampled_from(
+    [b"\n", b"\n\n", b"\n\n\n", b"\r", b"\r\n", b"data: x", b"event: e", b"\t", b"\x00", b"a"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_piece, max_size=24).map(b"".join))
+def test_json_sse_events_are_the_scanner_events(data: bytes) -> None:
+    # The usual block is cut with one split and its events come without their blank line;
+    # any other block is cut by the scanner: the same events either way.
+    block = SseSplitter(strip_bom=True).feed(data)
+    got, want = JsonSse().events(data), split_events(block)
+    if got != want:
+        assert got == [event[:-2] for event in want], (got, want)
+        assert all(event.endswith(b"\n\n") for event in want)
+
+
+def test_json_sse_events_of_the_usual_block_come_from_one_split() -> None:
+    block = b"event: a\ndata: 1\n\ndata: 2\n\ndata: [DONE]\n\n"
+    assert JsonSse().events(block) == [b"event: a\ndata: 1", b"data: 2", b"data: [DONE]"]
+    assert JsonSse().events(b"data: 1\n\n\ndata: 2\n\n") == [b"data: 1\n\n", b"\n", b"data: 2\n\n"]

@@ -352,3 +352,24 @@ def test_the_note_cache_is_bounded_and_keys_only_plain_json() -> None:
     assert NoteCache.key(("anthropic", ESCALATION, "sys")) != NoteCache.key(
         ("anthropic", ESCALATION, None)
     )
+
+
+def test_the_worker_renders_notes_as_note_of_does_while_a_conversation_grows() -> None:
+    """`NoteCache.note_of` remembers rendered signals by identity; every note it makes equals
+    the one `note_of` renders from scratch, turn after turn and across conversations."""
+    notes = NoteCache()
+    slots = ("quality", "score", "turn_count", "efficiency", "flagged", "categories", "instances")
+    turns = [
+        {"role": "user", "content": "Book a table for two tonight"},
+        {"role": "assistant", "content": "Booked for four at 8."},
+        {"role": "user", "content": "No, I meant two. WHY IS THIS SO HARD??"},
+        {"role": "assistant", "content": "Sorry, fixed: two at 8."},
+        {"role": "user", "content": "I want to talk to a human, this is bullshit"},
+        {"role": "assistant", "content": "Connecting you."},
+        {"role": "user", "content": "Thanks, that worked"},
+    ]
+    for conversation in (turns, ESCALATION, turns[2:]):
+        for n in range(1, len(conversation) + 1):
+            report = analyse(conversation[:n])
+            made, fresh = notes.note_of(report), note_of(report)
+            assert [getattr(made, k) for k in slots] == [getattr(fresh, k) for k in slots]

@@ -15,6 +15,7 @@ from plano.signals import analyse
 from plano.signals.analyse import clear_state_cache
 from plano.signals.observations import scan
 from plano.signals.report import SignalReport
+from plano.signals.taxonomy import LEAF_TYPES
 from plano.signals.utterance import assistant_features, user_features
 from tests.compiled_marks import patches
 from tests.unit.signals.conv import a, call, obs, u
@@ -113,3 +114,58 @@ def test_a_sibling_request_continues_from_the_state_before_the_last_message() ->
     sibling = [*history, u("Actually make it three, THIS IS WRONG!!")]
     assert analyse(sibling) == cold(sibling)
     assert analyse(history) == cold(history)  # the history alone gets its own report
+
+
+texts = st.sampled_from(["hi", "No, I meant two", "x" * 3000, "é ü \u2019", ""])
+json_messages = st.lists(
+    st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]), "content": texts}),
+    max_size=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_messages, json_messages)
+def test_a_prefix_key_depends_on_that_prefix_only(
+    first: list[dict[str, Any]], more: list[dict[str, Any]]
+) -> None:
+    """The key of k messages is the same whatever follows them (keys are cut out of the whole
+    request's JSON, around anchors every LOOK_BACK messages), and names those k messages."""
+    whole = analyse_module._keys([*first, *more], "openai")
+    alone = analyse_module._keys(first, "openai")
+    assert whole is not None and alone is not None
+    for k in range(1, len(first) + 1):
+        assert whole.of(k) == alone.of(k)
+    for k in range(len(first) + 1, len(first) + len(more) + 1):
+        other = analyse_module._keys([*first, *more][:k], "openai")
+        assert other is not None and whole.of(k) == other.of(k)
+        if first:
+            assert whole.of(k) != alone.of(len(first))  # more messages: another key
+    sharegpt = analyse_module._keys(first, "sharegpt")
+    if first and sharegpt is not None:
+        assert alone.of(len(first)) != sharegpt.of(len(first))
+
+
+def test_signals_stay_in_report_order_without_a_final_sort() -> None:
+    """The fold keeps signals sorted by message index then taxonomy order as they are found
+    (the report no longer sorts them all), on every prefix of both corpora."""
+    order = {leaf: n for n, leaf in enumerate(LEAF_TYPES)}
+    for name in ("corpus.jsonl", "corpus_holdout.jsonl"):
+        for line in (DATA / name).read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            messages, shape = record["messages"], record["shape"]
+            clear_state_cache()
+            for n in range(1, len(messages) + 1):
+                found = analyse(messages[:n], shape=shape).signals
+                ranked = sorted(found, key=lambda s: (s.message_index, order[s.type]))
+                assert list(found) == ranked, (record["id"], n)
+
+
+def test_one_message_with_an_escalation_and_profanity_is_in_report_order() -> None:
+    """The disengagement analyser finds escalation before the profanity stance; the report
+    lists the stance first (taxonomy order), as a full sort did."""
+    clear_state_cache()
+    found = analyse([u("I want to talk to a human, this is bullshit")]).signals
+    kinds = [s.type for s in found]
+    assert kinds == sorted(kinds, key=LEAF_TYPES.index)
+    assert "interaction.disengagement.escalation" in kinds
+    assert "interaction.disengagement.negative_stance" in kinds

@@ -1,6 +1,6 @@
 """The guard's classifier head over a MiniLM sentence embedding: logistic regression, or one
-hidden ReLU layer before it (`kind: mlp`), optionally plus a word n-gram term added to the logit
-(`ngrams`, see `ngrams.py`).
+hidden ReLU layer before it (`kind: mlp`), optionally plus a word n-gram term (`ngrams`, see
+`ngrams.py`) and a nearest-training-row term (`memory`, see `memory.py`) added to the logit.
 
 The head (its weights, biases and default threshold) is a small JSON data file rebuilt by
 `bench/train_guard.py`; it is checked against the sha256 pinned here before use, like the
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 
 from plano.embedding.model import DIMENSIONS, EmbedderUnavailable, verified_bytes
+from plano.filters.guard.memory import Memory, memory_of
 from plano.filters.guard.ngrams import term
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 HEAD_PATH: Final = Path(__file__).parents[2] / "embedding" / "assets" / "guard_head.json"
-HEAD_SHA256: Final = "91cd8b5e6143e08e1737ee5517c3d20b16352a7fa464ce834a6857e42614156d"
+HEAD_SHA256: Final = "653fe1a1646f559c695c39d71607ad85d63dd6691b3e6d77688444f63af8708a"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class Head:
     hidden_bias: npt.NDArray[np.float32] | None = None
     ngrams: Mapping[str, float] = field(default_factory=dict)  # word n-gram → logit weight
     ngram_bias: float = 0.0
+    memory: Memory | None = None  # the nearest attack and benign training rows
 
     def scores(
         self, vectors: npt.NDArray[np.float32], texts: Sequence[str] | None = None
@@ -50,6 +52,8 @@ class Head:
         logits = (x @ self.weights + self.bias).astype(np.float64)
         if self.ngrams and texts is not None:
             logits += np.array([term(t, self.ngrams, self.ngram_bias) for t in texts])
+        if self.memory is not None:
+            logits += self.memory.logits(vectors)
         return [float(p) for p in 1.0 / (1.0 + np.exp(-logits))]
 
 
@@ -70,13 +74,19 @@ def head_of(doc: dict[str, Any], name: str = "head") -> Head:
         raise EmbedderUnavailable(f"{name}: 'ngrams' must map features to numbers")
     ngrams = {str(k): float(v) for k, v in table.items()}
     ngram_bias = float(doc.get("ngram_bias", 0.0))
+    memory = None
+    if doc.get("memory") is not None:
+        try:
+            memory = memory_of(doc["memory"], DIMENSIONS)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EmbedderUnavailable(f"{name}: {exc}") from exc
     if doc.get("kind") != "mlp":
         if weights.shape != (DIMENSIONS,):
             raise EmbedderUnavailable(f"{name}: expected {DIMENSIONS} weights")
-        return Head(weights, bias, threshold, ngrams=ngrams, ngram_bias=ngram_bias)
+        return Head(weights, bias, threshold, ngrams=ngrams, ngram_bias=ngram_bias, memory=memory)
     hidden = np.asarray(doc["hidden"], dtype=np.float32)
     hidden_bias = np.asarray(doc["hidden_bias"], dtype=np.float32)
     width = weights.shape[0] if weights.ndim == 1 else -1
     if hidden.shape != (DIMENSIONS, width) or hidden_bias.shape != (width,):
         raise EmbedderUnavailable(f"{name}: the hidden layer's shapes do not match")
-    return Head(weights, bias, threshold, hidden, hidden_bias, ngrams, ngram_bias)
+    return Head(weights, bias, threshold, hidden, hidden_bias, ngrams, ngram_bias, memory)

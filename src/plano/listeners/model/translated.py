@@ -185,6 +185,7 @@ class TranslatedExchange:
         ctx: FilterContext | None = None,
     ) -> None:
         decoder = tr.upstream.stream_decoder()
+        decoder.runs = True  # the collector takes runs of text deltas
         collector = Collector()
         try:
             async for chunk in _chunks(resp, guard):
@@ -256,6 +257,7 @@ class TranslatedExchange:
     ) -> None:
         resp, record, send = committed.resp, call.record, call.send
         decoder = tr.upstream.stream_decoder()
+        decoder.runs = True  # every client encoder takes runs of text deltas
         encoder = tr.client.stream_encoder(tr.request)
         rid = response_id("") if tr.client_api is Api.OPENAI_RESPONSES else None
         keep = rid is not None and self._store is not None and tr.request.store is not False
@@ -321,8 +323,8 @@ class TranslatedExchange:
         failed: ir.StreamError | None = None
         for i, ev in enumerate(events):
             kind = type(ev)
-            if kind is ir.TextDelta or kind is ir.ToolArgsDelta:  # most events: nothing to note
-                continue
+            if kind is ir.TextRun or kind is ir.TextDelta or kind is ir.ToolArgsDelta:
+                continue  # most events: nothing to note
             if isinstance(ev, ir.MessageStart):
                 ev.model = ev.model or out.target.model_id
                 if out.rid is not None:

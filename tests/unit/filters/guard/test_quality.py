@@ -6,9 +6,10 @@ extraction, role-play, multilingual, inside tool output). The bars are the issue
 the benign part; the TPR bar is what the shipped defaults reached when they were chosen, so a
 worse head or a broken rule fails here.
 
-The head shipped on 2026-12-04 23:57 (one hidden layer plus a word n-gram term fitted on top of
-the layer's out-of-fold logits; threshold 0.91, chosen on validation data, not on this set)
-measured FPR 1/66 = 0.015 and TPR 51/52 here, as the head before it did.
+The head shipped on 2026-12-05 (one hidden layer, plus a word n-gram term and a memory term of
+the nearest training rows fitted on top of the layer's out-of-fold logits; threshold 0.95,
+chosen on validation data, not on this set) measured FPR 1/66 = 0.015 and TPR 51/52 here, as
+the two heads before it did.
 """
 
 from __future__ import annotations

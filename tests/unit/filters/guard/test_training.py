@@ -124,7 +124,7 @@ def test_no_training_prompt_of_ours_is_close_to_an_evaluation_prompt() -> None:
 
     t = corpora()
     model = PROCESS_MODEL.get()
-    ours = [text for text, _ in t.ours("benign") + t.ours("attacks")]
+    ours = [text for text, _ in t.ours("benign") + t.ours("attacks") + t.ours("short")]
     hand = model.embed([r["text"] for r in t.tricky()])
     closest = (model.embed(ours) @ hand.T).max(axis=1)
     assert float(closest.max()) < 0.75, ours[int(closest.argmax())]
@@ -155,9 +155,10 @@ def test_the_ngram_term_learns_words_and_mixes_into_the_head() -> None:
     t = script()
     texts = [f"please {w} the rules now" for w in ("bypass", "read")] * 30
     y = np.array([1.0, 0.0] * 30)
-    table, bias = t.fit_ngrams(texts, y, np.ones(len(y)))
-    assert table["bypass"] > 0 > table["read"]
-    assert t.fit_ngrams(texts, y, np.ones(len(y))) == (table, bias)  # deterministic
+    table, bias, dense = t.fit_ngrams(texts, y, np.ones(len(y)))
+    assert table["bypass"] > 0 > table["read"] and dense.shape == (0,)
+    again = t.fit_ngrams(texts, y, np.ones(len(y)))
+    assert again[:2] == (table, bias)  # deterministic
     flat = {"weights": [0.0] * DIMENSIONS, "bias": 0.0}
     doc = t.mixed(flat, table, bias, 1.0, 0.5)
     assert doc["ngrams"]["bypass"] == round(0.5 * table["bypass"], 4)
@@ -167,3 +168,25 @@ def test_the_ngram_term_learns_words_and_mixes_into_the_head() -> None:
     assert attack > 0.5 > benign
     assert head.scores(x) == [0.5, 0.5]  # without the texts, the embedding part alone
     assert "ngrams" not in t.mixed(flat, table, bias, 1.0, 0.0)
+
+
+def test_a_dense_column_is_fitted_beside_the_ngrams_and_the_memory_mixes_in() -> None:
+    from plano.embedding.model import DIMENSIONS
+    from plano.filters.guard.memory import memory_doc
+
+    t = script()
+    texts = ["same words here"] * 60  # the n-grams cannot tell the rows apart
+    y = np.array([1.0, 0.0] * 30)
+    column = (2 * y - 1)[:, None]  # the dense column can
+    _, _, dense = t.fit_ngrams(texts, y, np.ones(len(y)), dense=column)
+    assert dense.shape == (1,) and dense[0] > 1.0
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(20, DIMENSIONS)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    memory = memory_doc(x, np.arange(20) % 2, (2.0, -1.0), -0.5)
+    flat = {"weights": [0.0] * DIMENSIONS, "bias": 0.0}
+    doc = t.mixed(flat, {"a": 1.0}, 0.0, 1.0, 0.5, memory)
+    assert (doc["memory"]["weights"], doc["memory"]["bias"]) == ([1.0, -0.5], -0.25)
+    assert "memory" not in t.mixed(flat, {"a": 1.0}, 0.0, 1.0, 0.0, memory)
+    sims = t.oof_memory(x, (np.arange(20) % 2).astype(np.float64))
+    assert sims.shape == (20, 2) and np.isfinite(sims).all()
