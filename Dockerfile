@@ -27,8 +27,14 @@ COPY deploy/docker/requirements.lock deploy/docker/build-requirements.lock /tmp/
 RUN python -m venv /opt/plano \
  && /opt/plano/bin/pip install --require-hashes --no-deps --only-binary=:all: \
         -r /tmp/lock/requirements.lock
-# 2. The plano wheel, built by pinned setuptools in a throwaway venv, installed without deps.
-COPY pyproject.toml README.md ./
+# 2. The plano wheel, built by pinned setuptools in a throwaway venv, installed without deps; its
+#    request path compiled by mypyc (setup.py; mypy is in the build lock), hence a C compiler in
+#    this stage only (the Debian point release of the base image decides its version).
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+COPY pyproject.toml setup.py README.md ./
 COPY src ./src
 RUN python -m venv /opt/build \
  && /opt/build/bin/pip install --require-hashes --no-deps --only-binary=:all: \
@@ -36,6 +42,7 @@ RUN python -m venv /opt/build \
  && /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/dist . \
  && /opt/plano/bin/pip install --no-deps /tmp/dist/plano-*.whl \
  && /opt/plano/bin/pip check \
+ && /opt/plano/bin/python -c "import sys, plano.compiled as c; s = c.guard(); print(s.describe()); sys.exit(not s.active)" \
  && /opt/plano/bin/python -c "from plano.embedding.model import MiniLM; MiniLM().embed(['ok'])"
 # 3. The baked-in config must load; then drop pip from the runtime venv.
 COPY deploy/docker/config.yaml /tmp/config/config.yaml

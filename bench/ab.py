@@ -8,6 +8,7 @@
     python bench/ab.py signals     [--rounds 12] [--duration 3] [--stream] [--conversation 10]
                                    [--vary]
     python bench/ab.py tree --base-src OTHER/src   [--rounds 12] [--duration 3] [--stream]
+                                   [--this-src DIR]
                                    [--connections 32]
     python bench/ab.py keys        [--rounds 12] [--duration 3] [--stream]
     python bench/ab.py keys-pg     [--rounds 12] [--duration 3] [--stream]
@@ -54,7 +55,9 @@ Variants:
   polls the console's API as the open page does (`GET /console/api/requests?since=...` every
   second, `CONSOLE_POLL_S`; the page's summary every fifth poll);
 - tree: the same config served by two source trees: `off` and `control` run the tree at
-  `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`.
+  `--base-src` (e.g. a `git worktree` of an earlier commit), `this` runs this checkout's `src/`
+  (or `--this-src`, e.g. the compiled build unpacked by bench/compiled_tree.py, against this
+  checkout's `src/` as `--base-src`: what compiling gains).
   What a refactoring of the request path costs, with nothing else changed.
 """
 
@@ -348,6 +351,7 @@ def main() -> int:
         help="user turns in each request's conversation (default: 10 for signals, else 1)",
     )
     parser.add_argument("--base-src", help="tree: the src/ directory `off` and `control` run")
+    parser.add_argument("--this-src", default=THIS_SRC, help="tree: the directory `this` runs")
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--stream", action="store_true")
@@ -406,7 +410,8 @@ def main() -> int:
             for name, extra in variants.items():
                 src = None
                 if args.feature == "tree":
-                    src = THIS_SRC if name == "this" else str(Path(args.base_src).resolve())
+                    base = args.this_src if name == "this" else args.base_src
+                    src = str(Path(base).resolve())
                 admin = procs.free_port() if args.feature == "console" else None
                 gateways[name] = start_gateway(
                     name, extra, log_dir, upstream_port, grpc, src, admin

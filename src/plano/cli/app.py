@@ -24,6 +24,7 @@ from plano.cli.style import SECTIONS
 from plano.cli.trace import trace
 from plano.cli.up import up
 from plano.cli.validate import validate
+from plano.compiled import guard
 
 _ALIASES: Final = {"cli_agent": "cli-agent"}  # the original's spelling -> ours
 
@@ -54,7 +55,8 @@ class _Group(click.Group):
     context_settings={"help_option_names": ["-h", "--help"]},
     invoke_without_command=True,
 )
-@click.version_option(__version__, prog_name="plano")
+# `plano --version`: "plano, version 0.1.0 (compiled: N modules (mypyc))" or "(pure Python)".
+@click.version_option(f"{__version__} ({guard().describe()})", prog_name="plano")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Plano: the dataplane between your apps, agents and LLM providers."""

@@ -32,7 +32,7 @@ from plano.translate.shapes import (
 
 DEFAULT_MAX_TOKENS: Final = 4096
 _EFFORT_BUDGET: Final = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
-STOP_TO_IR: Final = stream.STOP_TO_IR
+STOP_TO_IR: Final[dict[str, ir.StopReason]] = stream.STOP_TO_IR
 
 
 # --- client side ------------------------------------------------------------------------------

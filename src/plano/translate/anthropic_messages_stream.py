@@ -15,7 +15,7 @@ import orjson
 from plano import ir
 from plano.translate.sse_json import JsonEventDecoder
 
-STOP_TO_IR: Final = {
+STOP_TO_IR: Final[dict[str, ir.StopReason]] = {
     "end_turn": ir.StopReason.END_TURN,
     "max_tokens": ir.StopReason.MAX_TOKENS,
     "stop_sequence": ir.StopReason.STOP_SEQUENCE,
@@ -62,7 +62,7 @@ class MessagesStreamDecoder(JsonEventDecoder):
     """Upstream Anthropic SSE events -> IR events."""
 
     TERMINAL = "message_stop"
-    FRAME_KEY = b'"text_delta","text":'
+    FRAME_KEY: bytes | None = b'"text_delta","text":'
 
     def _event(self, doc: dict[str, Any], out: list[ir.Event]) -> None:
         kind = doc.get("type")

@@ -39,7 +39,7 @@ FINISH_TO_IR: Final = {
     "function_call": ir.StopReason.TOOL_USE,
     "content_filter": ir.StopReason.CONTENT_FILTER,
 }
-FINISH_FROM_IR: Final = stream.FINISH_FROM_IR
+FINISH_FROM_IR: Final[dict[ir.StopReason, str]] = stream.FINISH_FROM_IR
 
 
 # --- client side: requests in, responses out --------------------------------------------------

@@ -22,7 +22,7 @@ from plano.codec.sse import DONE
 from plano.errors import UpstreamProtocolError
 from plano.translate.sse_json import DeltaFrame, JsonSse, event_json
 
-FINISH_FROM_IR: Final = {
+FINISH_FROM_IR: Final[dict[ir.StopReason, str]] = {
     ir.StopReason.END_TURN: "stop",
     ir.StopReason.STOP_SEQUENCE: "stop",
     ir.StopReason.PAUSE: "stop",

@@ -30,8 +30,9 @@ class ResponsesStreamDecoder(JsonEventDecoder):
     """Upstream Responses events -> IR events. Blocks are numbered in the order they start."""
 
     TERMINAL = "response.completed"
-    FRAME_KEY = b'"delta":'  # of response.output_text.delta (the other deltas: full decoder)
-    FRAME_NUMBER = b'"sequence_number":'
+    # of response.output_text.delta (the other deltas: full decoder)
+    FRAME_KEY: bytes | None = b'"delta":'
+    FRAME_NUMBER: bytes | None = b'"sequence_number":'
 
     def __init__(self) -> None:
         super().__init__()

@@ -168,3 +168,8 @@ def test_rich_is_imported_only_for_coloured_output(env: dict[str, str], loaded: 
         check=False,
     )
     assert probe.stderr.strip().endswith("rich loaded" if loaded else "rich not loaded")
+
+
+def test_version_says_whether_the_compiled_modules_run() -> None:
+    result = CliRunner().invoke(cli, ["--version"], prog_name="planoai")
+    assert "(pure Python" in result.output or "(compiled: " in result.output

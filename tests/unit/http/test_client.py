@@ -24,6 +24,7 @@ from plano.errors import UpstreamUnavailable
 from plano.http import client as http1
 from plano.http.client import Connection, Http1Client, Pool, Response, split_url
 from plano.upstream.lean import LeanTransport
+from tests.compiled_marks import weakrefs
 
 # -- the protocol on a fake transport, fed at arbitrary splits ----------------------------------
 
@@ -129,6 +130,7 @@ def _run_without_collector(coro: Awaitable[Any]) -> Any:
         gc.enable()
 
 
+@weakrefs(http1)
 def test_a_finished_response_is_freed_by_reference_counting() -> None:
     """No reference cycle through a response: with the collector off, a response read, released
     and dropped is gone at once (cyclic garbage of every request made the collector run every
@@ -148,6 +150,7 @@ def test_a_finished_response_is_freed_by_reference_counting() -> None:
     assert _run_without_collector(scenario())
 
 
+@weakrefs(http1)
 def test_a_closed_upstream_connection_is_freed_by_reference_counting() -> None:
     """An upstream that closes after each answer (`connection: close`) must not leave cyclic
     garbage per request: the parser held the connection's callbacks until it is detached."""

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import uvloop
 
+from plano.http import connection
 from plano.http.connection import MAX_PIPELINED, HttpConnection, Shared
 from plano.http.cycle import error_response
 from plano.http.server import (
@@ -23,6 +24,7 @@ from plano.http.server import (
     derived_max_connections,
     raise_nofile_limit,
 )
+from tests.compiled_marks import weakrefs
 from tests.unit.http.lean_harness import (
     TEXT,
     Receive,
@@ -302,6 +304,7 @@ def test_a_head_held_back_by_our_own_flow_control_is_not_timed_out() -> None:
     )
 
 
+@weakrefs(connection)
 def test_a_closed_connection_is_freed_by_reference_counting() -> None:
     """No reference cycle outlives a connection (its parser held the connection's callbacks):
     with the collector off, a connection served and closed is gone once closed. A client that

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from plano.http import connection
+from tests.compiled_marks import patches
 from tests.unit.http.lean_harness import echo, expect, ok, recv_all, serving
 
 
@@ -41,6 +42,7 @@ def test_retire_serves_the_fresh_connection_and_closes_the_idle_one() -> None:
         srv.join()
 
 
+@patches(connection)
 def test_retire_answers_the_request_a_just_idle_connection_sends_next(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -17,6 +17,7 @@ from plano.signals.observations import scan
 from plano.signals.report import SignalReport
 from plano.signals.taxonomy import LEAF_TYPES
 from plano.signals.utterance import assistant_features, user_features
+from tests.compiled_marks import patches
 from tests.unit.signals.conv import a, call, obs, u
 
 analyse_module = importlib.import_module(
@@ -81,6 +82,7 @@ def test_random_conversations_grow_like_cold_ones(messages: list[dict[str, Any]]
         assert report == cold(messages[:n])
 
 
+@patches(analyse_module)
 def test_a_new_turn_only_folds_the_new_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     history = [u("Find flights to Oslo"), call("search", q="OSL"), obs("2 results"), a("Two.")]
     clear_state_cache()

@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plano import ir
-from plano.translate import upstream_codec
+from plano.translate import sse_json, upstream_codec
 from plano.translate.sse_json import DeltaFrame, string_end
 from plano.wire.api import Api
+from tests.compiled_marks import patches
 
 Dumps = Callable[[str], bytes]
 ESCAPES: dict[str, Dumps] = {
@@ -170,6 +171,7 @@ def test_string_end_finds_the_closing_quote(text: str, after: bytes) -> None:
     assert string_end(b'x"unterminated\\"', 1) == -1
 
 
+@patches(sse_json)
 @pytest.mark.parametrize("api", list(STREAMS))
 def test_the_frame_is_learned_and_used(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     read: list[str] = []

@@ -26,6 +26,7 @@ from plano.upstream.health import (
     shared_table,
 )
 from plano.upstream.health_table import FILE_NAME, SIZE, SLOTS, HealthTable
+from tests.compiled_marks import patches
 
 
 class Clock:
@@ -147,6 +148,7 @@ def test_slots_are_per_provider_and_stable_across_maps(tmp_path: Path) -> None:
         two.close()
 
 
+@patches(health)
 def test_a_full_table_leaves_the_next_provider_on_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,6 +203,7 @@ def test_a_corrupt_slot_is_read_as_closed_and_rewritten(tmp_path: Path, value: f
         w.table.close()
 
 
+@patches(health)
 def test_the_table_comes_from_the_run_directory_and_sharing_can_be_turned_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -216,6 +219,7 @@ def test_the_table_comes_from_the_run_directory_and_sharing_can_be_turned_off(
     assert shared_table() is None
 
 
+@patches(health)
 def test_a_directory_that_cannot_hold_the_file_leaves_circuits_on_their_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
