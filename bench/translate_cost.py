@@ -160,7 +160,7 @@ def main() -> None:
             asyncio.run(drive(f"{base}/v1/messages", MESSAGES_TO_ANTHROPIC, 50, 4))
             passthrough, with_usage, translated, to_anthropic, anthropic_pass = [], [], [], [], []
             for _ in range(args.rounds):
-                pid = gateway.service.pid
+                pid = procs.serving_pid(gateway.service.pid)
                 passthrough.append(measure(pid, f"{base}/v1/chat/completions", CHAT, args))
                 with_usage.append(measure(pid, f"{base}/v1/chat/completions", CHAT_USAGE, args))
                 translated.append(measure(pid, f"{base}/v1/messages", MESSAGES, args))
