@@ -34,7 +34,10 @@ def main() -> None:
         with zipfile.ZipFile(wheel) as zf:
             zf.extractall(out)
     for leftover in (ROOT / "build" / "lib", *ROOT.glob("build/temp.*"), *ROOT.glob("build/*.c")):
-        shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink()
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
     compiled = sorted(out.glob("plano/**/*.so"))
     print(f"{out}: {wheel.name}, {len(compiled)} compiled modules")
     print(f"PYTHONPATH={out} python -m plano --version")
