@@ -60,15 +60,7 @@ class NoteCache:
             if len(self._categories) >= RENDERED:
                 self._categories.clear()
             fired = self._categories[id(results)] = (results, categories_of(results))
-        return SignalsNote(
-            quality=report.quality,
-            score=round(report.quality_score, 2),
-            turn_count=report.turn_count,
-            efficiency=round(report.efficiency_score, 4),
-            flagged=report.flagged,
-            categories=fired[1],
-            instances=tuple(rendered),
-        )
+        return note_from(report, fired[1], tuple(rendered))
 
     @staticmethod
     def key(kept: Kept | None) -> int | None:
@@ -96,6 +88,21 @@ class NoteCache:
 
     def __len__(self) -> int:
         return len(self._notes)
+
+
+def note_from(
+    report: SignalReport, categories: tuple[Category, ...], instances: tuple[Instance, ...]
+) -> SignalsNote:
+    """The report as plain data for the telemetry sinks, its categories and instances rendered."""
+    return SignalsNote(
+        quality=report.quality,
+        score=round(report.quality_score, 2),
+        turn_count=report.turn_count,
+        efficiency=round(report.efficiency_score, 4),
+        flagged=report.flagged,
+        categories=categories,
+        instances=instances,
+    )
 
 
 def instance_of(signal: Signal) -> Instance:

@@ -46,6 +46,7 @@ from plano.listeners.signals_costs import (
     NoteCache,
     categories_of,
     instance_of,
+    note_from,
 )
 from plano.observability.record import RequestRecord
 from plano.observability.signals_note import SignalsNote
@@ -144,14 +145,8 @@ def chat_messages(kept: Kept) -> list[Any]:
 
 def note_of(report: SignalReport) -> SignalsNote:
     """The report as plain data for the telemetry sinks."""
-    return SignalsNote(
-        quality=report.quality,
-        score=round(report.quality_score, 2),
-        turn_count=report.turn_count,
-        efficiency=round(report.efficiency_score, 4),
-        flagged=report.flagged,
-        categories=categories_of(report.categories),
-        instances=tuple(map(instance_of, report.signals)),
+    return note_from(
+        report, categories_of(report.categories), tuple(map(instance_of, report.signals))
     )
 
 
